@@ -1,0 +1,181 @@
+package dev.unloadguard.device;
+
+import dev.unloadguard.driver.ReleaseAction;
+import dev.unloadguard.epoch.ReleaseEpoch;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A reference-counted device owned by a driver plugin: the twin of {@code struct drm_device}
+ * with its {@code kref}. A driver creates it with one reference
+ * ({@link dev.unloadguard.driver.DriverContext#createDevice}); whoever keeps it beyond a call
+ * takes a reference ({@link #acquire} / {@link #tryAcquire}) and drops it with {@link #release}.
+ * When the last reference is released, the device's release sequence runs once, inside the
+ * shared {@linkplain ReleaseEpoch release epoch} (as the kernel's {@code drm_dev_release} runs
+ * inside {@code drm_dev_release_srcu}): the driver's {@link dev.unloadguard.driver.Driver#release}
+ * callback, then the managed {@linkplain #addReleaseAction release actions} in reverse
+ * registration order, then the plugin's live-device count falls by one.
+ *
+ * <h2>Memory ordering</h2>
+ * The count is one {@code int} changed only by compare-and-set (volatile semantics). A CAS loop,
+ * not {@code getAndIncrement}, so a count that reached zero is never revived and never goes below
+ * zero: misuse throws and leaves the count as it was. The CAS that takes the count to zero
+ * happens-before the release sequence (same thread), and every earlier {@link #release} CAS
+ * happens-before it (they are totally ordered on the same variable), so the release sequence sees
+ * everything every holder did before releasing its reference.
+ */
+public final class Device {
+
+    private static final VarHandle REFS;
+
+    static {
+        try {
+            REFS = MethodHandles.lookup().findVarHandle(Device.class, "refs", int.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    private final PluginDevices owner;
+    private final String name;
+    private final long serial;
+    /** Reference count; accessed only through {@link #REFS} with volatile CAS. */
+    @SuppressWarnings("unused")
+    private volatile int refs = 1;
+    /** Managed release actions, guarded by {@code this}; null once the release sequence took them. */
+    private List<ReleaseAction> actions = new ArrayList<>();
+
+    Device(PluginDevices owner, String name, long serial) {
+        this.owner = owner;
+        this.name = name;
+        this.serial = serial;
+    }
+
+    /** The name the driver gave this device. */
+    public String name() {
+        return name;
+    }
+
+    /** The id of the plugin that owns this device. */
+    public String pluginId() {
+        return owner.pluginId();
+    }
+
+    /** The current reference count (a snapshot, for diagnostics). */
+    public int references() {
+        return (int) REFS.getVolatile(this);
+    }
+
+    /**
+     * Takes a reference ({@code drm_dev_get}). The caller must already hold one, directly or
+     * through something it owns; to take one from a possibly released device use
+     * {@link #tryAcquire}.
+     *
+     * @return this device, for chaining
+     * @throws IllegalStateException if the device was already released (count zero)
+     */
+    public Device acquire() {
+        if (!tryAcquire()) {
+            throw new IllegalStateException(this + " was already released (reference count 0): "
+                    + "acquire() needs a reference held by the caller; use tryAcquire() if the device may be gone");
+        }
+        return this;
+    }
+
+    /**
+     * Takes a reference unless the count already reached zero ({@code kref_get_unless_zero}).
+     *
+     * @return whether a reference was taken
+     */
+    public boolean tryAcquire() {
+        int c;
+        do {
+            c = (int) REFS.getVolatile(this);
+            if (c <= 0) {
+                return false;
+            }
+        } while (!REFS.compareAndSet(this, c, c + 1));
+        return true;
+    }
+
+    /**
+     * Drops a reference ({@code drm_dev_put}). Dropping the last one runs the release sequence on
+     * the calling thread, inside the release epoch.
+     *
+     * @throws IllegalStateException if no reference is left to drop (released more often than acquired)
+     */
+    public void release() {
+        int c;
+        do {
+            c = (int) REFS.getVolatile(this);
+            if (c <= 0) {
+                throw new IllegalStateException(this + " released more often than acquired: "
+                        + "the reference count is already 0");
+            }
+        } while (!REFS.compareAndSet(this, c, c - 1));
+        if (c == 1) {
+            releaseSequence();
+        }
+    }
+
+    /**
+     * Registers a managed release action ({@code drmm_add_action}): it runs once when the last
+     * reference is released, after the driver's release callback and after every action
+     * registered later than it.
+     *
+     * @throws IllegalStateException if the device is already being released
+     */
+    public void addReleaseAction(ReleaseAction action) {
+        if (action == null) {
+            throw new NullPointerException("action");
+        }
+        synchronized (this) {
+            if (actions == null) {
+                throw new IllegalStateException(this + " is already released: register release actions while holding a reference");
+            }
+            actions.add(action);
+        }
+    }
+
+    /**
+     * The release sequence, once per device: enters the shared release epoch, runs the driver's
+     * callback and the managed actions (each failure is recorded and the rest still run), counts
+     * the device out of its plugin, and exits the epoch. The count falls inside the epoch, so a
+     * host that sees the live count at zero and then passes the release barrier knows this
+     * sequence has returned.
+     */
+    private void releaseSequence() {
+        ReleaseEpoch epoch = ReleaseEpoch.shared();
+        int token = epoch.enter();
+        try {
+            owner.runDriverRelease(this);
+            List<ReleaseAction> toRun;
+            synchronized (this) {
+                toRun = actions;
+                actions = null;
+            }
+            for (int i = toRun.size() - 1; i >= 0; i--) {
+                ReleaseAction action = toRun.get(i);
+                try {
+                    action.release(this);
+                } catch (Throwable t) {
+                    owner.releaseFailed(this, "managed release action " + action, t);
+                }
+            }
+        } finally {
+            owner.deviceReleased(this);
+            epoch.exit(token);
+        }
+    }
+
+    long serial() {
+        return serial;
+    }
+
+    @Override
+    public String toString() {
+        return "device " + owner.pluginId() + "/" + name + " (#" + serial + ", generation " + owner.generation() + ")";
+    }
+}

@@ -1,0 +1,155 @@
+package dev.unloadguard.loader;
+
+import dev.unloadguard.device.PluginDevices;
+import dev.unloadguard.driver.Driver;
+import java.lang.ref.ReferenceQueue;
+import java.lang.ref.WeakReference;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * The host's handle on one loaded plugin generation: its id, generation and state. Until it is
+ * unloaded the handle holds the plugin's class loader, driver and devices; the unload drops those
+ * strong references, after which the handle only remembers what happened (the unload report), so
+ * a host may keep handles as long as it likes without keeping plugins alive.
+ */
+public final class Plugin {
+
+    private final PluginLoader owner;
+    private final String id;
+    private final int generation;
+    private final Path jar;
+    private final WeakReference<ClassLoader> classLoaderRef;
+    private final ReferenceQueue<ClassLoader> collected = new ReferenceQueue<>();
+
+    private volatile PluginState state = PluginState.LOADING;
+    // Strong references, dropped in step 5 of the unload protocol.
+    private volatile PluginClassLoader classLoader;
+    private volatile Driver driver;
+    private volatile PluginDevices devices;
+
+    // Unload bookkeeping, guarded by this.
+    private boolean exitCalled;
+    private CompletableFuture<UnloadReport> unloading;
+    private volatile UnloadReport report;
+    private volatile Instant unloadedAt;
+
+    Plugin(PluginLoader owner, String id, int generation, Path jar, PluginClassLoader classLoader,
+           Driver driver, PluginDevices devices) {
+        this.owner = owner;
+        this.id = id;
+        this.generation = generation;
+        this.jar = jar;
+        this.classLoader = classLoader;
+        this.classLoaderRef = new WeakReference<>(classLoader, collected);
+        this.driver = driver;
+        this.devices = devices;
+    }
+
+    /** The plugin id its driver declared. */
+    public String id() {
+        return id;
+    }
+
+    /** 1 for the first load of this id by its {@link PluginLoader}, then 2, 3, ... */
+    public int generation() {
+        return generation;
+    }
+
+    public PluginState state() {
+        return state;
+    }
+
+    /** The jar the host loaded. */
+    public Path jar() {
+        return jar;
+    }
+
+    /** The plugin's live-device count; 0 once unloaded. */
+    public int liveDevices() {
+        PluginDevices d = devices;
+        return d == null ? 0 : d.liveCount();
+    }
+
+    /** The report of the unload, once it finished. */
+    public Optional<UnloadReport> unloadReport() {
+        return Optional.ofNullable(report);
+    }
+
+    /** When the class loader was closed, once it was. */
+    public Optional<Instant> unloadedAt() {
+        return Optional.ofNullable(unloadedAt);
+    }
+
+    @Override
+    public String toString() {
+        return "plugin " + id + " generation " + generation + " (" + state + ")";
+    }
+
+    // ---- used by PluginLoader -------------------------------------------------------------
+
+    PluginLoader owner() {
+        return owner;
+    }
+
+    void state(PluginState s) {
+        state = s;
+    }
+
+    PluginClassLoader classLoader() {
+        return classLoader;
+    }
+
+    Driver driver() {
+        return driver;
+    }
+
+    PluginDevices devices() {
+        return devices;
+    }
+
+    WeakReference<ClassLoader> classLoaderRef() {
+        return classLoaderRef;
+    }
+
+    ReferenceQueue<ClassLoader> collectedQueue() {
+        return collected;
+    }
+
+    /** Returns true the first time only: the driver's exit hook runs once even if unload is retried. */
+    synchronized boolean takeExitCall() {
+        if (exitCalled) {
+            return false;
+        }
+        exitCalled = true;
+        return true;
+    }
+
+    synchronized CompletableFuture<UnloadReport> unloading() {
+        return unloading;
+    }
+
+    synchronized void unloading(CompletableFuture<UnloadReport> f) {
+        unloading = f;
+    }
+
+    UnloadReport report() {
+        return report;
+    }
+
+    void report(UnloadReport r) {
+        report = r;
+    }
+
+    /** Step 5: forget every strong reference; returns the loader so the caller can close it. */
+    PluginClassLoader forget() {
+        PluginClassLoader cl = classLoader;
+        classLoader = null;
+        driver = null;
+        devices = null;
+        unloadedAt = Instant.now();
+        return cl;
+    }
+}

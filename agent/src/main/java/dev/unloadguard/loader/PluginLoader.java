@@ -1,0 +1,602 @@
+package dev.unloadguard.loader;
+
+import dev.unloadguard.device.Device;
+import dev.unloadguard.device.PluginDevices;
+import dev.unloadguard.driver.Driver;
+import dev.unloadguard.driver.DriverContext;
+import dev.unloadguard.epoch.BarrierOutcome;
+import dev.unloadguard.epoch.ReleaseEpoch;
+import dev.unloadguard.epoch.ReleaseGuard;
+import java.io.IOException;
+import java.lang.System.Logger.Level;
+import java.net.MalformedURLException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.ServiceConfigurationError;
+import java.util.ServiceLoader;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.jar.JarFile;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+
+/**
+ * Loads driver plugins, each jar in its own class loader, and unloads them safely.
+ *
+ * <p>{@link #unload} is the unload protocol, the JVM twin of a kernel driver module's exit with
+ * {@code drm_dev_release_barrier()}:
+ * <ol>
+ *   <li>GOING: the plugin refuses new devices;</li>
+ *   <li>the driver's exit hook drops the driver's own references;</li>
+ *   <li>wait until the plugin's live-device count is zero (bounded by the timeout);</li>
+ *   <li>the release barrier: every release callback that started has returned;</li>
+ *   <li>close the class loader and drop every strong reference the host keeps;</li>
+ *   <li>confirm the class loader is collected (weak reference, bounded GC nudges).</li>
+ * </ol>
+ * A timeout in step 3 or 4 closes nothing: the plugin stays GOING and intact, and unload can be
+ * retried. Unloading needs the unloadguard agent (it guards the plugin's release callbacks, so
+ * the barrier covers them); without it, unload refuses unless the host explicitly allowed
+ * unguarded unloads, and then it warns.
+ */
+public final class PluginLoader implements AutoCloseable {
+
+    private static final System.Logger LOG = System.getLogger("dev.unloadguard.loader");
+    private static final Pattern ID = Pattern.compile("[A-Za-z0-9._-]{1,64}");
+
+    private final ClassLoader parent;
+    private final Map<Class<?>, Object> services;
+    private final Map<String, String> config;
+    private final boolean allowUnguardedUnload;
+    private final Duration collectionTimeout;
+    private final ReleaseEpoch epoch = ReleaseEpoch.shared();
+
+    // Guarded by this.
+    private final Map<String, Plugin> active = new LinkedHashMap<>();
+    private final Map<String, Integer> generations = new HashMap<>();
+
+    private PluginLoader(Builder b) {
+        this.parent = b.parent;
+        this.services = Map.copyOf(b.services);
+        this.config = Map.copyOf(b.config);
+        this.allowUnguardedUnload = b.allowUnguardedUnload;
+        this.collectionTimeout = b.collectionTimeout;
+        if (!ReleaseGuard.agentActive()) {
+            LOG.log(allowUnguardedUnload ? Level.WARNING : Level.INFO,
+                    "the unloadguard agent is not attached: release callbacks are not guarded"
+                            + (allowUnguardedUnload ? "; unguarded unloads are allowed and may close a loader under a running callback"
+                                    : "; unload() will refuse until the JVM runs with -javaagent:unloadguard-agent.jar"));
+        }
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Whether the unloadguard agent is installed in this JVM (release callbacks are guarded). */
+    public boolean agentActive() {
+        return ReleaseGuard.agentActive();
+    }
+
+    /** The plugins loaded and not yet unloaded (LIVE or GOING), in load order. */
+    public synchronized List<Plugin> plugins() {
+        return List.copyOf(active.values());
+    }
+
+    /** The loaded (LIVE or GOING) generation of a plugin id, if any. */
+    public synchronized Optional<Plugin> plugin(String id) {
+        return Optional.ofNullable(active.get(id));
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Load
+
+    /**
+     * Loads a plugin jar in a class loader of its own, finds its one {@link Driver} with
+     * {@link ServiceLoader}, and runs the driver's init. On any failure nothing is left behind.
+     *
+     * @throws PluginLoadException naming the jar, what is wrong, and the fix
+     */
+    public Plugin load(Path jar) throws PluginLoadException {
+        Objects.requireNonNull(jar, "jar");
+        Path path = jar.toAbsolutePath().normalize();
+        checkJar(path);
+        PluginClassLoader cl;
+        try {
+            cl = new PluginClassLoader("plugin:" + path.getFileName(), path.toUri().toURL(), parent,
+                    PluginLoader.class.getClassLoader());
+        } catch (MalformedURLException e) {
+            throw new PluginLoadException(path, "cannot turn " + path + " into a class path URL: " + e.getMessage(), e);
+        }
+        Plugin plugin = null;
+        try {
+            Driver driver = findDriver(cl, path);
+            String id = driverId(driver, path);
+            int generation = reserve(id, path);
+            PluginDevices devices = new PluginDevices(id, generation, driver);
+            Plugin loading = new Plugin(this, id, generation, path, cl, driver, devices);
+            plugin = loading;
+            synchronized (this) {
+                active.put(id, loading);
+            }
+            callWithContextLoader(cl, () -> driver.init(new Context(loading)));
+            loading.state(PluginState.LIVE);
+            LOG.log(Level.DEBUG, () -> "loaded " + path + " as plugin " + id + " generation " + generation);
+            return loading;
+        } catch (PluginLoadException e) {
+            abandon(plugin, cl);
+            throw e;
+        } catch (Throwable t) {
+            abandon(plugin, cl);
+            String who = plugin == null ? path.toString() : "plugin " + plugin.id() + " from " + path;
+            throw new PluginLoadException(path, "the driver of " + who + " failed in init: " + t
+                    + " (fix the driver's init; the load was rolled back)", t);
+        }
+    }
+
+    private static void checkJar(Path path) throws PluginLoadException {
+        if (!Files.exists(path)) {
+            throw new PluginLoadException(path, "plugin jar " + path + " does not exist: pass the path of a built plugin jar", null);
+        }
+        if (!Files.isRegularFile(path)) {
+            throw new PluginLoadException(path, "plugin jar " + path + " is not a regular file (a directory?): pass the path of a .jar file", null);
+        }
+        if (!Files.isReadable(path)) {
+            throw new PluginLoadException(path, "plugin jar " + path + " is not readable: check its permissions", null);
+        }
+        try (JarFile ignored = new JarFile(path.toFile())) {
+            // opened: it is a zip
+        } catch (IOException e) {
+            throw new PluginLoadException(path, "plugin jar " + path + " is not a jar (zip) file or is corrupt: "
+                    + e.getMessage() + "; rebuild the plugin", e);
+        }
+    }
+
+    private static Driver findDriver(PluginClassLoader cl, Path path) throws PluginLoadException {
+        List<Driver> drivers = new ArrayList<>();
+        try {
+            for (ServiceLoader.Provider<Driver> p : ServiceLoader.load(Driver.class, cl).stream().collect(Collectors.toList())) {
+                if (p.type().getClassLoader() == cl) { // parent loaders' drivers are not this jar's
+                    drivers.add(p.get());
+                }
+            }
+        } catch (ServiceConfigurationError e) {
+            throw new PluginLoadException(path, "plugin jar " + path + " declares a driver that cannot be created: "
+                    + e.getMessage() + " (check META-INF/services/" + Driver.class.getName()
+                    + " and the driver's public no-argument constructor)", e);
+        }
+        if (drivers.isEmpty()) {
+            throw new PluginLoadException(path, "plugin jar " + path + " contains no driver: add the file META-INF/services/"
+                    + Driver.class.getName() + " naming the class that implements " + Driver.class.getName(), null);
+        }
+        if (drivers.size() > 1) {
+            throw new PluginLoadException(path, "plugin jar " + path + " declares " + drivers.size() + " drivers ("
+                    + drivers.stream().map(d -> d.getClass().getName()).collect(Collectors.joining(", "))
+                    + "): a plugin jar holds exactly one driver; split them into separate jars", null);
+        }
+        return drivers.get(0);
+    }
+
+    private static String driverId(Driver driver, Path path) throws PluginLoadException {
+        String id;
+        try {
+            id = driver.id();
+        } catch (RuntimeException e) {
+            throw new PluginLoadException(path, "driver " + driver.getClass().getName() + " in " + path
+                    + " threw from id(): " + e + "; id() must return a constant", e);
+        }
+        if (id == null || !ID.matcher(id).matches()) {
+            throw new PluginLoadException(path, "driver " + driver.getClass().getName() + " in " + path
+                    + " has an invalid id " + (id == null ? "null" : "'" + id + "'")
+                    + ": use 1 to 64 characters of letters, digits, '.', '_' or '-'", null);
+        }
+        return id;
+    }
+
+    private synchronized int reserve(String id, Path path) throws PluginLoadException {
+        Plugin previous = active.get(id);
+        if (previous != null) {
+            throw new PluginLoadException(path, "plugin id '" + id + "' (from " + path + ") is already loaded as generation "
+                    + previous.generation() + " from " + previous.jar() + " (" + previous.state()
+                    + "): unload it first", null);
+        }
+        return generations.merge(id, 1, Integer::sum);
+    }
+
+    /** Rolls back a failed load: GOING, let the driver drop what it made, wait briefly, close. */
+    private void abandon(Plugin plugin, PluginClassLoader cl) {
+        if (plugin != null) {
+            plugin.state(PluginState.GOING);
+            PluginDevices devices = plugin.devices();
+            devices.beginGoing();
+            if (devices.liveCount() > 0) {
+                runExitHook(plugin);
+                try {
+                    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+                    if (!devices.awaitNoLiveDevices(deadline)) {
+                        LOG.log(Level.WARNING, "failed load of plugin " + plugin.id() + ": devices still live after rollback: "
+                                + devices.liveDevices() + "; closing its class loader anyway");
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            if (!epoch.isInside()) {
+                epoch.barrier(Duration.ofSeconds(5));
+            }
+            plugin.forget();
+            plugin.state(PluginState.UNLOADED);
+            synchronized (this) {
+                active.remove(plugin.id(), plugin);
+            }
+        }
+        closeQuietly(cl);
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Unload
+
+    /**
+     * Unloads a plugin with the six-step protocol and returns its report. Concurrent calls for
+     * the same plugin share one unload and see the same outcome.
+     *
+     * @param timeout bounds steps 2 to 4 (exit hook, live devices, release barrier); the
+     *                collection check has its own bound ({@link Builder#collectionTimeout})
+     * @throws UnloadTimeoutException if devices stayed live or a release callback kept running
+     *                                past the timeout; the plugin stays GOING and intact
+     * @throws IllegalStateException  without the agent (unless unguarded unloads were allowed),
+     *                                or if the plugin was already unloaded
+     * @throws IllegalArgumentException if the plugin was loaded by another loader
+     */
+    public UnloadReport unload(Plugin plugin, Duration timeout) throws UnloadTimeoutException, InterruptedException {
+        Objects.requireNonNull(plugin, "plugin");
+        Objects.requireNonNull(timeout, "timeout");
+        if (plugin.owner() != this) {
+            throw new IllegalArgumentException(plugin + " was loaded by another PluginLoader: unload it with that loader");
+        }
+        requireGuardOrPermission(plugin);
+        CompletableFuture<UnloadReport> mine = new CompletableFuture<>();
+        CompletableFuture<UnloadReport> running;
+        synchronized (plugin) {
+            running = plugin.unloading();
+            if (running == null) {
+                UnloadReport done = plugin.report();
+                if (done != null) {
+                    throw new IllegalStateException(plugin + " was already unloaded at " + plugin.unloadedAt().orElse(null)
+                            + "; its report: " + done.summary());
+                }
+                plugin.unloading(mine);
+            }
+        }
+        if (running != null) {
+            return join(running);
+        }
+        try {
+            UnloadReport report = runProtocol(plugin, timeout);
+            mine.complete(report);
+            return report;
+        } catch (Throwable t) {
+            mine.completeExceptionally(t);
+            throw t;
+        } finally {
+            synchronized (plugin) {
+                plugin.unloading(null);
+            }
+        }
+    }
+
+    /** The six steps, in order. */
+    private UnloadReport runProtocol(Plugin plugin, Duration timeout) throws UnloadTimeoutException, InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        Map<UnloadStep, Duration> times = new EnumMap<>(UnloadStep.class);
+        long t = System.nanoTime();
+        beginGoing(plugin);                                           // 1. no new devices
+        t = lap(times, UnloadStep.GOING, t);
+        runExitHook(plugin);                                          // 2. driver exit
+        t = lap(times, UnloadStep.EXIT, t);
+        awaitNoLiveDevices(plugin, deadline, timeout);                // 3. live devices = 0
+        t = lap(times, UnloadStep.DRAIN, t);
+        BarrierOutcome barrier = releaseBarrier(plugin, deadline, timeout); // 4. release barrier
+        t = lap(times, UnloadStep.BARRIER, t);
+        long devicesCreated = plugin.devices().createdCount();
+        List<String> failures = plugin.devices().releaseFailures().stream().map(Object::toString).collect(Collectors.toList());
+        closeAndForget(plugin);                                       // 5. close, drop references
+        t = lap(times, UnloadStep.CLOSE, t);
+        int nudges = confirmCollected(plugin);                        // 6. collected?
+        lap(times, UnloadStep.COLLECT, t);
+        PluginState outcome = collectionTimeout.isZero() ? PluginState.UNLOADED
+                : nudges >= 0 ? PluginState.COLLECTED : PluginState.LEAKED;
+        plugin.state(outcome);
+        UnloadReport report = new UnloadReport(plugin.id(), plugin.generation(), ReleaseGuard.agentActive(), times,
+                barrier, outcome, Math.abs(nudges), devicesCreated, failures);
+        plugin.report(report);
+        LOG.log(outcome == PluginState.LEAKED ? Level.WARNING : Level.DEBUG, report::summary);
+        return report;
+    }
+
+    private static long lap(Map<UnloadStep, Duration> times, UnloadStep step, long start) {
+        long now = System.nanoTime();
+        times.put(step, Duration.ofNanos(now - start));
+        return now;
+    }
+
+    private void requireGuardOrPermission(Plugin plugin) {
+        if (ReleaseGuard.agentActive()) {
+            return;
+        }
+        if (!allowUnguardedUnload) {
+            throw new IllegalStateException("refusing to unload " + plugin + ": the unloadguard agent is not attached, so the "
+                    + "release barrier cannot cover the plugin's release callbacks. Start the JVM with "
+                    + "-javaagent:unloadguard-agent.jar, or allow unguarded unloads explicitly with "
+                    + "PluginLoader.builder().allowUnguardedUnload(true)");
+        }
+        LOG.log(Level.WARNING, "unloading " + plugin + " WITHOUT the unloadguard agent: a release callback still running "
+                + "plugin code may find its class loader closed");
+    }
+
+    private static void beginGoing(Plugin plugin) {
+        PluginDevices devices = plugin.devices();
+        devices.beginGoing();
+        plugin.state(PluginState.GOING);
+    }
+
+    private static void runExitHook(Plugin plugin) {
+        if (!plugin.takeExitCall()) {
+            return; // a retried unload: exit already ran
+        }
+        Driver driver = plugin.driver();
+        try {
+            callWithContextLoader(plugin.classLoader(), driver::exit);
+        } catch (Throwable t) {
+            LOG.log(Level.WARNING, "the exit hook of " + plugin + " threw; unload goes on and waits for its devices", t);
+        }
+    }
+
+    private void awaitNoLiveDevices(Plugin plugin, long deadline, Duration timeout)
+            throws UnloadTimeoutException, InterruptedException {
+        if (!plugin.devices().awaitNoLiveDevices(deadline)) {
+            throw timeout(plugin, UnloadStep.DRAIN, timeout);
+        }
+    }
+
+    private BarrierOutcome releaseBarrier(Plugin plugin, long deadline, Duration timeout) throws UnloadTimeoutException {
+        if (epoch.isInside()) {
+            throw new IllegalStateException("unload of " + plugin + " called from inside a release callback (inside the "
+                    + "release epoch): the release barrier would wait for its own caller. Unload from another thread");
+        }
+        BarrierOutcome outcome = epoch.barrier(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
+        if (outcome == BarrierOutcome.TIMED_OUT) {
+            throw timeout(plugin, UnloadStep.BARRIER, timeout);
+        }
+        return outcome;
+    }
+
+    private synchronized void closeAndForget(Plugin plugin) {
+        active.remove(plugin.id(), plugin);
+        PluginClassLoader cl = plugin.forget();
+        plugin.state(PluginState.UNLOADED);
+        closeQuietly(cl);
+    }
+
+    /**
+     * Nudges the GC until the plugin's class loader is collected or the bound passes.
+     *
+     * @return the number of nudges if collected, minus the number of nudges if not
+     */
+    private int confirmCollected(Plugin plugin) throws InterruptedException {
+        if (collectionTimeout.isZero()) {
+            return 0;
+        }
+        long deadline = System.nanoTime() + collectionTimeout.toNanos();
+        int nudges = 0;
+        while (!plugin.classLoaderRef().refersTo(null)) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                return -nudges;
+            }
+            System.gc();
+            nudges++;
+            plugin.collectedQueue().remove(Math.max(1, Math.min(TimeUnit.NANOSECONDS.toMillis(left), 100)));
+        }
+        return nudges;
+    }
+
+    private UnloadTimeoutException timeout(Plugin plugin, UnloadStep step, Duration timeout) {
+        List<String> live = plugin.devices().liveDevices().stream()
+                .map(d -> d + " with " + d.references() + " reference(s)").collect(Collectors.toList());
+        List<Thread> inside = epoch.threadsInside();
+        StringBuilder sb = new StringBuilder();
+        sb.append("unload of ").append(plugin).append(" timed out after ").append(timeout.toMillis()).append(" ms in step ")
+                .append(step.ordinal() + 1).append(" (").append(step.label()).append(")");
+        sb.append(step == UnloadStep.DRAIN ? ": devices are still held" : ": a release callback is still running").append('\n');
+        sb.append("  live devices: ").append(live.isEmpty() ? "none" : "").append('\n');
+        live.forEach(d -> sb.append("    ").append(d).append('\n'));
+        sb.append("  threads inside the release epoch: ").append(inside.isEmpty() ? "none" : "").append('\n');
+        for (Thread th : inside) {
+            sb.append("    \"").append(th.getName()).append("\" (").append(th.getState()).append(")\n");
+            for (StackTraceElement e : th.getStackTrace()) {
+                sb.append("        at ").append(e).append('\n');
+            }
+        }
+        sb.append("  nothing was closed: the plugin stays GOING and intact; call unload again to retry");
+        return new UnloadTimeoutException(plugin, step, sb.toString(), live,
+                inside.stream().map(Thread::getName).collect(Collectors.toList()));
+    }
+
+    /**
+     * Unloads every loaded plugin (30 s each); plugins that do not unload in time stay GOING and
+     * are named in the exception.
+     */
+    @Override
+    public void close() throws UnloadTimeoutException, InterruptedException {
+        UnloadTimeoutException first = null;
+        for (Plugin p : plugins()) {
+            try {
+                unload(p, Duration.ofSeconds(30));
+            } catch (UnloadTimeoutException e) {
+                if (first == null) {
+                    first = e;
+                } else {
+                    first.addSuppressed(e);
+                }
+            }
+        }
+        if (first != null) {
+            throw first;
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+
+    private static UnloadReport join(CompletableFuture<UnloadReport> f) throws UnloadTimeoutException, InterruptedException {
+        try {
+            return f.get();
+        } catch (ExecutionException | CompletionException e) {
+            Throwable c = e.getCause();
+            if (c instanceof UnloadTimeoutException) {
+                throw (UnloadTimeoutException) c;
+            }
+            if (c instanceof InterruptedException) {
+                throw (InterruptedException) c;
+            }
+            if (c instanceof RuntimeException) {
+                throw (RuntimeException) c;
+            }
+            if (c instanceof Error) {
+                throw (Error) c;
+            }
+            throw new IllegalStateException(c);
+        }
+    }
+
+    @FunctionalInterface
+    private interface Body {
+        void run() throws Exception;
+    }
+
+    private static void callWithContextLoader(ClassLoader cl, Body body) throws Exception {
+        Thread me = Thread.currentThread();
+        ClassLoader saved = me.getContextClassLoader();
+        me.setContextClassLoader(cl);
+        try {
+            body.run();
+        } finally {
+            me.setContextClassLoader(saved);
+        }
+    }
+
+    private static void closeQuietly(PluginClassLoader cl) {
+        if (cl == null) {
+            return;
+        }
+        try {
+            cl.close();
+        } catch (IOException e) {
+            LOG.log(Level.WARNING, "closing " + cl + " failed", e);
+        }
+    }
+
+    /** What a driver sees of its host at init. */
+    private final class Context implements DriverContext {
+        private final Plugin plugin;
+
+        Context(Plugin plugin) {
+            this.plugin = plugin;
+        }
+
+        @Override
+        public String pluginId() {
+            return plugin.id();
+        }
+
+        @Override
+        public int generation() {
+            return plugin.generation();
+        }
+
+        @Override
+        public Device createDevice(String name) {
+            PluginDevices devices = plugin.devices();
+            if (devices == null) {
+                throw new IllegalStateException(plugin + " is unloaded: it cannot create device '" + name + "'");
+            }
+            return devices.create(name);
+        }
+
+        @Override
+        public <T> Optional<T> service(Class<T> type) {
+            return Optional.ofNullable(type.cast(services.get(type)));
+        }
+
+        @Override
+        public Optional<String> config(String key) {
+            return Optional.ofNullable(config.get(key));
+        }
+    }
+
+    /** Configures a {@link PluginLoader}. */
+    public static final class Builder {
+        private ClassLoader parent = PluginLoader.class.getClassLoader();
+        private final Map<Class<?>, Object> services = new HashMap<>();
+        private final Map<String, String> config = new HashMap<>();
+        private boolean allowUnguardedUnload;
+        private Duration collectionTimeout = Duration.ofSeconds(5);
+
+        private Builder() {
+        }
+
+        /** The parent of every plugin class loader (default: the loader of unloadguard's classes). */
+        public Builder parent(ClassLoader parent) {
+            this.parent = parent;
+            return this;
+        }
+
+        /** A host service drivers can look up with {@link DriverContext#service}. */
+        public <T> Builder service(Class<T> type, T implementation) {
+            services.put(Objects.requireNonNull(type, "type"), type.cast(Objects.requireNonNull(implementation, "implementation")));
+            return this;
+        }
+
+        /** A configuration value drivers can read with {@link DriverContext#config}. */
+        public Builder config(String key, String value) {
+            config.put(Objects.requireNonNull(key, "key"), Objects.requireNonNull(value, "value"));
+            return this;
+        }
+
+        /**
+         * Allows unloading without the agent. The release barrier then covers only the device
+         * core's own release sequence, not release callbacks that helpers call: a callback may
+         * still be running plugin code when its loader is closed. Off by default.
+         */
+        public Builder allowUnguardedUnload(boolean allow) {
+            this.allowUnguardedUnload = allow;
+            return this;
+        }
+
+        /**
+         * How long step 6 may nudge the GC to confirm the class loader was collected (default
+         * 5 s); {@link Duration#ZERO} skips the check (the report then says UNLOADED).
+         */
+        public Builder collectionTimeout(Duration bound) {
+            if (bound.isNegative()) {
+                throw new IllegalArgumentException("collection timeout is negative: " + bound);
+            }
+            this.collectionTimeout = bound;
+            return this;
+        }
+
+        public PluginLoader build() {
+            return new PluginLoader(this);
+        }
+    }
+}

@@ -1,0 +1,17 @@
+package dev.unloadguard.loader;
+
+/** The life of one plugin generation: LOADING → LIVE → GOING → UNLOADED → COLLECTED or LEAKED. */
+public enum PluginState {
+    /** Its class loader exists and the driver's init is running. */
+    LOADING,
+    /** Loaded; the driver may create devices. */
+    LIVE,
+    /** Unload began: no new devices; waiting for live devices and the release barrier. */
+    GOING,
+    /** The class loader is closed and the host holds no strong reference to the plugin. */
+    UNLOADED,
+    /** The plugin's class loader was garbage collected: its classes and metaspace are gone. */
+    COLLECTED,
+    /** Unloaded, but its class loader was still reachable after the bounded collection check. */
+    LEAKED
+}

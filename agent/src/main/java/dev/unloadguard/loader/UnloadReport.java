@@ -1,0 +1,104 @@
+package dev.unloadguard.loader;
+
+import dev.unloadguard.epoch.BarrierOutcome;
+import java.time.Duration;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * What one successful unload did: the time of each protocol step, whether the release barrier
+ * had to wait for a release callback, whether the class loader was collected, and what went
+ * wrong along the way without stopping the unload (release callbacks that threw).
+ *
+ * @param pluginId      the plugin id
+ * @param generation    the generation that was unloaded
+ * @param agentActive   whether the unloadguard agent guarded the plugin's release callbacks
+ * @param stepTimes     the time of each step, in protocol order
+ * @param barrier       how the release barrier ended ({@code IMMEDIATE} or {@code WAITED})
+ * @param outcome       {@link PluginState#COLLECTED}, {@link PluginState#LEAKED}, or
+ *                      {@link PluginState#UNLOADED} when collection was not checked
+ * @param gcNudges      how many {@code System.gc()} calls the collection check made
+ * @param devicesCreated devices the generation created over its life
+ * @param releaseFailures release callbacks or actions that threw (the unload went on)
+ */
+public record UnloadReport(
+        String pluginId,
+        int generation,
+        boolean agentActive,
+        Map<UnloadStep, Duration> stepTimes,
+        BarrierOutcome barrier,
+        PluginState outcome,
+        int gcNudges,
+        long devicesCreated,
+        List<String> releaseFailures) {
+
+    public UnloadReport {
+        stepTimes = java.util.Collections.unmodifiableMap(new EnumMap<>(stepTimes));
+        releaseFailures = List.copyOf(releaseFailures);
+    }
+
+    /** The time of one step ({@link Duration#ZERO} for a step that did not run). */
+    public Duration time(UnloadStep step) {
+        return stepTimes.getOrDefault(step, Duration.ZERO);
+    }
+
+    /** Whether the release barrier found a release callback still running and waited for it. */
+    public boolean barrierWaited() {
+        return barrier == BarrierOutcome.WAITED;
+    }
+
+    /** Whether the plugin's class loader was confirmed collected. */
+    public boolean collected() {
+        return outcome == PluginState.COLLECTED;
+    }
+
+    /** Total time from GOING to the end of the collection check. */
+    public Duration total() {
+        return stepTimes.values().stream().reduce(Duration.ZERO, Duration::plus);
+    }
+
+    /** A one-line summary: {@code xe gen 3: going 0.00 ms, exit ..., collect 4.10 ms; barrier WAITED; COLLECTED}. */
+    public String summary() {
+        StringBuilder sb = new StringBuilder();
+        sb.append(pluginId).append(" gen ").append(generation).append(':');
+        for (UnloadStep step : UnloadStep.values()) {
+            sb.append(' ').append(step.label()).append(' ').append(millis(time(step))).append(" ms,");
+        }
+        sb.setLength(sb.length() - 1);
+        sb.append("; barrier ").append(barrier).append("; ").append(outcome);
+        if (!agentActive) {
+            sb.append("; UNGUARDED (no agent)");
+        }
+        if (!releaseFailures.isEmpty()) {
+            sb.append("; ").append(releaseFailures.size()).append(" release failure(s)");
+        }
+        return sb.toString();
+    }
+
+    static String millis(Duration d) {
+        return String.format(Locale.ROOT, "%.3f", d.toNanos() / 1e6);
+    }
+
+    @Override
+    public String toString() {
+        StringBuilder sb = new StringBuilder();
+        sb.append("unload of plugin ").append(pluginId).append(" generation ").append(generation)
+                .append(agentActive ? " (release callbacks guarded by the agent)" : " (UNGUARDED: no agent)").append('\n');
+        for (UnloadStep step : UnloadStep.values()) {
+            sb.append(String.format(Locale.ROOT, "  %d. %-8s %10s ms%n", step.ordinal() + 1, step.label(), millis(time(step))));
+        }
+        sb.append("  barrier: ").append(barrier).append('\n');
+        sb.append("  outcome: ").append(outcome);
+        if (gcNudges > 0) {
+            sb.append(" after ").append(gcNudges).append(" GC nudge(s)");
+        }
+        sb.append('\n');
+        sb.append("  devices created: ").append(devicesCreated).append('\n');
+        for (String f : releaseFailures) {
+            sb.append("  release failure: ").append(f).append('\n');
+        }
+        return sb.toString();
+    }
+}

@@ -1,0 +1,48 @@
+package dev.unloadguard.loader;
+
+import java.util.List;
+
+/**
+ * An unload that did not finish in time. Nothing was closed: the plugin stays {@link
+ * PluginState#GOING} and intact, and {@link PluginLoader#unload} can be called again. The message
+ * is the report: the step that timed out, the live devices with their reference counts, and the
+ * threads inside the release epoch with their stacks.
+ */
+public final class UnloadTimeoutException extends Exception {
+
+    private static final long serialVersionUID = 1L;
+
+    private final transient Plugin plugin;
+    private final UnloadStep step;
+    private final List<String> liveDevices;
+    private final List<String> threadsInsideEpoch;
+
+    UnloadTimeoutException(Plugin plugin, UnloadStep step, String report, List<String> liveDevices,
+                           List<String> threadsInsideEpoch) {
+        super(report);
+        this.plugin = plugin;
+        this.step = step;
+        this.liveDevices = List.copyOf(liveDevices);
+        this.threadsInsideEpoch = List.copyOf(threadsInsideEpoch);
+    }
+
+    /** The plugin, still GOING. */
+    public Plugin plugin() {
+        return plugin;
+    }
+
+    /** The step that ran out of time: {@link UnloadStep#DRAIN} or {@link UnloadStep#BARRIER}. */
+    public UnloadStep step() {
+        return step;
+    }
+
+    /** The devices still live, each with its reference count. */
+    public List<String> liveDevices() {
+        return liveDevices;
+    }
+
+    /** The names of the threads that were inside the release epoch. */
+    public List<String> threadsInsideEpoch() {
+        return threadsInsideEpoch;
+    }
+}
