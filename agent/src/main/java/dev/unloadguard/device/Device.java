@@ -104,9 +104,11 @@ public final class Device {
      * Drops a reference ({@code drm_dev_put}). Dropping the last one runs the release sequence on
      * the calling thread, inside the release epoch.
      *
+     * @return whether this call dropped the last reference and ran the release sequence
+     *         ({@code kref_put}'s return value)
      * @throws IllegalStateException if no reference is left to drop (released more often than acquired)
      */
-    public void release() {
+    public boolean release() {
         int c;
         do {
             c = (int) REFS.getVolatile(this);
@@ -117,7 +119,9 @@ public final class Device {
         } while (!REFS.compareAndSet(this, c, c - 1));
         if (c == 1) {
             releaseSequence();
+            return true;
         }
+        return false;
     }
 
     /**

@@ -1,0 +1,52 @@
+package dev.unloadguard.cli;
+
+import java.io.PrintStream;
+import java.util.Arrays;
+
+/**
+ * The command line: {@code java -jar unloadguard-agent.jar COMMAND [OPTIONS]}. Exit status 0 on
+ * success, 1 when the command ran and found failures, 2 for bad usage.
+ */
+public final class Main {
+
+    private Main() {
+    }
+
+    public static void main(String[] args) {
+        System.exit(run(args, System.out, System.err));
+    }
+
+    /** Runs a command; returns the exit status. */
+    public static int run(String[] args, PrintStream out, PrintStream err) {
+        if (args.length == 0 || args[0].equals("help") || args[0].equals("--help") || args[0].equals("-h")) {
+            usage(out);
+            return args.length == 0 ? 2 : 0;
+        }
+        String[] rest = Arrays.copyOfRange(args, 1, args.length);
+        try {
+            switch (args[0]) {
+                case "demo":
+                    return Demo.run(Options.parse(rest, Demo.OPTIONS), out, err);
+                default:
+                    err.println("unknown command '" + args[0] + "'");
+                    usage(err);
+                    return 2;
+            }
+        } catch (UsageException e) {
+            err.println("unloadguard " + args[0] + ": " + e.getMessage());
+            return 2;
+        }
+    }
+
+    private static void usage(PrintStream out) {
+        out.println("usage: java -javaagent:unloadguard-agent.jar -jar unloadguard-agent.jar demo [options]");
+        out.println();
+        out.println("commands:");
+        out.println("  demo   load the driver sample, let the helper sample drop its pagemaps from its worker");
+        out.println("         thread while the host hot-unloads and reloads the plugin, and print a report");
+        out.println("         options: --cycles N (default " + Demo.DEFAULT_CYCLES + "), --driver JAR, --helper JAR,");
+        out.println("                  --timeout-ms N (per unload, default 10000), --unguarded (allow running");
+        out.println("                  without -javaagent, to see what goes wrong), --quiet (no progress lines)");
+        out.println("  help   this text");
+    }
+}
