@@ -1,0 +1,701 @@
+package dev.unloadguard.epoch;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.lang.ref.WeakReference;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * The release epoch: a sleepable read-copy-update (SRCU) domain, the JVM twin of the kernel's
+ * {@code DEFINE_STATIC_SRCU(drm_dev_release_srcu)}. Readers bracket code that must not outlive
+ * a plugin (its release callbacks) with {@link #enter()} and {@link #exit(int)}; the unloading
+ * host calls {@link #barrier()} ({@code synchronize_srcu}) before it closes the plugin's class
+ * loader:
+ *
+ * <pre> {@code
+ * int token = epoch.enter();          // srcu_read_lock
+ * try {
+ *     callback.release(object);       // may block, may nest further enter/exit pairs
+ * } finally {
+ *     epoch.exit(token);              // srcu_read_unlock
+ * }
+ *
+ * // unloading thread, after the plugin's live-device count reached zero:
+ * epoch.barrier();                    // synchronize_srcu
+ * loader.close();}</pre>
+ *
+ * <p><b>Guarantees.</b> (G1) A barrier returns only after every reader section whose
+ * {@code enter()} happened-before the barrier's call has exited. (G2) Everything such a section
+ * did happens-before the barrier returns, so the caller may tear down what the section used.
+ * (G3) For any other reader section, racing with the barrier, either the barrier waits for it
+ * too, or the section sees everything the caller did before calling the barrier (for example a
+ * GOING state written before the barrier). (G4) Readers never starve a barrier: sections that
+ * begin after the barrier began are not waited for. Sections nest, on one thread, to any depth;
+ * they must be exited on the thread that entered them, with the token its enter returned.
+ *
+ * <p><b>Data.</b> A flip counter whose low bit is the <em>active index</em>, and one
+ * {@code Cell} per thread that ever entered (a {@link ThreadLocal} created on the thread's
+ * first {@code enter()}, registered in the epoch's array of cells). A cell holds, for each of
+ * the two indexes, an increment-only {@code lock} and {@code unlock} counter, plus its thread's
+ * nesting depth and a weak reference to its thread. Only the owner thread writes a cell, so a
+ * reader never writes a cache line another thread writes (cells are padded on both sides
+ * against false sharing), and enter/exit take no lock and allocate nothing after the first
+ * enter. This is {@code srcu_data}'s per-CPU {@code srcu_lock_count[2]}/{@code
+ * srcu_unlock_count[2]}, per thread instead of per CPU: a thread cannot migrate between cells.
+ *
+ * <ul>
+ * <li>{@code enter()}: read the active index {@code i}; {@code lock[i]++} on the own cell;
+ *     full fence <b>B</b>; {@code depth++}; return {@code i} as the token.
+ * <li>{@code exit(i)}: {@code depth--}; {@code unlock[i]++} on the own cell, a release store.
+ * <li>{@code barrier()}: serialized by a lock. (1) Wait until the <em>inactive</em> index
+ *     drains. (2) Flip: increment the flip counter, so new sections use the other index; full
+ *     fence <b>D</b>. (3) Wait until the formerly active index drains.
+ * <li><em>Drains</em> ({@code srcu_readers_active_idx_check}): take one snapshot of the cell
+ *     array; {@code U} = sum of {@code unlock[i]} over it (acquire loads); full fence <b>A</b>;
+ *     {@code L} = sum of {@code lock[i]} over it; drained iff {@code L == U}.
+ * </ul>
+ *
+ * <p><b>Why the counters only grow, and why unlocks are summed first.</b> A drain check
+ * cannot read all cells at one instant; it reads them one after another while readers come
+ * and go. With a single up/down count per index, a check could count a section's {@code -1}
+ * without its {@code +1} and see a false zero. With increment-only counters and the unlock sum
+ * taken <em>before</em> the lock sum, a check never counts an exit without the matching enter:
+ * the acquire load that sees a cell's {@code u}-th unlock increment synchronizes with the
+ * release store that wrote it, and on the owner thread at least {@code u} lock increments on
+ * that index preceded it ({@code exit} rejects a token with no open section on its index, so
+ * {@code unlock[i] <= lock[i]} always holds in a cell); those increments happen-before the
+ * check's later lock load, which must see them. So for every cell in the snapshot, the
+ * {@code lock} value read is at least the {@code unlock} value read, and {@code L == U} holds
+ * only if it holds cell by cell: each cell's thread had, at the moment of the last unlock the
+ * check saw, exactly as many enters as exits on that index, that is, no open section on it.
+ * Readers that enter between the two sums only make {@code L} larger, which can only make the
+ * check fail (try again later), never succeed falsely. Summing locks first would break this: a
+ * section entered after its cell's lock was read and exited before its unlock was read adds
+ * one to {@code U} only, and can cancel out a section still inside elsewhere. (The kernel's
+ * argument, for per-CPU counters that one section may increment on two different CPUs, is the
+ * same with sums instead of cells; it needs the unlocks-first order for the same reason.)
+ *
+ * <p><b>Races.</b> The enter path reads the index and increments a counter as two separate
+ * steps, and a barrier runs concurrently with any number of readers. There are four races.
+ * <ol type="i">
+ * <li><em>A stale index.</em> A reader reads index {@code i}, is descheduled, and increments
+ *     {@code lock[i]} only after a barrier flipped the index to {@code j} and found {@code i}
+ *     drained. That barrier rightly did not wait for it (its enter had not returned when the
+ *     barrier checked, and by (G3), fences B and A, it sees what the barrier's caller wrote
+ *     before). But the reader is now inside on the <em>inactive</em> index {@code i}. If the
+ *     next barrier only flipped and waited for the then-active {@code j}, it would make
+ *     {@code i} active again and return without waiting for this reader, even though it
+ *     entered long before. This is why every barrier first waits for the inactive index to
+ *     drain (step 1), as {@code srcu_gp_start}'s SCAN1 does: afterwards no section is open on
+ *     it, so flipping it active is safe, and step 3 waits for everything else.
+ * <li><em>Readers that never stop.</em> A stream of new sections cannot keep an index from
+ *     draining: after the flip (a volatile write, then fence D) every enter that reads the
+ *     index later in the synchronization order gets the other index. A thread that read the
+ *     old index just before the flip adds at most one late section to it; fences B (after that
+ *     late lock increment) and D (after the flip) form a store-buffering pair, so either the
+ *     check sees the late increment and waits for its exit, or the thread's next enter sees
+ *     the flip. So the old index only loses sections, and the barrier returns as soon as the
+ *     sections that were already inside exit. Sections started after the flip are never waited
+ *     for (G4).
+ * <li><em>Cells registered or dropped during a check.</em> Each drain check takes one snapshot
+ *     of the cell array (a volatile read) and sums both counters over that same snapshot. Two
+ *     reads of the array could differ by cells registered or dropped in between, and a cell
+ *     counted in {@code U} but not in {@code L} would void the unlocks-first argument (a dropped
+ *     cell's unlocks would cancel a section still inside). A cell missing from the snapshot was
+ *     published (a volatile write) after the snapshot's read in the synchronization order; its
+ *     thread reads the index (a volatile read) after publishing its cell, so it reads it after the
+ *     snapshot too: during step 1 it gets the active index (only this barrier can flip, and it has
+ *     not yet), during step 3 the new index (the flip precedes the snapshot). Either way the
+ *     missed thread has no section on the index being drained; it is a new reader (G4). Publishing
+ *     never writes a slot of the array below a published size, so a snapshot's prefix never
+ *     changes under a check.
+ * <li><em>Threads that die.</em> Millions of short-lived (virtual) threads each leave a cell.
+ *     A cell whose thread is dead (the weak reference cleared, or {@code isAlive()} false, which
+ *     happens-after everything the thread did) is dropped from the array: by barriers, at the
+ *     start and while they wait, and by registrations when the array is full (so its size follows
+ *     the number of live threads, not the number that ever entered, even if no barrier ever runs).
+ *     A dead thread that exited all its sections has equal counts on both indexes, so dropping its
+ *     cell changes {@code L} and {@code U} by the same amount: no retired totals need to be kept.
+ *     Dropping races with a concurrent check harmlessly: the check uses its own snapshot, which
+ *     either contains the (final, balanced) cell in both sums or not at all. A thread can only die
+ *     <em>inside</em> a section if an enter was never matched by an exit (hand-written code
+ *     without {@code finally}); a dead thread runs no more plugin code, so its sections are
+ *     treated as exited (its cell is dropped the same way) and a warning is logged, rather than
+ *     making every later barrier wait forever.
+ * </ol>
+ *
+ * <p><b>Memory ordering, access by access.</b>
+ * <ul>
+ * <li><em>Index read</em> in {@code enter} (volatile): part of the synchronization order, which
+ *     race (iii) uses; a plain load on x86, {@code ldar} on AArch64.
+ * <li><em>{@code lock[i]++}</em> in {@code enter}: single writer, so plain read plus an opaque
+ *     store (atomic, never torn, but no ordering by itself); fence B orders it.
+ * <li><em>Fence B</em> (full fence, {@code smp_mb()} B in {@code srcu_read_lock}): orders the
+ *     lock increment before every load of the section. Pairs with fence A (and with D, race
+ *     (ii), and with the fence that opens a barrier, E): store-buffering, so either the
+ *     barrier's lock load sees the increment or the section's loads see the caller's writes
+ *     from before the barrier (G3). A release store would not do: it does not order a store
+ *     before later loads.
+ * <li><em>{@code unlock[i]++}</em> in {@code exit}: a release store. The kernel needs
+ *     {@code smp_mb()} C here; in the JMM a release store suffices because the barrier reads the
+ *     unlock counters with acquire loads: the load that sees the increment synchronizes with
+ *     it, so everything the section did (its loads and its stores) happens-before the barrier
+ *     returns, and nothing the caller does after the barrier can be seen by the section (G2).
+ * <li><em>Unlock loads</em> in the check: acquire, pairing with that release store.
+ * <li><em>Fence A</em> (full fence, {@code smp_mb()} A in the check): orders the unlock loads
+ *     before the lock loads (the unlocks-first argument needs the lock loads to come later) and
+ *     pairs with B (G3). <em>Lock loads</em> after it are opaque: the fence orders them, and
+ *     happens-before consistency forbids them to miss an increment that happened-before.
+ * <li><em>Fence E</em> (full fence when a barrier starts, after it holds the lock): orders the
+ *     caller's earlier writes before the barrier's first snapshot and counter loads. Pairs with
+ *     B: a reader whose cell a check missed (race (iii)) published it before fence B, so it
+ *     sees the caller's writes (G3).
+ * <li><em>Flip</em> (a volatile add) then <em>fence D</em> ({@code smp_mb()} D after
+ *     {@code srcu_flip}): the flip happens before every later check of step 3; pairs with B
+ *     for race (ii) and (G3).
+ * <li><em>Cell array</em>: published with a volatile store under a small lock, read with a
+ *     volatile load per check; the slot written before the store is seen by every check that
+ *     reads a size covering it.
+ * <li><em>Depth</em>: plain, owner only; {@link #threadsInside()} reads other threads' depths
+ *     with opaque loads, a racy diagnostic. Barrier state (the flip counter's value, whose
+ *     writes are serialized) is guarded by the barrier lock.
+ * </ul>
+ *
+ * <p><b>Waiting.</b> A barrier that finds its index not drained spins briefly with
+ * {@link Thread#onSpinWait()} (sections are usually short), then yields a few times, then
+ * parks with a backoff that grows to {@code PARK_MAX_NANOS} (250 µs), so it does not burn a core
+ * and still notices the last exit well within a millisecond. No reader ever wakes a barrier:
+ * that keeps {@code exit} to one store. The untimed {@link #barrier()} is not interruptible,
+ * like {@code synchronize_srcu}: an interrupt neither ends it nor is lost (the thread's
+ * interrupt status is set again when it returns). The timed {@link #barrier(Duration)} handles
+ * interrupts the same way and is bounded by its timeout, which includes waiting for a barrier
+ * already running on another thread. A timed barrier that times out leaves the epoch
+ * consistent: it either did not flip, or it flipped and left sections open on the now inactive
+ * index, which the next barrier's step 1 waits for, as in race (i).
+ *
+ * <p><b>Deadlock.</b> A barrier called by a thread inside this epoch would wait for itself
+ * (what lockdep reports for {@code synchronize_srcu} inside its own read section): it throws
+ * {@link IllegalStateException} instead. A thread that waits, inside the epoch, for another
+ * thread's barrier still deadlocks that barrier; the timed barrier and
+ * {@link #threadsInside()} are there to diagnose it.
+ *
+ * <p>Counters are {@code long}s: at a billion sections a second they wrap after centuries.
+ *
+ * @see <a href="https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/tree/kernel/rcu/srcutree.c">kernel/rcu/srcutree.c</a>
+ */
+public final class ReleaseEpoch {
+
+    /** Smallest capacity of the cell array; also the bound tests use for the array's size. */
+    static final int MIN_CELL_CAPACITY = 16;
+    /** Drain checks separated by {@link Thread#onSpinWait()} before a barrier yields. */
+    private static final int SPINS = 256;
+    /** Drain checks separated by {@link Thread#yield()} before a barrier parks. */
+    private static final int YIELDS = 8;
+    /** First park of a waiting barrier. */
+    private static final long PARK_MIN_NANOS = 8_000L;
+    /** Longest park of a waiting barrier: bounds how late it notices the last exit. */
+    static final long PARK_MAX_NANOS = 250_000L;
+    /** A waiting barrier looks for dead threads' cells every this many parks. */
+    private static final int PRUNE_EVERY_PARKS = 8;
+
+    /** Flip count: its low bit is the active index. Written by barriers (under the lock) only. */
+    private volatile int flips;
+    /** The cells of all threads that entered and were not found dead yet. */
+    private volatile CellArray cellArray = new CellArray(new Cell[MIN_CELL_CAPACITY], 0);
+    /** This thread's cell; {@code null} until its first enter. */
+    private final ThreadLocal<Cell> myCell = new ThreadLocal<>();
+    /** Serializes barriers. */
+    private final ReentrantLock barrierLock = new ReentrantLock();
+    /** Serializes changes of the cell array (registration, dropping dead cells). */
+    private final ReentrantLock cellsLock = new ReentrantLock();
+
+    private static final VarHandle FLIPS;
+    private static final VarHandle CELL_ARRAY;
+    private static final VarHandle LOCK0;
+    private static final VarHandle LOCK1;
+    private static final VarHandle UNLOCK0;
+    private static final VarHandle UNLOCK1;
+    private static final VarHandle DEPTH;
+
+    static {
+        try {
+            MethodHandles.Lookup l = MethodHandles.lookup();
+            FLIPS = l.findVarHandle(ReleaseEpoch.class, "flips", int.class);
+            CELL_ARRAY = l.findVarHandle(ReleaseEpoch.class, "cellArray", CellArray.class);
+            LOCK0 = l.findVarHandle(CellFields.class, "lock0", long.class);
+            LOCK1 = l.findVarHandle(CellFields.class, "lock1", long.class);
+            UNLOCK0 = l.findVarHandle(CellFields.class, "unlock0", long.class);
+            UNLOCK1 = l.findVarHandle(CellFields.class, "unlock1", long.class);
+            DEPTH = l.findVarHandle(CellFields.class, "depth", int.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    /** Declared after the VarHandles it needs. */
+    private static final ReleaseEpoch SHARED = new ReleaseEpoch();
+
+    /** Creates a private epoch (tests, benchmarks); production code uses {@link #shared()}. */
+    public ReleaseEpoch() {
+    }
+
+    /** The one epoch that the device core and the agent's woven code use. */
+    public static ReleaseEpoch shared() {
+        return SHARED;
+    }
+
+    /**
+     * Enters a read section ({@code srcu_read_lock}). Never blocks (except, once per thread,
+     * briefly to register the thread's cell) and allocates nothing after the thread's first
+     * enter. Sections nest.
+     *
+     * @return the token to pass to {@link #exit(int)}: the index entered, 0 or 1
+     */
+    public int enter() {
+        Cell c = myCell.get();
+        if (c == null) {
+            c = register();                              // publishes the cell before the index read: race (iii)
+        }
+        int idx = (int) FLIPS.getVolatile(this) & 1;
+        if (idx == 0) {
+            LOCK0.setOpaque(c, c.lock0 + 1L);            // single writer: no read-modify-write needed
+        } else {
+            LOCK1.setOpaque(c, c.lock1 + 1L);
+        }
+        VarHandle.fullFence();                           // B: pairs with A, D and E
+        c.depth++;
+        return idx;
+    }
+
+    /**
+     * Exits a read section that this thread entered and that {@code enter()} gave
+     * {@code token} ({@code srcu_read_unlock}). Nested sections may exit in any order. Never
+     * blocks.
+     *
+     * @throws IllegalArgumentException if {@code token} is not 0 or 1, or this thread has no
+     *         open section on that index (a token from another thread or used twice)
+     * @throws IllegalStateException if this thread is not inside this epoch
+     */
+    public void exit(int token) {
+        if ((token & ~1) != 0) {
+            throw new IllegalArgumentException("not a release epoch token: " + token + " (enter() returns 0 or 1)");
+        }
+        Cell c = myCell.get();
+        int d = c == null ? 0 : c.depth;
+        if (d == 0) {
+            throw new IllegalStateException("release epoch exit without enter: thread \""
+                    + Thread.currentThread().getName() + "\" is not inside this epoch");
+        }
+        if (token == 0) {
+            long u = c.unlock0;
+            if (u >= c.lock0) {
+                throw noOpenSection(token, d);
+            }
+            c.depth = d - 1;
+            UNLOCK0.setRelease(c, u + 1L);               // pairs with the acquire unlock loads of drained()
+        } else {
+            long u = c.unlock1;
+            if (u >= c.lock1) {
+                throw noOpenSection(token, d);
+            }
+            c.depth = d - 1;
+            UNLOCK1.setRelease(c, u + 1L);
+        }
+    }
+
+    private static IllegalArgumentException noOpenSection(int token, int depth) {
+        return new IllegalArgumentException("release epoch token " + token + " does not belong to an open section of thread \""
+                + Thread.currentThread().getName() + "\" (depth " + depth + ", none entered on index " + token
+                + "): was it returned by another thread's enter, or exited twice?");
+    }
+
+    /** The current thread's nesting depth in this epoch (0 when outside). */
+    public int depth() {
+        Cell c = myCell.get();
+        return c == null ? 0 : c.depth;
+    }
+
+    /** Whether the current thread is inside this epoch: {@code depth() > 0}. */
+    public boolean isInside() {
+        return depth() > 0;
+    }
+
+    /**
+     * A racy snapshot of the live threads that are inside this epoch, for diagnostics (timeout
+     * reports): a thread may have entered or exited by the time the list is returned.
+     */
+    public List<Thread> threadsInside() {
+        CellArray snapshot = (CellArray) CELL_ARRAY.getVolatile(this);
+        List<Thread> inside = new ArrayList<>();
+        for (int i = 0; i < snapshot.size; i++) {
+            Cell c = snapshot.cells[i];
+            if ((int) DEPTH.getOpaque(c) > 0) {
+                Thread t = c.owner.get();
+                if (t != null && t.isAlive()) {
+                    inside.add(t);
+                }
+            }
+        }
+        return Collections.unmodifiableList(inside);
+    }
+
+    /**
+     * Waits until every read section that was entered before this call has exited
+     * ({@code synchronize_srcu}). Sections entered after it began are not waited for. Not
+     * interruptible: an interrupt is kept and set again on return.
+     *
+     * @throws IllegalStateException if the current thread is inside this epoch: the barrier
+     *         would wait for itself
+     */
+    public void barrier() {
+        checkNotInside();
+        Waiter w = new Waiter(false, 0L);
+        barrierLock.lock();
+        try {
+            runBarrier(w);
+        } finally {
+            barrierLock.unlock();
+            w.restoreInterrupt();
+        }
+    }
+
+    /**
+     * Like {@link #barrier()}, but gives up once {@code timeout} has elapsed (which includes
+     * waiting for a barrier running on another thread). A zero or negative timeout checks once.
+     * Not interruptible: an interrupt is kept and set again on return. After
+     * {@link BarrierOutcome#TIMED_OUT} the epoch is consistent and a later barrier is correct.
+     *
+     * @return {@link BarrierOutcome#IMMEDIATE} if no earlier section was still inside,
+     *         {@link BarrierOutcome#WAITED} if the barrier waited for one to exit,
+     *         {@link BarrierOutcome#TIMED_OUT} if the timeout elapsed first
+     * @throws NullPointerException if {@code timeout} is {@code null}
+     * @throws IllegalStateException if the current thread is inside this epoch
+     */
+    public BarrierOutcome barrier(Duration timeout) {
+        Objects.requireNonNull(timeout, "timeout is null: pass a Duration, or call barrier() to wait without a bound");
+        checkNotInside();
+        Waiter w = new Waiter(true, saturatedNanos(timeout));
+        try {
+            if (!w.acquire(barrierLock)) {
+                return BarrierOutcome.TIMED_OUT;
+            }
+            try {
+                return runBarrier(w);
+            } finally {
+                barrierLock.unlock();
+            }
+        } finally {
+            w.restoreInterrupt();
+        }
+    }
+
+    /** The number of registered cells (live or not yet found dead): for tests. */
+    int cellCount() {
+        return ((CellArray) CELL_ARRAY.getVolatile(this)).size;
+    }
+
+    private void checkNotInside() {
+        Cell c = myCell.get();
+        if (c != null && c.depth > 0) {
+            throw new IllegalStateException("release barrier called inside the release epoch on the same thread: it would wait "
+                    + "for itself (thread \"" + Thread.currentThread().getName() + "\", depth " + c.depth + ")");
+        }
+    }
+
+    private static long saturatedNanos(Duration timeout) {
+        try {
+            return timeout.toNanos();
+        } catch (ArithmeticException e) {
+            return timeout.isNegative() ? Long.MIN_VALUE : Long.MAX_VALUE;
+        }
+    }
+
+    /** Steps 1-3 of the class comment. Caller holds {@link #barrierLock}. */
+    private BarrierOutcome runBarrier(Waiter w) {
+        VarHandle.fullFence();                           // E: the caller's writes before our loads; pairs with B
+        pruneDeadCells();
+        int active = (int) FLIPS.getOpaque(this) & 1;   // only barriers write it, and we hold their lock
+        if (!awaitDrained(active ^ 1, w)) {              // step 1: race (i)
+            return BarrierOutcome.TIMED_OUT;
+        }
+        FLIPS.getAndAdd(this, 1);                       // step 2: new sections use the other index
+        VarHandle.fullFence();                           // D: pairs with B, race (ii)
+        if (!awaitDrained(active, w)) {                  // step 3
+            return BarrierOutcome.TIMED_OUT;
+        }
+        return w.waited ? BarrierOutcome.WAITED : BarrierOutcome.IMMEDIATE;
+    }
+
+    /** Waits until {@code idx} drains: spin, yield, then park with backoff. False on timeout. */
+    private boolean awaitDrained(int idx, Waiter w) {
+        if (drained(idx)) {
+            return true;
+        }
+        w.waited = true;
+        if (w.expired()) {
+            return false;
+        }
+        for (int i = 1; i <= SPINS; i++) {
+            Thread.onSpinWait();
+            if (drained(idx)) {
+                return true;
+            }
+            if ((i & 31) == 0 && w.expired()) {
+                return false;
+            }
+        }
+        for (int i = 0; i < YIELDS; i++) {
+            Thread.yield();
+            if (drained(idx)) {
+                return true;
+            }
+            if (w.expired()) {
+                return false;
+            }
+        }
+        long park = PARK_MIN_NANOS;
+        for (int parks = 1; ; parks++) {
+            long nanos = park;
+            if (w.timed) {
+                long remaining = w.remaining();
+                if (remaining <= 0L) {
+                    return false;
+                }
+                nanos = Math.min(nanos, remaining);
+            }
+            LockSupport.parkNanos(this, nanos);
+            if (Thread.interrupted()) {                  // else park returns at once, forever
+                w.interrupted = true;
+            }
+            if (parks % PRUNE_EVERY_PARKS == 0) {
+                pruneDeadCells();                        // a thread may have died inside: race (iv)
+            }
+            if (drained(idx)) {
+                return true;
+            }
+            park = Math.min(park << 1, PARK_MAX_NANOS);
+        }
+    }
+
+    /**
+     * One check ({@code srcu_readers_active_idx_check}): whether no section is open on
+     * {@code idx}, summing unlocks before locks over one snapshot of the cells.
+     */
+    private boolean drained(int idx) {
+        return drained(idx, null);
+    }
+
+    /**
+     * {@link #drained(int)}, running {@code betweenSums} (if not null) between the two sums:
+     * lets a test put a whole section into the window the unlocks-first order is about.
+     */
+    boolean drained(int idx, Runnable betweenSums) {
+        CellArray snapshot = (CellArray) CELL_ARRAY.getVolatile(this);  // one snapshot: race (iii)
+        Cell[] cells = snapshot.cells;
+        int n = snapshot.size;
+        long unlocks = 0L;
+        long locks = 0L;
+        if (idx == 0) {
+            for (int i = 0; i < n; i++) {
+                unlocks += (long) UNLOCK0.getAcquire(cells[i]);         // pairs with exit's release store
+            }
+            VarHandle.fullFence();                                       // A: pairs with B
+            if (betweenSums != null) {
+                betweenSums.run();
+            }
+            for (int i = 0; i < n; i++) {
+                locks += (long) LOCK0.getOpaque(cells[i]);
+            }
+        } else {
+            for (int i = 0; i < n; i++) {
+                unlocks += (long) UNLOCK1.getAcquire(cells[i]);
+            }
+            VarHandle.fullFence();                                       // A
+            if (betweenSums != null) {
+                betweenSums.run();
+            }
+            for (int i = 0; i < n; i++) {
+                locks += (long) LOCK1.getOpaque(cells[i]);
+            }
+        }
+        return locks == unlocks;
+    }
+
+    /** Creates, publishes and installs the current thread's cell (its first enter). */
+    private Cell register() {
+        Cell c = new Cell(Thread.currentThread());
+        cellsLock.lock();
+        try {
+            CellArray current = cellArray;
+            if (current.size == current.cells.length) {
+                current = withoutDeadCells(current, 1);  // race (iv): bounded even without barriers
+            }
+            // The slot is beyond every published size: no check reads it before the store below.
+            current.cells[current.size] = c;
+            CELL_ARRAY.setVolatile(this, new CellArray(current.cells, current.size + 1));
+        } finally {
+            cellsLock.unlock();
+        }
+        myCell.set(c);
+        return c;
+    }
+
+    /** Drops the cells of dead threads from the array, if there are any: race (iv). */
+    private void pruneDeadCells() {
+        CellArray snapshot = (CellArray) CELL_ARRAY.getVolatile(this);
+        boolean anyDead = false;
+        for (int i = 0; i < snapshot.size && !anyDead; i++) {
+            anyDead = snapshot.cells[i].isDead();
+        }
+        if (!anyDead) {
+            return;
+        }
+        cellsLock.lock();
+        try {
+            CELL_ARRAY.setVolatile(this, withoutDeadCells(cellArray, 0));
+        } finally {
+            cellsLock.unlock();
+        }
+    }
+
+    /**
+     * A new array with the live cells of {@code current}, with room for {@code room} more and
+     * then as many again. Caller holds {@link #cellsLock}. Never writes {@code current}'s array.
+     */
+    private static CellArray withoutDeadCells(CellArray current, int room) {
+        Cell[] live = new Cell[current.size];
+        int n = 0;
+        for (int i = 0; i < current.size; i++) {
+            Cell c = current.cells[i];
+            if (c.isDead()) {
+                c.retired();
+            } else {
+                live[n++] = c;
+            }
+        }
+        int capacity = Math.max(MIN_CELL_CAPACITY, 2 * (n + room));
+        return new CellArray(Arrays.copyOf(live, capacity), n);
+    }
+
+    /** What a barrier needs to know while it waits. */
+    private static final class Waiter {
+        final boolean timed;
+        final long timeoutNanos;
+        final long start = System.nanoTime();
+        boolean waited;
+        boolean interrupted;
+
+        Waiter(boolean timed, long timeoutNanos) {
+            this.timed = timed;
+            this.timeoutNanos = timeoutNanos;
+        }
+
+        long remaining() {
+            return timeoutNanos - (System.nanoTime() - start);
+        }
+
+        boolean expired() {
+            return timed && remaining() <= 0L;
+        }
+
+        /** Takes the barrier lock within the timeout, not interruptibly. */
+        boolean acquire(ReentrantLock lock) {
+            if (lock.tryLock()) {
+                return true;
+            }
+            for (;;) {
+                long remaining = remaining();
+                if (remaining <= 0L) {
+                    return false;
+                }
+                try {
+                    if (lock.tryLock(remaining, TimeUnit.NANOSECONDS)) {
+                        return true;
+                    }
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+        }
+
+        void restoreInterrupt() {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /** A published view of the cell array: slots {@code [0, size)} never change. */
+    private static final class CellArray {
+        final Cell[] cells;
+        final int size;
+
+        CellArray(Cell[] cells, int size) {
+            this.cells = cells;
+            this.size = size;
+        }
+    }
+
+    /** Padding before a cell's fields: another object's fields never share their cache line. */
+    @SuppressWarnings("unused")
+    private static class CellPad0 {
+        long p01, p02, p03, p04, p05, p06, p07;
+    }
+
+    /** A thread's counters: written by the owner only, read by barriers. */
+    private static class CellFields extends CellPad0 {
+        long lock0;
+        long lock1;
+        long unlock0;
+        long unlock1;
+        /** Nesting depth: owner only, read opaquely by {@link #threadsInside()}. */
+        int depth;
+        /** Weak: a cell never keeps its thread alive. */
+        final WeakReference<Thread> owner;
+        /** For the warning if the thread dies inside. */
+        final String ownerName;
+
+        CellFields(Thread t) {
+            owner = new WeakReference<>(t);
+            ownerName = t.getName();
+        }
+    }
+
+    /** Padding after a cell's fields. */
+    @SuppressWarnings("unused")
+    private static final class Cell extends CellFields {
+        long q01, q02, q03, q04, q05, q06, q07;
+
+        Cell(Thread t) {
+            super(t);
+        }
+
+        /**
+         * Whether the owner is dead. {@code isAlive()} returning false happens-after all the
+         * thread did (JLS 17.4.4), so the counters are final; a cleared weak reference means no
+         * one can ever run or unpark the thread again.
+         */
+        boolean isDead() {
+            Thread t = owner.get();
+            return t == null || !t.isAlive();
+        }
+
+        /** Called once when a dead thread's cell is dropped. */
+        void retired() {
+            int d = (int) DEPTH.getOpaque(this);
+            if (d > 0) {
+                System.getLogger(ReleaseEpoch.class.getName()).log(System.Logger.Level.WARNING,
+                        "thread \"{0}\" terminated inside the release epoch (depth {1}) without exiting: an enter "
+                                + "without a matching exit; its sections are treated as exited", ownerName, d);
+            }
+        }
+    }
+}

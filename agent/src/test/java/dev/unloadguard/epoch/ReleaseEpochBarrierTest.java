@@ -1,0 +1,226 @@
+package dev.unloadguard.epoch;
+
+import static dev.unloadguard.epoch.ReleaseEpochTestSupport.BOUND;
+import static dev.unloadguard.epoch.ReleaseEpochTestSupport.assertStillWaiting;
+import static dev.unloadguard.epoch.ReleaseEpochTestSupport.awaitDone;
+import static dev.unloadguard.epoch.ReleaseEpochTestSupport.barrierAsync;
+import static dev.unloadguard.epoch.ReleaseEpochTestSupport.untimedBarrierAsync;
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.unloadguard.epoch.ReleaseEpochTestSupport.Reader;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** What a barrier waits for, and what it does not wait for, with readers driven step by step. */
+class ReleaseEpochBarrierTest {
+
+    private final ReleaseEpoch epoch = new ReleaseEpoch();
+    private final Reader a = new Reader(epoch, "reader-a");
+    private final Reader b = new Reader(epoch, "reader-b");
+
+    @AfterEach
+    void closeReaders() {
+        a.close();
+        b.close();
+    }
+
+    @Test
+    void barrierWaitsForAReaderThatEnteredBeforeIt() {
+        CountDownLatch release = new CountDownLatch(1);
+        CountDownLatch entered = new CountDownLatch(1);
+        CompletableFuture<Void> callback = CompletableFuture.runAsync(() -> {
+            int t = epoch.enter();
+            try {
+                entered.countDown();
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } finally {
+                epoch.exit(t);
+            }
+        }, ReleaseEpochTestSupport.NEW_THREAD);
+        await().atMost(BOUND).until(() -> entered.getCount() == 0);
+
+        CompletableFuture<BarrierOutcome> barrier = barrierAsync(epoch, BOUND.multipliedBy(2));
+        assertStillWaiting(barrier);
+        release.countDown();
+        assertEquals(BarrierOutcome.WAITED, awaitDone(barrier));
+        awaitDone(callback);
+    }
+
+    @Test
+    void untimedBarrierWaitsForAReaderThatEnteredBeforeIt() {
+        int t = a.enter();
+        CompletableFuture<Void> barrier = untimedBarrierAsync(epoch);
+        assertStillWaiting(barrier);
+        a.exit(t);
+        awaitDone(barrier);
+    }
+
+    @Test
+    void barrierWaitsUntilTheOutermostExit() {
+        int outer = a.enter();
+        int inner = a.enter();
+        CompletableFuture<BarrierOutcome> barrier = barrierAsync(epoch, BOUND.multipliedBy(2));
+        assertStillWaiting(barrier);
+        a.exit(inner);
+        assertEquals(1, a.depth());
+        assertStillWaiting(barrier);
+        a.exit(outer);
+        assertEquals(BarrierOutcome.WAITED, awaitDone(barrier));
+        assertEquals(0, a.depth());
+    }
+
+    @Test
+    void nestedSectionEnteredAfterTheFlipUsesTheOtherIndexAndTheBarrierWaitsForTheOuterOne() {
+        int outer = a.enter();
+        CompletableFuture<BarrierOutcome> barrier = barrierAsync(epoch, BOUND.multipliedBy(2));
+        int inner = a.enterOtherIndexThan(outer);     // the barrier flipped and now waits for `outer`
+        assertNotEquals(outer, inner);
+        assertEquals(2, a.depth());
+        assertStillWaiting(barrier);
+        a.exit(inner);
+        assertStillWaiting(barrier);
+        a.exit(outer);
+        assertEquals(BarrierOutcome.WAITED, awaitDone(barrier));
+        assertEquals(BarrierOutcome.IMMEDIATE, epoch.barrier(BOUND));
+    }
+
+    @Test
+    void barrierDoesNotWaitForANestedSectionEnteredAfterItBegan() {
+        int outer = a.enter();
+        CompletableFuture<BarrierOutcome> barrier = barrierAsync(epoch, BOUND.multipliedBy(2));
+        int inner = a.enterOtherIndexThan(outer);
+        assertStillWaiting(barrier);
+        a.exit(outer);                                  // the inner section, newer than the barrier, stays open
+        assertEquals(BarrierOutcome.WAITED, awaitDone(barrier));
+        assertEquals(1, a.depth());
+        // The next barrier waits for it, though: it entered before that one.
+        CompletableFuture<BarrierOutcome> next = barrierAsync(epoch, BOUND.multipliedBy(2));
+        assertStillWaiting(next);
+        a.exit(inner);
+        assertEquals(BarrierOutcome.WAITED, awaitDone(next));
+    }
+
+    @Test
+    void barrierDoesNotWaitForReadersThatEnteredAfterItBegan() {
+        int ta = a.enter();
+        CompletableFuture<BarrierOutcome> barrier = barrierAsync(epoch, BOUND.multipliedBy(2));
+        int tb = b.enterOtherIndexThan(ta);            // b entered after the barrier flipped
+        assertEquals(1, b.depth());
+        assertStillWaiting(barrier);                    // still waiting for a
+        a.exit(ta);
+        assertEquals(BarrierOutcome.WAITED, awaitDone(barrier), "completes while b is still inside");
+        assertEquals(1, b.depth());
+        assertTrue(epoch.threadsInside().contains(b.thread));
+        b.exit(tb);
+        assertEquals(BarrierOutcome.IMMEDIATE, epoch.barrier(BOUND));
+    }
+
+    @Test
+    void timedOutBarriersLeaveTheEpochConsistent() {
+        int ta = a.enter();
+
+        // Step 1 finds the inactive index empty and flips; step 3 times out waiting for a.
+        assertEquals(BarrierOutcome.TIMED_OUT, epoch.barrier(Duration.ofMillis(50)));
+        int tb = b.enter();
+        assertNotEquals(ta, tb, "the timed-out barrier had flipped");
+        b.exit(tb);
+
+        // a is now inside on the inactive index: the next barrier's step 1 waits for it, and
+        // times out before flipping.
+        assertEquals(BarrierOutcome.TIMED_OUT, epoch.barrier(Duration.ofMillis(50)));
+        assertEquals(tb, b.enter(), "no flip after a timeout in step 1");
+        b.exit(tb);
+        assertEquals(BarrierOutcome.TIMED_OUT, epoch.barrier(Duration.ZERO));
+
+        // A later barrier still waits for a, which entered long before it.
+        CompletableFuture<BarrierOutcome> barrier = barrierAsync(epoch, BOUND.multipliedBy(2));
+        assertStillWaiting(barrier);
+        a.exit(ta);
+        assertEquals(BarrierOutcome.WAITED, awaitDone(barrier));
+        assertEquals(BarrierOutcome.IMMEDIATE, epoch.barrier(BOUND));
+    }
+
+    @Test
+    void timedBarrierTimesOutWhileAnotherBarrierHoldsTheLock() {
+        int ta = a.enter();
+        CompletableFuture<Void> first = untimedBarrierAsync(epoch);
+        assertStillWaiting(first);
+        assertEquals(BarrierOutcome.TIMED_OUT, epoch.barrier(Duration.ofMillis(50)));
+        assertEquals(BarrierOutcome.TIMED_OUT, epoch.barrier(Duration.ZERO));
+        assertFalse(first.isDone());
+        a.exit(ta);
+        awaitDone(first);
+        assertEquals(BarrierOutcome.IMMEDIATE, epoch.barrier(BOUND));
+    }
+
+    @Test
+    void concurrentBarriersAllWait() {
+        int ta = a.enter();
+        CompletableFuture<BarrierOutcome> first = barrierAsync(epoch, BOUND.multipliedBy(2));
+        CompletableFuture<BarrierOutcome> second = barrierAsync(epoch, BOUND.multipliedBy(2));
+        CompletableFuture<Void> third = untimedBarrierAsync(epoch);
+        assertStillWaiting(CompletableFuture.anyOf(first, second, third));
+        a.exit(ta);
+        awaitDone(first);
+        awaitDone(second);
+        awaitDone(third);
+    }
+
+    @Test
+    void untimedBarrierIsNotInterruptibleAndKeepsTheInterrupt() {
+        int ta = a.enter();
+        AtomicReference<Thread> caller = new AtomicReference<>();
+        AtomicBoolean interruptedAfter = new AtomicBoolean();
+        CompletableFuture<Void> barrier = CompletableFuture.runAsync(() -> {
+            caller.set(Thread.currentThread());
+            epoch.barrier();
+            interruptedAfter.set(Thread.currentThread().isInterrupted());
+        }, ReleaseEpochTestSupport.NEW_THREAD);
+        assertStillWaiting(barrier);
+        caller.get().interrupt();
+        assertStillWaiting(barrier);
+        a.exit(ta);
+        awaitDone(barrier);
+        assertTrue(interruptedAfter.get(), "interrupt status kept");
+    }
+
+    @Test
+    void timedBarrierIsNotInterruptibleAndKeepsTheInterrupt() {
+        int ta = a.enter();
+        AtomicBoolean interruptedAfter = new AtomicBoolean();
+        CompletableFuture<BarrierOutcome> interruptedBefore = CompletableFuture.supplyAsync(() -> {
+            Thread.currentThread().interrupt();
+            BarrierOutcome outcome = epoch.barrier(Duration.ofMillis(100));
+            interruptedAfter.set(Thread.currentThread().isInterrupted());
+            return outcome;
+        }, ReleaseEpochTestSupport.NEW_THREAD);
+        assertEquals(BarrierOutcome.TIMED_OUT, awaitDone(interruptedBefore));
+        assertTrue(interruptedAfter.get());
+
+        AtomicReference<Thread> caller = new AtomicReference<>();
+        CompletableFuture<BarrierOutcome> barrier = CompletableFuture.supplyAsync(() -> {
+            caller.set(Thread.currentThread());
+            BarrierOutcome outcome = epoch.barrier(BOUND.multipliedBy(2));
+            interruptedAfter.set(Thread.currentThread().isInterrupted());
+            return outcome;
+        }, ReleaseEpochTestSupport.NEW_THREAD);
+        assertStillWaiting(barrier);
+        interruptedAfter.set(false);
+        caller.get().interrupt();
+        assertStillWaiting(barrier);
+        a.exit(ta);
+        assertEquals(BarrierOutcome.WAITED, awaitDone(barrier));
+        assertTrue(interruptedAfter.get());
+    }
+}
