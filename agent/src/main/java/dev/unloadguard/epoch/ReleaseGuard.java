@@ -7,9 +7,13 @@ import java.util.WeakHashMap;
 /**
  * The tiny runtime the agent's woven bytecode calls: {@code int t = ReleaseGuard.enter(); try
  * { body } finally { ReleaseGuard.exit(t); }} around every guarded release callback, on the
- * {@linkplain ReleaseEpoch#shared() shared release epoch}. With the agent attached this package
- * is appended to the bootstrap class path, so it is visible from every class loader, including
- * plugin loaders whose parent is the platform loader.
+ * {@linkplain ReleaseEpoch#shared() shared release epoch}. Plugin loaders see it through
+ * delegation: unloadguard's own plugin loaders delegate {@code dev.unloadguard.epoch} to
+ * unloadguard's loader whatever their parent is. A foreign host's loader that cannot see it is
+ * served by a bridge on the bootstrap class path instead ({@code dev.unloadguard.boot.BootGuard}),
+ * appended only when such a loader is registered: appending to the bootstrap class path makes
+ * HotSpot print a warning and turn class-data sharing off for application classes, so it is not
+ * done for hosts that do not need it.
  *
  * <p>It also holds the two facts the agent and the plugin loader share: whether the agent is
  * installed in this JVM, and which class loaders are plugin loaders.
@@ -20,10 +24,14 @@ public final class ReleaseGuard {
 
     /**
      * Plugin loaders of hosts the project did not write (they cannot implement
-     * {@link GuardedClassLoader}). Weak keys: registering never keeps a loader alive.
+     * {@link GuardedClassLoader}), each mapped to whether it needs the bootstrap bridge (it cannot
+     * see this class). Weak keys: registering never keeps a loader alive.
      */
     private static final Map<ClassLoader, Boolean> FOREIGN_LOADERS =
             Collections.synchronizedMap(new WeakHashMap<>());
+
+    /** Appends and wires the bootstrap bridge; set by the agent, run at most once by it. */
+    private static volatile Runnable bootBridgeInstaller;
 
     /**
      * Written once by the agent, read by the transformer's fast path for every class load.
@@ -62,9 +70,16 @@ public final class ReleaseGuard {
     /**
      * Called by the agent once it installed its transformer. Not for hosts or plugins: it only
      * records a fact; calling it without the agent makes the plugin loader's report lie.
+     *
+     * @param bootBridgeInstaller appends and wires the bootstrap bridge (idempotent); run now if a
+     *                            registered loader already needs it, else when one does
      */
-    public static void agentInstalled(String version) {
+    public static void agentInstalled(String version, Runnable bootBridgeInstaller) {
+        ReleaseGuard.bootBridgeInstaller = bootBridgeInstaller;
         agentVersion = version;
+        if (FOREIGN_LOADERS.containsValue(Boolean.TRUE)) {
+            bootBridgeInstaller.run();
+        }
     }
 
     /**
@@ -88,7 +103,30 @@ public final class ReleaseGuard {
         if (loader == null) {
             throw new IllegalArgumentException("loader is null: the bootstrap loader is never a plugin loader");
         }
-        FOREIGN_LOADERS.put(loader, Boolean.TRUE);
+        boolean needsBridge = !seesRuntime(loader);
+        if (needsBridge) {
+            Runnable installer = bootBridgeInstaller;
+            if (installer != null) {
+                installer.run(); // before the loader is listed: its classes must never be woven unwired
+            }
+        }
+        FOREIGN_LOADERS.put(loader, needsBridge);
         anyForeignLoader = true;
+    }
+
+    /**
+     * Whether the agent weaves calls to the bootstrap bridge, rather than to this class, into
+     * classes defined by {@code loader}: a registered foreign loader that cannot see this class.
+     */
+    public static boolean needsBootBridge(ClassLoader loader) {
+        return anyForeignLoader && loader != null && Boolean.TRUE.equals(FOREIGN_LOADERS.get(loader));
+    }
+
+    private static boolean seesRuntime(ClassLoader loader) {
+        try {
+            return Class.forName(ReleaseGuard.class.getName(), false, loader) == ReleaseGuard.class;
+        } catch (ClassNotFoundException | LinkageError e) {
+            return false;
+        }
     }
 }

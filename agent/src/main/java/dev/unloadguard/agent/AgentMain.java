@@ -1,0 +1,38 @@
+package dev.unloadguard.agent;
+
+import java.lang.instrument.Instrumentation;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * The agent's entry points ({@code -javaagent:unloadguard-agent.jar} and dynamic attach).
+ *
+ * <p>Deliberately tiny: it installs the one transformer ({@link AgentInstaller}) and nothing
+ * else. Installing is once per JVM: a second {@code -javaagent} or an attach after premain logs
+ * and returns.
+ */
+public final class AgentMain {
+
+    private static final AtomicBoolean STARTED = new AtomicBoolean();
+
+    private AgentMain() {
+    }
+
+    /** {@code -javaagent}: runs before {@code main}. */
+    public static void premain(String args, Instrumentation inst) {
+        start(inst, false);
+    }
+
+    /** Dynamic attach: also guards the plugin classes already loaded. */
+    public static void agentmain(String args, Instrumentation inst) {
+        start(inst, true);
+    }
+
+    private static void start(Instrumentation inst, boolean lateAttach) {
+        if (!STARTED.compareAndSet(false, true)) {
+            Log.info("unloadguard agent already installed in this JVM; ignoring the second "
+                    + (lateAttach ? "attach" : "-javaagent"));
+            return;
+        }
+        AgentInstaller.install(inst, lateAttach);
+    }
+}

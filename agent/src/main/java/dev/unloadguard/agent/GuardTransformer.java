@@ -1,0 +1,227 @@
+package dev.unloadguard.agent;
+
+import dev.unloadguard.epoch.ReleaseGuard;
+import java.lang.instrument.ClassFileTransformer;
+import java.lang.instrument.Instrumentation;
+import java.lang.ref.WeakReference;
+import java.security.ProtectionDomain;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Map;
+import java.util.Set;
+import java.util.WeakHashMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.stream.Collectors;
+import org.objectweb.asm.ClassReader;
+
+/**
+ * The agent's one transformer: guards the release callbacks of classes defined by plugin class
+ * loaders, and does nothing else.
+ *
+ * <h2>Per class</h2>
+ * <ol>
+ * <li>Fast path, before the bytes are looked at: a class whose defining loader is not a plugin
+ *     loader ({@link ReleaseGuard#isPluginLoader}) is returned unchanged. That is one type check
+ *     for every JDK, host and agent class.
+ * <li>{@link GuardPlan} decides what to guard, from the bytes and the plugin loader's resources
+ *     (most classes are dismissed by a constant-pool scan).
+ * <li>Method references to bodies in <em>other</em> classes are recorded per loader as pending
+ *     targets: the owner gets them guarded when it is transformed. If the owner is already
+ *     loaded, it is retransformed from a worker thread (see below).
+ * <li>{@link Weaver} rewrites the chosen methods.
+ * </ol>
+ * Any throwable is caught, logged once per class at WARNING and answered with "unchanged": a
+ * transformer must never break class loading.
+ *
+ * <h2>Retransforming an owner that is already loaded</h2>
+ * It cannot happen inside {@code transform}: the JDK's instrumentation is not reentrant on one
+ * thread, so a class retransformed from inside a transformer would be retransformed <em>without</em>
+ * this transformer, losing its guards. A single daemon worker does it instead, shortly after.
+ * The race this leaves: the method-reference body may run unguarded if the referring class
+ * invokes the release action before the worker finished, within milliseconds of the referring
+ * class being loaded. (A second narrow race: an owner that is being defined concurrently on another
+ * thread, after it read its pending targets and before it is listed as loaded, misses them.)
+ *
+ * <h2>State</h2>
+ * The pending targets are kept per loader in a {@link WeakHashMap} holding strings only, so they
+ * never keep a plugin loader alive; the worker holds the loader weakly too. Counters are
+ * {@link LongAdder}s, shared by all instances (there is one per JVM).
+ */
+public final class GuardTransformer implements ClassFileTransformer {
+
+    /**
+     * Diagnostic counters since the JVM started.
+     *
+     * @param classesExamined classes from plugin loaders the transformer looked at
+     * @param classesTransformed classes it changed
+     * @param methodsGuarded methods it guarded
+     */
+    public record Stats(long classesExamined, long classesTransformed, long methodsGuarded) {
+    }
+
+    private static final LongAdder EXAMINED = new LongAdder();
+    private static final LongAdder TRANSFORMED = new LongAdder();
+    private static final LongAdder GUARDED = new LongAdder();
+
+    /** Class names whose failure was logged: one warning per class, not per retransformation. */
+    private static final Set<String> FAILED = ConcurrentHashMap.newKeySet();
+    private static final int MAX_FAILURES_REMEMBERED = 10_000;
+
+    /**
+     * Never transformed, even by a plugin loader that defines them itself: the runtime (guarding
+     * it would recurse) and the agent. The packages themselves, not their subpackages.
+     */
+    private static final String[] OWN_PACKAGES = {"dev/unloadguard/epoch/", "dev/unloadguard/agent/", "dev/unloadguard/boot/"};
+
+    private final Instrumentation instrumentation;
+    private final Map<ClassLoader, Map<String, Set<String>>> pending = new WeakHashMap<>();
+    private volatile ThreadPoolExecutor retransformer;
+
+    /**
+     * @param instrumentation used to retransform already loaded owners of method-reference bodies;
+     *     {@code null} to never retransform (tests)
+     */
+    GuardTransformer(Instrumentation instrumentation) {
+        this.instrumentation = instrumentation;
+    }
+
+    /** The counters, for reports and diagnostics. */
+    public static Stats stats() {
+        return new Stats(EXAMINED.sum(), TRANSFORMED.sum(), GUARDED.sum());
+    }
+
+    /**
+     * The pure weaving function: {@code classfile} with its release callbacks guarded, or
+     * {@code null} if it has nothing to guard. Method references to bodies in other classes are
+     * not followed (see {@link GuardPlan#externalTargets()}).
+     *
+     * @param hierarchyLoader whose resources hold the class's supertypes, see {@link GuardPlan#of}
+     */
+    public static byte[] guard(byte[] classfile, ClassLoader hierarchyLoader) {
+        ClassReader reader = new ClassReader(classfile);
+        GuardPlan plan = GuardPlan.analyze(reader, classfile, hierarchyLoader, Set.of());
+        return plan.targets().isEmpty() ? null : Weaver.weave(reader, keys(plan), Weaver.RELEASE_GUARD);
+    }
+
+    @Override
+    public byte[] transform(ClassLoader loader, String className, Class<?> classBeingRedefined,
+            ProtectionDomain protectionDomain, byte[] classfileBuffer) {
+        if (!ReleaseGuard.isPluginLoader(loader)) {
+            return null;
+        }
+        if (className == null || classfileBuffer == null || isOwn(className)) {
+            return null;
+        }
+        EXAMINED.increment();
+        try {
+            ClassReader reader = new ClassReader(classfileBuffer);
+            GuardPlan plan = GuardPlan.analyze(reader, classfileBuffer, loader, pendingFor(loader, className));
+            for (GuardPlan.Target t : plan.externalTargets()) {
+                if (addPending(loader, t)) {
+                    scheduleRetransform(loader, t.owner());
+                }
+            }
+            if (plan.targets().isEmpty()) {
+                return null;
+            }
+            String guard = ReleaseGuard.needsBootBridge(loader) ? Weaver.BOOT_GUARD : Weaver.RELEASE_GUARD;
+            byte[] woven = Weaver.weave(reader, keys(plan), guard);
+            TRANSFORMED.increment();
+            GUARDED.add(plan.targets().size());
+            Log.debug(() -> "guarded " + plan.targets() + " (defined by " + loader + ")");
+            return woven;
+        } catch (Throwable t) {
+            if (FAILED.size() >= MAX_FAILURES_REMEMBERED || FAILED.add(className)) {
+                Log.warning("could not guard " + className.replace('/', '.') + " (defined by " + loader
+                        + "); it is loaded unchanged, its release callbacks run outside the release epoch", t);
+            }
+            return null;
+        }
+    }
+
+    private static boolean isOwn(String className) {
+        for (String p : OWN_PACKAGES) {
+            if (className.startsWith(p) && className.indexOf('/', p.length()) < 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static Set<String> keys(GuardPlan plan) {
+        return plan.targets().stream().map(GuardPlan.Target::key).collect(Collectors.toSet());
+    }
+
+    private Set<String> pendingFor(ClassLoader loader, String className) {
+        synchronized (pending) {
+            Map<String, Set<String>> perLoader = pending.get(loader);
+            Set<String> keys = perLoader == null ? null : perLoader.get(className);
+            return keys == null ? Set.of() : Set.copyOf(keys);
+        }
+    }
+
+    /** Records a method-reference body; {@code true} if it was not known yet. */
+    private boolean addPending(ClassLoader loader, GuardPlan.Target target) {
+        synchronized (pending) {
+            return pending.computeIfAbsent(loader, l -> new HashMap<>())
+                    .computeIfAbsent(target.owner(), o -> new HashSet<>())
+                    .add(target.key());
+        }
+    }
+
+    private void scheduleRetransform(ClassLoader loader, String owner) {
+        Instrumentation inst = instrumentation;
+        if (inst == null || !inst.isRetransformClassesSupported()) {
+            return;
+        }
+        WeakReference<ClassLoader> weakLoader = new WeakReference<>(loader);
+        retransformer().execute(() -> retransformIfLoaded(inst, weakLoader.get(), owner));
+    }
+
+    private ThreadPoolExecutor retransformer() {
+        ThreadPoolExecutor r = retransformer;
+        if (r == null) {
+            synchronized (this) {
+                r = retransformer;
+                if (r == null) {
+                    // One thread, gone after a few idle seconds: method references across plugin
+                    // classes are rare and come in bursts while a plugin loads.
+                    r = new ThreadPoolExecutor(1, 1, 5, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), task -> {
+                        Thread t = new Thread(task, "unloadguard-retransform");
+                        t.setDaemon(true);
+                        return t;
+                    });
+                    r.allowCoreThreadTimeOut(true);
+                    retransformer = r;
+                }
+            }
+        }
+        return r;
+    }
+
+    private static void retransformIfLoaded(Instrumentation inst, ClassLoader loader, String owner) {
+        if (loader == null) {
+            return; // the plugin is gone already
+        }
+        String binaryName = owner.replace('/', '.');
+        for (Class<?> c : inst.getAllLoadedClasses()) {
+            if (c.getClassLoader() == loader && c.getName().equals(binaryName)) {
+                if (!inst.isModifiableClass(c)) {
+                    return;
+                }
+                try {
+                    inst.retransformClasses(c);
+                    Log.debug(() -> "retransformed " + binaryName + " to guard method-reference bodies");
+                } catch (Throwable t) {
+                    Log.warning("could not retransform " + binaryName + " (defined by " + loader
+                            + ") to guard a method reference used as a release callback", t);
+                }
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,206 @@
+package dev.unloadguard.agent;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import org.objectweb.asm.ClassReader;
+import org.objectweb.asm.ClassVisitor;
+import org.objectweb.asm.ClassWriter;
+import org.objectweb.asm.MethodVisitor;
+import org.objectweb.asm.Opcodes;
+import org.objectweb.asm.tree.AbstractInsnNode;
+import org.objectweb.asm.tree.AnnotationNode;
+import org.objectweb.asm.tree.FrameNode;
+import org.objectweb.asm.tree.InsnList;
+import org.objectweb.asm.tree.InsnNode;
+import org.objectweb.asm.tree.LabelNode;
+import org.objectweb.asm.tree.MethodInsnNode;
+import org.objectweb.asm.tree.MethodNode;
+import org.objectweb.asm.tree.TryCatchBlockNode;
+import org.objectweb.asm.tree.VarInsnNode;
+
+/**
+ * Weaves the release epoch into chosen methods of one class, turning each body into
+ * <pre>{@code
+ * int t = ReleaseGuard.enter();
+ * try { body } catch (Throwable any) { ReleaseGuard.exit(t); throw any; }
+ * // and before every return of body: ReleaseGuard.exit(t);
+ * }</pre>
+ * and adding {@code @dev.unloadguard.epoch.Guarded} to it. Everything else of the class is
+ * copied byte for byte (the {@link ClassWriter} is built on the {@link ClassReader}, so untouched
+ * methods are not even parsed), and nothing is added but constant-pool entries, code and one
+ * annotation per method: the result is a valid retransformation (same fields, methods, modifiers
+ * and supertypes).
+ *
+ * <h2>The body</h2>
+ * <ul>
+ * <li>The token goes to a new local at index {@code max_locals}: no existing local moves, so the
+ *     method's local variable tables and stack map frames stay valid as they are; each existing
+ *     frame only gains the token (padded with {@code TOP} up to its slot).
+ * <li>Normal exits: {@code iload t; invokestatic exit} before every {@code *return}.
+ * <li>Abrupt exits: catch-all exception-table entries, appended after the method's own entries,
+ *     so the method's own handlers keep precedence (the JVM searches the table in order). They
+ *     cover the whole original body, the method's own handler code included, but <em>not</em>
+ *     the exit sequences before the returns: an exception thrown by {@code exit} itself must not
+ *     reach the handler and exit a second time (javac's try/finally leaves its inlined finally
+ *     blocks out of the range the same way). {@code enter} is outside the ranges too: if it
+ *     throws, there is nothing to exit.
+ * <li>The handler, at the end of the code, has the frame {@code [TOP ... TOP, int t]
+ *     [Throwable]}: every local but the token is {@code TOP}, which any frame in the covered
+ *     range is assignable to, so it never depends on what the body keeps in its locals.
+ * </ul>
+ * Because every frame is written explicitly, the class writer computes nothing
+ * ({@code COMPUTE_FRAMES} would need {@code getCommonSuperClass} for every merge in the guarded
+ * methods, that is class hierarchy lookups that can only be approximated without loading
+ * classes). Class files older than Java 7 without stack maps get none.
+ */
+final class Weaver {
+
+    /** The runtime woven calls go to, for loaders that see it (all of unloadguard's own). */
+    static final String RELEASE_GUARD = "dev/unloadguard/epoch/ReleaseGuard";
+    /** The bootstrap bridge, for registered foreign loaders that cannot see the runtime. */
+    static final String BOOT_GUARD = "dev/unloadguard/boot/BootGuard";
+
+    private Weaver() {
+    }
+
+    /**
+     * Returns the class file of {@code reader} with the methods named by {@code keys} (name +
+     * descriptor) guarded by calls to {@code guardOwner}'s {@code enter()I} and {@code exit(I)V}.
+     */
+    static byte[] weave(ClassReader reader, Set<String> keys, String guardOwner) {
+        ClassWriter writer = new ClassWriter(reader, 0);
+        reader.accept(new ClassVisitor(Opcodes.ASM9, writer) {
+            private int version;
+
+            @Override
+            public void visit(int version, int access, String name, String signature, String superName, String[] interfaces) {
+                this.version = version;
+                super.visit(version, access, name, signature, superName, interfaces);
+            }
+
+            @Override
+            public MethodVisitor visitMethod(int access, String name, String descriptor, String signature, String[] exceptions) {
+                MethodVisitor out = super.visitMethod(access, name, descriptor, signature, exceptions);
+                if (!keys.contains(name + descriptor)) {
+                    return out;
+                }
+                int classVersion = version;
+                return new MethodNode(Opcodes.ASM9, access, name, descriptor, signature, exceptions) {
+                    @Override
+                    public void visitEnd() {
+                        super.visitEnd();
+                        guard(this, classVersion, guardOwner);
+                        accept(out);
+                    }
+                };
+            }
+        }, ClassReader.EXPAND_FRAMES);
+        return writer.toByteArray();
+    }
+
+    /** Rewrites one method body in place (see the class comment). */
+    static void guard(MethodNode method, int classVersion, String guardOwner) {
+        InsnList code = method.instructions;
+        int token = method.maxLocals;
+        boolean frames = (classVersion & 0xFFFF) >= Opcodes.V1_7 || hasFrames(code);
+
+        // Existing frames: the token is an int in its slot from the entry on.
+        for (AbstractInsnNode insn = code.getFirst(); insn != null; insn = insn.getNext()) {
+            if (insn instanceof FrameNode) {
+                addToken((FrameNode) insn, token);
+            }
+        }
+
+        LabelNode handler = new LabelNode();
+        List<TryCatchBlockNode> ranges = new ArrayList<>();
+
+        InsnList prologue = new InsnList();
+        prologue.add(new MethodInsnNode(Opcodes.INVOKESTATIC, guardOwner, "enter", "()I", false));
+        prologue.add(new VarInsnNode(Opcodes.ISTORE, token));
+        LabelNode rangeStart = new LabelNode();
+        prologue.add(rangeStart);
+        code.insert(prologue);
+
+        for (AbstractInsnNode insn : code.toArray()) {
+            int op = insn.getOpcode();
+            if (op < Opcodes.IRETURN || op > Opcodes.RETURN) {
+                continue;
+            }
+            LabelNode rangeEnd = new LabelNode();
+            InsnList exit = new InsnList();
+            exit.add(rangeEnd);
+            exit.add(new VarInsnNode(Opcodes.ILOAD, token));
+            exit.add(new MethodInsnNode(Opcodes.INVOKESTATIC, guardOwner, "exit", "(I)V", false));
+            code.insertBefore(insn, exit);
+            addRange(ranges, rangeStart, rangeEnd, handler);
+            rangeStart = new LabelNode();
+            code.insert(insn, rangeStart);
+        }
+        LabelNode end = new LabelNode();
+        code.add(end);
+        addRange(ranges, rangeStart, end, handler);
+
+        if (!ranges.isEmpty()) {
+            code.add(handler);
+            if (frames) {
+                Object[] locals = new Object[token + 1];
+                for (int i = 0; i < token; i++) {
+                    locals[i] = Opcodes.TOP;
+                }
+                locals[token] = Opcodes.INTEGER;
+                code.add(new FrameNode(Opcodes.F_NEW, locals.length, locals, 1, new Object[] {"java/lang/Throwable"}));
+            }
+            code.add(new VarInsnNode(Opcodes.ILOAD, token));
+            code.add(new MethodInsnNode(Opcodes.INVOKESTATIC, guardOwner, "exit", "(I)V", false));
+            code.add(new InsnNode(Opcodes.ATHROW));
+            // Last in the table: the method's own handlers are searched first.
+            method.tryCatchBlocks.addAll(ranges);
+        }
+
+        method.maxLocals = token + 1;
+        // +1: the token pushed over a return value; 2: Throwable and token in the handler.
+        method.maxStack = Math.max(method.maxStack + 1, 2);
+        if (method.visibleAnnotations == null) {
+            method.visibleAnnotations = new ArrayList<>();
+        }
+        method.visibleAnnotations.add(new AnnotationNode(GuardPlan.GUARDED_DESC));
+    }
+
+    /** Adds {@code [from, to)} unless it holds no instruction (an empty range is illegal). */
+    private static void addRange(List<TryCatchBlockNode> ranges, LabelNode from, LabelNode to, LabelNode handler) {
+        for (AbstractInsnNode n = from.getNext(); n != null && n != to; n = n.getNext()) {
+            if (n.getOpcode() >= 0) {
+                ranges.add(new TryCatchBlockNode(from, to, handler, null));
+                return;
+            }
+        }
+    }
+
+    private static boolean hasFrames(InsnList code) {
+        for (AbstractInsnNode insn = code.getFirst(); insn != null; insn = insn.getNext()) {
+            if (insn instanceof FrameNode) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Appends the token to an expanded frame's locals: {@code TOP} up to slot {@code token}, then
+     * {@code INTEGER}. In ASM's frame lists a long or double is one element covering two slots.
+     */
+    private static void addToken(FrameNode frame, int token) {
+        List<Object> locals = frame.local == null ? new ArrayList<>() : new ArrayList<>(frame.local);
+        int slots = 0;
+        for (Object type : locals) {
+            slots += (Opcodes.LONG.equals(type) || Opcodes.DOUBLE.equals(type)) ? 2 : 1;
+        }
+        while (slots < token) {
+            locals.add(Opcodes.TOP);
+            slots++;
+        }
+        locals.add(Opcodes.INTEGER);
+        frame.local = locals;
+    }
+}

@@ -1,0 +1,189 @@
+package dev.unloadguard.agent;
+
+import static org.awaitility.Awaitility.await;
+
+import dev.unloadguard.driver.ReleaseCallback;
+import dev.unloadguard.epoch.Guarded;
+import dev.unloadguard.epoch.GuardedClassLoader;
+import dev.unloadguard.epoch.ReleaseEpoch;
+import dev.unloadguard.epoch.ReleaseGuard;
+import java.io.File;
+import java.net.MalformedURLException;
+import java.net.URL;
+import java.net.URLClassLoader;
+import java.nio.file.Path;
+import java.time.Duration;
+import net.bytebuddy.agent.ByteBuddyAgent;
+
+/**
+ * Runs in a JVM forked by {@link AgentJarTest}, with the agent as a real agent jar; prints
+ * {@code key=value} lines the test asserts on. Fixtures are loaded by a plugin loader from the
+ * test classes directory, child-first for the fixture package and {@link Probe} (so the plugin
+ * has its own copy of both), the driver API from the application loader, everything else from
+ * the given parent.
+ */
+public final class AgentProbeMain {
+
+    private static final String FIXTURES = "dev.unloadguard.agent.fixture.";
+
+    private AgentProbeMain() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        Path testClasses = Path.of(args[1]);
+        if (args[0].equals("premain")) {
+            premain(testClasses);
+        } else if (args[0].equals("premain-app-only")) {
+            common();
+            try (Plugin app = new Plugin(testClasses, AgentProbeMain.class.getClassLoader())) {
+                out("app.callback.depth", callbackDepth(app));
+            }
+        } else {
+            attach(testClasses, new File(args[2]));
+        }
+        System.out.flush();
+    }
+
+    private static void premain(Path testClasses) throws Exception {
+        common();
+        try (Plugin app = new Plugin(testClasses, AgentProbeMain.class.getClassLoader())) {
+            out("app.callback.depth", callbackDepth(app));
+        }
+        try (Plugin platform = new Plugin(testClasses, ClassLoader.getPlatformClassLoader())) {
+            out("platform.marker.callback.depth", callbackDepth(platform));
+        }
+        // A foreign host's loader (no GuardedClassLoader marker) under the platform loader, that
+        // does not delegate dev.unloadguard.epoch: it cannot see the runtime, so registering it
+        // installs the bootstrap bridge and its classes are woven against the bridge.
+        try (ForeignPlugin platform = new ForeignPlugin(testClasses, ClassLoader.getPlatformClassLoader())) {
+            out("platform.sees.runtime", canLoad(platform, "dev.unloadguard.epoch.ReleaseGuard"));
+            ReleaseGuard.registerPluginLoader(platform);
+            platform.loadClass(Probe.class.getName()).getField("depth")
+                    .set(null, (java.util.function.IntSupplier) () -> ReleaseEpoch.shared().depth());
+            out("platform.callback.depth", callbackDepth(platform));
+            Object thrower = platform.loadClass(FIXTURES + "AnnotatedThrower").getConstructor().newInstance();
+            try {
+                thrower.getClass().getMethod("boom").invoke(thrower);
+            } catch (java.lang.reflect.InvocationTargetException expected) {
+                out("platform.annotated.thrown", expected.getCause().getMessage());
+            }
+            out("platform.annotated.depth", last(platform));
+            out("platform.guard.loader", String.valueOf(platform.loadClass("dev.unloadguard.boot.BootGuard").getClassLoader()));
+        }
+        // A method reference to a class loaded before the class holding the reference: the owner
+        // is retransformed by the agent's worker thread.
+        try (Plugin late = new Plugin(testClasses, AgentProbeMain.class.getClassLoader())) {
+            Class<?> helper = Class.forName(FIXTURES + "Helper", true, late);
+            out("methodref.before", helper.getMethod("cleanup").isAnnotationPresent(Guarded.class));
+            Class<?> registrar = Class.forName(FIXTURES + "LambdaRegistrar", true, late);
+            await().atMost(Duration.ofSeconds(30))
+                    .until(() -> helper.getMethod("cleanup").isAnnotationPresent(Guarded.class));
+            ((ReleaseCallback) registrar.getMethod("reference").invoke(null)).release();
+            out("methodref.depth", last(late));
+        }
+        out("outside.depth", ReleaseEpoch.shared().depth());
+        out("stats.transformed", GuardTransformer.stats().classesTransformed() > 0);
+    }
+
+    private static void attach(Path testClasses, File agentJar) throws Exception {
+        try (Plugin app = new Plugin(testClasses, AgentProbeMain.class.getClassLoader())) {
+            ReleaseCallback cb = (ReleaseCallback) app.loadClass(FIXTURES + "DirectCallback").getConstructor().newInstance();
+            cb.release();
+            out("before.depth", last(app));
+            String pid = String.valueOf(ProcessHandle.current().pid());
+            ByteBuddyAgent.attach(agentJar, pid);
+            ByteBuddyAgent.attach(agentJar, pid);
+            common();
+            cb.release(); // the same instance, its class retransformed
+            out("after.depth", last(app));
+            out("after.guarded", cb.getClass().getMethod("release").isAnnotationPresent(Guarded.class));
+        }
+        out("outside.depth", ReleaseEpoch.shared().depth());
+    }
+
+    private static void common() {
+        out("installed.transformers", AgentInstaller.installedTransformers());
+        out("agent.version", ReleaseGuard.agentVersion());
+        out("epoch.loader", String.valueOf(ReleaseEpoch.class.getClassLoader()));
+    }
+
+    private static boolean canLoad(ClassLoader loader, String name) {
+        try {
+            loader.loadClass(name);
+            return true;
+        } catch (ClassNotFoundException e) {
+            return false;
+        }
+    }
+
+    private static int callbackDepth(ClassLoader plugin) throws Exception {
+        ReleaseCallback cb = (ReleaseCallback) plugin.loadClass(FIXTURES + "DirectCallback").getConstructor().newInstance();
+        cb.release();
+        return last(plugin);
+    }
+
+    private static int last(ClassLoader plugin) throws Exception {
+        return (int) plugin.loadClass(Probe.class.getName()).getMethod("last").invoke(null);
+    }
+
+    private static void out(String key, Object value) {
+        System.out.println(key + "=" + value);
+    }
+
+    /**
+     * The test's plugin loader: marked, and like unloadguard's own loader it delegates the API and
+     * the runtime packages to the application loader whatever its parent is.
+     */
+    static final class Plugin extends URLClassLoader implements GuardedClassLoader {
+        Plugin(Path classes, ClassLoader parent) throws MalformedURLException {
+            super("probe-plugin", new URL[] {classes.toUri().toURL()}, parent);
+        }
+
+        @Override
+        protected Class<?> loadClass(String name, boolean resolve) throws ClassNotFoundException {
+            if (name.startsWith("dev.unloadguard.epoch.")) {
+                return AgentProbeMain.class.getClassLoader().loadClass(name);
+            }
+            Class<?> c = childFirst(this, name);
+            return c != null ? c : super.loadClass(name, resolve);
+        }
+
+        Class<?> find(String name) throws ClassNotFoundException {
+            synchronized (getClassLoadingLock(name)) {
+                Class<?> c = findLoadedClass(name);
+                return c != null ? c : findClass(name);
+            }
+        }
+    }
+
+    /** A foreign host's loader: not marked, and it does not delegate the runtime package. */
+    static final class ForeignPlugin extends URLClassLoader {
+        ForeignPlugin(Path classes, ClassLoader parent) throws MalformedURLException {
+            super("foreign-plugin", new URL[] {classes.toUri().toURL()}, parent);
+        }
+
+        @Override
+        protected Class<?> loadClass(String name, boolean resolve) throws ClassNotFoundException {
+            Class<?> c = childFirst(this, name);
+            return c != null ? c : super.loadClass(name, resolve);
+        }
+
+        Class<?> find(String name) throws ClassNotFoundException {
+            synchronized (getClassLoadingLock(name)) {
+                Class<?> c = findLoadedClass(name);
+                return c != null ? c : findClass(name);
+            }
+        }
+    }
+
+    /** The driver API from the application loader; fixtures and the probe child-first; else null. */
+    private static Class<?> childFirst(URLClassLoader loader, String name) throws ClassNotFoundException {
+        if (name.startsWith("dev.unloadguard.driver.") || name.startsWith("dev.unloadguard.device.")) {
+            return AgentProbeMain.class.getClassLoader().loadClass(name);
+        }
+        if (name.startsWith(FIXTURES) || name.equals(Probe.class.getName())) {
+            return loader instanceof Plugin ? ((Plugin) loader).find(name) : ((ForeignPlugin) loader).find(name);
+        }
+        return null;
+    }
+}

@@ -1,0 +1,38 @@
+package dev.unloadguard.agent;
+
+import dev.unloadguard.epoch.ReleaseEpoch;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.IntSupplier;
+
+/** Records the release-epoch depth of the calling thread where fixture code calls it. */
+public final class Probe {
+
+    private static final List<Integer> DEPTHS = new ArrayList<>();
+
+    /**
+     * How the depth is read. A copy of this class in a plugin loader that cannot see the epoch
+     * runtime (a foreign loader under the platform loader) gets the host's reader set here; the
+     * default lambda links {@code ReleaseEpoch} only when it first runs.
+     */
+    public static volatile IntSupplier depth = () -> ReleaseEpoch.shared().depth();
+
+    private Probe() {
+    }
+
+    public static synchronized void record() {
+        DEPTHS.add(depth.getAsInt());
+    }
+
+    /** The depths recorded since the last call, oldest first. */
+    public static synchronized List<Integer> drain() {
+        List<Integer> copy = List.copyOf(DEPTHS);
+        DEPTHS.clear();
+        return copy;
+    }
+
+    /** The last depth recorded, or -1. */
+    public static synchronized int last() {
+        return DEPTHS.isEmpty() ? -1 : DEPTHS.get(DEPTHS.size() - 1);
+    }
+}

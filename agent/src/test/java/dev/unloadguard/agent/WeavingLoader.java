@@ -1,0 +1,81 @@
+package dev.unloadguard.agent;
+
+import dev.unloadguard.epoch.GuardedClassLoader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.lang.instrument.ClassFileTransformer;
+import java.lang.instrument.IllegalClassFormatException;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+/**
+ * A plugin loader for tests: child-first for the fixture package, whose classes it defines from
+ * the transformer's output (run {@code passes} times over its own output), parent-first for
+ * everything else. Resources (the transformer's hierarchy lookups) come from the parent.
+ */
+final class WeavingLoader extends ClassLoader implements GuardedClassLoader {
+
+    static final String FIXTURES = "dev.unloadguard.agent.fixture.";
+
+    private final ClassFileTransformer transformer;
+    private final int passes;
+    /** Binary names of the classes the transformer changed, in load order. */
+    final List<String> transformed = new CopyOnWriteArrayList<>();
+
+    WeavingLoader(ClassFileTransformer transformer) {
+        this(transformer, 1);
+    }
+
+    WeavingLoader(ClassFileTransformer transformer, int passes) {
+        super("weaving-test", WeavingLoader.class.getClassLoader());
+        this.transformer = transformer;
+        this.passes = passes;
+    }
+
+    Class<?> fixture(String simpleName) throws ClassNotFoundException {
+        return Class.forName(FIXTURES + simpleName, true, this);
+    }
+
+    static byte[] bytes(String binaryName) {
+        String resource = binaryName.replace('.', '/') + ".class";
+        try (InputStream in = WeavingLoader.class.getClassLoader().getResourceAsStream(resource)) {
+            if (in == null) {
+                throw new IllegalArgumentException("no class file " + resource);
+            }
+            return in.readAllBytes();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    @Override
+    protected Class<?> loadClass(String name, boolean resolve) throws ClassNotFoundException {
+        if (!name.startsWith(FIXTURES)) {
+            return super.loadClass(name, resolve);
+        }
+        synchronized (getClassLoadingLock(name)) {
+            Class<?> c = findLoadedClass(name);
+            if (c == null) {
+                byte[] b = bytes(name);
+                for (int i = 0; i < passes; i++) {
+                    byte[] out;
+                    try {
+                        out = transformer.transform(this, name.replace('.', '/'), null, null, b);
+                    } catch (IllegalClassFormatException e) {
+                        throw new AssertionError(e);
+                    }
+                    if (out != null) {
+                        b = out;
+                        transformed.add(name);
+                    }
+                }
+                c = defineClass(name, b, 0, b.length);
+            }
+            if (resolve) {
+                resolveClass(c);
+            }
+            return c;
+        }
+    }
+}
