@@ -1,0 +1,50 @@
+package dev.unloadguard.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.unloadguard.it.scenario.RaceScenario;
+import dev.unloadguard.it.support.BuiltJars;
+import dev.unloadguard.it.support.ChildJvm;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The safety test and its reproducer: the same race ({@link RaceScenario}: the helper drops the
+ * last pagemap from its worker while the host unloads) in a JVM without the agent and in one with
+ * it. Without the guard the loader is closed under the release tail within a bounded number of
+ * attempts; with it, never, in many more attempts.
+ */
+class ReproducerIT {
+
+    static final int UNGUARDED_BOUND = Integer.getInteger("unloadguard.reproducer.unguardedAttempts", 300);
+    static final int GUARDED_ATTEMPTS = Integer.getInteger("unloadguard.reproducer.guardedAttempts", 1000);
+
+    @Test
+    void withoutTheAgentTheTailHitsAClosedLoaderWithinABoundedNumberOfAttempts() throws Exception {
+        try (ChildJvm jvm = ChildJvm.start(List.of(), RaceScenario.class.getName(),
+                BuiltJars.driverSample().toString(), Integer.toString(UNGUARDED_BOUND), "stop-at-first-failure")) {
+            assertEquals(0, jvm.waitFor(Duration.ofMinutes(3)), jvm::output);
+            assertEquals("false", jvm.value("agent").orElseThrow(), jvm::output);
+            int failures = Integer.parseInt(jvm.value("ncdfe").orElseThrow());
+            assertTrue(failures > 0, () -> "expected a NoClassDefFoundError from the closed loader within "
+                    + UNGUARDED_BOUND + " unguarded attempts:\n" + jvm.output());
+            assertTrue(jvm.value("firstFailure").orElseThrow().contains("DeviceRetirement"), jvm::output);
+            System.out.println("reproducer without the agent: NoClassDefFoundError after "
+                    + jvm.value("attempts").orElseThrow() + " attempt(s)");
+        }
+    }
+
+    @Test
+    void withTheAgentTheTailNeverHitsAClosedLoader() throws Exception {
+        try (ChildJvm jvm = ChildJvm.start(List.of(ChildJvm.javaagent()), RaceScenario.class.getName(),
+                BuiltJars.driverSample().toString(), Integer.toString(GUARDED_ATTEMPTS), "all")) {
+            assertEquals(0, jvm.waitFor(Duration.ofMinutes(5)), jvm::output);
+            assertEquals("true", jvm.value("agent").orElseThrow(), jvm::output);
+            assertEquals(Integer.toString(GUARDED_ATTEMPTS), jvm.value("attempts").orElseThrow(), jvm::output);
+            assertEquals("0", jvm.value("failures").orElseThrow(), jvm::output);
+            System.out.println("reproducer with the agent: 0 failures in " + GUARDED_ATTEMPTS + " attempts");
+        }
+    }
+}

@@ -1,0 +1,73 @@
+package dev.unloadguard.it.scenario;
+
+import dev.unloadguard.loader.Plugin;
+import dev.unloadguard.loader.PluginLoader;
+import dev.unloadguard.sample.helper.PagemapCache;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * The reproducer, run in a forked JVM with or without {@code -javaagent}: the reference scenario
+ * with nothing slowed down or gated. Each attempt loads the driver (one card, its pagemaps held
+ * by the helper), has the helper drop them from its worker thread while the host unloads at the
+ * same moment, and counts the release callbacks that failed — the tail that dropped the card's
+ * last reference loads a class from the plugin's loader, so an unload that closes the loader
+ * before that tail returns makes it fail with {@link NoClassDefFoundError}.
+ *
+ * <p>Arguments: driver jar, attempts, {@code stop-at-first-failure} or {@code all}. Prints
+ * {@code key=value} lines: attempts, failures, ncdfe, agent, firstFailure.
+ */
+public final class RaceScenario {
+
+    public static void main(String[] args) throws Exception {
+        Path driverJar = Path.of(args[0]);
+        int attempts = Integer.parseInt(args[1]);
+        boolean stopAtFirst = args[2].equals("stop-at-first-failure");
+        int failures = 0;
+        int ncdfe = 0;
+        int done = 0;
+        Throwable first = null;
+        try (PagemapCache cache = new PagemapCache("pagemap-cache-worker")) {
+            PluginLoader loader = PluginLoader.builder()
+                    .service(PagemapCache.class, cache)
+                    .config("xe.devices", "1")
+                    .config("xe.pagemaps", "2")
+                    .config("xe.pages", "65536")
+                    .allowUnguardedUnload(true)
+                    .collectionTimeout(Duration.ZERO)
+                    .build();
+            for (int i = 0; i < attempts; i++) {
+                int before = cache.failures().size();
+                Plugin plugin = loader.load(driverJar);
+                cache.dropAllLater();
+                loader.unload(plugin, Duration.ofSeconds(30));
+                while (!cache.idle()) {
+                    Thread.onSpinWait();
+                }
+                done++;
+                List<Throwable> now = cache.failures();
+                for (Throwable t : now.subList(before, now.size())) {
+                    failures++;
+                    ncdfe += t instanceof NoClassDefFoundError ? 1 : 0;
+                    if (first == null) {
+                        first = t;
+                    }
+                }
+                if (failures > 0 && stopAtFirst) {
+                    break;
+                }
+                if (i % 50 == 49) {
+                    System.gc(); // drop finished generations (no failure: nothing pins them)
+                }
+            }
+            System.out.println("agent=" + loader.agentActive());
+        }
+        System.out.println("attempts=" + done);
+        System.out.println("failures=" + failures);
+        System.out.println("ncdfe=" + ncdfe);
+        System.out.println("firstFailure=" + first);
+        System.out.flush();
+        System.exit(0);
+    }
+}

@@ -1,0 +1,36 @@
+package dev.unloadguard.it.support;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** The jars the build made, passed in by Failsafe as system properties. */
+public final class BuiltJars {
+
+    private BuiltJars() {
+    }
+
+    public static Path agent() {
+        return jar("unloadguard.agentJar");
+    }
+
+    public static Path driverSample() {
+        return jar("unloadguard.driverJar");
+    }
+
+    public static Path helperSample() {
+        return jar("unloadguard.helperJar");
+    }
+
+    private static Path jar(String property) {
+        String value = System.getProperty(property);
+        if (value == null) {
+            throw new IllegalStateException("system property " + property + " is not set: run the integration tests through "
+                    + "Maven ('mvn -B verify'), which passes the paths of the built jars");
+        }
+        Path p = Path.of(value);
+        if (!Files.isRegularFile(p)) {
+            throw new IllegalStateException(property + "=" + p + " is not a file: build the modules first ('mvn -B verify')");
+        }
+        return p;
+    }
+}

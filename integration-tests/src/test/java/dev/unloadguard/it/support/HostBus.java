@@ -1,0 +1,40 @@
+package dev.unloadguard.it.support;
+
+import dev.unloadguard.device.Device;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Function;
+
+/**
+ * A host-side service for purpose-built test plugins: a plugin hands the host a way to create
+ * devices later ("hotplug") and devices the host should hold, as a host-side subsystem would.
+ */
+public final class HostBus {
+
+    private volatile Function<String, Device> hotplug;
+    private final List<Device> held = new CopyOnWriteArrayList<>();
+
+    public void hotplug(Function<String, Device> createDevice) {
+        this.hotplug = createDevice;
+    }
+
+    /** Asks the plugin to create a device now. */
+    public Device createDevice(String name) {
+        return hotplug.apply(name);
+    }
+
+    /** The host keeps a reference the plugin handed it. */
+    public void hold(Device device) {
+        held.add(device);
+    }
+
+    public List<Device> held() {
+        return List.copyOf(held);
+    }
+
+    /** Drops the plugin's hotplug function, so the host keeps nothing of the plugin. */
+    public void forget() {
+        hotplug = null;
+        held.clear();
+    }
+}
