@@ -22,6 +22,7 @@ public final class Plugin {
     private final int generation;
     private final Path jar;
     private final WeakReference<ClassLoader> classLoaderRef;
+    private final String classLoaderName;
     private final ReferenceQueue<ClassLoader> collected = new ReferenceQueue<>();
 
     private volatile PluginState state = PluginState.LOADING;
@@ -44,6 +45,7 @@ public final class Plugin {
         this.jar = jar;
         this.classLoader = classLoader;
         this.classLoaderRef = new WeakReference<>(classLoader, collected);
+        this.classLoaderName = classLoader.getName();
         this.driver = driver;
         this.devices = devices;
     }
@@ -65,6 +67,15 @@ public final class Plugin {
     /** The jar the host loaded. */
     public Path jar() {
         return jar;
+    }
+
+    /**
+     * The name of this generation's class loader, unique in the JVM (for example
+     * {@code plugin:driver-sample.jar#12}): stack frames of plugin code carry it
+     * ({@link StackTraceElement#getClassLoaderName()}).
+     */
+    public String classLoaderName() {
+        return classLoaderName;
     }
 
     /** The plugin's live-device count; 0 once unloaded. */

@@ -53,12 +53,15 @@ public final class PluginLoader implements AutoCloseable {
 
     private static final System.Logger LOG = System.getLogger("dev.unloadguard.loader");
     private static final Pattern ID = Pattern.compile("[A-Za-z0-9._-]{1,64}");
+    /** Makes every plugin class loader's name unique in the JVM: stack traces name the generation. */
+    private static final java.util.concurrent.atomic.AtomicLong LOADER_SEQ = new java.util.concurrent.atomic.AtomicLong();
 
     private final ClassLoader parent;
     private final Map<Class<?>, Object> services;
     private final Map<String, String> config;
     private final boolean allowUnguardedUnload;
     private final Duration collectionTimeout;
+    private final java.util.function.Consumer<Plugin> beforeClose;
     private final ReleaseEpoch epoch = ReleaseEpoch.shared();
 
     // Guarded by this.
@@ -71,6 +74,7 @@ public final class PluginLoader implements AutoCloseable {
         this.config = Map.copyOf(b.config);
         this.allowUnguardedUnload = b.allowUnguardedUnload;
         this.collectionTimeout = b.collectionTimeout;
+        this.beforeClose = b.beforeClose;
         if (!ReleaseGuard.agentActive()) {
             LOG.log(allowUnguardedUnload ? Level.WARNING : Level.INFO,
                     "the unloadguard agent is not attached: release callbacks are not guarded"
@@ -113,8 +117,8 @@ public final class PluginLoader implements AutoCloseable {
         checkJar(path);
         PluginClassLoader cl;
         try {
-            cl = new PluginClassLoader("plugin:" + path.getFileName(), path.toUri().toURL(), parent,
-                    PluginLoader.class.getClassLoader());
+            cl = new PluginClassLoader("plugin:" + path.getFileName() + "#" + LOADER_SEQ.incrementAndGet(),
+                    path.toUri().toURL(), parent, PluginLoader.class.getClassLoader());
         } catch (MalformedURLException e) {
             throw new PluginLoadException(path, "cannot turn " + path + " into a class path URL: " + e.getMessage(), e);
         }
@@ -382,6 +386,13 @@ public final class PluginLoader implements AutoCloseable {
     }
 
     private synchronized void closeAndForget(Plugin plugin) {
+        if (beforeClose != null) {
+            try {
+                beforeClose.accept(plugin);
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, "the before-close observer threw; closing " + plugin + " anyway", e);
+            }
+        }
         active.remove(plugin.id(), plugin);
         PluginClassLoader cl = plugin.forget();
         plugin.state(PluginState.UNLOADED);
@@ -551,8 +562,20 @@ public final class PluginLoader implements AutoCloseable {
         private final Map<String, String> config = new HashMap<>();
         private boolean allowUnguardedUnload;
         private Duration collectionTimeout = Duration.ofSeconds(5);
+        private java.util.function.Consumer<Plugin> beforeClose;
 
         private Builder() {
+        }
+
+        /**
+         * An observer called in step 5 just before a plugin's class loader is closed, after the
+         * release barrier: for checks that must see the plugin at that moment (a torture test's
+         * independent detector scanning all threads for frames of {@link Plugin#classLoaderName()}).
+         * It must not block for long; what it throws is logged and the close goes on.
+         */
+        public Builder beforeClose(java.util.function.Consumer<Plugin> observer) {
+            this.beforeClose = observer;
+            return this;
         }
 
         /** The parent of every plugin class loader (default: the loader of unloadguard's classes). */
