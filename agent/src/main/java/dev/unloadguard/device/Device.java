@@ -46,11 +46,17 @@ public final class Device {
     private volatile int refs = 1;
     /** Managed release actions, guarded by {@code this}; null once the release sequence took them. */
     private List<ReleaseAction> actions = new ArrayList<>();
+    /** Null unless the host turned reference tracking on: then one field read is all it costs. */
+    private final ReferenceTracker tracker;
 
-    Device(PluginDevices owner, String name, long serial) {
+    Device(PluginDevices owner, String name, long serial, boolean tracking) {
         this.owner = owner;
         this.name = name;
         this.serial = serial;
+        this.tracker = tracking ? new ReferenceTracker() : null;
+        if (tracker != null) {
+            tracker.acquired(null); // the creator's reference
+        }
     }
 
     /** The name the driver gave this device. */
@@ -77,9 +83,22 @@ public final class Device {
      * @throws IllegalStateException if the device was already released (count zero)
      */
     public Device acquire() {
-        if (!tryAcquire()) {
+        return acquire(null);
+    }
+
+    /**
+     * Takes a reference on behalf of {@code holder}, the object that will hold it (a pagemap, a
+     * cache entry). With reference tracking on, reports name the holder and where it acquired.
+     * Release it with {@link #release(Object)} and the same holder.
+     *
+     * @throws IllegalStateException if the device was already released (count zero)
+     */
+    public Device acquire(Object holder) {
+        if (!tryAcquire(holder)) {
+            String last = tracker == null ? null : tracker.lastReleaseSite();
             throw new IllegalStateException(this + " was already released (reference count 0): "
-                    + "acquire() needs a reference held by the caller; use tryAcquire() if the device may be gone");
+                    + "acquire() needs a reference held by the caller; use tryAcquire() if the device may be gone"
+                    + (last == null ? "" : "\n    its last reference was released " + last));
         }
         return this;
     }
@@ -90,6 +109,11 @@ public final class Device {
      * @return whether a reference was taken
      */
     public boolean tryAcquire() {
+        return tryAcquire(null);
+    }
+
+    /** {@link #tryAcquire()} on behalf of {@code holder} (see {@link #acquire(Object)}). */
+    public boolean tryAcquire(Object holder) {
         int c;
         do {
             c = (int) REFS.getVolatile(this);
@@ -97,6 +121,9 @@ public final class Device {
                 return false;
             }
         } while (!REFS.compareAndSet(this, c, c + 1));
+        if (tracker != null) {
+            tracker.acquired(holder);
+        }
         return true;
     }
 
@@ -109,14 +136,30 @@ public final class Device {
      * @throws IllegalStateException if no reference is left to drop (released more often than acquired)
      */
     public boolean release() {
+        return release(null);
+    }
+
+    /**
+     * Drops the reference {@code holder} took with {@link #acquire(Object)}.
+     *
+     * @return whether this call dropped the last reference
+     * @throws IllegalStateException if no reference is left to drop; with tracking on, the message
+     *                               names where the last reference was released and where this
+     *                               second release comes from
+     */
+    public boolean release(Object holder) {
         int c;
         do {
             c = (int) REFS.getVolatile(this);
             if (c <= 0) {
-                throw new IllegalStateException(this + " released more often than acquired: "
-                        + "the reference count is already 0");
+                throw new IllegalStateException(this + " released more often than acquired: the reference count is already 0"
+                        + (holder == null ? "" : " (released by " + ReferenceTracker.identity(holder) + ")")
+                        + describeDoubleRelease());
             }
         } while (!REFS.compareAndSet(this, c, c - 1));
+        if (tracker != null) {
+            tracker.released(holder, c == 1);
+        }
         if (c == 1) {
             releaseSequence();
             return true;
@@ -172,6 +215,23 @@ public final class Device {
             owner.deviceReleased(this);
             epoch.exit(token);
         }
+    }
+
+    private String describeDoubleRelease() {
+        if (tracker == null) {
+            return "; turn reference tracking on (PluginLoader.Builder.trackReferences) to see both release sites";
+        }
+        String last = tracker.lastReleaseSite();
+        return "\n    last reference released " + (last == null ? "(unknown)" : last)
+                + "\n    released again " + ReferenceTracker.Site.here().describe("        ");
+    }
+
+    /**
+     * Who holds this device's references and where they took them: one entry per outstanding
+     * reference with reference tracking on, empty with it off.
+     */
+    public List<String> holders() {
+        return tracker == null ? List.of() : tracker.holders();
     }
 
     long serial() {

@@ -49,13 +49,15 @@ public final class PluginDevices {
 
     private final String pluginId;
     private final int generation;
-    private final Driver driver;
+    /** Null once the plugin is unloaded: a device a host still holds must not pin the plugin. */
+    private volatile Driver driver;
     /** GOING bit | live-device count; only changed by CAS through {@link #WORD}. */
     @SuppressWarnings("unused")
     private volatile int word;
     private volatile Thread waiter;
     private final Set<Device> live = ConcurrentHashMap.newKeySet();
     private final ConcurrentLinkedQueue<ReleaseFailure> failures = new ConcurrentLinkedQueue<>();
+    private final boolean tracking;
     private long created;
     private long released;
     private long nextSerial;
@@ -64,9 +66,23 @@ public final class PluginDevices {
      * @param driver the driver whose {@link Driver#release} callback runs for each device
      */
     public PluginDevices(String pluginId, int generation, Driver driver) {
+        this(pluginId, generation, driver, false);
+    }
+
+    /**
+     * @param trackReferences record who acquires each device's references and where (costs a stack
+     *                        walk per acquire and release; for diagnosing unloads that time out)
+     */
+    public PluginDevices(String pluginId, int generation, Driver driver, boolean trackReferences) {
         this.pluginId = pluginId;
         this.generation = generation;
         this.driver = driver;
+        this.tracking = trackReferences;
+    }
+
+    /** Whether reference tracking is on for this plugin's devices. */
+    public boolean tracking() {
+        return tracking;
     }
 
     /** A failure of a release callback or action; the release sequence went on regardless. */
@@ -105,7 +121,7 @@ public final class PluginDevices {
         } while (!WORD.compareAndSet(this, w, w + 1));
         Device device;
         synchronized (this) {
-            device = new Device(this, name, ++nextSerial);
+            device = new Device(this, name, ++nextSerial, tracking);
             created++;
         }
         live.add(device);
@@ -178,7 +194,21 @@ public final class PluginDevices {
         }
     }
 
+    /**
+     * Forgets the driver and the recorded failures (their stack traces name plugin classes) once
+     * the plugin's class loader is closed, so {@link Device} objects that outlive their plugin (a
+     * host that kept a released device) do not keep it reachable.
+     */
+    public void forgetPlugin() {
+        driver = null;
+        failures.clear();
+    }
+
     void runDriverRelease(Device device) {
+        Driver driver = this.driver;
+        if (driver == null) {
+            return;
+        }
         try {
             driver.release(device);
         } catch (Throwable t) {

@@ -23,6 +23,8 @@ public final class Plugin {
     private final Path jar;
     private final WeakReference<ClassLoader> classLoaderRef;
     private final String classLoaderName;
+    private final Path copy;
+    private final java.util.concurrent.atomic.AtomicLong lateAccesses = new java.util.concurrent.atomic.AtomicLong();
     private final ReferenceQueue<ClassLoader> collected = new ReferenceQueue<>();
 
     private volatile PluginState state = PluginState.LOADING;
@@ -37,9 +39,10 @@ public final class Plugin {
     private volatile UnloadReport report;
     private volatile Instant unloadedAt;
 
-    Plugin(PluginLoader owner, String id, int generation, Path jar, PluginClassLoader classLoader,
+    Plugin(PluginLoader owner, String id, int generation, Path jar, Path copy, PluginClassLoader classLoader,
            Driver driver, PluginDevices devices) {
         this.owner = owner;
+        this.copy = copy;
         this.id = id;
         this.generation = generation;
         this.jar = jar;
@@ -78,6 +81,14 @@ public final class Plugin {
         return classLoaderName;
     }
 
+    /**
+     * How many times code still running in this plugin asked its closed class loader for a class
+     * (each one got a {@link PluginUnloadedError}).
+     */
+    public long lateAccesses() {
+        return lateAccesses.get();
+    }
+
     /** The plugin's live-device count; 0 once unloaded. */
     public int liveDevices() {
         PluginDevices d = devices;
@@ -103,6 +114,16 @@ public final class Plugin {
 
     PluginLoader owner() {
         return owner;
+    }
+
+    /** The loader's private copy of the jar, which the class loader reads. */
+    Path copy() {
+        return copy;
+    }
+
+    void countLateAccess() {
+        lateAccesses.incrementAndGet();
+        owner.countLateAccess();
     }
 
     void state(PluginState s) {
@@ -157,6 +178,10 @@ public final class Plugin {
     /** Step 5: forget every strong reference; returns the loader so the caller can close it. */
     PluginClassLoader forget() {
         PluginClassLoader cl = classLoader;
+        PluginDevices d = devices;
+        if (d != null) {
+            d.forgetPlugin();
+        }
         classLoader = null;
         driver = null;
         devices = null;

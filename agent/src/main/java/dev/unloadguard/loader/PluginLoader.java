@@ -62,11 +62,18 @@ public final class PluginLoader implements AutoCloseable {
     private final boolean allowUnguardedUnload;
     private final Duration collectionTimeout;
     private final java.util.function.Consumer<Plugin> beforeClose;
+    private final boolean trackReferences;
+    private final PrivateCopies copies;
     private final ReleaseEpoch epoch = ReleaseEpoch.shared();
+    private final java.util.concurrent.atomic.AtomicLong lateAccesses = new java.util.concurrent.atomic.AtomicLong();
 
     // Guarded by this.
     private final Map<String, Plugin> active = new LinkedHashMap<>();
     private final Map<String, Integer> generations = new HashMap<>();
+    /** Unloaded generations that were not collected, per id, until they are. */
+    private final Map<String, List<Plugin>> leaked = new HashMap<>();
+    /** Every class loader this loader made, failed loads included, until collected. */
+    private final List<java.lang.ref.WeakReference<ClassLoader>> madeLoaders = new ArrayList<>();
 
     private PluginLoader(Builder b) {
         this.parent = b.parent;
@@ -75,6 +82,8 @@ public final class PluginLoader implements AutoCloseable {
         this.allowUnguardedUnload = b.allowUnguardedUnload;
         this.collectionTimeout = b.collectionTimeout;
         this.beforeClose = b.beforeClose;
+        this.trackReferences = b.trackReferences;
+        this.copies = new PrivateCopies(b.copyDirectory);
         if (!ReleaseGuard.agentActive()) {
             LOG.log(allowUnguardedUnload ? Level.WARNING : Level.INFO,
                     "the unloadguard agent is not attached: release callbacks are not guarded"
@@ -97,6 +106,32 @@ public final class PluginLoader implements AutoCloseable {
         return List.copyOf(active.values());
     }
 
+    /**
+     * Late accesses so far: requests from code still running in an unloaded plugin for a class of
+     * its closed loader (each answered with {@link PluginUnloadedError}).
+     */
+    public long lateAccesses() {
+        return lateAccesses.get();
+    }
+
+    void countLateAccess() {
+        lateAccesses.incrementAndGet();
+    }
+
+    /**
+     * How many class loaders this loader created (failed loads included) are not yet garbage
+     * collected. A diagnostic: call {@code System.gc()} first for a meaningful answer.
+     */
+    public synchronized int classLoadersNotCollected() {
+        madeLoaders.removeIf(r -> r.refersTo(null));
+        return madeLoaders.size();
+    }
+
+    /** The directory holding the private copies of loaded jars. */
+    public Path copyDirectory() {
+        return copies.directory();
+    }
+
     /** The loaded (LIVE or GOING) generation of a plugin id, if any. */
     public synchronized Optional<Plugin> plugin(String id) {
         return Optional.ofNullable(active.get(id));
@@ -107,28 +142,38 @@ public final class PluginLoader implements AutoCloseable {
 
     /**
      * Loads a plugin jar in a class loader of its own, finds its one {@link Driver} with
-     * {@link ServiceLoader}, and runs the driver's init. On any failure nothing is left behind.
+     * {@link ServiceLoader}, and runs the driver's init. The class loader reads a private copy of
+     * the jar, so replacing or deleting the jar on disk never disturbs the loaded generation.
+     * On any failure nothing is left behind: no class loader, no copy.
      *
-     * @throws PluginLoadException naming the jar, what is wrong, and the fix
+     * @throws PluginLoadException naming the jar, what is wrong, and the fix; also when an earlier
+     *                             generation of the same id leaked (unless
+     *                             {@link LoadOption#IGNORE_LEAKED_GENERATIONS})
      */
-    public Plugin load(Path jar) throws PluginLoadException {
+    public Plugin load(Path jar, LoadOption... options) throws PluginLoadException {
         Objects.requireNonNull(jar, "jar");
         Path path = jar.toAbsolutePath().normalize();
         checkJar(path);
+        Path copy = copies.copyOf(path);
         PluginClassLoader cl;
         try {
             cl = new PluginClassLoader("plugin:" + path.getFileName() + "#" + LOADER_SEQ.incrementAndGet(),
-                    path.toUri().toURL(), parent, PluginLoader.class.getClassLoader());
-        } catch (MalformedURLException e) {
-            throw new PluginLoadException(path, "cannot turn " + path + " into a class path URL: " + e.getMessage(), e);
+                    copy.toUri().toURL(), parent, PluginLoader.class.getClassLoader());
+        } catch (MalformedURLException | RuntimeException e) {
+            copies.delete(copy);
+            throw new PluginLoadException(path, "cannot turn " + copy + " into a class path URL: " + e.getMessage(), e);
+        }
+        synchronized (this) {
+            madeLoaders.add(new java.lang.ref.WeakReference<>(cl));
         }
         Plugin plugin = null;
         try {
             Driver driver = findDriver(cl, path);
             String id = driverId(driver, path);
+            refuseIfLeaked(id, path, options);
             int generation = reserve(id, path);
-            PluginDevices devices = new PluginDevices(id, generation, driver);
-            Plugin loading = new Plugin(this, id, generation, path, cl, driver, devices);
+            PluginDevices devices = new PluginDevices(id, generation, driver, trackReferences);
+            Plugin loading = new Plugin(this, id, generation, path, copy, cl, driver, devices);
             plugin = loading;
             synchronized (this) {
                 active.put(id, loading);
@@ -138,10 +183,10 @@ public final class PluginLoader implements AutoCloseable {
             LOG.log(Level.DEBUG, () -> "loaded " + path + " as plugin " + id + " generation " + generation);
             return loading;
         } catch (PluginLoadException e) {
-            abandon(plugin, cl);
+            abandon(plugin, cl, copy);
             throw e;
         } catch (Throwable t) {
-            abandon(plugin, cl);
+            abandon(plugin, cl, copy);
             String who = plugin == null ? path.toString() : "plugin " + plugin.id() + " from " + path;
             throw new PluginLoadException(path, "the driver of " + who + " failed in init: " + t
                     + " (fix the driver's init; the load was rolled back)", t);
@@ -207,6 +252,29 @@ public final class PluginLoader implements AutoCloseable {
         return id;
     }
 
+    private synchronized void refuseIfLeaked(String id, Path path, LoadOption... options) throws PluginLoadException {
+        List<Plugin> gens = leaked.get(id);
+        if (gens == null) {
+            return;
+        }
+        gens.removeIf(p -> p.classLoaderRef().refersTo(null));
+        if (gens.isEmpty()) {
+            leaked.remove(id);
+            return;
+        }
+        if (List.of(options).contains(LoadOption.IGNORE_LEAKED_GENERATIONS)) {
+            LOG.log(Level.WARNING, "loading plugin " + id + " again although " + gens.size()
+                    + " earlier generation(s) are still reachable: " + gens);
+            return;
+        }
+        Plugin g = gens.get(gens.size() - 1);
+        throw new PluginLoadException(path, "plugin id '" + id + "' (from " + path + "): generation " + g.generation()
+                + " was unloaded but is still reachable (LEAKED), so loading it again would leak another class loader. "
+                + "Suspects: " + g.unloadReport().map(r -> r.leakSuspects().isEmpty() ? "none found (take a heap dump)"
+                        : String.join("; ", r.leakSuspects())).orElse("unknown")
+                + ". Fix the leak, or load anyway with LoadOption.IGNORE_LEAKED_GENERATIONS", null);
+    }
+
     private synchronized int reserve(String id, Path path) throws PluginLoadException {
         Plugin previous = active.get(id);
         if (previous != null) {
@@ -218,7 +286,7 @@ public final class PluginLoader implements AutoCloseable {
     }
 
     /** Rolls back a failed load: GOING, let the driver drop what it made, wait briefly, close. */
-    private void abandon(Plugin plugin, PluginClassLoader cl) {
+    private void abandon(Plugin plugin, PluginClassLoader cl, Path copy) {
         if (plugin != null) {
             plugin.state(PluginState.GOING);
             PluginDevices devices = plugin.devices();
@@ -244,7 +312,8 @@ public final class PluginLoader implements AutoCloseable {
                 active.remove(plugin.id(), plugin);
             }
         }
-        closeQuietly(cl);
+        closeQuietly(cl, plugin);
+        copies.delete(copy);
     }
 
     // ---------------------------------------------------------------------------------------
@@ -320,10 +389,16 @@ public final class PluginLoader implements AutoCloseable {
         lap(times, UnloadStep.COLLECT, t);
         PluginState outcome = collectionTimeout.isZero() ? PluginState.UNLOADED
                 : nudges >= 0 ? PluginState.COLLECTED : PluginState.LEAKED;
+        List<String> suspects = outcome == PluginState.LEAKED ? leakSuspects(plugin) : List.of();
         plugin.state(outcome);
         UnloadReport report = new UnloadReport(plugin.id(), plugin.generation(), ReleaseGuard.agentActive(), times,
-                barrier, outcome, Math.abs(nudges), devicesCreated, failures);
+                barrier, outcome, Math.abs(nudges), devicesCreated, failures, suspects);
         plugin.report(report);
+        if (outcome == PluginState.LEAKED) {
+            synchronized (this) {
+                leaked.computeIfAbsent(plugin.id(), k -> new ArrayList<>()).add(plugin);
+            }
+        }
         LOG.log(outcome == PluginState.LEAKED ? Level.WARNING : Level.DEBUG, report::summary);
         return report;
     }
@@ -396,7 +471,8 @@ public final class PluginLoader implements AutoCloseable {
         active.remove(plugin.id(), plugin);
         PluginClassLoader cl = plugin.forget();
         plugin.state(PluginState.UNLOADED);
-        closeQuietly(cl);
+        closeQuietly(cl, plugin);
+        copies.delete(plugin.copy());
     }
 
     /**
@@ -422,9 +498,16 @@ public final class PluginLoader implements AutoCloseable {
         return nudges;
     }
 
+    private List<String> leakSuspects(Plugin plugin) {
+        ClassLoader cl = plugin.classLoaderRef().get();
+        return cl == null ? List.of() : LeakSuspects.find(cl, plugin.classLoaderName(), services);
+    }
+
     private UnloadTimeoutException timeout(Plugin plugin, UnloadStep step, Duration timeout) {
         List<String> live = plugin.devices().liveDevices().stream()
-                .map(d -> d + " with " + d.references() + " reference(s)").collect(Collectors.toList());
+                .map(d -> d + " with " + d.references() + " reference(s)"
+                        + d.holders().stream().map(h -> "\n      " + h).collect(Collectors.joining()))
+                .collect(Collectors.toList());
         List<Thread> inside = epoch.threadsInside();
         StringBuilder sb = new StringBuilder();
         sb.append("unload of ").append(plugin).append(" timed out after ").append(timeout.toMillis()).append(" ms in step ")
@@ -438,6 +521,10 @@ public final class PluginLoader implements AutoCloseable {
             for (StackTraceElement e : th.getStackTrace()) {
                 sb.append("        at ").append(e).append('\n');
             }
+        }
+        if (!plugin.devices().tracking() && step == UnloadStep.DRAIN) {
+            sb.append("  (turn reference tracking on to see who holds each device and where they acquired it:\n"
+                    + "   PluginLoader.builder().trackReferences(true) or -Dunloadguard.trackReferences=true)\n");
         }
         sb.append("  nothing was closed: the plugin stays GOING and intact; call unload again to retry");
         return new UnloadTimeoutException(plugin, step, sb.toString(), live,
@@ -462,6 +549,7 @@ public final class PluginLoader implements AutoCloseable {
                 }
             }
         }
+        copies.deleteDirectoryIfEmpty();
         if (first != null) {
             throw first;
         }
@@ -506,12 +594,16 @@ public final class PluginLoader implements AutoCloseable {
         }
     }
 
-    private static void closeQuietly(PluginClassLoader cl) {
+    private static void closeQuietly(PluginClassLoader cl, Plugin plugin) {
         if (cl == null) {
             return;
         }
         try {
-            cl.close();
+            if (plugin != null) {
+                cl.closeFor(plugin);
+            } else {
+                cl.close();
+            }
         } catch (IOException e) {
             LOG.log(Level.WARNING, "closing " + cl + " failed", e);
         }
@@ -563,8 +655,30 @@ public final class PluginLoader implements AutoCloseable {
         private boolean allowUnguardedUnload;
         private Duration collectionTimeout = Duration.ofSeconds(5);
         private java.util.function.Consumer<Plugin> beforeClose;
+        private boolean trackReferences = Boolean.getBoolean("unloadguard.trackReferences");
+        private Path copyDirectory;
 
         private Builder() {
+        }
+
+        /**
+         * Records who acquires each device reference and where (the kernel's {@code ref_tracker}):
+         * timeout reports then name each holder and its acquisition stack, and a double release
+         * names both release sites. Costs a stack walk per acquire and release. Default: the
+         * system property {@code unloadguard.trackReferences}, else off.
+         */
+        public Builder trackReferences(boolean track) {
+            this.trackReferences = track;
+            return this;
+        }
+
+        /**
+         * Where the loader keeps the private copies of loaded jars (default: a new temporary
+         * directory). Each copy is deleted when its generation is unloaded or its load fails.
+         */
+        public Builder copyDirectory(Path directory) {
+            this.copyDirectory = Objects.requireNonNull(directory, "directory");
+            return this;
         }
 
         /**

@@ -22,6 +22,7 @@ import java.util.Map;
  * @param gcNudges      how many {@code System.gc()} calls the collection check made
  * @param devicesCreated devices the generation created over its life
  * @param releaseFailures release callbacks or actions that threw (the unload went on)
+ * @param leakSuspects  when {@code LEAKED}: what probably keeps the class loader alive
  */
 public record UnloadReport(
         String pluginId,
@@ -32,11 +33,13 @@ public record UnloadReport(
         PluginState outcome,
         int gcNudges,
         long devicesCreated,
-        List<String> releaseFailures) {
+        List<String> releaseFailures,
+        List<String> leakSuspects) {
 
     public UnloadReport {
         stepTimes = java.util.Collections.unmodifiableMap(new EnumMap<>(stepTimes));
         releaseFailures = List.copyOf(releaseFailures);
+        leakSuspects = List.copyOf(leakSuspects);
     }
 
     /** The time of one step ({@link Duration#ZERO} for a step that did not run). */
@@ -98,6 +101,12 @@ public record UnloadReport(
         sb.append("  devices created: ").append(devicesCreated).append('\n');
         for (String f : releaseFailures) {
             sb.append("  release failure: ").append(f).append('\n');
+        }
+        if (outcome == PluginState.LEAKED) {
+            sb.append("  leak suspects:").append(leakSuspects.isEmpty() ? " none found (take a heap dump)" : "").append('\n');
+            for (String s : leakSuspects) {
+                sb.append("    ").append(s).append('\n');
+            }
         }
         return sb.toString();
     }

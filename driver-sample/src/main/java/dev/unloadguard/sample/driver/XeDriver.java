@@ -46,7 +46,7 @@ public final class XeDriver implements Driver {
             card.addReleaseAction(device -> gtIdle.incrementAndGet()); // managed action: a lambda
             card.addReleaseAction(this::unmapDoorbells);                // managed action: a method reference
             for (int j = 0; j < pagemapsPerDevice; j++) {
-                XePagemap pagemap = new XePagemap(card.acquire(), card.name() + "/pagemap" + j, pages, hook);
+                XePagemap pagemap = new XePagemap(card, card.name() + "/pagemap" + j, pages, hook);
                 if (cache.isPresent()) {
                     cache.get().hold(pagemap);
                 } else {

@@ -19,8 +19,9 @@ final class XePagemap implements ReleaseCallback {
     private final long[] pages;
     private final ReleaseTailHook hook;
 
-    XePagemap(Device device, String name, int pages, ReleaseTailHook hook) {
-        this.device = device;
+    /** Takes its own reference to {@code card}, as its holder (named in reference-tracking reports). */
+    XePagemap(Device card, String name, int pages, ReleaseTailHook hook) {
+        this.device = card.acquire(this);
         this.name = name;
         this.pages = new long[pages];
         for (int i = 0; i < pages; i++) {
@@ -31,7 +32,7 @@ final class XePagemap implements ReleaseCallback {
 
     @Override
     public void release() {
-        boolean last = device.release();   // may run the device's release sequence: live devices may now be 0
+        boolean last = device.release(this); // may run the device's release sequence: live devices may now be 0
         long checksum = returnPagesToPool(); // the tail: still plugin code
         if (hook != null) {
             hook.tailReached(name, last);

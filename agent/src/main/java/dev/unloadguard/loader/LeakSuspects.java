@@ -1,0 +1,96 @@
+package dev.unloadguard.loader;
+
+import java.lang.reflect.Array;
+import java.lang.reflect.Field;
+import java.lang.reflect.Modifier;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Finds, without a heap dump, what probably keeps an unloaded plugin's class loader alive:
+ * live threads whose context class loader or class comes from the plugin, threads still running
+ * plugin code, and plugin objects reachable from the host's own registries (the services the
+ * host gave the {@link PluginLoader}, scanned a few fields deep). A suspect list, not a proof:
+ * only a heap dump shows every path.
+ */
+final class LeakSuspects {
+
+    private static final int MAX_DEPTH = 4;
+    private static final int MAX_ELEMENTS = 10_000;
+
+    private LeakSuspects() {
+    }
+
+    static List<String> find(ClassLoader loader, String loaderName, Map<Class<?>, Object> services) {
+        List<String> out = new ArrayList<>();
+        for (Map.Entry<Thread, StackTraceElement[]> e : Thread.getAllStackTraces().entrySet()) {
+            Thread t = e.getKey();
+            String who = "thread \"" + t.getName() + "\"";
+            if (t.getContextClassLoader() == loader) {
+                out.add(who + " has the plugin's class loader as its context class loader (set it back, or stop the thread in exit())");
+            }
+            if (t.getClass().getClassLoader() == loader) {
+                out.add(who + " is a plugin class " + t.getClass().getName() + " and still alive (stop it in the driver's exit())");
+            }
+            for (StackTraceElement frame : e.getValue()) {
+                if (loaderName.equals(frame.getClassLoaderName())) {
+                    out.add(who + " is running plugin code at " + frame);
+                    break;
+                }
+            }
+        }
+        Set<Object> seen = Collections.newSetFromMap(new IdentityHashMap<>());
+        services.forEach((type, service) -> scan(service, "host service " + type.getName(), loader, out, MAX_DEPTH, seen));
+        return out;
+    }
+
+    private static void scan(Object o, String path, ClassLoader loader, List<String> out, int depth, Set<Object> seen) {
+        if (o == null || depth < 0 || o instanceof Class || o instanceof ClassLoader || !seen.add(o)) {
+            return;
+        }
+        Class<?> c = o.getClass();
+        if (c.getClassLoader() == loader) {
+            out.add(path + " holds a plugin object of class " + c.getName());
+            return;
+        }
+        try {
+            if (o instanceof Map<?, ?>) {
+                int i = 0;
+                for (Map.Entry<?, ?> e : ((Map<?, ?>) o).entrySet()) {
+                    if (i++ >= MAX_ELEMENTS) {
+                        break;
+                    }
+                    scan(e.getKey(), path + " (a key)", loader, out, depth - 1, seen);
+                    scan(e.getValue(), path + "[" + e.getKey() + "]", loader, out, depth - 1, seen);
+                }
+            } else if (o instanceof Iterable<?>) {
+                int i = 0;
+                for (Object e : (Iterable<?>) o) {
+                    if (i >= MAX_ELEMENTS) {
+                        break;
+                    }
+                    scan(e, path + "[" + i++ + "]", loader, out, depth - 1, seen);
+                }
+            } else if (c.isArray() && !c.getComponentType().isPrimitive()) {
+                for (int i = 0, n = Math.min(Array.getLength(o), MAX_ELEMENTS); i < n; i++) {
+                    scan(Array.get(o, i), path + "[" + i + "]", loader, out, depth - 1, seen);
+                }
+            } else if (!c.getName().startsWith("java.") && !c.getName().startsWith("jdk.")) {
+                for (Class<?> k = c; k != null && k != Object.class; k = k.getSuperclass()) {
+                    for (Field f : k.getDeclaredFields()) {
+                        if (Modifier.isStatic(f.getModifiers()) || f.getType().isPrimitive() || !f.trySetAccessible()) {
+                            continue;
+                        }
+                        scan(f.get(o), path + "." + f.getName(), loader, out, depth - 1, seen);
+                    }
+                }
+            }
+        } catch (RuntimeException | IllegalAccessException e) {
+            // a registry changing under the scan, or a field we may not read: a suspect list, best effort
+        }
+    }
+}

@@ -1,0 +1,89 @@
+package dev.unloadguard.loader;
+
+import java.io.IOException;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The loader's private copies of plugin jars. A class loader reads its jar lazily for as long as
+ * it lives; if it read the host's file, replacing that file (a new build, a deploy) or deleting it
+ * would break the generation still running — classes not loaded yet would come from the new jar,
+ * or from nowhere. So each generation reads a copy made at load, deleted when the generation is
+ * unloaded (or its load fails).
+ */
+final class PrivateCopies {
+
+    private static final System.Logger LOG = System.getLogger("dev.unloadguard.loader");
+
+    private final Path configured;
+    private final AtomicLong seq = new AtomicLong();
+    private Path directory; // guarded by this, created on first use
+
+    PrivateCopies(Path configured) {
+        this.configured = configured;
+    }
+
+    synchronized Path directory() {
+        if (directory == null) {
+            try {
+                if (configured != null) {
+                    directory = Files.createDirectories(configured);
+                } else {
+                    directory = Files.createTempDirectory("unloadguard-plugins-");
+                    directory.toFile().deleteOnExit(); // removed at exit if empty
+                }
+            } catch (IOException e) {
+                throw new IllegalStateException("cannot create the directory for private plugin copies"
+                        + (configured == null ? " in java.io.tmpdir" : " " + configured)
+                        + ": " + e + "; pass a writable one with PluginLoader.Builder.copyDirectory", e);
+            }
+        }
+        return directory;
+    }
+
+    Path copyOf(Path jar) throws PluginLoadException {
+        String name = jar.getFileName().toString();
+        String base = name.endsWith(".jar") ? name.substring(0, name.length() - 4) : name;
+        Path target;
+        try {
+            target = directory().resolve(base + "-" + seq.incrementAndGet() + ".jar");
+        } catch (IllegalStateException e) {
+            throw new PluginLoadException(jar, e.getMessage(), e);
+        }
+        try {
+            return Files.copy(jar, target, StandardCopyOption.COPY_ATTRIBUTES);
+        } catch (IOException e) {
+            delete(target);
+            throw new PluginLoadException(jar, "cannot make the private copy of plugin jar " + jar + " at " + target + ": "
+                    + e + "; check free space and permissions there (PluginLoader.Builder.copyDirectory)", e);
+        }
+    }
+
+    void delete(Path copy) {
+        if (copy == null) {
+            return;
+        }
+        try {
+            Files.deleteIfExists(copy);
+        } catch (IOException e) {
+            LOG.log(System.Logger.Level.WARNING, "could not delete the private plugin copy " + copy, e);
+        }
+    }
+
+    /** Removes the directory if this loader created it and it is empty. */
+    synchronized void deleteDirectoryIfEmpty() {
+        if (directory != null && configured == null) {
+            try {
+                Files.deleteIfExists(directory);
+                directory = null;
+            } catch (DirectoryNotEmptyException e) {
+                // generations still loaded (or leaked copies): keep it
+            } catch (IOException e) {
+                LOG.log(System.Logger.Level.DEBUG, "could not delete " + directory, e);
+            }
+        }
+    }
+}
