@@ -486,6 +486,8 @@ public final class PluginLoader implements AutoCloseable {
         }
         long deadline = System.nanoTime() + collectionTimeout.toNanos();
         int nudges = 0;
+        long slice = 2; // ms; doubles to 128: a loader still referenced from a stack frame that is
+                        // just returning is usually free a few ms later, a real leak never is
         while (!plugin.classLoaderRef().refersTo(null)) {
             long left = deadline - System.nanoTime();
             if (left <= 0) {
@@ -493,7 +495,8 @@ public final class PluginLoader implements AutoCloseable {
             }
             System.gc();
             nudges++;
-            plugin.collectedQueue().remove(Math.max(1, Math.min(TimeUnit.NANOSECONDS.toMillis(left), 100)));
+            plugin.collectedQueue().remove(Math.max(1, Math.min(TimeUnit.NANOSECONDS.toMillis(left), slice)));
+            slice = Math.min(slice * 2, 128);
         }
         return nudges;
     }

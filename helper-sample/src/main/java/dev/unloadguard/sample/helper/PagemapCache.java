@@ -81,7 +81,8 @@ public final class PagemapCache implements AutoCloseable {
                 batch = new ArrayList<>(held);
                 held.clear();
             }
-            for (ReleaseCallback pagemap : batch) {
+            for (int i = 0; i < batch.size(); i++) {
+                ReleaseCallback pagemap = batch.set(i, null); // hold nothing once dropped
                 drop(pagemap);
             }
         });

@@ -59,6 +59,14 @@ public final class ChildJvm implements AutoCloseable {
         return new ChildJvm(pb.start());
     }
 
+    /** Starts {@code java} with exactly these arguments (for {@code -jar} runs). */
+    public static ChildJvm java(List<String> arguments) throws IOException {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.addAll(arguments);
+        return new ChildJvm(new ProcessBuilder(cmd).redirectErrorStream(true).start());
+    }
+
     public static ChildJvm start(List<String> jvmOptions, String mainClass, String... args) throws IOException {
         return start(System.getProperty("java.home"), jvmOptions, mainClass, args);
     }

@@ -1,0 +1,61 @@
+package dev.unloadguard.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.unloadguard.it.support.BuiltJars;
+import dev.unloadguard.it.support.ChildJvm;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** The main job of the README's quick start, run exactly as a user runs it, on the built jars. */
+class DemoIT {
+
+    private static List<String> demo(List<String> jvm, String... options) {
+        List<String> args = new java.util.ArrayList<>(jvm);
+        args.addAll(List.of("-jar", BuiltJars.agent().toString(), "demo",
+                "--driver", BuiltJars.driverSample().toString(), "--helper", BuiltJars.helperSample().toString()));
+        args.addAll(List.of(options));
+        return args;
+    }
+
+    @Test
+    void theDemoWithTheAgentUnloadsEveryCycleAndReportsNoFailure() throws Exception {
+        try (ChildJvm jvm = ChildJvm.java(demo(List.of(ChildJvm.javaagent()), "--cycles", "8"))) {
+            assertEquals(0, jvm.waitFor(Duration.ofMinutes(2)), jvm::output);
+            String out = jvm.output();
+            assertTrue(out.contains("agent: attached"), out);
+            assertTrue(out.contains("[  8/8] xe gen 8:"), () -> "a progress line per cycle:\n" + out);
+            assertTrue(out.contains("devices created / released:  8 / 8"), out);
+            assertTrue(out.contains("pagemaps dropped by helper:  32"), out);
+            assertTrue(out.contains("loaders collected:           8 of 8"), out);
+            assertTrue(out.lines().anyMatch(l -> l.matches("\\s+4\\. barrier\\s+[0-9.]+\\s+[0-9.]+")), out);
+            assertTrue(out.contains("failures:                    0"), out);
+        }
+    }
+
+    @Test
+    void theDemoRefusesToRunWithoutTheAgentUnlessAskedAndSaysHow() throws Exception {
+        try (ChildJvm jvm = ChildJvm.java(demo(List.of(), "--cycles", "2"))) {
+            assertEquals(2, jvm.waitFor(Duration.ofMinutes(1)), jvm::output);
+            assertTrue(jvm.output().contains("-javaagent:agent/target/unloadguard-agent.jar"), jvm::output);
+        }
+    }
+
+    @Test
+    void badOptionsGetAClearErrorAndExitStatus2() throws Exception {
+        try (ChildJvm jvm = ChildJvm.java(demo(List.of(ChildJvm.javaagent()), "--cycles", "zero"))) {
+            assertEquals(2, jvm.waitFor(Duration.ofMinutes(1)), jvm::output);
+            assertTrue(jvm.output().contains("--cycles takes a positive whole number, not 'zero'"), jvm::output);
+        }
+        try (ChildJvm jvm = ChildJvm.java(List.of("-jar", BuiltJars.agent().toString(), "demo", "--driver", "/nonexistent.jar"))) {
+            assertEquals(2, jvm.waitFor(Duration.ofMinutes(1)), jvm::output);
+            assertTrue(jvm.output().contains("driver-sample jar not found at /nonexistent.jar"), jvm::output);
+        }
+        try (ChildJvm jvm = ChildJvm.java(List.of("-jar", BuiltJars.agent().toString(), "frobnicate"))) {
+            assertEquals(2, jvm.waitFor(Duration.ofMinutes(1)), jvm::output);
+            assertTrue(jvm.output().contains("unknown command 'frobnicate'"), jvm::output);
+        }
+    }
+}
