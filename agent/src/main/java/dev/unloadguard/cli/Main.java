@@ -27,6 +27,8 @@ public final class Main {
             switch (args[0]) {
                 case "demo":
                     return Demo.run(Options.parse(rest, Demo.OPTIONS), out, err);
+                case "attach":
+                    return Attach.run(rest, out, err);
                 default:
                     err.println("unknown command '" + args[0] + "'");
                     usage(err);
@@ -47,6 +49,9 @@ public final class Main {
         out.println("         options: --cycles N (default " + Demo.DEFAULT_CYCLES + "), --driver JAR, --helper JAR,");
         out.println("                  --timeout-ms N (per unload, default 10000), --unguarded (allow running");
         out.println("                  without -javaagent, to see what goes wrong), --quiet (no progress lines)");
+        out.println("  attach PID");
+        out.println("         load the agent into a running JVM started without it; plugin classes it already");
+        out.println("         loaded are retransformed (guarded) at once");
         out.println("  help   this text");
     }
 }
