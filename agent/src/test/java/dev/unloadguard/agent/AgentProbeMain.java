@@ -131,12 +131,36 @@ public final class AgentProbeMain {
     }
 
     /**
-     * The test's plugin loader: marked, and like unloadguard's own loader it delegates the API and
-     * the runtime packages to the application loader whatever its parent is.
+     * Child-first for the fixture package and {@link Probe} (so each plugin has its own copy of
+     * both), the driver API from the application loader, everything else from the parent.
      */
-    static final class Plugin extends URLClassLoader implements GuardedClassLoader {
+    abstract static class ChildFirst extends URLClassLoader {
+        ChildFirst(String name, Path classes, ClassLoader parent) throws MalformedURLException {
+            super(name, new URL[] {classes.toUri().toURL()}, parent);
+        }
+
+        @Override
+        protected Class<?> loadClass(String name, boolean resolve) throws ClassNotFoundException {
+            if (name.startsWith("dev.unloadguard.driver.") || name.startsWith("dev.unloadguard.device.")) {
+                return AgentProbeMain.class.getClassLoader().loadClass(name);
+            }
+            if (name.startsWith(FIXTURES) || name.equals(Probe.class.getName())) {
+                synchronized (getClassLoadingLock(name)) {
+                    Class<?> c = findLoadedClass(name);
+                    return c != null ? c : findClass(name);
+                }
+            }
+            return super.loadClass(name, resolve);
+        }
+    }
+
+    /**
+     * The test's plugin loader: marked, and like unloadguard's own loader it delegates the runtime
+     * package to the application loader whatever its parent is.
+     */
+    static final class Plugin extends ChildFirst implements GuardedClassLoader {
         Plugin(Path classes, ClassLoader parent) throws MalformedURLException {
-            super("probe-plugin", new URL[] {classes.toUri().toURL()}, parent);
+            super("probe-plugin", classes, parent);
         }
 
         @Override
@@ -144,46 +168,14 @@ public final class AgentProbeMain {
             if (name.startsWith("dev.unloadguard.epoch.")) {
                 return AgentProbeMain.class.getClassLoader().loadClass(name);
             }
-            Class<?> c = childFirst(this, name);
-            return c != null ? c : super.loadClass(name, resolve);
-        }
-
-        Class<?> find(String name) throws ClassNotFoundException {
-            synchronized (getClassLoadingLock(name)) {
-                Class<?> c = findLoadedClass(name);
-                return c != null ? c : findClass(name);
-            }
+            return super.loadClass(name, resolve);
         }
     }
 
     /** A foreign host's loader: not marked, and it does not delegate the runtime package. */
-    static final class ForeignPlugin extends URLClassLoader {
+    static final class ForeignPlugin extends ChildFirst {
         ForeignPlugin(Path classes, ClassLoader parent) throws MalformedURLException {
-            super("foreign-plugin", new URL[] {classes.toUri().toURL()}, parent);
+            super("foreign-plugin", classes, parent);
         }
-
-        @Override
-        protected Class<?> loadClass(String name, boolean resolve) throws ClassNotFoundException {
-            Class<?> c = childFirst(this, name);
-            return c != null ? c : super.loadClass(name, resolve);
-        }
-
-        Class<?> find(String name) throws ClassNotFoundException {
-            synchronized (getClassLoadingLock(name)) {
-                Class<?> c = findLoadedClass(name);
-                return c != null ? c : findClass(name);
-            }
-        }
-    }
-
-    /** The driver API from the application loader; fixtures and the probe child-first; else null. */
-    private static Class<?> childFirst(URLClassLoader loader, String name) throws ClassNotFoundException {
-        if (name.startsWith("dev.unloadguard.driver.") || name.startsWith("dev.unloadguard.device.")) {
-            return AgentProbeMain.class.getClassLoader().loadClass(name);
-        }
-        if (name.startsWith(FIXTURES) || name.equals(Probe.class.getName())) {
-            return loader instanceof Plugin ? ((Plugin) loader).find(name) : ((ForeignPlugin) loader).find(name);
-        }
-        return null;
     }
 }
