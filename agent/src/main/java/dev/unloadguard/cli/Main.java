@@ -27,8 +27,12 @@ public final class Main {
             switch (args[0]) {
                 case "demo":
                     return Demo.run(Options.parse(rest, Demo.OPTIONS), out, err);
+                case "check":
+                    return Check.run(rest, out, err);
                 case "attach":
                     return Attach.run(rest, out, err);
+                case "run":
+                    return Run.run(Options.parse(rest, Run.OPTIONS), out, err);
                 default:
                     err.println("unknown command '" + args[0] + "'");
                     usage(err);
@@ -52,6 +56,16 @@ public final class Main {
         out.println("  attach PID");
         out.println("         load the agent into a running JVM started without it; plugin classes it already");
         out.println("         loaded are retransformed (guarded) at once");
+        out.println("  run --watch DIR");
+        out.println("         host every jar in DIR and follow it: a new jar loads, a replaced jar loads as a new");
+        out.println("         generation alongside the old one, which then drains and unloads; a removed jar unloads");
+        out.println("         options: --host-classpath PATHS (libraries plugins see), --settle-ms N (default 500),");
+        out.println("                  --unload-timeout-ms N (default 10000), --track-references, --unguarded");
+        out.println("  " + Check.USAGE);
+        out.println("         read a plugin jar without loading it; list the release callbacks the agent will guard");
+        out.println("         and the unload hazards (threads, executors, timers, shutdown hooks, ThreadLocals, JDBC");
+        out.println("         drivers, logging handlers, host/JDK static caches, native libraries) with class, method");
+        out.println("         and line; exit 1 if there are hazards. --json prints one JSON object instead");
         out.println("  help   this text");
     }
 }

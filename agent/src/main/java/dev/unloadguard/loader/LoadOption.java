@@ -7,5 +7,13 @@ public enum LoadOption {
      * reachable (LEAKED). Without it such a load is refused: every reload would leak one more
      * class loader and its metaspace.
      */
-    IGNORE_LEAKED_GENERATIONS
+    IGNORE_LEAKED_GENERATIONS,
+
+    /**
+     * Load a new generation while earlier generations of the same id are still loaded (LIVE, or
+     * GOING with their unload waiting): the new one becomes the id's current generation
+     * ({@link PluginLoader#plugin(String)}) and gets the new devices; unload the old ones after.
+     * This is how a hot reload replaces a plugin without a gap. Without it such a load is refused.
+     */
+    ALONGSIDE_LOADED_GENERATIONS
 }

@@ -68,7 +68,8 @@ public final class PluginLoader implements AutoCloseable {
     private final java.util.concurrent.atomic.AtomicLong lateAccesses = new java.util.concurrent.atomic.AtomicLong();
 
     // Guarded by this.
-    private final Map<String, Plugin> active = new LinkedHashMap<>();
+    /** Loaded generations (LOADING, LIVE or GOING) per id, oldest first. */
+    private final Map<String, List<Plugin>> active = new LinkedHashMap<>();
     private final Map<String, Integer> generations = new HashMap<>();
     /** Unloaded generations that were not collected, per id, until they are. */
     private final Map<String, List<Plugin>> leaked = new HashMap<>();
@@ -103,7 +104,9 @@ public final class PluginLoader implements AutoCloseable {
 
     /** The plugins loaded and not yet unloaded (LIVE or GOING), in load order. */
     public synchronized List<Plugin> plugins() {
-        return List.copyOf(active.values());
+        List<Plugin> all = new ArrayList<>();
+        active.values().forEach(all::addAll);
+        return List.copyOf(all);
     }
 
     /**
@@ -132,9 +135,10 @@ public final class PluginLoader implements AutoCloseable {
         return copies.directory();
     }
 
-    /** The loaded (LIVE or GOING) generation of a plugin id, if any. */
+    /** The newest loaded (LIVE or GOING) generation of a plugin id, if any. */
     public synchronized Optional<Plugin> plugin(String id) {
-        return Optional.ofNullable(active.get(id));
+        List<Plugin> gens = active.get(id);
+        return gens == null ? Optional.empty() : Optional.of(gens.get(gens.size() - 1));
     }
 
     // ---------------------------------------------------------------------------------------
@@ -171,12 +175,12 @@ public final class PluginLoader implements AutoCloseable {
             Driver driver = findDriver(cl, path);
             String id = driverId(driver, path);
             refuseIfLeaked(id, path, options);
-            int generation = reserve(id, path);
+            int generation = reserve(id, path, options);
             PluginDevices devices = new PluginDevices(id, generation, driver, trackReferences);
             Plugin loading = new Plugin(this, id, generation, path, copy, cl, driver, devices);
             plugin = loading;
             synchronized (this) {
-                active.put(id, loading);
+                active.computeIfAbsent(id, k -> new ArrayList<>(1)).add(loading);
             }
             callWithContextLoader(cl, () -> driver.init(new Context(loading)));
             loading.state(PluginState.LIVE);
@@ -223,6 +227,10 @@ public final class PluginLoader implements AutoCloseable {
             throw new PluginLoadException(path, "plugin jar " + path + " declares a driver that cannot be created: "
                     + e.getMessage() + " (check META-INF/services/" + Driver.class.getName()
                     + " and the driver's public no-argument constructor)", e);
+        } catch (LinkageError e) { // ServiceLoader lets a corrupt or incompatible class file through as is
+            throw new PluginLoadException(path, "plugin jar " + path + " declares a driver class that cannot be loaded: "
+                    + e + " (the jar is corrupt or built for a newer Java: rebuild the plugin for Java "
+                    + Runtime.version().feature() + " or older)", e);
         }
         if (drivers.isEmpty()) {
             throw new PluginLoadException(path, "plugin jar " + path + " contains no driver: add the file META-INF/services/"
@@ -275,12 +283,14 @@ public final class PluginLoader implements AutoCloseable {
                 + ". Fix the leak, or load anyway with LoadOption.IGNORE_LEAKED_GENERATIONS", null);
     }
 
-    private synchronized int reserve(String id, Path path) throws PluginLoadException {
-        Plugin previous = active.get(id);
-        if (previous != null) {
+    private synchronized int reserve(String id, Path path, LoadOption... options) throws PluginLoadException {
+        List<Plugin> loaded = active.get(id);
+        if (loaded != null && !List.of(options).contains(LoadOption.ALONGSIDE_LOADED_GENERATIONS)) {
+            Plugin previous = loaded.get(loaded.size() - 1);
             throw new PluginLoadException(path, "plugin id '" + id + "' (from " + path + ") is already loaded as generation "
-                    + previous.generation() + " from " + previous.jar() + " (" + previous.state()
-                    + "): unload it first", null);
+                    + previous.generation() + " from " + previous.jar() + " (" + previous.state() + "): unload it first"
+                    + (previous.state() == PluginState.GOING ? " (its unload is still waiting: retry it, or see its timeout report)" : "")
+                    + ", or load the new generation alongside it with LoadOption.ALONGSIDE_LOADED_GENERATIONS", null);
         }
         return generations.merge(id, 1, Integer::sum);
     }
@@ -309,7 +319,7 @@ public final class PluginLoader implements AutoCloseable {
             plugin.forget();
             plugin.state(PluginState.UNLOADED);
             synchronized (this) {
-                active.remove(plugin.id(), plugin);
+                forgetLoaded(plugin);
             }
         }
         closeQuietly(cl, plugin);
@@ -468,7 +478,7 @@ public final class PluginLoader implements AutoCloseable {
                 LOG.log(Level.WARNING, "the before-close observer threw; closing " + plugin + " anyway", e);
             }
         }
-        active.remove(plugin.id(), plugin);
+        forgetLoaded(plugin);
         PluginClassLoader cl = plugin.forget();
         plugin.state(PluginState.UNLOADED);
         closeQuietly(cl, plugin);
@@ -499,6 +509,13 @@ public final class PluginLoader implements AutoCloseable {
             slice = Math.min(slice * 2, 128);
         }
         return nudges;
+    }
+
+    private void forgetLoaded(Plugin plugin) {
+        List<Plugin> gens = active.get(plugin.id());
+        if (gens != null && gens.remove(plugin) && gens.isEmpty()) {
+            active.remove(plugin.id());
+        }
     }
 
     private List<String> leakSuspects(Plugin plugin) {

@@ -18,6 +18,11 @@ public final class HostBus {
         this.hotplug = createDevice;
     }
 
+    /** The hotplug function the newest plugin generation registered. */
+    public Function<String, Device> hotplugFunction() {
+        return hotplug;
+    }
+
     /** Asks the plugin to create a device now. */
     public Device createDevice(String name) {
         return hotplug.apply(name);

@@ -1,0 +1,261 @@
+package dev.unloadguard.loader;
+
+import java.io.IOException;
+import java.nio.file.ClosedWatchServiceException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.FileSystems;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardWatchEventKinds;
+import java.nio.file.WatchKey;
+import java.nio.file.WatchService;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.FileTime;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import java.util.jar.JarFile;
+
+/**
+ * Hosts every {@code *.jar} in a directory and follows it: a new jar is loaded; a replaced jar is
+ * loaded as a new generation <em>alongside</em> the old one, which then unloads (it drains while
+ * the new one already takes new devices); a removed jar is unloaded. Writes are debounced: a jar
+ * is acted on only once its size and modification time have stayed the same for the settle time
+ * and it opens as a jar, so a half-copied file is never loaded.
+ *
+ * <p>One watcher thread polls a {@link WatchService} (and rescans the directory every settle
+ * period, so a missed or overflowed event only delays a change); unloads run on one background
+ * thread so a long drain never blocks the watcher. An unload that times out is retried until it
+ * succeeds or the directory is closed; the old generation stays GOING and intact meanwhile.
+ * Everything that happens is reported as one line to the event listener.
+ */
+public final class PluginDirectory implements AutoCloseable {
+
+    private static final System.Logger LOG = System.getLogger("dev.unloadguard.loader");
+
+    private final PluginLoader loader;
+    private final Path directory;
+    private final Duration settle;
+    private final Duration unloadTimeout;
+    private final Consumer<String> events;
+    private final WatchService watcher;
+    private final Thread thread;
+    private final ExecutorService unloader;
+
+    /** Watcher-thread state: what each jar looked like when last seen, and what it hosts. */
+    private final Map<Path, Seen> seen = new HashMap<>();
+    private final Map<Path, Plugin> hosted = new HashMap<>(); // also read by hosted(), guarded by this
+    /** Hosted jars seen missing, since when: a removal must settle too (a replace may delete first). */
+    private final Map<Path, Long> missingSince = new HashMap<>();
+    /** Generations unloading per jar; a new generation of the same jar loads alongside them. */
+    private final Map<Path, java.util.Set<Plugin>> draining = new java.util.concurrent.ConcurrentHashMap<>();
+    private volatile boolean closed;
+
+    private record Seen(long size, FileTime modified, long since) {
+    }
+
+    private PluginDirectory(PluginLoader loader, Path directory, Duration settle, Duration unloadTimeout,
+                            Consumer<String> events) throws IOException {
+        this.loader = loader;
+        this.directory = directory;
+        this.settle = settle;
+        this.unloadTimeout = unloadTimeout;
+        this.events = events;
+        this.watcher = FileSystems.getDefault().newWatchService();
+        directory.register(watcher, StandardWatchEventKinds.ENTRY_CREATE, StandardWatchEventKinds.ENTRY_MODIFY,
+                StandardWatchEventKinds.ENTRY_DELETE);
+        this.unloader = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "unloadguard-directory-unloader");
+            t.setDaemon(true);
+            return t;
+        });
+        this.thread = new Thread(this::watch, "unloadguard-directory-watcher " + directory.getFileName());
+        this.thread.setDaemon(true);
+    }
+
+    /**
+     * Starts hosting {@code directory}: its jars are loaded once they settle, and it is followed
+     * until {@link #close()}.
+     *
+     * @param settle        how long a jar must stay unchanged before it is acted on
+     * @param unloadTimeout the timeout of each unload attempt
+     * @param events        receives one line per thing that happened (loaded, reloaded, unloaded, failed)
+     */
+    public static PluginDirectory watch(PluginLoader loader, Path directory, Duration settle, Duration unloadTimeout,
+                                        Consumer<String> events) throws IOException {
+        Objects.requireNonNull(loader, "loader");
+        if (!Files.isDirectory(directory)) {
+            throw new IllegalArgumentException(directory + " is not a directory: pass the directory that holds the plugin jars");
+        }
+        PluginDirectory d = new PluginDirectory(loader, directory.toAbsolutePath().normalize(), settle, unloadTimeout, events);
+        d.thread.start();
+        return d;
+    }
+
+    /** The plugin each jar of the directory hosts now (its newest generation). */
+    public synchronized Map<Path, Plugin> hosted() {
+        return Map.copyOf(hosted);
+    }
+
+    private void watch() {
+        long pollMillis = Math.max(10, settle.toMillis() / 4);
+        while (!closed) {
+            try {
+                WatchKey key = watcher.poll(pollMillis, TimeUnit.MILLISECONDS);
+                if (key != null) {
+                    key.pollEvents(); // which file changed does not matter: the rescan looks at all
+                    key.reset();
+                }
+                rescan();
+            } catch (ClosedWatchServiceException | InterruptedException e) {
+                return;
+            } catch (RuntimeException e) {
+                event("watcher error: " + e);
+                LOG.log(System.Logger.Level.WARNING, "plugin directory " + directory, e);
+            }
+        }
+    }
+
+    private void rescan() {
+        long now = System.nanoTime();
+        Map<Path, BasicFileAttributes> present = new HashMap<>();
+        try (DirectoryStream<Path> jars = Files.newDirectoryStream(directory, "*.jar")) {
+            for (Path jar : jars) {
+                try {
+                    present.put(jar, Files.readAttributes(jar, BasicFileAttributes.class));
+                } catch (NoSuchFileException gone) {
+                    // removed while listing: the next scan sees it gone
+                }
+            }
+        } catch (IOException e) {
+            event("cannot list " + directory + ": " + e);
+            return;
+        }
+        missingSince.keySet().removeIf(present::containsKey);
+        for (Path jar : List.copyOf(hostedPaths())) {
+            if (present.containsKey(jar)) {
+                continue;
+            }
+            long since = missingSince.computeIfAbsent(jar, j -> now);
+            if (now - since < settle.toNanos()) {
+                continue; // maybe a replace that deletes first: wait for the removal to settle
+            }
+            missingSince.remove(jar);
+            seen.remove(jar);
+            Plugin old;
+            synchronized (this) {
+                old = hosted.remove(jar);
+            }
+            event("removed " + jar.getFileName() + ": unloading " + describe(old));
+            unloadLater(jar, old);
+        }
+        present.forEach((jar, attrs) -> {
+            Seen before = seen.get(jar);
+            if (before == null || before.size() != attrs.size() || !before.modified().equals(attrs.lastModifiedTime())) {
+                seen.put(jar, new Seen(attrs.size(), attrs.lastModifiedTime(), now)); // changed: settle again
+                return;
+            }
+            if (before.since() == Long.MIN_VALUE || now - before.since() < settle.toNanos()) {
+                return; // acted on already, or still settling
+            }
+            seen.put(jar, new Seen(before.size(), before.modified(), Long.MIN_VALUE));
+            apply(jar);
+        });
+    }
+
+    private synchronized List<Path> hostedPaths() {
+        return List.copyOf(hosted.keySet());
+    }
+
+    /** The jar settled: load it, or load its new content alongside the old generation. */
+    private void apply(Path jar) {
+        try (JarFile ignored = new JarFile(jar.toFile())) {
+            // a complete jar
+        } catch (IOException e) {
+            event("not loading " + jar.getFileName() + ": not a complete jar yet (" + e.getMessage() + "); waiting for it to change");
+            return;
+        }
+        Plugin old;
+        synchronized (this) {
+            old = hosted.get(jar);
+        }
+        boolean alongside = old != null || !draining.getOrDefault(jar, java.util.Set.of()).isEmpty();
+        try {
+            Plugin fresh = alongside ? loader.load(jar, LoadOption.ALONGSIDE_LOADED_GENERATIONS) : loader.load(jar);
+            synchronized (this) {
+                hosted.put(jar, fresh);
+            }
+            if (old == null) {
+                event("loaded " + describe(fresh) + " from " + jar.getFileName());
+            } else {
+                event("reloaded " + jar.getFileName() + ": " + describe(fresh) + " is live, " + describe(old) + " unloading");
+                unloadLater(jar, old);
+            }
+        } catch (PluginLoadException e) {
+            event("failed to load " + jar.getFileName() + (old == null ? "" : " (" + describe(old) + " stays)") + ": " + e.getMessage());
+        }
+    }
+
+    private void unloadLater(Path jar, Plugin plugin) {
+        if (plugin == null) {
+            return;
+        }
+        draining.computeIfAbsent(jar, j -> java.util.concurrent.ConcurrentHashMap.newKeySet()).add(plugin);
+        unloader.execute(() -> {
+            while (!closed) {
+                try {
+                    UnloadReport r = loader.unload(plugin, unloadTimeout);
+                    draining.get(jar).remove(plugin);
+                    event("unloaded " + describe(plugin) + ": " + r.summary());
+                    return;
+                } catch (UnloadTimeoutException e) {
+                    event("unload of " + describe(plugin) + " timed out, retrying: " + e.getMessage().lines().findFirst().orElse(""));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                } catch (RuntimeException e) {
+                    event("unload of " + describe(plugin) + " failed: " + e.getMessage());
+                    return;
+                }
+            }
+        });
+    }
+
+    private static String describe(Plugin p) {
+        return p == null ? "nothing" : p.id() + " generation " + p.generation();
+    }
+
+    private void event(String line) {
+        try {
+            events.accept(line);
+        } catch (RuntimeException e) {
+            LOG.log(System.Logger.Level.WARNING, "plugin directory event listener threw", e);
+        }
+    }
+
+    /**
+     * Stops following the directory. Hosted plugins stay loaded (unload them with the
+     * {@link PluginLoader}, e.g. {@link PluginLoader#close()}); pending unloads are abandoned
+     * (their plugins stay GOING).
+     */
+    @Override
+    public void close() throws InterruptedException {
+        closed = true;
+        try {
+            watcher.close();
+        } catch (IOException e) {
+            LOG.log(System.Logger.Level.DEBUG, "closing the watch service", e);
+        }
+        thread.interrupt();
+        thread.join(TimeUnit.SECONDS.toMillis(10));
+        unloader.shutdownNow();
+        unloader.awaitTermination(10, TimeUnit.SECONDS);
+    }
+}
