@@ -125,6 +125,19 @@ public final class GuardPlan {
         return analyze(reader, classfile, hierarchyLoader, Set.of());
     }
 
+    /**
+     * Plans one class file as the agent does once other classes of the same plugin asked for
+     * method-reference bodies in it (their {@link #externalTargets()}): a declared, guardable
+     * method whose name followed by descriptor is in {@code methodReferenceBodies} is guarded too
+     * ({@link Reason#LAMBDA_BODY}). For whole-jar views such as the {@code check} command.
+     *
+     * @throws IllegalArgumentException if {@code classfile} is not a class file ASM can read
+     */
+    public static GuardPlan of(byte[] classfile, ClassLoader hierarchyLoader, Set<String> methodReferenceBodies) {
+        ClassReader reader = new ClassReader(classfile);
+        return analyze(reader, classfile, hierarchyLoader, Set.copyOf(methodReferenceBodies));
+    }
+
     /** Internal name of the planned class ({@code ""} when the pre-check excluded it). */
     public String className() {
         return className;

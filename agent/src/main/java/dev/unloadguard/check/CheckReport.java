@@ -1,0 +1,111 @@
+package dev.unloadguard.check;
+
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * What {@link UnloadCheck} found in one plugin jar: the release callbacks the agent will guard,
+ * the unload hazards, and warnings (listed, not failing).
+ *
+ * @param jar the jar as named by the user
+ * @param classes class entries read
+ * @param guarded methods the agent will guard, by class name then declaration order
+ * @param hazards hazards, by class name then position in the class file
+ * @param warnings warning-level findings, in the same order
+ */
+public record CheckReport(String jar, int classes, List<GuardedMethod> guarded, List<Hazard> hazards, List<Hazard> warnings) {
+
+    public CheckReport {
+        guarded = List.copyOf(guarded);
+        hazards = List.copyOf(hazards);
+        warnings = List.copyOf(warnings);
+    }
+
+    /** 0 without hazards, 1 with (warnings do not count). */
+    public int exitStatus() {
+        return hazards.isEmpty() ? 0 : 1;
+    }
+
+    /** The readable report, lines ending in {@code \n}. */
+    public String toText() {
+        StringBuilder sb = new StringBuilder();
+        sb.append("unloadguard check: ").append(jar).append(" (").append(classes)
+                .append(classes == 1 ? " class" : " classes").append(", read without loading them)\n\n");
+        if (guarded.isEmpty()) {
+            sb.append("guarded release callbacks: none (nothing here runs inside the release epoch)\n");
+        } else {
+            sb.append("guarded release callbacks (").append(guarded.size()).append("):\n");
+            for (GuardedMethod g : guarded) {
+                sb.append("  ").append(g.className()).append('.').append(g.method()).append('\n');
+                sb.append("      ").append(g.reason()).append(": ").append(g.explanation()).append('\n');
+            }
+        }
+        sb.append('\n');
+        list(sb, "unload hazards", hazards);
+        if (!warnings.isEmpty()) {
+            sb.append('\n');
+            list(sb, "warnings", warnings);
+        }
+        sb.append('\n').append(String.format(Locale.ROOT, "summary: %d guarded release callback%s, %d unload hazard%s, %d warning%s%s%n",
+                guarded.size(), guarded.size() == 1 ? "" : "s",
+                hazards.size(), hazards.size() == 1 ? "" : "s",
+                warnings.size(), warnings.size() == 1 ? "" : "s",
+                hazards.isEmpty() ? ": nothing found that outlives an unload" : ": fix them before hot-unloading this plugin"));
+        return sb.toString();
+    }
+
+    private static void list(StringBuilder sb, String title, List<Hazard> items) {
+        if (items.isEmpty()) {
+            sb.append(title).append(": none\n");
+            return;
+        }
+        sb.append(title).append(" (").append(items.size()).append("):\n");
+        for (Hazard h : items) {
+            sb.append("  ").append(h.kind()).append("  ").append(h.className());
+            if (!h.method().isEmpty()) {
+                sb.append('.').append(h.method());
+            }
+            sb.append(h.line() >= 0 ? " line " + h.line() : " (no line)").append('\n');
+            sb.append("      ").append(h.detail()).append('\n');
+            sb.append("      fix: ").append(h.hint()).append('\n');
+        }
+    }
+
+    /**
+     * One JSON object: {@code jar}, {@code classes}, {@code guarded} [{class, method, reason}],
+     * {@code hazards} and {@code warnings} [{kind, class, method, line, detail, hint}].
+     */
+    public String toJson() {
+        StringBuilder sb = new StringBuilder();
+        sb.append("{\n");
+        sb.append("  \"jar\": ").append(Json.string(jar)).append(",\n");
+        sb.append("  \"classes\": ").append(classes).append(",\n");
+        sb.append("  \"guarded\": [");
+        for (int i = 0; i < guarded.size(); i++) {
+            GuardedMethod g = guarded.get(i);
+            sb.append(i == 0 ? "\n" : ",\n").append("    {\"class\": ").append(Json.string(g.className()))
+                    .append(", \"method\": ").append(Json.string(g.method()))
+                    .append(", \"reason\": ").append(Json.string(g.reason().name())).append('}');
+        }
+        sb.append(guarded.isEmpty() ? "],\n" : "\n  ],\n");
+        jsonList(sb, "hazards", hazards);
+        sb.append(",\n");
+        jsonList(sb, "warnings", warnings);
+        sb.append("\n}\n");
+        return sb.toString();
+    }
+
+    private static void jsonList(StringBuilder sb, String name, List<Hazard> items) {
+        sb.append("  \"").append(name).append("\": [");
+        for (int i = 0; i < items.size(); i++) {
+            Hazard h = items.get(i);
+            sb.append(i == 0 ? "\n" : ",\n").append("    {\"kind\": ").append(Json.string(h.kind().name()))
+                    .append(", \"class\": ").append(Json.string(h.className()))
+                    .append(", \"method\": ").append(Json.string(h.method()))
+                    .append(", \"line\": ").append(h.line())
+                    .append(", \"detail\": ").append(Json.string(h.detail()))
+                    .append(", \"hint\": ").append(Json.string(h.hint())).append('}');
+        }
+        sb.append(items.isEmpty() ? "]" : "\n  ]");
+    }
+}
