@@ -31,6 +31,8 @@ public final class Main {
                     return Check.run(rest, out, err);
                 case "attach":
                     return Attach.run(rest, out, err);
+                case "status":
+                    return Status.run(rest, out, err);
                 case "run":
                     return Run.run(Options.parse(rest, Run.OPTIONS), out, err);
                 default:
@@ -56,6 +58,9 @@ public final class Main {
         out.println("  attach PID");
         out.println("         load the agent into a running JVM started without it; plugin classes it already");
         out.println("         loaded are retransformed (guarded) at once");
+        out.println("  status PID");
+        out.println("         the plugins of a running JVM: id, generation, state, live devices, threads in the");
+        out.println("         release epoch, late accesses, and the last unload report of each");
         out.println("  run --watch DIR");
         out.println("         host every jar in DIR and follow it: a new jar loads, a replaced jar loads as a new");
         out.println("         generation alongside the old one, which then drains and unloads; a removed jar unloads");

@@ -121,9 +121,9 @@ public final class Plugin {
         return copy;
     }
 
-    void countLateAccess() {
+    void countLateAccess(String className) {
         lateAccesses.incrementAndGet();
-        owner.countLateAccess();
+        owner.countLateAccess(this, className);
     }
 
     void state(PluginState s) {

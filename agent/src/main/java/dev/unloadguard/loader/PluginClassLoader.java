@@ -58,7 +58,7 @@ final class PluginClassLoader extends URLClassLoader implements GuardedClassLoad
                 }
             }
         }
-        gone.countLateAccess();
+        gone.countLateAccess(name);
         throw new PluginUnloadedError(name, gone.id(), gone.generation(), gone.unloadedAt().orElse(Instant.now()), getName());
     }
 

@@ -66,6 +66,7 @@ public final class PluginLoader implements AutoCloseable {
     private final PrivateCopies copies;
     private final ReleaseEpoch epoch = ReleaseEpoch.shared();
     private final java.util.concurrent.atomic.AtomicLong lateAccesses = new java.util.concurrent.atomic.AtomicLong();
+    private final Observability observability = new Observability();
 
     // Guarded by this.
     /** Loaded generations (LOADING, LIVE or GOING) per id, oldest first. */
@@ -117,8 +118,14 @@ public final class PluginLoader implements AutoCloseable {
         return lateAccesses.get();
     }
 
-    void countLateAccess() {
+    void countLateAccess(Plugin plugin, String className) {
         lateAccesses.incrementAndGet();
+        observability.lateAccess(plugin, className);
+    }
+
+    /** The JMX name of a plugin id of this loader ({@code dev.unloadguard:type=Plugin,loader=N,id=ID}). */
+    public javax.management.ObjectName mbeanName(String id) {
+        return observability.name(id);
     }
 
     /**
@@ -156,6 +163,7 @@ public final class PluginLoader implements AutoCloseable {
      */
     public Plugin load(Path jar, LoadOption... options) throws PluginLoadException {
         Objects.requireNonNull(jar, "jar");
+        Object loadEvent = observability.loadStarted();
         Path path = jar.toAbsolutePath().normalize();
         checkJar(path);
         Path copy = copies.copyOf(path);
@@ -184,6 +192,7 @@ public final class PluginLoader implements AutoCloseable {
             }
             callWithContextLoader(cl, () -> driver.init(new Context(loading)));
             loading.state(PluginState.LIVE);
+            observability.loaded(loadEvent, loading);
             LOG.log(Level.DEBUG, () -> "loaded " + path + " as plugin " + id + " generation " + generation);
             return loading;
         } catch (PluginLoadException e) {
@@ -380,6 +389,7 @@ public final class PluginLoader implements AutoCloseable {
 
     /** The six steps, in order. */
     private UnloadReport runProtocol(Plugin plugin, Duration timeout) throws UnloadTimeoutException, InterruptedException {
+        Object unloadEvent = observability.unloadStarted();
         long deadline = System.nanoTime() + timeout.toNanos();
         Map<UnloadStep, Duration> times = new EnumMap<>(UnloadStep.class);
         long t = System.nanoTime();
@@ -404,6 +414,7 @@ public final class PluginLoader implements AutoCloseable {
         UnloadReport report = new UnloadReport(plugin.id(), plugin.generation(), ReleaseGuard.agentActive(), times,
                 barrier, outcome, Math.abs(nudges), devicesCreated, failures, suspects);
         plugin.report(report);
+        observability.unloaded(unloadEvent, plugin, report);
         if (outcome == PluginState.LEAKED) {
             synchronized (this) {
                 leaked.computeIfAbsent(plugin.id(), k -> new ArrayList<>()).add(plugin);
@@ -463,7 +474,9 @@ public final class PluginLoader implements AutoCloseable {
             throw new IllegalStateException("unload of " + plugin + " called from inside a release callback (inside the "
                     + "release epoch): the release barrier would wait for its own caller. Unload from another thread");
         }
+        Object barrierEvent = observability.barrierStarted();
         BarrierOutcome outcome = epoch.barrier(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
+        observability.barrierEnded(barrierEvent, plugin, outcome);
         if (outcome == BarrierOutcome.TIMED_OUT) {
             throw timeout(plugin, UnloadStep.BARRIER, timeout);
         }
@@ -547,8 +560,9 @@ public final class PluginLoader implements AutoCloseable {
                     + "   PluginLoader.builder().trackReferences(true) or -Dunloadguard.trackReferences=true)\n");
         }
         sb.append("  nothing was closed: the plugin stays GOING and intact; call unload again to retry");
-        return new UnloadTimeoutException(plugin, step, sb.toString(), live,
-                inside.stream().map(Thread::getName).collect(Collectors.toList()));
+        List<String> threadNames = inside.stream().map(Thread::getName).collect(Collectors.toList());
+        observability.timedOut(plugin, step, live, threadNames);
+        return new UnloadTimeoutException(plugin, step, sb.toString(), live, threadNames);
     }
 
     /**
@@ -570,6 +584,7 @@ public final class PluginLoader implements AutoCloseable {
             }
         }
         copies.deleteDirectoryIfEmpty();
+        observability.close();
         if (first != null) {
             throw first;
         }

@@ -1,0 +1,79 @@
+package dev.unloadguard.cli;
+
+import com.sun.tools.attach.VirtualMachine;
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import javax.management.MBeanServerConnection;
+import javax.management.ObjectName;
+import javax.management.remote.JMXConnector;
+import javax.management.remote.JMXConnectorFactory;
+import javax.management.remote.JMXServiceURL;
+
+/**
+ * {@code status PID}: the plugins of a running JVM, read from their {@code dev.unloadguard}
+ * MXBeans over the JVM's local JMX agent (started on demand through the attach API; the target
+ * must be run by the same user).
+ */
+final class Status {
+
+    private Status() {
+    }
+
+    static int run(String[] args, PrintStream out, PrintStream err) throws UsageException {
+        if (args.length != 1 || !args[0].matches("[0-9]+")) {
+            throw new UsageException("usage: status PID (the process id of a running JVM, e.g. from 'jps')");
+        }
+        String pid = args[0];
+        if (ProcessHandle.of(Long.parseLong(pid)).isEmpty()) {
+            throw new UsageException("no process with PID " + pid + " is running (list JVMs with 'jps -l')");
+        }
+        String address;
+        try {
+            VirtualMachine vm = VirtualMachine.attach(pid);
+            try {
+                address = vm.startLocalManagementAgent();
+            } finally {
+                vm.detach();
+            }
+        } catch (Exception e) {
+            err.println("unloadguard status: cannot attach to JVM " + pid + ": " + e);
+            return 1;
+        }
+        try (JMXConnector connector = JMXConnectorFactory.connect(new JMXServiceURL(address))) {
+            MBeanServerConnection server = connector.getMBeanServerConnection();
+            Set<ObjectName> names = server.queryNames(new ObjectName("dev.unloadguard:type=Plugin,*"), null);
+            if (names.isEmpty()) {
+                out.println("JVM " + pid + ": no unloadguard plugin loader");
+                return 0;
+            }
+            List<ObjectName> sorted = new ArrayList<>(names);
+            sorted.sort((a, b) -> a.getCanonicalName().compareTo(b.getCanonicalName()));
+            out.printf(Locale.ROOT, "JVM %s: %d plugin id(s)%n", pid, sorted.size());
+            out.printf(Locale.ROOT, "%-7s %-16s %-10s %-10s %-8s %-8s %-6s %s%n",
+                    "loader", "plugin", "generation", "state", "devices", "readers", "late", "jar");
+            List<String> reports = new ArrayList<>();
+            for (ObjectName n : sorted) {
+                String id = (String) server.getAttribute(n, "Id");
+                out.printf(Locale.ROOT, "%-7s %-16s %-10s %-10s %-8s %-8s %-6s %s%n",
+                        n.getKeyProperty("loader"), id, server.getAttribute(n, "Generation"), server.getAttribute(n, "State"),
+                        server.getAttribute(n, "LiveDevices"), server.getAttribute(n, "ReadersInEpoch"),
+                        server.getAttribute(n, "LateAccesses"), server.getAttribute(n, "Jar"));
+                String report = (String) server.getAttribute(n, "LastUnloadReport");
+                if (!report.isEmpty()) {
+                    reports.add(report);
+                }
+            }
+            for (String r : reports) {
+                out.println();
+                out.print(r);
+            }
+            return 0;
+        } catch (Exception e) {
+            err.println("unloadguard status: cannot read the plugins of JVM " + pid + " over JMX (" + address + "): " + e);
+            return 1;
+        }
+    }
+}

@@ -1,0 +1,34 @@
+package dev.unloadguard.observe;
+
+/**
+ * One plugin id of one {@code PluginLoader}, in JMX: registered as
+ * {@code dev.unloadguard:type=Plugin,loader=N,id=ID} in the platform MBean server when the id is
+ * first loaded; it follows the id's newest generation, and after an unload keeps showing it with
+ * its report.
+ */
+public interface PluginMXBean {
+
+    String getId();
+
+    int getGeneration();
+
+    /** LOADING, LIVE, GOING, UNLOADED, COLLECTED or LEAKED. */
+    String getState();
+
+    /** The newest generation's live-device count (0 once unloaded). */
+    int getLiveDevices();
+
+    /** Threads inside the shared release epoch now (all plugins share it). */
+    int getReadersInEpoch();
+
+    /** Loaded generations of this id (more than one during a hot reload). */
+    int getLoadedGenerations();
+
+    /** Late accesses to this id's unloaded generations, since the loader was created. */
+    long getLateAccesses();
+
+    String getJar();
+
+    /** The newest unload report of this id, or the empty string. */
+    String getLastUnloadReport();
+}

@@ -1,0 +1,135 @@
+package dev.unloadguard.observe;
+
+import jdk.jfr.Category;
+import jdk.jfr.Description;
+import jdk.jfr.Event;
+import jdk.jfr.Label;
+import jdk.jfr.Name;
+import jdk.jfr.StackTrace;
+import jdk.jfr.Timespan;
+
+/**
+ * The JFR events unloadguard records, all under the category "unloadguard" and named
+ * {@code dev.unloadguard.*}: enable them in a recording with e.g.
+ * {@code -XX:StartFlightRecording:settings=default,+dev.unloadguard.PluginUnload#enabled=true}
+ * or {@code jfr configure}, or programmatically with {@code Recording.enable("dev.unloadguard.PluginUnload")}.
+ * They cost nothing when no recording enables them.
+ */
+public final class UnloadguardEvents {
+
+    private UnloadguardEvents() {
+    }
+
+    @Name("dev.unloadguard.PluginLoad")
+    @Label("Plugin Load")
+    @Category("unloadguard")
+    @Description("A plugin jar was loaded (its driver's init ran); the duration is the whole load")
+    @StackTrace(false)
+    public static final class PluginLoad extends Event {
+        @Label("Plugin Id")
+        public String pluginId;
+        @Label("Generation")
+        public int generation;
+        @Label("Jar")
+        public String jar;
+        @Label("Class Loader")
+        public String classLoader;
+    }
+
+    @Name("dev.unloadguard.PluginUnload")
+    @Label("Plugin Unload")
+    @Category("unloadguard")
+    @Description("A plugin was unloaded with the six-step protocol; the duration is the whole unload")
+    @StackTrace(false)
+    public static final class PluginUnload extends Event {
+        @Label("Plugin Id")
+        public String pluginId;
+        @Label("Generation")
+        public int generation;
+        @Label("Outcome")
+        @Description("COLLECTED, LEAKED, or UNLOADED when collection was not checked")
+        public String outcome;
+        @Label("Barrier")
+        @Description("IMMEDIATE or WAITED")
+        public String barrier;
+        @Label("Going")
+        @Timespan(Timespan.NANOSECONDS)
+        public long going;
+        @Label("Exit")
+        @Timespan(Timespan.NANOSECONDS)
+        public long exit;
+        @Label("Drain")
+        @Timespan(Timespan.NANOSECONDS)
+        public long drain;
+        @Label("Release Barrier")
+        @Timespan(Timespan.NANOSECONDS)
+        public long releaseBarrier;
+        @Label("Close")
+        @Timespan(Timespan.NANOSECONDS)
+        public long close;
+        @Label("Collect")
+        @Timespan(Timespan.NANOSECONDS)
+        public long collect;
+        @Label("Agent Active")
+        public boolean agentActive;
+    }
+
+    @Name("dev.unloadguard.BarrierWait")
+    @Label("Release Barrier Wait")
+    @Category("unloadguard")
+    @Description("An unload's release barrier found a release callback still running and waited for it (or timed out)")
+    @StackTrace(false)
+    public static final class BarrierWait extends Event {
+        @Label("Plugin Id")
+        public String pluginId;
+        @Label("Generation")
+        public int generation;
+        @Label("Outcome")
+        public String outcome;
+    }
+
+    @Name("dev.unloadguard.UnloadTimeout")
+    @Label("Unload Timeout")
+    @Category("unloadguard")
+    @Description("An unload timed out; the plugin stays GOING and intact")
+    @StackTrace(false)
+    public static final class UnloadTimeout extends Event {
+        @Label("Plugin Id")
+        public String pluginId;
+        @Label("Generation")
+        public int generation;
+        @Label("Step")
+        public String step;
+        @Label("Live Devices")
+        public String liveDevices;
+        @Label("Threads Inside The Epoch")
+        public String threadsInsideEpoch;
+    }
+
+    @Name("dev.unloadguard.LeakDetected")
+    @Label("Leak Detected")
+    @Category("unloadguard")
+    @Description("An unloaded plugin's class loader was not collected within the bound")
+    @StackTrace(false)
+    public static final class LeakDetected extends Event {
+        @Label("Plugin Id")
+        public String pluginId;
+        @Label("Generation")
+        public int generation;
+        @Label("Suspects")
+        public String suspects;
+    }
+
+    @Name("dev.unloadguard.LateAccess")
+    @Label("Late Access")
+    @Category("unloadguard")
+    @Description("Code still running in an unloaded plugin asked its closed class loader for a class")
+    public static final class LateAccess extends Event {
+        @Label("Plugin Id")
+        public String pluginId;
+        @Label("Generation")
+        public int generation;
+        @Label("Class")
+        public String className;
+    }
+}
