@@ -41,7 +41,8 @@ import org.objectweb.asm.Type;
  * through a class loader's resources; no class is ever loaded.
  *
  * <h2>Cost</h2>
- * Before parsing anything, the constant pool is scanned for three UTF-8 entries: {@code release}
+ * Before parsing anything, the constant pool is scanned (one pass over its bytes, without ASM,
+ * allocating nothing: {@link #mayGuard}) for three UTF-8 entries: {@code release}
  * (the name of every method of cases 1, 2 and of the functional method in case 4),
  * {@code Ldev/unloadguard/driver/GuardedRelease;} and {@code java/lang/invoke/LambdaMetafactory}.
  * A class with neither of the first two (and no external targets recorded for it) is done
@@ -168,7 +169,7 @@ public final class GuardPlan {
      * classes asked to guard in this one (method references recorded earlier).
      */
     static GuardPlan analyze(ClassReader reader, byte[] classfile, ClassLoader loader, Set<String> pendingKeys) {
-        int found = scanConstantPool(reader, classfile);
+        int found = scanConstantPool(classfile);
         boolean mentionsRelease = (found & CP_RELEASE) != 0;
         boolean mentionsAnnotation = (found & CP_GUARDED_RELEASE) != 0;
         if (!mentionsRelease && !mentionsAnnotation && pendingKeys.isEmpty()) {
@@ -187,27 +188,65 @@ public final class GuardPlan {
     private static final int CP_GUARDED_RELEASE = 2;
     private static final int CP_LAMBDA_METAFACTORY = 4;
 
-    /** Which of the three interesting UTF-8 constants the constant pool holds (exact matches). */
-    private static int scanConstantPool(ClassReader reader, byte[] b) {
+    /**
+     * Whether {@code classfile} may have something to guard for its own sake: its constant pool
+     * names {@code release} or {@code @GuardedRelease}. Without ASM and without allocating: the
+     * agent's first question for every plugin class (a class that answers no is done unless
+     * another class asked for a method-reference body in it).
+     *
+     * @throws IndexOutOfBoundsException or IllegalArgumentException if the constant pool is malformed
+     */
+    static boolean mayGuard(byte[] classfile) {
+        return (scanConstantPool(classfile) & (CP_RELEASE | CP_GUARDED_RELEASE)) != 0;
+    }
+
+    /**
+     * Which of the three interesting UTF-8 constants the constant pool holds (exact matches),
+     * walking the pool's entries directly (JVMS 4.4): one pass, nothing allocated.
+     */
+    private static int scanConstantPool(byte[] b) {
         int found = 0;
-        int count = reader.getItemCount();
+        int count = u2(b, 8);
+        int offset = 10; // magic, minor, major, constant_pool_count
         for (int i = 1; i < count; i++) {
-            int offset = reader.getItem(i); // offset of the entry plus one (past its tag), 0 for the
-                                            // unusable second slot of a long/double
-            if (offset == 0 || b[offset - 1] != 1 /* CONSTANT_Utf8 */) {
-                continue;
-            }
-            int length = ((b[offset] & 0xFF) << 8) | (b[offset + 1] & 0xFF);
-            int start = offset + 2;
-            if (length == RELEASE.length() && matches(b, start, RELEASE)) {
-                found |= CP_RELEASE;
-            } else if (length == GUARDED_RELEASE_DESC.length() && matches(b, start, GUARDED_RELEASE_DESC)) {
-                found |= CP_GUARDED_RELEASE;
-            } else if (length == LAMBDA_METAFACTORY.length() && matches(b, start, LAMBDA_METAFACTORY)) {
-                found |= CP_LAMBDA_METAFACTORY;
+            int tag = b[offset];
+            switch (tag) {
+                case 1: { // CONSTANT_Utf8: u2 length, bytes
+                    int length = u2(b, offset + 1);
+                    int start = offset + 3;
+                    if (length == RELEASE.length() && matches(b, start, RELEASE)) {
+                        found |= CP_RELEASE;
+                    } else if (length == GUARDED_RELEASE_DESC.length() && matches(b, start, GUARDED_RELEASE_DESC)) {
+                        found |= CP_GUARDED_RELEASE;
+                    } else if (length == LAMBDA_METAFACTORY.length() && matches(b, start, LAMBDA_METAFACTORY)) {
+                        found |= CP_LAMBDA_METAFACTORY;
+                    }
+                    offset = start + length;
+                    break;
+                }
+                case 7: case 8: case 16: case 19: case 20: // Class, String, MethodType, Module, Package
+                    offset += 3;
+                    break;
+                case 15: // MethodHandle
+                    offset += 4;
+                    break;
+                case 3: case 4: case 9: case 10: case 11: case 12: case 17: case 18:
+                    // Integer, Float, Fieldref, Methodref, InterfaceMethodref, NameAndType, Dynamic, InvokeDynamic
+                    offset += 5;
+                    break;
+                case 5: case 6: // Long, Double: two slots
+                    offset += 9;
+                    i++;
+                    break;
+                default:
+                    throw new IllegalArgumentException("not a class file: constant pool entry " + i + " has tag " + tag);
             }
         }
         return found;
+    }
+
+    private static int u2(byte[] b, int offset) {
+        return ((b[offset] & 0xFF) << 8) | (b[offset + 1] & 0xFF);
     }
 
     private static boolean matches(byte[] b, int start, String ascii) {

@@ -27,8 +27,11 @@ import org.objectweb.asm.ClassReader;
  * <li>Fast path, before the bytes are looked at: a class whose defining loader is not a plugin
  *     loader ({@link ReleaseGuard#isPluginLoader}) is returned unchanged. That is one type check
  *     for every JDK, host and agent class.
- * <li>{@link GuardPlan} decides what to guard, from the bytes and the plugin loader's resources
- *     (most classes are dismissed by a constant-pool scan).
+ * <li>Most plugin classes have nothing to guard: a class whose constant pool names neither
+ *     {@code release} nor {@code @GuardedRelease} ({@link GuardPlan#mayGuard}: one pass over the
+ *     bytes, no ASM, nothing allocated) and for which no method-reference body is pending is
+ *     returned unchanged without being parsed.
+ * <li>{@link GuardPlan} decides what to guard, from the bytes and the plugin loader's resources.
  * <li>Method references to bodies in <em>other</em> classes are recorded per loader as pending
  *     targets: the owner gets them guarded when it is transformed. If the owner is already
  *     loaded, it is retransformed from a worker thread (see below).
@@ -41,6 +44,7 @@ import org.objectweb.asm.ClassReader;
  * It cannot happen inside {@code transform}: the JDK's instrumentation is not reentrant on one
  * thread, so a class retransformed from inside a transformer would be retransformed <em>without</em>
  * this transformer, losing its guards. A single daemon worker does it instead, shortly after.
+ * The thread is started with the transformer, not on first use (see {@link #startRetransformer}).
  * The race this leaves: the method-reference body may run unguarded if the referring class
  * invokes the release action before the worker finished, within milliseconds of the referring
  * class being loaded. (A second narrow race: an owner that is being defined concurrently on another
@@ -79,7 +83,13 @@ public final class GuardTransformer implements ClassFileTransformer {
 
     private final Instrumentation instrumentation;
     private final Map<ClassLoader, Map<String, Set<String>>> pending = new WeakHashMap<>();
-    private volatile ThreadPoolExecutor retransformer;
+    /**
+     * Whether any method-reference body was ever recorded in {@link #pending}: until then (in most
+     * JVMs, for ever) a plugin class skips the lookup and its lock. Set before the first entry
+     * is added, never cleared; volatile, so a class defined after an entry was added sees it.
+     */
+    private volatile boolean anyPending;
+    private final ThreadPoolExecutor retransformer;
 
     /**
      * @param instrumentation used to retransform already loaded owners of method-reference bodies;
@@ -87,6 +97,8 @@ public final class GuardTransformer implements ClassFileTransformer {
      */
     GuardTransformer(Instrumentation instrumentation) {
         this.instrumentation = instrumentation;
+        this.retransformer = instrumentation != null && instrumentation.isRetransformClassesSupported()
+                ? startRetransformer() : null;
     }
 
     /** The counters, for reports and diagnostics. */
@@ -118,8 +130,12 @@ public final class GuardTransformer implements ClassFileTransformer {
         }
         EXAMINED.increment();
         try {
+            Set<String> pendingKeys = anyPending ? pendingFor(loader, className) : Set.of();
+            if (pendingKeys.isEmpty() && !GuardPlan.mayGuard(classfileBuffer)) {
+                return null; // most plugin classes: one pass over the constant pool, no parse, no ASM
+            }
             ClassReader reader = new ClassReader(classfileBuffer);
-            GuardPlan plan = GuardPlan.analyze(reader, classfileBuffer, loader, pendingFor(loader, className));
+            GuardPlan plan = GuardPlan.analyze(reader, classfileBuffer, loader, pendingKeys);
             for (GuardPlan.Target t : plan.externalTargets()) {
                 if (addPending(loader, t)) {
                     scheduleRetransform(loader, t.owner());
@@ -166,6 +182,7 @@ public final class GuardTransformer implements ClassFileTransformer {
 
     /** Records a method-reference body; {@code true} if it was not known yet. */
     private boolean addPending(ClassLoader loader, GuardPlan.Target target) {
+        anyPending = true; // before the entry: a class that reads false cannot have one yet (it was not recorded)
         synchronized (pending) {
             return pending.computeIfAbsent(loader, l -> new HashMap<>())
                     .computeIfAbsent(target.owner(), o -> new HashSet<>())
@@ -183,23 +200,24 @@ public final class GuardTransformer implements ClassFileTransformer {
     }
 
     private ThreadPoolExecutor retransformer() {
-        ThreadPoolExecutor r = retransformer;
-        if (r == null) {
-            synchronized (this) {
-                r = retransformer;
-                if (r == null) {
-                    // One thread, gone after a few idle seconds: method references across plugin
-                    // classes are rare and come in bursts while a plugin loads.
-                    r = new ThreadPoolExecutor(1, 1, 5, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), task -> {
-                        Thread t = new Thread(task, "unloadguard-retransform");
-                        t.setDaemon(true);
-                        return t;
-                    });
-                    r.allowCoreThreadTimeOut(true);
-                    retransformer = r;
-                }
-            }
-        }
+        return retransformer;
+    }
+
+    /**
+     * The one retransform thread, started when the agent installs — never lazily: a thread created
+     * while a plugin class loads would inherit the plugin's loader as its context class loader (and,
+     * on JDK 17, an access-control context holding the plugin's protection domain), and would keep
+     * that plugin generation reachable for as long as it lives. It lives for the JVM (a parked
+     * daemon), with no context class loader.
+     */
+    private static ThreadPoolExecutor startRetransformer() {
+        ThreadPoolExecutor r = new ThreadPoolExecutor(1, 1, 0, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), task -> {
+            Thread t = new Thread(task, "unloadguard-retransform");
+            t.setDaemon(true);
+            t.setContextClassLoader(null);
+            return t;
+        });
+        r.prestartCoreThread();
         return r;
     }
 
