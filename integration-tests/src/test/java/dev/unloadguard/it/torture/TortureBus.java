@@ -49,6 +49,8 @@ public final class TortureBus {
     /** Per thread: whether its current release tail has finished its work (see {@link #tailDone()}). */
     private static final Map<Thread, Boolean> TAIL_DONE = new ConcurrentHashMap<>();
 
+    private static volatile long lastTailParkNanos;
+
     private volatile Generation current;
 
     /** Called by the plugin's driver at init. */
@@ -81,6 +83,18 @@ public final class TortureBus {
     public static void tailDone() {
         TAIL_DONE.put(Thread.currentThread(), Boolean.TRUE);
         TAILS_DONE.increment();
+    }
+
+    /**
+     * How long a tail that dropped its device's last reference parks before it loads that device's
+     * retirement class: the window in which an unguarded unload closes the loader under it.
+     */
+    public static long lastTailParkNanos() {
+        return lastTailParkNanos;
+    }
+
+    static void lastTailParkNanos(long nanos) {
+        lastTailParkNanos = nanos;
     }
 
     /** Called by the driver's {@code release(Device)}, inside the device's release sequence. */

@@ -1,0 +1,141 @@
+package dev.unloadguard.it.torture;
+
+import dev.unloadguard.loader.Plugin;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
+
+/**
+ * The torture test's independent detector, run as the loader's {@code beforeClose} observer:
+ * in step 5 of every unload, after the release barrier and just before the plugin's class loader
+ * is closed, it looks at every thread's stack for frames of that plugin generation (frames whose
+ * {@link StackTraceElement#getClassLoaderName()} is the generation's unique
+ * {@link Plugin#classLoaderName()}). It does not ask the release epoch anything: it checks the
+ * epoch's promise from outside.
+ *
+ * <p>Which threads: {@link Thread#getAllStackTraces()} (every platform thread: the helper's worker,
+ * platform workers) plus, one by one, the virtual threads the scenario started and registered
+ * with {@link #track}: {@code getAllStackTraces} does not list virtual threads, and a carrier
+ * thread's stack does not show the frames of the virtual thread mounted on it.
+ *
+ * <p>What counts: a thread with a frame of the plugin is a <b>violation</b> — some thread still
+ * runs that plugin's code while its loader is about to be closed — with one exception, counted
+ * apart as an <b>epilogue</b>: a thread that had already run the last statement of its release
+ * tail ({@link TortureBus#tailDone()}) <em>before</em> this scan began, and whose plugin frames
+ * are all on the callback path ({@link TorturePlugin#isCallbackPath}). Such a thread has nothing
+ * left of plugin code but the callback's return instruction (with the agent, the woven epoch exit
+ * comes just before it, so a thread descheduled between the two can be seen there): it loads no
+ * class and touches no plugin state. The order matters: the tail markers are read first, the
+ * stacks after, so a thread still inside its tail when the scan began is a violation even if it
+ * finished before its stack was taken. After the drain step no thread can start new plugin code
+ * of this generation (every entry into it needs a device reference), so a finished marker cannot
+ * belong to an older tail than the frames seen.
+ *
+ * <p>Never throws (the loader would log and ignore it): a failure of the scan itself is counted
+ * in {@link #errors()}.
+ */
+final class TortureDetector implements Consumer<Plugin> {
+
+    private static final int KEPT_REPORTS = 5;
+    private static final int FRAMES_PER_REPORT = 14;
+
+    private final Set<Thread> tracked = ConcurrentHashMap.newKeySet();
+    private final AtomicLong scans = new AtomicLong();
+    private final AtomicLong violations = new AtomicLong();
+    private final AtomicLong epilogues = new AtomicLong();
+    private final AtomicLong errors = new AtomicLong();
+    private final List<String> reports = new CopyOnWriteArrayList<>();
+
+    /** Registers a virtual thread the scan must look at explicitly. */
+    void track(Thread t) {
+        tracked.add(t);
+    }
+
+    void untrack(Thread t) {
+        tracked.remove(t);
+    }
+
+    @Override
+    public void accept(Plugin plugin) {
+        try {
+            scan(plugin);
+        } catch (Throwable t) {
+            errors.incrementAndGet();
+            keep("detector failed on " + plugin + ": " + t);
+        }
+    }
+
+    private void scan(Plugin plugin) {
+        scans.incrementAndGet();
+        String loaderName = plugin.classLoaderName();
+        Set<Thread> pastTheirTail = TortureBus.threadsPastTheirTail();    // first the markers,
+        Map<Thread, StackTraceElement[]> stacks = new HashMap<>(Thread.getAllStackTraces()); // then the stacks
+        for (Thread t : tracked) {
+            if (!stacks.containsKey(t)) {
+                stacks.put(t, t.getStackTrace());
+            }
+        }
+        for (Map.Entry<Thread, StackTraceElement[]> e : stacks.entrySet()) {
+            List<StackTraceElement> mine = new ArrayList<>();
+            for (StackTraceElement f : e.getValue()) {
+                if (loaderName.equals(f.getClassLoaderName())) {
+                    mine.add(f);
+                }
+            }
+            if (mine.isEmpty()) {
+                continue;
+            }
+            if (pastTheirTail.contains(e.getKey()) && mine.stream().allMatch(TorturePlugin::isCallbackPath)) {
+                epilogues.incrementAndGet();
+                continue;
+            }
+            violations.incrementAndGet();
+            keep(describe(plugin, e.getKey(), e.getValue()));
+        }
+    }
+
+    private void keep(String report) {
+        if (reports.size() < KEPT_REPORTS) {
+            reports.add(report);
+        }
+    }
+
+    private static String describe(Plugin plugin, Thread t, StackTraceElement[] frames) {
+        StringBuilder sb = new StringBuilder();
+        sb.append(plugin).append(" (").append(plugin.classLoaderName()).append(") about to be closed while thread \"")
+                .append(t.getName()).append("\" (").append(t.getState()).append(") runs its code:");
+        for (int i = 0; i < Math.min(frames.length, FRAMES_PER_REPORT); i++) {
+            sb.append(i == 0 ? " at " : " <- ").append(frames[i]);
+        }
+        if (frames.length > FRAMES_PER_REPORT) {
+            sb.append(" <- ...");
+        }
+        return sb.toString();
+    }
+
+    long scans() {
+        return scans.get();
+    }
+
+    long violations() {
+        return violations.get();
+    }
+
+    long epilogues() {
+        return epilogues.get();
+    }
+
+    long errors() {
+        return errors.get();
+    }
+
+    List<String> reports() {
+        return List.copyOf(reports);
+    }
+}

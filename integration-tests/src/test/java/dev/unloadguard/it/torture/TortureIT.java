@@ -1,0 +1,180 @@
+package dev.unloadguard.it.torture;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.unloadguard.it.support.ChildJvm;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * The torture test ({@link TortureScenario}): unload/reload cycles of the torture plugin raced by
+ * threads acquiring and releasing devices and running release callbacks, and by the helper
+ * dropping callbacks from its worker, in a child JVM with the built agent, under each compiler
+ * mode and JDK; and the same scenario without the agent, to show that the detector catches a
+ * class loader closed under a running release tail.
+ *
+ * <p>Bounded for CI (about 80 s on two cores); {@code -Dunloadguard.torture.soak=true} runs
+ * {@value #SOAK_FACTOR} times as many cycles, {@code -Dunloadguard.torture.cycles=N} runs N cycles
+ * in every guarded mode, {@code -Dunloadguard.torture.unguardedCycles=N} bounds the run without
+ * the agent (40), {@code -Dunloadguard.torture.seed=S} fixes the seed (printed on every run; the
+ * thread schedule still varies). Each mode prints a one-line summary.
+ */
+class TortureIT {
+
+    static final Path TEMURIN_25 = Path.of("/usr/lib/jvm/temurin-25-jdk-amd64");
+    static final int SOAK_FACTOR = 20;
+    static final boolean SOAK = Boolean.getBoolean("unloadguard.torture.soak");
+    static final Integer CYCLES = Integer.getInteger("unloadguard.torture.cycles");
+    static final Long SEED = Long.getLong("unloadguard.torture.seed");
+    static final int UNGUARDED_CYCLES = Integer.getInteger("unloadguard.torture.unguardedCycles", 40);
+
+    private static Path plugin;
+
+    /** How a child JVM runs the scenario. */
+    enum Mode {
+        // Cycles chosen for roughly 10 to 25 s per mode on a two-core machine.
+        TIERED("test JDK, default tiered compiler", null, List.of(), false, 300),
+        INTERPRETER("test JDK, interpreter (-Xint)", null, List.of("-Xint"), false, 300),
+        C1_ONLY("test JDK, C1 only (-XX:TieredStopAtLevel=1)", null, List.of("-XX:TieredStopAtLevel=1"), false, 400),
+        TEMURIN_25_TIERED("Temurin 25, default tiered compiler", TEMURIN_25, List.of(), false, 300),
+        TEMURIN_25_VIRTUAL("Temurin 25, release callbacks on virtual threads", TEMURIN_25, List.of(), true, 150);
+
+        final String label;
+        final Path javaHome;
+        final List<String> jvmOptions;
+        final boolean virtual;
+        final int cycles;
+
+        Mode(String label, Path javaHome, List<String> jvmOptions, boolean virtual, int cycles) {
+            this.label = label;
+            this.javaHome = javaHome;
+            this.jvmOptions = jvmOptions;
+            this.virtual = virtual;
+            this.cycles = cycles;
+        }
+
+        int cycles() {
+            return CYCLES != null ? CYCLES : SOAK ? cycles * SOAK_FACTOR : cycles;
+        }
+
+        @Override
+        public String toString() {
+            return label;
+        }
+    }
+
+    @BeforeAll
+    static void buildPlugin() throws Exception {
+        plugin = TorturePlugin.build();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @EnumSource(Mode.class)
+    void noLoaderIsClosedUnderARunningReleaseCallback(Mode mode) throws Exception {
+        String javaHome = javaHome(mode);
+        int cycles = mode.cycles();
+        List<String> options = new ArrayList<>(mode.jvmOptions);
+        options.add(ChildJvm.javaagent());
+        try (ChildJvm jvm = ChildJvm.start(javaHome, options, TortureScenario.class.getName(),
+                args(cycles, mode.virtual))) {
+            int status = jvm.waitFor(bound(cycles, mode));
+            String summary = summary(mode.label, jvm);
+            System.out.println(summary);
+            String firstError = "\nfirst error: " + value(jvm, "firstError");
+            assertEquals("true", value(jvm, "agent"), jvm::output);
+            assertEquals("0", value(jvm, "violations"), () -> summary + "\nfirst violation: " + value(jvm, "firstViolation"));
+            assertEquals("0", value(jvm, "detectorErrors"), () -> summary + "\n" + jvm.output());
+            assertEquals("0", value(jvm, "ncdfe"), () -> summary + firstError);
+            assertEquals("0", value(jvm, "otherErrors"), () -> summary + firstError);
+            assertEquals("0", value(jvm, "lost"), () -> summary + firstError);
+            assertEquals("true", value(jvm, "collectionChecked"), jvm::output);
+            assertEquals("0", value(jvm, "notCollected"), () -> summary + firstError);
+            assertEquals("0", value(jvm, "timeouts"), () -> summary + "\n" + jvm.output());
+            assertEquals(0, status, () -> "the scenario failed:\n" + jvm.output());
+            assertEquals(Integer.toString(cycles), value(jvm, "cycles"), () -> summary + "\n" + jvm.output());
+            assertEquals(Integer.toString(cycles), value(jvm, "scans"), () -> "the detector must scan every unload\n" + jvm.output());
+            assertTrue(count(jvm, "callbacks") > 0, summary);
+            assertTrue(count(jvm, "callbacksByHelper") > 0, () -> "the helper's worker must have run callbacks: " + summary);
+            assertEquals(Boolean.toString(mode.virtual), value(jvm, "virtual"), jvm::output);
+        }
+    }
+
+    /**
+     * The detector is worth something only if it fails when the safety is removed: the same
+     * scenario without the agent (the loader allows unguarded unloads then) must see a release
+     * tail still running plugin code when a loader is about to be closed, and the tail then fail
+     * to load its class.
+     */
+    @Test
+    void withoutTheAgentTheDetectorSeesLoadersClosedUnderRunningTails() throws Exception {
+        int cycles = UNGUARDED_CYCLES;
+        try (ChildJvm jvm = ChildJvm.start(System.getProperty("java.home"), List.of(), TortureScenario.class.getName(),
+                args(cycles, false))) {
+            assertEquals(0, jvm.waitFor(Duration.ofMinutes(3)), () -> "the scenario failed:\n" + jvm.output());
+            String summary = summary("test JDK, WITHOUT the agent", jvm);
+            System.out.println(summary);
+            assertEquals("false", value(jvm, "agent"), jvm::output);
+            assertEquals(Integer.toString(cycles), value(jvm, "cycles"), jvm::output);
+            assertTrue(count(jvm, "violations") > 0, () -> "without the agent the detector must see a release tail running "
+                    + "plugin code just before its loader is closed, within " + cycles + " cycles: " + summary);
+            assertTrue(count(jvm, "ncdfe") > 0, () -> "without the agent a release tail must hit the closed loader "
+                    + "(NoClassDefFoundError) within " + cycles + " cycles: " + summary);
+            assertTrue(value(jvm, "firstViolation").contains("it.torture."), jvm::output);
+        }
+    }
+
+    private static String javaHome(Mode mode) {
+        if (mode.javaHome == null) {
+            return System.getProperty("java.home");
+        }
+        Path java = mode.javaHome.resolve("bin").resolve("java");
+        Assumptions.assumeTrue(Files.isExecutable(java), () -> "Temurin 25 JDK not found at " + mode.javaHome
+                + " (no executable " + java + "): skipping \"" + mode.label + "\"");
+        return mode.javaHome.toString();
+    }
+
+    private static String[] args(int cycles, boolean virtual) {
+        List<String> args = new ArrayList<>(List.of("plugin=" + plugin, "cycles=" + cycles, "virtual=" + virtual));
+        if (SEED != null) {
+            args.add("seed=" + SEED);
+        }
+        return args.toArray(String[]::new);
+    }
+
+    /** Generous: the bound only turns a hang into a failure. */
+    private static Duration bound(int cycles, Mode mode) {
+        long perCycleMillis = mode.jvmOptions.contains("-Xint") ? 2_000 : 500;
+        return Duration.ofMinutes(2).plusMillis(cycles * perCycleMillis);
+    }
+
+    private static String value(ChildJvm jvm, String key) {
+        return jvm.value(key).orElseThrow(() -> new AssertionError("the scenario printed no " + key + "=; output:\n" + jvm.output()));
+    }
+
+    private static long count(ChildJvm jvm, String key) {
+        return Long.parseLong(value(jvm, key));
+    }
+
+    static String summary(String label, ChildJvm jvm) {
+        return String.format(Locale.ROOT,
+                "torture [%s]: %s cycles, %s callbacks (%s by the helper's worker), %s acquires, %s barriers waited, "
+                        + "%s violations, %s epilogues, %s NoClassDefFoundError, %s other errors, %s not collected "
+                        + "(slowest %s ms), %.1f s, seed %s, %s workers%s, %s",
+                label, value(jvm, "cycles"), value(jvm, "callbacks"), value(jvm, "callbacksByHelper"), value(jvm, "acquires"),
+                value(jvm, "barriersWaited"), value(jvm, "violations"), value(jvm, "epilogues"), value(jvm, "ncdfe"),
+                value(jvm, "otherErrors"), "true".equals(value(jvm, "collectionChecked")) ? value(jvm, "notCollected") : "n/a",
+                value(jvm, "maxCollectionMs"),
+                count(jvm, "elapsedMs") / 1000.0, value(jvm, "seed"), value(jvm, "workers"),
+                "true".equals(value(jvm, "virtual")) ? " (virtual)" : "", value(jvm, "jvm"));
+    }
+}
