@@ -26,7 +26,10 @@ public final class UnloadTimeoutException extends Exception {
         this.threadsInsideEpoch = List.copyOf(threadsInsideEpoch);
     }
 
-    /** The plugin, still GOING. */
+    /**
+     * The plugin, still GOING; {@code null} for an unload of a foreign host's loader
+     * ({@link ForeignPluginLoaders}), which has no {@link Plugin} handle.
+     */
     public Plugin plugin() {
         return plugin;
     }

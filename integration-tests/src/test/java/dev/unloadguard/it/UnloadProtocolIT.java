@@ -1,5 +1,8 @@
 package dev.unloadguard.it;
 
+import static dev.unloadguard.testkit.UnloadAssertions.assertCollected;
+import static dev.unloadguard.testkit.UnloadAssertions.assertStillWaiting;
+import static dev.unloadguard.testkit.UnloadAssertions.assertUnloadsCleanly;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -27,6 +30,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -95,11 +99,14 @@ class UnloadProtocolIT {
 
         CompletableFuture<UnloadReport> unload = unloadAsync(loader, plugin, LONG);
 
-        await().during(Duration.ofMillis(500)).atMost(Duration.ofSeconds(5))
-                .until(() -> !unload.isDone() && plugin.state() == PluginState.GOING && plugin.liveDevices() == 1);
+        await().atMost(Duration.ofSeconds(5)).until(() -> plugin.state() == PluginState.GOING);
+        assertStillWaiting(unload, Duration.ofMillis(500));
+        // GOING only moves on and the live count only drops while GOING: so they held throughout.
+        assertEquals(PluginState.GOING, plugin.state());
+        assertEquals(1, plugin.liveDevices());
 
         cache.dropAllLater();
-        UnloadReport report = await().atMost(Duration.ofSeconds(20)).until(() -> unload.getNow(null), r -> r != null);
+        UnloadReport report = assertUnloadsCleanly(() -> unload.get(20, TimeUnit.SECONDS));
         assertEquals(PluginState.COLLECTED, report.outcome(), report::toString);
         assertEquals(0, cache.held());
         assertTrue(cache.failures().isEmpty(), () -> "release callbacks failed: " + cache.failures());
@@ -126,11 +133,11 @@ class UnloadProtocolIT {
         assertEquals(0, plugin.liveDevices());
         assertTrue(ReleaseEpoch.shared().threadsInside().stream().anyMatch(t -> t.getName().equals("pagemap-cache-worker")),
                 "the helper's worker runs the guarded release callback, so it is inside the epoch");
-        await().during(Duration.ofMillis(500)).atMost(Duration.ofSeconds(5))
-                .until(() -> !unload.isDone() && plugin.state() == PluginState.GOING);
+        assertStillWaiting(unload, Duration.ofMillis(500));
+        assertEquals(PluginState.GOING, plugin.state(), "GOING only moves on: the loader stayed open throughout");
 
         hook.openGate();
-        UnloadReport report = await().atMost(Duration.ofSeconds(20)).until(() -> unload.getNow(null), r -> r != null);
+        UnloadReport report = assertUnloadsCleanly(() -> unload.get(20, TimeUnit.SECONDS));
         assertEquals(BarrierOutcome.WAITED, report.barrier(), report::toString);
         assertTrue(cache.failures().isEmpty(), () -> "the tail must not fail: " + cache.failures());
         // Each tail observed the plugin while finishing: never UNLOADED, the loader was still open.
@@ -144,7 +151,7 @@ class UnloadProtocolIT {
         PluginLoader loader = loader();
         Plugin plugin = loader.load(BuiltJars.driverSample());
         cache.dropAllLater();
-        UnloadReport report = loader.unload(plugin, LONG);
+        UnloadReport report = assertUnloadsCleanly(loader, plugin, LONG);
         assertEquals(PluginState.COLLECTED, report.outcome(), report::toString);
         assertEquals(PluginState.COLLECTED, plugin.state());
 
@@ -152,10 +159,7 @@ class UnloadProtocolIT {
         // the tail's stack, is gone after bounded GC nudges.
         WeakReference<ClassLoader> seenOnStack = hook.pluginLoader();
         assertNotNull(seenOnStack);
-        await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(50)).until(() -> {
-            System.gc();
-            return seenOnStack.refersTo(null);
-        });
+        assertCollected(seenOnStack, Duration.ofSeconds(10));
         assertFalse(hook.depths().isEmpty(), "the tails ran and were observed");
     }
 
@@ -193,7 +197,7 @@ class UnloadProtocolIT {
         Device held = bus.held().get(0);
         assertTrue(held.tryAcquire(), "an existing holder may still take a reference while GOING");
         assertFalse(held.release());
-        await().during(Duration.ofMillis(300)).atMost(Duration.ofSeconds(5)).until(() -> !unload.isDone());
+        assertStillWaiting(unload, Duration.ofMillis(300));
         assertTrue(held.release(), "the host's release is the last one");
         bus.forget();
         UnloadReport report = await().atMost(Duration.ofSeconds(20)).until(() -> unload.getNow(null), r -> r != null);
@@ -230,7 +234,7 @@ class UnloadProtocolIT {
         assertEquals(PluginState.GOING, plugin.state());
 
         hook.openGate();
-        UnloadReport report = loader.unload(plugin, LONG);
+        UnloadReport report = assertUnloadsCleanly(loader, plugin, LONG);
         assertEquals(PluginState.COLLECTED, report.outcome(), report::toString);
         assertTrue(cache.failures().isEmpty(), () -> cache.failures().toString());
         IllegalStateException again = assertThrows(IllegalStateException.class, () -> loader.unload(plugin, LONG));

@@ -1,0 +1,255 @@
+package dev.unloadguard.loader;
+
+import dev.unloadguard.epoch.BarrierOutcome;
+import dev.unloadguard.epoch.ReleaseEpoch;
+import dev.unloadguard.epoch.ReleaseGuard;
+import java.lang.System.Logger.Level;
+import java.lang.ref.ReferenceQueue;
+import java.lang.ref.WeakReference;
+import java.time.Duration;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+import java.util.stream.Collectors;
+
+/**
+ * The release guard and the safe unload sequence for the class loaders of plugin hosts that
+ * unloadguard did not write (PF4J, an application's own {@code URLClassLoader}s, ...). Two calls:
+ *
+ * <pre> {@code
+ * // when the host creates a plugin's class loader, before it loads any class of the plugin:
+ * ClassLoader cl = ForeignPluginLoaders.guard(new URLClassLoader(urls, parent));
+ *
+ * // when the host unloads the plugin:
+ * UnloadReport report = ForeignPluginLoaders.unload("my-host plugin " + id,
+ *         () -> loaders.get(id),          // looked up here: no caller frame keeps it alive
+ *         () -> plugins.get(id).stop(),   // 1. the host's own stop / exit of the plugin
+ *         () -> closeAndForget(id),       // 3. the host closes the loader and drops its references
+ *         Duration.ofSeconds(10));}</pre>
+ *
+ * <p><b>{@link #guard}</b> registers the loader with the agent
+ * ({@link ReleaseGuard#registerPluginLoader}): classes it defines from then on have their release
+ * callbacks woven into the shared release epoch. Call it before the loader defines the plugin's
+ * classes: classes it already defined are not guarded. A loader that cannot see unloadguard's
+ * runtime (for example one whose parent is the platform loader) is given the bootstrap bridge
+ * automatically. The loader is held weakly.
+ *
+ * <p><b>{@link #unload}</b> runs, in order:
+ * <ol>
+ *   <li>{@code stop}: the host's own stop or exit of the plugin (it stops the plugin's threads and
+ *       drops the plugin's own references);</li>
+ *   <li>the release barrier ({@link ReleaseEpoch#barrier(Duration)} on the shared epoch): every
+ *       guarded release callback that started before it has returned. If it times out, a
+ *       callback is still running plugin code: nothing is closed, {@link UnloadTimeoutException}
+ *       names the threads inside the release epoch with their stacks, and the unload can be
+ *       retried (make {@code stop} idempotent: it runs again);</li>
+ *   <li>{@code close}: the host closes the class loader and drops every strong reference it keeps
+ *       to the plugin;</li>
+ *   <li>confirm collection: a weak reference and bounded {@code System.gc()} nudges; not
+ *       collected means {@link PluginState#LEAKED}, with suspects (threads whose context loader or
+ *       class is the plugin's, threads still running its code when its loader is named).</li>
+ * </ol>
+ *
+ * <p><b>What a foreign host does not get.</b> There is no device count: unloadguard cannot know
+ * which of the plugin's objects helpers still hold, so there is no drain step; the barrier covers
+ * the callbacks that had <em>started</em>, and a helper that calls a plugin callback after the
+ * barrier is a late access. The host must make sure that, after {@code stop}, nobody hands out
+ * new calls into the plugin. Only guarded release paths are waited for: implementations of
+ * {@link dev.unloadguard.driver.ReleaseCallback} and {@link dev.unloadguard.driver.ReleaseAction},
+ * methods annotated {@link dev.unloadguard.driver.GuardedRelease}, and lambdas or method
+ * references passed as a {@code ReleaseAction} or {@code ReleaseCallback}. Any other plugin code
+ * still running (a thread the plugin started, a host callback interface unloadguard does not
+ * know) is not waited for: stop it in {@code stop}, or mark it {@code @GuardedRelease}.
+ *
+ * <p>The report is an ordinary {@link UnloadReport}: its plugin id is the name given to
+ * {@link #unload}, its generation and devices-created count are 0, and the steps a foreign host
+ * has no counterpart for (GOING, DRAIN) take zero time; EXIT is the host's {@code stop}. Without
+ * the agent the sequence still runs, but release callbacks are not guarded: a warning is logged
+ * and the report says UNGUARDED.
+ */
+public final class ForeignPluginLoaders {
+
+    private static final System.Logger LOG = System.getLogger("dev.unloadguard.loader");
+    private static final Duration DEFAULT_COLLECTION_TIMEOUT = Duration.ofSeconds(5);
+
+    private ForeignPluginLoaders() {
+    }
+
+    /**
+     * Makes the agent guard the release callbacks of every class {@code loader} defines from now
+     * on. Call it right after creating the loader, before it loads the plugin's classes.
+     *
+     * @return {@code loader}, for {@code return ForeignPluginLoaders.guard(new ...ClassLoader(...))}
+     * @throws IllegalArgumentException if {@code loader} is {@code null} (the bootstrap loader)
+     */
+    public static <L extends ClassLoader> L guard(L loader) {
+        ReleaseGuard.registerPluginLoader(loader);
+        return loader;
+    }
+
+    /**
+     * The safe unload sequence with a 5 s bound on the collection check: stop, release barrier,
+     * close, confirm collection. See the class comment.
+     *
+     * @see #unload(String, Supplier, Runnable, Runnable, Duration, Duration)
+     */
+    public static UnloadReport unload(String pluginName, Supplier<? extends ClassLoader> loader, Runnable stop,
+                                      Runnable close, Duration timeout) throws UnloadTimeoutException {
+        return unload(pluginName, loader, stop, close, timeout, DEFAULT_COLLECTION_TIMEOUT);
+    }
+
+    /**
+     * The safe unload sequence: {@code stop}, the release barrier, {@code close}, and the
+     * collection check. What {@code stop} or {@code close} throw propagates: after {@code stop}
+     * threw nothing was closed.
+     *
+     * @param pluginName        names the plugin in the report and in messages
+     * @param loader            returns the plugin's class loader (called once, before
+     *                          {@code stop}); pass a lookup, not a captured loader, and capture
+     *                          the loader in neither {@code stop} nor {@code close}, or the
+     *                          collection check finds it reachable
+     * @param stop              the host's own stop or exit of the plugin
+     * @param close             closes the loader and drops the host's references to the plugin
+     * @param timeout           bounds {@code stop} and the barrier together ({@code stop} itself
+     *                          is not interrupted; the barrier gets what is left)
+     * @param collectionTimeout how long to nudge the GC for the loader's collection;
+     *                          {@link Duration#ZERO} skips the check (the report then says
+     *                          UNLOADED). An interrupt ends the check early, with the same result
+     *                          and the interrupt status set.
+     * @return the report: barrier outcome, step times, COLLECTED or LEAKED with suspects
+     * @throws UnloadTimeoutException if a guarded release callback was still running when the
+     *         timeout elapsed; its message names the threads inside the release epoch and their
+     *         stacks; nothing was closed
+     * @throws IllegalStateException if called from inside a release callback (the barrier would
+     *         wait for its own caller), or if {@code loader} returns {@code null}
+     */
+    public static UnloadReport unload(String pluginName, Supplier<? extends ClassLoader> loader, Runnable stop,
+                                      Runnable close, Duration timeout, Duration collectionTimeout)
+            throws UnloadTimeoutException {
+        Objects.requireNonNull(pluginName, "pluginName");
+        Objects.requireNonNull(loader, "loader");
+        Objects.requireNonNull(stop, "stop");
+        Objects.requireNonNull(close, "close");
+        Objects.requireNonNull(timeout, "timeout");
+        if (Objects.requireNonNull(collectionTimeout, "collectionTimeout").isNegative()) {
+            throw new IllegalArgumentException("collection timeout is negative: " + collectionTimeout);
+        }
+        ReleaseEpoch epoch = ReleaseEpoch.shared();
+        if (epoch.isInside()) {
+            throw new IllegalStateException("unload of " + pluginName + " called from inside a release callback (inside the "
+                    + "release epoch): the release barrier would wait for its own caller. Unload from another thread");
+        }
+        boolean guarded = ReleaseGuard.agentActive();
+        if (!guarded) {
+            LOG.log(Level.WARNING, "unloading " + pluginName + " WITHOUT the unloadguard agent: its release callbacks are not "
+                    + "guarded, so the release barrier does not wait for them; start the JVM with -javaagent:unloadguard-agent.jar");
+        }
+        ReferenceQueue<ClassLoader> collected = new ReferenceQueue<>();
+        WeakReference<ClassLoader> ref;
+        String loaderName;
+        {
+            ClassLoader cl = loader.get();
+            if (cl == null) {
+                throw new IllegalStateException("no class loader for " + pluginName + ": is it loaded?");
+            }
+            ref = new WeakReference<>(cl, collected);
+            loaderName = cl.getName();
+            if (guarded && !ReleaseGuard.isPluginLoader(cl)) {
+                LOG.log(Level.WARNING, "the class loader of " + pluginName + " (" + cl + ") was never registered with "
+                        + "ForeignPluginLoaders.guard: its release callbacks are not guarded");
+            }
+            cl = null; // no strong reference to the loader in this frame from here on (interpreted frames too)
+        }
+
+        Map<UnloadStep, Duration> times = new EnumMap<>(UnloadStep.class);
+        long start = System.nanoTime();
+        long bound = saturatedNanos(timeout);
+        stop.run();                                                          // 1. the host's stop
+        long t = lap(times, UnloadStep.EXIT, start);
+        BarrierOutcome barrier = epoch.barrier(Duration.ofNanos(Math.max(0, bound - (t - start)))); // 2. barrier
+        t = lap(times, UnloadStep.BARRIER, t);
+        if (barrier == BarrierOutcome.TIMED_OUT) {
+            throw timeout(pluginName, timeout, epoch.threadsInside());
+        }
+        close.run();                                                         // 3. close, forget
+        t = lap(times, UnloadStep.CLOSE, t);
+        int nudges = confirmCollected(ref, collected, collectionTimeout);     // 4. collected?
+        lap(times, UnloadStep.COLLECT, t);
+        PluginState outcome = collectionTimeout.isZero() || nudges == Integer.MIN_VALUE ? PluginState.UNLOADED
+                : nudges >= 0 ? PluginState.COLLECTED : PluginState.LEAKED;
+        List<String> suspects = List.of();
+        if (outcome == PluginState.LEAKED) {
+            ClassLoader cl = ref.get();
+            suspects = cl == null ? List.of() : LeakSuspects.find(cl, loaderName == null ? "" : loaderName, Map.of());
+        }
+        UnloadReport report = new UnloadReport(pluginName, 0, guarded, times, barrier, outcome,
+                nudges == Integer.MIN_VALUE ? 0 : Math.abs(nudges), 0, List.of(), suspects);
+        LOG.log(outcome == PluginState.LEAKED ? Level.WARNING : Level.DEBUG, report::summary);
+        return report;
+    }
+
+    private static long lap(Map<UnloadStep, Duration> times, UnloadStep step, long start) {
+        long now = System.nanoTime();
+        times.put(step, Duration.ofNanos(now - start));
+        return now;
+    }
+
+    /**
+     * Nudges the GC until the loader is collected or the bound passes.
+     *
+     * @return the number of nudges if collected, minus the number if not, {@code MIN_VALUE} if
+     *         interrupted
+     */
+    private static int confirmCollected(WeakReference<ClassLoader> ref, ReferenceQueue<ClassLoader> queue, Duration bound) {
+        if (bound.isZero()) {
+            return 0;
+        }
+        long start = System.nanoTime();
+        long limit = saturatedNanos(bound);
+        int nudges = 0;
+        long slice = 2; // ms, doubling to 128, as PluginLoader's check
+        while (!ref.refersTo(null)) {
+            long left = limit - (System.nanoTime() - start);
+            if (left <= 0) {
+                return -nudges;
+            }
+            System.gc();
+            nudges++;
+            try {
+                queue.remove(Math.max(1, Math.min(TimeUnit.NANOSECONDS.toMillis(left), slice)));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return Integer.MIN_VALUE;
+            }
+            slice = Math.min(slice * 2, 128);
+        }
+        return nudges;
+    }
+
+    private static UnloadTimeoutException timeout(String pluginName, Duration timeout, List<Thread> inside) {
+        StringBuilder sb = new StringBuilder();
+        sb.append("unload of ").append(pluginName).append(" timed out after ").append(timeout.toMillis())
+                .append(" ms in the release barrier: a release callback is still running\n");
+        sb.append("  threads inside the release epoch: ").append(inside.isEmpty() ? "none" : "").append('\n');
+        for (Thread th : inside) {
+            sb.append("    \"").append(th.getName()).append("\" (").append(th.getState()).append(")\n");
+            for (StackTraceElement e : th.getStackTrace()) {
+                sb.append("        at ").append(e).append('\n');
+            }
+        }
+        sb.append("  nothing was closed: the plugin is stopped and its class loader open; call unload again to retry");
+        List<String> names = inside.stream().map(Thread::getName).collect(Collectors.toList());
+        return new UnloadTimeoutException(null, UnloadStep.BARRIER, sb.toString(), List.of(), names);
+    }
+
+    private static long saturatedNanos(Duration d) {
+        try {
+            return d.toNanos();
+        } catch (ArithmeticException e) {
+            return d.isNegative() ? Long.MIN_VALUE : Long.MAX_VALUE;
+        }
+    }
+}

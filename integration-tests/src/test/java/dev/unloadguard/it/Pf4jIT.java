@@ -1,0 +1,213 @@
+package dev.unloadguard.it;
+
+import static dev.unloadguard.testkit.UnloadAssertions.assertCollected;
+import static dev.unloadguard.testkit.UnloadAssertions.assertStillWaiting;
+import static dev.unloadguard.testkit.UnloadAssertions.assertUnloadsCleanly;
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.unloadguard.epoch.BarrierOutcome;
+import dev.unloadguard.epoch.ReleaseEpoch;
+import dev.unloadguard.it.pf4j.CallbackPlugin;
+import dev.unloadguard.it.pf4j.SafeUnloadPluginManager;
+import dev.unloadguard.it.pf4j.TailGate;
+import dev.unloadguard.it.support.JarManifests;
+import dev.unloadguard.it.support.TestPlugins;
+import dev.unloadguard.loader.UnloadReport;
+import dev.unloadguard.loader.UnloadStep;
+import dev.unloadguard.loader.UnloadTimeoutException;
+import dev.unloadguard.sample.helper.PagemapCache;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.pf4j.DefaultPluginManager;
+import org.pf4j.PluginManager;
+import org.pf4j.PluginRuntimeException;
+import org.pf4j.PluginState;
+import org.pf4j.PluginWrapper;
+
+/**
+ * A plugin host unloadguard did not write: the real PF4J from Maven Central, its plugin a real jar
+ * (manifest descriptor) loaded by PF4J's own {@code JarPluginLoader} and {@code PluginClassLoader}.
+ * The plugin hands the host a {@code ReleaseCallback}; a host library (the helper sample's
+ * {@link PagemapCache}) calls it later from its worker thread; the callback's tail is held on a
+ * gate, then loads a plugin class used there for the first time.
+ *
+ * <p>With PF4J's own {@link DefaultPluginManager} the unload closes the class loader under the
+ * running tail, which then fails with {@link NoClassDefFoundError} (the reproducer: the safety
+ * removed). With {@link SafeUnloadPluginManager} — the adapter a PF4J host writes — the unload
+ * waits for the tail, the tail completes, and the plugin's class loader is collected.
+ */
+class Pf4jIT {
+
+    private static final Duration LONG = Duration.ofSeconds(30);
+    private static final String ID = "hello";
+
+    private static Path jar;
+
+    private Path pluginsRoot;
+    private PagemapCache worker;
+    private TailGate gate;
+
+    @BeforeAll
+    static void buildPf4jPlugin() throws IOException {
+        Path plain = TestPlugins.plugin()
+                .source("it.pf4j.hello.HelloPlugin", """
+                        package it.pf4j.hello;
+                        import dev.unloadguard.driver.ReleaseCallback;
+                        import dev.unloadguard.it.pf4j.CallbackPlugin;
+                        import dev.unloadguard.it.pf4j.TailGate;
+                        public final class HelloPlugin extends org.pf4j.Plugin implements CallbackPlugin {
+                            @Override
+                            public ReleaseCallback releaseCallback(TailGate gate) {
+                                return new HelloCallback(gate);
+                            }
+                        }
+                        """)
+                .source("it.pf4j.hello.HelloCallback", """
+                        package it.pf4j.hello;
+                        import dev.unloadguard.driver.ReleaseCallback;
+                        import dev.unloadguard.it.pf4j.TailGate;
+                        /** Guarded by the agent once its class loader is registered: it implements ReleaseCallback. */
+                        final class HelloCallback implements ReleaseCallback {
+                            private final TailGate gate;
+                            HelloCallback(TailGate gate) { this.gate = gate; }
+                            @Override
+                            public void release() {
+                                gate.reached(getClass());           // the tail is held here
+                                new HelloTail(gate).file();         // first use of HelloTail: loaded from the plugin jar now
+                            }
+                        }
+                        """)
+                .source("it.pf4j.hello.HelloTail", """
+                        package it.pf4j.hello;
+                        import dev.unloadguard.it.pf4j.TailGate;
+                        final class HelloTail {
+                            private final TailGate gate;
+                            HelloTail(TailGate gate) { this.gate = gate; }
+                            void file() { gate.finished(); }
+                        }
+                        """)
+                .build("pf4j-hello");
+        jar = JarManifests.withEntries(plain, Map.of(
+                "Plugin-Id", ID,
+                "Plugin-Version", "1.0.0",
+                "Plugin-Class", "it.pf4j.hello.HelloPlugin"));
+    }
+
+    @BeforeEach
+    void host() throws IOException {
+        pluginsRoot = Files.createDirectories(Path.of("target", "pf4j-plugins").toAbsolutePath());
+        worker = new PagemapCache("pf4j-host-worker");
+        gate = new TailGate();
+    }
+
+    @AfterEach
+    void stopHost() throws InterruptedException {
+        gate.open();
+        worker.close();
+    }
+
+    /**
+     * Loads and starts the plugin, hands its release callback to the host worker and lets the
+     * worker call it: returns once the callback's tail is held on the gate. Nothing of the plugin
+     * stays in this frame or the caller's.
+     */
+    private void startPluginAndHoldItsCallbackTail(PluginManager manager) {
+        assertEquals(ID, manager.loadPlugin(jar));
+        assertEquals(PluginState.STARTED, manager.startPlugin(ID));
+        CallbackPlugin plugin = (CallbackPlugin) manager.getPlugin(ID).getPlugin();
+        worker.hold(plugin.releaseCallback(gate));
+        worker.dropAllLater();
+        await("the callback's tail is held on the gate").atMost(Duration.ofSeconds(10)).until(gate::isReached);
+    }
+
+    @Test
+    void withPf4jsOwnUnloadTheLoaderIsClosedUnderTheRunningCallbackAndItsTailFails() {
+        DefaultPluginManager manager = new DefaultPluginManager(pluginsRoot);
+        startPluginAndHoldItsCallbackTail(manager);
+        assertEquals(0, gate.depth(), "PF4J's loaders are not registered: the callback runs unguarded");
+
+        assertTrue(manager.unloadPlugin(ID), "PF4J unloads at once: it neither knows nor waits for the callback");
+        assertNull(manager.getPlugin(ID));
+
+        gate.open();
+        await("the worker finished the callback").atMost(Duration.ofSeconds(10)).until(worker::idle);
+        List<Throwable> failures = worker.failures();
+        assertEquals(1, failures.size(), () -> "the tail must hit the closed loader: " + failures);
+        NoClassDefFoundError error = assertInstanceOf(NoClassDefFoundError.class, failures.get(0));
+        assertTrue(error.getMessage().contains("it/pf4j/hello/HelloTail"), error::toString);
+        assertInstanceOf(ClassNotFoundException.class, error.getCause(), "PF4J's closed PluginClassLoader cannot find it");
+        assertEquals(0, gate.finishedTails());
+    }
+
+    @Test
+    void withTheAdapterTheUnloadWaitsForTheCallbackTheTailCompletesAndTheLoaderIsCollected() {
+        SafeUnloadPluginManager manager = new SafeUnloadPluginManager(LONG, pluginsRoot);
+        startPluginAndHoldItsCallbackTail(manager);
+        assertEquals(1, gate.depth(), "the adapter registered PF4J's loader: the callback runs inside the release epoch");
+        assertTrue(ReleaseEpoch.shared().threadsInside().stream().anyMatch(t -> t.getName().equals("pf4j-host-worker")));
+
+        CompletableFuture<UnloadReport> unload = CompletableFuture.supplyAsync(() -> {
+            try {
+                return manager.unloadWithReport(ID);
+            } catch (UnloadTimeoutException e) {
+                throw new CompletionException(e);
+            }
+        });
+        await("PF4J's stop ran (or the unload ended)").atMost(Duration.ofSeconds(10))
+                .until(() -> {
+                    PluginWrapper wrapper = manager.getPlugin(ID);
+                    return wrapper == null || wrapper.getPluginState() == PluginState.STOPPED;
+                });
+        assertStillWaiting(unload, Duration.ofMillis(500));
+        assertNotNull(manager.getPlugin(ID), "the plugin is still loaded while its callback runs");
+        assertEquals(0, gate.finishedTails());
+
+        gate.open();
+        UnloadReport report = assertUnloadsCleanly(() -> unload.get(30, TimeUnit.SECONDS));
+        assertEquals(BarrierOutcome.WAITED, report.barrier(), report::toString);
+        assertNull(manager.getPlugin(ID), "PF4J's own unload ran after the barrier");
+        await().atMost(Duration.ofSeconds(10)).until(worker::idle);
+        assertEquals(List.of(), worker.failures(), "the tail must not fail");
+        assertEquals(1, gate.finishedTails());
+        assertCollected(gate.pluginLoader(), Duration.ofSeconds(10));
+    }
+
+    @Test
+    void aCallbackStillRunningPastTheTimeoutLeavesThePluginLoadedAndTheUnloadCanBeRetried() {
+        SafeUnloadPluginManager manager = new SafeUnloadPluginManager(Duration.ofMillis(300), pluginsRoot);
+        startPluginAndHoldItsCallbackTail(manager);
+
+        PluginRuntimeException e = assertThrows(PluginRuntimeException.class, () -> manager.unloadPlugin(ID));
+        UnloadTimeoutException timeout = assertInstanceOf(UnloadTimeoutException.class, e.getCause());
+        assertEquals(UnloadStep.BARRIER, timeout.step());
+        assertEquals(List.of("pf4j-host-worker"), timeout.threadsInsideEpoch());
+        assertTrue(timeout.getMessage().contains("it.pf4j.hello.HelloCallback.release"), timeout::getMessage);
+        assertEquals(PluginState.STOPPED, manager.getPlugin(ID).getPluginState(), "stopped, not unloaded");
+
+        gate.open();
+        await().atMost(Duration.ofSeconds(10)).until(worker::idle);
+        assertTrue(manager.unloadPlugin(ID), "the retry unloads it");
+        assertNull(manager.getPlugin(ID));
+        UnloadReport report = manager.unloadReport(ID).orElseThrow();
+        assertUnloadsCleanly(() -> report);
+        assertEquals(List.of(), worker.failures());
+        assertEquals(1, gate.finishedTails());
+    }
+}
