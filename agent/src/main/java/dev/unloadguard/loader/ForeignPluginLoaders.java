@@ -166,18 +166,24 @@ public final class ForeignPluginLoaders {
 
         Map<UnloadStep, Duration> times = new EnumMap<>(UnloadStep.class);
         long start = System.nanoTime();
-        long bound = saturatedNanos(timeout);
+        long bound = UnloadSteps.saturatedNanos(timeout);
         stop.run();                                                          // 1. the host's stop
-        long t = lap(times, UnloadStep.EXIT, start);
+        long t = UnloadSteps.lap(times, UnloadStep.EXIT, start);
         BarrierOutcome barrier = epoch.barrier(Duration.ofNanos(Math.max(0, bound - (t - start)))); // 2. barrier
-        t = lap(times, UnloadStep.BARRIER, t);
+        t = UnloadSteps.lap(times, UnloadStep.BARRIER, t);
         if (barrier == BarrierOutcome.TIMED_OUT) {
             throw timeout(pluginName, timeout, epoch.threadsInside());
         }
         close.run();                                                         // 3. close, forget
-        t = lap(times, UnloadStep.CLOSE, t);
-        int nudges = confirmCollected(ref, collected, collectionTimeout);     // 4. collected?
-        lap(times, UnloadStep.COLLECT, t);
+        t = UnloadSteps.lap(times, UnloadStep.CLOSE, t);
+        int nudges;                                                          // 4. collected?
+        try {
+            nudges = UnloadSteps.confirmCollected(ref, collected, collectionTimeout);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            nudges = Integer.MIN_VALUE;
+        }
+        UnloadSteps.lap(times, UnloadStep.COLLECT, t);
         PluginState outcome = collectionTimeout.isZero() || nudges == Integer.MIN_VALUE ? PluginState.UNLOADED
                 : nudges >= 0 ? PluginState.COLLECTED : PluginState.LEAKED;
         List<String> suspects = List.of();
@@ -191,65 +197,13 @@ public final class ForeignPluginLoaders {
         return report;
     }
 
-    private static long lap(Map<UnloadStep, Duration> times, UnloadStep step, long start) {
-        long now = System.nanoTime();
-        times.put(step, Duration.ofNanos(now - start));
-        return now;
-    }
-
-    /**
-     * Nudges the GC until the loader is collected or the bound passes.
-     *
-     * @return the number of nudges if collected, minus the number if not, {@code MIN_VALUE} if
-     *         interrupted
-     */
-    private static int confirmCollected(WeakReference<ClassLoader> ref, ReferenceQueue<ClassLoader> queue, Duration bound) {
-        if (bound.isZero()) {
-            return 0;
-        }
-        long start = System.nanoTime();
-        long limit = saturatedNanos(bound);
-        int nudges = 0;
-        long slice = 2; // ms, doubling to 128, as PluginLoader's check
-        while (!ref.refersTo(null)) {
-            long left = limit - (System.nanoTime() - start);
-            if (left <= 0) {
-                return -nudges;
-            }
-            System.gc();
-            nudges++;
-            try {
-                queue.remove(Math.max(1, Math.min(TimeUnit.NANOSECONDS.toMillis(left), slice)));
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return Integer.MIN_VALUE;
-            }
-            slice = Math.min(slice * 2, 128);
-        }
-        return nudges;
-    }
-
     private static UnloadTimeoutException timeout(String pluginName, Duration timeout, List<Thread> inside) {
         StringBuilder sb = new StringBuilder();
         sb.append("unload of ").append(pluginName).append(" timed out after ").append(timeout.toMillis())
                 .append(" ms in the release barrier: a release callback is still running\n");
-        sb.append("  threads inside the release epoch: ").append(inside.isEmpty() ? "none" : "").append('\n');
-        for (Thread th : inside) {
-            sb.append("    \"").append(th.getName()).append("\" (").append(th.getState()).append(")\n");
-            for (StackTraceElement e : th.getStackTrace()) {
-                sb.append("        at ").append(e).append('\n');
-            }
-        }
+        UnloadSteps.appendThreadsInside(sb, inside);
         sb.append("  nothing was closed: the plugin is stopped and its class loader open; call unload again to retry");
         List<String> names = inside.stream().map(Thread::getName).collect(Collectors.toList());
         return new UnloadTimeoutException(null, UnloadStep.BARRIER, sb.toString(), List.of(), names);
-    }
-
-    private static long saturatedNanos(Duration d) {
-        try {
-            return d.toNanos();
-        } catch (ArithmeticException e) {
-            return d.isNegative() ? Long.MIN_VALUE : Long.MAX_VALUE;
-        }
     }
 }

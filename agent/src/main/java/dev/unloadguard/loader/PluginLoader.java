@@ -394,19 +394,19 @@ public final class PluginLoader implements AutoCloseable {
         Map<UnloadStep, Duration> times = new EnumMap<>(UnloadStep.class);
         long t = System.nanoTime();
         beginGoing(plugin);                                           // 1. no new devices
-        t = lap(times, UnloadStep.GOING, t);
+        t = UnloadSteps.lap(times, UnloadStep.GOING, t);
         runExitHook(plugin);                                          // 2. driver exit
-        t = lap(times, UnloadStep.EXIT, t);
+        t = UnloadSteps.lap(times, UnloadStep.EXIT, t);
         awaitNoLiveDevices(plugin, deadline, timeout);                // 3. live devices = 0
-        t = lap(times, UnloadStep.DRAIN, t);
+        t = UnloadSteps.lap(times, UnloadStep.DRAIN, t);
         BarrierOutcome barrier = releaseBarrier(plugin, deadline, timeout); // 4. release barrier
-        t = lap(times, UnloadStep.BARRIER, t);
+        t = UnloadSteps.lap(times, UnloadStep.BARRIER, t);
         long devicesCreated = plugin.devices().createdCount();
         List<String> failures = plugin.devices().releaseFailures().stream().map(Object::toString).collect(Collectors.toList());
         closeAndForget(plugin);                                       // 5. close, drop references
-        t = lap(times, UnloadStep.CLOSE, t);
+        t = UnloadSteps.lap(times, UnloadStep.CLOSE, t);
         int nudges = confirmCollected(plugin);                        // 6. collected?
-        lap(times, UnloadStep.COLLECT, t);
+        UnloadSteps.lap(times, UnloadStep.COLLECT, t);
         PluginState outcome = collectionTimeout.isZero() ? PluginState.UNLOADED
                 : nudges >= 0 ? PluginState.COLLECTED : PluginState.LEAKED;
         List<String> suspects = outcome == PluginState.LEAKED ? leakSuspects(plugin) : List.of();
@@ -422,12 +422,6 @@ public final class PluginLoader implements AutoCloseable {
         }
         LOG.log(outcome == PluginState.LEAKED ? Level.WARNING : Level.DEBUG, report::summary);
         return report;
-    }
-
-    private static long lap(Map<UnloadStep, Duration> times, UnloadStep step, long start) {
-        long now = System.nanoTime();
-        times.put(step, Duration.ofNanos(now - start));
-        return now;
     }
 
     private void requireGuardOrPermission(Plugin plugin) {
@@ -499,29 +493,12 @@ public final class PluginLoader implements AutoCloseable {
     }
 
     /**
-     * Nudges the GC until the plugin's class loader is collected or the bound passes.
+     * Step 6 (see {@link UnloadSteps#confirmCollected}).
      *
      * @return the number of nudges if collected, minus the number of nudges if not
      */
     private int confirmCollected(Plugin plugin) throws InterruptedException {
-        if (collectionTimeout.isZero()) {
-            return 0;
-        }
-        long deadline = System.nanoTime() + collectionTimeout.toNanos();
-        int nudges = 0;
-        long slice = 2; // ms; doubles to 128: a loader still referenced from a stack frame that is
-                        // just returning is usually free a few ms later, a real leak never is
-        while (!plugin.classLoaderRef().refersTo(null)) {
-            long left = deadline - System.nanoTime();
-            if (left <= 0) {
-                return -nudges;
-            }
-            System.gc();
-            nudges++;
-            plugin.collectedQueue().remove(Math.max(1, Math.min(TimeUnit.NANOSECONDS.toMillis(left), slice)));
-            slice = Math.min(slice * 2, 128);
-        }
-        return nudges;
+        return UnloadSteps.confirmCollected(plugin.classLoaderRef(), plugin.collectedQueue(), collectionTimeout);
     }
 
     private void forgetLoaded(Plugin plugin) {
@@ -548,13 +525,7 @@ public final class PluginLoader implements AutoCloseable {
         sb.append(step == UnloadStep.DRAIN ? ": devices are still held" : ": a release callback is still running").append('\n');
         sb.append("  live devices: ").append(live.isEmpty() ? "none" : "").append('\n');
         live.forEach(d -> sb.append("    ").append(d).append('\n'));
-        sb.append("  threads inside the release epoch: ").append(inside.isEmpty() ? "none" : "").append('\n');
-        for (Thread th : inside) {
-            sb.append("    \"").append(th.getName()).append("\" (").append(th.getState()).append(")\n");
-            for (StackTraceElement e : th.getStackTrace()) {
-                sb.append("        at ").append(e).append('\n');
-            }
-        }
+        UnloadSteps.appendThreadsInside(sb, inside);
         if (!plugin.devices().tracking() && step == UnloadStep.DRAIN) {
             sb.append("  (turn reference tracking on to see who holds each device and where they acquired it:\n"
                     + "   PluginLoader.builder().trackReferences(true) or -Dunloadguard.trackReferences=true)\n");
