@@ -19,10 +19,11 @@ import java.util.List;
  * registration order, then the plugin's live-device count falls by one.
  *
  * <h2>Memory ordering</h2>
- * The count is one {@code int} changed only by compare-and-set (volatile semantics). A CAS loop,
- * not {@code getAndIncrement}, so a count that reached zero is never revived and never goes below
- * zero: misuse throws and leaves the count as it was. The CAS that takes the count to zero
- * happens-before the release sequence (same thread), and every earlier {@link #release} CAS
+ * The count is one {@code int} with volatile read-modify-writes. Acquiring is a CAS loop, not
+ * {@code getAndIncrement}, so a count that reached zero is never revived. Releasing is one
+ * {@code getAndAdd(-1)}: a release that finds no reference to drop undoes its step and throws, so
+ * the count is below zero only for that moment, and only after misuse. The update that takes the
+ * count to zero happens-before the release sequence (same thread), and every earlier {@link #release} update
  * happens-before it (they are totally ordered on the same variable), so the release sequence sees
  * everything every holder did before releasing its reference.
  */
@@ -148,15 +149,16 @@ public final class Device {
      *                               second release comes from
      */
     public boolean release(Object holder) {
-        int c;
-        do {
-            c = (int) REFS.getVolatile(this);
-            if (c <= 0) {
-                throw new IllegalStateException(this + " released more often than acquired: the reference count is already 0"
-                        + (holder == null ? "" : " (released by " + ReferenceTracker.identity(holder) + ")")
-                        + describeDoubleRelease());
-            }
-        } while (!REFS.compareAndSet(this, c, c - 1));
+        // One atomic add, no retry loop (contended releases do not spin). A misuse takes the count
+        // to -1 for a moment and puts it back: meanwhile tryAcquire sees <= 0 and fails, as it
+        // should for a released device, and a second misuse also undoes its own step.
+        int c = (int) REFS.getAndAdd(this, -1);
+        if (c <= 0) {
+            REFS.getAndAdd(this, 1);
+            throw new IllegalStateException(this + " released more often than acquired: the reference count is already 0"
+                    + (holder == null ? "" : " (released by " + ReferenceTracker.identity(holder) + ")")
+                    + describeDoubleRelease());
+        }
         if (tracker != null) {
             tracker.released(holder, c == 1);
         }

@@ -171,8 +171,9 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * <p><b>Waiting.</b> A barrier that finds its index not drained spins briefly with
  * {@link Thread#onSpinWait()} (sections are usually short), then yields a few times, then
- * parks with a backoff that grows to {@code PARK_MAX_NANOS} (250 µs), so it does not burn a core
- * and still notices the last exit well within a millisecond. No reader ever wakes a barrier:
+ * parks with a backoff that grows to {@code PARK_MAX_NANOS} (500 µs: about 2,000 checks a second,
+ * a few percent of one core), so it does not burn a core and still notices the last exit within a
+ * millisecond (park overshoot included). No reader ever wakes a barrier:
  * that keeps {@code exit} to one store. The untimed {@link #barrier()} is not interruptible,
  * like {@code synchronize_srcu}: an interrupt neither ends it nor is lost (the thread's
  * interrupt status is set again when it returns). The timed {@link #barrier(Duration)} handles
@@ -202,7 +203,7 @@ public final class ReleaseEpoch {
     /** First park of a waiting barrier. */
     private static final long PARK_MIN_NANOS = 8_000L;
     /** Longest park of a waiting barrier: bounds how late it notices the last exit. */
-    static final long PARK_MAX_NANOS = 250_000L;
+    static final long PARK_MAX_NANOS = 500_000L;
     /** A waiting barrier looks for dead threads' cells every this many parks. */
     private static final int PRUNE_EVERY_PARKS = 8;
 

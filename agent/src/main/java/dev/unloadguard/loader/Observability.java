@@ -23,10 +23,21 @@ import javax.management.ObjectName;
 final class Observability {
 
     private static final System.Logger LOG = System.getLogger("dev.unloadguard.loader");
-    private static final boolean JFR = ModuleLayer.boot().findModule("jdk.jfr").isPresent();
+    private static final boolean JFR_PRESENT = ModuleLayer.boot().findModule("jdk.jfr").isPresent();
     private static final AtomicInteger LOADERS = new AtomicInteger();
 
     private final int loaderNumber = LOADERS.incrementAndGet();
+
+    /**
+     * Whether events can be recorded now: the runtime has JFR and Flight Recorder was started
+     * (a recording, or {@code -XX:StartFlightRecording}). Until then the event classes are not
+     * even loaded: JFR instruments event classes when they load, tens of milliseconds that a host
+     * without a recording should not pay on its first plugin load. Checked per event, so events
+     * flow as soon as a recording starts.
+     */
+    private static boolean jfr() {
+        return JFR_PRESENT && Jfr.recorderStarted();
+    }
     private final Map<String, View> views = new ConcurrentHashMap<>();
 
     /** The JMX name of a plugin id of this loader. */
@@ -40,27 +51,27 @@ final class Observability {
     }
 
     Object loadStarted() {
-        return JFR ? Jfr.begin(new UnloadguardEvents.PluginLoad()) : null;
+        return jfr() ? Jfr.begin(new UnloadguardEvents.PluginLoad()) : null;
     }
 
     void loaded(Object token, Plugin plugin) {
         View view = views.computeIfAbsent(plugin.id(), id -> register(new View(id)));
         view.current = plugin;
-        if (JFR) {
+        if (jfr()) {
             Jfr.loaded(token, plugin);
         }
     }
 
     Object unloadStarted() {
-        return JFR ? Jfr.begin(new UnloadguardEvents.PluginUnload()) : null;
+        return jfr() ? Jfr.begin(new UnloadguardEvents.PluginUnload()) : null;
     }
 
     Object barrierStarted() {
-        return JFR ? Jfr.begin(new UnloadguardEvents.BarrierWait()) : null;
+        return jfr() ? Jfr.begin(new UnloadguardEvents.BarrierWait()) : null;
     }
 
     void barrierEnded(Object token, Plugin plugin, BarrierOutcome outcome) {
-        if (JFR && outcome != BarrierOutcome.IMMEDIATE) {
+        if (jfr() && outcome != BarrierOutcome.IMMEDIATE) {
             Jfr.barrier(token, plugin, outcome);
         }
     }
@@ -70,7 +81,7 @@ final class Observability {
         if (view != null) {
             view.lastReport = report.toString();
         }
-        if (JFR) {
+        if (jfr()) {
             Jfr.unloaded(token, report);
             if (report.outcome() == PluginState.LEAKED) {
                 Jfr.leak(report);
@@ -79,7 +90,7 @@ final class Observability {
     }
 
     void timedOut(Plugin plugin, UnloadStep step, List<String> liveDevices, List<String> threads) {
-        if (JFR) {
+        if (jfr()) {
             Jfr.timeout(plugin, step, liveDevices, threads);
         }
     }
@@ -89,7 +100,7 @@ final class Observability {
         if (view != null) {
             view.lateAccesses.incrementAndGet();
         }
-        if (JFR) {
+        if (jfr()) {
             Jfr.lateAccess(plugin, className);
         }
     }
@@ -178,8 +189,12 @@ final class Observability {
         }
     }
 
-    /** Every use of a JFR class; loaded only when the runtime has {@code jdk.jfr}. */
+    /** Every use of a jfr() class; loaded only when the runtime has {@code jdk.jfr}. */
     private static final class Jfr {
+        static boolean recorderStarted() {
+            return jdk.jfr.FlightRecorder.isInitialized();
+        }
+
         static Object begin(jdk.jfr.Event e) {
             if (!e.isEnabled()) {
                 return null;

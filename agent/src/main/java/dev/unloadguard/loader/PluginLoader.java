@@ -176,6 +176,7 @@ public final class PluginLoader implements AutoCloseable {
             throw new PluginLoadException(path, "cannot turn " + copy + " into a class path URL: " + e.getMessage(), e);
         }
         synchronized (this) {
+            madeLoaders.removeIf(r -> r.refersTo(null)); // keeps it to the loaders not collected yet
             madeLoaders.add(new java.lang.ref.WeakReference<>(cl));
         }
         Plugin plugin = null;
