@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs unloadguard's whole benchmark set and writes benchmarks/results.md (also printed):
+#   JMH (1 fork per benchmark, 3x1 s warmup, 5x1 s measurement; threads 1 and 2; the epoch on
+#   virtual threads if a JDK 21+ is found) and the whole-process timings (startup with and
+#   without the agent, load/unload cycles, unload latency, a barrier waiting for a parked reader).
+# Takes about 6-8 minutes on 2 cores. Run it on an otherwise idle machine; nothing runs in the
+# background afterwards.
+#
+#   benchmarks/run.sh            # full run
+#   benchmarks/run.sh --quick    # smoke run, rough figures (about 2 minutes)
+#
+# Environment: JAVA (default: java on PATH, 17+), UG_VT_JAVA (a JDK 21+ java for the virtual-
+# thread run; default: the newest one under /usr/lib/jvm, if any; "none" to skip).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+JAVA=${JAVA:-java}
+AGENT=agent/target/unloadguard-agent.jar
+BENCH=benchmarks/target/benchmarks.jar
+
+# Build if a jar is missing or a source or pom is newer than it (package does not run the
+# integration tests; -DskipTests skips the unit tests too).
+if [[ ! -f $AGENT || ! -f $BENCH ]] \
+    || [[ -n $(find pom.xml agent/pom.xml agent/src benchmarks/pom.xml benchmarks/src -newer "$BENCH" -type f -print -quit) ]]; then
+  echo "building: mvn -B -q package -DskipTests"
+  mvn -B -q package -DskipTests
+fi
+
+major() { "$1" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p'; }
+
+VT_JAVA=${UG_VT_JAVA:-}
+if [[ -z $VT_JAVA ]]; then
+  best=0
+  for j in /usr/lib/jvm/*/bin/java; do
+    [[ -x $j ]] || continue
+    m=$(major "$j" || echo 0)
+    if [[ $m =~ ^[0-9]+$ ]] && (( m >= 21 && m > best )); then best=$m; VT_JAVA=$j; fi
+  done
+fi
+VT_ARGS=()
+if [[ -n $VT_JAVA && $VT_JAVA != none ]]; then
+  VT_ARGS=(--vt-java "$VT_JAVA" --vt-version "$(major "$VT_JAVA")")
+fi
+
+# Run from private copies: others may rebuild the tree (mvn package/verify) while this runs.
+RUN=$(mktemp -d "${TMPDIR:-/tmp}/unloadguard-bench.XXXXXX")
+trap 'rm -rf "$RUN"' EXIT
+cp "$AGENT" "$RUN/unloadguard-agent.jar"
+cp "$BENCH" "$RUN/benchmarks.jar"
+mkdir -p "$RUN/probe"
+(cd benchmarks/target/classes && cp --parents dev/unloadguard/bench/process/*.class \
+  'META-INF/services/java.lang.System$LoggerFinder' "$RUN/probe/")
+
+"$JAVA" -cp "$RUN/benchmarks.jar" dev.unloadguard.bench.Suite \
+  --agent "$RUN/unloadguard-agent.jar" \
+  --probe-cp "$RUN/unloadguard-agent.jar:$RUN/probe" \
+  --work "$RUN/work" \
+  --out benchmarks/results.md \
+  "${VT_ARGS[@]}" "$@"
+# Keep the raw JMH results (JSON) and the probes' stderr next to the build output.
+mkdir -p benchmarks/target/bench-results
+cp "$RUN"/work/*.json "$RUN"/work/*.err benchmarks/target/bench-results/ 2>/dev/null || true

@@ -1,0 +1,184 @@
+package dev.unloadguard.bench.process;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.jar.Attributes;
+import java.util.jar.JarEntry;
+import java.util.jar.JarOutputStream;
+import java.util.jar.Manifest;
+import java.util.stream.Stream;
+import javax.tools.JavaCompiler;
+import javax.tools.ToolProvider;
+
+/**
+ * Generates plugin jars at benchmark time (never committed): {@code n} small classes in package
+ * {@code gen.<id>}, every tenth of them a {@code ReleaseCallback} (so the agent guards some and
+ * rejects the rest), and a driver whose {@code init} creates one device and instantiates and calls
+ * every class, so loading the plugin loads all of them through the plugin's class loader. Compiled
+ * with {@code javax.tools} against the agent jar.
+ */
+public final class PluginJars {
+
+    private PluginJars() {
+    }
+
+    /** Writes {@code <dir>/<id>.jar} with {@code classes} classes plus the driver; returns it. */
+    public static Path generate(Path dir, String id, int classes, Path agentJar) throws IOException {
+        String pkg = "gen." + id;
+        Path src = dir.resolve(id + "-src");
+        Path out = dir.resolve(id + "-classes");
+        deleteTree(src);
+        deleteTree(out);
+        Path pkgDir = src.resolve(pkg.replace('.', '/'));
+        Files.createDirectories(pkgDir);
+        Files.createDirectories(out);
+        List<Path> sources = new ArrayList<>();
+        StringBuilder calls = new StringBuilder();
+        for (int i = 0; i < classes; i++) {
+            boolean callback = i % 10 == 0;
+            String body = "package " + pkg + ";\n\n"
+                    + "public final class C" + i + (callback ? " implements dev.unloadguard.driver.ReleaseCallback" : "") + " {\n"
+                    + "    private int value;\n"
+                    + "    public int work(int x) {\n"
+                    + "        value += x * " + (i + 1) + ";\n"
+                    + "        return value;\n"
+                    + "    }\n"
+                    + (callback ? "    @Override\n    public void release() {\n        value = 0;\n    }\n" : "")
+                    + "}\n";
+            Path file = pkgDir.resolve("C" + i + ".java");
+            Files.writeString(file, body, StandardCharsets.UTF_8);
+            sources.add(file);
+            calls.append("        sum += new C").append(i).append("().work(").append(i).append(");\n");
+            if (callback) {
+                calls.append("        new C").append(i).append("().release();\n");
+            }
+        }
+        String driver = "package " + pkg + ";\n\n"
+                + "import dev.unloadguard.device.Device;\n"
+                + "import dev.unloadguard.driver.Driver;\n"
+                + "import dev.unloadguard.driver.DriverContext;\n\n"
+                + "public final class GenDriver implements Driver {\n"
+                + "    private Device device;\n"
+                + "    public static volatile int sink;\n\n"
+                + "    @Override\n    public String id() {\n        return \"" + id + "\";\n    }\n\n"
+                + "    @Override\n    public void init(DriverContext context) {\n"
+                + "        device = context.createDevice(\"card0\");\n"
+                + "        int sum = 0;\n"
+                + calls
+                + "        sink = sum;\n"
+                + "    }\n\n"
+                + "    @Override\n    public void exit() {\n        device.release();\n        device = null;\n    }\n"
+                + "}\n";
+        Path driverFile = pkgDir.resolve("GenDriver.java");
+        Files.writeString(driverFile, driver, StandardCharsets.UTF_8);
+        sources.add(driverFile);
+
+        JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
+        if (javac == null) {
+            throw new IllegalStateException("no Java compiler in this runtime: run the benchmarks with a JDK, not a JRE");
+        }
+        List<String> args = new ArrayList<>(List.of("--release", "17", "-nowarn", "-proc:none",
+                "-classpath", agentJar.toString(), "-d", out.toString()));
+        sources.forEach(p -> args.add(p.toString()));
+        int rc = javac.run(null, null, System.err, args.toArray(new String[0]));
+        if (rc != 0) {
+            throw new IllegalStateException("javac failed (" + rc + ") for the generated plugin " + id);
+        }
+
+        Path jar = dir.resolve(id + ".jar");
+        Manifest manifest = new Manifest();
+        manifest.getMainAttributes().put(Attributes.Name.MANIFEST_VERSION, "1.0");
+        try (OutputStream os = Files.newOutputStream(jar); JarOutputStream jos = new JarOutputStream(os, manifest)) {
+            jos.putNextEntry(new JarEntry("META-INF/services/dev.unloadguard.driver.Driver"));
+            jos.write((pkg + ".GenDriver\n").getBytes(StandardCharsets.UTF_8));
+            jos.closeEntry();
+            List<Path> files;
+            try (Stream<Path> s = Files.walk(out)) {
+                files = s.filter(Files::isRegularFile).sorted().toList();
+            }
+            for (Path f : files) {
+                jos.putNextEntry(new JarEntry(out.relativize(f).toString().replace('\\', '/')));
+                jos.write(Files.readAllBytes(f));
+                jos.closeEntry();
+            }
+        }
+        deleteTree(src);
+        deleteTree(out);
+        return jar;
+    }
+
+    /**
+     * Writes {@code <dir>/<name>.jar}, a java agent for the startup breakdown: with
+     * {@code transformer} false its premain does nothing (what any {@code -javaagent} costs);
+     * with it true it adds a retransform-capable transformer that returns {@code null} for every
+     * class (what the JVM's class-file-load hook costs with a transformer that does no work).
+     */
+    public static Path agent(Path dir, String name, boolean transformer) throws IOException {
+        Path src = dir.resolve(name + "-src");
+        Path out = dir.resolve(name + "-classes");
+        deleteTree(src);
+        deleteTree(out);
+        Path pkgDir = src.resolve("gen/agent");
+        Files.createDirectories(pkgDir);
+        Files.createDirectories(out);
+        String cls = transformer ? "NoopTransformerAgent" : "EmptyAgent";
+        String body = "package gen.agent;\n\n"
+                + "public final class " + cls + " {\n"
+                + "    public static void premain(String args, java.lang.instrument.Instrumentation inst) {\n"
+                + (transformer ? "        inst.addTransformer(new java.lang.instrument.ClassFileTransformer() {\n"
+                        + "            @Override\n"
+                        + "            public byte[] transform(ClassLoader l, String n, Class<?> c, java.security.ProtectionDomain d, byte[] b) {\n"
+                        + "                return null;\n"
+                        + "            }\n"
+                        + "        }, true);\n" : "")
+                + "    }\n"
+                + "}\n";
+        Path file = pkgDir.resolve(cls + ".java");
+        Files.writeString(file, body, StandardCharsets.UTF_8);
+        JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
+        if (javac == null || javac.run(null, null, System.err, "--release", "17", "-nowarn", "-proc:none", "-d", out.toString(), file.toString()) != 0) {
+            throw new IllegalStateException("could not compile the " + name + " agent");
+        }
+        Path jar = dir.resolve(name + ".jar");
+        Manifest manifest = new Manifest();
+        manifest.getMainAttributes().put(Attributes.Name.MANIFEST_VERSION, "1.0");
+        manifest.getMainAttributes().putValue("Premain-Class", "gen.agent." + cls);
+        manifest.getMainAttributes().putValue("Can-Retransform-Classes", "true");
+        try (OutputStream os = Files.newOutputStream(jar); JarOutputStream jos = new JarOutputStream(os, manifest)) {
+            List<Path> files;
+            try (Stream<Path> st = Files.walk(out)) {
+                files = st.filter(Files::isRegularFile).sorted().toList();
+            }
+            for (Path f : files) {
+                jos.putNextEntry(new JarEntry(out.relativize(f).toString().replace('\\', '/')));
+                jos.write(Files.readAllBytes(f));
+                jos.closeEntry();
+            }
+        }
+        deleteTree(src);
+        deleteTree(out);
+        return jar;
+    }
+
+    private static void deleteTree(Path p) throws IOException {
+        if (!Files.exists(p)) {
+            return;
+        }
+        try (Stream<Path> s = Files.walk(p)) {
+            s.sorted(Comparator.reverseOrder()).forEach(f -> {
+                try {
+                    Files.delete(f);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            });
+        }
+    }
+}
