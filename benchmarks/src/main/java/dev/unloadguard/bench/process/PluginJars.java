@@ -95,20 +95,7 @@ public final class PluginJars {
         Path jar = dir.resolve(id + ".jar");
         Manifest manifest = new Manifest();
         manifest.getMainAttributes().put(Attributes.Name.MANIFEST_VERSION, "1.0");
-        try (OutputStream os = Files.newOutputStream(jar); JarOutputStream jos = new JarOutputStream(os, manifest)) {
-            jos.putNextEntry(new JarEntry("META-INF/services/dev.unloadguard.driver.Driver"));
-            jos.write((pkg + ".GenDriver\n").getBytes(StandardCharsets.UTF_8));
-            jos.closeEntry();
-            List<Path> files;
-            try (Stream<Path> s = Files.walk(out)) {
-                files = s.filter(Files::isRegularFile).sorted().toList();
-            }
-            for (Path f : files) {
-                jos.putNextEntry(new JarEntry(out.relativize(f).toString().replace('\\', '/')));
-                jos.write(Files.readAllBytes(f));
-                jos.closeEntry();
-            }
-        }
+        writeJar(jar, manifest, out, "META-INF/services/dev.unloadguard.driver.Driver", pkg + ".GenDriver\n");
         deleteTree(src);
         deleteTree(out);
         return jar;
@@ -151,20 +138,30 @@ public final class PluginJars {
         manifest.getMainAttributes().put(Attributes.Name.MANIFEST_VERSION, "1.0");
         manifest.getMainAttributes().putValue("Premain-Class", "gen.agent." + cls);
         manifest.getMainAttributes().putValue("Can-Retransform-Classes", "true");
+        writeJar(jar, manifest, out, null, null);
+        deleteTree(src);
+        deleteTree(out);
+        return jar;
+    }
+
+    /** Writes {@code jar}: the manifest, an optional extra text entry, then every file under {@code classes}. */
+    private static void writeJar(Path jar, Manifest manifest, Path classes, String entry, String text) throws IOException {
         try (OutputStream os = Files.newOutputStream(jar); JarOutputStream jos = new JarOutputStream(os, manifest)) {
+            if (entry != null) {
+                jos.putNextEntry(new JarEntry(entry));
+                jos.write(text.getBytes(StandardCharsets.UTF_8));
+                jos.closeEntry();
+            }
             List<Path> files;
-            try (Stream<Path> st = Files.walk(out)) {
-                files = st.filter(Files::isRegularFile).sorted().toList();
+            try (Stream<Path> s = Files.walk(classes)) {
+                files = s.filter(Files::isRegularFile).sorted().toList();
             }
             for (Path f : files) {
-                jos.putNextEntry(new JarEntry(out.relativize(f).toString().replace('\\', '/')));
+                jos.putNextEntry(new JarEntry(classes.relativize(f).toString().replace('\\', '/')));
                 jos.write(Files.readAllBytes(f));
                 jos.closeEntry();
             }
         }
-        deleteTree(src);
-        deleteTree(out);
-        return jar;
     }
 
     private static void deleteTree(Path p) throws IOException {
