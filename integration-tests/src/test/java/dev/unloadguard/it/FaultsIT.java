@@ -13,6 +13,7 @@ import dev.unloadguard.epoch.BarrierOutcome;
 import dev.unloadguard.epoch.ReleaseEpoch;
 import dev.unloadguard.it.support.BuiltJars;
 import dev.unloadguard.it.support.HostProbe;
+import dev.unloadguard.it.support.SampleHost;
 import dev.unloadguard.it.support.TestPlugins;
 import dev.unloadguard.loader.Plugin;
 import dev.unloadguard.loader.PluginLoader;
@@ -171,15 +172,6 @@ class FaultsIT {
         return PluginLoader.builder().service(HostProbe.class, probe).trackReferences(track).build();
     }
 
-    private static CompletableFuture<UnloadReport> unloadAsync(PluginLoader loader, Plugin plugin, Duration timeout) {
-        return CompletableFuture.supplyAsync(() -> {
-            try {
-                return loader.unload(plugin, timeout);
-            } catch (UnloadTimeoutException | InterruptedException e) {
-                throw new CompletionException(e);
-            }
-        });
-    }
 
     // ---- a release callback that throws ---------------------------------------------------
 
@@ -196,7 +188,7 @@ class FaultsIT {
         assertEquals(0, ReleaseEpoch.shared().depth(), "the woven guard exits the epoch when the callback throws");
         probe.forget(); // the host drops the callback; it keeps only the device
 
-        CompletableFuture<UnloadReport> unload = unloadAsync(loader, plugin, LONG);
+        CompletableFuture<UnloadReport> unload = SampleHost.unloadAsync(loader, plugin, LONG);
         // exit dropped the driver's reference: the host's reference is the last one
         await().atMost(Duration.ofSeconds(10)).until(() -> card.references() == 1 && plugin.state() == PluginState.GOING);
         await().during(Duration.ofMillis(300)).atMost(Duration.ofSeconds(5)).until(() -> !unload.isDone());

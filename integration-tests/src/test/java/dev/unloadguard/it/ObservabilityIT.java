@@ -10,6 +10,7 @@ import dev.unloadguard.it.scenario.TailDepthScenario;
 import dev.unloadguard.it.support.BuiltJars;
 import dev.unloadguard.it.support.ChildJvm;
 import dev.unloadguard.it.support.RecordingTailHook;
+import dev.unloadguard.it.support.SampleHost;
 import dev.unloadguard.it.support.TestPlugins;
 import dev.unloadguard.loader.Plugin;
 import dev.unloadguard.loader.PluginLoader;
@@ -95,13 +96,7 @@ class ObservabilityIT {
             assertThrows(UnloadTimeoutException.class, () -> loader.unload(plugin, Duration.ofMillis(100)));
             cache.dropAllLater();
             await().atMost(Duration.ofSeconds(10)).until(hook::lastTailReached);
-            CompletableFuture<UnloadReport> unload = CompletableFuture.supplyAsync(() -> {
-                try {
-                    return loader.unload(plugin, Duration.ofSeconds(30));
-                } catch (Exception e) {
-                    throw new CompletionException(e);
-                }
-            });
+            CompletableFuture<UnloadReport> unload = SampleHost.unloadAsync(loader, plugin, Duration.ofSeconds(30));
             await().during(Duration.ofMillis(200)).atMost(Duration.ofSeconds(5)).until(() -> !unload.isDone());
             hook.openGate();
             assertEquals(PluginState.COLLECTED, unload.get().outcome());

@@ -11,6 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.unloadguard.it.support.BuiltJars;
 import dev.unloadguard.it.support.HostBus;
 import dev.unloadguard.it.support.RecordingTailHook;
+import dev.unloadguard.it.support.SampleHost;
 import dev.unloadguard.it.support.TestPlugins;
 import dev.unloadguard.loader.Plugin;
 import dev.unloadguard.loader.PluginLoader;
@@ -42,28 +43,24 @@ class TestKitIT {
     @RegisterExtension
     final NoPluginLeftLoaded noPluginLeftLoaded = new NoPluginLeftLoaded();
 
+    private SampleHost host;
     private PagemapCache cache;
     private RecordingTailHook hook;
 
     @BeforeEach
     void helper() {
-        cache = new PagemapCache("pagemap-cache-worker");
-        hook = new RecordingTailHook();
+        host = new SampleHost();
+        cache = host.cache;
+        hook = host.hook;
     }
 
     @AfterEach
     void closeHelper() throws InterruptedException {
-        hook.openGate();
-        cache.close();
+        host.close();
     }
 
     private PluginLoader loader() {
-        return noPluginLeftLoaded.track(PluginLoader.builder()
-                .service(PagemapCache.class, cache)
-                .service(ReleaseTailHook.class, hook)
-                .config("xe.devices", "1")
-                .config("xe.pagemaps", "2")
-                .build());
+        return noPluginLeftLoaded.track(host.builder().build());
     }
 
     @Test
@@ -111,13 +108,7 @@ class TestKitIT {
         assertTrue(m.contains("timed out after 300 ms in step 4 (barrier): a release callback is still running"), m);
         assertTrue(m.contains("\"pagemap-cache-worker\"") && m.contains("XePagemap.release"), m);
 
-        CompletableFuture<UnloadReport> unload = CompletableFuture.supplyAsync(() -> {
-            try {
-                return loader.unload(plugin, LONG);
-            } catch (UnloadTimeoutException | InterruptedException x) {
-                throw new CompletionException(x);
-            }
-        });
+        CompletableFuture<UnloadReport> unload = SampleHost.unloadAsync(loader, plugin, LONG);
         assertStillWaiting(unload, Duration.ofMillis(500));
         hook.openGate();
         UnloadReport report = assertUnloadsCleanly(() -> unload.get());

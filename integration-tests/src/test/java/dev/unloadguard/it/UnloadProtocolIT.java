@@ -16,6 +16,7 @@ import dev.unloadguard.epoch.ReleaseEpoch;
 import dev.unloadguard.it.support.BuiltJars;
 import dev.unloadguard.it.support.HostBus;
 import dev.unloadguard.it.support.RecordingTailHook;
+import dev.unloadguard.it.support.SampleHost;
 import dev.unloadguard.it.support.TestPlugins;
 import dev.unloadguard.loader.Plugin;
 import dev.unloadguard.loader.PluginLoader;
@@ -45,38 +46,24 @@ class UnloadProtocolIT {
 
     private static final Duration LONG = Duration.ofSeconds(30);
 
+    private SampleHost host;
     private PagemapCache cache;
     private RecordingTailHook hook;
 
     @BeforeEach
     void helper() {
-        cache = new PagemapCache("pagemap-cache-worker");
-        hook = new RecordingTailHook();
+        host = new SampleHost();
+        cache = host.cache;
+        hook = host.hook;
     }
 
     @AfterEach
     void closeHelper() throws InterruptedException {
-        hook.openGate();
-        cache.close();
+        host.close();
     }
 
     private PluginLoader loader() {
-        return PluginLoader.builder()
-                .service(PagemapCache.class, cache)
-                .service(ReleaseTailHook.class, hook)
-                .config("xe.devices", "1")
-                .config("xe.pagemaps", "2")
-                .build();
-    }
-
-    private static CompletableFuture<UnloadReport> unloadAsync(PluginLoader loader, Plugin plugin, Duration timeout) {
-        return CompletableFuture.supplyAsync(() -> {
-            try {
-                return loader.unload(plugin, timeout);
-            } catch (UnloadTimeoutException | InterruptedException e) {
-                throw new CompletionException(e);
-            }
-        });
+        return host.builder().build();
     }
 
     @Test
@@ -97,7 +84,7 @@ class UnloadProtocolIT {
         assertEquals(PluginState.LIVE, plugin.state());
         assertEquals(2, cache.held());
 
-        CompletableFuture<UnloadReport> unload = unloadAsync(loader, plugin, LONG);
+        CompletableFuture<UnloadReport> unload = SampleHost.unloadAsync(loader, plugin, LONG);
 
         await().atMost(Duration.ofSeconds(5)).until(() -> plugin.state() == PluginState.GOING);
         assertStillWaiting(unload, Duration.ofMillis(500));
@@ -124,7 +111,7 @@ class UnloadProtocolIT {
         // driver's exit has run, so the helper's drops hold the device's last references.
         assertThrows(UnloadTimeoutException.class, () -> loader.unload(plugin, Duration.ofMillis(100)));
 
-        CompletableFuture<UnloadReport> unload = unloadAsync(loader, plugin, LONG);
+        CompletableFuture<UnloadReport> unload = SampleHost.unloadAsync(loader, plugin, LONG);
         cache.dropAllLater();
 
         // The last pagemap's tail runs: the device is released, the live count is zero,
@@ -188,7 +175,7 @@ class UnloadProtocolIT {
         Device late = bus.createDevice("dev1"); // LIVE: hotplug works
         assertTrue(late.release(), "the host held the only reference of dev1");
 
-        CompletableFuture<UnloadReport> unload = unloadAsync(loader, plugin, LONG);
+        CompletableFuture<UnloadReport> unload = SampleHost.unloadAsync(loader, plugin, LONG);
         await().atMost(Duration.ofSeconds(5)).until(() -> plugin.state() == PluginState.GOING && plugin.liveDevices() == 1);
 
         IllegalStateException refused = assertThrows(IllegalStateException.class, () -> bus.createDevice("dev2"));

@@ -1,0 +1,49 @@
+package dev.unloadguard.it.support;
+
+import dev.unloadguard.loader.Plugin;
+import dev.unloadguard.loader.PluginLoader;
+import dev.unloadguard.loader.UnloadReport;
+import dev.unloadguard.loader.UnloadTimeoutException;
+import dev.unloadguard.sample.helper.PagemapCache;
+import dev.unloadguard.sample.helper.ReleaseTailHook;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+
+/**
+ * The host side of the reference scenario for one test: the helper sample's pagemap cache (its
+ * worker thread drops the driver's pagemaps), a {@link RecordingTailHook} in the release tails,
+ * and a loader builder offering both as services, with driver-sample configured for one card and
+ * two pagemaps. Close it after the test: the gate is opened and the helper's worker stopped.
+ */
+public final class SampleHost implements AutoCloseable {
+
+    public final PagemapCache cache = new PagemapCache("pagemap-cache-worker");
+    public final RecordingTailHook hook = new RecordingTailHook();
+
+    /** A builder with the cache and the hook as services, one card, two pagemaps. */
+    public PluginLoader.Builder builder() {
+        return PluginLoader.builder()
+                .service(PagemapCache.class, cache)
+                .service(ReleaseTailHook.class, hook)
+                .config("xe.devices", "1")
+                .config("xe.pagemaps", "2");
+    }
+
+    /** Runs {@code loader.unload(plugin, timeout)} on another thread. */
+    public static CompletableFuture<UnloadReport> unloadAsync(PluginLoader loader, Plugin plugin, Duration timeout) {
+        return CompletableFuture.supplyAsync(() -> {
+            try {
+                return loader.unload(plugin, timeout);
+            } catch (UnloadTimeoutException | InterruptedException e) {
+                throw new CompletionException(e);
+            }
+        });
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        hook.openGate();
+        cache.close();
+    }
+}
