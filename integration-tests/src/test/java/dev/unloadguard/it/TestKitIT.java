@@ -26,8 +26,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -43,21 +41,10 @@ class TestKitIT {
     @RegisterExtension
     final NoPluginLeftLoaded noPluginLeftLoaded = new NoPluginLeftLoaded();
 
-    private SampleHost host;
-    private PagemapCache cache;
-    private RecordingTailHook hook;
-
-    @BeforeEach
-    void helper() {
-        host = new SampleHost();
-        cache = host.cache;
-        hook = host.hook;
-    }
-
-    @AfterEach
-    void closeHelper() throws InterruptedException {
-        host.close();
-    }
+    @RegisterExtension
+    final SampleHost host = new SampleHost();
+    private final PagemapCache cache = host.cache;
+    private final RecordingTailHook hook = host.hook;
 
     private PluginLoader loader() {
         return noPluginLeftLoaded.track(host.builder().build());

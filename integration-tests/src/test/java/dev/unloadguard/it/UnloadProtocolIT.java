@@ -33,9 +33,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * The unload protocol on the real jars, in this JVM started by Failsafe with
@@ -46,21 +45,10 @@ class UnloadProtocolIT {
 
     private static final Duration LONG = Duration.ofSeconds(30);
 
-    private SampleHost host;
-    private PagemapCache cache;
-    private RecordingTailHook hook;
-
-    @BeforeEach
-    void helper() {
-        host = new SampleHost();
-        cache = host.cache;
-        hook = host.hook;
-    }
-
-    @AfterEach
-    void closeHelper() throws InterruptedException {
-        host.close();
-    }
+    @RegisterExtension
+    final SampleHost host = new SampleHost();
+    private final PagemapCache cache = host.cache;
+    private final RecordingTailHook hook = host.hook;
 
     private PluginLoader loader() {
         return host.builder().build();

@@ -9,14 +9,18 @@ import dev.unloadguard.sample.helper.ReleaseTailHook;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import org.junit.jupiter.api.extension.AfterEachCallback;
+import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
  * The host side of the reference scenario for one test: the helper sample's pagemap cache (its
  * worker thread drops the driver's pagemaps), a {@link RecordingTailHook} in the release tails,
  * and a loader builder offering both as services, with driver-sample configured for one card and
- * two pagemaps. Close it after the test: the gate is opened and the helper's worker stopped.
+ * two pagemaps. As a JUnit extension ({@code @RegisterExtension final SampleHost host = new
+ * SampleHost();}, one per test instance) it is closed after each test: the gate is opened and the
+ * helper's worker stopped.
  */
-public final class SampleHost implements AutoCloseable {
+public final class SampleHost implements AutoCloseable, AfterEachCallback {
 
     public final PagemapCache cache = new PagemapCache("pagemap-cache-worker");
     public final RecordingTailHook hook = new RecordingTailHook();
@@ -39,6 +43,11 @@ public final class SampleHost implements AutoCloseable {
                 throw new CompletionException(e);
             }
         });
+    }
+
+    @Override
+    public void afterEach(ExtensionContext context) throws InterruptedException {
+        close();
     }
 
     @Override
