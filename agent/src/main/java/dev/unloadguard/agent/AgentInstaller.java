@@ -1,6 +1,7 @@
 package dev.unloadguard.agent;
 
-import dev.unloadguard.epoch.ReleaseGuard;
+import dev.unloadguard.epoch.internal.Epochs;
+import dev.unloadguard.epoch.internal.Throwables;
 import java.io.IOException;
 import java.lang.instrument.Instrumentation;
 import java.net.URISyntaxException;
@@ -31,16 +32,40 @@ final class AgentInstaller {
     static void install(Instrumentation inst, boolean lateAttach) {
         // AgentMain's flag stops a second premain/agentmain of the same AgentMain class; this
         // stops a second copy of the agent classes (another loader) sharing the runtime.
-        if (ReleaseGuard.agentActive()) {
-            Log.info("unloadguard agent " + ReleaseGuard.agentVersion()
+        if (Epochs.agentActive()) {
+            Log.info("unloadguard agent " + Epochs.agentVersion()
                     + " is already installed in this JVM; not installing it again");
             return;
         }
+        openThrowableToRuntime(inst);
         inst.addTransformer(new GuardTransformer(inst), true);
         INSTALLED.incrementAndGet();
-        ReleaseGuard.agentInstalled(version(), () -> BootstrapInjector.installBridge(inst, AgentInstaller.class));
+        Epochs.agentInstalled(inst, version(), () -> BootstrapInjector.installBridge(inst, AgentInstaller.class));
         if (lateAttach) {
             retransformLoadedPluginClasses(inst);
+        }
+    }
+
+    /**
+     * Opens {@code java.lang} to the runtime's module (only that: no other package, no exports), so
+     * {@link Throwables} can drop the backtrace of exceptions leaving plugin code, which would
+     * otherwise keep the plugin's class loader reachable. The runtime shares the application class
+     * loader's unnamed module with the host; a JVM that refuses leaves exceptions able to pin.
+     */
+    private static void openThrowableToRuntime(Instrumentation inst) {
+        Module runtime = Throwables.class.getModule();
+        try {
+            if (!Object.class.getModule().isOpen("java.lang", runtime)) {
+                inst.redefineModule(Object.class.getModule(), java.util.Set.of(), java.util.Map.of(),
+                        java.util.Map.of("java.lang", java.util.Set.of(runtime)), java.util.Set.of(), java.util.Map.of());
+            }
+            if (!Throwables.enable()) {
+                Log.warning("could not reach Throwable.backtrace: an exception that leaves plugin code and is kept by the "
+                        + "host keeps that plugin's class loader reachable", null);
+            }
+        } catch (RuntimeException e) {
+            Log.warning("could not open java.lang to unloadguard's runtime: an exception that leaves plugin code and is kept "
+                    + "by the host keeps that plugin's class loader reachable", e);
         }
     }
 
@@ -88,7 +113,7 @@ final class AgentInstaller {
         }
         List<Class<?>> plugin = new ArrayList<>();
         for (Class<?> c : inst.getAllLoadedClasses()) {
-            if (ReleaseGuard.isPluginLoader(c.getClassLoader()) && inst.isModifiableClass(c)) {
+            if (Epochs.isPluginLoader(c.getClassLoader()) && inst.isModifiableClass(c)) {
                 plugin.add(c);
             }
         }

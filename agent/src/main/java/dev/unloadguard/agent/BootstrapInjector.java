@@ -12,10 +12,13 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.security.CodeSource;
-import dev.unloadguard.epoch.ReleaseEpoch;
+import dev.unloadguard.epoch.ReleaseGuard;
+import dev.unloadguard.epoch.internal.Epochs;
+import dev.unloadguard.epoch.internal.Throwables;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
 import java.util.Enumeration;
-import java.util.function.IntConsumer;
-import java.util.function.IntSupplier;
 import java.util.jar.JarEntry;
 import java.util.jar.JarFile;
 import java.util.zip.ZipEntry;
@@ -23,8 +26,7 @@ import java.util.zip.ZipOutputStream;
 
 /**
  * Appends the bootstrap bridge ({@code dev/unloadguard/boot/*.class}, see
- * {@code dev.unloadguard.boot.BootGuard}) to the bootstrap class path and wires it to the shared
- * release epoch — lazily, the first time a host registers a foreign plugin loader that cannot see
+ * {@code dev.unloadguard.boot.BootGuard}) to the bootstrap class path and wires it to the runtime — lazily, the first time a host registers a foreign plugin loader that cannot see
  * unloadguard's runtime. Never at agent start: appending to the bootstrap class path makes HotSpot
  * print "Sharing is only supported for boot loader classes because bootstrap classpath has been
  * appended" and stop using class-data sharing for application classes, a startup cost every host
@@ -78,9 +80,14 @@ final class BootstrapInjector {
                 delete(bridge);
             }
             Class<?> guard = Class.forName(BRIDGE_CLASS, true, null);
-            ReleaseEpoch epoch = ReleaseEpoch.shared();
-            guard.getMethod("wire", IntSupplier.class, IntConsumer.class)
-                    .invoke(null, (IntSupplier) epoch::enter, (IntConsumer) epoch::exit);
+            MethodHandles.Lookup l = MethodHandles.lookup();
+            MethodHandle handle = l.findStatic(ReleaseGuard.class, "handle", MethodType.methodType(MethodHandle.class,
+                    MethodHandles.Lookup.class, String.class, MethodType.class));
+            MethodHandle enterFor = l.findStatic(Epochs.class, "enterFor", MethodType.methodType(int.class, Class.class));
+            MethodHandle exitFor = l.findStatic(Epochs.class, "exitFor", MethodType.methodType(void.class, Class.class, int.class));
+            MethodHandle unpin = l.findStatic(Throwables.class, "unpin", MethodType.methodType(Throwable.class, Throwable.class));
+            guard.getMethod("wire", MethodHandle.class, MethodHandle.class, MethodHandle.class, MethodHandle.class)
+                    .invoke(null, handle, enterFor, exitFor, unpin);
             state = 1;
             Log.info("appended unloadguard's bootstrap bridge for plugin loaders that cannot see its runtime");
         } catch (IOException | ReflectiveOperationException | RuntimeException | LinkageError e) {

@@ -1,6 +1,6 @@
 package dev.unloadguard.agent;
 
-import dev.unloadguard.epoch.ReleaseGuard;
+import dev.unloadguard.epoch.internal.Epochs;
 import java.lang.instrument.ClassFileTransformer;
 import java.lang.instrument.Instrumentation;
 import java.lang.ref.WeakReference;
@@ -25,7 +25,7 @@ import org.objectweb.asm.ClassReader;
  * <h2>Per class</h2>
  * <ol>
  * <li>Fast path, before the bytes are looked at: a class whose defining loader is not a plugin
- *     loader ({@link ReleaseGuard#isPluginLoader}) is returned unchanged. That is one type check
+ *     loader ({@link Epochs#isPluginLoader}) is returned unchanged. That is one type check
  *     for every JDK, host and agent class.
  * <li>Most plugin classes have nothing to guard: a class whose constant pool names neither
  *     {@code release} nor {@code @GuardedRelease} ({@link GuardPlan#mayGuard}: one pass over the
@@ -79,7 +79,7 @@ public final class GuardTransformer implements ClassFileTransformer {
      * Never transformed, even by a plugin loader that defines them itself: the runtime (guarding
      * it would recurse) and the agent. The packages themselves, not their subpackages.
      */
-    private static final String[] OWN_PACKAGES = {"dev/unloadguard/epoch/", "dev/unloadguard/agent/", "dev/unloadguard/boot/"};
+    private static final String[] OWN_PACKAGES = {"dev/unloadguard/epoch/", "dev/unloadguard/epoch/internal/", "dev/unloadguard/agent/", "dev/unloadguard/boot/"};
 
     private final Instrumentation instrumentation;
     private final Map<ClassLoader, Map<String, Set<String>>> pending = new WeakHashMap<>();
@@ -122,7 +122,7 @@ public final class GuardTransformer implements ClassFileTransformer {
     @Override
     public byte[] transform(ClassLoader loader, String className, Class<?> classBeingRedefined,
             ProtectionDomain protectionDomain, byte[] classfileBuffer) {
-        if (!ReleaseGuard.isPluginLoader(loader)) {
+        if (!Epochs.isPluginLoader(loader)) {
             return null;
         }
         if (className == null || classfileBuffer == null || isOwn(className)) {
@@ -144,7 +144,7 @@ public final class GuardTransformer implements ClassFileTransformer {
             if (plan.targets().isEmpty()) {
                 return null;
             }
-            String guard = ReleaseGuard.needsBootBridge(loader) ? Weaver.BOOT_GUARD : Weaver.RELEASE_GUARD;
+            String guard = Epochs.needsBootBridge(loader) ? Weaver.BOOT_GUARD : Weaver.RELEASE_GUARD;
             byte[] woven = Weaver.weave(reader, keys(plan), guard);
             TRANSFORMED.increment();
             GUARDED.add(plan.targets().size());

@@ -6,6 +6,7 @@ import java.util.Set;
 import org.objectweb.asm.ClassReader;
 import org.objectweb.asm.ClassVisitor;
 import org.objectweb.asm.ClassWriter;
+import org.objectweb.asm.Handle;
 import org.objectweb.asm.MethodVisitor;
 import org.objectweb.asm.Opcodes;
 import org.objectweb.asm.tree.AbstractInsnNode;
@@ -13,6 +14,7 @@ import org.objectweb.asm.tree.AnnotationNode;
 import org.objectweb.asm.tree.FrameNode;
 import org.objectweb.asm.tree.InsnList;
 import org.objectweb.asm.tree.InsnNode;
+import org.objectweb.asm.tree.InvokeDynamicInsnNode;
 import org.objectweb.asm.tree.LabelNode;
 import org.objectweb.asm.tree.MethodInsnNode;
 import org.objectweb.asm.tree.MethodNode;
@@ -20,12 +22,16 @@ import org.objectweb.asm.tree.TryCatchBlockNode;
 import org.objectweb.asm.tree.VarInsnNode;
 
 /**
- * Weaves the release epoch into chosen methods of one class, turning each body into
+ * Weaves the release epoch of the class's own plugin into chosen methods of one class, turning
+ * each body into
  * <pre>{@code
- * int t = ReleaseGuard.enter();
- * try { body } catch (Throwable any) { ReleaseGuard.exit(t); throw any; }
- * // and before every return of body: ReleaseGuard.exit(t);
+ * int t = invokedynamic enter()I [ReleaseGuard.bootstrap];
+ * try { body } catch (Throwable any) { any = ReleaseGuard.unpin(any); invokedynamic exit(t); throw any; }
+ * // and before every return of body: invokedynamic exit(t) [ReleaseGuard.bootstrap];
  * }</pre>
+ * The bootstrap binds each call site once to the epoch of the class's plugin (see
+ * {@code ReleaseGuard}); class files older than Java 7, which cannot hold {@code invokedynamic},
+ * call {@code ReleaseGuard.enterCaller()I}/{@code exitCaller(I)V} instead.
  * and adding {@code @dev.unloadguard.epoch.Guarded} to it. Everything else of the class is
  * copied byte for byte (the {@link ClassWriter} is built on the {@link ClassReader}, so untouched
  * methods are not even parsed), and nothing is added but constant-pool entries, code and one
@@ -104,6 +110,7 @@ final class Weaver {
         InsnList code = method.instructions;
         int token = method.maxLocals;
         boolean frames = (classVersion & 0xFFFF) >= Opcodes.V1_7 || hasFrames(code);
+        boolean indy = (classVersion & 0xFFFF) >= Opcodes.V1_7;
 
         // Existing frames: the token is an int in its slot from the entry on.
         for (AbstractInsnNode insn = code.getFirst(); insn != null; insn = insn.getNext()) {
@@ -116,7 +123,7 @@ final class Weaver {
         List<TryCatchBlockNode> ranges = new ArrayList<>();
 
         InsnList prologue = new InsnList();
-        prologue.add(new MethodInsnNode(Opcodes.INVOKESTATIC, guardOwner, "enter", "()I", false));
+        prologue.add(enterCall(guardOwner, indy));
         prologue.add(new VarInsnNode(Opcodes.ISTORE, token));
         LabelNode rangeStart = new LabelNode();
         prologue.add(rangeStart);
@@ -131,7 +138,7 @@ final class Weaver {
             InsnList exit = new InsnList();
             exit.add(rangeEnd);
             exit.add(new VarInsnNode(Opcodes.ILOAD, token));
-            exit.add(new MethodInsnNode(Opcodes.INVOKESTATIC, guardOwner, "exit", "(I)V", false));
+            exit.add(exitCall(guardOwner, indy));
             code.insertBefore(insn, exit);
             addRange(ranges, rangeStart, rangeEnd, handler);
             rangeStart = new LabelNode();
@@ -151,8 +158,10 @@ final class Weaver {
                 locals[token] = Opcodes.INTEGER;
                 code.add(new FrameNode(Opcodes.F_NEW, locals.length, locals, 1, new Object[] {"java/lang/Throwable"}));
             }
+            code.add(new MethodInsnNode(Opcodes.INVOKESTATIC, guardOwner, "unpin",
+                    "(Ljava/lang/Throwable;)Ljava/lang/Throwable;", false));
             code.add(new VarInsnNode(Opcodes.ILOAD, token));
-            code.add(new MethodInsnNode(Opcodes.INVOKESTATIC, guardOwner, "exit", "(I)V", false));
+            code.add(exitCall(guardOwner, indy));
             code.add(new InsnNode(Opcodes.ATHROW));
             // Last in the table: the method's own handlers are searched first.
             method.tryCatchBlocks.addAll(ranges);
@@ -165,6 +174,23 @@ final class Weaver {
             method.visibleAnnotations = new ArrayList<>();
         }
         method.visibleAnnotations.add(new AnnotationNode(GuardPlan.GUARDED_DESC));
+    }
+
+    /** The bootstrap method of the woven call sites, in {@code guardOwner}. */
+    private static Handle bootstrap(String guardOwner) {
+        return new Handle(Opcodes.H_INVOKESTATIC, guardOwner, "bootstrap",
+                "(Ljava/lang/invoke/MethodHandles$Lookup;Ljava/lang/String;Ljava/lang/invoke/MethodType;)Ljava/lang/invoke/CallSite;",
+                false);
+    }
+
+    private static AbstractInsnNode enterCall(String guardOwner, boolean indy) {
+        return indy ? new InvokeDynamicInsnNode("enter", "()I", bootstrap(guardOwner))
+                : new MethodInsnNode(Opcodes.INVOKESTATIC, guardOwner, "enterCaller", "()I", false);
+    }
+
+    private static AbstractInsnNode exitCall(String guardOwner, boolean indy) {
+        return indy ? new InvokeDynamicInsnNode("exit", "(I)V", bootstrap(guardOwner))
+                : new MethodInsnNode(Opcodes.INVOKESTATIC, guardOwner, "exitCaller", "(I)V", false);
     }
 
     /** Adds {@code [from, to)} unless it holds no instruction (an empty range is illegal). */

@@ -1,51 +1,77 @@
 package dev.unloadguard.boot;
 
-import java.util.function.IntConsumer;
-import java.util.function.IntSupplier;
+import java.lang.invoke.CallSite;
+import java.lang.invoke.ConstantCallSite;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+import java.util.Set;
 
 /**
  * The bridge for plugin loaders that cannot see unloadguard's runtime: a foreign host's loader
- * registered with {@code ReleaseGuard.registerPluginLoader} whose parents do not reach the loader
- * of {@code dev.unloadguard.epoch} (for example one whose parent is the platform loader). For those
+ * registered with {@code ForeignPluginLoaders.guard} whose parents do not reach the loader of
+ * {@code dev.unloadguard.epoch} (for example one whose parent is the platform loader). For those
  * loaders only, the agent appends this one class to the bootstrap class path (lazily, the first
- * time such a loader is registered) and weaves calls to it instead of {@code ReleaseGuard}.
+ * time such a loader is registered) and weaves calls to it instead of {@code ReleaseGuard}, with
+ * the same shapes: an {@code invokedynamic} bootstrap bound to the class's own plugin epoch, the
+ * stack-walking entry points for pre-Java-7 class files, and {@code unpin}.
  *
  * <p>It holds no state of its own and links no unloadguard class: the agent {@link #wire wires} it
- * to the one shared release epoch through JDK functional interfaces, so there is still exactly one
- * epoch however many loaders the classes are reachable from.
+ * to the runtime with method handles of JDK types only, so each loader still enters its own epoch.
  *
  * <p>Never referenced from unloadguard's own code except reflectively through the bootstrap loader:
  * a direct reference would define a second copy in the application loader.
  */
 public final class BootGuard {
 
+    private static final StackWalker CALLERS = StackWalker.getInstance(Set.of(StackWalker.Option.RETAIN_CLASS_REFERENCE));
+
     /**
      * Written once by {@link #wire}, before any class calling this one is transformed (the agent
-     * wires the bridge before it answers that a loader needs it); volatile so every reader thread
-     * sees the wired functions. A read is a plain load on x86 and ARM64 (acquire).
+     * wires the bridge before it answers that a loader needs it); volatile so every thread sees
+     * the wired handles.
      */
-    private static volatile IntSupplier enter;
-    private static volatile IntConsumer exit;
+    private static volatile MethodHandle handle;      // (Lookup, String, MethodType) MethodHandle
+    private static volatile MethodHandle enterFor;    // (Class) int
+    private static volatile MethodHandle exitFor;     // (Class, int) void
+    private static volatile MethodHandle unpin;       // (Throwable) Throwable
 
     private BootGuard() {
     }
 
-    /** Enters the shared release epoch; woven into guarded methods of bridged plugin classes. */
-    public static int enter() {
-        return enter.getAsInt();
+    /** The bootstrap of the woven {@code invokedynamic enter()I} and {@code exit(I)V}. */
+    public static CallSite bootstrap(MethodHandles.Lookup lookup, String name, MethodType type) throws Throwable {
+        return new ConstantCallSite((MethodHandle) handle.invokeExact(lookup, name, type));
     }
 
-    /** Exits the shared release epoch. */
-    public static void exit(int token) {
-        exit.accept(token);
+    /** Enters the caller's plugin's epoch (pre-Java-7 class files). */
+    public static int enterCaller() throws Throwable {
+        return (int) enterFor.invokeExact(CALLERS.getCallerClass());
     }
 
-    /** Called once by the agent: connects the bridge to {@code ReleaseEpoch.shared()}. */
-    public static synchronized void wire(IntSupplier enterEpoch, IntConsumer exitEpoch) {
-        if (enter != null) {
+    /** Exits the caller's innermost section (pre-Java-7 class files). */
+    public static void exitCaller(int token) throws Throwable {
+        exitFor.invokeExact(CALLERS.getCallerClass(), token);
+    }
+
+    /** Unpins an exception leaving plugin code; never throws. */
+    public static Throwable unpin(Throwable t) {
+        try {
+            return (Throwable) unpin.invokeExact(t);
+        } catch (Throwable ignored) {
+            return t;
+        }
+    }
+
+    /** Called once by the agent: connects the bridge to the runtime. */
+    public static synchronized void wire(MethodHandle handleFactory, MethodHandle enterForClass, MethodHandle exitForClass,
+            MethodHandle unpinThrowable) {
+        if (handle != null) {
             return;
         }
-        exit = exitEpoch;
-        enter = enterEpoch;
+        unpin = unpinThrowable;
+        exitFor = exitForClass;
+        enterFor = enterForClass;
+        handle = handleFactory;
     }
 }

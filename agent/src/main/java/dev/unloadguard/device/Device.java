@@ -1,7 +1,7 @@
 package dev.unloadguard.device;
 
 import dev.unloadguard.driver.ReleaseAction;
-import dev.unloadguard.epoch.ReleaseEpoch;
+import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.ArrayList;
@@ -189,14 +189,14 @@ public final class Device {
     }
 
     /**
-     * The release sequence, once per device: enters the shared release epoch, runs the driver's
+     * The release sequence, once per device: enters its plugin's release epoch, runs the driver's
      * callback and the managed actions (each failure is recorded and the rest still run), counts
      * the device out of its plugin, and exits the epoch. The count falls inside the epoch, so a
      * host that sees the live count at zero and then passes the release barrier knows this
      * sequence has returned.
      */
     private void releaseSequence() {
-        ReleaseEpoch epoch = ReleaseEpoch.shared();
+        ReleaseEpoch epoch = owner.epoch();
         int token = epoch.enter();
         try {
             owner.runDriverRelease(this);

@@ -1,6 +1,7 @@
 package dev.unloadguard.device;
 
 import dev.unloadguard.driver.Driver;
+import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.ArrayList;
@@ -30,6 +31,9 @@ import java.util.concurrent.locks.LockSupport;
  * accesses are sequentially consistent, so at least one side sees the other's write: either the
  * waiter sees zero before parking, or the releaser sees the waiter and unparks it (Dekker). Parks
  * are also bounded, so even a missed unpark costs at most one park slice.
+ *
+ * <p>Host only: the plugin loader makes one per generation, with the generation's release epoch,
+ * which each device's release sequence enters. Plugin class loaders do not delegate this class.
  */
 public final class PluginDevices {
 
@@ -58,6 +62,7 @@ public final class PluginDevices {
     private final Set<Device> live = ConcurrentHashMap.newKeySet();
     private final ConcurrentLinkedQueue<ReleaseFailure> failures = new ConcurrentLinkedQueue<>();
     private final boolean tracking;
+    private final ReleaseEpoch epoch;
     private long created;
     private long released;
     private long nextSerial;
@@ -69,15 +74,28 @@ public final class PluginDevices {
         this(pluginId, generation, driver, false);
     }
 
+    /** Devices with a release epoch of their own (tests): see the full constructor. */
+    public PluginDevices(String pluginId, int generation, Driver driver, boolean trackReferences) {
+        this(pluginId, generation, driver, trackReferences,
+                new ReleaseEpoch("plugin " + pluginId + " generation " + generation));
+    }
+
     /**
      * @param trackReferences record who acquires each device's references and where (costs a stack
      *                        walk per acquire and release; for diagnosing unloads that time out)
+     * @param epoch the plugin generation's release epoch: each device's release sequence runs inside it
      */
-    public PluginDevices(String pluginId, int generation, Driver driver, boolean trackReferences) {
+    public PluginDevices(String pluginId, int generation, Driver driver, boolean trackReferences, ReleaseEpoch epoch) {
         this.pluginId = pluginId;
         this.generation = generation;
         this.driver = driver;
         this.tracking = trackReferences;
+        this.epoch = java.util.Objects.requireNonNull(epoch, "epoch");
+    }
+
+    /** The plugin generation's release epoch, which the devices' release sequences enter. */
+    public ReleaseEpoch epoch() {
+        return epoch;
     }
 
     /** Whether reference tracking is on for this plugin's devices. */

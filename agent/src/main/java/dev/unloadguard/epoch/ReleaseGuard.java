@@ -1,132 +1,155 @@
 package dev.unloadguard.epoch;
 
-import java.util.Collections;
-import java.util.Map;
-import java.util.WeakHashMap;
+import dev.unloadguard.epoch.internal.Epochs;
+import dev.unloadguard.epoch.internal.ReleaseEpoch;
+import dev.unloadguard.epoch.internal.Throwables;
+import java.lang.invoke.CallSite;
+import java.lang.invoke.ConstantCallSite;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+import java.util.Set;
 
 /**
- * The tiny runtime the agent's woven bytecode calls: {@code int t = ReleaseGuard.enter(); try
- * { body } finally { ReleaseGuard.exit(t); }} around every guarded release callback, on the
- * {@linkplain ReleaseEpoch#shared() shared release epoch}. Plugin loaders see it through
- * delegation: unloadguard's own plugin loaders delegate {@code dev.unloadguard.epoch} to
- * unloadguard's loader whatever their parent is. A foreign host's loader that cannot see it is
- * served by a bridge on the bootstrap class path instead ({@code dev.unloadguard.boot.BootGuard}),
- * appended only when such a loader is registered: appending to the bootstrap class path makes
- * HotSpot print a warning and turn class-data sharing off for application classes, so it is not
- * done for hosts that do not need it.
+ * The tiny runtime the agent's woven bytecode calls, and what plugin code may ask about the guard.
+ * Each plugin generation has a release epoch of its own; a guarded method of a plugin class enters
+ * its own plugin's epoch:
  *
- * <p>It also holds the two facts the agent and the plugin loader share: whether the agent is
- * installed in this JVM, and which class loaders are plugin loaders.
+ * <pre>{@code
+ * int t = invokedynamic enter()I     // bootstrap: ReleaseGuard.bootstrap, bound once per call site
+ * try { body }
+ * catch (Throwable any) { invokedynamic exit(t); throw ReleaseGuard.unpin(any); }
+ * invokedynamic exit(t)              // before every return
+ * }</pre>
+ *
+ * <p><b>Binding.</b> {@link #bootstrap} runs once per call site, the first time it executes: it
+ * finds the epoch of the class the call site is in (from its class loader) and returns a
+ * {@link ConstantCallSite} bound to that epoch's {@code enter} or {@code exit}. The JIT then
+ * treats the epoch as a constant and inlines {@code enter}/{@code exit} into the plugin method:
+ * no map lookup, no class-loader query per call. Class files older than Java 7 cannot hold
+ * {@code invokedynamic}; for them the agent weaves {@link #enterCaller()}/{@link #exitCaller(int)},
+ * which find the caller's epoch with a stack walk (slow, correct, rare).
+ *
+ * <p><b>Only your own epoch.</b> The bootstrap needs a lookup with full privilege access, which
+ * only the class itself can make ({@code MethodHandles.lookup()}), so plugin code can bind only its
+ * own plugin's epoch; the legacy entry points use the caller's class. Tokens name a section
+ * (depth and index): exiting anything but the calling thread's innermost open section of that
+ * epoch throws {@link IllegalStateException} and changes nothing. What only the host or the agent
+ * may do (make epochs, register loaders, record that the agent is installed) lives in
+ * {@code dev.unloadguard.epoch.internal}, which unloadguard's plugin loaders do not delegate.
+ *
+ * <p>Plugin loaders see this class through delegation: unloadguard's own plugin loaders delegate
+ * {@code dev.unloadguard.epoch} to unloadguard's loader whatever their parent is. A foreign host's
+ * loader that cannot see it is served by a bridge on the bootstrap class path instead
+ * ({@code dev.unloadguard.boot.BootGuard}), with the same shape.
  */
 public final class ReleaseGuard {
 
-    private static final ReleaseEpoch EPOCH = ReleaseEpoch.shared();
+    private static final MethodHandle ENTER;
+    private static final MethodHandle EXIT;
+    private static final StackWalker CALLERS = StackWalker.getInstance(Set.of(StackWalker.Option.RETAIN_CLASS_REFERENCE));
 
-    /**
-     * Plugin loaders of hosts the project did not write (they cannot implement
-     * {@link GuardedClassLoader}), each mapped to whether it needs the bootstrap bridge (it cannot
-     * see this class). Weak keys: registering never keeps a loader alive.
-     */
-    private static final Map<ClassLoader, Boolean> FOREIGN_LOADERS =
-            Collections.synchronizedMap(new WeakHashMap<>());
-
-    /** Appends and wires the bootstrap bridge; set by the agent, run at most once by it. */
-    private static volatile Runnable bootBridgeInstaller;
-
-    /**
-     * Written once by the agent, read by the transformer's fast path for every class load.
-     * Volatile so a loader that registers in one thread is seen by class loads in others;
-     * on the read side it is a plain load on x86/ARM64 (acquire), and it is false in every JVM
-     * without foreign loaders, which then pays one type check only.
-     */
-    private static volatile boolean anyForeignLoader;
-
-    /** Set once by the agent's premain/agentmain; read by the plugin loader for its report. */
-    private static volatile String agentVersion;
+    static {
+        try {
+            MethodHandles.Lookup l = MethodHandles.lookup();
+            ENTER = l.findVirtual(ReleaseEpoch.class, "enter", MethodType.methodType(int.class));
+            EXIT = l.findVirtual(ReleaseEpoch.class, "exit", MethodType.methodType(void.class, int.class));
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
 
     private ReleaseGuard() {
     }
 
-    /** Enters the shared release epoch; woven at the entry of every guarded method. */
-    public static int enter() {
-        return EPOCH.enter();
+    /**
+     * The bootstrap of the woven {@code invokedynamic enter()I} and {@code exit(I)V}: a constant
+     * call site bound to the release epoch of {@code lookup}'s class.
+     *
+     * @throws IllegalArgumentException if {@code lookup} lacks full privilege access, its class is
+     *         not plugin code, or {@code name}/{@code type} is not one of the two above
+     */
+    public static CallSite bootstrap(MethodHandles.Lookup lookup, String name, MethodType type) {
+        return new ConstantCallSite(handle(lookup, name, type));
     }
 
-    /** Exits the shared release epoch; woven before every return and throw of a guarded method. */
-    public static void exit(int token) {
-        EPOCH.exit(token);
+    /**
+     * The epoch-bound handle for {@link #bootstrap} and the bootstrap bridge: {@code enter} of
+     * type {@code ()int}, or {@code exit} of type {@code (int)void}.
+     */
+    public static MethodHandle handle(MethodHandles.Lookup lookup, String name, MethodType type) {
+        if (!lookup.hasFullPrivilegeAccess()) {
+            throw new IllegalArgumentException("the release guard binds only a class's own epoch: " + lookup
+                    + " has no full privilege access (use the class's own MethodHandles.lookup())");
+        }
+        ReleaseEpoch epoch = epochOf(lookup.lookupClass());
+        MethodHandle mh;
+        if (name.equals("enter") && type.equals(ENTER.type().dropParameterTypes(0, 1))) {
+            mh = ENTER;
+        } else if (name.equals("exit") && type.equals(EXIT.type().dropParameterTypes(0, 1))) {
+            mh = EXIT;
+        } else {
+            throw new IllegalArgumentException("no release guard operation " + name + type + ": enter()int or exit(int)void");
+        }
+        return mh.bindTo(epoch);
+    }
+
+    /** Enters the caller's plugin's epoch: woven into guarded methods of pre-Java-7 class files. */
+    public static int enterCaller() {
+        return epochOf(CALLERS.getCallerClass()).enter();
+    }
+
+    /** Exits the caller's innermost section of its plugin's epoch; see {@link #enterCaller()}. */
+    public static void exitCaller(int token) {
+        epochOf(CALLERS.getCallerClass()).exit(token);
+    }
+
+    /**
+     * Keeps an exception that leaves plugin code from keeping the plugin's class loader reachable:
+     * turns its stack into strings and drops the JVM's backtrace (causes and suppressed included).
+     * Woven into the handler that exits the epoch when a guarded method throws. Never throws.
+     *
+     * @return {@code t}
+     */
+    public static Throwable unpin(Throwable t) {
+        return Throwables.unpin(t);
     }
 
     /** Whether the unloadguard agent is installed in this JVM. */
     public static boolean agentActive() {
-        return agentVersion != null;
+        return Epochs.agentActive();
     }
 
     /** The installed agent's version, or {@code null} without the agent. */
     public static String agentVersion() {
-        return agentVersion;
+        return Epochs.agentVersion();
     }
 
     /**
-     * Called by the agent once it installed its transformer. Not for hosts or plugins: it only
-     * records a fact; calling it without the agent makes the plugin loader's report lie.
+     * The current thread's nesting depth in the release epoch of the calling plugin class's
+     * plugin: 0 outside, more inside a guarded method. For plugin code (diagnostics, tests).
      *
-     * @param bootBridgeInstaller appends and wires the bootstrap bridge (idempotent); run now if a
-     *                            registered loader already needs it, else when one does
+     * @throws IllegalStateException if the caller is not plugin code
      */
-    public static void agentInstalled(String version, Runnable bootBridgeInstaller) {
-        ReleaseGuard.bootBridgeInstaller = bootBridgeInstaller;
-        agentVersion = version;
-        if (FOREIGN_LOADERS.containsValue(Boolean.TRUE)) {
-            bootBridgeInstaller.run();
-        }
+    public static int depth() {
+        return epochOf(CALLERS.getCallerClass()).depth();
     }
 
     /**
-     * Whether classes defined by {@code loader} are plugin classes the agent guards. Decided
-     * from the loader alone; {@code null} (the bootstrap loader) never is.
+     * The current thread's nesting depth in the release epoch of {@code pluginLoader}'s plugin
+     * (0 outside, and for a loader that is not a plugin loader). For hosts and tests.
      */
-    public static boolean isPluginLoader(ClassLoader loader) {
-        if (loader instanceof GuardedClassLoader) {
-            return true;
-        }
-        return anyForeignLoader && loader != null && FOREIGN_LOADERS.containsKey(loader);
+    public static int depth(ClassLoader pluginLoader) {
+        ReleaseEpoch epoch = Epochs.of(pluginLoader);
+        return epoch == null ? 0 : epoch.depth();
     }
 
-    /**
-     * Registers a class loader of another plugin host (one that cannot implement
-     * {@link GuardedClassLoader}) as a plugin loader: classes it defines from now on are guarded.
-     * Register it before it loads the plugin's classes; classes it already defined are guarded
-     * only if the agent retransforms them. The loader is held weakly.
-     */
-    public static void registerPluginLoader(ClassLoader loader) {
-        if (loader == null) {
-            throw new IllegalArgumentException("loader is null: the bootstrap loader is never a plugin loader");
+    private static ReleaseEpoch epochOf(Class<?> c) {
+        ReleaseEpoch epoch = Epochs.of(c.getClassLoader());
+        if (epoch == null) {
+            throw new IllegalStateException(c.getName() + " is not plugin code (its class loader " + c.getClassLoader()
+                    + " is no plugin loader): it has no release epoch");
         }
-        boolean needsBridge = !seesRuntime(loader);
-        if (needsBridge) {
-            Runnable installer = bootBridgeInstaller;
-            if (installer != null) {
-                installer.run(); // before the loader is listed: its classes must never be woven unwired
-            }
-        }
-        FOREIGN_LOADERS.put(loader, needsBridge);
-        anyForeignLoader = true;
-    }
-
-    /**
-     * Whether the agent weaves calls to the bootstrap bridge, rather than to this class, into
-     * classes defined by {@code loader}: a registered foreign loader that cannot see this class.
-     */
-    public static boolean needsBootBridge(ClassLoader loader) {
-        return anyForeignLoader && loader != null && Boolean.TRUE.equals(FOREIGN_LOADERS.get(loader));
-    }
-
-    private static boolean seesRuntime(ClassLoader loader) {
-        try {
-            return Class.forName(ReleaseGuard.class.getName(), false, loader) == ReleaseGuard.class;
-        } catch (ClassNotFoundException | LinkageError e) {
-            return false;
-        }
+        return epoch;
     }
 }

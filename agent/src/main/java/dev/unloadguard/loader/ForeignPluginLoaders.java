@@ -1,8 +1,8 @@
 package dev.unloadguard.loader;
 
 import dev.unloadguard.epoch.BarrierOutcome;
-import dev.unloadguard.epoch.ReleaseEpoch;
-import dev.unloadguard.epoch.ReleaseGuard;
+import dev.unloadguard.epoch.internal.Epochs;
+import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import java.lang.System.Logger.Level;
 import java.lang.ref.ReferenceQueue;
 import java.lang.ref.WeakReference;
@@ -31,8 +31,8 @@ import java.util.stream.Collectors;
  *         Duration.ofSeconds(10));}</pre>
  *
  * <p><b>{@link #guard}</b> registers the loader with the agent
- * ({@link ReleaseGuard#registerPluginLoader}): classes it defines from then on have their release
- * callbacks woven into the shared release epoch. Call it before the loader defines the plugin's
+ * (with a release epoch of its own): classes it defines from then on have their release
+ * callbacks woven into that loader's epoch (unloading one foreign plugin never waits for another's). Call it before the loader defines the plugin's
  * classes: classes it already defined are not guarded. A loader that cannot see unloadguard's
  * runtime (for example one whose parent is the platform loader) is given the bootstrap bridge
  * automatically. The loader is held weakly.
@@ -41,7 +41,7 @@ import java.util.stream.Collectors;
  * <ol>
  *   <li>{@code stop}: the host's own stop or exit of the plugin (it stops the plugin's threads and
  *       drops the plugin's own references);</li>
- *   <li>the release barrier ({@link ReleaseEpoch#barrier(Duration)} on the shared epoch): every
+ *   <li>the release barrier ({@link ReleaseEpoch#barrier(Duration)} on the loader's epoch): every
  *       guarded release callback that started before it has returned. If it times out, a
  *       callback is still running plugin code: nothing is closed, {@link UnloadTimeoutException}
  *       names the threads inside the release epoch with their stacks, and the unload can be
@@ -86,7 +86,7 @@ public final class ForeignPluginLoaders {
      * @throws IllegalArgumentException if {@code loader} is {@code null} (the bootstrap loader)
      */
     public static <L extends ClassLoader> L guard(L loader) {
-        ReleaseGuard.registerPluginLoader(loader);
+        Epochs.registerForeign(loader, "foreign plugin loader " + loader);
         return loader;
     }
 
@@ -137,17 +137,13 @@ public final class ForeignPluginLoaders {
         if (Objects.requireNonNull(collectionTimeout, "collectionTimeout").isNegative()) {
             throw new IllegalArgumentException("collection timeout is negative: " + collectionTimeout);
         }
-        ReleaseEpoch epoch = ReleaseEpoch.shared();
-        if (epoch.isInside()) {
-            throw new IllegalStateException("unload of " + pluginName + " called from inside a release callback (inside the "
-                    + "release epoch): the release barrier would wait for its own caller. Unload from another thread");
-        }
-        boolean guarded = ReleaseGuard.agentActive();
+        boolean guarded = Epochs.agentActive();
         if (!guarded) {
             LOG.log(Level.WARNING, "unloading " + pluginName + " WITHOUT the unloadguard agent: its release callbacks are not "
                     + "guarded, so the release barrier does not wait for them; start the JVM with -javaagent:unloadguard-agent.jar");
         }
         ReferenceQueue<ClassLoader> collected = new ReferenceQueue<>();
+        ReleaseEpoch epoch;
         WeakReference<ClassLoader> ref;
         String loaderName;
         {
@@ -157,11 +153,23 @@ public final class ForeignPluginLoaders {
             }
             ref = new WeakReference<>(cl, collected);
             loaderName = cl.getName();
-            if (guarded && !ReleaseGuard.isPluginLoader(cl)) {
-                LOG.log(Level.WARNING, "the class loader of " + pluginName + " (" + cl + ") was never registered with "
-                        + "ForeignPluginLoaders.guard: its release callbacks are not guarded");
+            ReleaseEpoch registered = Epochs.of(cl);
+            if (registered == null) {
+                // Never registered: nothing of it is guarded, so its own (empty) epoch has nothing to wait for.
+                registered = new ReleaseEpoch(pluginName);
+                if (guarded) {
+                    LOG.log(Level.WARNING, "the class loader of " + pluginName + " (" + cl + ") was never registered with "
+                            + "ForeignPluginLoaders.guard: its release callbacks are not guarded");
+                }
             }
+            registered.describeAs(pluginName);
+            epoch = registered;
             cl = null; // no strong reference to the loader in this frame from here on (interpreted frames too)
+        }
+        if (epoch.isInside()) {
+            throw new IllegalStateException("unload of " + pluginName + " called from inside one of its release callbacks "
+                    + "(inside its release epoch): the release barrier would wait for its own caller. Nothing was changed; "
+                    + "unload from another thread");
         }
 
         Map<UnloadStep, Duration> times = new EnumMap<>(UnloadStep.class);
@@ -201,7 +209,7 @@ public final class ForeignPluginLoaders {
         StringBuilder sb = new StringBuilder();
         sb.append("unload of ").append(pluginName).append(" timed out after ").append(timeout.toMillis())
                 .append(" ms in the release barrier: a release callback is still running\n");
-        UnloadSteps.appendThreadsInside(sb, inside);
+        UnloadSteps.appendThreadsInside(sb, pluginName, inside);
         sb.append("  nothing was closed: the plugin is stopped and its class loader open; call unload again to retry");
         List<String> names = inside.stream().map(Thread::getName).collect(Collectors.toList());
         return new UnloadTimeoutException(null, UnloadStep.BARRIER, sb.toString(), List.of(), names);

@@ -1,7 +1,6 @@
 package dev.unloadguard.loader;
 
 import dev.unloadguard.epoch.BarrierOutcome;
-import dev.unloadguard.epoch.ReleaseEpoch;
 import dev.unloadguard.observe.PluginMXBean;
 import dev.unloadguard.observe.UnloadguardEvents;
 import java.lang.management.ManagementFactory;
@@ -163,7 +162,8 @@ final class Observability {
 
         @Override
         public int getReadersInEpoch() {
-            return ReleaseEpoch.shared().threadsInside().size();
+            Plugin p = current;
+            return p == null ? 0 : p.threadsInside().size();
         }
 
         @Override

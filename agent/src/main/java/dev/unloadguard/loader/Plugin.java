@@ -1,5 +1,7 @@
 package dev.unloadguard.loader;
 
+import dev.unloadguard.epoch.internal.ReleaseEpoch;
+
 import dev.unloadguard.device.PluginDevices;
 import dev.unloadguard.driver.Driver;
 import java.lang.ref.ReferenceQueue;
@@ -26,6 +28,8 @@ public final class Plugin {
     private final Path copy;
     private final java.util.concurrent.atomic.AtomicLong lateAccesses = new java.util.concurrent.atomic.AtomicLong();
     private final ReferenceQueue<ClassLoader> collected = new ReferenceQueue<>();
+    /** This generation's release epoch: holds no reference to the plugin, so it is kept for reports. */
+    private final ReleaseEpoch epoch;
 
     private volatile PluginState state = PluginState.LOADING;
     // Strong references, dropped in step 5 of the unload protocol.
@@ -49,6 +53,7 @@ public final class Plugin {
         this.classLoader = classLoader;
         this.classLoaderRef = new WeakReference<>(classLoader, collected);
         this.classLoaderName = classLoader.getName();
+        this.epoch = classLoader.releaseEpoch();
         this.driver = driver;
         this.devices = devices;
     }
@@ -95,6 +100,22 @@ public final class Plugin {
         return d == null ? 0 : d.liveCount();
     }
 
+    /**
+     * The current thread's nesting depth in this generation's release epoch: 0 outside, more while
+     * it runs a guarded method of this plugin (or the release sequence of one of its devices).
+     */
+    public int releaseDepth() {
+        return epoch.depth();
+    }
+
+    /**
+     * A racy snapshot of the threads inside this generation's release epoch (for diagnostics: a
+     * thread may have left by the time the list is returned).
+     */
+    public java.util.List<Thread> threadsInside() {
+        return epoch.threadsInside();
+    }
+
     /** The report of the unload, once it finished. */
     public Optional<UnloadReport> unloadReport() {
         return Optional.ofNullable(report);
@@ -128,6 +149,10 @@ public final class Plugin {
 
     void state(PluginState s) {
         state = s;
+    }
+
+    ReleaseEpoch epoch() {
+        return epoch;
     }
 
     PluginClassLoader classLoader() {

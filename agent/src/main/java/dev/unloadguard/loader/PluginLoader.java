@@ -5,8 +5,8 @@ import dev.unloadguard.device.PluginDevices;
 import dev.unloadguard.driver.Driver;
 import dev.unloadguard.driver.DriverContext;
 import dev.unloadguard.epoch.BarrierOutcome;
-import dev.unloadguard.epoch.ReleaseEpoch;
 import dev.unloadguard.epoch.ReleaseGuard;
+import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import java.io.IOException;
 import java.lang.System.Logger.Level;
 import java.net.MalformedURLException;
@@ -64,7 +64,6 @@ public final class PluginLoader implements AutoCloseable {
     private final java.util.function.Consumer<Plugin> beforeClose;
     private final boolean trackReferences;
     private final PrivateCopies copies;
-    private final ReleaseEpoch epoch = ReleaseEpoch.shared();
     private final java.util.concurrent.atomic.AtomicLong lateAccesses = new java.util.concurrent.atomic.AtomicLong();
     private final Observability observability = new Observability();
 
@@ -169,8 +168,10 @@ public final class PluginLoader implements AutoCloseable {
         Path copy = copies.copyOf(path);
         PluginClassLoader cl;
         try {
-            cl = new PluginClassLoader("plugin:" + path.getFileName() + "#" + LOADER_SEQ.incrementAndGet(),
-                    copy.toUri().toURL(), parent, PluginLoader.class.getClassLoader());
+            String loaderName = "plugin:" + path.getFileName() + "#" + LOADER_SEQ.incrementAndGet();
+            // One release epoch per generation: unloading it waits for its own sections only.
+            cl = new PluginClassLoader(loaderName, copy.toUri().toURL(), parent, PluginLoader.class.getClassLoader(),
+                    new ReleaseEpoch("plugin jar " + path.getFileName() + " (" + loaderName + ")"));
         } catch (MalformedURLException | RuntimeException e) {
             copies.delete(copy);
             throw new PluginLoadException(path, "cannot turn " + copy + " into a class path URL: " + e.getMessage(), e);
@@ -185,7 +186,8 @@ public final class PluginLoader implements AutoCloseable {
             String id = driverId(driver, path);
             refuseIfLeaked(id, path, options);
             int generation = reserve(id, path, options);
-            PluginDevices devices = new PluginDevices(id, generation, driver, trackReferences);
+            cl.releaseEpoch().describeAs("plugin " + id + " generation " + generation);
+            PluginDevices devices = new PluginDevices(id, generation, driver, trackReferences, cl.releaseEpoch());
             Plugin loading = new Plugin(this, id, generation, path, copy, cl, driver, devices);
             plugin = loading;
             synchronized (this) {
@@ -323,6 +325,7 @@ public final class PluginLoader implements AutoCloseable {
                     Thread.currentThread().interrupt();
                 }
             }
+            ReleaseEpoch epoch = cl.releaseEpoch();
             if (!epoch.isInside()) {
                 epoch.barrier(Duration.ofSeconds(5));
             }
@@ -348,7 +351,11 @@ public final class PluginLoader implements AutoCloseable {
      * @throws UnloadTimeoutException if devices stayed live or a release callback kept running
      *                                past the timeout; the plugin stays GOING and intact
      * @throws IllegalStateException  without the agent (unless unguarded unloads were allowed),
-     *                                or if the plugin was already unloaded
+     *                                if the plugin was already unloaded, or if the calling thread
+     *                                runs inside one of the plugin's own release paths (a release
+     *                                callback or action, the driver's release): the barrier would
+     *                                wait for its own caller. Thrown before anything changes: the
+     *                                plugin stays LIVE
      * @throws IllegalArgumentException if the plugin was loaded by another loader
      */
     public UnloadReport unload(Plugin plugin, Duration timeout) throws UnloadTimeoutException, InterruptedException {
@@ -357,6 +364,7 @@ public final class PluginLoader implements AutoCloseable {
         if (plugin.owner() != this) {
             throw new IllegalArgumentException(plugin + " was loaded by another PluginLoader: unload it with that loader");
         }
+        refuseFromInside(plugin);
         requireGuardOrPermission(plugin);
         CompletableFuture<UnloadReport> mine = new CompletableFuture<>();
         CompletableFuture<UnloadReport> running;
@@ -425,6 +433,17 @@ public final class PluginLoader implements AutoCloseable {
         return report;
     }
 
+    /** Before anything changes: a release path of the plugin cannot wait for itself. */
+    private static void refuseFromInside(Plugin plugin) {
+        int depth = plugin.epoch().depth();
+        if (depth > 0) {
+            throw new IllegalStateException("unload of " + plugin + " called from inside one of its own release paths (thread \""
+                    + Thread.currentThread().getName() + "\" is inside its release epoch, depth " + depth + "): the release "
+                    + "barrier would wait for its own caller. Nothing was changed, the plugin stays " + plugin.state()
+                    + "; unload it from another thread (for example hand the unload to an executor)");
+        }
+    }
+
     private void requireGuardOrPermission(Plugin plugin) {
         if (ReleaseGuard.agentActive()) {
             return;
@@ -465,12 +484,8 @@ public final class PluginLoader implements AutoCloseable {
     }
 
     private BarrierOutcome releaseBarrier(Plugin plugin, long deadline, Duration timeout) throws UnloadTimeoutException {
-        if (epoch.isInside()) {
-            throw new IllegalStateException("unload of " + plugin + " called from inside a release callback (inside the "
-                    + "release epoch): the release barrier would wait for its own caller. Unload from another thread");
-        }
         Object barrierEvent = observability.barrierStarted();
-        BarrierOutcome outcome = epoch.barrier(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
+        BarrierOutcome outcome = plugin.epoch().barrier(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
         observability.barrierEnded(barrierEvent, plugin, outcome);
         if (outcome == BarrierOutcome.TIMED_OUT) {
             throw timeout(plugin, UnloadStep.BARRIER, timeout);
@@ -519,14 +534,14 @@ public final class PluginLoader implements AutoCloseable {
                 .map(d -> d + " with " + d.references() + " reference(s)"
                         + d.holders().stream().map(h -> "\n      " + h).collect(Collectors.joining()))
                 .collect(Collectors.toList());
-        List<Thread> inside = epoch.threadsInside();
+        List<Thread> inside = plugin.threadsInside();
         StringBuilder sb = new StringBuilder();
         sb.append("unload of ").append(plugin).append(" timed out after ").append(timeout.toMillis()).append(" ms in step ")
                 .append(step.ordinal() + 1).append(" (").append(step.label()).append(")");
         sb.append(step == UnloadStep.DRAIN ? ": devices are still held" : ": a release callback is still running").append('\n');
         sb.append("  live devices: ").append(live.isEmpty() ? "none" : "").append('\n');
         live.forEach(d -> sb.append("    ").append(d).append('\n'));
-        UnloadSteps.appendThreadsInside(sb, inside);
+        UnloadSteps.appendThreadsInside(sb, "plugin " + plugin.id() + " generation " + plugin.generation(), inside);
         if (!plugin.devices().tracking() && step == UnloadStep.DRAIN) {
             sb.append("  (turn reference tracking on to see who holds each device and where they acquired it:\n"
                     + "   PluginLoader.builder().trackReferences(true) or -Dunloadguard.trackReferences=true)\n");

@@ -8,6 +8,11 @@ import java.time.Instant;
  * names the plugin, its generation and when it was unloaded. It is a {@code NoClassDefFoundError},
  * so code that handles those keeps working; the host counts every one
  * ({@link PluginLoader#lateAccesses()}, {@link Plugin#lateAccesses()}).
+ *
+ * <p>Its stack trace is taken as strings ({@link StackWalker}), never as the JVM's backtrace: the
+ * backtrace refers to the classes of the frames, plugin classes among them, so a host that keeps
+ * this error (a helper recording its workers' failures) would keep the unloaded plugin's class
+ * loader reachable for as long as it keeps the error.
  */
 public final class PluginUnloadedError extends NoClassDefFoundError {
 
@@ -25,6 +30,18 @@ public final class PluginUnloadedError extends NoClassDefFoundError {
         this.pluginId = pluginId;
         this.generation = generation;
         this.unloadedAt = unloadedAt;
+        setStackTrace(STACK.walk(frames -> frames
+                .dropWhile(f -> f.getDeclaringClass() == PluginUnloadedError.class)
+                .map(StackWalker.StackFrame::toStackTraceElement)
+                .toArray(StackTraceElement[]::new)));
+    }
+
+    private static final StackWalker STACK = StackWalker.getInstance(StackWalker.Option.RETAIN_CLASS_REFERENCE);
+
+    /** No JVM backtrace (it would pin the plugin's classes): the constructor sets the stack as strings. */
+    @Override
+    public synchronized Throwable fillInStackTrace() {
+        return this;
     }
 
     public String pluginId() {

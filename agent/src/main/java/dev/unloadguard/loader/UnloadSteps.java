@@ -50,9 +50,10 @@ final class UnloadSteps {
         return nudges;
     }
 
-    /** The threads inside the release epoch, with their stacks, for a timeout report. */
-    static void appendThreadsInside(StringBuilder sb, List<Thread> inside) {
-        sb.append("  threads inside the release epoch: ").append(inside.isEmpty() ? "none" : "").append('\n');
+    /** The threads inside {@code epochOf}'s release epoch, with their stacks, for a timeout report. */
+    static void appendThreadsInside(StringBuilder sb, String epochOf, List<Thread> inside) {
+        sb.append("  threads inside the release epoch of ").append(epochOf).append(": ")
+                .append(inside.isEmpty() ? "none" : "").append('\n');
         for (Thread th : inside) {
             sb.append("    \"").append(th.getName()).append("\" (").append(th.getState()).append(")\n");
             for (StackTraceElement e : th.getStackTrace()) {

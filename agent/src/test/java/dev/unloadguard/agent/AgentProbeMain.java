@@ -4,9 +4,10 @@ import static org.awaitility.Awaitility.await;
 
 import dev.unloadguard.driver.ReleaseCallback;
 import dev.unloadguard.epoch.Guarded;
-import dev.unloadguard.epoch.GuardedClassLoader;
-import dev.unloadguard.epoch.ReleaseEpoch;
 import dev.unloadguard.epoch.ReleaseGuard;
+import dev.unloadguard.epoch.internal.EpochHolder;
+import dev.unloadguard.epoch.internal.Epochs;
+import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import java.io.File;
 import java.net.MalformedURLException;
 import java.net.URL;
@@ -57,9 +58,9 @@ public final class AgentProbeMain {
         // installs the bootstrap bridge and its classes are woven against the bridge.
         try (ForeignPlugin platform = new ForeignPlugin(testClasses, ClassLoader.getPlatformClassLoader())) {
             out("platform.sees.runtime", canLoad(platform, "dev.unloadguard.epoch.ReleaseGuard"));
-            ReleaseGuard.registerPluginLoader(platform);
+            ReleaseEpoch foreignEpoch = Epochs.registerForeign(platform, "foreign probe plugin");
             platform.loadClass(Probe.class.getName()).getField("depth")
-                    .set(null, (java.util.function.IntSupplier) () -> ReleaseEpoch.shared().depth());
+                    .set(null, (java.util.function.IntSupplier) foreignEpoch::depth);
             out("platform.callback.depth", callbackDepth(platform));
             Object thrower = platform.loadClass(FIXTURES + "AnnotatedThrower").getConstructor().newInstance();
             try {
@@ -81,7 +82,7 @@ public final class AgentProbeMain {
             ((ReleaseCallback) registrar.getMethod("reference").invoke(null)).release();
             out("methodref.depth", last(late));
         }
-        out("outside.depth", ReleaseEpoch.shared().depth());
+        out("outside.depth", Plugin.LAST_EPOCH_DEPTH.getAsInt());
         out("stats.transformed", GuardTransformer.stats().classesTransformed() > 0);
     }
 
@@ -98,13 +99,13 @@ public final class AgentProbeMain {
             out("after.depth", last(app));
             out("after.guarded", cb.getClass().getMethod("release").isAnnotationPresent(Guarded.class));
         }
-        out("outside.depth", ReleaseEpoch.shared().depth());
+        out("outside.depth", Plugin.LAST_EPOCH_DEPTH.getAsInt());
     }
 
     private static void common() {
         out("installed.transformers", AgentInstaller.installedTransformers());
         out("agent.version", ReleaseGuard.agentVersion());
-        out("epoch.loader", String.valueOf(ReleaseEpoch.class.getClassLoader()));
+        out("epoch.loader", String.valueOf(ReleaseGuard.class.getClassLoader()));
     }
 
     private static boolean canLoad(ClassLoader loader, String name) {
@@ -158,9 +159,20 @@ public final class AgentProbeMain {
      * The test's plugin loader: marked, and like unloadguard's own loader it delegates the runtime
      * package to the application loader whatever its parent is.
      */
-    static final class Plugin extends ChildFirst implements GuardedClassLoader {
+    static final class Plugin extends ChildFirst implements EpochHolder {
+        /** The calling thread's depth in the epochs of every Plugin made so far: 0 when outside all. */
+        static final java.util.function.IntSupplier LAST_EPOCH_DEPTH = () -> Plugin.EPOCHS.stream().mapToInt(ReleaseEpoch::depth).sum();
+        private static final java.util.List<ReleaseEpoch> EPOCHS = new java.util.concurrent.CopyOnWriteArrayList<>();
+        private final ReleaseEpoch epoch = new ReleaseEpoch("probe-plugin");
+
         Plugin(Path classes, ClassLoader parent) throws MalformedURLException {
             super("probe-plugin", classes, parent);
+            EPOCHS.add(epoch);
+        }
+
+        @Override
+        public ReleaseEpoch releaseEpoch() {
+            return epoch;
         }
 
         @Override

@@ -14,7 +14,6 @@ import dev.unloadguard.driver.Driver;
 import dev.unloadguard.driver.ReleaseAction;
 import dev.unloadguard.driver.ReleaseCallback;
 import dev.unloadguard.epoch.Guarded;
-import dev.unloadguard.epoch.ReleaseEpoch;
 import java.lang.ref.WeakReference;
 import java.lang.reflect.InvocationTargetException;
 import java.time.Duration;
@@ -39,8 +38,8 @@ class GuardTransformerTest {
         assertEquals(0, depth(), "the test thread starts outside the epoch");
     }
 
-    private static int depth() {
-        return ReleaseEpoch.shared().depth();
+    private int depth() {
+        return loader.releaseEpoch().depth();
     }
 
     private Object instance(String simpleName) throws Exception {

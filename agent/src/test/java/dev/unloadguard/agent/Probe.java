@@ -1,6 +1,8 @@
 package dev.unloadguard.agent;
 
-import dev.unloadguard.epoch.ReleaseEpoch;
+import dev.unloadguard.epoch.ReleaseGuard;
+import dev.unloadguard.epoch.internal.Epochs;
+import java.util.Set;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.IntSupplier;
@@ -13,9 +15,18 @@ public final class Probe {
     /**
      * How the depth is read. A copy of this class in a plugin loader that cannot see the epoch
      * runtime (a foreign loader under the platform loader) gets the host's reader set here; the
-     * default lambda links {@code ReleaseEpoch} only when it first runs.
+     * default reads the depth in the epoch of the nearest plugin class on the stack (each plugin
+     * has its own epoch), and links the runtime only when it first runs.
      */
-    public static volatile IntSupplier depth = () -> ReleaseEpoch.shared().depth();
+    public static volatile IntSupplier depth = Probe::callerPluginDepth;
+
+    private static int callerPluginDepth() {
+        ClassLoader plugin = StackWalker.getInstance(Set.of(StackWalker.Option.RETAIN_CLASS_REFERENCE)).walk(frames -> frames
+                .map(f -> f.getDeclaringClass().getClassLoader())
+                .filter(Epochs::isPluginLoader)
+                .findFirst().orElse(null));
+        return ReleaseGuard.depth(plugin);
+    }
 
     private Probe() {
     }

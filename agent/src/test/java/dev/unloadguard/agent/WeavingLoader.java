@@ -1,6 +1,7 @@
 package dev.unloadguard.agent;
 
-import dev.unloadguard.epoch.GuardedClassLoader;
+import dev.unloadguard.epoch.internal.EpochHolder;
+import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -14,12 +15,13 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * the transformer's output (run {@code passes} times over its own output), parent-first for
  * everything else. Resources (the transformer's hierarchy lookups) come from the parent.
  */
-final class WeavingLoader extends ClassLoader implements GuardedClassLoader {
+final class WeavingLoader extends ClassLoader implements EpochHolder {
 
     static final String FIXTURES = "dev.unloadguard.agent.fixture.";
 
     private final ClassFileTransformer transformer;
     private final int passes;
+    private final ReleaseEpoch epoch = new ReleaseEpoch("weaving-test");
     /** Binary names of the classes the transformer changed, in load order. */
     final List<String> transformed = new CopyOnWriteArrayList<>();
 
@@ -31,6 +33,11 @@ final class WeavingLoader extends ClassLoader implements GuardedClassLoader {
         super("weaving-test", WeavingLoader.class.getClassLoader());
         this.transformer = transformer;
         this.passes = passes;
+    }
+
+    @Override
+    public ReleaseEpoch releaseEpoch() {
+        return epoch;
     }
 
     Class<?> fixture(String simpleName) throws ClassNotFoundException {

@@ -9,7 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.unloadguard.driver.Driver;
 import dev.unloadguard.driver.DriverContext;
 import dev.unloadguard.epoch.BarrierOutcome;
-import dev.unloadguard.epoch.ReleaseEpoch;
+import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
@@ -23,6 +23,9 @@ import org.junit.jupiter.api.Test;
  * and reference tracking.
  */
 class DeviceTest {
+
+    /** The release epoch of the test plugin: every device made here enters it. */
+    static final ReleaseEpoch EPOCH = new ReleaseEpoch("device test plugin");
 
     /** What the release sequence did, in order, with the release-epoch depth seen at each step. */
     private final List<String> log = new CopyOnWriteArrayList<>();
@@ -45,7 +48,7 @@ class DeviceTest {
 
         @Override
         public void release(Device device) {
-            log.add("driver release of " + device.name() + " at depth " + ReleaseEpoch.shared().depth()
+            log.add("driver release of " + device.name() + " at depth " + EPOCH.depth()
                     + " live " + device.references());
             if (releaseFailure != null) {
                 throw releaseFailure;
@@ -56,7 +59,7 @@ class DeviceTest {
     private final RecordingDriver driver = new RecordingDriver();
 
     private PluginDevices devices(boolean tracking) {
-        return new PluginDevices("p", 7, driver, tracking);
+        return new PluginDevices("p", 7, driver, tracking, EPOCH);
     }
 
     @Test
@@ -79,7 +82,7 @@ class DeviceTest {
         assertEquals(List.of("driver release of card0 at depth 1 live 0"), log, "the release sequence ran once");
         assertEquals(1, devices.createdCount());
         assertEquals(1, devices.releasedCount());
-        assertEquals(0, ReleaseEpoch.shared().depth(), "the sequence exited the epoch");
+        assertEquals(0, EPOCH.depth(), "the sequence exited the epoch");
     }
 
     @Test
@@ -119,10 +122,10 @@ class DeviceTest {
         Device d = devices.create("card0");
         for (int i = 1; i <= 3; i++) {
             int n = i;
-            d.addReleaseAction(dev -> log.add("action " + n + " at depth " + ReleaseEpoch.shared().depth()
+            d.addReleaseAction(dev -> log.add("action " + n + " at depth " + EPOCH.depth()
                     + " live " + devices.liveCount()));
         }
-        assertEquals(0, ReleaseEpoch.shared().depth());
+        assertEquals(0, EPOCH.depth());
         assertTrue(d.release());
         assertEquals(List.of(
                 "driver release of card0 at depth 1 live 0",
@@ -130,7 +133,7 @@ class DeviceTest {
                 "action 2 at depth 1 live 1",
                 "action 1 at depth 1 live 1"), log, "the device is counted out only after its actions, inside the epoch");
         assertEquals(0, devices.liveCount());
-        assertEquals(0, ReleaseEpoch.shared().depth());
+        assertEquals(0, EPOCH.depth());
     }
 
     @Test
@@ -147,8 +150,8 @@ class DeviceTest {
         assertTrue(d.release(), "failures do not escape the release");
         assertEquals(List.of("driver release of card0 at depth 1 live 0", "action 3", "action 1"), log);
         assertEquals(0, devices.liveCount(), "counted out despite the failures");
-        assertEquals(0, ReleaseEpoch.shared().depth(), "the epoch was exited despite the failures");
-        assertEquals(BarrierOutcome.IMMEDIATE, ReleaseEpoch.shared().barrier(Duration.ofSeconds(10)));
+        assertEquals(0, EPOCH.depth(), "the epoch was exited despite the failures");
+        assertEquals(BarrierOutcome.IMMEDIATE, EPOCH.barrier(Duration.ofSeconds(10)));
 
         List<PluginDevices.ReleaseFailure> failures = devices.releaseFailures();
         assertEquals(2, failures.size(), failures::toString);
@@ -174,7 +177,7 @@ class DeviceTest {
         assertEquals(List.of("driver release of card0 at depth 1 live 0", "action 1"), log);
         assertEquals(1, devices.releaseFailures().size());
         assertEquals(0, devices.liveCount());
-        assertEquals(0, ReleaseEpoch.shared().depth());
+        assertEquals(0, EPOCH.depth());
     }
 
     @Test

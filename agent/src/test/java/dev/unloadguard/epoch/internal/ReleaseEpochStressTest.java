@@ -1,6 +1,7 @@
-package dev.unloadguard.epoch;
+package dev.unloadguard.epoch.internal;
 
-import static dev.unloadguard.epoch.ReleaseEpochTestSupport.BOUND;
+import dev.unloadguard.epoch.BarrierOutcome;
+import static dev.unloadguard.epoch.internal.ReleaseEpochTestSupport.BOUND;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;

@@ -1,6 +1,7 @@
-package dev.unloadguard.epoch;
+package dev.unloadguard.epoch.internal;
 
-import static dev.unloadguard.epoch.ReleaseEpochTestSupport.BOUND;
+import dev.unloadguard.epoch.BarrierOutcome;
+import static dev.unloadguard.epoch.internal.ReleaseEpochTestSupport.BOUND;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -18,11 +19,6 @@ import org.junit.jupiter.api.Test;
 class ReleaseEpochTest {
 
     private final ReleaseEpoch epoch = new ReleaseEpoch();
-
-    @Test
-    void sharedIsOneEpoch() {
-        assertSame(ReleaseEpoch.shared(), ReleaseEpoch.shared());
-    }
 
     @Test
     void nestingCountsTheDepth() {

@@ -1,4 +1,4 @@
-package dev.unloadguard.epoch;
+package dev.unloadguard.epoch.internal;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
@@ -12,10 +12,13 @@ import java.util.Objects;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
+import dev.unloadguard.epoch.BarrierOutcome;
 
 /**
- * The release epoch: a sleepable read-copy-update (SRCU) domain, the JVM twin of the kernel's
- * {@code DEFINE_STATIC_SRCU(drm_dev_release_srcu)}. Readers bracket code that must not outlive
+ * A release epoch: a sleepable read-copy-update (SRCU) domain, the JVM twin of the kernel's
+ * {@code DEFINE_STATIC_SRCU(drm_dev_release_srcu)}. There is one per plugin generation (and one
+ * per registered foreign plugin loader), made by the host, never by plugin code: this package is
+ * internal and plugin class loaders do not delegate it. Readers bracket code that must not outlive
  * a plugin (its release callbacks) with {@link #enter()} and {@link #exit(int)}; the unloading
  * host calls {@link #barrier()} ({@code synchronize_srcu}) before it closes the plugin's class
  * loader:
@@ -39,7 +42,18 @@ import java.util.concurrent.locks.ReentrantLock;
  * too, or the section sees everything the caller did before calling the barrier (for example a
  * GOING state written before the barrier). (G4) Readers never starve a barrier: sections that
  * begin after the barrier began are not waited for. Sections nest, on one thread, to any depth;
- * they must be exited on the thread that entered them, with the token its enter returned.
+ * they must be exited on the thread that entered them, innermost first, with the token its enter
+ * returned.
+ *
+ * <p><b>Tokens.</b> A token names one section: {@code depth << 1 | index}, the nesting depth the
+ * section opened at and the index it counted on. {@code exit} accepts only the token of the
+ * calling thread's innermost open section in this epoch; any other token (used twice, from
+ * another thread, from another section, from another epoch, made up) is rejected with
+ * {@link IllegalStateException} before any counter changes. So a section can only be closed by
+ * the code that opened it (a plugin's woven code only ever reaches its own plugin's epoch), and
+ * no mistake of one plugin can end another plugin's section. The cell keeps the index of each
+ * open section in a bit stack ({@code indexBits}, one bit per depth; a {@code long[]} beyond
+ * depth 64), written by the owner thread only.
  *
  * <p><b>Data.</b> A flip counter whose low bit is the <em>active index</em>, and one
  * {@code Cell} per thread that ever entered (a {@link ThreadLocal} created on the thread's
@@ -53,8 +67,9 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * <ul>
  * <li>{@code enter()}: read the active index {@code i}; {@code lock[i]++} on the own cell;
- *     full fence <b>B</b>; {@code depth++}; return {@code i} as the token.
- * <li>{@code exit(i)}: {@code depth--}; {@code unlock[i]++} on the own cell, a release store.
+ *     full fence <b>B</b>; {@code depth++}, push {@code i}; return {@code depth << 1 | i}.
+ * <li>{@code exit(t)}: check that {@code t} is the innermost section's token; pop, {@code depth--};
+ *     {@code unlock[i]++} on the own cell, a release store.
  * <li>{@code barrier()}: serialized by a lock. (1) Wait until the <em>inactive</em> index
  *     drains. (2) Flip: increment the flip counter, so new sections use the other index; full
  *     fence <b>D</b>. (3) Wait until the formerly active index drains.
@@ -70,7 +85,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * taken <em>before</em> the lock sum, a check never counts an exit without the matching enter:
  * the acquire load that sees a cell's {@code u}-th unlock increment synchronizes with the
  * release store that wrote it, and on the owner thread at least {@code u} lock increments on
- * that index preceded it ({@code exit} rejects a token with no open section on its index, so
+ * that index preceded it ({@code exit} accepts only the innermost open section's token, so
  * {@code unlock[i] <= lock[i]} always holds in a cell); those increments happen-before the
  * check's later lock load, which must see them. So for every cell in the snapshot, the
  * {@code lock} value read is at least the {@code unlock} value read, and {@code L == U} holds
@@ -174,7 +189,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * parks with a backoff that grows to {@code PARK_MAX_NANOS} (500 µs: about 2,000 checks a second,
  * a few percent of one core), so it does not burn a core and still notices the last exit within a
  * millisecond (park overshoot included). No reader ever wakes a barrier:
- * that keeps {@code exit} to one store. The untimed {@link #barrier()} is not interruptible,
+ * that keeps {@code exit} to one store. A barrier that had to wait for the barrier lock (another
+ * barrier of the same epoch was running) reports {@link BarrierOutcome#WAITED} too. The untimed {@link #barrier()} is not interruptible,
  * like {@code synchronize_srcu}: an interrupt neither ends it nor is lost (the thread's
  * interrupt status is set again when it returns). The timed {@link #barrier(Duration)} handles
  * interrupts the same way and is bounded by its timeout, which includes waiting for a barrier
@@ -241,81 +257,131 @@ public final class ReleaseEpoch {
         }
     }
 
-    /** Declared after the VarHandles it needs. */
-    private static final ReleaseEpoch SHARED = new ReleaseEpoch();
+    /** What this epoch belongs to, for reports: {@code "plugin xe generation 3"}. */
+    private volatile String name;
 
-    /** Creates a private epoch (tests, benchmarks); production code uses {@link #shared()}. */
+    /** An epoch named {@code "release epoch"} (tests, benchmarks). */
     public ReleaseEpoch() {
+        this("release epoch");
     }
 
-    /** The one epoch that the device core and the agent's woven code use. */
-    public static ReleaseEpoch shared() {
-        return SHARED;
+    /** An epoch for {@code name}: what it belongs to, as reports should say it. */
+    public ReleaseEpoch(String name) {
+        this.name = Objects.requireNonNull(name, "name");
+    }
+
+    /** What this epoch belongs to. */
+    public String name() {
+        return name;
+    }
+
+    /** Renames the epoch once what it belongs to is known (a plugin's id is known after its loader exists). */
+    public void describeAs(String newName) {
+        this.name = Objects.requireNonNull(newName, "name");
+    }
+
+    @Override
+    public String toString() {
+        return "release epoch of " + name;
     }
 
     /**
      * Enters a read section ({@code srcu_read_lock}). Never blocks (except, once per thread,
      * briefly to register the thread's cell) and allocates nothing after the thread's first
-     * enter. Sections nest.
+     * enter (nor beyond depth 64, once). Sections nest.
      *
-     * @return the token to pass to {@link #exit(int)}: the index entered, 0 or 1
+     * @return the token to pass to {@link #exit(int)}: the section's depth and index
      */
     public int enter() {
         Cell c = myCell.get();
         if (c == null) {
             c = register();                              // publishes the cell before the index read: race (iii)
         }
-        int idx = (int) FLIPS.getVolatile(this) & 1;
+        return enterOn(c, readIndex());
+    }
+
+    /** The active index: the first half of {@code enter}. Volatile: race (iii), (G3). */
+    int readIndex() {
+        return (int) FLIPS.getVolatile(this) & 1;
+    }
+
+    /**
+     * The second half of {@code enter} with an index read earlier: tests call it with a stale
+     * index to put a reader exactly into race (i) (descheduled between the two halves).
+     */
+    int enterWithIndex(int idx) {
+        Cell c = myCell.get();
+        if (c == null) {
+            c = register();
+        }
+        return enterOn(c, idx & 1);
+    }
+
+    private static int enterOn(Cell c, int idx) {
         if (idx == 0) {
             LOCK0.setOpaque(c, c.lock0 + 1L);            // single writer: no read-modify-write needed
         } else {
             LOCK1.setOpaque(c, c.lock1 + 1L);
         }
         VarHandle.fullFence();                           // B: pairs with A, D and E
-        c.depth++;
-        return idx;
+        int d = c.depth + 1;
+        if (d > MAX_DEPTH) {
+            undoLock(c, idx);
+            throw new IllegalStateException("release epoch sections nested " + MAX_DEPTH + " deep on thread \""
+                    + Thread.currentThread().getName() + "\": runaway recursion or enter without exit");
+        }
+        c.push(d, idx);
+        c.depth = d;
+        return d << 1 | idx;
+    }
+
+    /** Takes back a lock increment whose section never opened (only the owner writes it). */
+    private static void undoLock(Cell c, int idx) {
+        // Balanced by an unlock, never a decrement: counters only grow (see the class comment).
+        if (idx == 0) {
+            UNLOCK0.setRelease(c, c.unlock0 + 1L);
+        } else {
+            UNLOCK1.setRelease(c, c.unlock1 + 1L);
+        }
     }
 
     /**
-     * Exits a read section that this thread entered and that {@code enter()} gave
-     * {@code token} ({@code srcu_read_unlock}). Nested sections may exit in any order. Never
+     * Exits the calling thread's innermost open section in this epoch
+     * ({@code srcu_read_unlock}); {@code token} is what its {@code enter()} returned. Never
      * blocks.
      *
-     * @throws IllegalArgumentException if {@code token} is not 0 or 1, or this thread has no
-     *         open section on that index (a token from another thread or used twice)
-     * @throws IllegalStateException if this thread is not inside this epoch
+     * @throws IllegalStateException if {@code token} is not the token of this thread's innermost
+     *         open section in this epoch (exited twice, from another thread or another epoch, or
+     *         out of order); nothing is changed then
      */
     public void exit(int token) {
-        if ((token & ~1) != 0) {
-            throw new IllegalArgumentException("not a release epoch token: " + token + " (enter() returns 0 or 1)");
-        }
         Cell c = myCell.get();
         int d = c == null ? 0 : c.depth;
-        if (d == 0) {
-            throw new IllegalStateException("release epoch exit without enter: thread \""
-                    + Thread.currentThread().getName() + "\" is not inside this epoch");
+        int idx = token & 1;
+        if (d == 0 || (token >>> 1) != d || c.peek(d) != idx) {
+            throw notInnermost(token, d, c);
         }
-        if (token == 0) {
-            long u = c.unlock0;
-            if (u >= c.lock0) {
-                throw noOpenSection(token, d);
-            }
-            c.depth = d - 1;
-            UNLOCK0.setRelease(c, u + 1L);               // pairs with the acquire unlock loads of drained()
+        c.depth = d - 1;
+        if (idx == 0) {
+            UNLOCK0.setRelease(c, c.unlock0 + 1L);       // pairs with the acquire unlock loads of drained()
         } else {
-            long u = c.unlock1;
-            if (u >= c.lock1) {
-                throw noOpenSection(token, d);
-            }
-            c.depth = d - 1;
-            UNLOCK1.setRelease(c, u + 1L);
+            UNLOCK1.setRelease(c, c.unlock1 + 1L);
         }
     }
 
-    private static IllegalArgumentException noOpenSection(int token, int depth) {
-        return new IllegalArgumentException("release epoch token " + token + " does not belong to an open section of thread \""
-                + Thread.currentThread().getName() + "\" (depth " + depth + ", none entered on index " + token
-                + "): was it returned by another thread's enter, or exited twice?");
+    private IllegalStateException notInnermost(int token, int depth, Cell c) {
+        String thread = "thread \"" + Thread.currentThread().getName() + "\"";
+        if (depth == 0) {
+            return new IllegalStateException("release epoch exit without an open section: " + thread + " is not inside the "
+                    + this + " (token " + describe(token) + "); was it exited twice, or entered on another thread or epoch?");
+        }
+        return new IllegalStateException("release epoch token " + describe(token) + " is not the innermost open section of "
+                + thread + " in the " + this + " (that is " + describe(depth << 1 | c.peek(depth)) + "): sections exit "
+                + "innermost first, each with its own token; nothing was changed");
+    }
+
+    private static String describe(int token) {
+        return "[depth " + (token >>> 1) + ", index " + (token & 1) + "]";
     }
 
     /** The current thread's nesting depth in this epoch (0 when outside). */
@@ -359,7 +425,10 @@ public final class ReleaseEpoch {
     public void barrier() {
         checkNotInside();
         Waiter w = new Waiter(false, 0L);
-        barrierLock.lock();
+        if (!barrierLock.tryLock()) {
+            w.waited = true;
+            barrierLock.lock();
+        }
         try {
             runBarrier(w);
         } finally {
@@ -388,6 +457,7 @@ public final class ReleaseEpoch {
             if (!w.acquire(barrierLock)) {
                 return BarrierOutcome.TIMED_OUT;
             }
+            // acquire() set w.waited if another barrier held the lock: this one waited too.
             try {
                 return runBarrier(w);
             } finally {
@@ -607,11 +677,12 @@ public final class ReleaseEpoch {
             return timed && remaining() <= 0L;
         }
 
-        /** Takes the barrier lock within the timeout, not interruptibly. */
+        /** Takes the barrier lock within the timeout, not interruptibly; notes if it waited. */
         boolean acquire(ReentrantLock lock) {
             if (lock.tryLock()) {
                 return true;
             }
+            waited = true;
             for (;;) {
                 long remaining = remaining();
                 if (remaining <= 0L) {
@@ -645,6 +716,9 @@ public final class ReleaseEpoch {
         }
     }
 
+    /** Deepest nesting accepted: a bound against runaway recursion, far above any real use. */
+    static final int MAX_DEPTH = 1 << 20;
+
     /** Padding before a cell's fields: another object's fields never share their cache line. */
     @SuppressWarnings("unused")
     private static class CellPad0 {
@@ -659,6 +733,10 @@ public final class ReleaseEpoch {
         long unlock1;
         /** Nesting depth: owner only, read opaquely by {@link #threadsInside()}. */
         int depth;
+        /** Index of the open section at depth {@code d} (1..64) in bit {@code d - 1}: owner only. */
+        long indexBits;
+        /** The same beyond depth 64; null until a thread nests that deep. Owner only. */
+        long[] deeperBits;
         /** Weak: a cell never keeps its thread alive. */
         final WeakReference<Thread> owner;
         /** For the warning if the thread dies inside. */
@@ -667,6 +745,33 @@ public final class ReleaseEpoch {
         CellFields(Thread t) {
             owner = new WeakReference<>(t);
             ownerName = t.getName();
+        }
+
+        /** Records the index of the section opening at depth {@code d}. */
+        final void push(int d, int idx) {
+            int bit = d - 1;
+            if (bit < 64) {
+                long m = 1L << bit;
+                indexBits = idx == 0 ? indexBits & ~m : indexBits | m;
+            } else {
+                int word = (bit >>> 6) - 1;
+                long[] more = deeperBits;
+                if (more == null || word >= more.length) {
+                    more = Arrays.copyOf(more == null ? new long[0] : more, Math.max(4, 2 * (word + 1)));
+                    deeperBits = more;
+                }
+                long m = 1L << (bit & 63);
+                more[word] = idx == 0 ? more[word] & ~m : more[word] | m;
+            }
+        }
+
+        /** The index of the open section at depth {@code d} (1..depth). */
+        final int peek(int d) {
+            int bit = d - 1;
+            if (bit < 64) {
+                return (int) (indexBits >>> bit) & 1;
+            }
+            return (int) (deeperBits[(bit >>> 6) - 1] >>> (bit & 63)) & 1;
         }
     }
 

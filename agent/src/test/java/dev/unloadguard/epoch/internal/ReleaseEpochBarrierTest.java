@@ -1,17 +1,18 @@
-package dev.unloadguard.epoch;
+package dev.unloadguard.epoch.internal;
 
-import static dev.unloadguard.epoch.ReleaseEpochTestSupport.BOUND;
-import static dev.unloadguard.epoch.ReleaseEpochTestSupport.assertStillWaiting;
-import static dev.unloadguard.epoch.ReleaseEpochTestSupport.awaitDone;
-import static dev.unloadguard.epoch.ReleaseEpochTestSupport.barrierAsync;
-import static dev.unloadguard.epoch.ReleaseEpochTestSupport.untimedBarrierAsync;
+import dev.unloadguard.epoch.BarrierOutcome;
+import static dev.unloadguard.epoch.internal.ReleaseEpochTestSupport.BOUND;
+import static dev.unloadguard.epoch.internal.ReleaseEpochTestSupport.assertStillWaiting;
+import static dev.unloadguard.epoch.internal.ReleaseEpochTestSupport.awaitDone;
+import static dev.unloadguard.epoch.internal.ReleaseEpochTestSupport.barrierAsync;
+import static dev.unloadguard.epoch.internal.ReleaseEpochTestSupport.untimedBarrierAsync;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.unloadguard.epoch.ReleaseEpochTestSupport.Reader;
+import dev.unloadguard.epoch.internal.ReleaseEpochTestSupport.Reader;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;

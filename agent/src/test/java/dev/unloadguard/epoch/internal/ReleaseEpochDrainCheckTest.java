@@ -1,9 +1,9 @@
-package dev.unloadguard.epoch;
+package dev.unloadguard.epoch.internal;
 
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.unloadguard.epoch.ReleaseEpochTestSupport.Reader;
+import dev.unloadguard.epoch.internal.ReleaseEpochTestSupport.Reader;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 

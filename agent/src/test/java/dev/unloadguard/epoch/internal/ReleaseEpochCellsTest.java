@@ -1,9 +1,10 @@
-package dev.unloadguard.epoch;
+package dev.unloadguard.epoch.internal;
 
-import static dev.unloadguard.epoch.ReleaseEpochTestSupport.BOUND;
-import static dev.unloadguard.epoch.ReleaseEpochTestSupport.assertStillWaiting;
-import static dev.unloadguard.epoch.ReleaseEpochTestSupport.awaitDone;
-import static dev.unloadguard.epoch.ReleaseEpochTestSupport.barrierAsync;
+import dev.unloadguard.epoch.BarrierOutcome;
+import static dev.unloadguard.epoch.internal.ReleaseEpochTestSupport.BOUND;
+import static dev.unloadguard.epoch.internal.ReleaseEpochTestSupport.assertStillWaiting;
+import static dev.unloadguard.epoch.internal.ReleaseEpochTestSupport.awaitDone;
+import static dev.unloadguard.epoch.internal.ReleaseEpochTestSupport.barrierAsync;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;

@@ -1,5 +1,6 @@
-package dev.unloadguard.epoch;
+package dev.unloadguard.epoch.internal;
 
+import dev.unloadguard.epoch.BarrierOutcome;
 import static org.awaitility.Awaitility.await;
 
 import java.time.Duration;
