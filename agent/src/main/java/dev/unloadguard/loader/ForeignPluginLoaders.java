@@ -91,6 +91,15 @@ public final class ForeignPluginLoaders {
     }
 
     /**
+     * A racy snapshot of the threads inside the release epoch of a loader registered with
+     * {@link #guard} (empty for any other loader): for diagnostics and tests.
+     */
+    public static List<Thread> threadsInside(ClassLoader loader) {
+        ReleaseEpoch epoch = Epochs.of(loader);
+        return epoch == null ? List.of() : epoch.threadsInside();
+    }
+
+    /**
      * The safe unload sequence with a 5 s bound on the collection check: stop, release barrier,
      * close, confirm collection. See the class comment.
      *

@@ -1,5 +1,6 @@
 package dev.unloadguard.loader;
 
+import dev.unloadguard.epoch.internal.Throwables;
 import java.lang.reflect.Array;
 import java.lang.reflect.Field;
 import java.lang.reflect.Modifier;
@@ -14,7 +15,8 @@ import java.util.Set;
  * Finds, without a heap dump, what probably keeps an unloaded plugin's class loader alive:
  * live threads whose context class loader or class comes from the plugin, threads still running
  * plugin code, and plugin objects reachable from the host's own registries (the services the
- * host gave the {@link PluginLoader}, scanned a few fields deep). A suspect list, not a proof:
+ * host gave the {@link PluginLoader}, scanned a few fields deep), and throwables of plugin classes
+ * that left plugin code and are still reachable (see {@link Throwables}). A suspect list, not a proof:
  * only a heap dump shows every path.
  */
 final class LeakSuspects {
@@ -45,6 +47,7 @@ final class LeakSuspects {
         }
         Set<Object> seen = Collections.newSetFromMap(new IdentityHashMap<>());
         services.forEach((type, service) -> scan(service, "host service " + type.getName(), loader, out, MAX_DEPTH, seen));
+        out.addAll(Throwables.stillReachable(loader));
         return out;
     }
 

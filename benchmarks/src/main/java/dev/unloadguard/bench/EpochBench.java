@@ -1,6 +1,6 @@
 package dev.unloadguard.bench;
 
-import dev.unloadguard.epoch.ReleaseEpoch;
+import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;

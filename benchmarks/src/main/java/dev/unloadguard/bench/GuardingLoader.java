@@ -1,7 +1,8 @@
 package dev.unloadguard.bench;
 
 import dev.unloadguard.agent.GuardTransformer;
-import dev.unloadguard.epoch.GuardedClassLoader;
+import dev.unloadguard.epoch.internal.EpochHolder;
+import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -11,9 +12,15 @@ import java.io.UncheckedIOException;
  * output ({@link GuardTransformer#guard}), everything else comes from the parent. What the agent
  * would do to a class of a real plugin loader, without an agent in the JVM.
  */
-final class GuardingLoader extends ClassLoader implements GuardedClassLoader {
+final class GuardingLoader extends ClassLoader implements EpochHolder {
 
     private final java.util.Set<String> guarded;
+    private final ReleaseEpoch epoch = new ReleaseEpoch("bench-guarding");
+
+    @Override
+    public ReleaseEpoch releaseEpoch() {
+        return epoch;
+    }
 
     GuardingLoader(String... binaryNames) {
         super("bench-guarding", GuardingLoader.class.getClassLoader());

@@ -6,7 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.sun.tools.attach.VirtualMachine;
-import dev.unloadguard.epoch.ReleaseEpoch;
+import dev.unloadguard.epoch.internal.Epochs;
+import dev.unloadguard.loader.ForeignPluginLoaders;
 import dev.unloadguard.epoch.ReleaseGuard;
 import dev.unloadguard.it.scenario.TailDepthScenario;
 import dev.unloadguard.it.support.BuiltJars;
@@ -79,13 +80,13 @@ class AgentInstallIT {
                 ClassLoader.getPlatformClassLoader())) {
             assertThrows(ClassNotFoundException.class, () -> foreign.loadClass(ReleaseGuard.class.getName()),
                     "a loader under the platform loader cannot see unloadguard's runtime");
-            ReleaseGuard.registerPluginLoader(foreign);
-            assertTrue(ReleaseGuard.needsBootBridge(foreign));
+            ForeignPluginLoaders.guard(foreign);
+            assertTrue(Epochs.needsBootBridge(foreign));
             Class<?> probe = foreign.loadClass("it.foreign.Probe");
-            IntSupplier depth = ReleaseEpoch.shared()::depth;
+            IntSupplier depth = () -> ReleaseGuard.depth(foreign);
             assertEquals(1, (int) probe.getMethod("depthInside", IntSupplier.class).invoke(null, depth),
-                    "the annotated method runs inside the one shared release epoch, through the bridge");
-            assertEquals(0, ReleaseEpoch.shared().depth(), "and exits it on return");
+                    "the annotated method runs inside its loader's own release epoch, through the bridge");
+            assertEquals(0, ReleaseGuard.depth(foreign), "and exits it on return");
             assertNull(Class.forName("dev.unloadguard.boot.BootGuard", false, foreign).getClassLoader(),
                     "the bridge lives in the bootstrap loader");
         }

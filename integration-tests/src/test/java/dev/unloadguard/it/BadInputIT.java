@@ -86,7 +86,7 @@ class BadInputIT {
                         package it.initfail;
                         import dev.unloadguard.device.Device;
                         import dev.unloadguard.driver.*;
-                        import dev.unloadguard.epoch.ReleaseEpoch;
+                        import dev.unloadguard.epoch.ReleaseGuard;
                         import dev.unloadguard.it.support.HostProbe;
                         public final class InitDriver implements Driver {
                             private Device card;
@@ -96,7 +96,7 @@ class BadInputIT {
                                 HostProbe p = ctx.service(HostProbe.class).orElseThrow();
                                 probe = p;
                                 card = ctx.createDevice("card0");
-                                card.addReleaseAction(d -> p.record("action ran at depth " + ReleaseEpoch.shared().depth()));
+                                card.addReleaseAction(d -> p.record("action ran at depth " + ReleaseGuard.depth()));
                                 throw new IllegalStateException("init boom after creating card0");
                             }
                             public void exit() { probe.record("exit ran"); card.release(); card = null; }

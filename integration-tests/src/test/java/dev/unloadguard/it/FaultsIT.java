@@ -10,7 +10,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.unloadguard.device.Device;
 import dev.unloadguard.driver.ReleaseCallback;
 import dev.unloadguard.epoch.BarrierOutcome;
-import dev.unloadguard.epoch.ReleaseEpoch;
 import dev.unloadguard.it.support.BuiltJars;
 import dev.unloadguard.it.support.HostProbe;
 import dev.unloadguard.it.support.SampleHost;
@@ -57,7 +56,6 @@ class FaultsIT {
                         package it.faulty;
                         import dev.unloadguard.device.Device;
                         import dev.unloadguard.driver.*;
-                        import dev.unloadguard.epoch.ReleaseEpoch;
                         import dev.unloadguard.it.support.HostProbe;
                         public final class FaultyDriver implements Driver {
                             private Device card;
@@ -67,17 +65,17 @@ class FaultsIT {
                                 HostProbe p = ctx.service(HostProbe.class).orElseThrow();
                                 probe = p;
                                 card = ctx.createDevice("card0");
-                                card.addReleaseAction(d -> p.record("first action ran at depth " + ReleaseEpoch.shared().depth()));
+                                card.addReleaseAction(d -> p.record("first action ran at depth " + dev.unloadguard.epoch.ReleaseGuard.depth()));
                                 card.addReleaseAction(d -> { throw new FaultyError("managed action boom"); });
                                 p.keep(card.acquire()); // the host's reference: its release is the last one
                                 p.keep((ReleaseCallback) () -> {
-                                    p.record("callback ran at depth " + ReleaseEpoch.shared().depth());
+                                    p.record("callback ran at depth " + dev.unloadguard.epoch.ReleaseGuard.depth());
                                     throw new FaultyError("callback boom");
                                 });
                             }
                             public void exit() { card.release(); card = null; }
                             public void release(Device device) {
-                                probe.record("driver release ran at depth " + ReleaseEpoch.shared().depth());
+                                probe.record("driver release ran at depth " + dev.unloadguard.epoch.ReleaseGuard.depth());
                                 throw new FaultyError("driver release boom");
                             }
                         }
@@ -185,7 +183,7 @@ class FaultsIT {
         String thrown = callThrowingCallback();
         assertTrue(thrown.contains("callback boom"), thrown);
         assertTrue(probe.saw("callback ran at depth 1"), () -> "the callback must run guarded: " + probe.events());
-        assertEquals(0, ReleaseEpoch.shared().depth(), "the woven guard exits the epoch when the callback throws");
+        assertEquals(0, plugin.releaseDepth(), "the woven guard exits the epoch when the callback throws");
         probe.forget(); // the host drops the callback; it keeps only the device
 
         CompletableFuture<UnloadReport> unload = SampleHost.unloadAsync(loader, plugin, LONG);
@@ -196,10 +194,9 @@ class FaultsIT {
 
         // The last release, on this thread: the driver's release and one action throw; nothing escapes.
         assertTrue(card.release(), "the host dropped the last reference");
-        assertEquals(0, ReleaseEpoch.shared().depth(), "the release sequence exited the epoch despite the failures");
+        assertEquals(0, plugin.releaseDepth(), "the release sequence exited the epoch despite the failures");
         assertEquals(0, plugin.liveDevices(), "the live count fell despite the failures");
-        assertNotEquals(BarrierOutcome.TIMED_OUT, ReleaseEpoch.shared().barrier(Duration.ofSeconds(10)),
-                "nobody is left inside the epoch");
+        assertTrue(plugin.threadsInside().isEmpty(), "nobody is left inside the plugin's epoch");
 
         UnloadReport report = await().atMost(Duration.ofSeconds(20)).until(() -> unload.getNow(null), r -> r != null);
         List<String> failures = report.releaseFailures();

@@ -12,7 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.unloadguard.epoch.BarrierOutcome;
-import dev.unloadguard.epoch.ReleaseEpoch;
+import dev.unloadguard.loader.ForeignPluginLoaders;
 import dev.unloadguard.it.pf4j.CallbackPlugin;
 import dev.unloadguard.it.pf4j.SafeUnloadPluginManager;
 import dev.unloadguard.it.pf4j.TailGate;
@@ -161,7 +161,7 @@ class Pf4jIT {
         SafeUnloadPluginManager manager = new SafeUnloadPluginManager(LONG, pluginsRoot);
         startPluginAndHoldItsCallbackTail(manager);
         assertEquals(1, gate.depth(), "the adapter registered PF4J's loader: the callback runs inside the release epoch");
-        assertTrue(ReleaseEpoch.shared().threadsInside().stream().anyMatch(t -> t.getName().equals("pf4j-host-worker")));
+        assertTrue(ForeignPluginLoaders.threadsInside(gate.pluginLoader().get()).stream().anyMatch(t -> t.getName().equals("pf4j-host-worker")));
 
         CompletableFuture<UnloadReport> unload = CompletableFuture.supplyAsync(() -> {
             try {

@@ -12,7 +12,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.unloadguard.device.Device;
 import dev.unloadguard.epoch.BarrierOutcome;
-import dev.unloadguard.epoch.ReleaseEpoch;
 import dev.unloadguard.it.support.BuiltJars;
 import dev.unloadguard.it.support.HostBus;
 import dev.unloadguard.it.support.RecordingTailHook;
@@ -106,7 +105,7 @@ class UnloadProtocolIT {
         // and the tail is held inside plugin code, inside the release epoch.
         await().atMost(Duration.ofSeconds(10)).until(hook::lastTailReached);
         assertEquals(0, plugin.liveDevices());
-        assertTrue(ReleaseEpoch.shared().threadsInside().stream().anyMatch(t -> t.getName().equals("pagemap-cache-worker")),
+        assertTrue(plugin.threadsInside().stream().anyMatch(t -> t.getName().equals("pagemap-cache-worker")),
                 "the helper's worker runs the guarded release callback, so it is inside the epoch");
         assertStillWaiting(unload, Duration.ofMillis(500));
         assertEquals(PluginState.GOING, plugin.state(), "GOING only moves on: the loader stayed open throughout");

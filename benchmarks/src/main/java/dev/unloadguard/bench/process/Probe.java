@@ -2,7 +2,7 @@ package dev.unloadguard.bench.process;
 
 import dev.unloadguard.agent.GuardTransformer;
 import dev.unloadguard.epoch.BarrierOutcome;
-import dev.unloadguard.epoch.ReleaseEpoch;
+import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import dev.unloadguard.epoch.ReleaseGuard;
 import dev.unloadguard.loader.Plugin;
 import dev.unloadguard.loader.PluginLoader;

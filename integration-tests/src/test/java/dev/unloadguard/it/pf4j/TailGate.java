@@ -1,6 +1,6 @@
 package dev.unloadguard.it.pf4j;
 
-import dev.unloadguard.epoch.ReleaseEpoch;
+import dev.unloadguard.epoch.ReleaseGuard;
 import java.lang.ref.WeakReference;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -22,7 +22,7 @@ public final class TailGate {
 
     /** Called by the plugin's callback tail with its own class; blocks until {@link #open()}. */
     public void reached(Class<?> pluginClass) {
-        depth = ReleaseEpoch.shared().depth();
+        depth = ReleaseGuard.depth(pluginClass.getClassLoader());
         pluginLoader = new WeakReference<>(pluginClass.getClassLoader());
         reached.countDown();
         try {

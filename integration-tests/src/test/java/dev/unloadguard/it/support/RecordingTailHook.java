@@ -1,6 +1,6 @@
 package dev.unloadguard.it.support;
 
-import dev.unloadguard.epoch.ReleaseEpoch;
+import dev.unloadguard.epoch.ReleaseGuard;
 import dev.unloadguard.sample.helper.ReleaseTailHook;
 import java.lang.ref.WeakReference;
 import java.util.List;
@@ -47,11 +47,14 @@ public final class RecordingTailHook implements ReleaseTailHook {
 
     @Override
     public void tailReached(String pagemap, boolean droppedLastReference) {
-        depths.add(ReleaseEpoch.shared().depth());
-        WALKER.walk(frames -> frames.map(StackWalker.StackFrame::getDeclaringClass)
+        ClassLoader plugin = WALKER.walk(frames -> frames.map(StackWalker.StackFrame::getDeclaringClass)
                 .filter(c -> c.getName().startsWith("dev.unloadguard.sample.driver."))
                 .findFirst())
-                .ifPresent(c -> pluginLoader = new WeakReference<>(c.getClassLoader()));
+                .map(Class::getClassLoader).orElse(null);
+        depths.add(ReleaseGuard.depth(plugin)); // the calling plugin's own epoch
+        if (plugin != null) {
+            pluginLoader = new WeakReference<>(plugin);
+        }
         if (droppedLastReference) {
             lastTailReached.countDown();
             CountDownLatch g = gate;
