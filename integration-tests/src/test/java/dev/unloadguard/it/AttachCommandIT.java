@@ -1,6 +1,7 @@
 package dev.unloadguard.it;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.unloadguard.it.scenario.TailDepthScenario;
@@ -20,7 +21,11 @@ class AttachCommandIT {
             target.awaitLine(l -> l.startsWith("loaded="), Duration.ofSeconds(30));
             try (ChildJvm attach = ChildJvm.java(List.of("-jar", BuiltJars.agent().toString(), "attach", Long.toString(target.pid())))) {
                 assertEquals(0, attach.waitFor(Duration.ofMinutes(1)), attach::output);
-                assertTrue(attach.output().contains("attached"), attach::output);
+                // the exact line Attach prints on success; "not attached" also contains "attached"
+                String success = "attached " + BuiltJars.agent().toAbsolutePath() + " to JVM " + target.pid()
+                        + ": plugin classes it already loaded are now guarded";
+                assertTrue(attach.lines().contains(success), () -> "expected the line\n" + success + "\nin:\n" + attach.output());
+                assertFalse(attach.output().contains("not attached"), attach::output);
             }
             target.send("go");
             assertEquals(0, target.waitFor(Duration.ofMinutes(1)), target::output);

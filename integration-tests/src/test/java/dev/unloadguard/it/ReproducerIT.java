@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.unloadguard.it.scenario.RaceScenario;
 import dev.unloadguard.it.support.BuiltJars;
 import dev.unloadguard.it.support.ChildJvm;
+import dev.unloadguard.loader.PluginUnloadedError;
 import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -21,18 +22,36 @@ class ReproducerIT {
     static final int UNGUARDED_BOUND = Integer.getInteger("unloadguard.reproducer.unguardedAttempts", 300);
     static final int GUARDED_ATTEMPTS = Integer.getInteger("unloadguard.reproducer.guardedAttempts", 1000);
 
+    /**
+     * Any failure of the release tail after the close counts as a late access. Every one of them
+     * must surface as {@link PluginUnloadedError}, counted by the loader; today about 1 run in 4
+     * sees the closed {@code URLClassLoader} first as {@code IllegalStateException: zip file closed}
+     * or {@code NullPointerException: Inflater has been closed}, and then this test fails on that
+     * last assertion, on purpose, until the loader turns every late access into a
+     * PluginUnloadedError. Seen (run 3 of 3): "every late access must surface as
+     * dev.unloadguard.loader.PluginUnloadedError, but the tail failed with:
+     * java.lang.IllegalStateException x1 ... firstFailure=java.lang.IllegalStateException: zip file
+     * closed ==> expected: <1> but was: <0>" (lateAccesses=0).
+     */
     @Test
     void withoutTheAgentTheTailHitsAClosedLoaderWithinABoundedNumberOfAttempts() throws Exception {
         try (ChildJvm jvm = ChildJvm.start(List.of(), RaceScenario.class.getName(),
                 BuiltJars.driverSample().toString(), Integer.toString(UNGUARDED_BOUND), "stop-at-first-failure")) {
             assertEquals(0, jvm.waitFor(Duration.ofMinutes(3)), jvm::output);
             assertEquals("false", jvm.value("agent").orElseThrow(), jvm::output);
-            int failures = Integer.parseInt(jvm.value("ncdfe").orElseThrow());
-            assertTrue(failures > 0, () -> "expected a NoClassDefFoundError from the closed loader within "
+            int failures = Integer.parseInt(jvm.value("failures").orElseThrow());
+            String classes = jvm.value("failureClasses").orElseThrow();
+            System.out.println("reproducer without the agent: " + failures + " failure(s) of the release tail after "
+                    + jvm.value("attempts").orElseThrow() + " attempt(s): " + classes + "; lateAccesses="
+                    + jvm.value("lateAccesses").orElseThrow());
+            assertTrue(failures > 0, () -> "expected the release tail to fail on the closed loader within "
                     + UNGUARDED_BOUND + " unguarded attempts:\n" + jvm.output());
+            assertEquals(Integer.toString(failures), jvm.value("pluginUnloadedErrors").orElseThrow(),
+                    () -> "every late access must surface as " + PluginUnloadedError.class.getName() + ", but the tail failed with: "
+                            + classes + "\n" + jvm.output());
+            assertTrue(Long.parseLong(jvm.value("lateAccesses").orElseThrow()) >= failures,
+                    () -> "every failure of the tail after the close is a late access the loader counts:\n" + jvm.output());
             assertTrue(jvm.value("firstFailure").orElseThrow().contains("DeviceRetirement"), jvm::output);
-            System.out.println("reproducer without the agent: NoClassDefFoundError after "
-                    + jvm.value("attempts").orElseThrow() + " attempt(s)");
         }
     }
 

@@ -2,10 +2,13 @@ package dev.unloadguard.it.scenario;
 
 import dev.unloadguard.loader.Plugin;
 import dev.unloadguard.loader.PluginLoader;
+import dev.unloadguard.loader.PluginUnloadedError;
 import dev.unloadguard.sample.helper.PagemapCache;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The reproducer, run in a forked JVM with or without {@code -javaagent}: the reference scenario
@@ -13,10 +16,15 @@ import java.util.List;
  * by the helper), has the helper drop them from its worker thread while the host unloads at the
  * same moment, and counts the release callbacks that failed — the tail that dropped the card's
  * last reference loads a class from the plugin's loader, so an unload that closes the loader
- * before that tail returns makes it fail with {@link NoClassDefFoundError}.
+ * before that tail returns makes it fail. Any failure of the tail counts: the loader should turn
+ * every such late access into a {@link PluginUnloadedError}, but a closed {@code URLClassLoader}
+ * can also surface as {@code IllegalStateException: zip file closed} or {@code
+ * NullPointerException: Inflater has been closed}, depending on where the close catches the tail.
  *
  * <p>Arguments: driver jar, attempts, {@code stop-at-first-failure} or {@code all}. Prints
- * {@code key=value} lines: attempts, failures, ncdfe, agent, firstFailure.
+ * {@code key=value} lines: agent, attempts, failures, pluginUnloadedErrors, lateAccesses (the
+ * loader's count), failureClasses (each class with its count), first.CLASS (the first failure
+ * of each class), firstFailure.
  */
 public final class RaceScenario {
 
@@ -25,8 +33,11 @@ public final class RaceScenario {
         int attempts = Integer.parseInt(args[1]);
         boolean stopAtFirst = args[2].equals("stop-at-first-failure");
         int failures = 0;
-        int ncdfe = 0;
+        int pluginUnloaded = 0;
         int done = 0;
+        long lateAccesses;
+        Map<String, Integer> failureClasses = new LinkedHashMap<>();
+        Map<String, String> firstOfEachClass = new LinkedHashMap<>();
         Throwable first = null;
         try (PagemapCache cache = new PagemapCache("pagemap-cache-worker")) {
             PluginLoader loader = PluginLoader.builder()
@@ -49,7 +60,9 @@ public final class RaceScenario {
                 List<Throwable> now = cache.failures();
                 for (Throwable t : now.subList(before, now.size())) {
                     failures++;
-                    ncdfe += t instanceof NoClassDefFoundError ? 1 : 0;
+                    pluginUnloaded += t instanceof PluginUnloadedError ? 1 : 0;
+                    failureClasses.merge(t.getClass().getName(), 1, Integer::sum);
+                    firstOfEachClass.putIfAbsent(t.getClass().getName(), String.valueOf(t).replace('\n', ' '));
                     if (first == null) {
                         first = t;
                     }
@@ -62,10 +75,16 @@ public final class RaceScenario {
                 }
             }
             System.out.println("agent=" + loader.agentActive());
+            lateAccesses = loader.lateAccesses();
         }
         System.out.println("attempts=" + done);
         System.out.println("failures=" + failures);
-        System.out.println("ncdfe=" + ncdfe);
+        System.out.println("pluginUnloadedErrors=" + pluginUnloaded);
+        System.out.println("lateAccesses=" + lateAccesses);
+        StringBuilder classes = new StringBuilder();
+        failureClasses.forEach((c, n) -> classes.append(classes.length() == 0 ? "" : ", ").append(c).append(" x").append(n));
+        System.out.println("failureClasses=" + classes);
+        firstOfEachClass.forEach((c, f) -> System.out.println("first." + c + "=" + f));
         System.out.println("firstFailure=" + first);
         System.out.flush();
         System.exit(0);

@@ -1,0 +1,134 @@
+package dev.unloadguard.it.holes;
+
+import dev.unloadguard.device.Device;
+import dev.unloadguard.driver.ReleaseAction;
+import dev.unloadguard.driver.ReleaseCallback;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The host side of the hole reproducers ({@code GuardHolesIT}): a service purpose-built plugins
+ * look up with {@code DriverContext.service(HoleBus.class)}. Plugin code records what it saw
+ * (plain strings, so nothing recorded pins a plugin), asks {@link #probe} whether it runs inside
+ * the release epoch, stops at named gates the test opens, hands the host named objects (release
+ * callbacks, runnables), and calls host code ({@link #call}, {@link #run}) the way a host service
+ * or helper library would. {@link #forget()} drops everything plugin-provided.
+ */
+public final class HoleBus {
+
+    private final List<String> events = new CopyOnWriteArrayList<>();
+    private final Map<String, CountDownLatch> gates = new ConcurrentHashMap<>();
+    private final Map<String, Object> kept = new ConcurrentHashMap<>();
+    private final Map<String, Runnable> hostActions = new ConcurrentHashMap<>();
+
+    /** Records an observation (the plugin calls it). */
+    public void record(String event) {
+        events.add(event);
+    }
+
+    /** Records {@code label + " inside=" + EpochProbe.insideEpoch(pluginClass)}. */
+    public void probe(String label, Class<?> pluginClass) {
+        record(label + " inside=" + EpochProbe.insideEpoch(pluginClass));
+    }
+
+    public List<String> events() {
+        return List.copyOf(events);
+    }
+
+    public boolean saw(String event) {
+        return events.contains(event);
+    }
+
+    /** Makes {@link #pass(String)} with this name block until {@link #openGate(String)}. */
+    public HoleBus closeGate(String name) {
+        gates.put(name, new CountDownLatch(1));
+        return this;
+    }
+
+    public void openGate(String name) {
+        CountDownLatch g = gates.get(name);
+        if (g != null) {
+            g.countDown();
+        }
+    }
+
+    public void openAllGates() {
+        gates.values().forEach(CountDownLatch::countDown);
+    }
+
+    /**
+     * Called by plugin code: records {@code "reached " + name}, then blocks while the gate of that
+     * name is closed (bounded, so a forgotten gate cannot hang the build).
+     */
+    public void pass(String name) {
+        record("reached " + name);
+        CountDownLatch g = gates.get(name);
+        if (g == null) {
+            return;
+        }
+        try {
+            if (!g.await(60, TimeUnit.SECONDS)) {
+                throw new IllegalStateException("test gate " + name + " was never opened");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** The host keeps an object the plugin handed it, under a name. */
+    public void keep(String name, Object o) {
+        kept.put(name, o);
+    }
+
+    /** The object kept under {@code name}. */
+    public <T> T kept(String name, Class<T> type) {
+        Object o = kept.get(name);
+        if (o == null) {
+            throw new IllegalStateException("the plugin handed the host nothing named " + name + "; kept: " + kept.keySet());
+        }
+        return type.cast(o);
+    }
+
+    /** Host code a test installs for plugins to call through {@link #run(String)}. */
+    public void hostAction(String name, Runnable action) {
+        hostActions.put(name, action);
+    }
+
+    /**
+     * Called by plugin code: runs the host action of that name, or else the {@link Runnable} kept
+     * under that name (plugin code of another plugin, called from host code), on this thread.
+     */
+    public void run(String name) {
+        Runnable action = hostActions.get(name);
+        if (action == null) {
+            action = kept(name, Runnable.class);
+        }
+        action.run();
+    }
+
+    /** Called by plugin code: the host calls a release callback at once, on this thread, as a helper would. */
+    public void call(ReleaseCallback callback) {
+        callback.release();
+    }
+
+    /** Called by plugin code: the host runs a release action at once, on this thread, as a helper would. */
+    public void callAction(ReleaseAction action, Device device) {
+        try {
+            action.release(device);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IllegalStateException("release action threw " + e, e);
+        }
+    }
+
+    /** Drops everything plugin-provided and every host action, so the host keeps nothing of any plugin. */
+    public void forget() {
+        kept.clear();
+        hostActions.clear();
+    }
+}
