@@ -56,7 +56,7 @@ import org.junit.jupiter.api.function.Executable;
  * what must hold once the hole is closed, so each one FAILS on the code it was written against;
  * the comment above each test quotes the failure seen there. Plugins and hosts use the public API
  * only (PluginLoader, Plugin, Device, Driver, DriverContext, ReleaseCallback, ReleaseAction,
- * UnloadReport, BarrierOutcome, and today's runtime class ReleaseGuard where a hole is about it);
+ * UnloadReport, BarrierOutcome, and the runtime class ReleaseGuard (and, where a hole is about them, unloadguard's internals));
  * interleavings are forced with gates in {@link HoleBus}, never by timing; whether a thread runs
  * inside the release epoch is asked in one place, {@code EpochProbe.insideEpoch}.
  */
@@ -517,15 +517,29 @@ class GuardHolesIT {
                         package it.holes.mnested;
                         import dev.unloadguard.epoch.ReleaseGuard;
                         import dev.unloadguard.it.holes.HoleBus;
-                        /** Plugin M's code, called by host code: a section of its own, exited twice. */
+                        import java.lang.invoke.MethodHandle;
+                        import java.lang.invoke.MethodHandles;
+                        import java.lang.invoke.MethodType;
+                        /**
+                         * Plugin M's code, called by host code: a section of its own (the only epoch its code can
+                         * bind: its own plugin's), exited twice.
+                         */
                         final class Entry implements Runnable {
                             private final HoleBus bus;
                             Entry(HoleBus bus) { this.bus = bus; }
                             public void run() {
-                                int t = ReleaseGuard.enter();
-                                ReleaseGuard.exit(t);
+                                MethodHandle enter = ReleaseGuard.handle(MethodHandles.lookup(), "enter", MethodType.methodType(int.class));
+                                MethodHandle exit = ReleaseGuard.handle(MethodHandles.lookup(), "exit", MethodType.methodType(void.class, int.class));
+                                int t;
                                 try {
-                                    ReleaseGuard.exit(t);
+                                    t = (int) enter.invokeExact();
+                                    exit.invokeExact(t);
+                                } catch (Throwable e) {
+                                    bus.record("m: first section failed " + e);
+                                    return;
+                                }
+                                try {
+                                    exit.invokeExact(t);
                                     bus.record("m: second exit returned");
                                 } catch (Throwable e) {
                                     bus.record("m: second exit threw " + e.getClass().getName());
@@ -623,14 +637,14 @@ class GuardHolesIT {
                 .source("it.holes.forged.ForgedDriver", """
                         package it.holes.forged;
                         import dev.unloadguard.driver.*;
-                        import dev.unloadguard.epoch.ReleaseGuard;
+                        import dev.unloadguard.epoch.internal.Epochs;
                         import dev.unloadguard.it.holes.HoleBus;
                         public final class ForgedDriver implements Driver {
                             public String id() { return "forged"; }
                             public void init(DriverContext ctx) {
                                 HoleBus bus = ctx.service(HoleBus.class).orElseThrow();
                                 try {
-                                    ReleaseGuard.agentInstalled("forged", () -> { });
+                                    Epochs.agentInstalled(null, "forged", () -> { });
                                     bus.record("agentInstalled returned");
                                 } catch (Throwable t) {
                                     bus.record("agentInstalled threw " + t.getClass().getName());
@@ -672,7 +686,7 @@ class GuardHolesIT {
                 .source("it.holes.register.RegisterDriver", """
                         package it.holes.register;
                         import dev.unloadguard.driver.*;
-                        import dev.unloadguard.epoch.ReleaseGuard;
+                        import dev.unloadguard.epoch.internal.Epochs;
                         import dev.unloadguard.it.holes.HoleBus;
                         public final class RegisterDriver implements Driver {
                             public String id() { return "register"; }
@@ -680,7 +694,7 @@ class GuardHolesIT {
                                 HoleBus bus = ctx.service(HoleBus.class).orElseThrow();
                                 ClassLoader hostLoader = bus.kept("host-loader", ClassLoader.class);
                                 try {
-                                    ReleaseGuard.registerPluginLoader(hostLoader);
+                                    Epochs.registerForeign(hostLoader, "forged registration");
                                     bus.record("registerPluginLoader returned");
                                 } catch (Throwable t) {
                                     bus.record("registerPluginLoader threw " + t.getClass().getName());
@@ -737,6 +751,84 @@ class GuardHolesIT {
         }
     }
 
+    private static Path foreignForgerJar() throws IOException {
+        return jar("foreign-forger", () -> TestPlugins.plugin()
+                .source("it.holes.foreignforge.Forger", """
+                        package it.holes.foreignforge;
+                        import dev.unloadguard.epoch.internal.Epochs;
+                        import dev.unloadguard.it.holes.HoleBus;
+                        /** Plugin code of a foreign host whose loader sees everything its parent sees, internals too. */
+                        public final class Forger implements Runnable {
+                            private final HoleBus bus;
+                            public Forger(HoleBus bus) { this.bus = bus; }
+                            public void run() {
+                                ClassLoader hostLoader = bus.kept("host-loader", ClassLoader.class);
+                                try {
+                                    Epochs.registerForeign(hostLoader, "forged registration");
+                                    bus.record("registerForeign returned");
+                                } catch (Throwable t) {
+                                    bus.record("registerForeign threw " + t.getClass().getName());
+                                }
+                                try {
+                                    Epochs.agentInstalled(null, "forged", () -> { });
+                                    bus.record("agentInstalled returned");
+                                } catch (Throwable t) {
+                                    bus.record("agentInstalled threw " + t.getClass().getName());
+                                }
+                                Runnable viaJdkThread = () -> {
+                                    try {
+                                        Epochs.registerForeign(hostLoader, "forged from a JDK thread");
+                                        bus.record("registerForeign from a plugin lambda returned");
+                                    } catch (Throwable t) {
+                                        bus.record("registerForeign from a plugin lambda threw " + t.getClass().getName());
+                                    }
+                                };
+                                Thread th = new Thread(viaJdkThread, "forger-thread");
+                                th.start();
+                                try {
+                                    th.join();
+                                } catch (InterruptedException e) {
+                                    Thread.currentThread().interrupt();
+                                }
+                            }
+                        }
+                        """)
+                .build("holes-foreign-forger"));
+    }
+
+    /**
+     * A foreign host's plugin (its loader delegates to the host, so it can link unloadguard's
+     * internals) still cannot register loaders or record the agent: the operations check that no
+     * plugin code is on the stack, lambdas handed to JDK threads included, and change nothing.
+     */
+    @Test
+    void hole4_aForeignHostsPluginThatSeesTheInternalsStillCannotRegisterLoadersOrForgeTheAgent() throws Exception {
+        String agentBefore = dev.unloadguard.epoch.ReleaseGuard.agentVersion();
+        try (URLClassLoader hostLoader = new URLClassLoader("host-extensions-2", new URL[] {hostExtensionJar().toUri().toURL()},
+                GuardHolesIT.class.getClassLoader());
+             URLClassLoader foreign = dev.unloadguard.loader.ForeignPluginLoaders.guard(new URLClassLoader("foreign-forger",
+                     new URL[] {foreignForgerJar().toUri().toURL()}, GuardHolesIT.class.getClassLoader()))) {
+            bus.keep("host-loader", hostLoader);
+            Runnable forger = (Runnable) Class.forName("it.holes.foreignforge.Forger", true, foreign)
+                    .getConstructor(HoleBus.class).newInstance(bus);
+            forger.run();
+            ReleaseCallback extension = (ReleaseCallback) Class.forName("it.holes.hostext.HostExtension", true, hostLoader)
+                    .getConstructor(HoleBus.class).newInstance(bus);
+            extension.release();
+            List<String> events = bus.events();
+            assertAll(
+                    () -> assertTrue(events.contains("registerForeign threw java.lang.IllegalCallerException"), events::toString),
+                    () -> assertTrue(events.contains("agentInstalled threw java.lang.IllegalCallerException"), events::toString),
+                    () -> assertTrue(events.contains("registerForeign from a plugin lambda threw java.lang.IllegalCallerException"),
+                            events::toString),
+                    () -> assertTrue(events.contains("host extension release inside=false"),
+                            () -> "the host's loader did not become a plugin loader: " + events),
+                    () -> assertEquals(agentBefore, dev.unloadguard.epoch.ReleaseGuard.agentVersion(), "the agent record is unchanged"));
+        } finally {
+            bus.forget();
+        }
+    }
+
     // ---- hole 5: one shared epoch couples every plugin ---------------------------------------
 
     private static Path fillerJar() throws IOException {
@@ -763,18 +855,29 @@ class GuardHolesIT {
                         import dev.unloadguard.driver.*;
                         import dev.unloadguard.epoch.ReleaseGuard;
                         import dev.unloadguard.it.holes.HoleBus;
+                        import java.lang.invoke.MethodHandle;
+                        import java.lang.invoke.MethodHandles;
+                        import java.lang.invoke.MethodType;
                         public final class HeldDriver implements Driver {
                             private static volatile int openToken = -1;
+                            private static final MethodHandle ENTER = ReleaseGuard.handle(MethodHandles.lookup(), "enter", MethodType.methodType(int.class));
+                            private static final MethodHandle EXIT = ReleaseGuard.handle(MethodHandles.lookup(), "exit", MethodType.methodType(void.class, int.class));
+                            private static int enter() {
+                                try { return (int) ENTER.invokeExact(); } catch (Throwable t) { throw new IllegalStateException(t); }
+                            }
+                            private static void exit(int token) {
+                                try { EXIT.invokeExact(token); } catch (Throwable t) { throw new IllegalStateException(t); }
+                            }
                             public String id() { return "yankee"; }
                             public void init(DriverContext ctx) {
                                 HoleBus bus = ctx.service(HoleBus.class).orElseThrow();
                                 bus.keep("y-callback", new HeldCallback(bus));
                                 bus.keep("y-unbalanced", (Runnable) () -> {
-                                    openToken = ReleaseGuard.enter(); // and never exits
+                                    openToken = enter(); // and never exits
                                     bus.record("y entered a section and left it open");
                                 });
                                 bus.keep("y-balance", (Runnable) () -> {
-                                    ReleaseGuard.exit(openToken);
+                                    exit(openToken);
                                     bus.record("y closed its open section");
                                 });
                             }

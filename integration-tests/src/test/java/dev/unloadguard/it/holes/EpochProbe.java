@@ -1,12 +1,11 @@
 package dev.unloadguard.it.holes;
 
-import dev.unloadguard.epoch.ReleaseEpoch;
+import dev.unloadguard.epoch.ReleaseGuard;
 
 /**
  * The one place the hole reproducers ask "is this thread inside the release epoch that guards
- * this plugin's code?". Today there is one shared epoch and the answer is its depth; once each
- * plugin has its own epoch, switch this method to the new API (the plugin class names the
- * plugin whose epoch is meant) and every reproducer follows.
+ * this plugin's code?": each plugin generation has its own epoch, named here by a class of the
+ * plugin. (Before each plugin had its own, this asked the one shared epoch.)
  */
 public final class EpochProbe {
 
@@ -18,6 +17,6 @@ public final class EpochProbe {
      * {@code pluginClass}.
      */
     public static boolean insideEpoch(Class<?> pluginClass) {
-        return ReleaseEpoch.shared().depth() > 0;
+        return ReleaseGuard.depth(pluginClass.getClassLoader()) > 0;
     }
 }

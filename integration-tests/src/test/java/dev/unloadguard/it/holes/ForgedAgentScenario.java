@@ -8,7 +8,7 @@ import java.time.Duration;
 
 /**
  * Hole 4 of {@code GuardHolesIT}, run in a JVM started WITHOUT the agent: a plugin whose driver
- * init tries to declare the agent installed ({@code ReleaseGuard.agentInstalled}), then the host
+ * init tries to declare the agent installed (unloadguard's internal {@code Epochs.agentInstalled}), then the host
  * looks at what it can see: whether its loader thinks the agent is active and whether
  * {@code unload} still refuses. Only public host API.
  *
