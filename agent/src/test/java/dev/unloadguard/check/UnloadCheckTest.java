@@ -123,7 +123,7 @@ class UnloadCheckTest {
         Set<String> expected = new TreeSet<>(Set.of(
                 "Action.release(Ldev/unloadguard/device/Device;)V RELEASE_ACTION",
                 "Annotated.stopWorkers()V ANNOTATED",
-                "Cleanup.run()V LAMBDA_BODY",
+                "Registrar.unloadguard$ref$0()V METHOD_REFERENCE",
                 "Registrar.unmap(Ldev/unloadguard/device/Device;)V LAMBDA_BODY",
                 "SubCallback.release()V RELEASE_CALLBACK"));
         expected.addAll(lambdas);
