@@ -15,7 +15,6 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
-import java.util.stream.Collectors;
 import org.objectweb.asm.ClassReader;
 
 /**
@@ -28,32 +27,53 @@ import org.objectweb.asm.ClassReader;
  *     loader ({@link Epochs#isPluginLoader}) is returned unchanged. That is one type check
  *     for every JDK, host and agent class.
  * <li>Most plugin classes have nothing to guard: a class whose constant pool names neither
- *     {@code release} nor {@code @GuardedRelease} ({@link GuardPlan#mayGuard}: one pass over the
- *     bytes, no ASM, nothing allocated) and for which no method-reference body is pending is
- *     returned unchanged without being parsed.
- * <li>{@link GuardPlan} decides what to guard, from the bytes and the plugin loader's resources.
- * <li>Method references to bodies in <em>other</em> classes are recorded per loader as pending
- *     targets: the owner gets them guarded when it is transformed. If the owner is already
- *     loaded, it is retransformed from a worker thread (see below).
- * <li>{@link Weaver} rewrites the chosen methods.
+ *     {@code release} nor {@code @GuardedRelease}, and that has no direct interface outside the
+ *     JDK ({@link GuardPlan#mayGuard}: passes over the bytes, no ASM, nothing allocated), and for
+ *     which no body is pending is returned unchanged without being parsed.
+ * <li>{@link GuardPlan} decides what to guard, from the bytes and the plugin loader's resources,
+ *     and {@link Weaver} rewrites the chosen methods and adds the planned ones.
  * </ol>
  * Any throwable is caught, logged once per class at WARNING and answered with "unchanged": a
  * transformer must never break class loading.
  *
- * <h2>Retransforming an owner that is already loaded</h2>
- * It cannot happen inside {@code transform}: the JDK's instrumentation is not reentrant on one
- * thread, so a class retransformed from inside a transformer would be retransformed <em>without</em>
- * this transformer, losing its guards. A single daemon worker does it instead, shortly after.
- * The thread is started with the transformer, not on first use (see {@link #startRetransformer}).
- * The race this leaves: the method-reference body may run unguarded if the referring class
- * invokes the release action before the worker finished, within milliseconds of the referring
- * class being loaded. (A second narrow race: an owner that is being defined concurrently on another
- * thread, after it read its pending targets and before it is listed as loaded, misses them.)
+ * <h2>Defining a class: no window</h2>
+ * When a class is defined ({@code classBeingRedefined == null}) the plan may add methods: a
+ * method reference to a method of another class used as a release action or callback is
+ * rewritten to call a guarded bridge added to the referring class, and a release type whose
+ * {@code release} body is inherited from a supertype that is not guarded on its own gets a
+ * guarded override (see {@link GuardPlan}). Both are guarded from the first call: nothing
+ * depends on whether, or when, the body's class is loaded or transformed. The class's name is
+ * remembered (per loader) when methods were added, because every later retransformation of it
+ * must add the same ones: the JVM replays the original bytes through this transformer, and a
+ * retransformation that lacks a method the class has is refused. The plan and the weaving are
+ * functions of the bytes and of the loader's resources (memoized by {@link Hierarchy}), so the
+ * replay adds the same methods with the same code.
+ *
+ * <h2>Retransforming: the fallback, and its window</h2>
+ * A class loaded before the agent (dynamic attach) cannot gain methods. Its method-reference
+ * bodies in other classes, and an inherited release body, are recorded per loader as pending
+ * targets instead, and guarded in their own class when that class is transformed: later, when
+ * it is defined (it is then guarded from its first call), or at once by retransformation if it
+ * is already loaded. The same holds, at any time, for the sites that are never bridged:
+ * serializable lambdas and {@code invokespecial} handles. Only the owner's own loader is looked
+ * at, so a body defined by another loader stays unguarded.
+ *
+ * <p>That retransformation cannot happen inside {@code transform}: the JDK's instrumentation is
+ * not reentrant on one thread, so a class retransformed from inside a transformer would be
+ * retransformed <em>without</em> this transformer, losing its guards. A single daemon worker does
+ * it instead, shortly after. The thread is started with the transformer, not on first use (see
+ * {@link #startRetransformer}). The race this leaves, on the fallback path only: the body may run
+ * unguarded if it is invoked before the worker finished, within milliseconds of the referring
+ * class being retransformed. (A second narrow race: an owner that is being defined concurrently
+ * on another thread, after it read its pending targets and before it is listed as loaded, misses
+ * them.) A body guarded this way and also reached through a bridge or an override added to a
+ * class defined later nests two sections of the same epoch, which is allowed.
  *
  * <h2>State</h2>
- * The pending targets are kept per loader in a {@link WeakHashMap} holding strings only, so they
- * never keep a plugin loader alive; the worker holds the loader weakly too. Counters are
- * {@link LongAdder}s, shared by all instances (there is one per JVM).
+ * The pending targets and the names of classes that gained methods are kept per loader in
+ * {@link WeakHashMap}s holding strings only, so they never keep a plugin loader alive; the worker
+ * holds the loader weakly too. Counters are {@link LongAdder}s, shared by all instances (there is
+ * one per JVM).
  */
 public final class GuardTransformer implements ClassFileTransformer {
 
@@ -82,7 +102,10 @@ public final class GuardTransformer implements ClassFileTransformer {
     private static final String[] OWN_PACKAGES = {"dev/unloadguard/epoch/", "dev/unloadguard/epoch/internal/", "dev/unloadguard/agent/", "dev/unloadguard/boot/"};
 
     private final Instrumentation instrumentation;
-    private final Map<ClassLoader, Map<String, Set<String>>> pending = new WeakHashMap<>();
+    /** Per loader: owner class name to method key to why (bodies other classes asked to guard). */
+    private final Map<ClassLoader, Map<String, Map<String, GuardPlan.Reason>>> pending = new WeakHashMap<>();
+    /** Per loader: names of the classes that gained methods when they were defined. */
+    private final Map<ClassLoader, Set<String>> shaped = new WeakHashMap<>();
     /**
      * Whether any method-reference body was ever recorded in {@link #pending}: until then (in most
      * JVMs, for ever) a plugin class skips the lookup and its lock. Set before the first entry
@@ -107,16 +130,17 @@ public final class GuardTransformer implements ClassFileTransformer {
     }
 
     /**
-     * The pure weaving function: {@code classfile} with its release callbacks guarded, or
-     * {@code null} if it has nothing to guard. Method references to bodies in other classes are
-     * not followed (see {@link GuardPlan#externalTargets()}).
+     * The pure weaving function, for a class about to be defined: {@code classfile} with its
+     * release callbacks guarded (bridges and overrides added), or {@code null} if it has nothing
+     * to guard. Bodies in other classes that are not bridged are not followed (see
+     * {@link GuardPlan#externalTargets()}).
      *
      * @param hierarchyLoader whose resources hold the class's supertypes, see {@link GuardPlan#of}
      */
     public static byte[] guard(byte[] classfile, ClassLoader hierarchyLoader) {
         ClassReader reader = new ClassReader(classfile);
-        GuardPlan plan = GuardPlan.analyze(reader, classfile, hierarchyLoader, Set.of());
-        return plan.targets().isEmpty() ? null : Weaver.weave(reader, keys(plan), Weaver.RELEASE_GUARD);
+        GuardPlan plan = GuardPlan.analyze(reader, classfile, hierarchyLoader, Map.of(), true);
+        return plan.targets().isEmpty() ? null : Weaver.weave(reader, plan, Weaver.RELEASE_GUARD);
     }
 
     @Override
@@ -130,12 +154,14 @@ public final class GuardTransformer implements ClassFileTransformer {
         }
         EXAMINED.increment();
         try {
-            Set<String> pendingKeys = anyPending ? pendingFor(loader, className) : Set.of();
+            Map<String, GuardPlan.Reason> pendingKeys = anyPending ? pendingFor(loader, className) : Map.of();
             if (pendingKeys.isEmpty() && !GuardPlan.mayGuard(classfileBuffer)) {
-                return null; // most plugin classes: one pass over the constant pool, no parse, no ASM
+                return null; // most plugin classes: passes over the constant pool, no parse, no ASM
             }
+            // Defined now, or retransformed after being defined with methods added: the same plan.
+            boolean mayAddMethods = classBeingRedefined == null || wasShaped(loader, className);
             ClassReader reader = new ClassReader(classfileBuffer);
-            GuardPlan plan = GuardPlan.analyze(reader, classfileBuffer, loader, pendingKeys);
+            GuardPlan plan = GuardPlan.analyze(reader, classfileBuffer, loader, pendingKeys, mayAddMethods);
             for (GuardPlan.Target t : plan.externalTargets()) {
                 if (addPending(loader, t)) {
                     scheduleRetransform(loader, t.owner());
@@ -145,7 +171,10 @@ public final class GuardTransformer implements ClassFileTransformer {
                 return null;
             }
             String guard = Epochs.needsBootBridge(loader) ? Weaver.BOOT_GUARD : Weaver.RELEASE_GUARD;
-            byte[] woven = Weaver.weave(reader, keys(plan), guard);
+            byte[] woven = Weaver.weave(reader, plan, guard);
+            if (plan.addsMethods() && classBeingRedefined == null) {
+                shape(loader, className);
+            }
             TRANSFORMED.increment();
             GUARDED.add(plan.targets().size());
             Log.debug(() -> "guarded " + plan.targets() + " (defined by " + loader + ")");
@@ -168,25 +197,35 @@ public final class GuardTransformer implements ClassFileTransformer {
         return false;
     }
 
-    private static Set<String> keys(GuardPlan plan) {
-        return plan.targets().stream().map(GuardPlan.Target::key).collect(Collectors.toSet());
-    }
-
-    private Set<String> pendingFor(ClassLoader loader, String className) {
+    private Map<String, GuardPlan.Reason> pendingFor(ClassLoader loader, String className) {
         synchronized (pending) {
-            Map<String, Set<String>> perLoader = pending.get(loader);
-            Set<String> keys = perLoader == null ? null : perLoader.get(className);
-            return keys == null ? Set.of() : Set.copyOf(keys);
+            Map<String, Map<String, GuardPlan.Reason>> perLoader = pending.get(loader);
+            Map<String, GuardPlan.Reason> keys = perLoader == null ? null : perLoader.get(className);
+            return keys == null ? Map.of() : Map.copyOf(keys);
         }
     }
 
-    /** Records a method-reference body; {@code true} if it was not known yet. */
+    /** Records a body to guard in another class; {@code true} if it was not known yet. */
     private boolean addPending(ClassLoader loader, GuardPlan.Target target) {
         anyPending = true; // before the entry: a class that reads false cannot have one yet (it was not recorded)
         synchronized (pending) {
             return pending.computeIfAbsent(loader, l -> new HashMap<>())
-                    .computeIfAbsent(target.owner(), o -> new HashSet<>())
-                    .add(target.key());
+                    .computeIfAbsent(target.owner(), o -> new HashMap<>())
+                    .putIfAbsent(target.key(), target.reason()) == null;
+        }
+    }
+
+    /** Remembers that {@code className} gained methods when {@code loader} defined it. */
+    private void shape(ClassLoader loader, String className) {
+        synchronized (shaped) {
+            shaped.computeIfAbsent(loader, l -> new HashSet<>()).add(className);
+        }
+    }
+
+    private boolean wasShaped(ClassLoader loader, String className) {
+        synchronized (shaped) {
+            Set<String> names = shaped.get(loader);
+            return names != null && names.contains(className);
         }
     }
 

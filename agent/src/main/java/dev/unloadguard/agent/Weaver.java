@@ -2,6 +2,7 @@ package dev.unloadguard.agent;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import org.objectweb.asm.ClassReader;
 import org.objectweb.asm.ClassVisitor;
@@ -9,6 +10,7 @@ import org.objectweb.asm.ClassWriter;
 import org.objectweb.asm.Handle;
 import org.objectweb.asm.MethodVisitor;
 import org.objectweb.asm.Opcodes;
+import org.objectweb.asm.Type;
 import org.objectweb.asm.tree.AbstractInsnNode;
 import org.objectweb.asm.tree.AnnotationNode;
 import org.objectweb.asm.tree.FrameNode;
@@ -22,21 +24,43 @@ import org.objectweb.asm.tree.TryCatchBlockNode;
 import org.objectweb.asm.tree.VarInsnNode;
 
 /**
- * Weaves the release epoch of the class's own plugin into chosen methods of one class, turning
- * each body into
+ * Weaves the release epoch of the class's own plugin into the methods a {@link GuardPlan} chose,
+ * and adds the methods it plans (bridges for method references, overrides for inherited release
+ * bodies). Each guarded body becomes
  * <pre>{@code
  * int t = invokedynamic enter()I [ReleaseGuard.bootstrap];
  * try { body } catch (Throwable any) { any = ReleaseGuard.unpin(any); invokedynamic exit(t); throw any; }
  * // and before every return of body: invokedynamic exit(t) [ReleaseGuard.bootstrap];
  * }</pre>
- * The bootstrap binds each call site once to the epoch of the class's plugin (see
- * {@code ReleaseGuard}); class files older than Java 7, which cannot hold {@code invokedynamic},
- * call {@code ReleaseGuard.enterCaller()I}/{@code exitCaller(I)V} instead.
- * and adding {@code @dev.unloadguard.epoch.Guarded} to it. Everything else of the class is
- * copied byte for byte (the {@link ClassWriter} is built on the {@link ClassReader}, so untouched
- * methods are not even parsed), and nothing is added but constant-pool entries, code and one
- * annotation per method: the result is a valid retransformation (same fields, methods, modifiers
- * and supertypes).
+ * and gets the annotation {@code @dev.unloadguard.epoch.Guarded}. The bootstrap binds each call
+ * site once to the epoch of the class's plugin (see {@code ReleaseGuard}); class files older than
+ * Java 7, which cannot hold {@code invokedynamic}, call
+ * {@code ReleaseGuard.enterCaller()I}/{@code exitCaller(I)V} instead. Everything else of the class
+ * is copied byte for byte (the {@link ClassWriter} is built on the {@link ClassReader}, so
+ * untouched methods are not even parsed).
+ *
+ * <h2>What changes</h2>
+ * Guarded methods: code and one annotation each. Methods holding a release-lambda
+ * {@code invokedynamic} the plan bridges: bootstrap argument 1 (the implementation handle) of that
+ * site only, counted by position among the method's {@code invokedynamic} instructions in the
+ * original code (before any woven ones), exactly as {@link GuardPlan} counted them. Added methods,
+ * after the class's own, in the plan's order:
+ * <ul>
+ * <li>a bridge {@code private static synthetic unloadguard$ref$N(receiver?, params...)}: loads its
+ *     parameters, calls the referenced method with its handle's opcode ({@code invokestatic},
+ *     {@code invokevirtual} or {@code invokeinterface}), owner, name, descriptor and interface
+ *     flag, and returns the result;
+ * <li>an override {@code public synthetic release(params...)}: {@code aload 0}, its parameters,
+ *     {@code invokespecial} of the plan's owner (the direct superclass, or a direct
+ *     superinterface), return.
+ * </ul>
+ * Both are straight-line code built as a {@link MethodNode} and then guarded by {@link #guard},
+ * like any other method: the only stack map frame they need is the handler's, which it writes.
+ * Nothing else is added, so when the plan adds no methods the result is a valid
+ * retransformation (same fields, methods, modifiers and supertypes); when it does, only a class
+ * being defined may take it, or a retransformation of a class that was defined with the same
+ * additions: the output is a function of the input bytes and the plan, so replaying the original
+ * bytes yields the same methods.
  *
  * <h2>The body</h2>
  * <ul>
@@ -71,10 +95,12 @@ final class Weaver {
     }
 
     /**
-     * Returns the class file of {@code reader} with the methods named by {@code keys} (name +
-     * descriptor) guarded by calls to {@code guardOwner}'s {@code enter()I} and {@code exit(I)V}.
+     * Returns the class file of {@code reader} woven as {@code plan} says, guarded by calls to
+     * {@code guardOwner}'s {@code enter()I} and {@code exit(I)V}.
      */
-    static byte[] weave(ClassReader reader, Set<String> keys, String guardOwner) {
+    static byte[] weave(ClassReader reader, GuardPlan plan, String guardOwner) {
+        Set<String> keys = plan.declaredKeys();
+        Map<String, Map<Integer, Handle>> rewrites = plan.siteRewrites();
         ClassWriter writer = new ClassWriter(reader, 0);
         reader.accept(new ClassVisitor(Opcodes.ASM9, writer) {
             private int version;
@@ -88,11 +114,13 @@ final class Weaver {
             @Override
             public MethodVisitor visitMethod(int access, String name, String descriptor, String signature, String[] exceptions) {
                 MethodVisitor out = super.visitMethod(access, name, descriptor, signature, exceptions);
-                if (!keys.contains(name + descriptor)) {
-                    return out;
+                String key = name + descriptor;
+                Map<Integer, Handle> sites = rewrites.get(key);
+                if (!keys.contains(key)) {
+                    return sites == null ? out : new SiteRewriter(out, sites);
                 }
                 int classVersion = version;
-                return new MethodNode(Opcodes.ASM9, access, name, descriptor, signature, exceptions) {
+                MethodNode guarded = new MethodNode(Opcodes.ASM9, access, name, descriptor, signature, exceptions) {
                     @Override
                     public void visitEnd() {
                         super.visitEnd();
@@ -100,9 +128,98 @@ final class Weaver {
                         accept(out);
                     }
                 };
+                // The rewriter sees the original instructions only, not the woven enter/exit sites.
+                return sites == null ? guarded : new SiteRewriter(guarded, sites);
+            }
+
+            @Override
+            public void visitEnd() {
+                for (GuardPlan.Bridge b : plan.bridges()) {
+                    MethodNode m = bridge(b);
+                    guard(m, version, guardOwner);
+                    m.accept(cv);
+                }
+                for (GuardPlan.InheritedOverride o : plan.overrides()) {
+                    MethodNode m = override(o);
+                    guard(m, version, guardOwner);
+                    m.accept(cv);
+                }
+                super.visitEnd();
             }
         }, ClassReader.EXPAND_FRAMES);
         return writer.toByteArray();
+    }
+
+    /** Points the planned {@code invokedynamic} sites of one method at their bridges. */
+    private static final class SiteRewriter extends MethodVisitor {
+        private final Map<Integer, Handle> sites;
+        private int index;
+
+        SiteRewriter(MethodVisitor out, Map<Integer, Handle> sites) {
+            super(Opcodes.ASM9, out);
+            this.sites = sites;
+        }
+
+        @Override
+        public void visitInvokeDynamicInsn(String name, String descriptor, Handle bsm, Object... args) {
+            Handle bridge = sites.get(index++);
+            Object[] bsmArgs = args;
+            if (bridge != null) {
+                bsmArgs = args.clone();
+                bsmArgs[1] = bridge;
+            }
+            super.visitInvokeDynamicInsn(name, descriptor, bsm, bsmArgs);
+        }
+    }
+
+    /** The bridge's unguarded code: call the referenced method with its own parameters. */
+    static MethodNode bridge(GuardPlan.Bridge b) {
+        MethodNode m = new MethodNode(Opcodes.ASM9, Opcodes.ACC_PRIVATE | Opcodes.ACC_STATIC | Opcodes.ACC_SYNTHETIC,
+                b.name(), b.descriptor(), null, null);
+        int slots = loadArguments(m.instructions, b.descriptor(), 0);
+        Handle h = b.target();
+        int opcode;
+        switch (h.getTag()) {
+            case Opcodes.H_INVOKESTATIC:
+                opcode = Opcodes.INVOKESTATIC;
+                break;
+            case Opcodes.H_INVOKEVIRTUAL:
+                opcode = Opcodes.INVOKEVIRTUAL;
+                break;
+            case Opcodes.H_INVOKEINTERFACE:
+                opcode = Opcodes.INVOKEINTERFACE;
+                break;
+            default:
+                throw new IllegalArgumentException("not a bridgeable method handle: " + h);
+        }
+        m.instructions.add(new MethodInsnNode(opcode, h.getOwner(), h.getName(), h.getDesc(), h.isInterface()));
+        Type returned = Type.getReturnType(b.descriptor());
+        m.instructions.add(new InsnNode(returned.getOpcode(Opcodes.IRETURN)));
+        m.maxLocals = slots;
+        m.maxStack = Math.max(slots, returned.getSize());
+        return m;
+    }
+
+    /** The override's unguarded code: {@code super.release(params)}. */
+    static MethodNode override(GuardPlan.InheritedOverride o) {
+        MethodNode m = new MethodNode(Opcodes.ASM9, Opcodes.ACC_PUBLIC | Opcodes.ACC_SYNTHETIC, "release", o.descriptor(), null, null);
+        m.instructions.add(new VarInsnNode(Opcodes.ALOAD, 0));
+        int slots = loadArguments(m.instructions, o.descriptor(), 1);
+        m.instructions.add(new MethodInsnNode(Opcodes.INVOKESPECIAL, o.invokeOwner(), "release", o.descriptor(), o.invokeInterface()));
+        m.instructions.add(new InsnNode(Opcodes.RETURN));
+        m.maxLocals = slots;
+        m.maxStack = slots;
+        return m;
+    }
+
+    /** Loads the parameters of {@code descriptor} from slot {@code first} on; returns the next free slot. */
+    private static int loadArguments(InsnList code, String descriptor, int first) {
+        int slot = first;
+        for (Type t : Type.getArgumentTypes(descriptor)) {
+            code.add(new VarInsnNode(t.getOpcode(Opcodes.ILOAD), slot));
+            slot += t.getSize();
+        }
+        return slot;
     }
 
     /** Rewrites one method body in place (see the class comment). */

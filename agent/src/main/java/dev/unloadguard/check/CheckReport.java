@@ -72,8 +72,10 @@ public record CheckReport(String jar, int classes, List<GuardedMethod> guarded, 
     }
 
     /**
-     * One JSON object: {@code jar}, {@code classes}, {@code guarded} [{class, method, reason}],
-     * {@code hazards} and {@code warnings} [{kind, class, method, line, detail, hint}].
+     * One JSON object: {@code jar}, {@code classes}, {@code guarded} [{class, method, reason}, plus
+     * {@code calls} for the methods the agent adds (reasons {@code METHOD_REFERENCE} and
+     * {@code INHERITED_RELEASE}): the method they call and guard], {@code hazards} and
+     * {@code warnings} [{kind, class, method, line, detail, hint}].
      */
     public String toJson() {
         StringBuilder sb = new StringBuilder();
@@ -85,7 +87,11 @@ public record CheckReport(String jar, int classes, List<GuardedMethod> guarded, 
             GuardedMethod g = guarded.get(i);
             sb.append(i == 0 ? "\n" : ",\n").append("    {\"class\": ").append(Json.string(g.className()))
                     .append(", \"method\": ").append(Json.string(g.method()))
-                    .append(", \"reason\": ").append(Json.string(g.reason().name())).append('}');
+                    .append(", \"reason\": ").append(Json.string(g.reason().name()));
+            if (g.synthesized()) {
+                sb.append(", \"calls\": ").append(Json.string(g.calls()));
+            }
+            sb.append('}');
         }
         sb.append(guarded.isEmpty() ? "],\n" : "\n  ],\n");
         jsonList(sb, "hazards", hazards);

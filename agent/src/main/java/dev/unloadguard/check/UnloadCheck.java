@@ -25,10 +25,16 @@ import org.objectweb.asm.ClassReader;
  * {@link ClassReader}, never defined or loaded.
  *
  * <ul>
- * <li><b>Guarded release callbacks</b>: what the agent will guard, decided by {@link GuardPlan}
- *     exactly as the agent does. Supertypes resolve from the jar's own entries first, then from
- *     unloadguard's class loader (the API types, the JDK), as resources. Method-reference bodies
- *     in another class of the jar are planned in a second pass, as the agent's pending targets do.
+ * <li><b>Guarded release callbacks</b>: what the agent will guard when the plugin's classes are
+ *     defined with the agent installed, decided by {@link GuardPlan} exactly as the agent does.
+ *     Supertypes resolve from the jar's own entries first, then from unloadguard's class loader
+ *     (the API types, the JDK), as resources. The methods the agent adds are listed too: the
+ *     bridges of method references to other classes ({@code METHOD_REFERENCE}) and the overrides
+ *     guarding inherited release bodies ({@code INHERITED_RELEASE}), each with the method it
+ *     calls. Bodies in another class of the jar that are not bridged (serializable method
+ *     references) are planned in a second pass, as the agent's pending targets do. What a dynamic
+ *     attach does to classes already loaded (no methods added; bodies guarded in their own
+ *     classes instead) is not modeled.
  * <li><b>Unload hazards</b>: instruction patterns found by {@link HazardScanner} (threads,
  *     executors, timers, shutdown hooks, {@code ThreadLocal} fields, JDBC driver registration,
  *     {@code java.util.logging} handlers, stores into static state of host or JDK classes, native
@@ -92,7 +98,7 @@ public final class UnloadCheck {
             Set<String> pending = bodies.get(c.reader.getClassName());
             GuardPlan plan = pending == null ? e.getValue() : plan(jarName, c, types, pending);
             for (GuardPlan.Target t : plan.targets()) {
-                guarded.add(new GuardedMethod(dotted(t.owner()), t.name() + t.descriptor(), t.reason()));
+                guarded.add(new GuardedMethod(dotted(t.owner()), t.name() + t.descriptor(), t.reason(), dottedOwner(t.calls())));
             }
         }
 
@@ -220,5 +226,11 @@ public final class UnloadCheck {
 
     private static String dotted(String internalName) {
         return internalName.replace('/', '.');
+    }
+
+    /** {@code a/b/C.name(La/b/D;)V} as {@code a.b.C.name(La/b/D;)V}: the owner dotted, the descriptor as is. */
+    private static String dottedOwner(String method) {
+        int dot = method.indexOf('.');
+        return dot < 0 ? method : dotted(method.substring(0, dot)) + method.substring(dot);
     }
 }

@@ -29,8 +29,10 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The agent as a real agent jar in forked JVMs: premain (given twice), no bootstrap injection
  * unless a foreign loader that cannot see the runtime is registered (then the bootstrap bridge
- * serves it, under the platform loader), the retransformation of a
- * method-reference owner, and a late attach (twice) that retransforms loaded plugin classes.
+ * serves it, under the platform loader), method references and inherited release bodies guarded
+ * from their first call, the replay of added methods when such a class is retransformed, and a
+ * late attach (twice) that retransforms loaded plugin classes and guards method-reference and
+ * inherited bodies in their own classes (the fallback).
  *
  * <p>The jar is built here from the module's compiled classes ({@code dev/unloadguard/**}); ASM
  * comes from the forked JVM's class path, unshaded. The shaded jar the build ships is tested by
@@ -135,8 +137,13 @@ class AgentJarTest {
         assertEquals("null", run.get("platform.guard.loader"), run::toString);
         assertEquals("boom", run.get("platform.annotated.thrown"), run::toString);
         assertEquals("1", run.get("platform.annotated.depth"), run::toString);
-        assertEquals("false", run.get("methodref.before"), run::toString);
-        assertEquals("1", run.get("methodref.depth"), run::toString);
+        assertEquals("1", run.get("methodref.depth"), () -> "guarded on the first call, without waiting\n" + run);
+        assertEquals("false", run.get("methodref.owner.guarded"), () -> "the body's class is not retransformed\n" + run);
+        assertEquals("true", run.get("methodref.bridge.guarded"), run::toString);
+        assertEquals("1", run.get("inherited.depth"), run::toString);
+        assertEquals("1", run.get("replay.serial.depth"), run::toString);
+        assertEquals("1", run.get("replay.bridge.depth"), run::toString);
+        assertTrue(!run.stderr().contains("could not"), () -> "every retransformation succeeded\n" + run);
         assertEquals("0", run.get("outside.depth"), run::toString);
         assertEquals("true", run.get("stats.transformed"), run::toString);
     }
@@ -166,6 +173,10 @@ class AgentJarTest {
         assertEquals("test-1", run.get("agent.version"), run::toString);
         assertEquals("1", run.get("after.depth"), run::toString);
         assertEquals("true", run.get("after.guarded"), run::toString);
+        assertEquals("1", run.get("after.methodref.depth"), run::toString);
+        assertEquals("1", run.get("after.inherited.depth"), run::toString);
+        assertEquals("false", run.get("after.added"), () -> "a retransformation adds no methods\n" + run);
+        assertTrue(!run.stderr().contains("could not"), () -> "every retransformation succeeded\n" + run);
         assertEquals("0", run.get("outside.depth"), run::toString);
     }
 

@@ -71,16 +71,31 @@ public final class AgentProbeMain {
             out("platform.annotated.depth", last(platform));
             out("platform.guard.loader", String.valueOf(platform.loadClass("dev.unloadguard.boot.BootGuard").getClassLoader()));
         }
-        // A method reference to a class loaded before the class holding the reference: the owner
-        // is retransformed by the agent's worker thread.
+        // A method reference to a class loaded before the class holding the reference: guarded on
+        // its very first call, through the bridge the referring class got when it was defined.
+        // Nothing waits, nothing is retransformed.
         try (Plugin late = new Plugin(testClasses, AgentProbeMain.class.getClassLoader())) {
             Class<?> helper = Class.forName(FIXTURES + "Helper", true, late);
-            out("methodref.before", helper.getMethod("cleanup").isAnnotationPresent(Guarded.class));
             Class<?> registrar = Class.forName(FIXTURES + "LambdaRegistrar", true, late);
-            await().atMost(Duration.ofSeconds(30))
-                    .until(() -> helper.getMethod("cleanup").isAnnotationPresent(Guarded.class));
             ((ReleaseCallback) registrar.getMethod("reference").invoke(null)).release();
             out("methodref.depth", last(late));
+            out("methodref.owner.guarded", helper.getMethod("cleanup").isAnnotationPresent(Guarded.class));
+            out("methodref.bridge.guarded", registrar.getDeclaredMethod("unloadguard$ref$0").isAnnotationPresent(Guarded.class));
+            // A release callback whose body is inherited from a plain plugin superclass.
+            ((ReleaseCallback) late.loadClass(FIXTURES + "InheritsRelease").getConstructor().newInstance()).release();
+            out("inherited.depth", last(late));
+            // A class that gained a bridge, retransformed later because a serializable reference
+            // names a body in it: the JVM replays its original bytes through the transformer, and
+            // the retransformation fails unless the bridge comes out again.
+            Class<?> serialTarget = Class.forName(FIXTURES + "SerialTarget", true, late);
+            Class<?> serialRefs = Class.forName(FIXTURES + "SerialRefs", true, late);
+            ReleaseCallback serial = (ReleaseCallback) serialRefs.getMethod("serial").invoke(null);
+            await().atMost(Duration.ofSeconds(30))
+                    .until(() -> serialTarget.getMethod("cleanup").isAnnotationPresent(Guarded.class));
+            serial.release();
+            out("replay.serial.depth", last(late));
+            ((ReleaseCallback) serialTarget.getMethod("bridged").invoke(null)).release();
+            out("replay.bridge.depth", last(late));
         }
         out("outside.depth", Plugin.LAST_EPOCH_DEPTH.getAsInt());
         out("stats.transformed", GuardTransformer.stats().classesTransformed() > 0);
@@ -91,6 +106,9 @@ public final class AgentProbeMain {
             ReleaseCallback cb = (ReleaseCallback) app.loadClass(FIXTURES + "DirectCallback").getConstructor().newInstance();
             cb.release();
             out("before.depth", last(app));
+            // Loaded before the agent: their classes cannot gain bridges or overrides.
+            ReleaseCallback ref = (ReleaseCallback) app.loadClass(FIXTURES + "LambdaRegistrar").getMethod("reference").invoke(null);
+            ReleaseCallback inherits = (ReleaseCallback) app.loadClass(FIXTURES + "InheritsRelease").getConstructor().newInstance();
             String pid = String.valueOf(ProcessHandle.current().pid());
             ByteBuddyAgent.attach(agentJar, pid);
             ByteBuddyAgent.attach(agentJar, pid);
@@ -98,6 +116,18 @@ public final class AgentProbeMain {
             cb.release(); // the same instance, its class retransformed
             out("after.depth", last(app));
             out("after.guarded", cb.getClass().getMethod("release").isAnnotationPresent(Guarded.class));
+            // The fallback: the bodies are guarded in their own classes, retransformed by the worker.
+            Class<?> helper = app.loadClass(FIXTURES + "Helper");
+            Class<?> plainBase = app.loadClass(FIXTURES + "PlainBase");
+            await().atMost(Duration.ofSeconds(30)).until(() -> helper.getMethod("cleanup").isAnnotationPresent(Guarded.class)
+                    && plainBase.getMethod("release").isAnnotationPresent(Guarded.class));
+            ref.release();
+            out("after.methodref.depth", last(app));
+            inherits.release();
+            out("after.inherited.depth", last(app));
+            out("after.added", java.util.Arrays.stream(app.loadClass(FIXTURES + "LambdaRegistrar").getDeclaredMethods())
+                    .anyMatch(m -> m.getName().startsWith("unloadguard$"))
+                    || java.util.Arrays.stream(inherits.getClass().getDeclaredMethods()).anyMatch(m -> m.getName().equals("release")));
         }
         out("outside.depth", Plugin.LAST_EPOCH_DEPTH.getAsInt());
     }

@@ -8,12 +8,19 @@ import java.io.UncheckedIOException;
 import java.lang.instrument.ClassFileTransformer;
 import java.lang.instrument.IllegalClassFormatException;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
  * A plugin loader for tests: child-first for the fixture package, whose classes it defines from
  * the transformer's output (run {@code passes} times over its own output), parent-first for
  * everything else. Resources (the transformer's hierarchy lookups) come from the parent.
+ *
+ * <p>A {@linkplain #retransforming() retransforming} loader passes a {@code classBeingRedefined}
+ * to the transformer, as the JVM does when it retransforms a class loaded before the agent
+ * attached: the transformer must then not add methods (the class it gets is not the one being
+ * redefined, and the transformer only tests it for {@code null}).
  */
 final class WeavingLoader extends ClassLoader implements EpochHolder {
 
@@ -21,18 +28,31 @@ final class WeavingLoader extends ClassLoader implements EpochHolder {
 
     private final ClassFileTransformer transformer;
     private final int passes;
+    private final boolean retransforming;
     private final ReleaseEpoch epoch = new ReleaseEpoch("weaving-test");
     /** Binary names of the classes the transformer changed, in load order. */
     final List<String> transformed = new CopyOnWriteArrayList<>();
+    /** The bytes each class was defined from, by binary name. */
+    final Map<String, byte[]> defined = new ConcurrentHashMap<>();
 
     WeavingLoader(ClassFileTransformer transformer) {
         this(transformer, 1);
     }
 
     WeavingLoader(ClassFileTransformer transformer, int passes) {
+        this(transformer, passes, false);
+    }
+
+    private WeavingLoader(ClassFileTransformer transformer, int passes, boolean retransforming) {
         super("weaving-test", WeavingLoader.class.getClassLoader());
         this.transformer = transformer;
         this.passes = passes;
+        this.retransforming = retransforming;
+    }
+
+    /** A loader whose classes go through the transformer as retransformations (no methods may be added). */
+    static WeavingLoader retransforming(ClassFileTransformer transformer) {
+        return new WeavingLoader(transformer, 1, true);
     }
 
     @Override
@@ -64,25 +84,34 @@ final class WeavingLoader extends ClassLoader implements EpochHolder {
         synchronized (getClassLoadingLock(name)) {
             Class<?> c = findLoadedClass(name);
             if (c == null) {
-                byte[] b = bytes(name);
-                for (int i = 0; i < passes; i++) {
-                    byte[] out;
-                    try {
-                        out = transformer.transform(this, name.replace('.', '/'), null, null, b);
-                    } catch (IllegalClassFormatException e) {
-                        throw new AssertionError(e);
-                    }
-                    if (out != null) {
-                        b = out;
-                        transformed.add(name);
-                    }
-                }
-                c = defineClass(name, b, 0, b.length);
+                c = define(name, bytes(name));
             }
             if (resolve) {
                 resolveClass(c);
             }
             return c;
+        }
+    }
+
+    /** Defines {@code name} from {@code original} run through the transformer (for generated classes too). */
+    Class<?> define(String name, byte[] original) {
+        synchronized (getClassLoadingLock(name)) {
+            byte[] b = original;
+            Class<?> redefined = retransforming ? WeavingLoader.class : null;
+            for (int i = 0; i < passes; i++) {
+                byte[] out;
+                try {
+                    out = transformer.transform(this, name.replace('.', '/'), redefined, null, b);
+                } catch (IllegalClassFormatException e) {
+                    throw new AssertionError(e);
+                }
+                if (out != null) {
+                    b = out;
+                    transformed.add(name);
+                }
+            }
+            defined.put(name, b);
+            return defineClass(name, b, 0, b.length);
         }
     }
 }

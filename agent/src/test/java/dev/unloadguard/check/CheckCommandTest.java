@@ -57,6 +57,29 @@ class CheckCommandTest {
     }
 
     @Test
+    void methodsTheAgentAddsAreListedWithWhatTheyCall(@TempDir Path dir) throws Exception {
+        Path jar = Fixtures.jar(dir.resolve("added.jar"), entries(classAndNested(Fixtures.GUARD + "Registrar",
+                Fixtures.GUARD + "Cleanup", Fixtures.GUARD + "Inherits", Fixtures.GUARD + "PlainBase")));
+        assertEquals(0, run("check", jar.toString()), err());
+        assertTrue(out().contains("  dev.unloadguard.check.fixture.guard.Registrar.unloadguard$ref$0()V\n      METHOD_REFERENCE: "
+                + "added by the agent: the bridge through which the method reference to dev.unloadguard.check.fixture.guard.Cleanup.run()V"),
+                out());
+        assertTrue(out().contains("  dev.unloadguard.check.fixture.guard.Inherits.release()V\n      INHERITED_RELEASE: "
+                + "added by the agent: overrides release to guard the body inherited from dev.unloadguard.check.fixture.guard.PlainBase"),
+                out());
+        assertTrue(out().contains("summary: 5 guarded release callbacks, 0 unload hazards"), out());
+        out.reset();
+
+        assertEquals(0, run("check", "--json", jar.toString()), err());
+        Map<?, ?> json = (Map<?, ?>) MiniJson.parse(out());
+        java.util.List<?> guarded = (java.util.List<?>) json.get("guarded");
+        assertTrue(guarded.contains(Map.of("class", "dev.unloadguard.check.fixture.guard.Inherits", "method", "release()V",
+                "reason", "INHERITED_RELEASE", "calls", "dev.unloadguard.check.fixture.guard.PlainBase.release()V")), guarded::toString);
+        assertTrue(guarded.contains(Map.of("class", "dev.unloadguard.check.fixture.guard.Registrar", "method", "unloadguard$ref$0()V",
+                "reason", "METHOD_REFERENCE", "calls", "dev.unloadguard.check.fixture.guard.Cleanup.run()V")), guarded::toString);
+    }
+
+    @Test
     void badUsageAndUnreadableJarsExitTwoWithAMessage(@TempDir Path dir) {
         assertEquals(2, run("check"));
         assertTrue(err().contains("unloadguard check: which jar? usage: check [--json] PLUGIN.jar"), err());

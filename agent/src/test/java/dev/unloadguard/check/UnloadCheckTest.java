@@ -112,37 +112,68 @@ class UnloadCheckTest {
     }
 
     @Test
-    void guardedMethodsAreWhatGuardPlanDecidesIncludingMethodReferenceBodiesInOtherClasses() throws Exception {
+    void guardedMethodsAreWhatGuardPlanDecidesIncludingAddedMethodsAndBodiesInOtherClasses() throws Exception {
         Map<String, byte[]> entries = entries(e -> e.startsWith(GUARD));
         CheckReport report = UnloadCheck.analyze("guard.jar", entries);
         Set<String> listed = report.guarded().stream()
-                .map(g -> g.className().substring(g.className().lastIndexOf('.') + 1) + "." + g.method() + " " + g.reason())
+                .map(g -> g.className().substring(g.className().lastIndexOf('.') + 1) + "." + g.method() + " " + g.reason()
+                        + (g.calls().isEmpty() ? "" : " -> " + g.calls()))
                 .collect(Collectors.toCollection(TreeSet::new));
         Set<String> lambdas = listed.stream().filter(s -> s.startsWith("Registrar.lambda$")).collect(Collectors.toSet());
         assertEquals(1, lambdas.size(), "one release lambda: " + listed);
         Set<String> expected = new TreeSet<>(Set.of(
                 "Action.release(Ldev/unloadguard/device/Device;)V RELEASE_ACTION",
                 "Annotated.stopWorkers()V ANNOTATED",
-                "Cleanup.run()V LAMBDA_BODY",
+                "Cleanup.serialRun()V LAMBDA_BODY",
+                "Inherits.release()V INHERITED_RELEASE -> dev.unloadguard.check.fixture.guard.PlainBase.release()V",
+                "Registrar.unloadguard$ref$0()V METHOD_REFERENCE -> dev.unloadguard.check.fixture.guard.Cleanup.run()V",
                 "Registrar.unmap(Ldev/unloadguard/device/Device;)V LAMBDA_BODY",
                 "SubCallback.release()V RELEASE_CALLBACK"));
         expected.addAll(lambdas);
         assertTrue(lambdas.iterator().next().endsWith("(Ldev/unloadguard/device/Device;)V LAMBDA_BODY"), listed::toString);
         assertEquals(expected, listed, report::toText);
 
-        // The same as GuardPlan class by class, plus the bodies other classes name by reference.
+        // The same as GuardPlan class by class, plus the bodies other classes name by (serializable) reference.
         Set<String> fromPlans = new TreeSet<>();
         Map<String, List<String>> external = new HashMap<>();
         for (byte[] bytes : entries.values()) {
             GuardPlan plan = GuardPlan.of(bytes, getClass().getClassLoader());
-            plan.targets().forEach(t -> fromPlans.add(t.owner().replace('/', '.') + "." + t.name() + t.descriptor() + " " + t.reason()));
+            plan.targets().forEach(t -> fromPlans.add(t.owner().replace('/', '.') + "." + t.name() + t.descriptor() + " " + t.reason()
+                    + (t.synthesized() ? " -> " + t.calls().replace('/', '.') : "")));
             plan.externalTargets().forEach(t -> external.computeIfAbsent(t.owner(), o -> new ArrayList<>()).add(t.name() + t.descriptor()));
         }
         external.forEach((owner, bodies) -> bodies.forEach(b -> fromPlans.add(owner.replace('/', '.') + "." + b + " LAMBDA_BODY")));
-        Set<String> fromReport = report.guarded().stream().map(g -> g.className() + "." + g.method() + " " + g.reason())
+        Set<String> fromReport = report.guarded().stream().map(g -> g.className() + "." + g.method() + " " + g.reason()
+                        + (g.synthesized() ? " -> " + g.calls() : ""))
                 .collect(Collectors.toCollection(TreeSet::new));
         assertEquals(fromPlans, fromReport);
         assertEquals(List.of(), report.hazards(), report::toText);
+    }
+
+    @Test
+    void addedMethodsAreExplainedInTextAndJsonWithWhatTheyCall() throws Exception {
+        CheckReport report = UnloadCheck.analyze("added.jar",
+                entries(classAndNested(GUARD + "Registrar", GUARD + "Cleanup", GUARD + "Inherits", GUARD + "PlainBase")));
+        String text = report.toText();
+        assertTrue(text.contains("  dev.unloadguard.check.fixture.guard.Registrar.unloadguard$ref$0()V\n"
+                + "      METHOD_REFERENCE: added by the agent: the bridge through which the method reference to "
+                + "dev.unloadguard.check.fixture.guard.Cleanup.run()V runs as a release action or callback\n"), text);
+        assertTrue(text.contains("  dev.unloadguard.check.fixture.guard.Inherits.release()V\n"
+                + "      INHERITED_RELEASE: added by the agent: overrides release to guard the body inherited from "
+                + "dev.unloadguard.check.fixture.guard.PlainBase, which is not a release type itself\n"), text);
+        assertTrue(text.contains("  dev.unloadguard.check.fixture.guard.Cleanup.serialRun()V\n"
+                + "      LAMBDA_BODY: body of a method reference used as a release action or callback\n"), text);
+        assertTrue(!text.contains("Cleanup.run()V\n"), () -> "bridged: the body itself is not guarded\n" + text);
+
+        @SuppressWarnings("unchecked")
+        Map<String, Object> json = (Map<String, Object>) MiniJson.parse(report.toJson());
+        List<?> guarded = (List<?>) json.get("guarded");
+        assertTrue(guarded.contains(Map.of("class", "dev.unloadguard.check.fixture.guard.Registrar", "method", "unloadguard$ref$0()V",
+                "reason", "METHOD_REFERENCE", "calls", "dev.unloadguard.check.fixture.guard.Cleanup.run()V")), guarded::toString);
+        assertTrue(guarded.contains(Map.of("class", "dev.unloadguard.check.fixture.guard.Inherits", "method", "release()V",
+                "reason", "INHERITED_RELEASE", "calls", "dev.unloadguard.check.fixture.guard.PlainBase.release()V")), guarded::toString);
+        assertTrue(guarded.contains(Map.of("class", "dev.unloadguard.check.fixture.guard.Cleanup", "method", "serialRun()V",
+                "reason", "LAMBDA_BODY")), () -> "no calls key for methods of the jar: " + guarded);
     }
 
     @Test
