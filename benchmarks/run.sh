@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Runs unloadguard's whole benchmark set and writes benchmarks/results.md (also printed):
-#   JMH (1 fork per benchmark, 3x1 s warmup, 5x1 s measurement; threads 1 and 2; the epoch on
-#   virtual threads if a JDK 21+ is found) and the whole-process timings (startup with and
+#   JMH (1 fork per benchmark, 3x1 s warmup, 8x1 s measurement; threads 1 and 2; the epoch on
+#   virtual threads if a JDK 21+ is found; the per-plugin epoch's binding and barrier isolation) and the whole-process timings (startup with and
 #   without the agent, load/unload cycles, unload latency, a barrier waiting for a parked reader).
 # Takes about 6-8 minutes on 2 cores. Run it on an otherwise idle machine; nothing runs in the
 # background afterwards.
 #
-#   benchmarks/run.sh            # full run
-#   benchmarks/run.sh --quick    # smoke run, rough figures (about 2 minutes)
+#   benchmarks/run.sh                      # full run
+#   benchmarks/run.sh --quick              # smoke run, rough figures (about 2 minutes)
+#   benchmarks/run.sh --only per-plugin    # only the per-plugin epoch benchmarks of issue 8 (binding
+#                                          # alternatives, barrier isolation; about 4 minutes): rewrites
+#                                          # their section of results.md, leaves the rest as it is
 #
 # Environment: JAVA (default: java on PATH, 17+), UG_VT_JAVA (a JDK 21+ java for the virtual-
 # thread run; default: the newest one under /usr/lib/jvm, if any; "none" to skip).

@@ -18,9 +18,9 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * Target 3: the same release callback, called through {@link ReleaseCallback}, as written
- * (unguarded) and as the agent weaves it (guarded: shared release epoch enter at entry, exit
- * before the return, a catch-all that exits and rethrows). The difference is what the guard
- * costs per callback.
+ * (unguarded) and as the agent weaves it in a plugin loader with a release epoch of its own
+ * (guarded: {@code invokedynamic} enter of the plugin's epoch at entry, exit before the return, a
+ * catch-all that exits and rethrows). The difference is what the guard costs per callback.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)

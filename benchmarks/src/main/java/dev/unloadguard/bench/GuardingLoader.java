@@ -6,6 +6,7 @@ import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.util.Set;
 
 /**
  * A plugin loader for benchmarks: defines the named classes itself from the agent transformer's
@@ -14,8 +15,8 @@ import java.io.UncheckedIOException;
  */
 final class GuardingLoader extends ClassLoader implements EpochHolder {
 
-    private final java.util.Set<String> guarded;
-    private final ReleaseEpoch epoch = new ReleaseEpoch("bench-guarding");
+    private final Set<String> guarded;
+    private final ReleaseEpoch epoch;
 
     @Override
     public ReleaseEpoch releaseEpoch() {
@@ -23,8 +24,18 @@ final class GuardingLoader extends ClassLoader implements EpochHolder {
     }
 
     GuardingLoader(String... binaryNames) {
-        super("bench-guarding", GuardingLoader.class.getClassLoader());
-        this.guarded = java.util.Set.of(binaryNames);
+        this("bench-guarding", Set.of(binaryNames));
+    }
+
+    /** A loader named {@code name} (as its epoch is): one plugin of many. */
+    static GuardingLoader named(String name, String... binaryNames) {
+        return new GuardingLoader(name, Set.of(binaryNames));
+    }
+
+    private GuardingLoader(String name, Set<String> binaryNames) {
+        super(name, GuardingLoader.class.getClassLoader());
+        this.guarded = binaryNames;
+        this.epoch = new ReleaseEpoch(name);
     }
 
     static byte[] classBytes(String binaryName) {

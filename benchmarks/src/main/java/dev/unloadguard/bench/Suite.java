@@ -37,7 +37,12 @@ import org.openjdk.jmh.runner.options.TimeValue;
  * <pre>
  * java -cp benchmarks.jar dev.unloadguard.bench.Suite --agent AGENT_JAR --probe-cp CP --work DIR --out FILE
  *      [--vt-java JAVA21+] [--vt-version N] [--quick] [--rounds N] [--startup-runs N] [--cycles N]
+ *      [--only per-plugin]
  * </pre>
+ *
+ * {@code --only per-plugin} runs only issue 8's benchmarks ({@link BindingBench}, {@link
+ * IsolationBench}) and rewrites their marked section of {@code FILE} (appended if it has none),
+ * leaving the rest of the file as the last full run wrote it.
  */
 public final class Suite {
 
@@ -47,11 +52,22 @@ public final class Suite {
     private static final String CALLBACK = GuardedCallbackBench.class.getName() + ".";
     private static final String DEVICE = DeviceBench.class.getName() + ".";
     private static final String TRANSFORMER = TransformerBench.class.getName() + ".";
+    private static final String BINDING = BindingBench.class.getName() + ".";
+    private static final String ISOLATION = IsolationBench.class.getName() + ".";
+    /** Behind the per-plugin epoch's headline ratio (issue 8): run in interleaved rounds. */
+    private static final String[] PAIRED_PER_PLUGIN = {BINDING + "sharedStatic$", BINDING + "indy$"};
     /** Benchmarks behind the headline ratios, run in interleaved rounds. */
-    private static final String[] PAIRED = {EPOCH + "atomicInteger$", EPOCH + "epoch$", DEVICE + "acquireRelease$"};
+    private static final String[] PAIRED = {EPOCH + "atomicInteger$", EPOCH + "epoch$", DEVICE + "acquireRelease$",
+            PAIRED_PER_PLUGIN[0], PAIRED_PER_PLUGIN[1]};
+    /** {@code --only per-plugin}: what runs, and the section of the results file it rewrites. */
+    private static final String PER_PLUGIN = "per-plugin";
+    private static final String SECTION_BEGIN = "<!-- per-plugin epochs: begin (benchmarks/run.sh --only per-plugin) -->";
+    private static final String SECTION_END = "<!-- per-plugin epochs: end -->";
 
     private final Map<String, String> opts;
     private final boolean quick;
+    /** {@code --only per-plugin}: only the per-plugin epoch benchmarks, written as a section of the results file. */
+    private final boolean perPluginOnly;
     private final int rounds;
     private final Path agent;
     private final Path work;
@@ -67,6 +83,11 @@ public final class Suite {
     private Suite(Map<String, String> opts) {
         this.opts = opts;
         this.quick = opts.containsKey("quick");
+        String only = opts.get("only");
+        if (only != null && !only.equals(PER_PLUGIN)) {
+            throw new IllegalArgumentException("--only " + only + ": the only subset is " + PER_PLUGIN);
+        }
+        this.perPluginOnly = only != null;
         this.rounds = quick ? 1 : Integer.parseInt(opts.getOrDefault("rounds", "3"));
         this.agent = Path.of(require(opts, "agent")).toAbsolutePath();
         this.work = Path.of(require(opts, "work")).toAbsolutePath();
@@ -100,6 +121,10 @@ public final class Suite {
     private void run() throws Exception {
         Files.createDirectories(work);
         long start = System.nanoTime();
+        if (perPluginOnly) {
+            runPerPlugin(start);
+            return;
+        }
         Path big = PluginJars.generate(work, "gen200", 200, agent);
         Path small = PluginJars.generate(work, "small", 3, agent);
 
@@ -110,11 +135,12 @@ public final class Suite {
         for (int r = 0; r < rounds; r++) {
             runJmh("t1r" + r, 1, null, null, List.of(), PAIRED);
         }
-        runJmh("t1", 1, null, null, List.of(PAIRED), EPOCH, FLOOR, BARRIER, CALLBACK, DEVICE, TRANSFORMER);
+        runJmh("t1", 1, null, null, List.of(PAIRED), EPOCH, FLOOR, BARRIER, CALLBACK, DEVICE, TRANSFORMER, BINDING, ISOLATION);
         runJmh("t2", 2, null, null, List.of(), EPOCH, DEVICE);
         String vtJava = opts.get("vt-java");
         if (vtJava != null) {
-            runJmh("vt1", 1, vtJava, "-Djmh.executor=VIRTUAL", List.of(), EPOCH + "epoch$", EPOCH + "atomicInteger$");
+            runJmh("vt1", 1, vtJava, "-Djmh.executor=VIRTUAL", List.of(), EPOCH + "epoch$", EPOCH + "atomicInteger$",
+                    PAIRED_PER_PLUGIN[0], PAIRED_PER_PLUGIN[1]);
         }
 
         // --- whole-process timings ---------------------------------------------------------
@@ -141,6 +167,38 @@ public final class Suite {
         System.out.println();
         System.out.println(md);
         System.out.println("written to " + out.toAbsolutePath());
+    }
+
+    /**
+     * {@code --only per-plugin}: the per-plugin epoch benchmarks of issue 8 alone (binding
+     * alternatives, barrier isolation), in the same shape as the full run, written as a marked
+     * section of the results file: replaced if the file has one, appended otherwise.
+     */
+    private void runPerPlugin(long start) throws Exception {
+        for (int r = 0; r < rounds; r++) {
+            runJmh("t1r" + r, 1, null, null, List.of(), PAIRED_PER_PLUGIN);
+        }
+        runJmh("t1", 1, null, null, List.of(PAIRED_PER_PLUGIN), BINDING, ISOLATION);
+        String vtJava = opts.get("vt-java");
+        if (vtJava != null) {
+            runJmh("vt1", 1, vtJava, "-Djmh.executor=VIRTUAL", List.of(), PAIRED_PER_PLUGIN);
+        }
+        perPluginRows();
+        String section = SECTION_BEGIN + "\n" + render((System.nanoTime() - start) / 1e9) + SECTION_END + "\n";
+        Path out = Path.of(require(opts, "out"));
+        String previous = Files.exists(out) ? Files.readString(out, StandardCharsets.UTF_8) : "";
+        int b = previous.indexOf(SECTION_BEGIN);
+        int e = previous.indexOf(SECTION_END);
+        String md;
+        if (b >= 0 && e > b) {
+            md = previous.substring(0, b) + section + previous.substring(e + SECTION_END.length()).replaceFirst("^\n", "");
+        } else {
+            md = previous + (previous.isEmpty() || previous.endsWith("\n\n") ? "" : previous.endsWith("\n") ? "\n" : "\n\n") + section;
+        }
+        Files.writeString(out, md, StandardCharsets.UTF_8);
+        System.out.println();
+        System.out.println(section);
+        System.out.println("written to " + out.toAbsolutePath() + " (its per-plugin section)");
     }
 
     // ---------------------------------------------------------------------------------------
@@ -504,20 +562,86 @@ public final class Suite {
                 "median " + fmt(col) + " ms (max " + fmt(num(unload, "collect.max.ms")) + " ms, "
                         + unload.get("collect.nudges.median") + " GC nudges median)", "", "", "median ≤ 100 ms",
                 col <= 100 && num(unload, "collected") == num(unload, "n"));
+
+        perPluginRows();
+    }
+
+    /** Rows of issue 8's targets: the per-plugin epoch's enter+exit and barrier isolation. */
+    private void perPluginRows() {
+        // 8. enter+exit, bound per plugin, against the old shared epoch
+        String sharedKey = "BindingBench.sharedStatic@t1";
+        String indyKey = "BindingBench.indy@t1";
+        double shared = score(sharedKey);
+        double indy = score(indyKey);
+        row("8. per-plugin epoch enter+exit as woven (invokedynamic, constant call site bound to the plugin's epoch), 1 thread",
+                scoreText(indyKey), "old design: one shared epoch, static final, static enter/exit " + scoreText(sharedKey),
+                ratio(indy, shared), "≤ 1.10×", indy / shared <= 1.10);
+        double allocIndy = alloc(indyKey);
+        row("8. per-plugin enter+exit allocation, platform threads (-prof gc)", fmt(allocIndy) + " B/op",
+                "old shared " + fmt(alloc(sharedKey)) + " B/op", "", "0 B/op", allocIndy < 1.0);
+        StringBuilder alts = new StringBuilder();
+        for (String[] alt : new String[][] {{"boundHandle", "static final MethodHandle (bindTo, invokeExact)"},
+                {"classValue", "ClassValue lookup at enter and exit"}, {"loaderCast", "(EpochHolder) getClassLoader() at enter and exit"}}) {
+            double v = score("BindingBench." + alt[0] + "@t1");
+            alts.append(alts.length() == 0 ? "" : "; ").append(alt[1]).append(' ').append(fmt(v)).append(" ns (")
+                    .append(ratio(v, shared)).append(')');
+        }
+        row("8. binding alternatives (same plugin class, same call; ratio to the old shared epoch)", alts.toString(),
+                "old shared " + fmt(shared) + " ns", "", "", null);
+        double atomic = score("BindingBench.atomicInteger@t1");
+        double fence = score("BindingBench.fence@t1");
+        row("8. per-plugin enter+exit against the floor (same class, same call)", "invokedynamic " + fmt(indy) + " ns",
+                "AtomicInteger inc+dec " + scoreText("BindingBench.atomicInteger@t1") + "; one full fence "
+                        + scoreText("BindingBench.fence@t1"),
+                ratio(indy, atomic) + " of AtomicInteger, " + ratio(indy, fence) + " of the fence", "", null);
+        String vtIndy = "BindingBench.indy@vt1";
+        String vtShared = "BindingBench.sharedStatic@vt1";
+        boolean vtRun = result(vtIndy) != null;
+        double allocVt = alloc(vtIndy);
+        row("8. per-plugin enter+exit on virtual threads (JDK " + (vtRun ? opts.getOrDefault("vt-version", "21+") : "n/a")
+                        + ", jmh.executor=VIRTUAL)",
+                vtRun ? scoreText(vtIndy) + ", " + fmt(allocVt) + " B/op allocated" : "not run (no JDK 21+ given)",
+                vtRun ? "old shared " + scoreText(vtShared) : "", vtRun ? ratio(score(vtIndy), score(vtShared)) : "",
+                "no allocation per enter", vtRun ? allocVt < 1.0 : null);
+
+        // 8. barrier isolation
+        RunResult others = result("IsolationBench.othersInside@t1");
+        RunResult lone = result("IsolationBench.loneIdle@t1");
+        RunResult sharedBarrier = result("IsolationBench.sharedEpoch@t1");
+        if (others != null && lone != null) {
+            double p50 = others.getPrimaryResult().getStatistics().getPercentile(50);
+            double lone50 = lone.getPrimaryResult().getStatistics().getPercentile(50);
+            row("8. barrier on plugin X while " + IsolationBench.OTHERS + " other plugins each have a reader parked inside "
+                            + "their own epoch (those threads also ran X's code: X has a cell for each)",
+                    "median " + fmt(p50) + " µs (p99 " + fmt(others.getPrimaryResult().getStatistics().getPercentile(99)) + " µs, "
+                            + others.getPrimaryResult().getStatistics().getN() + " barriers, every one IMMEDIATE)",
+                    "lone idle epoch, as many cells, no other plugin: median " + fmt(lone50) + " µs (p99 "
+                            + fmt(lone.getPrimaryResult().getStatistics().getPercentile(99)) + " µs)",
+                    ratio(p50, lone50), "median ≤ 20 µs and ≤ 2.00× the lone barrier", p50 <= 20 && p50 / lone50 <= 2.0);
+        }
+        if (sharedBarrier != null) {
+            double p50 = sharedBarrier.getPrimaryResult().getStatistics().getPercentile(50);
+            row("8. contrast, the old design: the barrier on the one epoch all plugins shared, the same "
+                            + IsolationBench.OTHERS + " readers inside it (timeout " + IsolationBench.SHARED_TIMEOUT_MS + " ms)",
+                    "waits: every one of " + sharedBarrier.getPrimaryResult().getStatistics().getN() + " barriers TIMED_OUT, median "
+                            + fmt(p50) + " µs", "", "", "waits (times out) every time", p50 >= IsolationBench.SHARED_TIMEOUT_MS * 1000.0);
+        }
     }
 
     private String render(double seconds) {
         StringBuilder sb = new StringBuilder();
-        sb.append("# unloadguard benchmark results\n\n");
+        sb.append(perPluginOnly ? "## Per-plugin release epochs (issue 8)\n\n" : "# unloadguard benchmark results\n\n");
         sb.append("Run ").append(ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME))
+                .append(perPluginOnly ? " by `benchmarks/run.sh --only per-plugin` (only the per-plugin epoch benchmarks)" : "")
                 .append(" on ").append(System.getProperty("java.vm.name")).append(' ').append(System.getProperty("java.runtime.version"))
                 .append(", ").append(System.getProperty("os.name")).append(' ').append(System.getProperty("os.arch"))
-                .append(", ").append(Runtime.getRuntime().availableProcessors()).append(" cores; ")
+                .append(", ").append(cpuModel()).append(", ").append(Runtime.getRuntime().availableProcessors()).append(" cores; ")
                 .append(String.format(Locale.ROOT, "%.0f s", seconds)).append(quick ? " (QUICK mode: figures are rough)" : "")
                 .append(". JMH 1.37, one fork per benchmark, ")
                 .append(quick ? "1×0.3 s warmup, 2×0.3 s measurement" : "3×1 s warmup, 8×1 s measurement")
-                .append(" (± is JMH's 99.9% confidence half-width). The epoch, AtomicInteger and device pairs at 1 thread ran in ")
-                .append(rounds).append(" interleaved round(s)").append(quick ? "" : " (5×1 s measurement each)")
+                .append(" (± is JMH's 99.9% confidence half-width). ")
+                .append(perPluginOnly ? "The per-plugin and old shared-epoch enter+exit" : "The epoch, AtomicInteger, device and per-plugin/shared-epoch pairs")
+                .append(" at 1 thread ran in ").append(rounds).append(" interleaved round(s)").append(quick ? "" : " (5×1 s measurement each)")
                 .append(" and count as the median of their rounds. Every ratio compares figures of this run.\n\n");
         long pass = rows.stream().filter(r -> r[5].equals("PASS")).count();
         long fail = rows.stream().filter(r -> r[5].equals("FAIL")).count();
@@ -527,7 +651,7 @@ public final class Suite {
         for (String[] r : rows) {
             sb.append("| ").append(String.join(" | ", r)).append(" |\n");
         }
-        sb.append("\n## Every JMH figure\n\n| benchmark | threads | score | unit | allocated B/op |\n|---|---|---|---|---|\n");
+        sb.append(perPluginOnly ? "\n### Every JMH figure\n\n" : "\n## Every JMH figure\n\n").append("| benchmark | threads | score | unit | allocated B/op |\n|---|---|---|---|---|\n");
         for (Map.Entry<String, RunResult> e : jmh.entrySet()) {
             RunResult r = e.getValue();
             Result<?> p = r.getPrimaryResult();
@@ -549,6 +673,20 @@ public final class Suite {
     }
 
     // ---------------------------------------------------------------------------------------
+
+    /** The CPU's model name (Linux: /proc/cpuinfo), or the architecture. */
+    private static String cpuModel() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
+                if (line.startsWith("model name")) {
+                    return line.substring(line.indexOf(':') + 1).trim();
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // not Linux: fall through
+        }
+        return "CPU " + System.getProperty("os.arch");
+    }
 
     private static double num(Map<String, String> m, String key) {
         String v = m.get(key);

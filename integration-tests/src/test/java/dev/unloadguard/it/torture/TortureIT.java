@@ -21,7 +21,10 @@ import org.junit.jupiter.params.provider.EnumSource;
  * threads acquiring and releasing devices and running release callbacks, and by the helper
  * dropping callbacks from its worker, in a child JVM with the built agent, under each compiler
  * mode and JDK; and the same scenario without the agent, to show that the detector catches a
- * class loader closed under a running release tail.
+ * class loader closed under a running release tail. The default mode (tiered, test JDK) runs with a
+ * second plugin Y alongside ({@link TortureBystander}) that keeps sections of its own release epoch
+ * open all run long: no unload of X may wait for them (one epoch per plugin), and Y's own unload
+ * must time out naming Y and the threads inside, then succeed once they are closed or gone.
  *
  * <p>Bounded for CI (about 80 s on two cores); {@code -Dunloadguard.torture.soak=true} runs
  * {@value #SOAK_FACTOR} times as many cycles, {@code -Dunloadguard.torture.cycles=N} runs N cycles
@@ -39,28 +42,32 @@ class TortureIT {
     static final int UNGUARDED_CYCLES = Integer.getInteger("unloadguard.torture.unguardedCycles", 40);
 
     private static Path plugin;
+    private static Path bystander;
 
     /** How a child JVM runs the scenario. */
     enum Mode {
         // Cycles chosen for roughly 10 to 25 s per mode on a two-core machine.
-        TIERED("test JDK, default tiered compiler", null, List.of(), false, 300),
-        INTERPRETER("test JDK, interpreter (-Xint)", null, List.of("-Xint"), false, 300),
-        C1_ONLY("test JDK, C1 only (-XX:TieredStopAtLevel=1)", null, List.of("-XX:TieredStopAtLevel=1"), false, 400),
-        TEMURIN_25_TIERED("Temurin 25, default tiered compiler", TEMURIN_25, List.of(), false, 300),
-        TEMURIN_25_VIRTUAL("Temurin 25, release callbacks on virtual threads", TEMURIN_25, List.of(), true, 150);
+        TIERED("test JDK, default tiered compiler, plugin Y alongside", null, List.of(), false, 300, true),
+        INTERPRETER("test JDK, interpreter (-Xint)", null, List.of("-Xint"), false, 300, false),
+        C1_ONLY("test JDK, C1 only (-XX:TieredStopAtLevel=1)", null, List.of("-XX:TieredStopAtLevel=1"), false, 400, false),
+        TEMURIN_25_TIERED("Temurin 25, default tiered compiler", TEMURIN_25, List.of(), false, 300, false),
+        TEMURIN_25_VIRTUAL("Temurin 25, release callbacks on virtual threads", TEMURIN_25, List.of(), true, 150, false);
 
         final String label;
         final Path javaHome;
         final List<String> jvmOptions;
         final boolean virtual;
         final int cycles;
+        /** The two-plugin mode: the bystander plugin Y loaded alongside X for the whole run. */
+        final boolean bystander;
 
-        Mode(String label, Path javaHome, List<String> jvmOptions, boolean virtual, int cycles) {
+        Mode(String label, Path javaHome, List<String> jvmOptions, boolean virtual, int cycles, boolean bystander) {
             this.label = label;
             this.javaHome = javaHome;
             this.jvmOptions = jvmOptions;
             this.virtual = virtual;
             this.cycles = cycles;
+            this.bystander = bystander;
         }
 
         int cycles() {
@@ -76,6 +83,7 @@ class TortureIT {
     @BeforeAll
     static void buildPlugin() throws Exception {
         plugin = TorturePlugin.build();
+        bystander = TorturePlugin.buildBystander();
     }
 
     @ParameterizedTest(name = "{0}")
@@ -86,7 +94,7 @@ class TortureIT {
         List<String> options = new ArrayList<>(mode.jvmOptions);
         options.add(ChildJvm.javaagent());
         try (ChildJvm jvm = ChildJvm.start(javaHome, options, TortureScenario.class.getName(),
-                args(cycles, mode.virtual))) {
+                args(cycles, mode.virtual, mode.bystander))) {
             int status = jvm.waitFor(bound(cycles, mode));
             String summary = summary(mode.label, jvm);
             System.out.println(summary);
@@ -100,13 +108,47 @@ class TortureIT {
             assertEquals("true", value(jvm, "collectionChecked"), jvm::output);
             assertEquals("0", value(jvm, "notCollected"), () -> summary + firstError);
             assertEquals("0", value(jvm, "timeouts"), () -> summary + "\n" + jvm.output());
+            assertEquals("0", value(jvm, "barriersTimedOut"), () -> summary + "\n" + jvm.output());
             assertEquals(0, status, () -> "the scenario failed:\n" + jvm.output());
             assertEquals(Integer.toString(cycles), value(jvm, "cycles"), () -> summary + "\n" + jvm.output());
-            assertEquals(Integer.toString(cycles), value(jvm, "scans"), () -> "the detector must scan every unload\n" + jvm.output());
+            // Y's final unload is scanned too
+            assertEquals(Integer.toString(cycles + (mode.bystander ? 1 : 0)), value(jvm, "scans"),
+                    () -> "the detector must scan every unload\n" + jvm.output());
             assertTrue(count(jvm, "callbacks") > 0, summary);
             assertTrue(count(jvm, "callbacksByHelper") > 0, () -> "the helper's worker must have run callbacks: " + summary);
             assertEquals(Boolean.toString(mode.virtual), value(jvm, "virtual"), jvm::output);
+            assertEquals(Boolean.toString(mode.bystander), value(jvm, "bystander"), jvm::output);
+            if (mode.bystander) {
+                assertBystander(jvm);
+            }
         }
+    }
+
+    /**
+     * The two-plugin mode, beyond what every mode asserts (every unload of X succeeded, none of
+     * their barriers timed out, no violation, every generation of X collected): plugin Y's sections
+     * were open the whole run; Y's own unload timed out in the barrier step while they were, with
+     * a report naming Y and its threads; after its gate opened only the unbalanced section was
+     * left; once that thread had ended, Y unloaded and was collected.
+     */
+    private static void assertBystander(ChildJvm jvm) {
+        String inside = String.join(",", List.of(TortureBystander.HOLDER, TortureBystander.POOL, TortureScenario.HELPER_WORKER).stream()
+                .sorted().toList());
+        assertEquals(inside, value(jvm, "bystanderInsideAtStart"), jvm::output);
+        assertEquals(inside, value(jvm, "bystanderInsideAtEnd"), () -> "Y's sections must stay open for the whole run\n" + jvm.output());
+        assertEquals("TIMED_OUT in BARRIER", value(jvm, "bystanderUnload1"), jvm::output);
+        assertEquals(inside, value(jvm, "bystanderUnload1Threads"), jvm::output);
+        String report = value(jvm, "bystanderUnload1Report");
+        assertTrue(report.contains("unload of plugin " + TortureBystander.ID + " generation 1")
+                        && report.contains("release epoch of plugin " + TortureBystander.ID + " generation 1")
+                        && report.contains("\"" + TortureBystander.HOLDER + "\"") && report.contains("it.bystander.Parked.release"),
+                () -> "the timeout report must name plugin " + TortureBystander.ID + ", the thread inside and where: " + report);
+        assertEquals(TortureScenario.HELPER_WORKER, value(jvm, "bystanderInsideAfterGate"), jvm::output);
+        assertEquals("TIMED_OUT in BARRIER", value(jvm, "bystanderUnload2"), () -> "the unbalanced section keeps Y's barrier "
+                + "waiting while its thread lives\n" + jvm.output());
+        assertTrue(List.of("IMMEDIATE", "WAITED").contains(value(jvm, "bystanderUnload3Barrier")),
+                () -> "once its thread ended, Y must unload: " + value(jvm, "bystanderUnload3"));
+        assertEquals("true", value(jvm, "bystanderCollected"), jvm::output);
     }
 
     /**
@@ -119,7 +161,7 @@ class TortureIT {
     void withoutTheAgentTheDetectorSeesLoadersClosedUnderRunningTails() throws Exception {
         int cycles = UNGUARDED_CYCLES;
         try (ChildJvm jvm = ChildJvm.start(System.getProperty("java.home"), List.of(), TortureScenario.class.getName(),
-                args(cycles, false))) {
+                args(cycles, false, false))) {
             assertEquals(0, jvm.waitFor(Duration.ofMinutes(3)), () -> "the scenario failed:\n" + jvm.output());
             String summary = summary("test JDK, WITHOUT the agent", jvm);
             System.out.println(summary);
@@ -143,8 +185,11 @@ class TortureIT {
         return mode.javaHome.toString();
     }
 
-    private static String[] args(int cycles, boolean virtual) {
+    private static String[] args(int cycles, boolean virtual, boolean withBystander) {
         List<String> args = new ArrayList<>(List.of("plugin=" + plugin, "cycles=" + cycles, "virtual=" + virtual));
+        if (withBystander) {
+            args.add("bystander=" + bystander);
+        }
         if (SEED != null) {
             args.add("seed=" + SEED);
         }
@@ -169,12 +214,16 @@ class TortureIT {
         return String.format(Locale.ROOT,
                 "torture [%s]: %s cycles, %s callbacks (%s by the helper's worker), %s acquires, %s barriers waited, "
                         + "%s violations, %s epilogues, %s NoClassDefFoundError, %s other errors, %s not collected "
-                        + "(slowest %s ms), %.1f s, seed %s, %s workers%s, %s",
+                        + "(slowest %s ms), %.1f s, seed %s, %s workers%s, %s%s",
                 label, value(jvm, "cycles"), value(jvm, "callbacks"), value(jvm, "callbacksByHelper"), value(jvm, "acquires"),
                 value(jvm, "barriersWaited"), value(jvm, "violations"), value(jvm, "epilogues"), value(jvm, "ncdfe"),
                 value(jvm, "otherErrors"), "true".equals(value(jvm, "collectionChecked")) ? value(jvm, "notCollected") : "n/a",
                 value(jvm, "maxCollectionMs"),
                 count(jvm, "elapsedMs") / 1000.0, value(jvm, "seed"), value(jvm, "workers"),
-                "true".equals(value(jvm, "virtual")) ? " (virtual)" : "", value(jvm, "jvm"));
+                "true".equals(value(jvm, "virtual")) ? " (virtual)" : "", value(jvm, "jvm"),
+                "true".equals(jvm.value("bystander").orElse("false")) ? "; plugin Y alongside: its unload with its sections open "
+                        + value(jvm, "bystanderUnload1") + ", with the unbalanced one " + value(jvm, "bystanderUnload2")
+                        + ", after its thread ended " + value(jvm, "bystanderUnload3") + ", collected " + value(jvm, "bystanderCollected")
+                        + " (Y's start and end took " + value(jvm, "bystanderMs") + " ms)" : "");
     }
 }

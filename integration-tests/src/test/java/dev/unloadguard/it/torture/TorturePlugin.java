@@ -176,6 +176,82 @@ final class TorturePlugin {
         return p.build("torture");
     }
 
+    /**
+     * Compiles the bystander plugin Y (package {@code it.bystander}, driver id
+     * {@value TortureBystander#ID}; see {@link TortureBystander}) and writes its jar. It creates no
+     * devices. At init it hands the host's {@link TortureBystander} two release callbacks whose
+     * guarded {@code release()} parks on the host's gate, and a {@code Runnable} (plain plugin
+     * code, not guarded) that enters its own plugin's release epoch through
+     * {@code ReleaseGuard.handle(MethodHandles.lookup(), "enter", ...)} and never exits.
+     */
+    static Path buildBystander() throws IOException {
+        return TestPlugins.plugin().driver("it.bystander.BystanderDriver")
+                .source("it.bystander.BystanderDriver", """
+                        package it.bystander;
+
+                        import dev.unloadguard.driver.Driver;
+                        import dev.unloadguard.driver.DriverContext;
+                        import dev.unloadguard.it.torture.TortureBystander;
+
+                        public final class BystanderDriver implements Driver {
+                            public String id() {
+                                return "%s";
+                            }
+
+                            public void init(DriverContext ctx) {
+                                TortureBystander host = ctx.service(TortureBystander.class)
+                                        .orElseThrow(() -> new IllegalStateException("the host registered no TortureBystander"));
+                                host.attach(new Parked(host), new Parked(host), new Unbalanced());
+                            }
+
+                            public void exit() {
+                            }
+                        }
+                        """.formatted(TortureBystander.ID))
+                .source("it.bystander.Parked", """
+                        package it.bystander;
+
+                        import dev.unloadguard.driver.ReleaseCallback;
+                        import dev.unloadguard.it.torture.TortureBystander;
+
+                        /** Guarded by the agent: parks inside this plugin's release epoch until the host's gate opens. */
+                        final class Parked implements ReleaseCallback {
+                            private final TortureBystander host;
+
+                            Parked(TortureBystander host) {
+                                this.host = host;
+                            }
+
+                            public void release() {
+                                host.parkInside();
+                            }
+                        }
+                        """)
+                .source("it.bystander.Unbalanced", """
+                        package it.bystander;
+
+                        import dev.unloadguard.epoch.ReleaseGuard;
+                        import java.lang.invoke.MethodHandle;
+                        import java.lang.invoke.MethodHandles;
+                        import java.lang.invoke.MethodType;
+
+                        /** Not guarded: enters this plugin's release epoch by hand and never exits. */
+                        final class Unbalanced implements Runnable {
+                            private static final MethodHandle ENTER = ReleaseGuard.handle(MethodHandles.lookup(), "enter",
+                                    MethodType.methodType(int.class));
+
+                            public void run() {
+                                try {
+                                    int token = (int) ENTER.invokeExact();  // a section of this plugin's epoch, left open
+                                } catch (Throwable t) {
+                                    throw new IllegalStateException(t);
+                                }
+                            }
+                        }
+                        """)
+                .build("bystander");
+    }
+
     private static String tails() {
         StringBuilder cases = new StringBuilder();
         for (int i = 0; i < MAX_DEVICES; i++) {

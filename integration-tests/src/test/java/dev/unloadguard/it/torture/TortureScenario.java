@@ -6,6 +6,7 @@ import dev.unloadguard.epoch.ReleaseGuard;
 import dev.unloadguard.loader.Plugin;
 import dev.unloadguard.loader.PluginLoader;
 import dev.unloadguard.loader.UnloadReport;
+import dev.unloadguard.loader.UnloadStep;
 import dev.unloadguard.loader.UnloadTimeoutException;
 import dev.unloadguard.sample.helper.PagemapCache;
 import java.lang.management.ManagementFactory;
@@ -50,6 +51,13 @@ import java.util.stream.Collectors;
  * in a worker, in the helper's worker, or in the unload report's release failures; every callback
  * made was run exactly once; every generation collected.
  *
+ * <p>With {@code bystander=<jar>}, a second plugin Y ({@link TortureBystander}) is loaded beside
+ * the torture plugin X before the first cycle and keeps sections of its own release epoch open
+ * for the whole run (release callbacks parked inside on a host thread and a host pool thread, an
+ * unbalanced enter on the helper's worker, which runs X's callbacks too): no unload of X may wait
+ * for them. After the last cycle Y is unloaded (expected to time out while they are open, then to
+ * succeed once they are closed or their thread has ended).
+ *
  * <p>Random delays are {@link LockSupport#parkNanos} of a seeded {@link SplittableRandom} (they
  * are the scenario); every wait for a condition uses a synchronizer with a bound (thread join,
  * latch, reference queue).
@@ -64,13 +72,15 @@ import java.util.stream.Collectors;
  * class, 1000), {@code checkCollection}
  * (true with the agent; without it, failed tails keep their generation reachable through the
  * errors the helper stores), {@code collectionMillis} (how long a generation may take to be
- * collected, 3000).
+ * collected, 3000), {@code bystander} (the bystander plugin jar: the two-plugin mode; none).
  *
  * <p>Prints {@code key=value} lines: cycles, callbacks (tails run), callbacksByHelper, acquires,
- * driverReleases, barriersWaited, scans, violations, epilogues, detectorErrors, ncdfe,
+ * driverReleases, barriersWaited, barriersTimedOut (unloads of X whose release barrier ran out of
+ * time), scans, violations, epilogues, detectorErrors, ncdfe,
  * otherErrors, lost (callbacks made but not run), collectionChecked, notCollected,
  * maxCollectionMs, timeouts, agent, virtual, workers, seed, jvm, elapsedMs, violation.N,
- * firstViolation, firstError, firstOtherError (the first error that is not a NoClassDefFoundError).
+ * firstViolation, firstError, firstOtherError (the first error that is not a NoClassDefFoundError);
+ * bystander (true in the two-plugin mode) and, then, what {@link TortureBystander#finish} reports.
  * Exit status 0 when every cycle ran (whatever was found), 2 when an
  * unload timed out or a thread hung, 3 when a generation was not collected (the run stops there:
  * the error names the suspects), 1 on an unexpected failure.
@@ -78,6 +88,8 @@ import java.util.stream.Collectors;
 public final class TortureScenario {
 
     private static final Duration UNLOAD_TIMEOUT = Duration.ofSeconds(30);
+    /** The helper's worker thread: runs X's release callbacks, and, in the two-plugin mode, holds Y's unbalanced section. */
+    static final String HELPER_WORKER = "pagemap-cache-worker";
     private static final long JOIN_BOUND_MILLIS = TimeUnit.SECONDS.toMillis(60);
     private static final int MAX_STASH = 3;
 
@@ -85,6 +97,9 @@ public final class TortureScenario {
     private final ThreadFactory threads;
     private final TortureDetector detector = new TortureDetector();
     private final TortureBus bus = new TortureBus();
+    private final TortureBystander bystander = new TortureBystander();
+    /** What the bystander reported at the end (two-plugin mode). */
+    private final Map<String, Object> bystanderResults = new java.util.LinkedHashMap<>();
     private final Totals totals = new Totals();
 
     private TortureScenario(Config cfg) {
@@ -115,15 +130,19 @@ public final class TortureScenario {
         boolean checkCollection = cfg.checkCollection == null ? agent : cfg.checkCollection;
         long start = System.nanoTime();
         int status = 0;
-        try (PagemapCache cache = new PagemapCache("pagemap-cache-worker")) {
+        try (PagemapCache cache = new PagemapCache(HELPER_WORKER)) {
             PluginLoader loader = PluginLoader.builder()
                     .service(TortureBus.class, bus)
                     .service(PagemapCache.class, cache)
+                    .service(TortureBystander.class, bystander)
                     .config("torture.devices", Integer.toString(cfg.devices))
                     .beforeClose(detector)
                     .allowUnguardedUnload(!agent)        // only to show the failure without the agent
                     .collectionTimeout(Duration.ZERO)    // checked below, once the workers let go
                     .build();
+            if (cfg.bystander != null) {
+                bystander.start(loader, cfg.bystander, cache); // Y: sections of its own epoch open from now on
+            }
             SplittableRandom root = new SplittableRandom(cfg.seed);
             for (int c = 1; c <= cfg.cycles; c++) {
                 Cycle cycle = runCycle(c, loader, cache, root.split());
@@ -145,6 +164,9 @@ public final class TortureScenario {
                         break;
                     }
                 }
+            }
+            if (cfg.bystander != null) {
+                bystanderResults.putAll(bystander.finish(loader, cache));
             }
         }
         long elapsed = System.nanoTime() - start;
@@ -196,6 +218,7 @@ public final class TortureScenario {
             }
         } catch (UnloadTimeoutException e) {
             totals.timeouts++;
+            totals.barriersTimedOut += e.step() == UnloadStep.BARRIER ? 1 : 0;
             aborted = e.getMessage();
         }
         for (Thread t : workers) {
@@ -409,6 +432,7 @@ public final class TortureScenario {
         long callbacksByHelper;
         long acquires;
         long barriersWaited;
+        long barriersTimedOut;
         long ncdfe;
         long otherErrors;
         long lost;
@@ -454,6 +478,7 @@ public final class TortureScenario {
         out.put("acquires", totals.acquires);
         out.put("driverReleases", TortureBus.driverReleases());
         out.put("barriersWaited", totals.barriersWaited);
+        out.put("barriersTimedOut", totals.barriersTimedOut);
         out.put("scans", detector.scans());
         out.put("violations", detector.violations());
         out.put("epilogues", detector.epilogues());
@@ -471,6 +496,8 @@ public final class TortureScenario {
         out.put("seed", cfg.seed);
         out.put("jvm", jvm());
         out.put("elapsedMs", TimeUnit.NANOSECONDS.toMillis(elapsedNanos));
+        out.put("bystander", cfg.bystander != null);
+        out.putAll(bystanderResults);
         List<String> reports = detector.reports();
         for (int i = 0; i < reports.size(); i++) {
             out.put("violation." + (i + 1), reports.get(i));
@@ -521,6 +548,7 @@ public final class TortureScenario {
         long lastTailParkNanos = TimeUnit.MICROSECONDS.toNanos(1000);
         Boolean checkCollection;
         Duration collectionBound = Duration.ofSeconds(3);
+        Path bystander;
 
         static Config parse(String[] args) {
             Map<String, String> kv = new HashMap<>();
@@ -549,6 +577,8 @@ public final class TortureScenario {
             c.paceNanos = TimeUnit.MICROSECONDS.toNanos(Long.parseLong(kv.getOrDefault("paceMicros", "50")));
             c.lastTailParkNanos = TimeUnit.MICROSECONDS.toNanos(Long.parseLong(kv.getOrDefault("lastTailParkMicros", "1000")));
             c.collectionBound = Duration.ofMillis(Long.parseLong(kv.getOrDefault("collectionMillis", "3000")));
+            String bystander = kv.remove("bystander");
+            c.bystander = bystander == null ? null : Path.of(bystander);
             String check = kv.remove("checkCollection");
             c.checkCollection = check == null ? null : Boolean.parseBoolean(check);
             kv.keySet().removeAll(List.of("cycles", "seed", "virtual", "workers", "ops", "devices", "shapes", "tailParkMicros",
