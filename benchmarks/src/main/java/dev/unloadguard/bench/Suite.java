@@ -100,8 +100,8 @@ public final class Suite {
     private void run() throws Exception {
         Files.createDirectories(work);
         long start = System.nanoTime();
-        Path big = PluginJars.generate(work, "gen200", 200, agent);
-        Path small = PluginJars.generate(work, "small", 3, agent);
+        Path big = PluginJars.generate(work, "gen200", 200, probeCp);
+        Path small = PluginJars.generate(work, "small", 3, probeCp);
 
         // --- JMH: one fork per benchmark, threads 1 then 2 --------------------------------
         // The headline ratios (targets 1 and 4) compare benchmarks that run one after another; on
