@@ -19,12 +19,13 @@ cd "$(dirname "$0")/.."
 
 JAVA=${JAVA:-java}
 AGENT=agent/target/unloadguard-agent.jar
+CLI=cli/target/unloadguard-cli.jar
 BENCH=benchmarks/target/benchmarks.jar
 
 # Build if a jar is missing or a source or pom is newer than it (package does not run the
 # integration tests; -DskipTests skips the unit tests too).
-if [[ ! -f $AGENT || ! -f $BENCH ]] \
-    || [[ -n $(find pom.xml agent/pom.xml agent/src benchmarks/pom.xml benchmarks/src -newer "$BENCH" -type f -print -quit) ]]; then
+if [[ ! -f $AGENT || ! -f $CLI || ! -f $BENCH ]] \
+    || [[ -n $(find pom.xml */pom.xml */src -newer "$BENCH" -type f -print -quit) ]]; then
   echo "building: mvn -B -q package -DskipTests"
   mvn -B -q package -DskipTests
 fi
@@ -49,6 +50,7 @@ fi
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/unloadguard-bench.XXXXXX")
 trap 'rm -rf "$RUN"' EXIT
 cp "$AGENT" "$RUN/unloadguard-agent.jar"
+cp "$CLI" "$RUN/unloadguard-cli.jar"   # the host library (api, runtime, host) for the probe JVMs
 cp "$BENCH" "$RUN/benchmarks.jar"
 mkdir -p "$RUN/probe"
 (cd benchmarks/target/classes && cp --parents dev/unloadguard/bench/process/*.class \
@@ -56,7 +58,7 @@ mkdir -p "$RUN/probe"
 
 "$JAVA" -cp "$RUN/benchmarks.jar" dev.unloadguard.bench.Suite \
   --agent "$RUN/unloadguard-agent.jar" \
-  --probe-cp "$RUN/unloadguard-agent.jar:$RUN/probe" \
+  --probe-cp "$RUN/unloadguard-cli.jar:$RUN/probe" \
   --work "$RUN/work" \
   --out benchmarks/results.md \
   "${VT_ARGS[@]}" "$@"

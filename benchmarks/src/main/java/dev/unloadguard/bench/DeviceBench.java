@@ -1,7 +1,7 @@
 package dev.unloadguard.bench;
 
 import dev.unloadguard.device.Device;
-import dev.unloadguard.device.PluginDevices;
+import dev.unloadguard.device.internal.PluginDevices;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;

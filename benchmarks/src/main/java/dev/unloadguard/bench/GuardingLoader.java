@@ -1,6 +1,6 @@
 package dev.unloadguard.bench;
 
-import dev.unloadguard.agent.GuardTransformer;
+import dev.unloadguard.weave.internal.GuardTransformer;
 import dev.unloadguard.epoch.internal.EpochHolder;
 import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import java.io.IOException;

@@ -125,8 +125,8 @@ public final class Suite {
             runPerPlugin(start);
             return;
         }
-        Path big = PluginJars.generate(work, "gen200", 200, agent);
-        Path small = PluginJars.generate(work, "small", 3, agent);
+        Path big = PluginJars.generate(work, "gen200", 200, probeCp);
+        Path small = PluginJars.generate(work, "small", 3, probeCp);
 
         // --- JMH: one fork per benchmark, threads 1 then 2 --------------------------------
         // The headline ratios (targets 1 and 4) compare benchmarks that run one after another; on

@@ -1,6 +1,6 @@
 package dev.unloadguard.bench;
 
-import dev.unloadguard.agent.GuardTransformer;
+import dev.unloadguard.weave.internal.GuardTransformer;
 import dev.unloadguard.bench.callback.CountingCallback;
 import dev.unloadguard.bench.callback.PlainClass;
 import java.lang.instrument.ClassFileTransformer;

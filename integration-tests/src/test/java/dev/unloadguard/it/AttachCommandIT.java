@@ -19,7 +19,7 @@ class AttachCommandIT {
         try (ChildJvm target = ChildJvm.start(List.of(), TailDepthScenario.class.getName(),
                 BuiltJars.driverSample().toString(), "wait")) {
             target.awaitLine(l -> l.startsWith("loaded="), Duration.ofSeconds(30));
-            try (ChildJvm attach = ChildJvm.java(List.of("-jar", BuiltJars.agent().toString(), "attach", Long.toString(target.pid())))) {
+            try (ChildJvm attach = ChildJvm.java(List.of("-jar", BuiltJars.cli().toString(), "attach", Long.toString(target.pid())))) {
                 assertEquals(0, attach.waitFor(Duration.ofMinutes(1)), attach::output);
                 // the exact line Attach prints on success; "not attached" also contains "attached"
                 String success = "attached " + BuiltJars.agent().toAbsolutePath() + " to JVM " + target.pid()
@@ -37,7 +37,7 @@ class AttachCommandIT {
 
     @Test
     void attachingToNoSuchProcessFailsClearly() throws Exception {
-        try (ChildJvm attach = ChildJvm.java(List.of("-jar", BuiltJars.agent().toString(), "attach", "999999999"))) {
+        try (ChildJvm attach = ChildJvm.java(List.of("-jar", BuiltJars.cli().toString(), "attach", "999999999"))) {
             assertEquals(2, attach.waitFor(Duration.ofMinutes(1)), attach::output);
             assertTrue(attach.output().contains("no process with PID 999999999"), attach::output);
         }

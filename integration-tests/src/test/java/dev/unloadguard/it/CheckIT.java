@@ -34,7 +34,7 @@ public class CheckIT { // public: the hazardous test plugin compiles against Reg
     private static final String DRIVER = "dev.unloadguard.sample.driver.XeDriver.";
 
     private static ChildJvm check(String... args) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of("-jar", BuiltJars.agent().toString(), "check"));
+        List<String> cmd = new ArrayList<>(List.of("-jar", BuiltJars.cli().toString(), "check"));
         cmd.addAll(List.of(args));
         return ChildJvm.java(cmd);
     }

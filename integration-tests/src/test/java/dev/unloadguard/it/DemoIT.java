@@ -14,7 +14,7 @@ class DemoIT {
 
     private static List<String> demo(List<String> jvm, String... options) {
         List<String> args = new java.util.ArrayList<>(jvm);
-        args.addAll(List.of("-jar", BuiltJars.agent().toString(), "demo",
+        args.addAll(List.of("-jar", BuiltJars.cli().toString(), "demo",
                 "--driver", BuiltJars.driverSample().toString(), "--helper", BuiltJars.helperSample().toString()));
         args.addAll(List.of(options));
         return args;
@@ -49,11 +49,11 @@ class DemoIT {
             assertEquals(2, jvm.waitFor(Duration.ofMinutes(1)), jvm::output);
             assertTrue(jvm.output().contains("--cycles takes a positive whole number, not 'zero'"), jvm::output);
         }
-        try (ChildJvm jvm = ChildJvm.java(List.of("-jar", BuiltJars.agent().toString(), "demo", "--driver", "/nonexistent.jar"))) {
+        try (ChildJvm jvm = ChildJvm.java(List.of("-jar", BuiltJars.cli().toString(), "demo", "--driver", "/nonexistent.jar"))) {
             assertEquals(2, jvm.waitFor(Duration.ofMinutes(1)), jvm::output);
             assertTrue(jvm.output().contains("driver-sample jar not found at /nonexistent.jar"), jvm::output);
         }
-        try (ChildJvm jvm = ChildJvm.java(List.of("-jar", BuiltJars.agent().toString(), "frobnicate"))) {
+        try (ChildJvm jvm = ChildJvm.java(List.of("-jar", BuiltJars.cli().toString(), "frobnicate"))) {
             assertEquals(2, jvm.waitFor(Duration.ofMinutes(1)), jvm::output);
             assertTrue(jvm.output().contains("unknown command 'frobnicate'"), jvm::output);
         }

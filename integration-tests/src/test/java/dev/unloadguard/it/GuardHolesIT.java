@@ -20,7 +20,7 @@ import dev.unloadguard.loader.LoadOption;
 import dev.unloadguard.loader.Plugin;
 import dev.unloadguard.loader.PluginLoader;
 import dev.unloadguard.loader.PluginState;
-import dev.unloadguard.loader.PluginUnloadedError;
+import dev.unloadguard.driver.PluginUnloadedError;
 import dev.unloadguard.loader.UnloadReport;
 import dev.unloadguard.loader.UnloadStep;
 import dev.unloadguard.loader.UnloadTimeoutException;

@@ -155,7 +155,7 @@ class HotReloadIT {
 
     @Test
     void theRunCommandHostsADirectoryUntilStopped(@TempDir Path dir) throws Exception {
-        List<String> args = List.of(ChildJvm.javaagent(), "-jar", BuiltJars.agent().toString(), "run", "--watch", dir.toString(),
+        List<String> args = List.of(ChildJvm.javaagent(), "-jar", BuiltJars.cli().toString(), "run", "--watch", dir.toString(),
                 "--host-classpath", BuiltJars.helperSample().toString(), "--settle-ms", "200");
         try (ChildJvm host = ChildJvm.java(args)) {
             host.awaitLine(l -> l.startsWith("hosting the jars in"), Duration.ofSeconds(30));

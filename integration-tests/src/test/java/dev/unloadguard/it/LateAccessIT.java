@@ -13,7 +13,7 @@ import dev.unloadguard.it.support.TestPlugins;
 import dev.unloadguard.loader.Plugin;
 import dev.unloadguard.loader.PluginLoader;
 import dev.unloadguard.loader.PluginState;
-import dev.unloadguard.loader.PluginUnloadedError;
+import dev.unloadguard.driver.PluginUnloadedError;
 import dev.unloadguard.loader.UnloadReport;
 import java.nio.file.Path;
 import java.time.Duration;

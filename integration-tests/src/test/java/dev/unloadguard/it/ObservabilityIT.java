@@ -15,7 +15,7 @@ import dev.unloadguard.it.support.TestPlugins;
 import dev.unloadguard.loader.Plugin;
 import dev.unloadguard.loader.PluginLoader;
 import dev.unloadguard.loader.PluginState;
-import dev.unloadguard.loader.PluginUnloadedError;
+import dev.unloadguard.driver.PluginUnloadedError;
 import dev.unloadguard.loader.UnloadReport;
 import dev.unloadguard.loader.UnloadTimeoutException;
 import dev.unloadguard.sample.helper.PagemapCache;
@@ -166,7 +166,7 @@ class ObservabilityIT {
         try (ChildJvm target = ChildJvm.start(List.of(ChildJvm.javaagent()), TailDepthScenario.class.getName(),
                 BuiltJars.driverSample().toString(), "wait")) {
             target.awaitLine(l -> l.startsWith("loaded="), Duration.ofSeconds(30));
-            try (ChildJvm status = ChildJvm.java(List.of("-jar", BuiltJars.agent().toString(), "status", Long.toString(target.pid())))) {
+            try (ChildJvm status = ChildJvm.java(List.of("-jar", BuiltJars.cli().toString(), "status", Long.toString(target.pid())))) {
                 assertEquals(0, status.waitFor(Duration.ofMinutes(1)), status::output);
                 String out = status.output();
                 assertTrue(out.contains("1 plugin id(s)"), out);

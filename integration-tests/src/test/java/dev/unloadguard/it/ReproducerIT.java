@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.unloadguard.it.scenario.RaceScenario;
 import dev.unloadguard.it.support.BuiltJars;
 import dev.unloadguard.it.support.ChildJvm;
-import dev.unloadguard.loader.PluginUnloadedError;
+import dev.unloadguard.driver.PluginUnloadedError;
 import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -29,7 +29,7 @@ class ReproducerIT {
      * or {@code NullPointerException: Inflater has been closed}, and then this test fails on that
      * last assertion, on purpose, until the loader turns every late access into a
      * PluginUnloadedError. Seen (run 3 of 3): "every late access must surface as
-     * dev.unloadguard.loader.PluginUnloadedError, but the tail failed with:
+     * dev.unloadguard.driver.PluginUnloadedError, but the tail failed with:
      * java.lang.IllegalStateException x1 ... firstFailure=java.lang.IllegalStateException: zip file
      * closed ==> expected: <1> but was: <0>" (lateAccesses=0).
      */

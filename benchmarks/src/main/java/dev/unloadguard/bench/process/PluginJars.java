@@ -30,7 +30,7 @@ public final class PluginJars {
     }
 
     /** Writes {@code <dir>/<id>.jar} with {@code classes} classes plus the driver; returns it. */
-    public static Path generate(Path dir, String id, int classes, Path agentJar) throws IOException {
+    public static Path generate(Path dir, String id, int classes, String apiClassPath) throws IOException {
         String pkg = "gen." + id;
         Path src = dir.resolve(id + "-src");
         Path out = dir.resolve(id + "-classes");
@@ -85,7 +85,7 @@ public final class PluginJars {
             throw new IllegalStateException("no Java compiler in this runtime: run the benchmarks with a JDK, not a JRE");
         }
         List<String> args = new ArrayList<>(List.of("--release", "17", "-nowarn", "-proc:none",
-                "-classpath", agentJar.toString(), "-d", out.toString()));
+                "-classpath", apiClassPath, "-d", out.toString()));
         sources.forEach(p -> args.add(p.toString()));
         int rc = javac.run(null, null, System.err, args.toArray(new String[0]));
         if (rc != 0) {

@@ -1,6 +1,6 @@
 package dev.unloadguard.bench.process;
 
-import dev.unloadguard.agent.GuardTransformer;
+import dev.unloadguard.weave.internal.GuardTransformer;
 import dev.unloadguard.epoch.BarrierOutcome;
 import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import dev.unloadguard.epoch.ReleaseGuard;

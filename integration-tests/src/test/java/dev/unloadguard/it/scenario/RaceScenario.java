@@ -2,7 +2,7 @@ package dev.unloadguard.it.scenario;
 
 import dev.unloadguard.loader.Plugin;
 import dev.unloadguard.loader.PluginLoader;
-import dev.unloadguard.loader.PluginUnloadedError;
+import dev.unloadguard.driver.PluginUnloadedError;
 import dev.unloadguard.sample.helper.PagemapCache;
 import java.nio.file.Path;
 import java.time.Duration;

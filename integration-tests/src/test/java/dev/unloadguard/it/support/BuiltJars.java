@@ -13,6 +13,21 @@ public final class BuiltJars {
         return jar("unloadguard.agentJar");
     }
 
+    /** The command line's runnable jar ({@code java -jar unloadguard-cli.jar ...}). */
+    public static Path cli() {
+        return jar("unloadguard.cliJar");
+    }
+
+    /** What a host puts on its class path: the host library with the api and the runtime. */
+    public static String hostClassPath() {
+        String value = System.getProperty("unloadguard.hostClassPath");
+        if (value == null) {
+            throw new IllegalStateException("system property unloadguard.hostClassPath is not set: run the integration tests "
+                    + "through Maven ('mvn -B verify')");
+        }
+        return value;
+    }
+
     public static Path driverSample() {
         return jar("unloadguard.driverJar");
     }

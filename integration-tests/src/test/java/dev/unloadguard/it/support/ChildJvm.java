@@ -76,10 +76,10 @@ public final class ChildJvm implements AutoCloseable {
         return "-javaagent:" + BuiltJars.agent();
     }
 
-    /** Agent jar, helper jar, and this module's test classes: what a host would have. */
+    /** The host library (with the api and runtime), the helper jar, and this module's test classes: what a host would have. */
     public static String classPath() {
         String testClasses = Path.of(ChildJvm.class.getProtectionDomain().getCodeSource().getLocation().getPath()).toString();
-        return String.join(File.pathSeparator, BuiltJars.agent().toString(), BuiltJars.helperSample().toString(), testClasses);
+        return String.join(File.pathSeparator, BuiltJars.hostClassPath(), BuiltJars.helperSample().toString(), testClasses);
     }
 
     public long pid() {

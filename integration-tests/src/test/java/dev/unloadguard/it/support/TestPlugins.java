@@ -25,7 +25,7 @@ import javax.tools.ToolProvider;
 
 /**
  * Builds purpose-made plugin jars for tests: Java sources compiled with the JDK's compiler against
- * the built agent jar and this JVM's class path (host-side test types such as {@link HostBus}),
+ * this JVM's class path (unloadguard's api and runtime (host-side test types such as {@link HostBus}),
  * jarred with an optional driver service entry, in {@code target/test-plugins}. Real jars, loaded
  * through the real loader: nothing of them is on the test class path.
  */
@@ -65,7 +65,7 @@ public final class TestPlugins {
             files.setLocation(StandardLocation.CLASS_OUTPUT, List.of(classes.toFile()));
             List<JavaFileObject> units = new ArrayList<>();
             sources.forEach((fqcn, src) -> units.add(new Source(fqcn, src)));
-            String cp = BuiltJars.agent() + java.io.File.pathSeparator + System.getProperty("java.class.path");
+            String cp = System.getProperty("java.class.path"); // the api and host-side test types
             boolean ok = javac.getTask(null, files, diagnostics, List.of("--release", "17", "-cp", cp, "-proc:none"), null, units).call();
             if (!ok) {
                 StringBuilder sb = new StringBuilder("test plugin " + name + " does not compile:\n");

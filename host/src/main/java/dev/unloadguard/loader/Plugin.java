@@ -1,0 +1,217 @@
+package dev.unloadguard.loader;
+
+import dev.unloadguard.driver.PluginUnloadedError;
+import dev.unloadguard.epoch.internal.ReleaseEpoch;
+
+import dev.unloadguard.device.internal.PluginDevices;
+import dev.unloadguard.driver.Driver;
+import java.lang.ref.ReferenceQueue;
+import java.lang.ref.WeakReference;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * The host's handle on one loaded plugin generation: its id, generation and state. Until it is
+ * unloaded the handle holds the plugin's class loader, driver and devices; the unload drops those
+ * strong references, after which the handle only remembers what happened (the unload report), so
+ * a host may keep handles as long as it likes without keeping plugins alive.
+ */
+public final class Plugin {
+
+    private final PluginLoader owner;
+    private final String id;
+    private final int generation;
+    private final Path jar;
+    private final WeakReference<ClassLoader> classLoaderRef;
+    private final String classLoaderName;
+    private final Path copy;
+    private final java.util.concurrent.atomic.AtomicLong lateAccesses = new java.util.concurrent.atomic.AtomicLong();
+    private final ReferenceQueue<ClassLoader> collected = new ReferenceQueue<>();
+    /** This generation's release epoch: holds no reference to the plugin, so it is kept for reports. */
+    private final ReleaseEpoch epoch;
+
+    private volatile PluginState state = PluginState.LOADING;
+    // Strong references, dropped in step 5 of the unload protocol.
+    private volatile PluginClassLoader classLoader;
+    private volatile Driver driver;
+    private volatile PluginDevices devices;
+
+    // Unload bookkeeping, guarded by this.
+    private boolean exitCalled;
+    private CompletableFuture<UnloadReport> unloading;
+    private volatile UnloadReport report;
+    private volatile Instant unloadedAt;
+
+    Plugin(PluginLoader owner, String id, int generation, Path jar, Path copy, PluginClassLoader classLoader,
+           Driver driver, PluginDevices devices) {
+        this.owner = owner;
+        this.copy = copy;
+        this.id = id;
+        this.generation = generation;
+        this.jar = jar;
+        this.classLoader = classLoader;
+        this.classLoaderRef = new WeakReference<>(classLoader, collected);
+        this.classLoaderName = classLoader.getName();
+        this.epoch = classLoader.releaseEpoch();
+        this.driver = driver;
+        this.devices = devices;
+    }
+
+    /** The plugin id its driver declared. */
+    public String id() {
+        return id;
+    }
+
+    /** 1 for the first load of this id by its {@link PluginLoader}, then 2, 3, ... */
+    public int generation() {
+        return generation;
+    }
+
+    public PluginState state() {
+        return state;
+    }
+
+    /** The jar the host loaded. */
+    public Path jar() {
+        return jar;
+    }
+
+    /**
+     * The name of this generation's class loader, unique in the JVM (for example
+     * {@code plugin:driver-sample.jar#12}): stack frames of plugin code carry it
+     * ({@link StackTraceElement#getClassLoaderName()}).
+     */
+    public String classLoaderName() {
+        return classLoaderName;
+    }
+
+    /**
+     * How many times code still running in this plugin asked its closed class loader for a class
+     * (each one got a {@link PluginUnloadedError}).
+     */
+    public long lateAccesses() {
+        return lateAccesses.get();
+    }
+
+    /** The plugin's live-device count; 0 once unloaded. */
+    public int liveDevices() {
+        PluginDevices d = devices;
+        return d == null ? 0 : d.liveCount();
+    }
+
+    /**
+     * The current thread's nesting depth in this generation's release epoch: 0 outside, more while
+     * it runs a guarded method of this plugin (or the release sequence of one of its devices).
+     */
+    public int releaseDepth() {
+        return epoch.depth();
+    }
+
+    /**
+     * A racy snapshot of the threads inside this generation's release epoch (for diagnostics: a
+     * thread may have left by the time the list is returned).
+     */
+    public java.util.List<Thread> threadsInside() {
+        return epoch.threadsInside();
+    }
+
+    /** The report of the unload, once it finished. */
+    public Optional<UnloadReport> unloadReport() {
+        return Optional.ofNullable(report);
+    }
+
+    /** When the class loader was closed, once it was. */
+    public Optional<Instant> unloadedAt() {
+        return Optional.ofNullable(unloadedAt);
+    }
+
+    @Override
+    public String toString() {
+        return "plugin " + id + " generation " + generation + " (" + state + ")";
+    }
+
+    // ---- used by PluginLoader -------------------------------------------------------------
+
+    PluginLoader owner() {
+        return owner;
+    }
+
+    /** The loader's private copy of the jar, which the class loader reads. */
+    Path copy() {
+        return copy;
+    }
+
+    void countLateAccess(String className) {
+        lateAccesses.incrementAndGet();
+        owner.countLateAccess(this, className);
+    }
+
+    void state(PluginState s) {
+        state = s;
+    }
+
+    ReleaseEpoch epoch() {
+        return epoch;
+    }
+
+    PluginClassLoader classLoader() {
+        return classLoader;
+    }
+
+    Driver driver() {
+        return driver;
+    }
+
+    PluginDevices devices() {
+        return devices;
+    }
+
+    WeakReference<ClassLoader> classLoaderRef() {
+        return classLoaderRef;
+    }
+
+    ReferenceQueue<ClassLoader> collectedQueue() {
+        return collected;
+    }
+
+    /** Returns true the first time only: the driver's exit hook runs once even if unload is retried. */
+    synchronized boolean takeExitCall() {
+        if (exitCalled) {
+            return false;
+        }
+        exitCalled = true;
+        return true;
+    }
+
+    synchronized CompletableFuture<UnloadReport> unloading() {
+        return unloading;
+    }
+
+    synchronized void unloading(CompletableFuture<UnloadReport> f) {
+        unloading = f;
+    }
+
+    UnloadReport report() {
+        return report;
+    }
+
+    void report(UnloadReport r) {
+        report = r;
+    }
+
+    /** Step 5: forget every strong reference; returns the loader so the caller can close it. */
+    PluginClassLoader forget() {
+        PluginClassLoader cl = classLoader;
+        PluginDevices d = devices;
+        if (d != null) {
+            d.forgetPlugin();
+        }
+        classLoader = null;
+        driver = null;
+        devices = null;
+        unloadedAt = Instant.now();
+        return cl;
+    }
+}

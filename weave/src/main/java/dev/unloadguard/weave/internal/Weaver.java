@@ -1,0 +1,349 @@
+package dev.unloadguard.weave.internal;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.objectweb.asm.ClassReader;
+import org.objectweb.asm.ClassVisitor;
+import org.objectweb.asm.ClassWriter;
+import org.objectweb.asm.Handle;
+import org.objectweb.asm.MethodVisitor;
+import org.objectweb.asm.Opcodes;
+import org.objectweb.asm.Type;
+import org.objectweb.asm.tree.AbstractInsnNode;
+import org.objectweb.asm.tree.AnnotationNode;
+import org.objectweb.asm.tree.FrameNode;
+import org.objectweb.asm.tree.InsnList;
+import org.objectweb.asm.tree.InsnNode;
+import org.objectweb.asm.tree.InvokeDynamicInsnNode;
+import org.objectweb.asm.tree.LabelNode;
+import org.objectweb.asm.tree.MethodInsnNode;
+import org.objectweb.asm.tree.MethodNode;
+import org.objectweb.asm.tree.TryCatchBlockNode;
+import org.objectweb.asm.tree.VarInsnNode;
+
+/**
+ * Weaves the release epoch of the class's own plugin into the methods a {@link GuardPlan} chose,
+ * and adds the methods it plans (bridges for method references, overrides for inherited release
+ * bodies). Each guarded body becomes
+ * <pre>{@code
+ * int t = invokedynamic enter()I [ReleaseGuard.bootstrap];
+ * try { body } catch (Throwable any) { any = ReleaseGuard.unpin(any); invokedynamic exit(t); throw any; }
+ * // and before every return of body: invokedynamic exit(t) [ReleaseGuard.bootstrap];
+ * }</pre>
+ * and gets the annotation {@code @dev.unloadguard.epoch.Guarded}. The bootstrap binds each call
+ * site once to the epoch of the class's plugin (see {@code ReleaseGuard}); class files older than
+ * Java 7, which cannot hold {@code invokedynamic}, call
+ * {@code ReleaseGuard.enterCaller()I}/{@code exitCaller(I)V} instead. Everything else of the class
+ * is copied byte for byte (the {@link ClassWriter} is built on the {@link ClassReader}, so
+ * untouched methods are not even parsed).
+ *
+ * <h2>What changes</h2>
+ * Guarded methods: code and one annotation each. Methods holding a release-lambda
+ * {@code invokedynamic} the plan bridges: bootstrap argument 1 (the implementation handle) of that
+ * site only, counted by position among the method's {@code invokedynamic} instructions in the
+ * original code (before any woven ones), exactly as {@link GuardPlan} counted them. Added methods,
+ * after the class's own, in the plan's order:
+ * <ul>
+ * <li>a bridge {@code private static synthetic unloadguard$ref$N(receiver?, params...)}: loads its
+ *     parameters, calls the referenced method with its handle's opcode ({@code invokestatic},
+ *     {@code invokevirtual} or {@code invokeinterface}), owner, name, descriptor and interface
+ *     flag, and returns the result;
+ * <li>an override {@code public synthetic release(params...)}: {@code aload 0}, its parameters,
+ *     {@code invokespecial} of the plan's owner (the direct superclass, or a direct
+ *     superinterface), return.
+ * </ul>
+ * Both are straight-line code built as a {@link MethodNode} and then guarded by {@link #guard},
+ * like any other method: the only stack map frame they need is the handler's, which it writes.
+ * Nothing else is added, so when the plan adds no methods the result is a valid
+ * retransformation (same fields, methods, modifiers and supertypes); when it does, only a class
+ * being defined may take it, or a retransformation of a class that was defined with the same
+ * additions: the output is a function of the input bytes and the plan, so replaying the original
+ * bytes yields the same methods.
+ *
+ * <h2>The body</h2>
+ * <ul>
+ * <li>The token goes to a new local at index {@code max_locals}: no existing local moves, so the
+ *     method's local variable tables and stack map frames stay valid as they are; each existing
+ *     frame only gains the token (padded with {@code TOP} up to its slot).
+ * <li>Normal exits: {@code iload t; invokestatic exit} before every {@code *return}.
+ * <li>Abrupt exits: catch-all exception-table entries, appended after the method's own entries,
+ *     so the method's own handlers keep precedence (the JVM searches the table in order). They
+ *     cover the whole original body, the method's own handler code included, but <em>not</em>
+ *     the exit sequences before the returns: an exception thrown by {@code exit} itself must not
+ *     reach the handler and exit a second time (javac's try/finally leaves its inlined finally
+ *     blocks out of the range the same way). {@code enter} is outside the ranges too: if it
+ *     throws, there is nothing to exit.
+ * <li>The handler, at the end of the code, has the frame {@code [TOP ... TOP, int t]
+ *     [Throwable]}: every local but the token is {@code TOP}, which any frame in the covered
+ *     range is assignable to, so it never depends on what the body keeps in its locals.
+ * </ul>
+ * Because every frame is written explicitly, the class writer computes nothing
+ * ({@code COMPUTE_FRAMES} would need {@code getCommonSuperClass} for every merge in the guarded
+ * methods, that is class hierarchy lookups that can only be approximated without loading
+ * classes). Class files older than Java 7 without stack maps get none.
+ */
+final class Weaver {
+
+    /** The runtime woven calls go to, for loaders that see it (all of unloadguard's own). */
+    static final String RELEASE_GUARD = "dev/unloadguard/epoch/ReleaseGuard";
+    /** The bootstrap bridge, for registered foreign loaders that cannot see the runtime. */
+    static final String BOOT_GUARD = "dev/unloadguard/boot/BootGuard";
+
+    private Weaver() {
+    }
+
+    /**
+     * Returns the class file of {@code reader} woven as {@code plan} says, guarded by calls to
+     * {@code guardOwner}'s {@code enter()I} and {@code exit(I)V}.
+     */
+    static byte[] weave(ClassReader reader, GuardPlan plan, String guardOwner) {
+        Set<String> keys = plan.declaredKeys();
+        Map<String, Map<Integer, Handle>> rewrites = plan.siteRewrites();
+        ClassWriter writer = new ClassWriter(reader, 0);
+        reader.accept(new ClassVisitor(Opcodes.ASM9, writer) {
+            private int version;
+
+            @Override
+            public void visit(int version, int access, String name, String signature, String superName, String[] interfaces) {
+                this.version = version;
+                super.visit(version, access, name, signature, superName, interfaces);
+            }
+
+            @Override
+            public MethodVisitor visitMethod(int access, String name, String descriptor, String signature, String[] exceptions) {
+                MethodVisitor out = super.visitMethod(access, name, descriptor, signature, exceptions);
+                String key = name + descriptor;
+                Map<Integer, Handle> sites = rewrites.get(key);
+                if (!keys.contains(key)) {
+                    return sites == null ? out : new SiteRewriter(out, sites);
+                }
+                int classVersion = version;
+                MethodNode guarded = new MethodNode(Opcodes.ASM9, access, name, descriptor, signature, exceptions) {
+                    @Override
+                    public void visitEnd() {
+                        super.visitEnd();
+                        guard(this, classVersion, guardOwner);
+                        accept(out);
+                    }
+                };
+                // The rewriter sees the original instructions only, not the woven enter/exit sites.
+                return sites == null ? guarded : new SiteRewriter(guarded, sites);
+            }
+
+            @Override
+            public void visitEnd() {
+                for (GuardPlan.Bridge b : plan.bridges()) {
+                    MethodNode m = bridge(b);
+                    guard(m, version, guardOwner);
+                    m.accept(cv);
+                }
+                for (GuardPlan.InheritedOverride o : plan.overrides()) {
+                    MethodNode m = override(o);
+                    guard(m, version, guardOwner);
+                    m.accept(cv);
+                }
+                super.visitEnd();
+            }
+        }, ClassReader.EXPAND_FRAMES);
+        return writer.toByteArray();
+    }
+
+    /** Points the planned {@code invokedynamic} sites of one method at their bridges. */
+    private static final class SiteRewriter extends MethodVisitor {
+        private final Map<Integer, Handle> sites;
+        private int index;
+
+        SiteRewriter(MethodVisitor out, Map<Integer, Handle> sites) {
+            super(Opcodes.ASM9, out);
+            this.sites = sites;
+        }
+
+        @Override
+        public void visitInvokeDynamicInsn(String name, String descriptor, Handle bsm, Object... args) {
+            Handle bridge = sites.get(index++);
+            Object[] bsmArgs = args;
+            if (bridge != null) {
+                bsmArgs = args.clone();
+                bsmArgs[1] = bridge;
+            }
+            super.visitInvokeDynamicInsn(name, descriptor, bsm, bsmArgs);
+        }
+    }
+
+    /** The bridge's unguarded code: call the referenced method with its own parameters. */
+    static MethodNode bridge(GuardPlan.Bridge b) {
+        MethodNode m = new MethodNode(Opcodes.ASM9, Opcodes.ACC_PRIVATE | Opcodes.ACC_STATIC | Opcodes.ACC_SYNTHETIC,
+                b.name(), b.descriptor(), null, null);
+        int slots = loadArguments(m.instructions, b.descriptor(), 0);
+        Handle h = b.target();
+        int opcode;
+        switch (h.getTag()) {
+            case Opcodes.H_INVOKESTATIC:
+                opcode = Opcodes.INVOKESTATIC;
+                break;
+            case Opcodes.H_INVOKEVIRTUAL:
+                opcode = Opcodes.INVOKEVIRTUAL;
+                break;
+            case Opcodes.H_INVOKEINTERFACE:
+                opcode = Opcodes.INVOKEINTERFACE;
+                break;
+            default:
+                throw new IllegalArgumentException("not a bridgeable method handle: " + h);
+        }
+        m.instructions.add(new MethodInsnNode(opcode, h.getOwner(), h.getName(), h.getDesc(), h.isInterface()));
+        Type returned = Type.getReturnType(b.descriptor());
+        m.instructions.add(new InsnNode(returned.getOpcode(Opcodes.IRETURN)));
+        m.maxLocals = slots;
+        m.maxStack = Math.max(slots, returned.getSize());
+        return m;
+    }
+
+    /** The override's unguarded code: {@code super.release(params)}. */
+    static MethodNode override(GuardPlan.InheritedOverride o) {
+        MethodNode m = new MethodNode(Opcodes.ASM9, Opcodes.ACC_PUBLIC | Opcodes.ACC_SYNTHETIC, "release", o.descriptor(), null, null);
+        m.instructions.add(new VarInsnNode(Opcodes.ALOAD, 0));
+        int slots = loadArguments(m.instructions, o.descriptor(), 1);
+        m.instructions.add(new MethodInsnNode(Opcodes.INVOKESPECIAL, o.invokeOwner(), "release", o.descriptor(), o.invokeInterface()));
+        m.instructions.add(new InsnNode(Opcodes.RETURN));
+        m.maxLocals = slots;
+        m.maxStack = slots;
+        return m;
+    }
+
+    /** Loads the parameters of {@code descriptor} from slot {@code first} on; returns the next free slot. */
+    private static int loadArguments(InsnList code, String descriptor, int first) {
+        int slot = first;
+        for (Type t : Type.getArgumentTypes(descriptor)) {
+            code.add(new VarInsnNode(t.getOpcode(Opcodes.ILOAD), slot));
+            slot += t.getSize();
+        }
+        return slot;
+    }
+
+    /** Rewrites one method body in place (see the class comment). */
+    static void guard(MethodNode method, int classVersion, String guardOwner) {
+        InsnList code = method.instructions;
+        int token = method.maxLocals;
+        boolean frames = (classVersion & 0xFFFF) >= Opcodes.V1_7 || hasFrames(code);
+        boolean indy = (classVersion & 0xFFFF) >= Opcodes.V1_7;
+
+        // Existing frames: the token is an int in its slot from the entry on.
+        for (AbstractInsnNode insn = code.getFirst(); insn != null; insn = insn.getNext()) {
+            if (insn instanceof FrameNode) {
+                addToken((FrameNode) insn, token);
+            }
+        }
+
+        LabelNode handler = new LabelNode();
+        List<TryCatchBlockNode> ranges = new ArrayList<>();
+
+        InsnList prologue = new InsnList();
+        prologue.add(enterCall(guardOwner, indy));
+        prologue.add(new VarInsnNode(Opcodes.ISTORE, token));
+        LabelNode rangeStart = new LabelNode();
+        prologue.add(rangeStart);
+        code.insert(prologue);
+
+        for (AbstractInsnNode insn : code.toArray()) {
+            int op = insn.getOpcode();
+            if (op < Opcodes.IRETURN || op > Opcodes.RETURN) {
+                continue;
+            }
+            LabelNode rangeEnd = new LabelNode();
+            InsnList exit = new InsnList();
+            exit.add(rangeEnd);
+            exit.add(new VarInsnNode(Opcodes.ILOAD, token));
+            exit.add(exitCall(guardOwner, indy));
+            code.insertBefore(insn, exit);
+            addRange(ranges, rangeStart, rangeEnd, handler);
+            rangeStart = new LabelNode();
+            code.insert(insn, rangeStart);
+        }
+        LabelNode end = new LabelNode();
+        code.add(end);
+        addRange(ranges, rangeStart, end, handler);
+
+        if (!ranges.isEmpty()) {
+            code.add(handler);
+            if (frames) {
+                Object[] locals = new Object[token + 1];
+                for (int i = 0; i < token; i++) {
+                    locals[i] = Opcodes.TOP;
+                }
+                locals[token] = Opcodes.INTEGER;
+                code.add(new FrameNode(Opcodes.F_NEW, locals.length, locals, 1, new Object[] {"java/lang/Throwable"}));
+            }
+            code.add(new MethodInsnNode(Opcodes.INVOKESTATIC, guardOwner, "unpin",
+                    "(Ljava/lang/Throwable;)Ljava/lang/Throwable;", false));
+            code.add(new VarInsnNode(Opcodes.ILOAD, token));
+            code.add(exitCall(guardOwner, indy));
+            code.add(new InsnNode(Opcodes.ATHROW));
+            // Last in the table: the method's own handlers are searched first.
+            method.tryCatchBlocks.addAll(ranges);
+        }
+
+        method.maxLocals = token + 1;
+        // +1: the token pushed over a return value; 2: Throwable and token in the handler.
+        method.maxStack = Math.max(method.maxStack + 1, 2);
+        if (method.visibleAnnotations == null) {
+            method.visibleAnnotations = new ArrayList<>();
+        }
+        method.visibleAnnotations.add(new AnnotationNode(GuardPlan.GUARDED_DESC));
+    }
+
+    /** The bootstrap method of the woven call sites, in {@code guardOwner}. */
+    private static Handle bootstrap(String guardOwner) {
+        return new Handle(Opcodes.H_INVOKESTATIC, guardOwner, "bootstrap",
+                "(Ljava/lang/invoke/MethodHandles$Lookup;Ljava/lang/String;Ljava/lang/invoke/MethodType;)Ljava/lang/invoke/CallSite;",
+                false);
+    }
+
+    private static AbstractInsnNode enterCall(String guardOwner, boolean indy) {
+        return indy ? new InvokeDynamicInsnNode("enter", "()I", bootstrap(guardOwner))
+                : new MethodInsnNode(Opcodes.INVOKESTATIC, guardOwner, "enterCaller", "()I", false);
+    }
+
+    private static AbstractInsnNode exitCall(String guardOwner, boolean indy) {
+        return indy ? new InvokeDynamicInsnNode("exit", "(I)V", bootstrap(guardOwner))
+                : new MethodInsnNode(Opcodes.INVOKESTATIC, guardOwner, "exitCaller", "(I)V", false);
+    }
+
+    /** Adds {@code [from, to)} unless it holds no instruction (an empty range is illegal). */
+    private static void addRange(List<TryCatchBlockNode> ranges, LabelNode from, LabelNode to, LabelNode handler) {
+        for (AbstractInsnNode n = from.getNext(); n != null && n != to; n = n.getNext()) {
+            if (n.getOpcode() >= 0) {
+                ranges.add(new TryCatchBlockNode(from, to, handler, null));
+                return;
+            }
+        }
+    }
+
+    private static boolean hasFrames(InsnList code) {
+        for (AbstractInsnNode insn = code.getFirst(); insn != null; insn = insn.getNext()) {
+            if (insn instanceof FrameNode) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Appends the token to an expanded frame's locals: {@code TOP} up to slot {@code token}, then
+     * {@code INTEGER}. In ASM's frame lists a long or double is one element covering two slots.
+     */
+    private static void addToken(FrameNode frame, int token) {
+        List<Object> locals = frame.local == null ? new ArrayList<>() : new ArrayList<>(frame.local);
+        int slots = 0;
+        for (Object type : locals) {
+            slots += (Opcodes.LONG.equals(type) || Opcodes.DOUBLE.equals(type)) ? 2 : 1;
+        }
+        while (slots < token) {
+            locals.add(Opcodes.TOP);
+            slots++;
+        }
+        locals.add(Opcodes.INTEGER);
+        frame.local = locals;
+    }
+}
