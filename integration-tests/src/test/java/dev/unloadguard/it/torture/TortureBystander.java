@@ -160,6 +160,9 @@ public final class TortureBystander {
         pool.shutdown();
         pool.awaitTermination(BOUND_MILLIS, TimeUnit.MILLISECONDS);
         plugin = null;
+        holder = null;                                   // a dead Thread may keep its task (Y's lambda) on JDK 21+
+        pooled = null;
+        pool = null;
         out.put("bystanderCollected", collected());
         nanos += System.nanoTime() - t0;
         out.put("bystanderMs", TimeUnit.NANOSECONDS.toMillis(nanos));
@@ -172,7 +175,7 @@ public final class TortureBystander {
             out.put(key, "unloaded, barrier " + r.barrier());
         } catch (UnloadTimeoutException e) {
             out.put(key, "TIMED_OUT in " + e.step());
-            out.put(key + "Threads", String.join(",", e.threadsInsideEpoch()));
+            out.put(key + "Threads", e.threadsInsideEpoch().stream().sorted().collect(Collectors.joining(",")));
             out.put(key + "Report", oneLine(e.getMessage()));
         }
     }
