@@ -64,6 +64,11 @@ final class ReleaseEpochTestSupport {
         final Thread thread;
         private final ExecutorService executor;
 
+        /** A reader thread for commands that name their epoch themselves (enter, exit, depth need one). */
+        Reader(String name) {
+            this(null, name);
+        }
+
         Reader(ReleaseEpoch epoch, String name) {
             this.epoch = epoch;
             AtomicReference<Thread> created = new AtomicReference<>();
