@@ -28,7 +28,8 @@ import org.junit.jupiter.api.Test;
  * <p><b>What the scenarios found about the fences.</b> The barrier side's fences overlap: fence
  * A sits between every barrier-side write and the lock loads of every drain check, so removing
  * E alone or D alone cannot produce a forbidden outcome (on any platform: A is a full fence in the
- * JMM), and the copies without only E or only D are run as clean runs that must stay at zero.
+ * JMM), and the copies without only E or only D are run as clean runs that must stay at zero;
+ * for the same reason no test fails when E or D alone is removed from {@code ReleaseEpoch}.
  * Each of E and D shows once A is removed as well; A shows alone with a drain check run right
  * after the caller's write (the kernel's "A and B act like the store buffering pattern"). B,
  * the only reader-side fence, shows alone. On x86 the real barrier has two more full fences of
@@ -43,11 +44,17 @@ import org.junit.jupiter.api.Test;
  * for E and D find their outcome in most 20 s runs on this machine but not in all, so they run
  * only in the long mode ({@code -Dunloadguard.litmus.seconds=60}).
  *
+ * <p>The clean runs of the real epoch are what guards {@code ReleaseEpoch} itself: with fence B
+ * removed from it, all three store-buffering scenarios fail within their 3 s; with fence A
+ * removed, {@code CheckVsReader}; with the locks summed first, {@code SectionDuringCheck} and
+ * {@code CheckVsReader}; without step 1, {@code StaleReaderVsBarrier}.
+ *
  * <p>Runs: the real epoch for {@link Litmus#cleanRun()} (3 s, or the long mode's seconds; up to
  * twice that if the actors rarely overlapped), the copies that must stay clean for a third of
- * that, the searches up to {@link Litmus#searchBound()} (20 s). A search that did not find its outcome fails if the two
- * actors really ran together for long enough, and is reported as skipped (not failed) if the
- * machine was too busy to run them at the same time (two shared cores).
+ * that, the searches up to {@link Litmus#searchBound()} (20 s). A search that did not find its
+ * outcome fails if the two actors really ran together for long enough, and is reported as
+ * skipped (not failed) if the machine was too busy to run them at the same time (two shared
+ * cores).
  */
 class ReleaseEpochLitmusTest {
 
