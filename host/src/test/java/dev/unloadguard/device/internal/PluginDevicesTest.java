@@ -129,44 +129,74 @@ class PluginDevicesTest {
         assertTrue(d.release());
     }
 
+    /**
+     * Creators race with {@code beginGoing()}. Before each create a creator reads whether
+     * {@code beginGoing()} has returned (a volatile flag the unloading thread sets right after
+     * it): a create that started after that must be refused, since the GOING bit and the count
+     * share one word and a create is a single CAS on it. Creators keep going until they were
+     * refused after seeing the flag, so the test always reaches that point: with the GOING check
+     * in {@code create} removed, it fails there. Every device created is counted, and nothing else.
+     */
     @Test
-    void racingCreatesAndGoingNeverLoseOrInventADevice() throws Exception {
+    void racingCreatesAndGoingNeverCreateAfterGoingNorLoseOrInventADevice() throws Exception {
         int threads = 2;
-        int perThread = 2_000;
-        List<CompletableFuture<Integer>> creators = new java.util.ArrayList<>();
-        java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+        int maxAfterGoing = 100;                        // attempts after the flag, if creates are never refused
+        AtomicBoolean goingReturned = new AtomicBoolean();
         List<Device> made = new java.util.concurrent.CopyOnWriteArrayList<>();
+        List<String> createdAfterGoing = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.concurrent.atomic.AtomicIntegerArray madeBy = new java.util.concurrent.atomic.AtomicIntegerArray(threads);
+        java.util.concurrent.atomic.AtomicInteger refused = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.concurrent.atomic.AtomicInteger attempts = new java.util.concurrent.atomic.AtomicInteger();
+        List<CompletableFuture<Void>> creators = new java.util.ArrayList<>();
         for (int t = 0; t < threads; t++) {
             int id = t;
-            creators.add(CompletableFuture.supplyAsync(() -> {
-                int refused = 0;
-                try {
-                    go.await();
-                } catch (InterruptedException e) {
-                    throw new IllegalStateException(e);
-                }
-                for (int i = 0; i < perThread; i++) {
+            creators.add(CompletableFuture.runAsync(() -> {
+                int afterGoing = 0;
+                for (int i = 0; afterGoing < maxAfterGoing; i++) {
+                    boolean after = goingReturned.get();    // before the create starts
+                    attempts.incrementAndGet();
                     try {
                         made.add(devices.create("d" + id + "-" + i));
+                        madeBy.incrementAndGet(id);
+                        if (after) {
+                            createdAfterGoing.add("d" + id + "-" + i);
+                        }
                     } catch (IllegalStateException e) {
-                        refused++;
+                        refused.incrementAndGet();
+                        if (after) {
+                            return;                     // refused after GOING: this creator is done
+                        }
+                    }
+                    if (after) {
+                        afterGoing++;
                     }
                 }
-                return refused;
-            }));
+            }, NEW_THREAD));
         }
-        go.countDown();
-        await().atMost(Duration.ofSeconds(10)).until(() -> !made.isEmpty());
+        // Both creators are running before GOING; they race with it from here on.
+        await().atMost(Duration.ofSeconds(10)).until(() -> madeBy.get(0) > 0 && madeBy.get(1) > 0);
         devices.beginGoing();
-        int refused = creators.stream().map(CompletableFuture::join).mapToInt(Integer::intValue).sum();
-        assertEquals(threads * perThread, made.size() + refused);
-        assertEquals(made.size(), devices.liveCount(), "every device created before GOING is counted, no other");
+        goingReturned.set(true);
+        CompletableFuture.allOf(creators.toArray(new CompletableFuture<?>[0])).get(30, TimeUnit.SECONDS);
+
+        assertTrue(createdAfterGoing.isEmpty(), () -> createdAfterGoing.size() + " devices created after beginGoing() returned, "
+                + "first " + createdAfterGoing.subList(0, Math.min(5, createdAfterGoing.size())));
+        assertEquals(attempts.get(), made.size() + refused.get(), "every create either made a device or was refused");
+        assertEquals(made.size(), devices.liveCount(), "every device created is counted, no other");
         assertEquals(made.size(), devices.createdCount());
         for (Device d : made) {
             assertTrue(d.release());
         }
         assertEquals(0, devices.liveCount());
+        assertTrue(devices.isGoing(), "releasing every device leaves the plugin GOING");
         assertTrue(devices.awaitNoLiveDevices(System.nanoTime()));
         assertEquals(List.of(), devices.liveDevices());
     }
+
+    /** Runs each task on a fresh daemon thread: the creators must run at the same time. */
+    private static final java.util.concurrent.Executor NEW_THREAD = r -> {
+        Thread t = new Thread(r, "device-creator");
+        t.setDaemon(true);
+        t.start();
+    };
 }

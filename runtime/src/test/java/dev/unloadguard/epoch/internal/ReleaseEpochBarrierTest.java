@@ -86,7 +86,8 @@ class ReleaseEpochBarrierTest {
         int outer = a.enter();
         CompletableFuture<BarrierOutcome> barrier = barrierAsync(epoch, BOUND.multipliedBy(2));
         int inner = a.enterOtherIndexThan(outer);     // the barrier flipped and now waits for `outer`
-        assertNotEquals(outer, inner);
+        assertNotEquals(outer & 1, inner & 1);
+        assertEquals(2, inner >>> 1);
         assertEquals(2, a.depth());
         assertStillWaiting(barrier);
         a.exit(inner);
@@ -96,19 +97,31 @@ class ReleaseEpochBarrierTest {
         assertEquals(BarrierOutcome.IMMEDIATE, epoch.barrier(BOUND));
     }
 
+    /**
+     * Sections exit innermost first, so a nested section can never outlive the section around it:
+     * the nested sections a barrier need not wait for are those of a thread whose outermost
+     * section began after the barrier did. Here reader-b enters after the flip and nests; the
+     * barrier returns as soon as reader-a exits, with both of b's sections still open, and the
+     * next barrier waits for both of them.
+     */
     @Test
-    void barrierDoesNotWaitForANestedSectionEnteredAfterItBegan() {
-        int outer = a.enter();
+    void barrierDoesNotWaitForNestedSectionsEnteredAfterItBegan() {
+        int ta = a.enter();
         CompletableFuture<BarrierOutcome> barrier = barrierAsync(epoch, BOUND.multipliedBy(2));
-        int inner = a.enterOtherIndexThan(outer);
-        assertStillWaiting(barrier);
-        a.exit(outer);                                  // the inner section, newer than the barrier, stays open
-        assertEquals(BarrierOutcome.WAITED, awaitDone(barrier));
-        assertEquals(1, a.depth());
-        // The next barrier waits for it, though: it entered before that one.
+        int outer = b.enterOtherIndexThan(ta);         // after the flip
+        int inner = b.enter();
+        assertEquals(outer & 1, inner & 1);
+        assertEquals(2, b.depth());
+        assertStillWaiting(barrier);                    // still waiting for a
+        a.exit(ta);
+        assertEquals(BarrierOutcome.WAITED, awaitDone(barrier), "returns while b's two newer sections are open");
+        assertEquals(2, b.depth());
+        // The next barrier waits for them, though: they entered before that one.
         CompletableFuture<BarrierOutcome> next = barrierAsync(epoch, BOUND.multipliedBy(2));
         assertStillWaiting(next);
-        a.exit(inner);
+        b.exit(inner);
+        assertStillWaiting(next);
+        b.exit(outer);
         assertEquals(BarrierOutcome.WAITED, awaitDone(next));
     }
 
@@ -117,6 +130,7 @@ class ReleaseEpochBarrierTest {
         int ta = a.enter();
         CompletableFuture<BarrierOutcome> barrier = barrierAsync(epoch, BOUND.multipliedBy(2));
         int tb = b.enterOtherIndexThan(ta);            // b entered after the barrier flipped
+        assertNotEquals(ta & 1, tb & 1);
         assertEquals(1, b.depth());
         assertStillWaiting(barrier);                    // still waiting for a
         a.exit(ta);
@@ -134,13 +148,13 @@ class ReleaseEpochBarrierTest {
         // Step 1 finds the inactive index empty and flips; step 3 times out waiting for a.
         assertEquals(BarrierOutcome.TIMED_OUT, epoch.barrier(Duration.ofMillis(50)));
         int tb = b.enter();
-        assertNotEquals(ta, tb, "the timed-out barrier had flipped");
+        assertNotEquals(ta & 1, tb & 1, "the timed-out barrier had flipped");
         b.exit(tb);
 
         // a is now inside on the inactive index: the next barrier's step 1 waits for it, and
         // times out before flipping.
         assertEquals(BarrierOutcome.TIMED_OUT, epoch.barrier(Duration.ofMillis(50)));
-        assertEquals(tb, b.enter(), "no flip after a timeout in step 1");
+        assertEquals(tb & 1, b.enter() & 1, "no flip after a timeout in step 1");
         b.exit(tb);
         assertEquals(BarrierOutcome.TIMED_OUT, epoch.barrier(Duration.ZERO));
 

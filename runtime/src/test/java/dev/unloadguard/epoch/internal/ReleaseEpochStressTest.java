@@ -67,22 +67,43 @@ class ReleaseEpochStressTest {
     }
 
     /**
-     * Each reader publishes the number of the section it is in right after {@code enter()}
-     * returns, and records it as finished right before {@code exit()}. A barrier caller reads
-     * the published numbers, calls the barrier, and checks that every section it saw open
-     * has finished: those sections entered before the barrier began (the publication happens
-     * after enter, and the caller read it), so the barrier must have waited for them. Readers
-     * stay inside for varying times (spins and yields) so that on two cores they are often
-     * preempted inside: a barrier that returned early would be caught.
+     * Many readers and two barrier callers at once, checking two guarantees of the class comment:
+     *
+     * <p>(G1) Each holding reader publishes the number of the section it is in right after
+     * {@code enter()} returns, and records it as finished right before {@code exit()}. A barrier
+     * caller reads the published numbers, calls the barrier, and checks that every section it
+     * saw open has finished: those sections entered before the barrier began (the publication
+     * happens after enter, and the caller read it), so the barrier must have waited for them.
+     *
+     * <p>(G3) Before each barrier its caller writes GOING, a number {@code k} (the plugin's state
+     * changing). Every section reads GOING once inside (an opaque load: only the epoch's fences
+     * order it) and, just before it exits, reads the largest {@code k} whose barrier has
+     * returned. If that is above what the section saw, barrier {@code k} returned while the
+     * section was inside, yet the section did not see GOING = k: barrier k neither waited for it
+     * nor was seen by it.
+     *
+     * <p>To give the races room: readers stay inside for varying times (spins, yields), so that on
+     * two cores they are often preempted inside; one enter in four is split into its two halves
+     * with a pause between them ({@code readIndex()}, then {@code enterWithIndex()}), as a reader
+     * descheduled inside {@code enter} would be, half of them until a whole barrier has returned
+     * meanwhile. That puts readers on the inactive index (race (i)); such a reader stays inside
+     * until a barrier called after it read GOING returns (none may) or a millisecond passed, and
+     * barrier callers leave gaps between barriers, so that the next barrier is one that must wait
+     * for it: without step 1 the test fails within a run. The store-buffering windows of the
+     * fences and the order of the drain check's sums are too narrow for a stress test to hit
+     * reliably; {@link ReleaseEpochLitmusTest} and {@link ReleaseEpochDrainCheckTest} cover those.
      */
     @Test
     void barrierReturnsOnlyAfterEverySectionThatWasOpenWhenItWasCalled() throws InterruptedException {
         int readerCount = 8;
         AtomicLongArray open = new AtomicLongArray(readerCount);       // section number, 0 when outside
         AtomicLongArray finished = new AtomicLongArray(readerCount);   // last finished section number
+        AtomicLong going = new AtomicLong();                           // GOING: the number of the latest barrier call
+        AtomicLong completed = new AtomicLong();                       // the largest k whose barrier returned
         AtomicBoolean stop = new AtomicBoolean();
         AtomicReference<Throwable> failure = new AtomicReference<>();
         AtomicLong checked = new AtomicLong();
+        AtomicLong stale = new AtomicLong();
         AtomicLong barriers = new AtomicLong();
         long end = System.nanoTime() + Duration.ofSeconds(3).toNanos();    // run length, not an assertion
         List<Thread> threads = new ArrayList<>();
@@ -92,22 +113,45 @@ class ReleaseEpochStressTest {
                 try {
                     ThreadLocalRandom random = ThreadLocalRandom.current();
                     for (long section = 1; !stop.get(); section++) {
-                        int token = epoch.enter();
+                        int token;
+                        boolean onStaleIndex = false;
+                        if (random.nextInt(4) == 0) {
+                            int idx = epoch.readIndex();                // enter's first half ...
+                            long before = completed.get();
+                            if (random.nextBoolean()) {
+                                pause(random);
+                            } else {
+                                descheduledUntilABarrierReturned(completed, before, stop);
+                            }
+                            token = epoch.enterWithIndex(idx);         // ... and its second, maybe on a stale index
+                            if ((token & 1) != epoch.readIndex()) {
+                                stale.incrementAndGet();
+                                onStaleIndex = true;
+                            }
+                        } else {
+                            token = epoch.enter();
+                        }
+                        long sawGoing = going.getOpaque();
                         open.set(me, section);
                         int inner = random.nextInt(4) == 0 ? epoch.enter() : -1;
-                        int spins = random.nextInt(2000);
-                        for (int i = 0; i < spins; i++) {
-                            Thread.onSpinWait();
-                        }
-                        if (random.nextInt(8) == 0) {
-                            Thread.yield();
+                        if (onStaleIndex) {
+                            // Inside on the inactive index: stay until a barrier called after GOING
+                            // was read returns. By (G3) none may (it did not write the GOING this
+                            // section saw, so it must wait for it): this gives up after a millisecond.
+                            descheduledUntilABarrierReturned(completed, sawGoing, stop);
+                        } else {
+                            pause(random);
                         }
                         if (inner >= 0) {
                             epoch.exit(inner);
                         }
                         open.set(me, 0L);
                         finished.set(me, section);
+                        String problem = checkGoing(sawGoing, completed.get());
                         epoch.exit(token);
+                        if (problem != null) {
+                            throw new AssertionError(problem);
+                        }
                     }
                 } catch (Throwable e) {
                     failure.compareAndSet(null, e);
@@ -118,18 +162,22 @@ class ReleaseEpochStressTest {
             threads.add(new Thread(() -> {
                 try {
                     long[] seen = new long[readerCount];
+                    ThreadLocalRandom random = ThreadLocalRandom.current();
                     while (System.nanoTime() - end < 0 && barriers.get() < 6000 && failure.get() == null) {
+                        pause(random);                          // gaps between barriers: room for late enters
                         for (int r = 0; r < readerCount; r++) {
                             seen[r] = open.get(r);
                         }
+                        long k = going.incrementAndGet();
                         epoch.barrier();
+                        completed.accumulateAndGet(k, Math::max);
                         barriers.incrementAndGet();
                         for (int r = 0; r < readerCount; r++) {
                             if (seen[r] != 0L) {
                                 checked.incrementAndGet();
                                 long done = finished.get(r);
                                 if (done < seen[r]) {
-                                    throw new AssertionError("barrier returned while reader " + r + " was still in section "
+                                    throw new AssertionError("(G1) barrier returned while reader " + r + " was still in section "
                                             + seen[r] + " (last finished: " + done + ")");
                                 }
                             }
@@ -149,11 +197,47 @@ class ReleaseEpochStressTest {
         for (Thread t : threads) {
             t.join(BOUND.toMillis());
         }
-        System.out.println("invariant: " + barriers.get() + " barriers, " + checked.get() + " open sections checked");
+        System.out.println("invariant: " + barriers.get() + " barriers, " + checked.get() + " open sections checked, "
+                + stale.get() + " sections entered on a stale index");
         if (failure.get() != null) {
             throw new AssertionError(failure.get());
         }
         assertTrue(checked.get() > 100, "the barrier callers saw readers inside " + checked.get() + " times in "
                 + barriers.get() + " barriers: too few to mean anything");
+    }
+
+    /**
+     * Spins (and yields) until a barrier numbered above {@code before} returned, or for at most a
+     * millisecond: a reader descheduled for as long as a whole barrier (inside {@code enter}, this
+     * is race (i) whenever that barrier flipped the index the reader read).
+     */
+    private static void descheduledUntilABarrierReturned(AtomicLong completed, long before, AtomicBoolean stop) {
+        long deadline = System.nanoTime() + 1_000_000L;
+        for (int i = 0; completed.get() <= before && !stop.get() && System.nanoTime() - deadline < 0; i++) {
+            Thread.onSpinWait();
+            if ((i & 63) == 63) {
+                Thread.yield();
+            }
+        }
+    }
+
+    /** Spins or yields for a random while: a reader inside a callback, or descheduled. */
+    private static void pause(ThreadLocalRandom random) {
+        int spins = random.nextInt(2000);
+        for (int i = 0; i < spins; i++) {
+            Thread.onSpinWait();
+        }
+        if (random.nextInt(8) == 0) {
+            Thread.yield();
+        }
+    }
+
+    /** (G3), see the test's comment: what is wrong, or null. */
+    private static String checkGoing(long sawGoing, long completedBeforeExit) {
+        if (completedBeforeExit > sawGoing) {
+            return "(G3) barrier " + completedBeforeExit + " returned while " + Thread.currentThread().getName()
+                    + " was inside, but the section saw GOING = " + sawGoing + ": the barrier neither waited for it nor was seen";
+        }
+        return null;
     }
 }

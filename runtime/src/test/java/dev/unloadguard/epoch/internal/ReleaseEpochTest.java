@@ -21,14 +21,15 @@ class ReleaseEpochTest {
     private final ReleaseEpoch epoch = new ReleaseEpoch();
 
     @Test
-    void nestingCountsTheDepth() {
+    void nestingCountsTheDepthAndTokensNameDepthAndIndex() {
         assertEquals(0, epoch.depth());
         assertFalse(epoch.isInside());
         int outer = epoch.enter();
-        assertTrue(outer == 0 || outer == 1);
+        int idx = outer & 1;
+        assertEquals(1 << 1 | idx, outer, "token = depth << 1 | index");
         assertEquals(1, epoch.depth());
         int inner = epoch.enter();
-        assertEquals(outer, inner, "no barrier ran: same index");
+        assertEquals(2 << 1 | idx, inner, "no barrier ran: same index, one deeper");
         assertEquals(2, epoch.depth());
         assertTrue(epoch.isInside());
         epoch.exit(inner);
@@ -37,16 +38,30 @@ class ReleaseEpochTest {
         assertEquals(0, epoch.depth());
         assertFalse(epoch.isInside());
         assertEquals(BarrierOutcome.IMMEDIATE, epoch.barrier(BOUND));
+        int again = epoch.enter();
+        assertEquals(1 << 1 | idx ^ 1, again, "depth 1 again, on the index the barrier flipped to");
+        epoch.exit(again);
     }
 
     @Test
-    void nestedSectionsMayExitInAnyOrder() {
-        int a = epoch.enter();
-        int b = epoch.enter();
-        epoch.exit(a);
-        epoch.exit(b);
+    void sectionsExitInnermostFirst() {
+        int outer = epoch.enter();
+        int inner = epoch.enter();
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> epoch.exit(outer));
+        assertTrue(e.getMessage().contains("is not the innermost open section")
+                && e.getMessage().contains(describe(outer)) && e.getMessage().contains(describe(inner))
+                && e.getMessage().contains("nothing was changed"), e.getMessage());
+        assertEquals(2, epoch.depth(), "a refused exit changes nothing");
+        assertFalse(epoch.drained(outer & 1, null), "both sections still counted");
+        epoch.exit(inner);
+        epoch.exit(outer);
         assertEquals(0, epoch.depth());
+        assertTrue(epoch.drained(outer & 1, null));
         assertEquals(BarrierOutcome.IMMEDIATE, epoch.barrier(BOUND));
+    }
+
+    private static String describe(int token) {
+        return "[depth " + (token >>> 1) + ", index " + (token & 1) + "]";
     }
 
     @Test
@@ -74,33 +89,45 @@ class ReleaseEpochTest {
 
     @Test
     void exitWithoutEnterThrows() {
-        IllegalStateException e = assertThrows(IllegalStateException.class, () -> epoch.exit(0));
-        assertTrue(e.getMessage().contains(Thread.currentThread().getName()), e.getMessage());
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> epoch.exit(1 << 1));
+        assertTrue(e.getMessage().contains(Thread.currentThread().getName())
+                && e.getMessage().contains("without an open section") && e.getMessage().contains(describe(1 << 1)),
+                e.getMessage());
         int t = epoch.enter();
         epoch.exit(t);
         assertThrows(IllegalStateException.class, () -> epoch.exit(t), "one exit per enter");
         assertEquals(0, epoch.depth());
+        assertTrue(epoch.drained(0, null) && epoch.drained(1, null), "the refused exit counted nothing");
         assertEquals(BarrierOutcome.IMMEDIATE, epoch.barrier(BOUND));
     }
 
     @Test
     void badTokenThrowsAndChangesNothing() {
-        assertThrows(IllegalArgumentException.class, () -> epoch.exit(2));
+        assertThrows(IllegalStateException.class, () -> epoch.exit(2));
         int t = epoch.enter();
-        for (int bad : new int[] {-1, 2, 3, Integer.MIN_VALUE, Integer.MAX_VALUE}) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> epoch.exit(bad));
-            assertTrue(e.getMessage().contains(String.valueOf(bad)), e.getMessage());
+        int idx = t & 1;
+        int[] bad = {-1, 0, 1, t ^ 1, t + 2, t - 2, 2 << 1 | idx, Integer.MIN_VALUE, Integer.MAX_VALUE,
+            Integer.MIN_VALUE | t};
+        for (int b : bad) {
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> epoch.exit(b), "token " + b);
+            assertTrue(e.getMessage().contains(describe(b)), e.getMessage());
+            assertEquals(1, epoch.depth());
+            assertFalse(epoch.drained(idx, null), "the open section is still counted after token " + b);
+            assertTrue(epoch.drained(idx ^ 1, null), "nothing counted on the other index after token " + b);
         }
-        assertEquals(1, epoch.depth());
         epoch.exit(t);
         assertEquals(0, epoch.depth());
+        assertTrue(epoch.drained(idx, null));
     }
 
     @Test
     void tokenOfAnIndexThisThreadHasNoSectionOnThrows() {
         int t = epoch.enter();
-        assertThrows(IllegalArgumentException.class, () -> epoch.exit(t ^ 1));
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> epoch.exit(t ^ 1));
+        assertTrue(e.getMessage().contains("is not the innermost open section"), e.getMessage());
         assertEquals(1, epoch.depth());
+        assertFalse(epoch.drained(t & 1, null));
+        assertTrue(epoch.drained((t & 1) ^ 1, null));
         epoch.exit(t);
         assertEquals(BarrierOutcome.IMMEDIATE, epoch.barrier(BOUND));
     }

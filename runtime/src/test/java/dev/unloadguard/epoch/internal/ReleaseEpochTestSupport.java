@@ -64,6 +64,11 @@ final class ReleaseEpochTestSupport {
         final Thread thread;
         private final ExecutorService executor;
 
+        /** A reader thread for commands that name their epoch themselves (enter, exit, depth need one). */
+        Reader(String name) {
+            this(null, name);
+        }
+
         Reader(ReleaseEpoch epoch, String name) {
             this.epoch = epoch;
             AtomicReference<Thread> created = new AtomicReference<>();
@@ -106,15 +111,16 @@ final class ReleaseEpochTestSupport {
         }
 
         /**
-         * Enters, nested if already inside, until {@code enter()} returns a token other than
-         * {@code token}, that is, until a barrier has flipped the index; probes that got
-         * {@code token} are exited again. Returns the new token; that section stays open.
+         * Enters, nested if already inside, until {@code enter()} returns a token whose index
+         * differs from {@code token}'s, that is, until a barrier has flipped the index; probes
+         * that got the same index are exited again (they are the innermost section). Returns the
+         * new token; that section stays open.
          */
         int enterOtherIndexThan(int token) {
             AtomicInteger got = new AtomicInteger(-1);
             await().atMost(BOUND).until(() -> call(() -> {
                 int t = epoch.enter();
-                if (t == token) {
+                if ((t & 1) == (token & 1)) {
                     epoch.exit(t);
                     return false;
                 }
