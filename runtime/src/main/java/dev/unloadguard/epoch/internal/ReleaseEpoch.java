@@ -468,6 +468,11 @@ public final class ReleaseEpoch {
         }
     }
 
+    /** How many threads wait for the barrier lock (a racy estimate): for tests. */
+    int barrierLockQueueLength() {
+        return barrierLock.getQueueLength();
+    }
+
     /** The number of registered cells (live or not yet found dead): for tests. */
     int cellCount() {
         return ((CellArray) CELL_ARRAY.getVolatile(this)).size;
