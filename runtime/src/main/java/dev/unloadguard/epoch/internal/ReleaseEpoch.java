@@ -176,6 +176,12 @@ import dev.unloadguard.epoch.BarrierOutcome;
  * <li><em>Flip</em> (a volatile add) then <em>fence D</em> ({@code smp_mb()} D after
  *     {@code srcu_flip}): the flip happens before every later check of step 3; pairs with B
  *     for race (ii) and (G3).
+ * <li><em>E and D are belt and braces.</em> Fence A stands between every barrier-side store and
+ *     the lock loads of every drain check, so with A in place removing E alone or D alone cannot
+ *     produce a forbidden outcome (the litmus tests show the copies without only E or only D stay
+ *     clean, and find the forbidden outcome once A goes too). They are kept because each states
+ *     at its own place which store must be ordered before which loads, as the kernel's
+ *     {@code srcu_flip} does, and because they cost nothing next to a barrier's parking.
  * <li><em>Cell array</em>: published with a volatile store under a small lock, read with a
  *     volatile load per check; the slot written before the store is seen by every check that
  *     reads a size covering it.
