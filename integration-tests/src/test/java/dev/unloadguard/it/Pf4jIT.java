@@ -14,13 +14,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.unloadguard.epoch.BarrierOutcome;
 import dev.unloadguard.loader.ForeignPluginLoaders;
 import dev.unloadguard.it.pf4j.CallbackPlugin;
-import dev.unloadguard.it.pf4j.SafeUnloadPluginManager;
 import dev.unloadguard.it.pf4j.TailGate;
 import dev.unloadguard.it.support.JarManifests;
 import dev.unloadguard.it.support.TestPlugins;
 import dev.unloadguard.loader.UnloadReport;
 import dev.unloadguard.loader.UnloadStep;
 import dev.unloadguard.loader.UnloadTimeoutException;
+import dev.unloadguard.pf4j.SafeUnloadPluginManager;
 import dev.unloadguard.sample.helper.PagemapCache;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -50,7 +50,7 @@ import org.pf4j.PluginWrapper;
  *
  * <p>With PF4J's own {@link DefaultPluginManager} the unload closes the class loader under the
  * running tail, which then fails with {@link NoClassDefFoundError} (the reproducer: the safety
- * removed). With {@link SafeUnloadPluginManager} — the adapter a PF4J host writes — the unload
+ * removed). With {@link SafeUnloadPluginManager} — the {@code unloadguard-pf4j} adapter — the unload
  * waits for the tail, the tail completes, and the plugin's class loader is collected.
  */
 class Pf4jIT {

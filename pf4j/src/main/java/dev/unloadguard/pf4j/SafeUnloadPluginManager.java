@@ -1,4 +1,4 @@
-package dev.unloadguard.it.pf4j;
+package dev.unloadguard.pf4j;
 
 import dev.unloadguard.loader.ForeignPluginLoaders;
 import dev.unloadguard.loader.UnloadReport;
@@ -16,25 +16,50 @@ import org.pf4j.PluginRuntimeException;
 import org.pf4j.PluginState;
 
 /**
- * The adapter a PF4J host writes to get unloadguard's release guard and safe unload sequence: a
- * {@link DefaultPluginManager} that
+ * PF4J's {@link DefaultPluginManager} with unloadguard's release guard and safe unload sequence:
+ *
+ * <pre> {@code
+ * PluginManager plugins = new SafeUnloadPluginManager(Duration.ofSeconds(10), Path.of("plugins"));
+ * plugins.loadPlugins();
+ * plugins.startPlugins();
+ * ...
+ * plugins.unloadPlugin("hello");   // stop, release barrier, PF4J's unload, confirm collection}</pre>
+ *
+ * It
  * <ol>
- *   <li>registers every plugin class loader PF4J creates with the agent, right after PF4J
- *       creates it and before PF4J loads the plugin class from it ({@link #createPluginLoader()});</li>
+ *   <li>registers every plugin class loader PF4J creates with the agent
+ *       ({@link ForeignPluginLoaders#guard}), right after PF4J creates it and before PF4J loads
+ *       the plugin class from it ({@link #createPluginLoader()}): the plugins' release callbacks
+ *       then run inside that loader's release epoch;</li>
  *   <li>unloads with stop → release barrier → PF4J's own unload, which closes the loader →
- *       confirm collection ({@link #unloadPlugin(String, boolean, boolean)}, which PF4J's public
+ *       confirm collection ({@link ForeignPluginLoaders#unload}, from
+ *       {@link #unloadPlugin(String, boolean, boolean)}, which PF4J's public
  *       {@code unloadPlugin}, {@code unloadPlugins} and {@code deletePlugin} go through, and so do
  *       dependents unloaded with a plugin).</li>
  * </ol>
- * A release callback still running past the unload timeout leaves the plugin stopped but loaded
+ * {@link #unloadWithReport(String)} returns unloadguard's {@link UnloadReport} (barrier outcome,
+ * step times, COLLECTED or LEAKED with suspects); {@link #unloadReport(String)} keeps the last one
+ * of each plugin for unloads started through PF4J's own methods.
+ *
+ * <p>A release callback still running past the unload timeout leaves the plugin stopped but loaded
  * (its class loader open) and fails the unload with a {@link PluginRuntimeException} whose cause
- * is the {@link UnloadTimeoutException} report; unloading again retries.
+ * is the {@link UnloadTimeoutException} report; unloading again retries. The JVM must run with
+ * {@code -javaagent:unloadguard-agent.jar}, or release callbacks are not guarded (a warning is
+ * logged and the report says UNGUARDED). What a PF4J host does not get (no device count, only
+ * guarded release paths are waited for) is said in {@link ForeignPluginLoaders}.
+ *
+ * <p>Tested with PF4J 3.15.0; PF4J itself is a {@code provided} dependency of this artifact: the
+ * host's own PF4J is used.
  */
 public class SafeUnloadPluginManager extends DefaultPluginManager {
 
     private final Duration unloadTimeout;
     private final Map<String, UnloadReport> reports = new ConcurrentHashMap<>();
 
+    /**
+     * @param unloadTimeout bounds PF4J's stop and the release barrier of each unload together
+     * @param pluginsRoots  as for {@link DefaultPluginManager#DefaultPluginManager(Path...)}
+     */
     public SafeUnloadPluginManager(Duration unloadTimeout, Path... pluginsRoots) {
         super(pluginsRoots);
         this.unloadTimeout = Objects.requireNonNull(unloadTimeout, "unloadTimeout");
@@ -71,7 +96,13 @@ public class SafeUnloadPluginManager extends DefaultPluginManager {
         }
     }
 
-    /** {@code unloadPlugin(pluginId)} that returns unloadguard's report, or throws its timeout report. */
+    /**
+     * {@code unloadPlugin(pluginId)} (dependents too) that returns unloadguard's report.
+     *
+     * @throws UnloadTimeoutException if a release callback was still running when the timeout
+     *         elapsed: the plugin is stopped but still loaded, call again to retry
+     * @throws org.pf4j.PluginNotFoundException if no plugin {@code pluginId} is loaded (PF4J's check)
+     */
     public UnloadReport unloadWithReport(String pluginId) throws UnloadTimeoutException {
         checkPluginId(pluginId);
         return safeUnload(pluginId, true, true);

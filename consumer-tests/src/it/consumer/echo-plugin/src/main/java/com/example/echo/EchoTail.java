@@ -1,0 +1,9 @@
+package com.example.echo;
+
+/** Loaded from the plugin jar only when the callback's tail first runs. */
+final class EchoTail {
+
+    boolean finish() {
+        return true;
+    }
+}
