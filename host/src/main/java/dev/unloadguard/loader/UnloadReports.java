@@ -30,23 +30,23 @@ final class UnloadReports {
     /**
      * The timeout report.
      *
-     * @param plugin     the plugin, which stays GOING and intact; {@code null} for a foreign host's
-     * @param name       names the unloaded plugin ({@code plugin xe generation 3 (GOING)})
-     * @param epochOf    names the release epoch ({@code plugin xe generation 3})
+     * @param plugin     the plugin, which stays GOING and intact (named with its state); {@code null}
+     *                   for a foreign host's
+     * @param name       names the plugin and its release epoch ({@code plugin xe generation 3})
      * @param liveDevices the live devices with their references; {@code null} without a device count
      * @param suggestTracking whether to say how to turn reference tracking on (it is off)
      */
-    static UnloadTimeoutException timeout(Plugin plugin, String name, String epochOf, UnloadStep step, Duration timeout,
+    static UnloadTimeoutException timeout(Plugin plugin, String name, UnloadStep step, Duration timeout,
                                           List<String> liveDevices, boolean suggestTracking, List<Thread> inside) {
         StringBuilder sb = new StringBuilder();
-        sb.append("unload of ").append(name).append(" timed out after ").append(timeout.toMillis()).append(" ms in step ")
+        sb.append("unload of ").append(plugin != null ? plugin : name).append(" timed out after ").append(timeout.toMillis()).append(" ms in step ")
                 .append(step.ordinal() + 1).append(" (").append(step.label()).append(")")
                 .append(step == UnloadStep.DRAIN ? ": devices are still held" : ": a release callback is still running").append('\n');
         if (liveDevices != null) {
             sb.append("  live devices: ").append(liveDevices.isEmpty() ? "none" : "").append('\n');
             liveDevices.forEach(d -> sb.append("    ").append(d).append('\n'));
         }
-        sb.append("  threads inside the release epoch of ").append(epochOf).append(": ").append(inside.isEmpty() ? "none" : "").append('\n');
+        sb.append("  threads inside the release epoch of ").append(name).append(": ").append(inside.isEmpty() ? "none" : "").append('\n');
         for (Thread th : inside) {
             sb.append("    \"").append(th.getName()).append("\" (").append(th.getState()).append(")\n");
             for (StackTraceElement e : th.getStackTrace()) {

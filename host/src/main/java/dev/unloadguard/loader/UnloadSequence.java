@@ -23,16 +23,18 @@ import java.util.Set;
  *   <li>{@link #close}: close the class loader and drop every strong reference;</li>
  *   <li>confirm collection ({@link CollectionResult#await}), suspects if it leaked.</li>
  * </ol>
- * The timeout bounds steps 1 to 4 together ({@link StepClock}). A timeout in step 3 or 4 throws
- * {@link UnloadTimeoutException} before anything is closed: the plugin stays GOING and intact and
- * the unload can be run again. A <em>forced</em> sequence (the rollback of a failed load, which
- * must leave nothing behind) logs the timeout instead and closes anyway.
+ * Before it, {@link #refuseFromInside} refuses a caller inside the plugin's own release epoch (the
+ * barrier would wait for its caller) with nothing changed. The timeout bounds steps 1 to 4 together
+ * ({@link StepClock}). A timeout in step 3 or 4, or an interrupt in step 3, throws before anything
+ * is closed: the plugin stays GOING and intact and the unload can be run again. A <em>forced</em>
+ * sequence (the rollback of a failed load, which must leave nothing behind) logs the timeout
+ * instead, closes anyway, and skips the collection check.
  *
  * <p>Concurrency: a sequence is run once, by one thread; it takes no lock. Whoever runs it makes
- * sure one plugin has one sequence running at a time (for a plugin, {@link Plugin#startUnload}). The host's steps
- * call plugin and host code (exit hooks, stop and close callbacks, observers), so they must not be
- * called under a lock either: a callback that blocks, or calls back into the loader, would stall or
- * deadlock every other thread that needs that lock.
+ * sure one plugin has one sequence running at a time (for a plugin, {@link Plugin#startUnload}).
+ * The host's steps call plugin and host code (exit hooks, stop and close callbacks, observers), so
+ * they must not be called under a lock either: a callback that blocks, or calls back into the
+ * loader, would stall or deadlock every other thread that needs that lock.
  */
 abstract class UnloadSequence {
 
@@ -147,7 +149,7 @@ abstract class UnloadSequence {
                     + "); closing its class loader anyway");
             return;
         }
-        UnloadTimeoutException e = UnloadReports.timeout(plugin(), name, name, step, timeout, live,
+        UnloadTimeoutException e = UnloadReports.timeout(plugin(), name, step, timeout, live,
                 countsDevices && !tracking(), epoch.threadsInside());
         timedOut(e);
         throw e;

@@ -53,7 +53,7 @@ class UnloadReportsTest {
 
     @Test
     void aDrainTimeoutNamesTheLiveDevicesAndSaysHowToTrackThem() {
-        UnloadTimeoutException e = UnloadReports.timeout(null, "plugin xe generation 3", "plugin xe generation 3",
+        UnloadTimeoutException e = UnloadReports.timeout(null, "plugin xe generation 3",
                 UnloadStep.DRAIN, Duration.ofMillis(250), List.of("device xe/card0 with 2 reference(s)"), true, List.of());
         String m = e.getMessage();
         assertTrue(m.startsWith("unload of plugin xe generation 3 timed out after 250 ms in step 3 (drain): devices are still held\n"), m);
@@ -68,7 +68,7 @@ class UnloadReportsTest {
     @Test
     void aBarrierTimeoutNamesTheThreadsInsideWithTheirStacks() {
         Thread me = Thread.currentThread();
-        UnloadTimeoutException e = UnloadReports.timeout(null, "plugin xe generation 3", "plugin xe generation 3",
+        UnloadTimeoutException e = UnloadReports.timeout(null, "plugin xe generation 3",
                 UnloadStep.BARRIER, Duration.ofMillis(250), List.of(), true, List.of(me));
         String m = e.getMessage();
         assertTrue(m.contains("in step 4 (barrier): a release callback is still running"), m);
@@ -81,7 +81,7 @@ class UnloadReportsTest {
 
     @Test
     void aForeignHostsTimeoutHasNoDeviceSectionAndSaysItsLoaderIsOpen() {
-        UnloadTimeoutException e = UnloadReports.timeout(null, "pf4j:hello", "pf4j:hello", UnloadStep.BARRIER,
+        UnloadTimeoutException e = UnloadReports.timeout(null, "pf4j:hello", UnloadStep.BARRIER,
                 Duration.ofSeconds(1), null, false, List.of());
         String m = e.getMessage();
         assertFalse(m.contains("live devices"), m);
