@@ -33,7 +33,8 @@ import java.util.function.Supplier;
  * runtime (for example one whose parent is the platform loader) is given the bootstrap bridge
  * automatically. The loader is held weakly.
  *
- * <p><b>{@link #unload}</b> runs, in order:
+ * <p><b>{@link #unload}</b> runs the unload sequence {@link PluginLoader#unload} runs
+ * ({@link UnloadSequence}), without the steps that need a device count (GOING, DRAIN), in order:
  * <ol>
  *   <li>{@code stop}: the host's own stop or exit of the plugin (it stops the plugin's threads and
  *       drops the plugin's own references);</li>

@@ -8,13 +8,10 @@ import dev.unloadguard.epoch.ReleaseGuard;
 import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import java.io.IOException;
 import java.lang.System.Logger.Level;
-import java.lang.ref.WeakReference;
 import java.net.MalformedURLException;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -24,7 +21,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
-import java.util.stream.Collectors;
 
 /**
  * Loads driver plugins, each jar in its own class loader, and unloads them safely.
@@ -45,14 +41,13 @@ import java.util.stream.Collectors;
  * covers them); without it, unload refuses unless the host explicitly allowed unguarded unloads,
  * and then it warns.
  *
- * <p>Concurrency. The loader's monitor guards its registry only (the generations per id, the
- * generation counters, the class loaders made); it is held for a few map operations, never
- * around a call into plugin or host code (the driver's init and exit, the before-close observer)
- * or a class loader's {@code close()}: such a call may block, or call back into the loader from
- * another thread, and would then stall every load, unload and query of every plugin. Each
- * {@link Plugin}'s monitor hands its one running unload to concurrent callers
- * ({@link Plugin#startUnload}), who share its outcome. What is loaded and what leaked is not
- * stored: it is read from each generation's state.
+ * <p>Concurrency. No lock is held around a call into plugin or host code (the driver's init and
+ * exit, the before-close observer) or a class loader's {@code close()}: such a call may block, or
+ * call back into the loader from another thread, and would then stall every load, unload and query
+ * of every plugin. The registry ({@link Generations}) guards itself with its own monitor, held for
+ * a few map operations; each {@link Plugin}'s monitor hands its one running unload to concurrent
+ * callers ({@link Plugin#startUnload}), who share its outcome. What is loaded and what leaked is
+ * not stored: it is read from each generation's state.
  */
 public final class PluginLoader implements AutoCloseable {
 
@@ -72,16 +67,7 @@ public final class PluginLoader implements AutoCloseable {
     private final PrivateCopies copies;
     private final AtomicLong lateAccesses = new AtomicLong();
     final Observability observability = new Observability();
-
-    // Guarded by this.
-    /**
-     * Every generation per id until it is unloaded, or, if it LEAKED, until it is collected; oldest
-     * first. Loaded are those LOADING, LIVE or GOING.
-     */
-    private final Map<String, List<Plugin>> generations = new LinkedHashMap<>();
-    private final Map<String, Integer> lastGeneration = new HashMap<>();
-    /** Every class loader this loader made, failed loads included, until collected. */
-    private final List<WeakReference<ClassLoader>> madeLoaders = new ArrayList<>();
+    final Generations generations = new Generations();
 
     private PluginLoader(Builder b) {
         this.parent = b.parent;
@@ -110,13 +96,13 @@ public final class PluginLoader implements AutoCloseable {
     }
 
     /** The plugins loaded and not yet unloaded (LIVE or GOING), in load order. */
-    public synchronized List<Plugin> plugins() {
-        return generations.values().stream().flatMap(List::stream).filter(PluginLoader::loaded).collect(Collectors.toUnmodifiableList());
+    public List<Plugin> plugins() {
+        return generations.loaded();
     }
 
     /** The newest loaded (LIVE or GOING) generation of a plugin id, if any. */
-    public synchronized Optional<Plugin> plugin(String id) {
-        return newest(id, PluginLoader::loaded);
+    public Optional<Plugin> plugin(String id) {
+        return generations.newestLoaded(id);
     }
 
     /**
@@ -141,27 +127,13 @@ public final class PluginLoader implements AutoCloseable {
      * How many class loaders this loader created (failed loads included) are not yet garbage
      * collected. A diagnostic: call {@code System.gc()} first for a meaningful answer.
      */
-    public synchronized int classLoadersNotCollected() {
-        madeLoaders.removeIf(r -> r.refersTo(null));
-        return madeLoaders.size();
+    public int classLoadersNotCollected() {
+        return generations.notCollected();
     }
 
     /** The directory holding the private copies of loaded jars. */
     public Path copyDirectory() {
         return copies.directory();
-    }
-
-    private static boolean loaded(Plugin p) {
-        return p.state().compareTo(PluginState.GOING) <= 0;
-    }
-
-    private static boolean leaked(Plugin p) {
-        return p.state() == PluginState.LEAKED;
-    }
-
-    private Optional<Plugin> newest(String id, java.util.function.Predicate<Plugin> which) {
-        List<Plugin> gens = generations.getOrDefault(id, List.of());
-        return gens.stream().filter(which).reduce((older, newer) -> newer);
     }
 
     // ---------------------------------------------------------------------------------------
@@ -193,14 +165,16 @@ public final class PluginLoader implements AutoCloseable {
             copies.delete(copy);
             throw new PluginLoadException(path, "cannot turn " + copy + " into a class path URL: " + e.getMessage(), e);
         }
-        synchronized (this) {
-            madeLoaders.removeIf(r -> r.refersTo(null)); // keeps it to the loaders not collected yet
-            madeLoaders.add(new WeakReference<>(cl));
-        }
+        generations.made(cl);
         Plugin plugin = null;
         try {
             Driver driver = PluginJars.driver(cl, path);
-            Plugin loading = plugin = register(PluginJars.id(driver, path), path, copy, cl, driver, List.of(options));
+            String id = PluginJars.id(driver, path);
+            Plugin loading = plugin = generations.register(id, path, List.of(options), generation -> {
+                cl.releaseEpoch().describeAs("plugin " + id + " generation " + generation);
+                return new Plugin(this, id, generation, path, copy, cl, driver,
+                        new PluginDevices(id, generation, driver, trackReferences, cl.releaseEpoch()));
+            });
             callWithContextLoader(cl, () -> driver.init(new HostContext(loading, services, config)));
             loading.state(PluginState.LIVE);
             observability.loaded(loadEvent, loading);
@@ -215,44 +189,6 @@ public final class PluginLoader implements AutoCloseable {
             throw new PluginLoadException(path, "the driver of " + who + " failed in init: " + t
                     + " (fix the driver's init; the load was rolled back)", t);
         }
-    }
-
-    /**
-     * Gives the driver its generation, LOADING, unless an earlier generation of its id is still
-     * loaded, or leaked (and is not collected yet), and the options do not allow that.
-     */
-    private synchronized Plugin register(String id, Path path, Path copy, PluginClassLoader cl, Driver driver,
-                                         List<LoadOption> options) throws PluginLoadException {
-        List<Plugin> known = generations.get(id);
-        if (known != null && known.removeIf(p -> leaked(p) && p.classLoaderRef().refersTo(null)) && known.isEmpty()) {
-            generations.remove(id);
-        }
-        Optional<Plugin> leaked = newest(id, PluginLoader::leaked);
-        if (leaked.isPresent() && options.contains(LoadOption.IGNORE_LEAKED_GENERATIONS)) {
-            LOG.log(Level.WARNING, "loading plugin " + id + " again although earlier generation(s) are still reachable: "
-                    + generations.get(id).stream().filter(PluginLoader::leaked).collect(Collectors.toList()));
-        } else if (leaked.isPresent()) {
-            Plugin g = leaked.get();
-            throw new PluginLoadException(path, "plugin id '" + id + "' (from " + path + "): generation " + g.generation()
-                    + " was unloaded but is still reachable (LEAKED), so loading it again would leak another class loader. "
-                    + "Suspects: " + g.unloadReport().map(r -> r.leakSuspects().isEmpty() ? "none found (take a heap dump)"
-                            : String.join("; ", r.leakSuspects())).orElse("unknown")
-                    + ". Fix the leak, or load anyway with LoadOption.IGNORE_LEAKED_GENERATIONS", null);
-        }
-        Optional<Plugin> previous = newest(id, PluginLoader::loaded);
-        if (previous.isPresent() && !options.contains(LoadOption.ALONGSIDE_LOADED_GENERATIONS)) {
-            Plugin p = previous.get();
-            throw new PluginLoadException(path, "plugin id '" + id + "' (from " + path + ") is already loaded as generation "
-                    + p.generation() + " from " + p.jar() + " (" + p.state() + "): unload it first"
-                    + (p.state() == PluginState.GOING ? " (its unload is still waiting: retry it, or see its timeout report)" : "")
-                    + ", or load the new generation alongside it with LoadOption.ALONGSIDE_LOADED_GENERATIONS", null);
-        }
-        int generation = lastGeneration.merge(id, 1, Integer::sum);
-        cl.releaseEpoch().describeAs("plugin " + id + " generation " + generation);
-        PluginDevices devices = new PluginDevices(id, generation, driver, trackReferences, cl.releaseEpoch());
-        Plugin plugin = new Plugin(this, id, generation, path, copy, cl, driver, devices);
-        generations.computeIfAbsent(id, k -> new ArrayList<>(1)).add(plugin);
-        return plugin;
     }
 
     /** A failed load leaves nothing behind: the unload sequence, forced; or just the loader and copy. */
@@ -376,14 +312,6 @@ public final class PluginLoader implements AutoCloseable {
             LOG.log(Level.WARNING, "closing " + cl + " failed", e);
         }
         copies.delete(copy);
-    }
-
-    /** The sequence ended: the registry keeps the generation only if it LEAKED, until it is collected. */
-    synchronized void forget(Plugin plugin) {
-        List<Plugin> gens = generations.get(plugin.id());
-        if (gens != null && !leaked(plugin) && gens.remove(plugin) && gens.isEmpty()) {
-            generations.remove(plugin.id());
-        }
     }
 
     /**

@@ -109,6 +109,6 @@ final class PluginUnload extends UnloadSequence {
     void finished(UnloadReport report) {
         plugin.state(report.outcome());
         plugin.report(report);
-        owner.forget(plugin);
+        owner.generations.forget(plugin);
     }
 }
