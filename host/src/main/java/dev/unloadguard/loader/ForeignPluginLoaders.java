@@ -1,19 +1,15 @@
 package dev.unloadguard.loader;
 
-import dev.unloadguard.epoch.BarrierOutcome;
 import dev.unloadguard.epoch.internal.Epochs;
 import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import java.lang.System.Logger.Level;
 import java.lang.ref.ReferenceQueue;
 import java.lang.ref.WeakReference;
 import java.time.Duration;
-import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
-import java.util.stream.Collectors;
 
 /**
  * The release guard and the safe unload sequence for the class loaders of plugin hosts that
@@ -37,7 +33,8 @@ import java.util.stream.Collectors;
  * runtime (for example one whose parent is the platform loader) is given the bootstrap bridge
  * automatically. The loader is held weakly.
  *
- * <p><b>{@link #unload}</b> runs, in order:
+ * <p><b>{@link #unload}</b> runs the unload sequence {@link PluginLoader#unload} runs
+ * ({@link UnloadSequence}), without the steps that need a device count (GOING, DRAIN), in order:
  * <ol>
  *   <li>{@code stop}: the host's own stop or exit of the plugin (it stops the plugin's threads and
  *       drops the plugin's own references);</li>
@@ -175,52 +172,24 @@ public final class ForeignPluginLoaders {
             epoch = registered;
             cl = null; // no strong reference to the loader in this frame from here on (interpreted frames too)
         }
-        if (epoch.isInside()) {
-            throw new IllegalStateException("unload of " + pluginName + " called from inside one of its release callbacks "
-                    + "(inside its release epoch): the release barrier would wait for its own caller. Nothing was changed; "
-                    + "unload from another thread");
-        }
+        UnloadSequence sequence = new UnloadSequence(pluginName, 0, pluginName, epoch, ref, collected, loaderName, Map.of(),
+                false, timeout, collectionTimeout, false) {
+            @Override
+            void exit() {
+                stop.run();
+            }
 
-        Map<UnloadStep, Duration> times = new EnumMap<>(UnloadStep.class);
-        long start = System.nanoTime();
-        long bound = UnloadSteps.saturatedNanos(timeout);
-        stop.run();                                                          // 1. the host's stop
-        long t = UnloadSteps.lap(times, UnloadStep.EXIT, start);
-        BarrierOutcome barrier = epoch.barrier(Duration.ofNanos(Math.max(0, bound - (t - start)))); // 2. barrier
-        t = UnloadSteps.lap(times, UnloadStep.BARRIER, t);
-        if (barrier == BarrierOutcome.TIMED_OUT) {
-            throw timeout(pluginName, timeout, epoch.threadsInside());
-        }
-        close.run();                                                         // 3. close, forget
-        t = UnloadSteps.lap(times, UnloadStep.CLOSE, t);
-        int nudges;                                                          // 4. collected?
+            @Override
+            UnloadReports.Kept close() {
+                close.run();
+                return UnloadReports.Kept.NOTHING;
+            }
+        };
+        sequence.refuseFromInside();
         try {
-            nudges = UnloadSteps.confirmCollected(ref, collected, collectionTimeout);
+            return sequence.run();
         } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            nudges = Integer.MIN_VALUE;
+            throw new AssertionError("without a device count nothing waits interruptibly before the close", e);
         }
-        UnloadSteps.lap(times, UnloadStep.COLLECT, t);
-        PluginState outcome = collectionTimeout.isZero() || nudges == Integer.MIN_VALUE ? PluginState.UNLOADED
-                : nudges >= 0 ? PluginState.COLLECTED : PluginState.LEAKED;
-        List<String> suspects = List.of();
-        if (outcome == PluginState.LEAKED) {
-            ClassLoader cl = ref.get();
-            suspects = cl == null ? List.of() : LeakSuspects.find(cl, loaderName == null ? "" : loaderName, Map.of());
-        }
-        UnloadReport report = new UnloadReport(pluginName, 0, guarded, times, barrier, outcome,
-                nudges == Integer.MIN_VALUE ? 0 : Math.abs(nudges), 0, List.of(), suspects);
-        LOG.log(outcome == PluginState.LEAKED ? Level.WARNING : Level.DEBUG, report::summary);
-        return report;
-    }
-
-    private static UnloadTimeoutException timeout(String pluginName, Duration timeout, List<Thread> inside) {
-        StringBuilder sb = new StringBuilder();
-        sb.append("unload of ").append(pluginName).append(" timed out after ").append(timeout.toMillis())
-                .append(" ms in the release barrier: a release callback is still running\n");
-        UnloadSteps.appendThreadsInside(sb, pluginName, inside);
-        sb.append("  nothing was closed: the plugin is stopped and its class loader open; call unload again to retry");
-        List<String> names = inside.stream().map(Thread::getName).collect(Collectors.toList());
-        return new UnloadTimeoutException(null, UnloadStep.BARRIER, sb.toString(), List.of(), names);
     }
 }

@@ -38,8 +38,7 @@ public final class Plugin {
     private volatile Driver driver;
     private volatile PluginDevices devices;
 
-    // Unload bookkeeping, guarded by this.
-    private boolean exitCalled;
+    /** The unload running now, if any; guarded by this (only to hand it over: no call runs under the lock). */
     private CompletableFuture<UnloadReport> unloading;
     private volatile UnloadReport report;
     private volatile Instant unloadedAt;
@@ -176,25 +175,26 @@ public final class Plugin {
         return collected;
     }
 
-    /** Returns true the first time only: the driver's exit hook runs once even if unload is retried. */
-    synchronized boolean takeExitCall() {
-        if (exitCalled) {
-            return false;
+    /**
+     * Makes {@code mine} this plugin's running unload, unless one is running: then returns that
+     * one, for the caller to share its outcome.
+     *
+     * @throws IllegalStateException if this generation was already unloaded
+     */
+    synchronized CompletableFuture<UnloadReport> startUnload(CompletableFuture<UnloadReport> mine) {
+        if (unloading == null && state.compareTo(PluginState.GOING) > 0) {
+            throw new IllegalStateException(this + " was already unloaded at " + unloadedAt
+                    + unloadReport().map(r -> "; its report: " + r.summary()).orElse(""));
         }
-        exitCalled = true;
-        return true;
+        if (unloading != null) {
+            return unloading;
+        }
+        unloading = mine;
+        return null;
     }
 
-    synchronized CompletableFuture<UnloadReport> unloading() {
-        return unloading;
-    }
-
-    synchronized void unloading(CompletableFuture<UnloadReport> f) {
-        unloading = f;
-    }
-
-    UnloadReport report() {
-        return report;
+    synchronized void unloadEnded() {
+        unloading = null;
     }
 
     void report(UnloadReport r) {

@@ -1,0 +1,108 @@
+package dev.unloadguard.loader;
+
+import java.lang.System.Logger.Level;
+import java.lang.ref.WeakReference;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.IntFunction;
+import java.util.function.Predicate;
+import java.util.stream.Collectors;
+
+/**
+ * The registry of one {@link PluginLoader}: every generation per id, oldest first, from its
+ * registration until its unload sequence ends, or, if it LEAKED, until it is collected; the last
+ * generation number per id; every class loader made, until collected. Which generations are
+ * loaded (LOADING, LIVE, GOING) and which leaked is not stored: it is read from their states.
+ *
+ * <p>Its monitor guards all of it and is held for a few map operations only, never around a call
+ * into plugin or host code or a class loader's {@code close()}.
+ */
+final class Generations {
+
+    private static final System.Logger LOG = System.getLogger("dev.unloadguard.loader");
+
+    private final Map<String, List<Plugin>> byId = new LinkedHashMap<>();
+    private final Map<String, Integer> lastGeneration = new HashMap<>();
+    private final List<WeakReference<ClassLoader>> madeLoaders = new ArrayList<>();
+
+    static boolean loaded(Plugin p) {
+        return p.state().compareTo(PluginState.GOING) <= 0;
+    }
+
+    private static boolean leaked(Plugin p) {
+        return p.state() == PluginState.LEAKED;
+    }
+
+    synchronized void made(ClassLoader cl) {
+        madeLoaders.removeIf(r -> r.refersTo(null)); // keeps it to the loaders not collected yet
+        madeLoaders.add(new WeakReference<>(cl));
+    }
+
+    synchronized int notCollected() {
+        madeLoaders.removeIf(r -> r.refersTo(null));
+        return madeLoaders.size();
+    }
+
+    /** The loaded generations, in load order. */
+    synchronized List<Plugin> loaded() {
+        return byId.values().stream().flatMap(List::stream).filter(Generations::loaded).collect(Collectors.toUnmodifiableList());
+    }
+
+    synchronized Optional<Plugin> newestLoaded(String id) {
+        return newest(id, Generations::loaded);
+    }
+
+    private Optional<Plugin> newest(String id, Predicate<Plugin> which) {
+        return byId.getOrDefault(id, List.of()).stream().filter(which).reduce((older, newer) -> newer);
+    }
+
+    /**
+     * Registers the next generation of {@code id}, made by {@code make} from its number (which must
+     * only construct), unless an earlier generation is still loaded, or leaked and not collected yet,
+     * and {@code options} do not allow that. Checking and adding are one step: two concurrent loads
+     * of one id cannot both pass the check.
+     */
+    synchronized Plugin register(String id, Path path, List<LoadOption> options, IntFunction<Plugin> make)
+            throws PluginLoadException {
+        List<Plugin> known = byId.get(id);
+        if (known != null && known.removeIf(p -> leaked(p) && p.classLoaderRef().refersTo(null)) && known.isEmpty()) {
+            byId.remove(id);
+        }
+        Optional<Plugin> leaked = newest(id, Generations::leaked);
+        if (leaked.isPresent() && options.contains(LoadOption.IGNORE_LEAKED_GENERATIONS)) {
+            LOG.log(Level.WARNING, "loading plugin " + id + " again although earlier generation(s) are still reachable: "
+                    + byId.get(id).stream().filter(Generations::leaked).collect(Collectors.toList()));
+        } else if (leaked.isPresent()) {
+            Plugin g = leaked.get();
+            throw new PluginLoadException(path, "plugin id '" + id + "' (from " + path + "): generation " + g.generation()
+                    + " was unloaded but is still reachable (LEAKED), so loading it again would leak another class loader. "
+                    + "Suspects: " + g.unloadReport().map(r -> r.leakSuspects().isEmpty() ? "none found (take a heap dump)"
+                            : String.join("; ", r.leakSuspects())).orElse("unknown")
+                    + ". Fix the leak, or load anyway with LoadOption.IGNORE_LEAKED_GENERATIONS", null);
+        }
+        Optional<Plugin> previous = newest(id, Generations::loaded);
+        if (previous.isPresent() && !options.contains(LoadOption.ALONGSIDE_LOADED_GENERATIONS)) {
+            Plugin p = previous.get();
+            throw new PluginLoadException(path, "plugin id '" + id + "' (from " + path + ") is already loaded as generation "
+                    + p.generation() + " from " + p.jar() + " (" + p.state() + "): unload it first"
+                    + (p.state() == PluginState.GOING ? " (its unload is still waiting: retry it, or see its timeout report)" : "")
+                    + ", or load the new generation alongside it with LoadOption.ALONGSIDE_LOADED_GENERATIONS", null);
+        }
+        Plugin plugin = make.apply(lastGeneration.merge(id, 1, Integer::sum));
+        byId.computeIfAbsent(id, k -> new ArrayList<>(1)).add(plugin);
+        return plugin;
+    }
+
+    /** Its unload sequence ended: keeps the generation only if it LEAKED, until it is collected. */
+    synchronized void forget(Plugin plugin) {
+        List<Plugin> gens = byId.get(plugin.id());
+        if (gens != null && !leaked(plugin) && gens.remove(plugin) && gens.isEmpty()) {
+            byId.remove(plugin.id());
+        }
+    }
+}

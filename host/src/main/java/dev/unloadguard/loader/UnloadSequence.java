@@ -1,0 +1,208 @@
+package dev.unloadguard.loader;
+
+import dev.unloadguard.epoch.BarrierOutcome;
+import dev.unloadguard.epoch.internal.ReleaseEpoch;
+import java.lang.System.Logger.Level;
+import java.lang.ref.ReferenceQueue;
+import java.lang.ref.WeakReference;
+import java.time.Duration;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The unload protocol, written once: {@link #run} is the six steps in order, for every way a
+ * plugin leaves — {@link PluginLoader#unload}, the rollback of a failed load, and
+ * {@link ForeignPluginLoaders#unload}. A subclass is one host's part in the steps:
+ * <ol>
+ *   <li>{@link #going}: refuse new devices (a foreign host has no device count: no GOING);</li>
+ *   <li>{@link #exit}: the driver's exit hook, or the foreign host's stop;</li>
+ *   <li>{@link #awaitNoLiveDevices}: wait until no device is live (a foreign host: no DRAIN);</li>
+ *   <li>the release barrier on the generation's epoch;</li>
+ *   <li>{@link #close}: close the class loader and drop every strong reference;</li>
+ *   <li>confirm collection ({@link CollectionResult#await}), suspects if it leaked.</li>
+ * </ol>
+ * Before it, {@link #refuseFromInside} refuses a caller inside the plugin's own release epoch (the
+ * barrier would wait for its caller) with nothing changed. The timeout bounds steps 1 to 4 together
+ * ({@link StepClock}). A timeout in step 3 or 4, or an interrupt in step 3, throws before anything
+ * is closed: the plugin stays GOING and intact and the unload can be run again. A <em>forced</em>
+ * sequence (the rollback of a failed load, which must leave nothing behind) logs the timeout
+ * instead, closes anyway, and skips the collection check.
+ *
+ * <p>Concurrency: a sequence is run once, by one thread; it takes no lock. Whoever runs it makes
+ * sure one plugin has one sequence running at a time (for a plugin, {@link Plugin#startUnload}).
+ * The host's steps call plugin and host code (exit hooks, stop and close callbacks, observers), so
+ * they must not be called under a lock either: a callback that blocks, or calls back into the
+ * loader, would stall or deadlock every other thread that needs that lock.
+ */
+abstract class UnloadSequence {
+
+    private static final System.Logger LOG = System.getLogger("dev.unloadguard.loader");
+    private static final Set<UnloadStep> ALL_STEPS = EnumSet.allOf(UnloadStep.class);
+    private static final Set<UnloadStep> NO_DEVICE_STEPS = EnumSet.complementOf(EnumSet.of(UnloadStep.GOING, UnloadStep.DRAIN));
+
+    /** Names the plugin in reports and messages: {@code plugin xe generation 3}, or a foreign host's name. */
+    final String name;
+    private final String id;
+    private final int generation;
+    private final ReleaseEpoch epoch;
+    private final WeakReference<ClassLoader> loader;
+    private final ReferenceQueue<ClassLoader> collected;
+    private final String loaderName;
+    private final Map<Class<?>, Object> services;
+    private final boolean countsDevices;
+    private final Duration timeout;
+    private final Duration collectionTimeout;
+    private final boolean forced;
+
+    /**
+     * @param loader     a weak reference to the class loader, enqueued on {@code collected}
+     * @param services   the host's registries to scan for leak suspects
+     * @param countsDevices whether the host counts devices (has GOING and DRAIN)
+     * @param forced     close even if step 3 or 4 times out, and skip the collection check
+     */
+    UnloadSequence(String id, int generation, String name, ReleaseEpoch epoch, WeakReference<ClassLoader> loader,
+                   ReferenceQueue<ClassLoader> collected, String loaderName, Map<Class<?>, Object> services,
+                   boolean countsDevices, Duration timeout, Duration collectionTimeout, boolean forced) {
+        this.id = id;
+        this.generation = generation;
+        this.name = name;
+        this.epoch = epoch;
+        this.loader = loader;
+        this.collected = collected;
+        this.loaderName = loaderName == null ? "" : loaderName;
+        this.services = services;
+        this.countsDevices = countsDevices;
+        this.timeout = timeout;
+        this.collectionTimeout = forced ? Duration.ZERO : collectionTimeout;
+        this.forced = forced;
+    }
+
+    /** The six steps. Call {@link #refuseFromInside} first, before anything changes. */
+    final UnloadReport run() throws UnloadTimeoutException, InterruptedException {
+        StepClock clock = new StepClock(timeout, countsDevices ? ALL_STEPS : NO_DEVICE_STEPS);
+        going();                                                           // 1. no new devices
+        clock.lap(UnloadStep.GOING);
+        exit();                                                            // 2. driver exit, host stop
+        clock.lap(UnloadStep.EXIT);
+        drain(clock.deadline());                                           // 3. live devices = 0
+        clock.lap(UnloadStep.DRAIN);
+        BarrierOutcome barrier = barrier(clock.left());                    // 4. release barrier
+        clock.lap(UnloadStep.BARRIER);
+        UnloadReports.Kept kept = close();                                 // 5. close, forget
+        clock.lap(UnloadStep.CLOSE);
+        CollectionResult collection = CollectionResult.await(loader, collected, collectionTimeout); // 6. collected?
+        clock.lap(UnloadStep.COLLECT);
+        UnloadReport report = UnloadReports.unloaded(id, generation, clock, barrier, kept, collection,
+                collection.leaked() ? leakSuspects() : List.of());
+        finished(report);
+        LOG.log(report.outcome() == PluginState.LEAKED ? Level.WARNING : Level.DEBUG, report::summary);
+        return report;
+    }
+
+    /** Before anything changes: a release path of the plugin cannot wait for itself. */
+    final void refuseFromInside() {
+        int depth = epoch.depth();
+        if (depth > 0) {
+            throw new IllegalStateException("unload of " + name + " called from inside one of its own release paths (thread \""
+                    + Thread.currentThread().getName() + "\" is inside its release epoch, depth " + depth + "): the release "
+                    + "barrier would wait for its own caller. Nothing was changed; unload it from another thread (for "
+                    + "example hand the unload to an executor)");
+        }
+    }
+
+    private void drain(long deadline) throws UnloadTimeoutException, InterruptedException {
+        boolean drained;
+        try {
+            drained = awaitNoLiveDevices(deadline);
+        } catch (InterruptedException e) {
+            if (!forced) {
+                throw e; // nothing closed: the plugin stays GOING, the unload can be retried
+            }
+            Thread.currentThread().interrupt();
+            drained = false;
+        }
+        if (!drained) {
+            timedOut(UnloadStep.DRAIN);
+        }
+    }
+
+    private BarrierOutcome barrier(Duration left) throws UnloadTimeoutException {
+        if (forced && epoch.isInside()) {
+            return BarrierOutcome.IMMEDIATE; // a rollback on a thread still inside: closing beats waiting for itself
+        }
+        Object event = barrierStarted();
+        BarrierOutcome outcome = epoch.barrier(left);
+        barrierEnded(event, outcome);
+        if (outcome == BarrierOutcome.TIMED_OUT) {
+            timedOut(UnloadStep.BARRIER);
+        }
+        return outcome;
+    }
+
+    private void timedOut(UnloadStep step) throws UnloadTimeoutException {
+        List<String> live = countsDevices ? liveDevices() : null;
+        if (forced) {
+            LOG.log(Level.WARNING, "rolling back " + name + ": step " + (step.ordinal() + 1) + " (" + step.label()
+                    + ") timed out (live devices: " + live + ", threads inside its release epoch: " + epoch.threadsInside()
+                    + "); closing its class loader anyway");
+            return;
+        }
+        UnloadTimeoutException e = UnloadReports.timeout(plugin(), name, step, timeout, live,
+                countsDevices && !tracking(), epoch.threadsInside());
+        timedOut(e);
+        throw e;
+    }
+
+    private List<String> leakSuspects() {
+        ClassLoader cl = loader.get();
+        return cl == null ? List.of() : LeakSuspects.find(cl, loaderName, services);
+    }
+
+    // ---- one host's part ---------------------------------------------------------------------
+
+    /** Step 1: refuse new devices (and, from issue 8, new entries). Not called under a lock. */
+    void going() {
+    }
+
+    /** Step 2: the driver's exit hook, or the foreign host's stop. */
+    abstract void exit();
+
+    /** Step 3: waits until no device is live; false if the {@link System#nanoTime} deadline passed first. */
+    boolean awaitNoLiveDevices(long deadline) throws InterruptedException {
+        return true;
+    }
+
+    /** Step 5: closes the class loader, drops every strong reference; returns what the report keeps. */
+    abstract UnloadReports.Kept close();
+
+    /** The live devices with their reference counts (and holders), for a timeout report. */
+    List<String> liveDevices() {
+        return List.of();
+    }
+
+    /** Whether reference tracking is on (a timeout report then names holders instead of saying how). */
+    boolean tracking() {
+        return false;
+    }
+
+    /** The plugin handle a timeout names, or {@code null} (a foreign host has none). */
+    Plugin plugin() {
+        return null;
+    }
+
+    /** Observation points: the barrier started and ended, a timeout, the report is made. */
+    Object barrierStarted() {
+        return null;
+    }
+
+    void barrierEnded(Object event, BarrierOutcome outcome) {
+    }
+
+    void timedOut(UnloadTimeoutException e) {
+    }
+
+    void finished(UnloadReport report) {
+    }
+}
