@@ -9,7 +9,8 @@
 # background afterwards.
 #
 #   benchmarks/run.sh                      # full run
-#   benchmarks/run.sh --quick              # smoke run, rough figures (QUICK_PROMISE below)
+#   benchmarks/run.sh --quick              # smoke run, rough figures, under 2 minutes (measured: 1 min 41 s
+#                                          # on 2 cores with load 9-11 from other work)
 #   benchmarks/run.sh --only per-plugin    # only the per-plugin epoch benchmarks of issue 8 (binding
 #                                          # alternatives, barrier isolation; about 4 minutes): rewrites
 #                                          # their section of the results file, leaves the rest as it is
