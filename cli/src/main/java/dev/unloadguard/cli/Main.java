@@ -104,7 +104,7 @@ public final class Main {
         out.println("  run --watch DIR [options]");
         out.println("         host every jar in DIR and follow it: a new jar loads, a replaced jar loads as a new");
         out.println("         generation alongside the old one, which then drains and unloads; a removed jar unloads");
-        out.println("         options: --host-classpath PATHS (libraries plugins see, ':'-separated),");
+        out.println("         options: --host-classpath PATHS (libraries plugins see; ':'-separated, ';' on Windows),");
         out.println("                  --config KEY=VALUE (what plugins read with ctx.config(KEY); repeatable),");
         out.println("                  --service TYPE=CLASS (new CLASS() from the host class path, offered to plugins");
         out.println("                  as ctx.service(TYPE.class); --service CLASS registers it under its own type;");

@@ -189,6 +189,35 @@ class CommandLineIT {
     }
 
     @Test
+    void docsCliMdDocumentsEveryCommandAndOptionHelpPrints() throws Exception {
+        Path doc = Stream.of(Path.of("..", "docs", "cli.md"), Path.of("docs", "cli.md")).filter(Files::isRegularFile)
+                .findFirst().orElseThrow(() -> new AssertionError("docs/cli.md not found from " + Path.of("").toAbsolutePath()));
+        String text = Files.readString(doc);
+        try (ChildJvm help = cli("help")) {
+            assertEquals(0, help.waitFor(CLI), help::output);
+            java.util.regex.Matcher options = java.util.regex.Pattern.compile("(?<=[\\s(,])--?[a-zA-Z][\\w-]*").matcher(help.output());
+            List<String> missing = new ArrayList<>();
+            while (options.find()) {
+                String option = options.group();
+                if (!option.startsWith("-XX") && !option.startsWith("-javaagent") && !text.contains("`" + option)
+                        && !text.contains(" " + option)) {
+                    missing.add(option);
+                }
+            }
+            for (String command : List.of("demo", "attach PID", "status PID", "run --watch DIR", "check", "version", "help")) {
+                if (!text.contains("`" + command)) {
+                    missing.add(command);
+                }
+            }
+            assertTrue(missing.isEmpty(), () -> "help mentions what docs/cli.md does not: " + missing);
+            assertTrue(text.contains("-XX:+EnableDynamicAgentLoading"), "the flag that silences the JDK 21+ warning");
+            for (String code : List.of("| 0 |", "| 1 |", "| 2 |")) {
+                assertTrue(text.contains(code), "exit status " + code);
+            }
+        }
+    }
+
+    @Test
     void versionPrintsTheJarsImplementationVersion() throws Exception {
         String expected = "unloadguard " + version(BuiltJars.cli());
         for (String command : List.of("version", "--version")) {
