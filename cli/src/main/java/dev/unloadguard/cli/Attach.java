@@ -44,6 +44,10 @@ final class Attach {
                 return 0;
             }
             int feature = target.featureVersion();
+            // JEP 451: from JDK 21 the target warns about a dynamically loaded agent unless it was
+            // started with -XX:+EnableDynamicAgentLoading (a non-default flag, listed by VM.flags)
+            boolean warns = feature >= 21
+                    && !target.jcmd("VM.flags").orElse("").contains("-XX:+EnableDynamicAgentLoading");
             try {
                 target.vm().loadAgent(jar.getAbsolutePath());
             } catch (AgentLoadException | AgentInitializationException | IOException e) {
@@ -51,7 +55,7 @@ final class Attach {
                 return 1;
             }
             out.println("attached " + jar + " to JVM " + target.pid() + ": plugin classes it already loaded are now guarded");
-            if (feature >= 21) {
+            if (warns) {
                 out.println("note: JVM " + target.pid() + " runs Java " + feature + ", which prints \"WARNING: A Java agent has been"
                         + " loaded dynamically\" on its standard error for this attach; start it with"
                         + " -XX:+EnableDynamicAgentLoading to silence that (or with -javaagent:unloadguard-agent.jar to need no attach)");
