@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Runs unloadguard's whole benchmark set and writes benchmarks/results.md (also printed):
+# Runs unloadguard's whole benchmark set and writes its results (also printed) to
+# benchmarks/target/results.md, or to FILE with --out FILE, or to the tracked
+# benchmarks/results.md with --update-results:
 #   JMH (1 fork per benchmark, 3x1 s warmup, 8x1 s measurement; threads 1 and 2; the epoch on
 #   virtual threads if a JDK 21+ is found; the per-plugin epoch's binding and barrier isolation) and the whole-process timings (startup with and
 #   without the agent, load/unload cycles, unload latency, a barrier waiting for a parked reader).
@@ -7,15 +9,45 @@
 # background afterwards.
 #
 #   benchmarks/run.sh                      # full run
-#   benchmarks/run.sh --quick              # smoke run, rough figures (about 2 minutes)
+#   benchmarks/run.sh --quick              # smoke run, rough figures, under 2 minutes (measured: 1 min 41 s
+#                                          # on 2 cores with load 9-11 from other work)
 #   benchmarks/run.sh --only per-plugin    # only the per-plugin epoch benchmarks of issue 8 (binding
 #                                          # alternatives, barrier isolation; about 4 minutes): rewrites
-#                                          # their section of results.md, leaves the rest as it is
+#                                          # their section of the results file, leaves the rest as it is
+#   benchmarks/run.sh --update-results     # full run, written to benchmarks/results.md (tracked)
+#   benchmarks/run.sh --quick --out /tmp/r.md
+#
+# One run at a time: a second run.sh fails at once (lock ${TMPDIR:-/tmp}/unloadguard-bench.lock), and
+# so does a run while any other JMH run holds JMH's own lock (/tmp/jmh.lock): the numbers of two
+# CPU-heavy runs on one machine mean nothing.
 #
 # Environment: JAVA (default: java on PATH, 17+), UG_VT_JAVA (a JDK 21+ java for the virtual-
 # thread run; default: the newest one under /usr/lib/jvm, if any; "none" to skip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+OUT=benchmarks/target/results.md
+SUITE_ARGS=()
+while (( $# )); do
+  case $1 in
+    --out)
+      [[ $# -ge 2 && -n $2 ]] || { echo "benchmarks/run.sh: --out needs a file name" >&2; exit 2; }
+      OUT=$2; shift 2 ;;
+    --update-results) OUT=benchmarks/results.md; shift ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
+    *) SUITE_ARGS+=("$1"); shift ;;
+  esac
+done
+mkdir -p "$(dirname "$OUT")"
+
+LOCK=${TMPDIR:-/tmp}/unloadguard-bench.lock
+if command -v flock >/dev/null; then
+  exec 9>>"$LOCK"
+  if ! flock -n 9; then
+    echo "benchmarks/run.sh: another benchmarks/run.sh is running (it holds $LOCK): wait for it to finish" >&2
+    exit 1
+  fi
+fi
 
 JAVA=${JAVA:-java}
 AGENT=agent/target/unloadguard-agent.jar
@@ -60,8 +92,8 @@ mkdir -p "$RUN/probe"
   --agent "$RUN/unloadguard-agent.jar" \
   --probe-cp "$RUN/unloadguard-cli.jar:$RUN/probe" \
   --work "$RUN/work" \
-  --out benchmarks/results.md \
-  "${VT_ARGS[@]}" "$@"
+  --out "$OUT" \
+  "${VT_ARGS[@]}" "${SUITE_ARGS[@]}"
 # Keep the raw JMH results (JSON) and the probes' stderr next to the build output.
 mkdir -p benchmarks/target/bench-results
 cp "$RUN"/work/*.json "$RUN"/work/*.err benchmarks/target/bench-results/ 2>/dev/null || true

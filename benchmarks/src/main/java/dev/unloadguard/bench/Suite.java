@@ -5,9 +5,13 @@ import dev.unloadguard.bench.process.Probe;
 import java.io.IOException;
 import java.io.InputStream;
 import java.lang.management.ManagementFactory;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
@@ -107,7 +111,37 @@ public final class Suite {
                 opts.put(key, args[++i]);
             }
         }
-        new Suite(opts).run();
+        // JMH runs one instance per machine (its lock, java.io.tmpdir/jmh.lock); another run
+        // holding it would make ours fail minutes in, with a stack trace: say so now, in one line.
+        Path lock = Path.of(System.getProperty("java.io.tmpdir"), "jmh.lock");
+        if (jmhLockHeld(lock)) {
+            System.err.println("benchmarks: another JMH run holds " + lock + " (JMH runs one at a time per machine): wait for it to"
+                    + " finish, then run again");
+            System.exit(1);
+        }
+        try {
+            new Suite(opts).run();
+        } catch (RunnerException e) {
+            if (String.valueOf(e.getMessage()).contains("Another JMH instance")) {
+                System.err.println("benchmarks: another JMH run took " + lock + " while this one ran (JMH runs one at a time per"
+                        + " machine): wait for it to finish, then run again");
+                System.exit(1);
+            }
+            throw e;
+        }
+    }
+
+    /** Whether another process holds JMH's lock file now (it is released at once if not). */
+    static boolean jmhLockHeld(Path lock) {
+        try (FileChannel ch = FileChannel.open(lock,
+                StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+             FileLock held = ch.tryLock()) {
+            return held == null;
+        } catch (OverlappingFileLockException e) {
+            return true;
+        } catch (IOException e) {
+            return false; // cannot even open it: let JMH decide (it ignores a lock it cannot create)
+        }
     }
 
     private static String require(Map<String, String> opts, String key) {

@@ -1,21 +1,29 @@
 package dev.unloadguard.cli;
 
+import com.sun.tools.attach.AgentInitializationException;
+import com.sun.tools.attach.AgentLoadException;
 import java.io.File;
+import java.io.IOException;
 import java.io.PrintStream;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.CodeSource;
-import net.bytebuddy.agent.ByteBuddyAgent;
+import java.util.Optional;
 
 /**
  * {@code attach PID [--agent JAR]}: loads the agent jar into a running JVM that was started
  * without it (its {@code agentmain} retransforms the plugin classes that JVM already loaded). The
  * agent jar is {@code --agent}, else {@code unloadguard-agent.jar} beside this jar, else the
- * build's {@code agent/target/unloadguard-agent.jar} next to this jar's module. Byte Buddy's
- * attach code does the work: the JDK attach API when this JVM has it, else a helper process.
+ * build's {@code agent/target/unloadguard-agent.jar} next to this jar's module.
+ *
+ * <p>Uses the JDK's attach API ({@link TargetJvm}): an id that is not a JVM fails at once, a JVM
+ * that already runs the agent is left alone (exit 0, one line), and a target on JDK 21 or newer
+ * gets a note about the warning it prints for a dynamically loaded agent (JEP 451).
  */
 final class Attach {
+
+    static final String USAGE = "attach PID [--agent unloadguard-agent.jar] (PID: a running JVM, e.g. from 'jps -l')";
 
     private Attach() {
     }
@@ -25,30 +33,38 @@ final class Attach {
         if (args.length == 3 && args[1].equals("--agent")) {
             agentOption = args[2];
         } else if (args.length != 1) {
-            throw new UsageException("usage: attach PID [--agent unloadguard-agent.jar] (PID: a running JVM, e.g. from 'jps')");
-        }
-        if (!args[0].matches("[0-9]+")) {
-            throw new UsageException("usage: attach PID [--agent unloadguard-agent.jar] (PID: a running JVM, e.g. from 'jps')");
-        }
-        String pid = args[0];
-        if (pid.equals(Long.toString(ProcessHandle.current().pid()))) {
-            throw new UsageException("PID " + pid + " is this process: pass the id of the JVM to attach to");
-        }
-        if (ProcessHandle.of(Long.parseLong(pid)).isEmpty()) {
-            throw new UsageException("no process with PID " + pid + " is running (list JVMs with 'jps -l')");
+            throw new UsageException("usage: " + USAGE);
         }
         File jar = agentJar(agentOption);
-        try {
-            ByteBuddyAgent.attach(jar, pid);
-        } catch (RuntimeException e) {
-            err.println("unloadguard attach: could not attach to PID " + pid + ": " + e.getMessage()
-                    + (e.getCause() == null ? "" : " (" + e.getCause() + ")"));
-            err.println("  the target must be a HotSpot/OpenJ9 JVM run by the same user, started without"
-                    + " -XX:+DisableAttachMechanism");
+        try (TargetJvm target = TargetJvm.open(args[0], "attach")) {
+            Optional<TargetJvm.AgentState> before = target.agentState();
+            if (before.isPresent() && before.get().attached()) {
+                out.println("JVM " + target.pid() + " already has the unloadguard agent " + before.get().describe()
+                        + ": nothing to do");
+                return 0;
+            }
+            int feature = target.featureVersion();
+            // JEP 451: from JDK 21 the target warns about a dynamically loaded agent unless it was
+            // started with -XX:+EnableDynamicAgentLoading (a non-default flag, listed by VM.flags)
+            boolean warns = feature >= 21
+                    && !target.jcmd("VM.flags").orElse("").contains("-XX:+EnableDynamicAgentLoading");
+            try {
+                target.vm().loadAgent(jar.getAbsolutePath());
+            } catch (AgentLoadException | AgentInitializationException | IOException e) {
+                err.println("unloadguard attach: could not load " + jar + " into JVM " + target.pid() + ": " + TargetJvm.oneLine(e));
+                return 1;
+            }
+            out.println("attached " + jar + " to JVM " + target.pid() + ": plugin classes it already loaded are now guarded");
+            if (warns) {
+                out.println("note: JVM " + target.pid() + " runs Java " + feature + ", which prints \"WARNING: A Java agent has been"
+                        + " loaded dynamically\" on its standard error for this attach; start it with"
+                        + " -XX:+EnableDynamicAgentLoading to silence that (or with -javaagent:unloadguard-agent.jar to need no attach)");
+            }
+            return 0;
+        } catch (IOException e) {
+            err.println("unloadguard attach: " + e.getMessage());
             return 1;
         }
-        out.println("attached " + jar + " to JVM " + pid + ": plugin classes it already loaded are now guarded");
-        return 0;
     }
 
     private static File agentJar(String option) throws UsageException {

@@ -7,6 +7,7 @@ import dev.unloadguard.loader.PluginLoader;
 import dev.unloadguard.loader.UnloadReport;
 import dev.unloadguard.loader.UnloadStep;
 import dev.unloadguard.loader.UnloadTimeoutException;
+import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
@@ -23,6 +24,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.jar.JarFile;
 
 /**
  * The main job: the reference scenario of DESIGN.md on the sample jars, for N cycles. Each cycle
@@ -47,8 +49,10 @@ final class Demo {
         int timeoutMs = options.positiveInt("--timeout-ms", 10_000);
         boolean unguarded = options.flag("--unguarded");
         boolean quiet = options.flag("--quiet");
-        Path driverJar = jar(options.get("--driver", "driver-sample/target/driver-sample.jar"), "--driver", "driver-sample");
-        Path helperJar = jar(options.get("--helper", "helper-sample/target/helper-sample.jar"), "--helper", "helper-sample");
+        Path driverJar = jar(options.get("--driver", "driver-sample/target/driver-sample.jar"), "--driver", "driver-sample",
+                "META-INF/services/dev.unloadguard.driver.Driver");
+        Path helperJar = jar(options.get("--helper", "helper-sample/target/helper-sample.jar"), "--helper", "helper-sample",
+                CACHE_CLASS.replace('.', '/') + ".class");
         if (!ReleaseGuard.agentActive() && !unguarded) {
             err.println("unloadguard demo: the agent is not attached. Run it as");
             err.println("  java -javaagent:agent/target/unloadguard-agent.jar -jar cli/target/unloadguard-cli.jar demo");
@@ -57,12 +61,20 @@ final class Demo {
         }
         try (URLClassLoader helperLoader = new URLClassLoader("helper-sample", new URL[] {helperJar.toUri().toURL()},
                 Demo.class.getClassLoader())) {
-            Helper helper = new Helper(helperLoader.loadClass(CACHE_CLASS));
+            Helper helper;
+            try {
+                helper = new Helper(helperLoader.loadClass(CACHE_CLASS));
+            } catch (Throwable t) {
+                throw new UsageException("--helper " + helperJar + ": not the helper-sample jar (" + CACHE_CLASS
+                        + " unusable: " + TargetJvm.oneLine(t) + "); pass helper-sample/target/helper-sample.jar");
+            }
             try {
                 return cycles(cycles, Duration.ofMillis(timeoutMs), unguarded, quiet, driverJar, helperLoader, helper, out);
             } finally {
                 helper.close();
             }
+        } catch (UsageException e) {
+            throw e;
         } catch (Throwable t) {
             err.println("unloadguard demo failed: " + t);
             t.printStackTrace(err);
@@ -104,6 +116,9 @@ final class Demo {
             try {
                 plugin = loader.load(driverJar);
             } catch (PluginLoadException e) {
+                if (cycle == 1) {
+                    throw new UsageException("--driver " + driverJar + " cannot be loaded: " + TargetJvm.oneLine(e));
+                }
                 loadFailures++;
                 out.printf(Locale.ROOT, "[%3d/%d] load failed: %s%n", cycle, cycles, e.getMessage());
                 continue;
@@ -174,11 +189,29 @@ final class Demo {
         return sorted.get(Math.max(0, Math.min(sorted.size() - 1, i)));
     }
 
-    private static Path jar(String value, String option, String module) throws UsageException {
-        Path p = Path.of(value);
+    /**
+     * The jar of {@code option}, checked before anything is loaded from it: a readable jar holding
+     * {@code entry} (the helper's cache class, the driver's service file).
+     */
+    private static Path jar(String value, String option, String module, String entry) throws UsageException {
+        Path p;
+        try {
+            p = Path.of(value);
+        } catch (java.nio.file.InvalidPathException e) {
+            throw new UsageException(option + " '" + value + "' is not a valid path: " + e.getReason());
+        }
         if (!Files.isRegularFile(p)) {
             throw new UsageException(module + " jar not found at " + p.toAbsolutePath()
                     + ": build it with 'mvn -B -q package -DskipTests' from the repository root, or pass " + option + " PATH");
+        }
+        try (JarFile jar = new JarFile(p.toFile())) {
+            if (jar.getEntry(entry) == null) {
+                throw new UsageException(option + " " + p + " is a jar but not " + module + " (it has no " + entry
+                        + "); pass " + module + "/target/" + module + ".jar");
+            }
+        } catch (IOException e) {
+            throw new UsageException(option + " " + p + " is not a jar (" + TargetJvm.oneLine(e) + "); pass " + module
+                    + "/target/" + module + ".jar");
         }
         return p;
     }

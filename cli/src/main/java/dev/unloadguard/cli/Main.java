@@ -5,7 +5,8 @@ import java.util.Arrays;
 
 /**
  * The command line: {@code java -jar unloadguard-cli.jar COMMAND [OPTIONS]}. Exit status 0 on
- * success, 1 when the command ran and found failures, 2 for bad usage.
+ * success, 1 when the command ran and found failures (or could not reach its target), 2 for bad
+ * usage; {@code help} lists them.
  */
 public final class Main {
 
@@ -21,6 +22,14 @@ public final class Main {
         if (args.length == 0 || args[0].equals("help") || args[0].equals("--help") || args[0].equals("-h")) {
             usage(out);
             return args.length == 0 ? 2 : 0;
+        }
+        if (args[0].equals("version") || args[0].equals("--version")) {
+            if (args.length != 1) {
+                err.println("unloadguard " + args[0] + ": takes no arguments");
+                return 2;
+            }
+            out.println("unloadguard " + version());
+            return 0;
         }
         String[] rest = Arrays.copyOfRange(args, 1, args.length);
         try {
@@ -46,8 +55,35 @@ public final class Main {
         }
     }
 
+    /**
+     * The {@code Implementation-Version} of this jar's manifest (read from the jar itself: the
+     * package may have been defined from another class path entry), or {@code "dev"} outside a jar.
+     */
+    static String version() {
+        String v = null;
+        try {
+            java.security.CodeSource source = Main.class.getProtectionDomain().getCodeSource();
+            if (source != null && "file".equals(source.getLocation().getProtocol())) {
+                java.nio.file.Path self = java.nio.file.Path.of(source.getLocation().toURI());
+                if (java.nio.file.Files.isRegularFile(self)) {
+                    try (java.util.jar.JarFile jar = new java.util.jar.JarFile(self.toFile(), false)) {
+                        java.util.jar.Manifest m = jar.getManifest();
+                        v = m == null ? null : m.getMainAttributes().getValue(java.util.jar.Attributes.Name.IMPLEMENTATION_VERSION);
+                    }
+                }
+            }
+        } catch (java.io.IOException | java.net.URISyntaxException | RuntimeException e) {
+            v = null;
+        }
+        if (v == null) {
+            v = Main.class.getPackage().getImplementationVersion();
+        }
+        return v == null ? "dev" : v;
+    }
+
     private static void usage(PrintStream out) {
-        out.println("usage: java -javaagent:unloadguard-agent.jar -jar unloadguard-cli.jar demo [options]");
+        out.println("usage: java [-javaagent:unloadguard-agent.jar] -jar unloadguard-cli.jar COMMAND [options]");
+        out.println("       (demo and run need the -javaagent; the other commands do not)");
         out.println();
         out.println("commands:");
         out.println("  demo   load the driver sample, let the helper sample drop its pagemaps from its worker");
@@ -58,20 +94,38 @@ public final class Main {
         out.println("  attach PID [--agent JAR]");
         out.println("         load the agent into a running JVM started without it; plugin classes it already");
         out.println("         loaded are retransformed (guarded) at once; the agent jar is --agent, else");
-        out.println("         unloadguard-agent.jar beside this jar (or the build's agent/target)");
+        out.println("         unloadguard-agent.jar beside this jar (or the build's agent/target). A JVM that");
+        out.println("         already runs the agent is left alone (exit 0). JDK 21+ targets print a warning for a");
+        out.println("         dynamically loaded agent: start them with -XX:+EnableDynamicAgentLoading to silence it");
         out.println("  status PID");
-        out.println("         the plugins of a running JVM: id, generation, state, live devices, threads in the");
-        out.println("         release epoch, late accesses, and the last unload report of each");
-        out.println("  run --watch DIR");
+        out.println("         whether the agent is attached in a running JVM (and its version), and its plugins: id,");
+        out.println("         generation, state, live devices, threads in the release epoch, late accesses, and");
+        out.println("         the last unload report of each");
+        out.println("  run --watch DIR [options]");
         out.println("         host every jar in DIR and follow it: a new jar loads, a replaced jar loads as a new");
         out.println("         generation alongside the old one, which then drains and unloads; a removed jar unloads");
-        out.println("         options: --host-classpath PATHS (libraries plugins see), --settle-ms N (default 500),");
+        out.println("         options: --host-classpath PATHS (libraries plugins see; ':'-separated, ';' on Windows),");
+        out.println("                  --config KEY=VALUE (what plugins read with ctx.config(KEY); repeatable),");
+        out.println("                  --service TYPE=CLASS (new CLASS() from the host class path, offered to plugins");
+        out.println("                  as ctx.service(TYPE.class); --service CLASS registers it under its own type;");
+        out.println("                  repeatable; closed on stop if AutoCloseable), --settle-ms N (default 500),");
         out.println("                  --unload-timeout-ms N (default 10000), --track-references, --unguarded");
         out.println("  " + Check.USAGE);
         out.println("         read a plugin jar without loading it; list the release callbacks the agent will guard");
         out.println("         and the unload hazards (threads, executors, timers, shutdown hooks, ThreadLocals, JDBC");
         out.println("         drivers, logging handlers, host/JDK static caches, native libraries) with class, method");
         out.println("         and line; exit 1 if there are hazards. --json prints one JSON object instead");
-        out.println("  help   this text");
+        out.println("  version, --version");
+        out.println("         print this jar's version");
+        out.println("  help, --help, -h");
+        out.println("         this text");
+        out.println();
+        out.println("exit status:");
+        out.println("  0  success: demo without failures, check without hazards, attach done (or the agent was");
+        out.println("     already there), status printed, run stopped cleanly");
+        out.println("  1  the command ran and found a problem: demo failures, check hazards, a JVM that could");
+        out.println("     not be attached to or read");
+        out.println("  2  bad usage: unknown command or option, bad value, missing or wrong jar, a PID that is");
+        out.println("     not a running JVM, demo or run without the agent");
     }
 }

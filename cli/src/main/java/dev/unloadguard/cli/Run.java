@@ -22,12 +22,14 @@ import java.util.concurrent.CountDownLatch;
 /**
  * {@code run --watch DIR}: a plugin host that hosts every jar in a directory and hot-reloads
  * them (see {@link PluginDirectory}) until the process is stopped; on stop (Ctrl-C, SIGTERM) it
- * unloads every plugin.
+ * unloads every plugin. Plugins get configuration ({@code --config KEY=VALUE}) and services
+ * ({@code --service TYPE=CLASS}, host classes made with their no-argument constructor) the way
+ * {@link PluginLoader.Builder#config} and {@link PluginLoader.Builder#service} give them.
  */
 final class Run {
 
     static final Set<String> OPTIONS = Set.of("--watch", "--host-classpath", "--settle-ms", "--unload-timeout-ms",
-            "--track-references!", "--unguarded!");
+            "--track-references!", "--unguarded!", "--config+", "--service+");
 
     private Run() {
     }
@@ -51,11 +53,22 @@ final class Run {
             return 2;
         }
         ClassLoader parent = hostClassLoader(options.get("--host-classpath", null));
-        PluginLoader loader = PluginLoader.builder()
+        PluginLoader.Builder builder = PluginLoader.builder()
                 .parent(parent)
                 .trackReferences(options.flag("--track-references"))
-                .allowUnguardedUnload(unguarded)
-                .build();
+                .allowUnguardedUnload(unguarded);
+        for (String kv : options.all("--config")) {
+            int eq = kv.indexOf('=');
+            if (eq <= 0) {
+                throw new UsageException("--config takes KEY=VALUE (e.g. --config xe.devices=2), not '" + kv + "'");
+            }
+            builder.config(kv.substring(0, eq), kv.substring(eq + 1));
+        }
+        List<Object> services = new ArrayList<>();
+        for (String spec : options.all("--service")) {
+            services.add(service(builder, parent, spec));
+        }
+        PluginLoader loader = builder.build();
         PrintStream events = out;
         CountDownLatch stopped = new CountDownLatch(1);
         PluginDirectory hostedDir;
@@ -70,6 +83,11 @@ final class Run {
             try {
                 hostedDir.close();
                 loader.close();
+                for (Object service : services) {
+                    if (service instanceof AutoCloseable c) {
+                        c.close();
+                    }
+                }
                 events.println("stopped: every plugin unloaded");
             } catch (Exception e) {
                 events.println("stopped: " + e.getMessage());
@@ -86,6 +104,50 @@ final class Run {
             Thread.currentThread().interrupt();
         }
         return 0;
+    }
+
+    /**
+     * {@code --service TYPE=CLASS} (or {@code --service CLASS}, registered under its own type): a
+     * host class with a public no-argument constructor, loaded from the host class path, offered
+     * to plugins as {@code ctx.service(TYPE.class)}. Returns the instance.
+     */
+    private static Object service(PluginLoader.Builder builder, ClassLoader host, String spec) throws UsageException {
+        int eq = spec.indexOf('=');
+        String typeName = eq < 0 ? spec : spec.substring(0, eq);
+        String className = eq < 0 ? spec : spec.substring(eq + 1);
+        if (typeName.isBlank() || className.isBlank()) {
+            throw new UsageException("--service takes TYPE=CLASS (e.g. --service com.example.Cache=com.example.LruCache), not '" + spec + "'");
+        }
+        Class<?> type = hostClass(host, typeName, spec);
+        Class<?> impl = hostClass(host, className, spec);
+        if (!type.isAssignableFrom(impl)) {
+            throw new UsageException("--service " + spec + ": " + className + " is not a " + typeName);
+        }
+        Object instance;
+        try {
+            instance = impl.getConstructor().newInstance();
+        } catch (NoSuchMethodException e) {
+            throw new UsageException("--service " + spec + ": " + className + " has no public no-argument constructor");
+        } catch (java.lang.reflect.InvocationTargetException e) {
+            throw new UsageException("--service " + spec + ": new " + className + "() threw " + e.getCause());
+        } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
+            throw new UsageException("--service " + spec + ": cannot create " + className + ": " + TargetJvm.oneLine(e));
+        }
+        register(builder, type, instance);
+        return instance;
+    }
+
+    private static <T> void register(PluginLoader.Builder builder, Class<T> type, Object instance) {
+        builder.service(type, type.cast(instance));
+    }
+
+    private static Class<?> hostClass(ClassLoader host, String name, String spec) throws UsageException {
+        try {
+            return Class.forName(name, false, host);
+        } catch (ClassNotFoundException | LinkageError e) {
+            throw new UsageException("--service " + spec + ": class " + name + " not found on the host class path"
+                    + " (add its jar with --host-classpath)");
+        }
     }
 
     private static ClassLoader hostClassLoader(String classPath) throws UsageException {

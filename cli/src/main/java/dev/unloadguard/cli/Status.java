@@ -1,6 +1,6 @@
 package dev.unloadguard.cli;
 
-import com.sun.tools.attach.VirtualMachine;
+import java.io.IOException;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.List;
@@ -15,7 +15,8 @@ import javax.management.remote.JMXServiceURL;
 /**
  * {@code status PID}: the plugins of a running JVM, read from their {@code dev.unloadguard}
  * MXBeans over the JVM's local JMX agent (started on demand through the attach API; the target
- * must be run by the same user).
+ * must be run by the same user). The first line says whether the unloadguard agent is installed
+ * there ({@link TargetJvm#agentState()}).
  */
 final class Status {
 
@@ -23,25 +24,23 @@ final class Status {
     }
 
     static int run(String[] args, PrintStream out, PrintStream err) throws UsageException {
-        if (args.length != 1 || !args[0].matches("[0-9]+")) {
-            throw new UsageException("usage: status PID (the process id of a running JVM, e.g. from 'jps')");
+        if (args.length != 1) {
+            throw new UsageException("usage: status PID (the process id of a running JVM, e.g. from 'jps -l')");
         }
-        String pid = args[0];
-        if (ProcessHandle.of(Long.parseLong(pid)).isEmpty()) {
-            throw new UsageException("no process with PID " + pid + " is running (list JVMs with 'jps -l')");
-        }
+        String pid;
         String address;
-        try {
-            VirtualMachine vm = VirtualMachine.attach(pid);
-            try {
-                address = vm.startLocalManagementAgent();
-            } finally {
-                vm.detach();
-            }
-        } catch (Exception e) {
-            err.println("unloadguard status: cannot attach to JVM " + pid + ": " + e);
+        String agent;
+        try (TargetJvm target = TargetJvm.open(args[0], "status")) {
+            pid = target.pid();
+            agent = target.agentState()
+                    .map(a -> a.attached() ? a.describe() : a.describe() + " (attach it with: attach " + target.pid() + ")")
+                    .orElse("unknown (this JVM cannot run diagnostic commands in it)");
+            address = target.vm().startLocalManagementAgent();
+        } catch (IOException e) {
+            err.println("unloadguard status: " + e.getMessage());
             return 1;
         }
+        out.println("JVM " + pid + ": unloadguard agent " + agent);
         try (JMXConnector connector = JMXConnectorFactory.connect(new JMXServiceURL(address))) {
             MBeanServerConnection server = connector.getMBeanServerConnection();
             Set<ObjectName> names = server.queryNames(new ObjectName("dev.unloadguard:type=Plugin,*"), null);
