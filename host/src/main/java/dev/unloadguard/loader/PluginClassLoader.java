@@ -11,12 +11,13 @@ import java.time.Instant;
  * The class loader of one plugin generation: one jar (the loader's private copy), parent-first
  * delegation, with two exceptions for unloadguard's own classes:
  * <ul>
- * <li>the plugin API ({@code dev.unloadguard.driver}, {@code dev.unloadguard.device},
- *     {@code dev.unloadguard.epoch} and {@link PluginUnloadedError}) always comes from unloadguard's
+ * <li>the plugin API ({@code dev.unloadguard.driver}, {@code dev.unloadguard.device}: the
+ *     unloadguard-api artifact) and the woven code's runtime ({@code dev.unloadguard.epoch})
+ *     always come from unloadguard's
  *     own loader, whatever the parent, so a plugin whose parent is the platform loader still links
  *     against the one {@code Device} and the one runtime the host uses;
- * <li>the rest of unloadguard (the host library, the agent, every {@code *.internal} package, and
- *     the device core's {@code PluginDevices}) is never delegated: a plugin cannot make epochs,
+ * <li>the rest of unloadguard (the host library, the agent and its tools, every
+ *     {@code *.internal} package) is never delegated: a plugin cannot make epochs,
  *     count devices, register loaders or claim the agent is attached.
  * </ul>
  * It owns its generation's release epoch ({@link EpochHolder}): the agent guards every class it
@@ -33,17 +34,22 @@ final class PluginClassLoader extends URLClassLoader implements EpochHolder {
     }
 
     private static final String UNLOADGUARD = "dev.unloadguard.";
-    /** unloadguard's own packages (the agent jar's), each with its subpackages. */
+    /**
+     * unloadguard's own packages, each with its subpackages: the api, the runtime, the host
+     * library, the agent and its tools (not the test kit, the samples or a host's own
+     * {@code dev.unloadguard.*} libraries, which come through the parent as usual).
+     */
     private static final String[] OWN_PACKAGES = {
         "dev.unloadguard.agent.", "dev.unloadguard.boot.", "dev.unloadguard.check.", "dev.unloadguard.cli.",
         "dev.unloadguard.device.", "dev.unloadguard.driver.", "dev.unloadguard.epoch.", "dev.unloadguard.loader.",
-        "dev.unloadguard.observe.", "dev.unloadguard.shaded.",
+        "dev.unloadguard.maven.", "dev.unloadguard.observe.", "dev.unloadguard.pf4j.", "dev.unloadguard.shaded.",
+        "dev.unloadguard.weave.",
     };
-    /** Of those, what a plugin links against: these packages exactly (not their subpackages). */
+    /**
+     * Of those, what a plugin links against, these packages exactly (not their subpackages, so
+     * never an {@code *.internal} one): the api and the woven code's runtime.
+     */
     private static final String[] API_PACKAGES = {"dev.unloadguard.driver.", "dev.unloadguard.device.", "dev.unloadguard.epoch."};
-    /** Single API classes outside the API packages, and host-only classes inside them. */
-    private static final String API_CLASS = PluginUnloadedError.class.getName();
-    private static final String[] HOST_ONLY_CLASSES = {"dev.unloadguard.device.internal.PluginDevices"};
 
     private final ClassLoader unloadguardLoader;
     private final ReleaseEpoch epoch;
@@ -66,8 +72,8 @@ final class PluginClassLoader extends URLClassLoader implements EpochHolder {
         if (name.startsWith(UNLOADGUARD) && isOwn(name)) {
             if (!isApi(name)) {
                 throw new ClassNotFoundException(name + " is part of unloadguard's host library or internals, which plugins "
-                        + "cannot use (plugin " + getName() + "): a plugin links only against dev.unloadguard.driver, "
-                        + "dev.unloadguard.device (but PluginDevices), dev.unloadguard.epoch and PluginUnloadedError");
+                        + "cannot use (plugin " + getName() + "): a plugin links only against unloadguard-api "
+                        + "(dev.unloadguard.driver, dev.unloadguard.device) and dev.unloadguard.epoch");
             }
             return Class.forName(name, false, unloadguardLoader);
         }
@@ -84,14 +90,6 @@ final class PluginClassLoader extends URLClassLoader implements EpochHolder {
     }
 
     private static boolean isApi(String name) {
-        if (name.equals(API_CLASS)) {
-            return true;
-        }
-        for (String c : HOST_ONLY_CLASSES) {
-            if (name.equals(c) || name.startsWith(c + "$")) {
-                return false;
-            }
-        }
         for (String p : API_PACKAGES) {
             if (name.startsWith(p) && name.indexOf('.', p.length()) < 0) {
                 return true;

@@ -43,6 +43,8 @@ final class AgentInstaller {
         inst.addTransformer(new GuardTransformer(inst), true);
         INSTALLED.incrementAndGet();
         Epochs.agentInstalled(inst, version(), () -> BootstrapInjector.installBridge(inst, AgentInstaller.class));
+        // For tools outside the JVM (the command line's status): the version, readable with jcmd.
+        System.setProperty("unloadguard.agent.version", version());
         if (lateAttach) {
             retransformLoadedPluginClasses(inst);
         }
