@@ -1,6 +1,5 @@
 package dev.unloadguard.device;
 
-import dev.unloadguard.driver.ReleaseAction;
 import java.util.List;
 
 /**

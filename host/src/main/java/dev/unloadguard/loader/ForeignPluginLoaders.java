@@ -55,7 +55,7 @@ import java.util.function.Supplier;
  * the callbacks that had <em>started</em>, and a helper that calls a plugin callback after the
  * barrier is a late access. The host must make sure that, after {@code stop}, nobody hands out
  * new calls into the plugin. Only guarded release paths are waited for: implementations of
- * {@link dev.unloadguard.driver.ReleaseCallback} and {@link dev.unloadguard.driver.ReleaseAction},
+ * {@link dev.unloadguard.driver.ReleaseCallback} and {@link dev.unloadguard.device.ReleaseAction},
  * methods annotated {@link dev.unloadguard.driver.GuardedRelease}, and lambdas or method
  * references passed as a {@code ReleaseAction} or {@code ReleaseCallback}. Any other plugin code
  * still running (a thread the plugin started, a host callback interface unloadguard does not

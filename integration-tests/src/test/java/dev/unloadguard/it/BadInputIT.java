@@ -73,6 +73,7 @@ class BadInputIT {
                 .source("it.ctor.CtorDriver", """
                         package it.ctor;
                         import dev.unloadguard.driver.*;
+                        import dev.unloadguard.device.*;
                         public final class CtorDriver implements Driver {
                             public CtorDriver() { throw new IllegalStateException("constructor boom"); }
                             public String id() { return "ctor"; }
@@ -86,6 +87,7 @@ class BadInputIT {
                         package it.initfail;
                         import dev.unloadguard.device.Device;
                         import dev.unloadguard.driver.*;
+                        import dev.unloadguard.device.*;
                         import dev.unloadguard.epoch.ReleaseGuard;
                         import dev.unloadguard.it.support.HostProbe;
                         public final class InitDriver implements Driver {
@@ -113,6 +115,7 @@ class BadInputIT {
                         package it.held;
                         import dev.unloadguard.device.Device;
                         import dev.unloadguard.driver.*;
+                        import dev.unloadguard.device.*;
                         import dev.unloadguard.it.support.HostProbe;
                         public final class HeldDriver implements Driver {
                             private Device card;
@@ -145,6 +148,7 @@ class BadInputIT {
                         package it.swap;
                         import dev.unloadguard.device.Device;
                         import dev.unloadguard.driver.*;
+                        import dev.unloadguard.device.*;
                         import dev.unloadguard.it.support.HostProbe;
                         public final class SwapDriver implements Driver {
                             private Device card;

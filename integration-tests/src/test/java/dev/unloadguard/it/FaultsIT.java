@@ -56,6 +56,7 @@ class FaultsIT {
                         package it.faulty;
                         import dev.unloadguard.device.Device;
                         import dev.unloadguard.driver.*;
+                        import dev.unloadguard.device.*;
                         import dev.unloadguard.it.support.HostProbe;
                         public final class FaultyDriver implements Driver {
                             private Device card;
@@ -93,6 +94,7 @@ class FaultsIT {
                         package it.hang;
                         import dev.unloadguard.device.Device;
                         import dev.unloadguard.driver.*;
+                        import dev.unloadguard.device.*;
                         import dev.unloadguard.it.support.HostProbe;
                         public final class HangDriver implements Driver {
                             private Device card;
@@ -138,6 +140,7 @@ class FaultsIT {
                 .source("it.dbl.DblDriver", """
                         package it.dbl;
                         import dev.unloadguard.driver.*;
+                        import dev.unloadguard.device.*;
                         import dev.unloadguard.it.support.HostProbe;
                         public final class DblDriver implements Driver {
                             public String id() { return "dbl"; }

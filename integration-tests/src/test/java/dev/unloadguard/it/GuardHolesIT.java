@@ -240,6 +240,7 @@ class GuardHolesIT {
                         package it.holes.mref;
                         import dev.unloadguard.device.Device;
                         import dev.unloadguard.driver.*;
+                        import dev.unloadguard.device.*;
                         import dev.unloadguard.it.holes.HoleBus;
                         public final class MrefDriver implements Driver {
                             private Cleaner cleaner;
@@ -296,6 +297,7 @@ class GuardHolesIT {
                         package it.holes.mref;
                         import dev.unloadguard.device.Device;
                         import dev.unloadguard.driver.*;
+                        import dev.unloadguard.device.*;
                         import dev.unloadguard.it.holes.HoleBus;
                         final class Releaser {
                             static void releaseNow(Cleaner cleaner, Device card, HoleBus bus, int generation, boolean all) {
@@ -415,6 +417,7 @@ class GuardHolesIT {
                     .source("it.holes.inherit.InheritDriver", """
                             package it.holes.inherit;
                             import dev.unloadguard.driver.*;
+                            import dev.unloadguard.device.*;
                             import dev.unloadguard.it.holes.HoleBus;
                             public final class InheritDriver implements Driver {
                                 public String id() { return "inherit"; }
@@ -503,6 +506,7 @@ class GuardHolesIT {
                 .source("it.holes.mnested.NestedDriver", """
                         package it.holes.mnested;
                         import dev.unloadguard.driver.*;
+                        import dev.unloadguard.device.*;
                         import dev.unloadguard.it.holes.HoleBus;
                         public final class NestedDriver implements Driver {
                             public String id() { return "mnested"; }
@@ -555,6 +559,7 @@ class GuardHolesIT {
                 .source("it.holes.xouter.OuterDriver", """
                         package it.holes.xouter;
                         import dev.unloadguard.driver.*;
+                        import dev.unloadguard.device.*;
                         import dev.unloadguard.it.holes.HoleBus;
                         public final class OuterDriver implements Driver {
                             public String id() { return "xouter"; }
@@ -637,6 +642,7 @@ class GuardHolesIT {
                 .source("it.holes.forged.ForgedDriver", """
                         package it.holes.forged;
                         import dev.unloadguard.driver.*;
+                        import dev.unloadguard.device.*;
                         import dev.unloadguard.epoch.internal.Epochs;
                         import dev.unloadguard.it.holes.HoleBus;
                         public final class ForgedDriver implements Driver {
@@ -686,6 +692,7 @@ class GuardHolesIT {
                 .source("it.holes.register.RegisterDriver", """
                         package it.holes.register;
                         import dev.unloadguard.driver.*;
+                        import dev.unloadguard.device.*;
                         import dev.unloadguard.epoch.internal.Epochs;
                         import dev.unloadguard.it.holes.HoleBus;
                         public final class RegisterDriver implements Driver {
@@ -837,6 +844,7 @@ class GuardHolesIT {
                         package it.holes.coupled;
                         import dev.unloadguard.device.Device;
                         import dev.unloadguard.driver.*;
+                        import dev.unloadguard.device.*;
                         public final class FillerDriver implements Driver {
                             private Device card;
                             public String id() { return "filler"; }
@@ -853,6 +861,7 @@ class GuardHolesIT {
                 .source("it.holes.coupled.HeldDriver", """
                         package it.holes.coupled;
                         import dev.unloadguard.driver.*;
+                        import dev.unloadguard.device.*;
                         import dev.unloadguard.epoch.ReleaseGuard;
                         import dev.unloadguard.it.holes.HoleBus;
                         import java.lang.invoke.MethodHandle;
@@ -1003,6 +1012,7 @@ class GuardHolesIT {
                         package it.holes.selfunload;
                         import dev.unloadguard.device.Device;
                         import dev.unloadguard.driver.*;
+                        import dev.unloadguard.device.*;
                         import dev.unloadguard.it.holes.HoleBus;
                         public final class SelfUnloadDriver implements Driver {
                             public String id() { return "selfunload"; }
@@ -1060,6 +1070,7 @@ class GuardHolesIT {
                 .source("it.holes.throwing.ThrowingDriver", """
                         package it.holes.throwing;
                         import dev.unloadguard.driver.*;
+                        import dev.unloadguard.device.*;
                         import dev.unloadguard.it.holes.HoleBus;
                         public final class ThrowingDriver implements Driver {
                             public String id() { return "throwing"; }
@@ -1115,6 +1126,7 @@ class GuardHolesIT {
                 .source("it.holes.lateerr.LateErrorDriver", """
                         package it.holes.lateerr;
                         import dev.unloadguard.driver.*;
+                        import dev.unloadguard.device.*;
                         import dev.unloadguard.it.holes.HoleBus;
                         public final class LateErrorDriver implements Driver {
                             public String id() { return "lateerr"; }

@@ -54,6 +54,7 @@ class UnloadAssertionsTest {
                 package kit;
                 import dev.unloadguard.device.Device;
                 import dev.unloadguard.driver.*;
+                import dev.unloadguard.device.*;
                 import dev.unloadguard.testkit.Holder;
                 public final class KitDriver implements Driver {
                     private Device card;

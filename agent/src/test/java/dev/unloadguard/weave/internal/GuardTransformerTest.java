@@ -14,7 +14,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.unloadguard.device.Device;
 import dev.unloadguard.device.internal.PluginDevices;
 import dev.unloadguard.driver.Driver;
-import dev.unloadguard.driver.ReleaseAction;
+import dev.unloadguard.device.ReleaseAction;
 import dev.unloadguard.driver.ReleaseCallback;
 import dev.unloadguard.epoch.Guarded;
 import java.lang.ref.WeakReference;

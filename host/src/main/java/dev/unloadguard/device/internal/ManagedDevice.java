@@ -1,7 +1,7 @@
 package dev.unloadguard.device.internal;
 
 import dev.unloadguard.device.Device;
-import dev.unloadguard.driver.ReleaseAction;
+import dev.unloadguard.device.ReleaseAction;
 import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;

@@ -1,7 +1,7 @@
 package dev.unloadguard.it.holes;
 
 import dev.unloadguard.device.Device;
-import dev.unloadguard.driver.ReleaseAction;
+import dev.unloadguard.device.ReleaseAction;
 import dev.unloadguard.driver.ReleaseCallback;
 import java.util.List;
 import java.util.Map;

@@ -56,13 +56,13 @@ final class Hierarchy {
 
     /** The type is or implements {@code dev.unloadguard.driver.ReleaseCallback}. */
     static final int CALLBACK = 1;
-    /** The type is or implements {@code dev.unloadguard.driver.ReleaseAction}. */
+    /** The type is or implements {@code dev.unloadguard.device.ReleaseAction}. */
     static final int ACTION = 2;
     /** The type is or implements {@code dev.unloadguard.driver.Driver}. */
     static final int DRIVER = 4;
 
     static final String RELEASE_CALLBACK = "dev/unloadguard/driver/ReleaseCallback";
-    static final String RELEASE_ACTION = "dev/unloadguard/driver/ReleaseAction";
+    static final String RELEASE_ACTION = "dev/unloadguard/device/ReleaseAction";
     static final String DRIVER_TYPE = "dev/unloadguard/driver/Driver";
 
     /** Bound on the supertype walk: a malformed or cyclic hierarchy must not recurse forever. */

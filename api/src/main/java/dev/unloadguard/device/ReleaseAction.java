@@ -1,6 +1,5 @@
-package dev.unloadguard.driver;
+package dev.unloadguard.device;
 
-import dev.unloadguard.device.Device;
 
 /**
  * A managed release action ({@code drmm_add_action}): registered on a device with
