@@ -3,12 +3,9 @@ package dev.unloadguard.it.holes;
 import dev.unloadguard.device.Device;
 import dev.unloadguard.device.ReleaseAction;
 import dev.unloadguard.driver.ReleaseCallback;
-import java.util.List;
+import dev.unloadguard.it.support.GatedRecorder;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The host side of the hole reproducers ({@code GuardHolesIT}): a service purpose-built plugins
@@ -18,65 +15,20 @@ import java.util.concurrent.TimeUnit;
  * callbacks, runnables), and calls host code ({@link #call}, {@link #run}) the way a host service
  * or helper library would. {@link #forget()} drops everything plugin-provided.
  */
-public final class HoleBus {
+public final class HoleBus extends GatedRecorder {
 
-    private final List<String> events = new CopyOnWriteArrayList<>();
-    private final Map<String, CountDownLatch> gates = new ConcurrentHashMap<>();
     private final Map<String, Object> kept = new ConcurrentHashMap<>();
     private final Map<String, Runnable> hostActions = new ConcurrentHashMap<>();
-
-    /** Records an observation (the plugin calls it). */
-    public void record(String event) {
-        events.add(event);
-    }
 
     /** Records {@code label + " inside=" + EpochProbe.insideEpoch(pluginClass)}. */
     public void probe(String label, Class<?> pluginClass) {
         record(label + " inside=" + EpochProbe.insideEpoch(pluginClass));
     }
 
-    public List<String> events() {
-        return List.copyOf(events);
-    }
-
-    public boolean saw(String event) {
-        return events.contains(event);
-    }
-
     /** Makes {@link #pass(String)} with this name block until {@link #openGate(String)}. */
     public HoleBus closeGate(String name) {
-        gates.put(name, new CountDownLatch(1));
+        closeGateNamed(name);
         return this;
-    }
-
-    public void openGate(String name) {
-        CountDownLatch g = gates.get(name);
-        if (g != null) {
-            g.countDown();
-        }
-    }
-
-    public void openAllGates() {
-        gates.values().forEach(CountDownLatch::countDown);
-    }
-
-    /**
-     * Called by plugin code: records {@code "reached " + name}, then blocks while the gate of that
-     * name is closed (bounded, so a forgotten gate cannot hang the build).
-     */
-    public void pass(String name) {
-        record("reached " + name);
-        CountDownLatch g = gates.get(name);
-        if (g == null) {
-            return;
-        }
-        try {
-            if (!g.await(60, TimeUnit.SECONDS)) {
-                throw new IllegalStateException("test gate " + name + " was never opened");
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
     }
 
     /** The host keeps an object the plugin handed it, under a name. */
