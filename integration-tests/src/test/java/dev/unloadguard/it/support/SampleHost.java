@@ -36,12 +36,18 @@ public final class SampleHost implements AutoCloseable, AfterEachCallback {
 
     /** Runs {@code loader.unload(plugin, timeout)} on another thread. */
     public static CompletableFuture<UnloadReport> unloadAsync(PluginLoader loader, Plugin plugin, Duration timeout) {
+        // A thread of its own per unload: the common pool may have a single worker (2 cores), and
+        // then a second unload would queue behind a first one that is waiting.
         return CompletableFuture.supplyAsync(() -> {
             try {
                 return loader.unload(plugin, timeout);
             } catch (UnloadTimeoutException | InterruptedException e) {
                 throw new CompletionException(e);
             }
+        }, task -> {
+            Thread t = new Thread(task, "unload-" + plugin.id() + "-" + plugin.generation());
+            t.setDaemon(true);
+            t.start();
         });
     }
 
