@@ -82,7 +82,7 @@ public final class ReleaseGuard {
             throw new IllegalArgumentException("the release guard binds only a class's own epoch: " + lookup
                     + " has no full privilege access (use the class's own MethodHandles.lookup())");
         }
-        ReleaseEpoch epoch = epochOf(lookup.lookupClass());
+        ReleaseEpoch epoch = Epochs.epochOf(lookup.lookupClass());
         MethodHandle mh;
         if (name.equals("enter") && type.equals(ENTER.type().dropParameterTypes(0, 1))) {
             mh = ENTER;
@@ -96,12 +96,12 @@ public final class ReleaseGuard {
 
     /** Enters the caller's plugin's epoch: woven into guarded methods of pre-Java-7 class files. */
     public static int enterCaller() {
-        return epochOf(CALLERS.getCallerClass()).enter();
+        return Epochs.epochOf(CALLERS.getCallerClass()).enter();
     }
 
     /** Exits the caller's innermost section of its plugin's epoch; see {@link #enterCaller()}. */
     public static void exitCaller(int token) {
-        epochOf(CALLERS.getCallerClass()).exit(token);
+        Epochs.epochOf(CALLERS.getCallerClass()).exit(token);
     }
 
     /**
@@ -132,7 +132,7 @@ public final class ReleaseGuard {
      * @throws IllegalStateException if the caller is not plugin code
      */
     public static int depth() {
-        return epochOf(CALLERS.getCallerClass()).depth();
+        return Epochs.epochOf(CALLERS.getCallerClass()).depth();
     }
 
     /**
@@ -142,14 +142,5 @@ public final class ReleaseGuard {
     public static int depth(ClassLoader pluginLoader) {
         ReleaseEpoch epoch = Epochs.of(pluginLoader);
         return epoch == null ? 0 : epoch.depth();
-    }
-
-    private static ReleaseEpoch epochOf(Class<?> c) {
-        ReleaseEpoch epoch = Epochs.of(c.getClassLoader());
-        if (epoch == null) {
-            throw new IllegalStateException(c.getName() + " is not plugin code (its class loader " + c.getClassLoader()
-                    + " is no plugin loader): it has no release epoch");
-        }
-        return epoch;
     }
 }

@@ -174,11 +174,16 @@ public final class Epochs {
         epochOf(pluginClass).exit(token);
     }
 
-    private static ReleaseEpoch epochOf(Class<?> c) {
-        ReleaseEpoch epoch = of(c.getClassLoader());
+    /**
+     * The epoch of {@code pluginClass}'s plugin.
+     *
+     * @throws IllegalStateException if the class is not plugin code
+     */
+    public static ReleaseEpoch epochOf(Class<?> pluginClass) {
+        ReleaseEpoch epoch = of(pluginClass.getClassLoader());
         if (epoch == null) {
-            throw new IllegalStateException(c.getName() + " is not plugin code (its class loader " + c.getClassLoader()
-                    + " is no plugin loader): it has no release epoch");
+            throw new IllegalStateException(pluginClass.getName() + " is not plugin code (its class loader "
+                    + pluginClass.getClassLoader() + " is no plugin loader): it has no release epoch");
         }
         return epoch;
     }
