@@ -54,44 +54,26 @@ public final class ManagedDevice implements Device {
         }
     }
 
-    /** The name the driver gave this device. */
     @Override
     public String name() {
         return name;
     }
 
-    /** The id of the plugin that owns this device. */
     @Override
     public String pluginId() {
         return owner.pluginId();
     }
 
-    /** The current reference count (a snapshot, for diagnostics). */
     @Override
     public int references() {
         return (int) REFS.getVolatile(this);
     }
 
-    /**
-     * Takes a reference ({@code drm_dev_get}). The caller must already hold one, directly or
-     * through something it owns; to take one from a possibly released device use
-     * {@link #tryAcquire}.
-     *
-     * @return this device, for chaining
-     * @throws IllegalStateException if the device was already released (count zero)
-     */
     @Override
     public Device acquire() {
         return acquire(null);
     }
 
-    /**
-     * Takes a reference on behalf of {@code holder}, the object that will hold it (a pagemap, a
-     * cache entry). With reference tracking on, reports name the holder and where it acquired.
-     * Release it with {@link #release(Object)} and the same holder.
-     *
-     * @throws IllegalStateException if the device was already released (count zero)
-     */
     @Override
     public Device acquire(Object holder) {
         if (!tryAcquire(holder)) {
@@ -103,17 +85,11 @@ public final class ManagedDevice implements Device {
         return this;
     }
 
-    /**
-     * Takes a reference unless the count already reached zero ({@code kref_get_unless_zero}).
-     *
-     * @return whether a reference was taken
-     */
     @Override
     public boolean tryAcquire() {
         return tryAcquire(null);
     }
 
-    /** {@link #tryAcquire()} on behalf of {@code holder} (see {@link #acquire(Object)}). */
     @Override
     public boolean tryAcquire(Object holder) {
         int c;
@@ -129,27 +105,11 @@ public final class ManagedDevice implements Device {
         return true;
     }
 
-    /**
-     * Drops a reference ({@code drm_dev_put}). Dropping the last one runs the release sequence on
-     * the calling thread, inside the release epoch.
-     *
-     * @return whether this call dropped the last reference and ran the release sequence
-     *         ({@code kref_put}'s return value)
-     * @throws IllegalStateException if no reference is left to drop (released more often than acquired)
-     */
     @Override
     public boolean release() {
         return release(null);
     }
 
-    /**
-     * Drops the reference {@code holder} took with {@link #acquire(Object)}.
-     *
-     * @return whether this call dropped the last reference
-     * @throws IllegalStateException if no reference is left to drop; with tracking on, the message
-     *                               names where the last reference was released and where this
-     *                               second release comes from
-     */
     @Override
     public boolean release(Object holder) {
         // One atomic add, no retry loop (contended releases do not spin). A misuse takes the count
@@ -172,13 +132,6 @@ public final class ManagedDevice implements Device {
         return false;
     }
 
-    /**
-     * Registers a managed release action ({@code drmm_add_action}): it runs once when the last
-     * reference is released, after the driver's release callback and after every action
-     * registered later than it.
-     *
-     * @throws IllegalStateException if the device is already being released
-     */
     @Override
     public void addReleaseAction(ReleaseAction action) {
         if (action == null) {
@@ -232,10 +185,6 @@ public final class ManagedDevice implements Device {
                 + "\n    released again " + ReferenceTracker.Site.here().describe("        ");
     }
 
-    /**
-     * Who holds this device's references and where they took them: one entry per outstanding
-     * reference with reference tracking on, empty with it off.
-     */
     @Override
     public List<String> holders() {
         return tracker == null ? List.of() : tracker.holders();
