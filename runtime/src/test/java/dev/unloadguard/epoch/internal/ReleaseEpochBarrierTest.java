@@ -12,27 +12,15 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.unloadguard.epoch.internal.ReleaseEpochTestSupport.Reader;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /** What a barrier waits for, and what it does not wait for, with readers driven step by step. */
-class ReleaseEpochBarrierTest {
-
-    private final ReleaseEpoch epoch = new ReleaseEpoch();
-    private final Reader a = new Reader(epoch, "reader-a");
-    private final Reader b = new Reader(epoch, "reader-b");
-
-    @AfterEach
-    void closeReaders() {
-        a.close();
-        b.close();
-    }
+class ReleaseEpochBarrierTest extends TwoReaders {
 
     @Test
     void barrierWaitsForAReaderThatEnteredBeforeIt() {

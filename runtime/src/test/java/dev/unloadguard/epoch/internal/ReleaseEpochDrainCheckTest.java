@@ -3,25 +3,13 @@ package dev.unloadguard.epoch.internal;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.unloadguard.epoch.internal.ReleaseEpochTestSupport.Reader;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /**
  * The drain check ({@code srcu_readers_active_idx_check}) with a whole read section placed,
  * deterministically, between its two sums: the window the unlocks-first order is about.
  */
-class ReleaseEpochDrainCheckTest {
-
-    private final ReleaseEpoch epoch = new ReleaseEpoch();
-    private final Reader a = new Reader(epoch, "reader-a");
-    private final Reader b = new Reader(epoch, "reader-b");
-
-    @AfterEach
-    void closeReaders() {
-        a.close();
-        b.close();
-    }
+class ReleaseEpochDrainCheckTest extends TwoReaders {
 
     @Test
     void aSectionBetweenTheSumsNeverHidesAReaderThatIsInside() {

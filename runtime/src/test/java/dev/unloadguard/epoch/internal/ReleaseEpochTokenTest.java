@@ -11,10 +11,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.unloadguard.epoch.BarrierOutcome;
-import dev.unloadguard.epoch.internal.ReleaseEpochTestSupport.Reader;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -24,17 +22,7 @@ import org.junit.jupiter.api.Test;
  * barrier return early. "Changes nothing" is shown two ways: the drain check of each index still
  * gives the same answer, and a barrier still waits.
  */
-class ReleaseEpochTokenTest {
-
-    private final ReleaseEpoch epoch = new ReleaseEpoch();
-    private final Reader a = new Reader(epoch, "reader-a");
-    private final Reader b = new Reader(epoch, "reader-b");
-
-    @AfterEach
-    void closeReaders() {
-        a.close();
-        b.close();
-    }
+class ReleaseEpochTokenTest extends TwoReaders {
 
     /**
      * The issue's scenario: a thread inside section X (depth 1) runs {@code t = enter(); exit(t);
