@@ -337,7 +337,15 @@ public final class GuardPlan {
      */
     static GuardPlan analyze(ClassReader reader, byte[] classfile, ClassLoader loader, Map<String, Reason> pending,
             boolean mayAddMethods) {
-        int found = scanConstantPool(classfile);
+        return analyze(reader, scanConstantPool(classfile), loader, pending, mayAddMethods);
+    }
+
+    /**
+     * {@link #analyze(ClassReader, byte[], ClassLoader, Map, boolean)} with the constant pool
+     * already scanned ({@link #scanConstantPool}): the transformer scans once for its fast path and reuses it.
+     */
+    static GuardPlan analyze(ClassReader reader, int found, ClassLoader loader, Map<String, Reason> pending,
+            boolean mayAddMethods) {
         boolean mentionsRelease = (found & CP_RELEASE) != 0;
         boolean mentionsAnnotation = (found & CP_GUARDED_RELEASE) != 0;
         boolean pluginInterface = (found & CP_PLUGIN_INTERFACE) != 0;
@@ -376,7 +384,12 @@ public final class GuardPlan {
      * @throws IndexOutOfBoundsException or IllegalArgumentException if the constant pool is malformed
      */
     static boolean mayGuard(byte[] classfile) {
-        return (scanConstantPool(classfile) & (CP_RELEASE | CP_GUARDED_RELEASE | CP_PLUGIN_INTERFACE)) != 0;
+        return mayGuard(scanConstantPool(classfile));
+    }
+
+    /** {@link #mayGuard(byte[])} on the result of {@link #scanConstantPool}. */
+    static boolean mayGuard(int scanned) {
+        return (scanned & (CP_RELEASE | CP_GUARDED_RELEASE | CP_PLUGIN_INTERFACE)) != 0;
     }
 
     /**
@@ -385,7 +398,7 @@ public final class GuardPlan {
      * the class has a direct interface outside the JDK (two more walks per interface, to find
      * its name: the pool has no index).
      */
-    private static int scanConstantPool(byte[] b) {
+    static int scanConstantPool(byte[] b) {
         int found = 0;
         int count = u2(b, 8);
         int offset = 10; // magic, minor, major, constant_pool_count

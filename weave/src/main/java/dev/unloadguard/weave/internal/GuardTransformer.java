@@ -155,13 +155,14 @@ public final class GuardTransformer implements ClassFileTransformer {
         EXAMINED.increment();
         try {
             Map<String, GuardPlan.Reason> pendingKeys = anyPending ? pendingFor(loader, className) : Map.of();
-            if (pendingKeys.isEmpty() && !GuardPlan.mayGuard(classfileBuffer)) {
+            int scanned = GuardPlan.scanConstantPool(classfileBuffer);
+            if (pendingKeys.isEmpty() && !GuardPlan.mayGuard(scanned)) {
                 return null; // most plugin classes: passes over the constant pool, no parse, no ASM
             }
             // Defined now, or retransformed after being defined with methods added: the same plan.
             boolean mayAddMethods = classBeingRedefined == null || wasShaped(loader, className);
             ClassReader reader = new ClassReader(classfileBuffer);
-            GuardPlan plan = GuardPlan.analyze(reader, classfileBuffer, loader, pendingKeys, mayAddMethods);
+            GuardPlan plan = GuardPlan.analyze(reader, scanned, loader, pendingKeys, mayAddMethods);
             for (GuardPlan.Target t : plan.externalTargets()) {
                 if (addPending(loader, t)) {
                     scheduleRetransform(loader, t.owner());
