@@ -12,6 +12,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.unloadguard.epoch.BarrierOutcome;
+import dev.unloadguard.it.entries.EntryBus;
+import dev.unloadguard.it.entries.Service;
+import dev.unloadguard.it.entries.ServicePlugin;
+import dev.unloadguard.it.entries.ServicePlugins;
 import dev.unloadguard.loader.ForeignPluginLoaders;
 import dev.unloadguard.it.pf4j.CallbackPlugin;
 import dev.unloadguard.it.pf4j.TailGate;
@@ -23,6 +27,7 @@ import dev.unloadguard.loader.UnloadTimeoutException;
 import dev.unloadguard.pf4j.SafeUnloadPluginManager;
 import dev.unloadguard.sample.helper.PagemapCache;
 import java.io.IOException;
+import java.lang.ref.WeakReference;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -31,6 +36,7 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -52,6 +58,11 @@ import org.pf4j.PluginWrapper;
  * running tail, which then fails with {@link NoClassDefFoundError} (the reproducer: the safety
  * removed). With {@link SafeUnloadPluginManager} — the {@code unloadguard-pf4j} adapter — the unload
  * waits for the tail, the tail completes, and the plugin's class loader is collected.
+ *
+ * <p>The PF4J column of the side-by-side table in {@code docs/other-hosts.md} is measured here
+ * ({@link #pf4jAloneClosesTheLoaderUnderAHostServiceCallInFlightAndLetsLateCallsRunOnIt}): the
+ * same host-service call in flight that {@code EntryGuardIT} runs on unloadguard's loader in
+ * both guard scopes.
  */
 class Pf4jIT {
 
@@ -59,6 +70,7 @@ class Pf4jIT {
     private static final String ID = "hello";
 
     private static Path jar;
+    private static Path serviceJar;
 
     private Path pluginsRoot;
     private PagemapCache worker;
@@ -108,6 +120,7 @@ class Pf4jIT {
                 "Plugin-Id", ID,
                 "Plugin-Version", "1.0.0",
                 "Plugin-Class", "it.pf4j.hello.HelloPlugin"));
+        serviceJar = ServicePlugins.pf4jServiceJar();
     }
 
     @BeforeEach
@@ -209,5 +222,79 @@ class Pf4jIT {
         assertUnloadsCleanly(() -> report);
         assertEquals(List.of(), worker.failures());
         assertEquals(1, gate.finishedTails());
+    }
+
+    // ---- the side-by-side: a host service call in flight, PF4J alone ------------------------
+
+    /**
+     * Loads and starts the PF4J service plugin, keeps its {@link Service} in the host's bus (a host
+     * registry) and returns a weak reference to its class loader; no plugin object stays in the
+     * caller's frame.
+     */
+    private static WeakReference<ClassLoader> startServicePlugin(PluginManager manager, EntryBus bus) {
+        assertEquals(ServicePlugins.PF4J_ID, manager.loadPlugin(serviceJar));
+        assertEquals(PluginState.STARTED, manager.startPlugin(ServicePlugins.PF4J_ID));
+        Service service = ((ServicePlugin) manager.getPlugin(ServicePlugins.PF4J_ID).getPlugin()).service(bus);
+        bus.keep("service", service);
+        return new WeakReference<>(service.getClass().getClassLoader());
+    }
+
+    /**
+     * The host calls the plugin's service on a thread of its own (the service is fetched from the
+     * bus at the call); the outcome is kept as a string (a kept error's backtrace would pin the
+     * plugin).
+     */
+    private static Thread call(EntryBus bus, String request, AtomicReference<String> outcome) {
+        Thread t = new Thread(() -> {
+            try {
+                outcome.set("returned " + bus.kept("service", Service.class).handle(request));
+            } catch (Throwable e) {
+                outcome.set("threw " + e + (e.getCause() == null ? "" : " caused by " + e.getCause()));
+            }
+        }, "pf4j-host-caller");
+        t.setDaemon(true);
+        t.start();
+        return t;
+    }
+
+    /*
+     * Measured (PF4J 3.15.0, JDK 17): unloadPlugin returns true at once with the call held inside
+     * the plugin; a new call on the kept service returns "pong" from the closed loader; the call in
+     * flight resumes, runs its already loaded code, then fails with NoClassDefFoundError
+     * it/entries/svc/Reply caused by ClassNotFoundException; the loader is collected once the host
+     * dropped the service and the call ended.
+     */
+    @Test
+    void pf4jAloneClosesTheLoaderUnderAHostServiceCallInFlightAndLetsLateCallsRunOnIt() throws Exception {
+        EntryBus bus = new EntryBus().closeGate("hold-1");
+        DefaultPluginManager manager = new DefaultPluginManager(pluginsRoot);
+        WeakReference<ClassLoader> loader = startServicePlugin(manager, bus);
+        AtomicReference<String> inFlight = new AtomicReference<>();
+        Thread caller = call(bus, "hold-1", inFlight);
+        try {
+            await("the host's call is inside the plugin").atMost(Duration.ofSeconds(10)).until(() -> bus.saw("reached hold-1"));
+
+            assertTrue(manager.unloadPlugin(ServicePlugins.PF4J_ID), "PF4J unloads at once");
+            assertNull(manager.getPlugin(ServicePlugins.PF4J_ID));
+            assertTrue(caller.isAlive() && inFlight.get() == null, "PF4J did not wait: the call is still held inside the plugin");
+
+            // a new call after the unload, on the service the host kept: plugin code runs on the closed loader
+            assertEquals("pong", bus.kept("service", Service.class).handle("ping"),
+                    "a new call after PF4J's unload runs the plugin's already loaded code, silently");
+
+            bus.openGate("hold-1");
+            caller.join(TimeUnit.SECONDS.toMillis(10));
+            assertTrue(bus.saw("resumed hold-1"), () -> "the call in flight resumed and ran plugin code after the close: " + bus.events());
+            String outcome = inFlight.get();
+            System.out.println("PF4J alone, the call in flight: " + outcome);
+            assertTrue(outcome != null && outcome.startsWith("threw java.lang.NoClassDefFoundError: it/entries/svc/Reply")
+                            && outcome.contains("caused by java.lang.ClassNotFoundException"),
+                    () -> "the call in flight must fail at its first class not yet loaded, from PF4J's closed loader: " + outcome);
+        } finally {
+            bus.openAllGates();
+            caller.join(TimeUnit.SECONDS.toMillis(10));
+        }
+        bus.forget();
+        assertCollected(loader, Duration.ofSeconds(10));
     }
 }
