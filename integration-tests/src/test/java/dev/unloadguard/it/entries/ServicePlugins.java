@@ -117,4 +117,120 @@ public final class ServicePlugins {
                 "Plugin-Version", "1.0.0",
                 "Plugin-Class", "it.entries.svc.SvcPf4jPlugin"));
     }
+
+    /**
+     * The pump plugin (id {@value #PUMP_ID}): its driver starts a thread of its own running a
+     * {@code Pump} (a plugin {@code Runnable}: its {@code run()} is an entry) named
+     * {@code entries-pump-<generation>}, which loops until stopped, then loads a class no earlier
+     * code loaded and records {@code "pump stopped: <report>"}. With config
+     * {@code pump.stopInExit=true} (the default) the driver's {@code exit()} stops it; with
+     * {@code false} it forgets to, and only the host's switch ({@link EntryBus#requestStop}) ends it.
+     */
+    public static Path pumpJar() throws IOException {
+        return TestPlugins.plugin().driver("it.entries.pump.PumpDriver")
+                .source("it.entries.pump.PumpDriver", """
+                        package it.entries.pump;
+                        import dev.unloadguard.driver.*;
+                        import dev.unloadguard.it.entries.EntryBus;
+                        public final class PumpDriver implements Driver {
+                            private Pump pump;
+                            private boolean stopInExit;
+                            public String id() { return "%s"; }
+                            public void init(DriverContext ctx) {
+                                EntryBus bus = ctx.service(EntryBus.class).orElseThrow();
+                                stopInExit = Boolean.parseBoolean(ctx.config("pump.stopInExit").orElse("true"));
+                                pump = new Pump(bus, "entries-pump-".concat(Integer.toString(ctx.generation())));
+                                Thread t = new Thread(pump, pump.name());
+                                t.setDaemon(true);
+                                t.start();
+                            }
+                            public void exit() {
+                                if (stopInExit) {
+                                    pump.stop();
+                                }
+                                pump = null;
+                            }
+                        }
+                        """.formatted(PUMP_ID))
+                .source("it.entries.pump.Pump", """
+                        package it.entries.pump;
+                        import dev.unloadguard.it.entries.EntryBus;
+                        import java.util.concurrent.locks.LockSupport;
+                        /** The plugin's own thread: an entry (Runnable.run) that stays inside until stopped. */
+                        final class Pump implements Runnable {
+                            private final EntryBus bus;
+                            private final String name;
+                            private volatile boolean stopped;
+                            private volatile Thread thread;
+                            Pump(EntryBus bus, String name) { this.bus = bus; this.name = name; }
+                            String name() { return name; }
+                            public void run() {
+                                thread = Thread.currentThread();
+                                bus.event("pump started", name);
+                                while (!stopped && !bus.stopRequested(name)) {
+                                    LockSupport.parkNanos(this, 5_000_000L);   // the pump's work: wait for the next tick
+                                }
+                                bus.event("pump stopped:", new PumpReport(name).text()); // first use: needs the loader open
+                            }
+                            void stop() {
+                                stopped = true;
+                                Thread t = thread;
+                                if (t != null) {
+                                    LockSupport.unpark(t);
+                                }
+                            }
+                        }
+                        """)
+                .source("it.entries.pump.PumpReport", """
+                        package it.entries.pump;
+                        final class PumpReport {
+                            private final String name;
+                            PumpReport(String name) { this.name = name; }
+                            String text() { return name; }
+                        }
+                        """)
+                .build("entries-pump");
+    }
+
+    /**
+     * The audit plugin (id {@value #AUDIT_ID}): a service whose {@code handle} carries
+     * {@code @dev.unloadguard.epoch.Guarded}, the annotation the agent puts on what it wove. The
+     * weaver believes it is woven already and leaves it alone: a frame the weaving missed, made on
+     * purpose. {@code handle} passes the gate named after the request, then loads {@code Reply}.
+     */
+    public static Path auditJar() throws IOException {
+        return TestPlugins.plugin().driver("it.entries.audit.AuditDriver")
+                .source("it.entries.audit.AuditDriver", """
+                        package it.entries.audit;
+                        import dev.unloadguard.driver.*;
+                        import dev.unloadguard.it.entries.EntryBus;
+                        public final class AuditDriver implements Driver {
+                            public String id() { return "%s"; }
+                            public void init(DriverContext ctx) {
+                                EntryBus bus = ctx.service(EntryBus.class).orElseThrow();
+                                bus.keep("service", new Unwoven(bus));
+                            }
+                            public void exit() { }
+                        }
+                        """.formatted(AUDIT_ID))
+                .source("it.entries.audit.Unwoven", """
+                        package it.entries.audit;
+                        import dev.unloadguard.epoch.Guarded;
+                        import dev.unloadguard.it.entries.EntryBus;
+                        import dev.unloadguard.it.entries.Service;
+                        public final class Unwoven implements Service {
+                            private final EntryBus bus;
+                            public Unwoven(EntryBus bus) { this.bus = bus; }
+                            @Guarded   // a lie: not woven, so no section covers this frame
+                            @Override
+                            public String handle(String request) {
+                                bus.pass(request);
+                                bus.event("resumed", request);
+                                return new Reply(request).text();
+                            }
+                        }
+                        """)
+                .source("it.entries.audit.Reply", REPLY.replace("package it.entries.svc;", "package it.entries.audit;"))
+                .build("entries-audit");
+    }
 }
