@@ -1,7 +1,9 @@
 package dev.unloadguard.it.entries;
 
 import dev.unloadguard.it.support.GatedRecorder;
+import java.time.Duration;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -15,6 +17,57 @@ public final class EntryBus extends GatedRecorder {
 
     private final Map<String, Object> kept = new ConcurrentHashMap<>();
     private final Map<String, Boolean> stops = new ConcurrentHashMap<>();
+    private final Set<String> open = ConcurrentHashMap.newKeySet();
+    private volatile boolean allOpen;
+    /** Notified on every event, for {@link #awaitEvent} (child JVMs have no Awaitility). */
+    private final Object eventMonitor = new Object();
+
+    @Override
+    public void record(String event) {
+        super.record(event);
+        synchronized (eventMonitor) {
+            eventMonitor.notifyAll();
+        }
+    }
+
+    /** Waits until {@code event} was recorded, at most {@code bound}; returns whether it was. */
+    public boolean awaitEvent(String event, Duration bound) throws InterruptedException {
+        long deadline = System.nanoTime() + bound.toNanos();
+        synchronized (eventMonitor) {
+            while (!saw(event)) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    return false;
+                }
+                java.util.concurrent.TimeUnit.NANOSECONDS.timedWait(eventMonitor, left);
+            }
+            return true;
+        }
+    }
+
+    /**
+     * Called by plugin code: records {@code "reached " + name}, then spins (never parks: a virtual
+     * thread stays mounted on its carrier) until {@link #openSpin(String)}, at most 60 s.
+     */
+    public void spin(String name) {
+        record("reached " + name);
+        long deadline = System.nanoTime() + 60_000_000_000L;
+        while (!allOpen && !open.contains(name) && System.nanoTime() - deadline < 0) {
+            Thread.onSpinWait();
+        }
+    }
+
+    /** Opens every gate and lets every spin return. */
+    @Override
+    public void openAllGates() {
+        allOpen = true;
+        super.openAllGates();
+    }
+
+    /** Lets {@link #spin(String)} with this name return. */
+    public void openSpin(String name) {
+        open.add(name);
+    }
 
     /** Makes {@link #pass(String)} with this name block until {@link #openGate(String)}. */
     public EntryBus closeGate(String name) {

@@ -196,7 +196,8 @@ public final class ServicePlugins {
      * The audit plugin (id {@value #AUDIT_ID}): a service whose {@code handle} carries
      * {@code @dev.unloadguard.epoch.Guarded}, the annotation the agent puts on what it wove. The
      * weaver believes it is woven already and leaves it alone: a frame the weaving missed, made on
-     * purpose. {@code handle} passes the gate named after the request, then loads {@code Reply}.
+     * purpose. {@code handle} passes the gate named after the request (or, for a request starting
+     * with {@code "spin"}, spins until {@link EntryBus#openSpin}), then loads {@code Reply}.
      */
     public static Path auditJar() throws IOException {
         return TestPlugins.plugin().driver("it.entries.audit.AuditDriver")
@@ -224,7 +225,11 @@ public final class ServicePlugins {
                             @Guarded   // a lie: not woven, so no section covers this frame
                             @Override
                             public String handle(String request) {
-                                bus.pass(request);
+                                if (request.startsWith("spin")) {
+                                    bus.spin(request);          // stays mounted on a virtual thread's carrier
+                                } else {
+                                    bus.pass(request);          // parks (a virtual thread unmounts)
+                                }
                                 bus.event("resumed", request);
                                 return new Reply(request).text();
                             }
