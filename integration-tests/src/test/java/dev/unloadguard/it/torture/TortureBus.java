@@ -16,10 +16,12 @@ import java.util.concurrent.atomic.LongAdder;
  * it.
  *
  * <p>Everything here is host code (the application class loader): holding a {@link Device} or
- * calling {@link Device#tryAcquire()} never runs plugin code. Plugin code runs only in
+ * calling {@link Device#tryAcquire()} never runs plugin code. Plugin code runs in
  * {@link CallbackFactory#make} (called while the caller holds a device reference, so the plugin
- * cannot get past the drain step of its unload) and in release paths (callbacks, the driver's
- * release, managed actions).
+ * cannot get past the drain step of its unload), in release paths (callbacks, the driver's
+ * release, managed actions), and in {@link Service#serve}, which host caller threads call at any
+ * time, holding nothing: only the guard (every entry a section, the GOING gate) keeps those calls
+ * from running on a closed loader.
  */
 public final class TortureBus {
 
@@ -38,14 +40,28 @@ public final class TortureBus {
         ReleaseCallback make(Device device, int index, int shape, long tailParkNanos, int tailWork);
     }
 
+    /**
+     * A host service the plugin implements: host caller threads call it continuously, outside any
+     * release path (with the guard scope ENTRIES every call is an entry into the plugin).
+     */
+    public interface Service {
+        /** Plugin code: arithmetic, then, once the driver's exit ran, a park and a class first loaded there. */
+        long serve(long x);
+    }
+
     /** What one plugin generation published at init. */
-    public record Generation(int generation, List<Device> devices, CallbackFactory factory) {
+    public record Generation(int generation, List<Device> devices, CallbackFactory factory, Service service) {
     }
 
     private static final LongAdder TAILS = new LongAdder();
     private static final LongAdder TAILS_DONE = new LongAdder();
     private static final LongAdder DRIVER_RELEASES = new LongAdder();
     private static final LongAdder ACTIONS = new LongAdder();
+    private static final LongAdder SERVES = new LongAdder();
+    /** Per caller thread: the number of its latest call (set by host code before the call). */
+    private static final Map<Thread, Long> CALL_SEQ = new ConcurrentHashMap<>();
+    /** Per caller thread: the number of its latest call whose body began ({@link #serveBegin()}). */
+    private static final Map<Thread, Long> BEGUN_SEQ = new ConcurrentHashMap<>();
     /** Per thread: whether its current release tail has finished its work (see {@link #tailDone()}). */
     private static final Map<Thread, Boolean> TAIL_DONE = new ConcurrentHashMap<>();
 
@@ -54,8 +70,8 @@ public final class TortureBus {
     private volatile Generation current;
 
     /** Called by the plugin's driver at init. */
-    public void attach(int generation, List<Device> devices, CallbackFactory factory) {
-        current = new Generation(generation, List.copyOf(devices), factory);
+    public void attach(int generation, List<Device> devices, CallbackFactory factory, Service service) {
+        current = new Generation(generation, List.copyOf(devices), factory, service);
     }
 
     /** Hands the host the generation the plugin published, and forgets it. */
@@ -97,6 +113,25 @@ public final class TortureBus {
         lastTailParkNanos = nanos;
     }
 
+    /**
+     * First statement of every service call's body: the thread's plugin work begins (it shares the
+     * tails' per-thread marker, so the detector tells a finished call's epilogue the same way).
+     */
+    public static void serveBegin() {
+        SERVES.increment();
+        Thread t = Thread.currentThread();
+        TAIL_DONE.put(t, Boolean.FALSE);
+        Long seq = CALL_SEQ.get(t);
+        if (seq != null) {
+            BEGUN_SEQ.put(t, seq);
+        }
+    }
+
+    /** Last statement of every service call that completed: only the return is left of plugin code. */
+    public static void serveDone() {
+        TAIL_DONE.put(Thread.currentThread(), Boolean.TRUE);
+    }
+
     /** Called by the driver's {@code release(Device)}, inside the device's release sequence. */
     public static void driverReleased() {
         DRIVER_RELEASES.increment();
@@ -125,6 +160,25 @@ public final class TortureBus {
         return ACTIONS.sum();
     }
 
+    static long serves() {
+        return SERVES.sum();
+    }
+
+    /** Host code, on a caller thread, just before its {@code seq}-th call into the service. */
+    static void calling(long seq) {
+        CALL_SEQ.put(Thread.currentThread(), seq);
+    }
+
+    /** The number of the caller's latest call (0: none, or not a caller). */
+    static long callSeq(Thread t) {
+        return CALL_SEQ.getOrDefault(t, 0L);
+    }
+
+    /** The number of the caller's latest call whose body began (0: none). */
+    static long begunSeq(Thread t) {
+        return BEGUN_SEQ.getOrDefault(t, 0L);
+    }
+
     /** The threads whose latest release tail had finished its work when this was called. */
     static Set<Thread> threadsPastTheirTail() {
         Set<Thread> done = ConcurrentHashMap.newKeySet();
@@ -139,5 +193,7 @@ public final class TortureBus {
     /** Forgets a thread that will run no more tails (it is about to end). */
     static void forget(Thread t) {
         TAIL_DONE.remove(t);
+        CALL_SEQ.remove(t);
+        BEGUN_SEQ.remove(t);
     }
 }

@@ -34,8 +34,20 @@ import java.util.function.Consumer;
  * class and touches no plugin state. The order matters: the tail markers are read first, the
  * stacks after, so a thread still inside its tail when the scan began is a violation even if it
  * finished before its stack was taken. After the drain step no thread can start new plugin code
- * of this generation (every entry into it needs a device reference), so a finished marker cannot
- * belong to an older tail than the frames seen.
+ * of this generation (every entry into it needs a device reference, or, for the host's service
+ * calls, passes the GOING gate), so a finished marker cannot belong to an older tail than the
+ * frames seen. The service's {@code serve} shares the tails' marker ({@link TortureBus#serveBegin()},
+ * {@link TortureBus#serveDone()}).
+ *
+ * <p>A second exception, counted apart as <b>refusing</b>: a host caller thread seen in a call
+ * whose body had not begun. Once GOING, a new call into the service is refused at its entry (the
+ * woven prologue throws {@code PluginUnloadedError}); between the throw and the unwinding of the
+ * {@code serve} frame the thread shows that frame without running any of its code. The caller's
+ * host code numbers its calls ({@link TortureBus#calling}), the body's first statement records the
+ * number it began ({@link TortureBus#serveBegin()}); the scan reads the caller's call number
+ * before the stacks and again after: if it is the same call and that call's body had not begun by
+ * the second read, it had not begun when the stack was taken either. A thread that moved on to
+ * another call meanwhile is counted as a violation (conservative).
  *
  * <p>Never throws (the loader would log and ignore it): a failure of the scan itself is counted
  * in {@link #errors()}.
@@ -49,6 +61,8 @@ final class TortureDetector implements Consumer<Plugin> {
     private final AtomicLong scans = new AtomicLong();
     private final AtomicLong violations = new AtomicLong();
     private final AtomicLong epilogues = new AtomicLong();
+    private final AtomicLong refusing = new AtomicLong();
+    private final AtomicLong serviceViolations = new AtomicLong();
     private final AtomicLong errors = new AtomicLong();
     private final List<String> reports = new CopyOnWriteArrayList<>();
 
@@ -75,6 +89,10 @@ final class TortureDetector implements Consumer<Plugin> {
         scans.incrementAndGet();
         String loaderName = plugin.classLoaderName();
         Set<Thread> pastTheirTail = TortureBus.threadsPastTheirTail();    // first the markers,
+        Map<Thread, Long> callsBefore = new HashMap<>();
+        for (Thread t : tracked) {
+            callsBefore.put(t, TortureBus.callSeq(t));
+        }
         Map<Thread, StackTraceElement[]> stacks = new HashMap<>(Thread.getAllStackTraces()); // then the stacks
         for (Thread t : tracked) {
             if (!stacks.containsKey(t)) {
@@ -95,9 +113,28 @@ final class TortureDetector implements Consumer<Plugin> {
                 epilogues.incrementAndGet();
                 continue;
             }
+            if (refusedBeforeItsBody(e.getKey(), mine, callsBefore)) {
+                refusing.incrementAndGet();
+                continue;
+            }
             violations.incrementAndGet();
+            if (mine.stream().anyMatch(f -> f.getClassName().equals(TorturePlugin.PACKAGE + ".TortureService"))) {
+                serviceViolations.incrementAndGet();
+            }
             keep(describe(plugin, e.getKey(), e.getValue()));
         }
+    }
+
+    /** A caller thread whose only plugin frame is {@code serve}, in a call whose body had not begun (see above). */
+    private static boolean refusedBeforeItsBody(Thread t, List<StackTraceElement> mine, Map<Thread, Long> callsBefore) {
+        Long before = callsBefore.get(t);
+        if (before == null || before == 0 || mine.size() != 1 || !mine.get(0).getClassName().equals(TorturePlugin.PACKAGE + ".TortureService")
+                || !mine.get(0).getMethodName().equals("serve")) {
+            return false;
+        }
+        long begun = TortureBus.begunSeq(t);   // read before the second call number: a body that began
+        long after = TortureBus.callSeq(t);    // of this call is seen, a new call is seen too
+        return after == before && begun < before;
     }
 
     private void keep(String report) {
@@ -129,6 +166,15 @@ final class TortureDetector implements Consumer<Plugin> {
 
     long epilogues() {
         return epilogues.get();
+    }
+
+    /** Violations in a host service call (frames of {@code TortureService}). */
+    long serviceViolations() {
+        return serviceViolations.get();
+    }
+
+    long refusing() {
+        return refusing.get();
     }
 
     long errors() {

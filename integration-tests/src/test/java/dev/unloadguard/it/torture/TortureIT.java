@@ -18,10 +18,11 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * The torture test ({@link TortureScenario}): unload/reload cycles of the torture plugin raced by
- * threads acquiring and releasing devices and running release callbacks, and by the helper
- * dropping callbacks from its worker, in a child JVM with the built agent, under each compiler
- * mode and JDK; and the same scenario without the agent, to show that the detector catches a
- * class loader closed under a running release tail. The default mode (tiered, test JDK) runs with a
+ * threads acquiring and releasing devices and running release callbacks, by the helper dropping
+ * callbacks from its worker, and by host threads calling the plugin's service continuously, in a
+ * child JVM with the built agent, under each compiler mode and JDK; and the same scenario without
+ * the agent, to show that the detector catches a class loader closed under a running release tail
+ * or service call, and that a host call after the unload runs on the closed loader. The default mode (tiered, test JDK) runs with a
  * second plugin Y alongside ({@link TortureBystander}) that keeps sections of its own release epoch
  * open all run long: no unload of X may wait for them (one epoch per plugin), and Y's own unload
  * must time out naming Y and the threads inside, then succeed once they are closed or gone.
@@ -116,6 +117,9 @@ class TortureIT {
                     () -> "the detector must scan every unload\n" + jvm.output());
             assertTrue(count(jvm, "callbacks") > 0, summary);
             assertTrue(count(jvm, "callbacksByHelper") > 0, () -> "the helper's worker must have run callbacks: " + summary);
+            assertTrue(count(jvm, "serviceCalls") > 0, () -> "the host callers must have called the plugin's service: " + summary);
+            assertTrue(count(jvm, "refused") > 0, () -> "host calls made while GOING must have been refused at the call: " + summary);
+            assertEquals("0", value(jvm, "lateCallsRan"), () -> "no host call made after the unload may run plugin code: " + summary);
             assertEquals(Boolean.toString(mode.virtual), value(jvm, "virtual"), jvm::output);
             assertEquals(Boolean.toString(mode.bystander), value(jvm, "bystander"), jvm::output);
             if (mode.bystander) {
@@ -172,6 +176,11 @@ class TortureIT {
             assertTrue(count(jvm, "ncdfe") > 0, () -> "without the agent a release tail must hit the closed loader "
                     + "(NoClassDefFoundError) within " + cycles + " cycles: " + summary);
             assertTrue(value(jvm, "firstViolation").contains("it.torture."), jvm::output);
+            assertEquals("0", value(jvm, "refused"), () -> "without the agent nothing refuses a call: " + summary);
+            assertTrue(count(jvm, "lateCallsRan") > 0, () -> "without the agent a host call made after the unload returned "
+                    + "must run plugin code on the closed loader: " + summary);
+            assertTrue(count(jvm, "serviceViolations") > 0, () -> "without the agent the detector must see a host service "
+                    + "call running plugin code just before its loader is closed, within " + cycles + " cycles: " + summary);
         }
     }
 
@@ -212,14 +221,18 @@ class TortureIT {
 
     static String summary(String label, ChildJvm jvm) {
         return String.format(Locale.ROOT,
-                "torture [%s]: %s cycles, %s callbacks (%s by the helper's worker), %s acquires, %s barriers waited, "
-                        + "%s violations, %s epilogues, %s NoClassDefFoundError, %s other errors, %s not collected "
-                        + "(slowest %s ms), %.1f s, seed %s, %s workers%s, %s%s",
+                "torture [%s]: %s cycles, %s callbacks (%s by the helper's worker), %s acquires, %s service calls "
+                        + "(%s refused at the call while GOING, %s late calls refused, %s late calls ran), %s barriers waited, "
+                        + "%s violations (%s in service calls), %s epilogues, %s refusing, %s NoClassDefFoundError, %s other errors, %s not collected "
+                        + "(slowest %s ms), %.1f s, seed %s, %s workers, %s callers%s, %s%s",
                 label, value(jvm, "cycles"), value(jvm, "callbacks"), value(jvm, "callbacksByHelper"), value(jvm, "acquires"),
-                value(jvm, "barriersWaited"), value(jvm, "violations"), value(jvm, "epilogues"), value(jvm, "ncdfe"),
+                value(jvm, "serviceCalls"), value(jvm, "refused"), value(jvm, "refusedLate"), value(jvm, "lateCallsRan"),
+                value(jvm, "barriersWaited"), value(jvm, "violations"), value(jvm, "serviceViolations"), value(jvm, "epilogues"),
+                value(jvm, "refusing"),
+                value(jvm, "ncdfe"),
                 value(jvm, "otherErrors"), "true".equals(value(jvm, "collectionChecked")) ? value(jvm, "notCollected") : "n/a",
                 value(jvm, "maxCollectionMs"),
-                count(jvm, "elapsedMs") / 1000.0, value(jvm, "seed"), value(jvm, "workers"),
+                count(jvm, "elapsedMs") / 1000.0, value(jvm, "seed"), value(jvm, "workers"), value(jvm, "callers"),
                 "true".equals(value(jvm, "virtual")) ? " (virtual)" : "", value(jvm, "jvm"),
                 "true".equals(jvm.value("bystander").orElse("false")) ? "; plugin Y alongside: its unload with its sections open "
                         + value(jvm, "bystanderUnload1") + ", with the unbalanced one " + value(jvm, "bystanderUnload2")

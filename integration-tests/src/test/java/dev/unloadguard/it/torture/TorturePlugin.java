@@ -21,6 +21,13 @@ import java.nio.file.Path;
  * ({@link TortureBus#lastTailParkNanos()}) and a class loaded only there, one per device
  * ({@code Retire0}, {@code Retire1}, ...): every device's last tail loads a class no earlier code
  * loaded, so a loader closed under it fails with {@link NoClassDefFoundError}.
+ *
+ * <p>It also implements a host service ({@link TortureBus.Service}, {@code TortureService}), which
+ * host caller threads call continuously, holding no device reference: arithmetic, a class loaded on
+ * the generation's first call ({@code ServeNote}), and, once the driver's {@code exit()} ran, a park
+ * and a class loaded by the first call that saw it ({@code LateServe}). Only the entry guard keeps
+ * these calls off a closed loader: those inside when the unload begins are waited for, later ones
+ * are refused at the call.
  */
 final class TorturePlugin {
 
@@ -31,7 +38,8 @@ final class TorturePlugin {
      * The plugin methods a thread is in, and only in, between the tail's last statement
      * ({@link TortureBus#tailDone()}) and the callback's return: {@code Class#method} of the
      * tail itself and of the three callback shapes (a lambda body's method name starts with
-     * {@code lambda$}).
+     * {@code lambda$}); and the service's {@code serve}, between {@link TortureBus#serveDone()}
+     * and its return.
      */
     static boolean isCallbackPath(StackTraceElement e) {
         String c = e.getClassName();
@@ -39,7 +47,8 @@ final class TorturePlugin {
         return c.equals(PACKAGE + ".Tails") && m.equals("run")
                 || c.equals(PACKAGE + ".TortureCallback") && m.equals("release")
                 || c.equals(PACKAGE + ".Pending") && m.equals("fire")
-                || c.equals(PACKAGE + ".TortureFactory") && m.startsWith("lambda$");
+                || c.equals(PACKAGE + ".TortureFactory") && m.startsWith("lambda$")
+                || c.equals(PACKAGE + ".TortureService") && m.equals("serve");
     }
 
     private TorturePlugin() {
@@ -60,6 +69,8 @@ final class TorturePlugin {
 
                         public final class TortureDriver implements Driver {
                             static final int MAX_DEVICES = %d;
+                            /** Set first thing in exit(): service calls that see it linger, then load a class. */
+                            static volatile boolean exiting;
                             private final List<Device> devices = new ArrayList<>();
 
                             public String id() {
@@ -79,10 +90,11 @@ final class TorturePlugin {
                                     d.addReleaseAction(this::quiesce);                  // managed action: a method reference
                                     devices.add(d);
                                 }
-                                bus.attach(ctx.generation(), devices, new TortureFactory());
+                                bus.attach(ctx.generation(), devices, new TortureFactory(), new TortureService());
                             }
 
                             public void exit() {
+                                exiting = true;
                                 for (Device d : devices) {
                                     d.release();
                                 }
@@ -167,6 +179,35 @@ final class TorturePlugin {
                             }
                         }
                         """)
+                .source(PACKAGE + ".TortureService", """
+                        package it.torture;
+
+                        import dev.unloadguard.it.torture.TortureBus;
+                        import java.util.concurrent.locks.LockSupport;
+
+                        /** A host service: host threads call it at any time, holding nothing of the plugin. */
+                        final class TortureService implements TortureBus.Service {
+                            public long serve(long x) {
+                                TortureBus.serveBegin();
+                                long sum = x;
+                                for (int i = 0; i < 200; i++) {
+                                    sum = sum * 31 + i;
+                                }
+                                ServeNote.note(sum);                 // loaded by the generation's first call
+                                if (TortureDriver.exiting) {         // the unload has begun
+                                    long linger = TortureBus.lastTailParkNanos();
+                                    if (linger > 0) {
+                                        LockSupport.parkNanos(linger);
+                                    }
+                                    LateServe.note(sum);             // loaded by the first call that saw the exit
+                                }
+                                TortureBus.serveDone();
+                                return sum;
+                            }
+                        }
+                        """)
+                .source(PACKAGE + ".ServeNote", note("ServeNote", "long", "value"))
+                .source(PACKAGE + ".LateServe", note("LateServe", "long", "value"))
                 .source(PACKAGE + ".Tails", tails())
                 .source(PACKAGE + ".TailNote", note("TailNote", "long", "value"))
                 .source(PACKAGE + ".ActionNote", note("ActionNote", "String", "value.length()"));

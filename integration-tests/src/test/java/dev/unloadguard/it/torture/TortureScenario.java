@@ -1,6 +1,7 @@
 package dev.unloadguard.it.torture;
 
 import dev.unloadguard.device.Device;
+import dev.unloadguard.driver.PluginUnloadedError;
 import dev.unloadguard.driver.ReleaseCallback;
 import dev.unloadguard.epoch.ReleaseGuard;
 import dev.unloadguard.loader.Plugin;
@@ -22,6 +23,7 @@ import java.util.SplittableRandom;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
@@ -46,10 +48,20 @@ import java.util.stream.Collectors;
  * has finished every drop queued so far, and checks that the generation's class loader is
  * collected (a weak reference and bounded {@code System.gc()} nudges).
  *
+ * <p>Host callers race the same cycles: threads (platform or virtual, like the workers) that call
+ * the plugin's host service ({@link TortureBus.Service}) continuously, holding nothing of it, from
+ * the generation's start until a call is refused at its entry ({@link PluginUnloadedError} "...
+ * refused: plugin ... is unloading") or the unload returned; a caller never refused then makes one
+ * late call. With the agent (guard scope ENTRIES) calls inside when the unload begins are waited
+ * for and later ones are refused at the call; a worker's call into the plugin's callback factory
+ * after GOING is refused the same way (and the worker drops its reference). Without the agent the
+ * calls run on: into the drain, past the close.
+ *
  * <p>Checked on every cycle: the {@linkplain TortureDetector independent detector} (a stack scan
- * just before the class loader is closed); no {@link NoClassDefFoundError} (or any other error)
- * in a worker, in the helper's worker, or in the unload report's release failures; every callback
- * made was run exactly once; every generation collected.
+ * just before the class loader is closed); no {@link NoClassDefFoundError} other than a refusal
+ * at the call (or any other error) in a worker, a caller, the helper's worker, or in the unload
+ * report's release failures; every callback made was run exactly once; every generation
+ * collected.
  *
  * <p>With {@code bystander=<jar>}, a second plugin Y ({@link TortureBystander}) is loaded beside
  * the torture plugin X before the first cycle and keeps sections of its own release epoch open
@@ -64,7 +76,7 @@ import java.util.stream.Collectors;
  *
  * <p>Arguments, {@code key=value}: {@code plugin} (the torture plugin jar, required),
  * {@code cycles} (100), {@code seed} (random), {@code virtual} (false), {@code workers} (4, or 16
- * virtual), {@code ops} (operations per worker per cycle, 48), {@code devices} (4), {@code shapes}
+ * virtual), {@code callers} (host service callers per cycle, 2, or 4 virtual), {@code ops} (operations per worker per cycle, 48), {@code devices} (4), {@code shapes}
  * (callback shapes used, 1 to 3), {@code tailParkMicros} (longest park in a tail and longest
  * helper delay, 300), {@code unloadDelayMicros} (longest delay before the unload, 2000),
  * {@code paceMicros} (longest pause between a worker's operations, 50), {@code lastTailParkMicros}
@@ -78,7 +90,11 @@ import java.util.stream.Collectors;
  * driverReleases, barriersWaited, barriersTimedOut (unloads of X whose release barrier ran out of
  * time), scans, violations, epilogues, detectorErrors, ncdfe,
  * otherErrors, lost (callbacks made but not run), collectionChecked, notCollected,
- * maxCollectionMs, timeouts, agent, virtual, workers, seed, jvm, elapsedMs, violation.N,
+ * maxCollectionMs, timeouts, serviceViolations (violations inside a service call), agent, virtual, workers, callers, serviceCalls (service calls that
+ * returned), refused (calls and factory calls refused at the entry while GOING), refusedLate (late
+ * calls refused after the unload), lateCallsRan (late calls that ran plugin code after the
+ * unload), refusing (detector: callers seen in a refused call's frame), seed, jvm, elapsedMs,
+ * violation.N,
  * firstViolation, firstError, firstOtherError (the first error that is not a NoClassDefFoundError);
  * bystander (true in the two-plugin mode) and, then, what {@link TortureBystander#finish} reports.
  * Exit status 0 when every cycle ran (whatever was found), 2 when an
@@ -204,6 +220,13 @@ public final class TortureScenario {
             detector.track(t);
             workers.add(t);
         }
+        AtomicBoolean unloadReturned = new AtomicBoolean();
+        for (int k = 0; k < cfg.callers; k++) {
+            Thread t = threads.newThread(new Caller(gen.service(), rnd.split(), stats, unloadReturned));
+            t.setName("torture-caller-" + c + "-" + k);
+            detector.track(t);
+            workers.add(t);
+        }
         workers.forEach(Thread::start);
         park(rnd, cfg.unloadDelayNanos);                  // the unload comes at a random moment
 
@@ -220,6 +243,8 @@ public final class TortureScenario {
             totals.timeouts++;
             totals.barriersTimedOut += e.step() == UnloadStep.BARRIER ? 1 : 0;
             aborted = e.getMessage();
+        } finally {
+            unloadReturned.set(true);
         }
         for (Thread t : workers) {
             t.join(JOIN_BOUND_MILLIS);
@@ -241,6 +266,10 @@ public final class TortureScenario {
         totals.callbacks += tails;
         totals.callbacksByHelper += byHelper;
         totals.acquires += stats.acquires.get();
+        totals.serviceCalls += stats.served.get();
+        totals.refused += stats.refused.get();
+        totals.refusedLate += stats.refusedLate.get();
+        totals.lateCallsRan += stats.lateRan.get();
         totals.ncdfe += stats.ncdfe.get();
         totals.otherErrors += stats.otherErrors.get();
         if (stats.firstError.get() != null) {
@@ -355,7 +384,11 @@ public final class TortureScenario {
                         cb = factory.make(d, k, rnd.nextInt(cfg.shapes), rnd.nextBoolean() ? 0 : rnd.nextLong(cfg.tailParkNanos + 1),
                                 rnd.nextInt(2000));
                     } catch (Throwable t) {
-                        stats.failed(t);
+                        if (refusedAtTheCall(t)) {
+                            stats.refused.incrementAndGet();   // GOING: a new entry into the plugin is refused
+                        } else {
+                            stats.failed(t);
+                        }
                         d.release();
                         continue;
                     }
@@ -400,6 +433,59 @@ public final class TortureScenario {
         }
     }
 
+    /**
+     * One host caller of a cycle: calls the plugin's service continuously, holding nothing of the
+     * plugin but the service it was given, until a call is refused at its entry or the cycle's
+     * unload returned; a caller never refused makes one late call after that.
+     */
+    private final class Caller implements Runnable {
+        private final TortureBus.Service service;
+        private final SplittableRandom rnd;
+        private final CycleStats stats;
+        private final AtomicBoolean unloadReturned;
+
+        Caller(TortureBus.Service service, SplittableRandom rnd, CycleStats stats, AtomicBoolean unloadReturned) {
+            this.service = service;
+            this.rnd = rnd;
+            this.stats = stats;
+            this.unloadReturned = unloadReturned;
+        }
+
+        @Override
+        public void run() {
+            try {
+                for (long seq = 1; ; seq++) {
+                    boolean late = unloadReturned.get();
+                    TortureBus.calling(seq);
+                    try {
+                        service.serve(seq);
+                        (late ? stats.lateRan : stats.served).incrementAndGet();
+                    } catch (Throwable t) {
+                        if (refusedAtTheCall(t)) {
+                            (late ? stats.refusedLate : stats.refused).incrementAndGet();
+                        } else {
+                            stats.failed(t);
+                        }
+                        break;
+                    }
+                    if (late) {
+                        break;
+                    }
+                    if (rnd.nextBoolean()) {
+                        park(rnd, cfg.paceNanos);
+                    }
+                }
+            } finally {
+                TortureBus.forget(Thread.currentThread());
+            }
+        }
+    }
+
+    /** A {@link PluginUnloadedError} thrown at the entry of a call into a GOING or unloaded plugin (not a late class load). */
+    private static boolean refusedAtTheCall(Throwable t) {
+        return t instanceof PluginUnloadedError && String.valueOf(t.getMessage()).contains(" refused: plugin ");
+    }
+
     private static void park(SplittableRandom rnd, long maxNanos) {
         if (maxNanos > 0) {
             LockSupport.parkNanos(rnd.nextLong(maxNanos + 1));
@@ -410,6 +496,10 @@ public final class TortureScenario {
     private static final class CycleStats {
         final AtomicLong acquires = new AtomicLong();
         final AtomicLong made = new AtomicLong();
+        final AtomicLong served = new AtomicLong();
+        final AtomicLong refused = new AtomicLong();
+        final AtomicLong refusedLate = new AtomicLong();
+        final AtomicLong lateRan = new AtomicLong();
         final AtomicLong ncdfe = new AtomicLong();
         final AtomicLong otherErrors = new AtomicLong();
         final AtomicReference<String> firstError = new AtomicReference<>();
@@ -431,6 +521,10 @@ public final class TortureScenario {
         long callbacks;
         long callbacksByHelper;
         long acquires;
+        long serviceCalls;
+        long refused;
+        long refusedLate;
+        long lateCallsRan;
         long barriersWaited;
         long barriersTimedOut;
         long ncdfe;
@@ -481,7 +575,9 @@ public final class TortureScenario {
         out.put("barriersTimedOut", totals.barriersTimedOut);
         out.put("scans", detector.scans());
         out.put("violations", detector.violations());
+        out.put("serviceViolations", detector.serviceViolations());
         out.put("epilogues", detector.epilogues());
+        out.put("refusing", detector.refusing());
         out.put("detectorErrors", detector.errors());
         out.put("ncdfe", totals.ncdfe);
         out.put("otherErrors", totals.otherErrors);
@@ -493,6 +589,11 @@ public final class TortureScenario {
         out.put("agent", agent);
         out.put("virtual", cfg.virtual);
         out.put("workers", cfg.workers);
+        out.put("callers", cfg.callers);
+        out.put("serviceCalls", totals.serviceCalls);
+        out.put("refused", totals.refused);
+        out.put("refusedLate", totals.refusedLate);
+        out.put("lateCallsRan", totals.lateCallsRan);
         out.put("seed", cfg.seed);
         out.put("jvm", jvm());
         out.put("elapsedMs", TimeUnit.NANOSECONDS.toMillis(elapsedNanos));
@@ -539,6 +640,7 @@ public final class TortureScenario {
         long seed = System.nanoTime();
         boolean virtual;
         int workers = -1;
+        int callers = -1;
         int ops = 48;
         int devices = 4;
         int shapes = 3;
@@ -569,6 +671,7 @@ public final class TortureScenario {
             c.seed = Long.parseLong(kv.getOrDefault("seed", "" + c.seed));
             c.virtual = Boolean.parseBoolean(kv.getOrDefault("virtual", "false"));
             c.workers = Integer.parseInt(kv.getOrDefault("workers", c.virtual ? "16" : "4"));
+            c.callers = Integer.parseInt(kv.getOrDefault("callers", c.virtual ? "4" : "2"));
             c.ops = Integer.parseInt(kv.getOrDefault("ops", "" + c.ops));
             c.devices = Integer.parseInt(kv.getOrDefault("devices", "" + c.devices));
             c.shapes = Integer.parseInt(kv.getOrDefault("shapes", "" + c.shapes));
@@ -581,12 +684,12 @@ public final class TortureScenario {
             c.bystander = bystander == null ? null : Path.of(bystander);
             String check = kv.remove("checkCollection");
             c.checkCollection = check == null ? null : Boolean.parseBoolean(check);
-            kv.keySet().removeAll(List.of("cycles", "seed", "virtual", "workers", "ops", "devices", "shapes", "tailParkMicros",
+            kv.keySet().removeAll(List.of("cycles", "seed", "virtual", "workers", "callers", "ops", "devices", "shapes", "tailParkMicros",
                     "unloadDelayMicros", "paceMicros", "lastTailParkMicros", "collectionMillis"));
             if (!kv.isEmpty()) {
                 throw new IllegalArgumentException("unknown arguments " + kv.keySet());
             }
-            if (c.cycles < 1 || c.workers < 1 || c.ops < 1 || c.devices < 1 || c.devices > TorturePlugin.MAX_DEVICES
+            if (c.cycles < 1 || c.workers < 1 || c.callers < 0 || c.ops < 1 || c.devices < 1 || c.devices > TorturePlugin.MAX_DEVICES
                     || c.shapes < 1 || c.shapes > 3) {
                 throw new IllegalArgumentException("need cycles, workers, ops >= 1, 1 <= devices <= " + TorturePlugin.MAX_DEVICES
                         + ", 1 <= shapes <= 3");
