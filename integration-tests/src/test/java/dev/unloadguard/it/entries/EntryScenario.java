@@ -175,7 +175,7 @@ public final class EntryScenario {
         } catch (UnloadTimeoutException e) {
             String m = e.getMessage();
             print(key + ".unload", e.getClass().getSimpleName() + " in " + e.step());
-            print(key + ".namesThread", m.contains("\"" + name + "\""));
+            print(key + ".namesThread", m.contains("\"" + name)); // "v-audit-parked (virtual)"
             print(key + ".namesFrame", m.contains("it.entries.audit.Unwoven.handle"));
             print(key + ".report", m);
         }

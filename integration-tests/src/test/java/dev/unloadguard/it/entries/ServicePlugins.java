@@ -122,7 +122,8 @@ public final class ServicePlugins {
      * The pump plugin (id {@value #PUMP_ID}): its driver starts a thread of its own running a
      * {@code Pump} (a plugin {@code Runnable}: its {@code run()} is an entry) named
      * {@code entries-pump-<generation>}, which loops until stopped, then loads a class no earlier
-     * code loaded and records {@code "pump stopped: <report>"}. With config
+     * code loaded and records {@code "pump stopped: <report>"} (after passing the gate
+     * {@code pump-tail}, which the host may hold). With config
      * {@code pump.stopInExit=true} (the default) the driver's {@code exit()} stops it; with
      * {@code false} it forgets to, and only the host's switch ({@link EntryBus#requestStop}) ends it.
      */
@@ -170,6 +171,7 @@ public final class ServicePlugins {
                                 while (!stopped && !bus.stopRequested(name)) {
                                     LockSupport.parkNanos(this, 5_000_000L);   // the pump's work: wait for the next tick
                                 }
+                                bus.pass("pump-tail");                                    // the host may hold the tail here
                                 bus.event("pump stopped:", new PumpReport(name).text()); // first use: needs the loader open
                             }
                             void stop() {
@@ -197,7 +199,9 @@ public final class ServicePlugins {
      * {@code @dev.unloadguard.epoch.Guarded}, the annotation the agent puts on what it wove. The
      * weaver believes it is woven already and leaves it alone: a frame the weaving missed, made on
      * purpose. {@code handle} passes the gate named after the request (or, for a request starting
-     * with {@code "spin"}, spins until {@link EntryBus#openSpin}), then loads {@code Reply}.
+     * with {@code "spin"}, spins until {@link EntryBus#openSpin}), then loads {@code Reply} without
+     * running its code and answers {@code "loaded it.entries.audit.Reply"}: a closed loader would
+     * make that fail.
      */
     public static Path auditJar() throws IOException {
         return TestPlugins.plugin().driver("it.entries.audit.AuditDriver")
@@ -231,7 +235,14 @@ public final class ServicePlugins {
                                     bus.pass(request);          // parks (a virtual thread unmounts)
                                 }
                                 bus.event("resumed", request);
-                                return new Reply(request).text();
+                                try {
+                                    // loads a class no earlier code loaded (without running any of its code, which
+                                    // would be a new entry, refused while GOING): fails if the loader was closed
+                                    return "loaded ".concat(Class.forName("it.entries.audit.Reply", false,
+                                            Unwoven.class.getClassLoader()).getName());
+                                } catch (ClassNotFoundException e) {
+                                    throw new IllegalStateException(e);
+                                }
                             }
                         }
                         """)
