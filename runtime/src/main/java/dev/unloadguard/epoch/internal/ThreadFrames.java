@@ -60,7 +60,8 @@ public final class ThreadFrames {
     /** The first pause between re-scans; doubles up to the end of the grace. */
     private static final long FIRST_PAUSE_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
     private static final String EPOCH = ReleaseEpoch.class.getName();
-    private static final Set<String> ENTRY_GATES = Set.of(EPOCH, "dev.unloadguard.epoch.ReleaseGuard",
+    /** Classes whose {@code enterEntry*} method a gated entry calls first (directly, or for old class files). */
+    private static final Set<String> ENTRY_GATES = Set.of(EPOCH, Epochs.class.getName(), "dev.unloadguard.epoch.ReleaseGuard",
             "dev.unloadguard.boot.BootGuard");
 
     /** {@code Thread::isVirtual} on JDK 21+, else {@code null}. */
