@@ -41,8 +41,9 @@ import java.util.stream.Stream;
  * {@link StackTraceElement#getClassLoaderName()} equals the loader's name: a plugin loader's name
  * is unique in the JVM (an unnamed loader cannot be audited). One shape is not counted: a thread
  * whose only frame of the loader is a gated entry being refused ({@code ReleaseEpoch.enterEntry}
- * directly above it, the entry's first instruction): the gate throws there and the thread runs no
- * more code of the loader, it only unwinds. A host thread calling a GOING plugin in a loop spends
+ * directly above it, the entry's first instruction; below it at most the frames of lambda proxies
+ * that forwarded to it): the gate throws there and the thread runs no more code of the loader, it
+ * only unwinds. A host thread calling a GOING plugin in a loop spends
  * most of its time in that shape; counting it would fail every audit it races.
  *
  * <p><b>The grace.</b> A thread is legitimately seen inside for an instant (between a woven exit
@@ -188,17 +189,30 @@ public final class ThreadFrames {
     public static int countInside(StackTraceElement[] stack, String loaderName) {
         int n = 0;
         int first = -1;
+        boolean othersAreProxies = true;
         for (int i = 0; i < stack.length; i++) {
             if (loaderName.equals(stack[i].getClassLoaderName())) {
                 if (n++ == 0) {
                     first = i;
+                } else if (!isLambdaProxy(stack[i])) {
+                    othersAreProxies = false;
                 }
             }
         }
-        if (n == 1 && first > 0 && isEntryGate(stack[first - 1])) {
+        if (n > 0 && othersAreProxies && first > 0 && isEntryGate(stack[first - 1])) {
             return 0;
         }
         return n;
+    }
+
+    /**
+     * A frame of a lambda's or method reference's proxy class (a hidden class the plugin's loader
+     * defines; thread dumps show it on some JDKs): it only forwards to the body, which is the
+     * entry.
+     */
+    private static boolean isLambdaProxy(StackTraceElement e) {
+        String c = e.getClassName();
+        return c.contains("$$Lambda") && c.indexOf('/') > 0;
     }
 
     private static boolean isEntryGate(StackTraceElement callee) {

@@ -105,6 +105,11 @@ class ThreadFramesTest {
         assertEquals(2, ThreadFrames.countInside(new StackTraceElement[] {refusing, plugin, host, pluginCaller}, loaderName),
                 "a refused entry from a thread already running other plugin code is inside");
         assertEquals(0, ThreadFrames.countInside(new StackTraceElement[] {host}, loaderName));
+        StackTraceElement proxy = new StackTraceElement(loaderName, null, null, "com.acme.Service$$Lambda/0x0000000801001234", "run", null, -1);
+        assertEquals(0, ThreadFrames.countInside(new StackTraceElement[] {refusing, plugin, proxy, host}, loaderName),
+                "a lambda body refused at its entry, called through its proxy: it only unwinds");
+        assertEquals(2, ThreadFrames.countInside(new StackTraceElement[] {exit, plugin, proxy, host}, loaderName),
+                "a lambda body running: inside");
     }
 
     @Test
