@@ -48,8 +48,8 @@ final class UnloadReports {
         sb.append("unload of ").append(plugin != null ? plugin : name).append(" timed out after ").append(timeout.toMillis()).append(" ms in step ")
                 .append(step.ordinal() + 1).append(" (").append(step.label()).append(")")
                 .append(step == UnloadStep.DRAIN ? ": devices are still held"
-                        : scope == GuardScope.ENTRIES ? ": plugin code is still running (a call into the plugin, a plugin thread, "
-                        + "or a release path)"
+                        : scope == GuardScope.ENTRIES ? ": a release callback is still running, or other plugin code (a call into "
+                        + "the plugin, a plugin thread)"
                         : ": a release callback is still running").append('\n');
         if (liveDevices != null) {
             sb.append("  live devices: ").append(liveDevices.isEmpty() ? "none" : "").append('\n');

@@ -247,7 +247,7 @@ class GateAndAuditTest {
             assertEquals(UnloadStep.BARRIER, e.step());
             assertFalse(e instanceof CloseAuditException);
             String m = e.getMessage();
-            assertTrue(m.contains("plugin code is still running"), m);
+            assertTrue(m.contains("or other plugin code (a call into the plugin, a plugin thread)"), m);
             assertTrue(m.contains("\"plugin-thread-not-stopped\" (WAITING)\n        at "), m);
             assertTrue(m.contains("GateAndAuditTest.lambda$aBarrierTimeoutNamesTheThreadStillInsideWithItsStack$"), "its stack: " + m);
             assertEquals(List.of("plugin-thread-not-stopped"), e.threadsInsideEpoch());

@@ -110,7 +110,7 @@ class UnloadReportsTest {
         UnloadTimeoutException e = UnloadReports.timeout(null, "plugin xe generation 3", GuardScope.ENTRIES,
                 UnloadStep.BARRIER, Duration.ofMillis(250), List.of(), true, List.of(me));
         String m = e.getMessage();
-        assertTrue(m.contains("in step 4 (barrier): plugin code is still running"), m);
+        assertTrue(m.contains("in step 4 (barrier): a release callback is still running, or other plugin code (a call into the plugin, a plugin thread)"), m);
         assertTrue(m.contains("stop the plugin's threads in its exit hook"), m);
         assertTrue(m.contains("  live devices: none\n"), m);
         assertTrue(m.contains("    \"" + me.getName() + "\" (RUNNABLE)\n        at "), m);
