@@ -206,7 +206,7 @@ public final class ForeignPluginLoaders {
             cl = null; // no strong reference to the loader in this frame from here on (interpreted frames too)
         }
         UnloadSequence sequence = new UnloadSequence(pluginName, 0, pluginName, epoch, ref, collected, loaderName, Map.of(),
-                false, timeout, collectionTimeout, false) {
+                false, timeout, collectionTimeout, false, true) {
             @Override
             void exit() {
                 stop.run();

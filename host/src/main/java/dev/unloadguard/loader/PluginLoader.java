@@ -69,6 +69,7 @@ public final class PluginLoader implements AutoCloseable {
     private final boolean trackReferences;
     private final PrivateCopies copies;
     private final GuardScope guardScope;
+    private final boolean closeAudit;
     private final AtomicLong lateAccesses = new AtomicLong();
     private final AtomicLong refusedEntries = new AtomicLong();
     final Observability observability = new Observability();
@@ -84,6 +85,7 @@ public final class PluginLoader implements AutoCloseable {
         this.trackReferences = b.trackReferences;
         this.copies = new PrivateCopies(b.copyDirectory);
         this.guardScope = b.guardScope;
+        this.closeAudit = b.closeAudit;
         if (!ReleaseGuard.agentActive()) {
             LOG.log(allowUnguardedUnload ? Level.WARNING : Level.INFO,
                     "the unloadguard agent is not attached: release callbacks are not guarded"
@@ -131,6 +133,11 @@ public final class PluginLoader implements AutoCloseable {
     /** The guard scope plugins get unless loaded with {@link LoadOption#GUARD_RELEASE_PATHS_ONLY}. */
     public GuardScope guardScope() {
         return guardScope;
+    }
+
+    /** Whether unloads run the close audit (step 5); see {@link Builder#closeAudit}. */
+    boolean closeAudit() {
+        return closeAudit;
     }
 
     /** The listener of a generation's gate: on the refusing thread, must not throw or block. */
@@ -400,6 +407,7 @@ public final class PluginLoader implements AutoCloseable {
         private boolean trackReferences = Boolean.getBoolean("unloadguard.trackReferences");
         private Path copyDirectory;
         private GuardScope guardScope = GuardScope.ENTRIES;
+        private boolean closeAudit = true;
 
         private Builder() {
         }
@@ -444,6 +452,19 @@ public final class PluginLoader implements AutoCloseable {
          */
         public Builder beforeClose(Consumer<Plugin> observer) {
             this.beforeClose = observer;
+            return this;
+        }
+
+        /**
+         * Whether an unload runs the close audit (step 5, default on): scan every platform and
+         * virtual thread for frames of the plugin's class loader just before closing it, and
+         * refuse to close (retryably, {@link CloseAuditException}) while there are some. Off, the
+         * loader is closed even under running plugin code, as before the audit existed: for tests
+         * and demonstrations of what then goes wrong (late accesses, leaks), not for production.
+         * The report then says the audit did not run.
+         */
+        public Builder closeAudit(boolean audit) {
+            this.closeAudit = audit;
             return this;
         }
 

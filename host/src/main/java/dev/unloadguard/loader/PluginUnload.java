@@ -26,7 +26,7 @@ final class PluginUnload extends UnloadSequence {
     PluginUnload(PluginLoader owner, Plugin plugin, Duration timeout, Duration collectionTimeout, boolean rollback) {
         super(plugin.id(), plugin.generation(), "plugin " + plugin.id() + " generation " + plugin.generation(),
                 plugin.epoch(), plugin.classLoaderRef(), plugin.collectedQueue(), plugin.classLoaderName(), owner.services,
-                true, timeout, collectionTimeout, rollback);
+                true, timeout, collectionTimeout, rollback, owner.closeAudit());
         this.owner = owner;
         this.plugin = plugin;
         this.rollback = rollback;

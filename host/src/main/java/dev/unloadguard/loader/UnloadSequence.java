@@ -72,6 +72,7 @@ abstract class UnloadSequence {
     private final Duration timeout;
     private final Duration collectionTimeout;
     private final boolean forced;
+    private final boolean audits;
 
     /**
      * @param loader     a weak reference to the class loader, enqueued on {@code collected}
@@ -80,10 +81,11 @@ abstract class UnloadSequence {
      * @param services   the host's registries to scan for leak suspects
      * @param countsDevices whether the host counts devices (has DRAIN)
      * @param forced     close even if step 3, 4 or 5 fails, and skip the collection check
+     * @param audits     whether step 5 runs (the host may turn the close audit off)
      */
     UnloadSequence(String id, int generation, String name, ReleaseEpoch epoch, WeakReference<ClassLoader> loader,
                    ReferenceQueue<ClassLoader> collected, String loaderName, Map<Class<?>, Object> services,
-                   boolean countsDevices, Duration timeout, Duration collectionTimeout, boolean forced) {
+                   boolean countsDevices, Duration timeout, Duration collectionTimeout, boolean forced, boolean audits) {
         this.id = id;
         this.generation = generation;
         this.name = name;
@@ -96,6 +98,7 @@ abstract class UnloadSequence {
         this.timeout = timeout;
         this.collectionTimeout = forced ? Duration.ZERO : collectionTimeout;
         this.forced = forced;
+        this.audits = audits;
     }
 
     /** The guard scope in force: what the epoch covers. */
@@ -184,6 +187,9 @@ abstract class UnloadSequence {
      * closed) if one still has some after the grace, unless forced.
      */
     private CloseAudit audit() throws CloseAuditException {
+        if (!audits) {
+            return CloseAudit.notRun("turned off (PluginLoader.Builder.closeAudit(false))");
+        }
         if (loaderName.isEmpty()) {
             return CloseAudit.notRun("the class loader has no name, so its frames cannot be told apart (give it a unique name)");
         }

@@ -297,6 +297,18 @@ class GateAndAuditTest {
         assertTrue(report.time(UnloadStep.AUDIT).compareTo(report.audit().time()) >= 0, "the step's time covers the audit");
     }
 
+    @Test
+    void withTheAuditTurnedOffTheLoaderClosesUnderRunningPluginCodeAndTheReportSaysSo() throws Exception {
+        loader = builder().closeAudit(false).config("worker", WORKER).build();
+        Plugin p = loader.load(plugin);
+        awaitParkedInPlugin(p);
+        UnloadReport report = loader.unload(p, Duration.ofSeconds(5));
+        assertEquals(PluginState.UNLOADED, report.outcome(), "closed although the worker is still in plugin code");
+        assertFalse(report.audit().ran());
+        assertEquals("not run: turned off (PluginLoader.Builder.closeAudit(false))", report.audit().summary());
+        assertTrue(report.summary().contains("audit not run: turned off"), report::summary);
+    }
+
     private static void awaitParkedInPlugin(Plugin p) {
         await().atMost(Duration.ofSeconds(10)).until(() -> Thread.getAllStackTraces().entrySet().stream()
                 .anyMatch(t -> t.getKey().getName().equals(WORKER) && Arrays.stream(t.getValue())
