@@ -142,11 +142,12 @@ abstract class UnloadSequence {
         return report;
     }
 
-    /** Before anything changes: a release path of the plugin cannot wait for itself. */
+    /** Before anything changes: plugin code (a release path; in ENTRIES any) cannot wait for itself. */
     final void refuseFromInside() {
         int depth = epoch.depth();
         if (depth > 0) {
-            throw new IllegalStateException("unload of " + name + " called from inside one of its own release paths (thread \""
+            throw new IllegalStateException("unload of " + name + " called from inside "
+                    + (epoch.guardsEntries() ? "the plugin's own code" : "one of its own release paths") + " (thread \""
                     + Thread.currentThread().getName() + "\" is inside its release epoch, depth " + depth + "): the release "
                     + "barrier would wait for its own caller. Nothing was changed; unload it from another thread (for "
                     + "example hand the unload to an executor)");
