@@ -15,6 +15,9 @@ import dev.unloadguard.it.entries.ServicePlugins;
 import dev.unloadguard.it.support.ChildJvm;
 import dev.unloadguard.it.support.Leftovers;
 import dev.unloadguard.it.support.SampleHost;
+import dev.unloadguard.loader.CloseAuditException;
+import dev.unloadguard.loader.GuardScope;
+import dev.unloadguard.loader.LoadOption;
 import dev.unloadguard.loader.Plugin;
 import dev.unloadguard.loader.PluginLoader;
 import dev.unloadguard.loader.PluginState;
@@ -261,8 +264,11 @@ class EntryGuardIT {
                 + "class included");
         UnloadReport report = unload.get(30, TimeUnit.SECONDS);
         assertAll(
+                () -> assertEquals(GuardScope.ENTRIES, report.guardScope(), "the default scope, and the report says so"),
                 () -> assertEquals(BarrierOutcome.WAITED, report.barrier(), report::toString),
+                () -> assertTrue(report.audit().ran() && report.audit().framesFound() == 0, report::toString),
                 () -> assertEquals(PluginState.COLLECTED, report.outcome(), report::toString),
+                () -> assertEquals(0, report.refusedEntries(), report::toString),
                 () -> assertEquals(0, plugin.lateAccesses(), "late accesses"));
     }
 
@@ -290,12 +296,17 @@ class EntryGuardIT {
         assertRefusedEntry(late, ServicePlugins.SERVICE_ID, 1, ServicePlugins.HANDLE, "unloading");
         assertRefusedEntry(lateThere, ServicePlugins.SERVICE_ID, 1, ServicePlugins.HANDLE, "unloading");
         assertFalse(bus.saw("reached ping"), "a refused entry runs no plugin code");
+        assertEquals(2, plugin.refusedEntries(), "each refused entry is counted on the plugin");
+        assertEquals(2, loader.refusedEntries(), "and on its loader");
 
         bus.forget();
         bus.openGate("hold-1");
         assertEquals("returned reply to hold-1", inFlight.await(), "the call already inside runs to its end");
         UnloadReport report = unload.get(30, TimeUnit.SECONDS);
-        assertEquals(PluginState.COLLECTED, report.outcome(), report::toString);
+        assertAll(
+                () -> assertEquals(PluginState.COLLECTED, report.outcome(), report::toString),
+                () -> assertEquals(2, report.refusedEntries(), report::toString),
+                () -> assertTrue(report.toString().contains("refused"), () -> "the report shows the refused entries:\n" + report));
     }
 
     /*
@@ -315,6 +326,9 @@ class EntryGuardIT {
 
         String late = callHere("ping");
         assertRefusedEntry(late, ServicePlugins.SERVICE_ID, 1, ServicePlugins.HANDLE, "was unloaded at");
+        assertEquals(1, plugin.refusedEntries(), "counted on the plugin");
+        assertEquals(1, loader.refusedEntries(), "and on its loader");
+        assertEquals(0, plugin.lateAccesses(), "refused at the call: no class was asked of the closed loader");
         bus.forget();
         Leftovers.awaitLoadersCollected(loader);              // nothing of the refused call pins the plugin
     }
@@ -349,6 +363,7 @@ class EntryGuardIT {
         }
         assertEquals("true, 0 left, listener l1", removed, "hashCode, equals and toString of plugin objects are waited for, "
                 + "not refused, while the plugin is GOING");
+        assertEquals(1, plugin.refusedEntries(), "only the call to handle() was refused");
         key = null;
         bus.forget();
         bus.openGate("hold-1");
@@ -440,8 +455,10 @@ class EntryGuardIT {
                 + "plugin method the weaving missed and close nothing; but the unload ended with:\n" + show(outcome));
         UnloadTimeoutException e = (UnloadTimeoutException) outcome;
         assertAll(
-                () -> assertEquals("CloseAuditException", e.getClass().getSimpleName(), e::getMessage),
-                () -> assertEquals("AUDIT", e.step().name(), e::getMessage),
+                () -> assertTrue(e instanceof CloseAuditException, () -> "a CloseAuditException: " + show(e)),
+                () -> assertEquals(UnloadStep.AUDIT, e.step(), e::getMessage),
+                () -> assertEquals(List.of("audit-caller"), ((CloseAuditException) e).threads(), e::getMessage),
+                () -> assertEquals(1, ((CloseAuditException) e).audit().framesFound(), e::getMessage),
                 () -> assertTrue(e.getMessage().contains("\"audit-caller\"") && e.getMessage().contains("it.entries.audit.Unwoven.handle"),
                         () -> "the audit names the thread with its stack:\n" + e.getMessage()),
                 () -> assertEquals(PluginState.GOING, plugin.state(), "the plugin stays GOING"),
@@ -451,6 +468,69 @@ class EntryGuardIT {
         assertEquals("returned loaded it.entries.audit.Reply", inFlight.await(), "the call finds its loader open");
         UnloadReport report = loader.unload(plugin, LONG);
         assertEquals(PluginState.COLLECTED, report.outcome(), report::toString);
+    }
+
+    // ---- 7. the narrower mode: release paths only --------------------------------------------
+
+    /*
+     * The same call in flight as test 1, the plugin loaded with GUARD_RELEASE_PATHS_ONLY: the
+     * barrier does not wait for it (the unload reaches its audit while the call is still held),
+     * only the close audit keeps the loader open; a new call while GOING is not refused.
+     */
+    @Test
+    void withReleasePathsOnlyTheCallInFlightIsNotWaitedForAndOnlyTheCloseAuditKeepsTheLoaderOpen() throws Exception {
+        bus.closeGate("hold-1");
+        PluginLoader loader = loader(b -> b);
+        Plugin plugin = loader.load(serviceJar(), LoadOption.GUARD_RELEASE_PATHS_ONLY);
+        assertEquals(GuardScope.RELEASE_PATHS, plugin.guardScope());
+        Call inFlight = holdACallInFlight("host-caller", "hold-1");
+
+        Object outcome = unloadOutcome(loader, plugin, Duration.ofSeconds(5));
+        assertTrue(outcome instanceof CloseAuditException, () -> "with release paths only the barrier does not wait for the "
+                + "host's call, and the close audit finds it; but the unload ended with:\n" + show(outcome));
+        CloseAuditException e = (CloseAuditException) outcome;
+        assertAll(
+                () -> assertTrue(inFlight.thread.isAlive() && inFlight.outcome.get() == null, "the call is still held on its gate"),
+                () -> assertEquals(List.of("host-caller"), e.threads(), e::getMessage),
+                () -> assertTrue(e.getMessage().contains("RELEASE_PATHS") && e.getMessage().contains("it.entries.svc.GatedService.handle"),
+                        () -> "the report says which scope was in force and where the thread is:\n" + e.getMessage()),
+                () -> assertEquals(PluginState.GOING, plugin.state()),
+                () -> assertTrue(plugin.unloadedAt().isEmpty(), "nothing was closed"));
+        assertEquals("returned pong", callHere("ping"), "with release paths only a new call while GOING is not refused");
+
+        bus.forget();
+        bus.openGate("hold-1");
+        assertEquals("returned reply to hold-1", inFlight.await(), "the audit kept the loader open for the call");
+        UnloadReport report = loader.unload(plugin, LONG);
+        assertAll(
+                () -> assertEquals(GuardScope.RELEASE_PATHS, report.guardScope(), report::toString),
+                () -> assertEquals(0, report.refusedEntries(), report::toString),
+                () -> assertEquals(0, plugin.refusedEntries()),
+                () -> assertEquals(PluginState.COLLECTED, report.outcome(), report::toString));
+    }
+
+    /*
+     * Release paths only, chosen for the whole loader: a late call after the unload runs the
+     * plugin's loaded code on the closed loader, silently, and fails only where it needs a class
+     * not yet loaded (a late access), as on main before the feature.
+     */
+    @Test
+    void withReleasePathsOnlyALateCallAfterTheUnloadRunsOnTheClosedLoader() throws Exception {
+        PluginLoader loader = loader(b -> b.guardScope(GuardScope.RELEASE_PATHS).collectionTimeout(Duration.ZERO));
+        Plugin plugin = loader.load(serviceJar());
+        UnloadReport report = loader.unload(plugin, LONG);
+        assertEquals(GuardScope.RELEASE_PATHS, report.guardScope(), report::toString);
+        assertEquals(PluginState.UNLOADED, report.outcome(), report::toString);
+
+        assertEquals("returned pong", callHere("ping"), "not refused: the plugin's loaded code runs on the closed loader");
+        String needsAClass = callHere("hold-2");
+        assertTrue(needsAClass.startsWith("threw dev.unloadguard.driver.PluginUnloadedError: it.entries.svc.Reply cannot be loaded"),
+                () -> "a late call fails only where it needs a class not yet loaded: " + needsAClass);
+        assertTrue(bus.saw("resumed hold-2"), "after running plugin code on the closed loader");
+        assertEquals(1, plugin.lateAccesses());
+        assertEquals(0, plugin.refusedEntries());
+        bus.forget();
+        Leftovers.awaitLoadersCollected(loader);
     }
 
     // ---- 6. virtual threads, on Temurin 25 ---------------------------------------------------
