@@ -21,8 +21,9 @@ import org.junit.jupiter.params.provider.EnumSource;
  * threads acquiring and releasing devices and running release callbacks, by the helper dropping
  * callbacks from its worker, and by host threads calling the plugin's service continuously, in a
  * child JVM with the built agent, under each compiler mode and JDK; and the same scenario without
- * the agent, to show that the detector catches a class loader closed under a running release tail
- * or service call, and that a host call after the unload runs on the closed loader. The default mode (tiered, test JDK) runs with a
+ * the agent, which must fail (its unloads cannot complete: the loader's close audit finds host
+ * calls the barrier did not wait for), and, without host callers, shows the barrier missing
+ * running release tails (the close audit finds them). The default mode (tiered, test JDK) runs with a
  * second plugin Y alongside ({@link TortureBystander}) that keeps sections of its own release epoch
  * open all run long: no unload of X may wait for them (one epoch per plugin), and Y's own unload
  * must time out naming Y and the threads inside, then succeed once they are closed or gone.
@@ -95,7 +96,7 @@ class TortureIT {
         List<String> options = new ArrayList<>(mode.jvmOptions);
         options.add(ChildJvm.javaagent());
         try (ChildJvm jvm = ChildJvm.start(javaHome, options, TortureScenario.class.getName(),
-                args(cycles, mode.virtual, mode.bystander))) {
+                args(cycles, mode.virtual, mode.bystander, null))) {
             int status = jvm.waitFor(bound(cycles, mode));
             String summary = summary(mode.label, jvm);
             System.out.println(summary);
@@ -156,31 +157,52 @@ class TortureIT {
     }
 
     /**
-     * The detector is worth something only if it fails when the safety is removed: the same
-     * scenario without the agent (the loader allows unguarded unloads then) must see a release
-     * tail still running plugin code when a loader is about to be closed, and the tail then fail
-     * to load its class.
+     * The guard is worth something only if the scenario fails when it is removed: the same
+     * scenario, host callers included, without the agent (the loader allows unguarded unloads
+     * then). Nothing refuses the callers' calls and no barrier waits for those in flight, so the
+     * first unload cannot complete: the loader's close audit finds caller threads still running the
+     * plugin's service after the barrier and closes nothing (before the close audit existed, the
+     * loader was closed under them; see {@code EntryGuardIT} and the PF4J side-by-side).
      */
     @Test
-    void withoutTheAgentTheDetectorSeesLoadersClosedUnderRunningTails() throws Exception {
+    void withoutTheAgentTheSameScenarioFailsTheCloseAuditFindsHostCallsTheBarrierDidNotWaitFor() throws Exception {
         int cycles = UNGUARDED_CYCLES;
         try (ChildJvm jvm = ChildJvm.start(System.getProperty("java.home"), List.of(), TortureScenario.class.getName(),
-                args(cycles, false, false))) {
+                args(cycles, false, false, null))) {
+            int status = jvm.waitFor(Duration.ofMinutes(3));
+            String aborted = jvm.value("aborted").orElse("none");
+            System.out.println("torture [test JDK, WITHOUT the agent]: exit status " + status + ", aborted=" + aborted.substring(0,
+                    Math.min(aborted.length(), 400)));
+            assertEquals("false", value(jvm, "agent"), jvm::output);
+            assertEquals(2, status, () -> "without the agent an unload must fail (status 2):\n" + jvm.output());
+            assertTrue(aborted.contains("failed its close audit") && aborted.contains("\"torture-caller-")
+                            && aborted.contains("it.torture.TortureService.serve"),
+                    () -> "without the agent the close audit must find host callers still inside the plugin's service: " + aborted);
+            assertEquals("0", value(jvm, "refused"), () -> "without the agent nothing refuses a call:\n" + jvm.output());
+        }
+    }
+
+    /**
+     * Without the agent and without host callers (the seed's scenario): the release barrier does
+     * not wait for the release tails still running, so the loader's close audit is what finds them
+     * (frames on its first scan) and holds the close until they finished. With the close audit on,
+     * the detector no longer sees a loader closed under a running tail (it did before the audit:
+     * violations and NoClassDefFoundError within 40 cycles); the audit's first-scan frames are the
+     * measure of what the barrier missed.
+     */
+    @Test
+    void withoutTheAgentTheBarrierMissesRunningTailsAndTheCloseAuditFindsThem() throws Exception {
+        int cycles = UNGUARDED_CYCLES;
+        try (ChildJvm jvm = ChildJvm.start(System.getProperty("java.home"), List.of(), TortureScenario.class.getName(),
+                args(cycles, false, false, 0))) {
             assertEquals(0, jvm.waitFor(Duration.ofMinutes(3)), () -> "the scenario failed:\n" + jvm.output());
-            String summary = summary("test JDK, WITHOUT the agent", jvm);
+            String summary = summary("test JDK, WITHOUT the agent, no host callers", jvm);
             System.out.println(summary);
             assertEquals("false", value(jvm, "agent"), jvm::output);
             assertEquals(Integer.toString(cycles), value(jvm, "cycles"), jvm::output);
-            assertTrue(count(jvm, "violations") > 0, () -> "without the agent the detector must see a release tail running "
-                    + "plugin code just before its loader is closed, within " + cycles + " cycles: " + summary);
-            assertTrue(count(jvm, "ncdfe") > 0, () -> "without the agent a release tail must hit the closed loader "
-                    + "(NoClassDefFoundError) within " + cycles + " cycles: " + summary);
-            assertTrue(value(jvm, "firstViolation").contains("it.torture."), jvm::output);
-            assertEquals("0", value(jvm, "refused"), () -> "without the agent nothing refuses a call: " + summary);
-            assertTrue(count(jvm, "lateCallsRan") > 0, () -> "without the agent a host call made after the unload returned "
-                    + "must run plugin code on the closed loader: " + summary);
-            assertTrue(count(jvm, "serviceViolations") > 0, () -> "without the agent the detector must see a host service "
-                    + "call running plugin code just before its loader is closed, within " + cycles + " cycles: " + summary);
+            assertTrue(count(jvm, "auditFrames") > 0, () -> "without the agent the close audit must find release tails the "
+                    + "barrier did not wait for, within " + cycles + " cycles: " + summary);
+            assertEquals("0", value(jvm, "callers"), jvm::output);
         }
     }
 
@@ -194,8 +216,12 @@ class TortureIT {
         return mode.javaHome.toString();
     }
 
-    private static String[] args(int cycles, boolean virtual, boolean withBystander) {
+    /** {@code callers}: host service callers per cycle, or null for the scenario's default. */
+    private static String[] args(int cycles, boolean virtual, boolean withBystander, Integer callers) {
         List<String> args = new ArrayList<>(List.of("plugin=" + plugin, "cycles=" + cycles, "virtual=" + virtual));
+        if (callers != null) {
+            args.add("callers=" + callers);
+        }
         if (withBystander) {
             args.add("bystander=" + bystander);
         }
@@ -222,12 +248,15 @@ class TortureIT {
     static String summary(String label, ChildJvm jvm) {
         return String.format(Locale.ROOT,
                 "torture [%s]: %s cycles, %s callbacks (%s by the helper's worker), %s acquires, %s service calls "
-                        + "(%s refused at the call while GOING, %s late calls refused, %s late calls ran), %s barriers waited, "
-                        + "%s violations (%s in service calls), %s epilogues, %s refusing, %s NoClassDefFoundError, %s other errors, %s not collected "
+                        + "(%s refused at the call while GOING, %s late calls refused, %s late calls ran), %s factory calls refused, "
+                        + "%s barriers waited, "
+                        + "%s audit frames, %s violations (%s in service calls), %s epilogues, %s refusing, %s NoClassDefFoundError, %s other errors, %s not collected "
                         + "(slowest %s ms), %.1f s, seed %s, %s workers, %s callers%s, %s%s",
                 label, value(jvm, "cycles"), value(jvm, "callbacks"), value(jvm, "callbacksByHelper"), value(jvm, "acquires"),
                 value(jvm, "serviceCalls"), value(jvm, "refused"), value(jvm, "refusedLate"), value(jvm, "lateCallsRan"),
-                value(jvm, "barriersWaited"), value(jvm, "violations"), value(jvm, "serviceViolations"), value(jvm, "epilogues"),
+                value(jvm, "factoryRefused"),
+                value(jvm, "barriersWaited"), value(jvm, "auditFrames"), value(jvm, "violations"), value(jvm, "serviceViolations"),
+                value(jvm, "epilogues"),
                 value(jvm, "refusing"),
                 value(jvm, "ncdfe"),
                 value(jvm, "otherErrors"), "true".equals(value(jvm, "collectionChecked")) ? value(jvm, "notCollected") : "n/a",

@@ -222,7 +222,8 @@ final class TorturePlugin {
      * {@value TortureBystander#ID}; see {@link TortureBystander}) and writes its jar. It creates no
      * devices. At init it hands the host's {@link TortureBystander} two release callbacks whose
      * guarded {@code release()} parks on the host's gate, and a {@code Runnable} (plain plugin
-     * code, not guarded) that enters its own plugin's release epoch through
+     * code, not guarded: its {@code run()} carries {@code @Guarded}, so the agent leaves it alone in
+     * every guard scope) that enters its own plugin's release epoch through
      * {@code ReleaseGuard.handle(MethodHandles.lookup(), "enter", ...)} and never exits.
      */
     static Path buildBystander() throws IOException {
@@ -276,11 +277,16 @@ final class TorturePlugin {
                         import java.lang.invoke.MethodHandles;
                         import java.lang.invoke.MethodType;
 
-                        /** Not guarded: enters this plugin's release epoch by hand and never exits. */
+                        /**
+                         * Not guarded: enters this plugin's release epoch by hand and never exits. Marked as woven
+                         * already ({@code @Guarded}), so the agent leaves run() alone even where it guards every entry
+                         * (an entry section around it would find the hand-made section innermost at its exit).
+                         */
                         final class Unbalanced implements Runnable {
                             private static final MethodHandle ENTER = ReleaseGuard.handle(MethodHandles.lookup(), "enter",
                                     MethodType.methodType(int.class));
 
+                            @dev.unloadguard.epoch.Guarded
                             public void run() {
                                 try {
                                     int token = (int) ENTER.invokeExact();  // a section of this plugin's epoch, left open

@@ -88,10 +88,12 @@ import java.util.stream.Collectors;
  *
  * <p>Prints {@code key=value} lines: cycles, callbacks (tails run), callbacksByHelper, acquires,
  * driverReleases, barriersWaited, barriersTimedOut (unloads of X whose release barrier ran out of
- * time), scans, violations, epilogues, detectorErrors, ncdfe,
+ * time), auditFrames (frames of the generation the loader's close audit saw on its first scan,
+ * summed over the unloads that completed), scans, violations, epilogues, detectorErrors, ncdfe,
  * otherErrors, lost (callbacks made but not run), collectionChecked, notCollected,
  * maxCollectionMs, timeouts, serviceViolations (violations inside a service call), agent, virtual, workers, callers, serviceCalls (service calls that
- * returned), refused (calls and factory calls refused at the entry while GOING), refusedLate (late
+ * returned), refused (service calls refused at the entry while GOING), factoryRefused (workers'
+ * calls into the callback factory refused at the entry while GOING), refusedLate (late
  * calls refused after the unload), lateCallsRan (late calls that ran plugin code after the
  * unload), refusing (detector: callers seen in a refused call's frame), seed, jvm, elapsedMs,
  * violation.N,
@@ -234,6 +236,7 @@ public final class TortureScenario {
         try {
             UnloadReport report = loader.unload(plugin, UNLOAD_TIMEOUT);
             totals.barriersWaited += report.barrierWaited() ? 1 : 0;
+            totals.auditFrames += report.audit().framesFound();
             for (String f : report.releaseFailures()) {
                 // PluginUnloadedError is the loader's NoClassDefFoundError for a late access
                 boolean ncdfe = f.contains("NoClassDefFoundError") || f.contains("PluginUnloadedError");
@@ -268,6 +271,7 @@ public final class TortureScenario {
         totals.acquires += stats.acquires.get();
         totals.serviceCalls += stats.served.get();
         totals.refused += stats.refused.get();
+        totals.factoryRefused += stats.factoryRefused.get();
         totals.refusedLate += stats.refusedLate.get();
         totals.lateCallsRan += stats.lateRan.get();
         totals.ncdfe += stats.ncdfe.get();
@@ -385,7 +389,7 @@ public final class TortureScenario {
                                 rnd.nextInt(2000));
                     } catch (Throwable t) {
                         if (refusedAtTheCall(t)) {
-                            stats.refused.incrementAndGet();   // GOING: a new entry into the plugin is refused
+                            stats.factoryRefused.incrementAndGet(); // GOING: a new entry into the plugin is refused
                         } else {
                             stats.failed(t);
                         }
@@ -498,6 +502,7 @@ public final class TortureScenario {
         final AtomicLong made = new AtomicLong();
         final AtomicLong served = new AtomicLong();
         final AtomicLong refused = new AtomicLong();
+        final AtomicLong factoryRefused = new AtomicLong();
         final AtomicLong refusedLate = new AtomicLong();
         final AtomicLong lateRan = new AtomicLong();
         final AtomicLong ncdfe = new AtomicLong();
@@ -522,7 +527,9 @@ public final class TortureScenario {
         long callbacksByHelper;
         long acquires;
         long serviceCalls;
+        long auditFrames;
         long refused;
+        long factoryRefused;
         long refusedLate;
         long lateCallsRan;
         long barriersWaited;
@@ -573,6 +580,7 @@ public final class TortureScenario {
         out.put("driverReleases", TortureBus.driverReleases());
         out.put("barriersWaited", totals.barriersWaited);
         out.put("barriersTimedOut", totals.barriersTimedOut);
+        out.put("auditFrames", totals.auditFrames);
         out.put("scans", detector.scans());
         out.put("violations", detector.violations());
         out.put("serviceViolations", detector.serviceViolations());
@@ -592,6 +600,7 @@ public final class TortureScenario {
         out.put("callers", cfg.callers);
         out.put("serviceCalls", totals.serviceCalls);
         out.put("refused", totals.refused);
+        out.put("factoryRefused", totals.factoryRefused);
         out.put("refusedLate", totals.refusedLate);
         out.put("lateCallsRan", totals.lateCallsRan);
         out.put("seed", cfg.seed);
