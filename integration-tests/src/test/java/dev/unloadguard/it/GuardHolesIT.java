@@ -868,29 +868,58 @@ class GuardHolesIT {
                         import java.lang.invoke.MethodHandles;
                         import java.lang.invoke.MethodType;
                         public final class HeldDriver implements Driver {
-                            private static volatile int openToken = -1;
+                            static volatile int openToken = -1;
                             private static final MethodHandle ENTER = ReleaseGuard.handle(MethodHandles.lookup(), "enter", MethodType.methodType(int.class));
                             private static final MethodHandle EXIT = ReleaseGuard.handle(MethodHandles.lookup(), "exit", MethodType.methodType(void.class, int.class));
-                            private static int enter() {
+                            // @Guarded: the agent leaves these alone in every guard scope (see Unbalanced)
+                            @dev.unloadguard.epoch.Guarded
+                            static int enter() {
                                 try { return (int) ENTER.invokeExact(); } catch (Throwable t) { throw new IllegalStateException(t); }
                             }
-                            private static void exit(int token) {
+                            @dev.unloadguard.epoch.Guarded
+                            static void exit(int token) {
                                 try { EXIT.invokeExact(token); } catch (Throwable t) { throw new IllegalStateException(t); }
                             }
                             public String id() { return "yankee"; }
                             public void init(DriverContext ctx) {
                                 HoleBus bus = ctx.service(HoleBus.class).orElseThrow();
                                 bus.keep("y-callback", new HeldCallback(bus));
-                                bus.keep("y-unbalanced", (Runnable) () -> {
-                                    openToken = enter(); // and never exits
-                                    bus.record("y entered a section and left it open");
-                                });
-                                bus.keep("y-balance", (Runnable) () -> {
-                                    exit(openToken);
-                                    bus.record("y closed its open section");
-                                });
+                                bus.keep("y-unbalanced", new Unbalanced(bus));
+                                bus.keep("y-balance", new Balance(bus));
                             }
                             public void exit() { }
+                        }
+                        """)
+                .source("it.holes.coupled.Unbalanced", """
+                        package it.holes.coupled;
+                        import dev.unloadguard.it.holes.HoleBus;
+                        /**
+                         * Opens a section by hand and leaves it open. Marked as woven already (@Guarded) so the agent
+                         * leaves run() alone where it guards every entry: an entry section around it would find the
+                         * hand-made section innermost at its exit.
+                         */
+                        final class Unbalanced implements Runnable {
+                            private final HoleBus bus;
+                            Unbalanced(HoleBus bus) { this.bus = bus; }
+                            @dev.unloadguard.epoch.Guarded
+                            public void run() {
+                                HeldDriver.openToken = HeldDriver.enter(); // and never exits
+                                bus.record("y entered a section and left it open");
+                            }
+                        }
+                        """)
+                .source("it.holes.coupled.Balance", """
+                        package it.holes.coupled;
+                        import dev.unloadguard.it.holes.HoleBus;
+                        /** Closes the section Unbalanced left open (@Guarded for the same reason). */
+                        final class Balance implements Runnable {
+                            private final HoleBus bus;
+                            Balance(HoleBus bus) { this.bus = bus; }
+                            @dev.unloadguard.epoch.Guarded
+                            public void run() {
+                                HeldDriver.exit(HeldDriver.openToken);
+                                bus.record("y closed its open section");
+                            }
                         }
                         """)
                 .source("it.holes.coupled.HeldCallback", """

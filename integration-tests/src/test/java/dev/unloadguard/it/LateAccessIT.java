@@ -10,6 +10,7 @@ import dev.unloadguard.driver.ReleaseCallback;
 import dev.unloadguard.it.support.HostProbe;
 import dev.unloadguard.it.support.Leftovers;
 import dev.unloadguard.it.support.TestPlugins;
+import dev.unloadguard.loader.GuardScope;
 import dev.unloadguard.loader.Plugin;
 import dev.unloadguard.loader.PluginLoader;
 import dev.unloadguard.loader.PluginState;
@@ -57,15 +58,15 @@ class LateAccessIT {
                                 probe.keep((Runnable) () -> probe.record(new LateWork().describe()));
                                 // a guarded callback, but entered after the unload: the barrier cannot wait for it
                                 probe.keep((ReleaseCallback) () -> probe.record(new LateCallbackWork().describe()));
-                                // the plugin's own thread, waiting for the host
-                                Thread t = new Thread(() -> {
-                                    probe.pass("late-thread");
+                                // the plugin's own thread, waiting for the host in host code (no plugin frame while it
+                                // waits, so the close audit lets the unload close), then running plugin code
+                                Thread t = new Thread(probe.afterGate("late-thread", () -> {
                                     try {
                                         probe.record(new LateThreadWork().describe());
                                     } catch (NoClassDefFoundError e) {
                                         probe.record(e.toString());
                                     }
-                                }, "late-plugin-thread");
+                                }), "late-plugin-thread");
                                 t.setDaemon(true);
                                 t.start();
                             }
@@ -83,8 +84,11 @@ class LateAccessIT {
     @BeforeEach
     void newLoader() {
         probe = new HostProbe().closeGate("late-thread"); // the plugin's thread waits until the test opens it
-        // the host keeps plugin objects on purpose: skip the collection check (outcome UNLOADED)
-        loader = PluginLoader.builder().service(HostProbe.class, probe).collectionTimeout(Duration.ZERO).build();
+        // the host keeps plugin objects on purpose: skip the collection check (outcome UNLOADED). Release paths
+        // only: with every entry guarded (the default) a late call into the plugin is refused at its entry
+        // before it can ask for a class (the last test here; EntryGuardIT)
+        loader = PluginLoader.builder().service(HostProbe.class, probe).guardScope(GuardScope.RELEASE_PATHS)
+                .collectionTimeout(Duration.ZERO).build();
     }
 
     @AfterEach
@@ -167,5 +171,45 @@ class LateAccessIT {
         assertFalse(probe.saw("thread ran"), probe.events()::toString);
         assertEquals(1, plugin.lateAccesses());
         assertEquals(1, loader.lateAccesses());
+    }
+
+    /**
+     * The same Runnable with every entry guarded (the default scope): the late call is refused at
+     * its entry, before any plugin code runs, so no class is asked of the closed loader: a refused
+     * entry, not a late access. The release callback is a release path (never refused), so it is
+     * still a late access there.
+     */
+    @Test
+    void withEveryEntryGuardedTheLateRunnableIsRefusedAtTheCallButALateCallbackIsStillALateAccess() throws Exception {
+        PluginLoader entries = PluginLoader.builder().service(HostProbe.class, probe).collectionTimeout(Duration.ZERO).build();
+        try {
+            Plugin plugin = entries.load(late);
+            assertEquals(GuardScope.ENTRIES, plugin.guardScope());
+            await().atMost(Duration.ofSeconds(10)).until(() -> probe.saw("reached late-thread"));
+            UnloadReport report = entries.unload(plugin, LONG);
+            assertEquals(PluginState.UNLOADED, report.outcome(), report::toString);
+
+            Late refused = lateAccess(() -> probe.kept(Runnable.class).run());
+            assertTrue(refused.message().contains(" refused: plugin late generation 1 was unloaded at "), refused.message());
+            assertFalse(probe.saw("runnable ran"));
+            assertEquals(1, plugin.refusedEntries());
+            assertEquals(0, plugin.lateAccesses(), "refused at the entry: no class was asked of the closed loader");
+
+            Late callback = lateAccess(() -> probe.kept(ReleaseCallback.class).release());
+            assertNames(callback, plugin, "it.late.LateCallbackWork");
+            assertEquals(1, plugin.lateAccesses());
+
+            probe.openGate("late-thread");                    // the plugin's thread enters its lambda: refused too
+            await("the plugin thread's refused entry; events: " + probe.events()).atMost(Duration.ofSeconds(10))
+                    .until(() -> probe.events().stream().anyMatch(e -> e.startsWith("threw " + PluginUnloadedError.class.getName())
+                            && e.contains(" refused: plugin late generation 1")));
+            assertFalse(probe.saw("thread ran"), probe.events()::toString);
+            assertEquals(2, plugin.refusedEntries());
+        } finally {
+            probe.openAllGates();
+            Leftovers.stopThreads("late-plugin-thread");
+            probe.forget();
+            Leftovers.awaitLoadersCollected(entries);
+        }
     }
 }

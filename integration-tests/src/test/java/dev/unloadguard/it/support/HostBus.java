@@ -37,6 +37,18 @@ public final class HostBus {
         return List.copyOf(held);
     }
 
+    /**
+     * Host code a plugin's thread may run: parks until the thread is interrupted. A thread running
+     * it runs no plugin code (so neither the release barrier nor the close audit waits for it).
+     */
+    public Runnable parker() {
+        return () -> {
+            while (!Thread.currentThread().isInterrupted()) {
+                java.util.concurrent.locks.LockSupport.park(this);
+            }
+        };
+    }
+
     /** Drops the plugin's hotplug function, so the host keeps nothing of the plugin. */
     public void forget() {
         hotplug = null;

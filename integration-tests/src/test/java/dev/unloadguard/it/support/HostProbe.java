@@ -30,6 +30,22 @@ public final class HostProbe extends GatedRecorder {
                 .orElseThrow(() -> new IllegalStateException("the plugin handed the host no " + type.getName() + "; kept: " + kept));
     }
 
+    /**
+     * Host code for a plugin's own thread to run: passes the gate {@code gate}, then runs
+     * {@code body} (plugin code) and records what it threw, if anything. While it waits at the gate
+     * the thread runs no plugin code (no frame of the plugin is on its stack).
+     */
+    public Runnable afterGate(String gate, Runnable body) {
+        return () -> {
+            pass(gate);
+            try {
+                body.run();
+            } catch (Throwable t) {
+                record("threw " + t);
+            }
+        };
+    }
+
     /** Drops everything the host kept, so it keeps nothing of the plugin. */
     public void forget() {
         kept.clear();
