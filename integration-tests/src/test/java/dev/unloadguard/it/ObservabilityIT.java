@@ -12,6 +12,7 @@ import dev.unloadguard.it.support.ChildJvm;
 import dev.unloadguard.it.support.RecordingTailHook;
 import dev.unloadguard.it.support.SampleHost;
 import dev.unloadguard.it.support.TestPlugins;
+import dev.unloadguard.loader.LoadOption;
 import dev.unloadguard.loader.Plugin;
 import dev.unloadguard.loader.PluginLoader;
 import dev.unloadguard.loader.PluginState;
@@ -42,10 +43,10 @@ import org.junit.jupiter.api.io.TempDir;
 class ObservabilityIT {
 
     private static final List<String> EVENTS = List.of("PluginLoad", "PluginUnload", "BarrierWait", "UnloadTimeout",
-            "LeakDetected", "LateAccess");
+            "LeakDetected", "LateAccess", "EntryRefused");
 
     @Test
-    void jfrRecordsLoadsUnloadsBarrierWaitsTimeoutsLeaksAndLateAccesses(@TempDir Path tmp) throws Exception {
+    void jfrRecordsLoadsUnloadsBarrierWaitsTimeoutsLeaksLateAccessesAndRefusedEntries(@TempDir Path tmp) throws Exception {
         Path file = tmp.resolve("unloadguard.jfr");
         try (Recording recording = new Recording()) {
             EVENTS.forEach(e -> recording.enable("dev.unloadguard." + e).withThreshold(Duration.ZERO));
@@ -70,6 +71,7 @@ class ObservabilityIT {
         assertEquals("WAITED", unload.getString("barrier"));
         assertTrue(unload.getDuration("releaseBarrier").toNanos() > 0 && unload.getDuration("drain").toNanos() > 0, unload::toString);
         assertTrue(unload.getBoolean("agentActive"));
+        assertEquals("ENTRIES", unload.getString("guardScope"));
 
         RecordedEvent barrier = byType.get("BarrierWait").get(0);
         assertEquals("xe", barrier.getString("pluginId"));
@@ -85,6 +87,11 @@ class ObservabilityIT {
         RecordedEvent late = byType.get("LateAccess").get(0);
         assertEquals("obs", late.getString("pluginId"));
         assertEquals("it.obs.Late", late.getString("className"));
+
+        RecordedEvent refused = byType.get("EntryRefused").get(0);
+        assertEquals("obs", refused.getString("pluginId"));
+        assertEquals(2, refused.getInt("generation"));
+        assertTrue(refused.getString("method").startsWith("it.obs.ObsDriver.lambda$"), refused::toString);
     }
 
     private static void unloadWithABarrierWaitAndATimeout() throws Exception {
@@ -128,14 +135,23 @@ class ObservabilityIT {
                 .build("obs");
         AtomicReference<Runnable> kept = new AtomicReference<>();
         Consumer<Runnable> host = kept::set;
+        // release paths only: the late Runnable runs and asks the closed loader for a class (a late access)
         PluginLoader loader = PluginLoader.builder().service(Consumer.class, host)
                 .collectionTimeout(Duration.ofMillis(300)).build();
-        Plugin plugin = loader.load(jar);
+        Plugin plugin = loader.load(jar, LoadOption.GUARD_RELEASE_PATHS_ONLY);
         UnloadReport report = loader.unload(plugin, Duration.ofSeconds(10));
         assertEquals(PluginState.LEAKED, report.outcome(), "the host keeps the plugin's Runnable");
         PluginUnloadedError late = assertThrows(PluginUnloadedError.class, () -> kept.get().run());
         assertTrue(late.getMessage().contains("plugin obs generation 1 was unloaded at"), late::getMessage);
         assertEquals(1, plugin.lateAccesses());
+        kept.set(null);
+
+        // every entry guarded (the default): the same late Runnable is refused at its entry
+        Plugin second = loader.load(jar, LoadOption.IGNORE_LEAKED_GENERATIONS);
+        loader.unload(second, Duration.ofSeconds(10));
+        PluginUnloadedError refused = assertThrows(PluginUnloadedError.class, () -> kept.get().run());
+        assertTrue(refused.getMessage().contains(" refused: plugin obs generation 2 was unloaded at"), refused::getMessage);
+        assertEquals(1, second.refusedEntries());
         kept.set(null);
     }
 
