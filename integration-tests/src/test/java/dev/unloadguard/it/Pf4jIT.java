@@ -4,7 +4,9 @@ import static dev.unloadguard.testkit.UnloadAssertions.assertCollected;
 import static dev.unloadguard.testkit.UnloadAssertions.assertStillWaiting;
 import static dev.unloadguard.testkit.UnloadAssertions.assertUnloadsCleanly;
 import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -17,6 +19,7 @@ import dev.unloadguard.it.entries.Service;
 import dev.unloadguard.it.entries.ServicePlugin;
 import dev.unloadguard.it.entries.ServicePlugins;
 import dev.unloadguard.loader.ForeignPluginLoaders;
+import dev.unloadguard.loader.GuardScope;
 import dev.unloadguard.it.pf4j.CallbackPlugin;
 import dev.unloadguard.it.pf4j.TailGate;
 import dev.unloadguard.it.support.JarManifests;
@@ -295,6 +298,53 @@ class Pf4jIT {
             caller.join(TimeUnit.SECONDS.toMillis(10));
         }
         bus.forget();
+        assertCollected(loader, Duration.ofSeconds(10));
+    }
+
+    /*
+     * Measured (PF4J 3.15.0 with the unloadguard-pf4j adapter, whose loaders are guarded with
+     * release paths only, the foreign default; PF4J's class loaders have no name, so the close
+     * audit cannot tell their frames apart and does not run): the barrier does not wait for the
+     * call in flight and the loader is closed under it, as with PF4J alone: the call resumes on
+     * the closed loader and fails at its first class not yet loaded (unloadguard's loader turns
+     * that into a PluginUnloadedError only for its own loaders: here it is PF4J's
+     * NoClassDefFoundError); the unload reports LEAKED while the call still holds the plugin.
+     */
+    @Test
+    void withTheAdapterInReleasePathsOnlyACallInFlightIsNotWaitedForAndPf4jsUnnamedLoadersAreNotAudited() throws Exception {
+        EntryBus bus = new EntryBus().closeGate("hold-1");
+        SafeUnloadPluginManager manager = new SafeUnloadPluginManager(Duration.ofSeconds(2), pluginsRoot);
+        WeakReference<ClassLoader> loader = startServicePlugin(manager, bus);
+        AtomicReference<String> inFlight = new AtomicReference<>();
+        Thread caller = call(bus, "hold-1", inFlight);
+        UnloadReport report;
+        try {
+            await("the host's call is inside the plugin").atMost(Duration.ofSeconds(10)).until(() -> bus.saw("reached hold-1"));
+            bus.forget();
+            report = manager.unloadWithReport(ServicePlugins.PF4J_ID);
+            System.out.println("PF4J with the adapter, the unload while the call is held: " + report.summary() + "; audit "
+                    + report.audit().summary());
+            assertTrue(caller.isAlive() && inFlight.get() == null, "the unload did not wait: the call is still held");
+            assertNull(manager.getPlugin(ServicePlugins.PF4J_ID));
+
+            bus.openGate("hold-1");
+            caller.join(TimeUnit.SECONDS.toMillis(10));
+            System.out.println("PF4J with the adapter, the call in flight: " + inFlight.get());
+        } finally {
+            bus.openAllGates();
+            caller.join(TimeUnit.SECONDS.toMillis(10));
+        }
+        String outcome = inFlight.get();
+        UnloadReport r = report;
+        assertAll(
+                () -> assertEquals(GuardScope.RELEASE_PATHS, r.guardScope(), r::toString),
+                () -> assertEquals(BarrierOutcome.IMMEDIATE, r.barrier(), r::toString),
+                () -> assertFalse(r.audit().ran(), () -> "PF4J's loaders have no name: " + r.audit().summary()),
+                () -> assertEquals(dev.unloadguard.loader.PluginState.LEAKED, r.outcome(),
+                        r::toString),
+                () -> assertTrue(bus.saw("resumed hold-1"), bus.events()::toString),
+                () -> assertTrue(outcome != null && outcome.startsWith("threw java.lang.NoClassDefFoundError: it/entries/svc/Reply"),
+                        () -> "the call in flight fails on PF4J's closed loader: " + outcome));
         assertCollected(loader, Duration.ofSeconds(10));
     }
 }
