@@ -282,7 +282,7 @@ class FaultsIT {
         UnloadTimeoutException e = assertThrows(UnloadTimeoutException.class, () -> loader.unload(plugin, SHORT));
         assertEquals(UnloadStep.BARRIER, e.step());
         String m = e.getMessage();
-        assertTrue(m.contains("plugin hang generation 1") && m.contains("plugin code is still running"), m);
+        assertTrue(m.contains("plugin hang generation 1") && m.contains("release callback is still running"), m);
         assertTrue(m.contains("\"hang-helper\"") && m.contains("it.hang.HangingCallback.release("), m);
         assertTrue(m.contains("GatedRecorder.pass("), "the stack shows where it hangs (the host probe's gate): " + m);
         assertTrue(e.threadsInsideEpoch().contains("hang-helper"), e.threadsInsideEpoch()::toString);

@@ -14,10 +14,10 @@ import org.junit.jupiter.api.Test;
 /**
  * The safety test and its reproducer: the same race ({@link RaceScenario}: the helper drops the
  * last pagemap from its worker while the host unloads) in a JVM without the agent and in one with
- * it. Without the guard the barrier does not wait for the release tail: within a bounded number
- * of attempts the close audit finds it still running after the barrier (before the audit existed,
- * the loader was closed under it); with the guard the tail never hits a closed loader, in many
- * more attempts.
+ * it. Without the guard (and the close audit turned off) the loader is closed under the release
+ * tail within a bounded number of attempts; without the guard but with the audit, the audit finds
+ * the tail the barrier missed and holds the close; with the guard the tail never hits a closed
+ * loader, in many more attempts.
  */
 class ReproducerIT {
 
@@ -36,31 +36,47 @@ class ReproducerIT {
      * closed ==> expected: <1> but was: <0>" (lateAccesses=0).
      */
     @Test
-    void withoutTheAgentTheBarrierMissesTheTailWithinABoundedNumberOfAttempts() throws Exception {
+    void withoutTheAgentTheTailHitsAClosedLoaderWithinABoundedNumberOfAttempts() throws Exception {
+        // the loader's close audit off too: it would hold the close until the tail returned (next test)
+        try (ChildJvm jvm = ChildJvm.start(List.of(), RaceScenario.class.getName(),
+                BuiltJars.driverSample().toString(), Integer.toString(UNGUARDED_BOUND), "stop-at-first-failure", "closeAudit=false")) {
+            assertEquals(0, jvm.waitFor(Duration.ofMinutes(3)), jvm::output);
+            assertEquals("false", jvm.value("agent").orElseThrow(), jvm::output);
+            int failures = Integer.parseInt(jvm.value("failures").orElseThrow());
+            String classes = jvm.value("failureClasses").orElseThrow();
+            System.out.println("reproducer without the agent or the close audit: " + failures + " failure(s) of the release tail after "
+                    + jvm.value("attempts").orElseThrow() + " attempt(s): " + classes + "; lateAccesses="
+                    + jvm.value("lateAccesses").orElseThrow());
+            assertTrue(failures > 0, () -> "expected the release tail to fail on the closed loader within "
+                    + UNGUARDED_BOUND + " unguarded attempts:\n" + jvm.output());
+            assertEquals(Integer.toString(failures), jvm.value("pluginUnloadedErrors").orElseThrow(),
+                    () -> "every late access must surface as " + PluginUnloadedError.class.getName() + ", but the tail failed with: "
+                            + classes + "\n" + jvm.output());
+            assertTrue(Long.parseLong(jvm.value("lateAccesses").orElseThrow()) >= failures,
+                    () -> "every failure of the tail after the close is a late access the loader counts:\n" + jvm.output());
+            assertTrue(jvm.value("firstFailure").orElseThrow().contains("DeviceRetirement"), jvm::output);
+        }
+    }
+
+    /**
+     * Without the agent but with the close audit (on by default): the barrier still does not wait
+     * for the tail, and within the same bound the audit's first scan finds it running after the
+     * barrier; the audit then holds the close until it returned, so the tail never fails.
+     */
+    @Test
+    void withoutTheAgentTheCloseAuditFindsTheTailTheBarrierMissedAndHoldsTheClose() throws Exception {
         try (ChildJvm jvm = ChildJvm.start(List.of(), RaceScenario.class.getName(),
                 BuiltJars.driverSample().toString(), Integer.toString(UNGUARDED_BOUND), "stop-at-first-failure")) {
             assertEquals(0, jvm.waitFor(Duration.ofMinutes(3)), jvm::output);
             assertEquals("false", jvm.value("agent").orElseThrow(), jvm::output);
-            int failures = Integer.parseInt(jvm.value("failures").orElseThrow());
             long auditFrames = Long.parseLong(jvm.value("auditFrames").orElseThrow());
-            String classes = jvm.value("failureClasses").orElseThrow();
-            System.out.println("reproducer without the agent: " + failures + " failure(s) of the release tail, " + auditFrames
-                    + " frame(s) of it found by the close audit after the barrier, after " + jvm.value("attempts").orElseThrow()
-                    + " attempt(s): " + classes + "; lateAccesses=" + jvm.value("lateAccesses").orElseThrow());
-            // Without the agent the barrier does not wait for the tail. Before the close audit existed the loader was
-            // then closed under it (failures > 0 within the bound, checked below); with the audit, its first scan
-            // finds the tail still running after the barrier and holds the close until it returned.
-            assertTrue(failures > 0 || auditFrames > 0, () -> "expected the release tail to be still running after the "
-                    + "barrier (found by the close audit, or failing on the closed loader) within " + UNGUARDED_BOUND
-                    + " unguarded attempts:\n" + jvm.output());
-            if (failures > 0) {
-                assertEquals(Integer.toString(failures), jvm.value("pluginUnloadedErrors").orElseThrow(),
-                        () -> "every late access must surface as " + PluginUnloadedError.class.getName() + ", but the tail failed "
-                                + "with: " + classes + "\n" + jvm.output());
-                assertTrue(Long.parseLong(jvm.value("lateAccesses").orElseThrow()) >= failures,
-                        () -> "every failure of the tail after the close is a late access the loader counts:\n" + jvm.output());
-                assertTrue(jvm.value("firstFailure").orElseThrow().contains("DeviceRetirement"), jvm::output);
-            }
+            System.out.println("reproducer without the agent, close audit on: " + auditFrames + " frame(s) of the tail found by the "
+                    + "audit after " + jvm.value("attempts").orElseThrow() + " attempt(s), " + jvm.value("failures").orElseThrow()
+                    + " failure(s)");
+            assertTrue(auditFrames > 0, () -> "expected the close audit to find the release tail still running after the barrier "
+                    + "within " + UNGUARDED_BOUND + " unguarded attempts:\n" + jvm.output());
+            assertEquals("0", jvm.value("failures").orElseThrow(), () -> "the audit holds the close until the tail returned:\n"
+                    + jvm.output());
         }
     }
 

@@ -92,7 +92,7 @@ class TestKitIT {
 
         AssertionError e = assertThrows(AssertionError.class, () -> assertUnloadsCleanly(loader, plugin, Duration.ofMillis(300)));
         String m = e.getMessage();
-        assertTrue(m.contains("timed out after 300 ms in step 4 (barrier): plugin code is still running"), m);
+        assertTrue(m.contains("timed out after 300 ms in step 4 (barrier): a release callback is still running"), m);
         assertTrue(m.contains("\"pagemap-cache-worker\"") && m.contains("XePagemap.release"), m);
 
         CompletableFuture<UnloadReport> unload = SampleHost.unloadAsync(loader, plugin, LONG);

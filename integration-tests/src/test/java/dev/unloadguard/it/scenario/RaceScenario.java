@@ -21,12 +21,13 @@ import java.util.Map;
  * can also surface as {@code IllegalStateException: zip file closed} or {@code
  * NullPointerException: Inflater has been closed}, depending on where the close catches the tail.
  *
- * <p>The loader's close audit (step 5) runs with or without the agent: when the barrier did not
- * wait for the tail, the audit's first scan finds its frame and holds the close until the tail
- * returned ({@code auditFrames}, summed over the attempts), so the tail rarely gets to fail.
+ * <p>The loader's close audit (step 5) runs with or without the agent unless turned off: when the
+ * barrier did not wait for the tail, the audit's first scan finds its frame and holds the close
+ * until the tail returned ({@code auditFrames}, summed over the attempts).
  *
  * <p>Arguments: driver jar, attempts, {@code stop-at-first-failure} (a failure, or a frame the
- * audit found) or {@code all}. Prints {@code key=value} lines: agent, attempts, failures,
+ * audit found) or {@code all}, optionally {@code closeAudit=false} (the loader's close audit off:
+ * the reproducer of closing under the tail without any safety). Prints {@code key=value} lines: agent, attempts, failures,
  * auditFrames, pluginUnloadedErrors, lateAccesses (the
  * loader's count), failureClasses (each class with its count), first.CLASS (the first failure
  * of each class), firstFailure.
@@ -37,6 +38,7 @@ public final class RaceScenario {
         Path driverJar = Path.of(args[0]);
         int attempts = Integer.parseInt(args[1]);
         boolean stopAtFirst = args[2].equals("stop-at-first-failure");
+        boolean closeAudit = !(args.length > 3 && args[3].equals("closeAudit=false"));
         int failures = 0;
         int pluginUnloaded = 0;
         int done = 0;
@@ -52,6 +54,7 @@ public final class RaceScenario {
                     .config("xe.pagemaps", "2")
                     .config("xe.pages", "65536")
                     .allowUnguardedUnload(true)
+                    .closeAudit(closeAudit)
                     .collectionTimeout(Duration.ZERO)
                     .build();
             for (int i = 0; i < attempts; i++) {

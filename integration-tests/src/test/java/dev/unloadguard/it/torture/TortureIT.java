@@ -21,9 +21,10 @@ import org.junit.jupiter.params.provider.EnumSource;
  * threads acquiring and releasing devices and running release callbacks, by the helper dropping
  * callbacks from its worker, and by host threads calling the plugin's service continuously, in a
  * child JVM with the built agent, under each compiler mode and JDK; and the same scenario without
- * the agent, which must fail (its unloads cannot complete: the loader's close audit finds host
- * calls the barrier did not wait for), and, without host callers, shows the barrier missing
- * running release tails (the close audit finds them). The default mode (tiered, test JDK) runs with a
+ * the agent, which must fail: with the loader's close audit its unloads cannot complete (the audit
+ * finds host calls the barrier did not wait for), and without the audit too the detector catches
+ * class loaders closed under running release tails and service calls, and host calls after the
+ * unload run on the closed loader. The default mode (tiered, test JDK) runs with a
  * second plugin Y alongside ({@link TortureBystander}) that keeps sections of its own release epoch
  * open all run long: no unload of X may wait for them (one epoch per plugin), and Y's own unload
  * must time out naming Y and the threads inside, then succeed once they are closed or gone.
@@ -157,12 +158,40 @@ class TortureIT {
     }
 
     /**
-     * The guard is worth something only if the scenario fails when it is removed: the same
-     * scenario, host callers included, without the agent (the loader allows unguarded unloads
-     * then). Nothing refuses the callers' calls and no barrier waits for those in flight, so the
-     * first unload cannot complete: the loader's close audit finds caller threads still running the
-     * plugin's service after the barrier and closes nothing (before the close audit existed, the
-     * loader was closed under them; see {@code EntryGuardIT} and the PF4J side-by-side).
+     * The detector is worth something only if it fails when the safety is removed: the same
+     * scenario without the agent and without the loader's close audit (the loader allows unguarded
+     * unloads then) must see release tails and host service calls still running plugin code when a
+     * loader is about to be closed, tails failing to load their class, and host calls made after
+     * the unload running on the closed loader.
+     */
+    @Test
+    void withoutTheAgentOrTheCloseAuditTheDetectorSeesLoadersClosedUnderRunningTailsAndCalls() throws Exception {
+        int cycles = UNGUARDED_CYCLES;
+        try (ChildJvm jvm = ChildJvm.start(System.getProperty("java.home"), List.of(), TortureScenario.class.getName(),
+                args(cycles, false, false, "closeAudit=false"))) {
+            assertEquals(0, jvm.waitFor(Duration.ofMinutes(3)), () -> "the scenario failed:\n" + jvm.output());
+            String summary = summary("test JDK, WITHOUT the agent or the close audit", jvm);
+            System.out.println(summary);
+            assertEquals("false", value(jvm, "agent"), jvm::output);
+            assertEquals(Integer.toString(cycles), value(jvm, "cycles"), jvm::output);
+            assertTrue(count(jvm, "violations") > 0, () -> "without the agent the detector must see a release tail running "
+                    + "plugin code just before its loader is closed, within " + cycles + " cycles: " + summary);
+            assertTrue(count(jvm, "ncdfe") > 0, () -> "without the agent a release tail must hit the closed loader "
+                    + "(NoClassDefFoundError) within " + cycles + " cycles: " + summary);
+            assertTrue(value(jvm, "firstViolation").contains("it.torture."), jvm::output);
+            assertEquals("0", value(jvm, "refused"), () -> "without the agent nothing refuses a call: " + summary);
+            assertTrue(count(jvm, "lateCallsRan") > 0, () -> "without the agent a host call made after the unload returned "
+                    + "must run plugin code on the closed loader: " + summary);
+            assertTrue(count(jvm, "serviceViolations") > 0, () -> "without the agent the detector must see a host service "
+                    + "call running plugin code just before its loader is closed, within " + cycles + " cycles: " + summary);
+        }
+    }
+
+    /**
+     * The same scenario without the agent but with the loader's close audit (on by default): nothing
+     * refuses the callers' calls and no barrier waits for those in flight, so the first unload
+     * cannot complete: the audit finds caller threads still running the plugin's service after
+     * the barrier and closes nothing. Without the guard the scenario fails, safely.
      */
     @Test
     void withoutTheAgentTheSameScenarioFailsTheCloseAuditFindsHostCallsTheBarrierDidNotWaitFor() throws Exception {
@@ -171,38 +200,14 @@ class TortureIT {
                 args(cycles, false, false, null))) {
             int status = jvm.waitFor(Duration.ofMinutes(3));
             String aborted = jvm.value("aborted").orElse("none");
-            System.out.println("torture [test JDK, WITHOUT the agent]: exit status " + status + ", aborted=" + aborted.substring(0,
-                    Math.min(aborted.length(), 400)));
+            System.out.println("torture [test JDK, WITHOUT the agent, close audit on]: exit status " + status + ", aborted="
+                    + aborted.substring(0, Math.min(aborted.length(), 400)));
             assertEquals("false", value(jvm, "agent"), jvm::output);
             assertEquals(2, status, () -> "without the agent an unload must fail (status 2):\n" + jvm.output());
             assertTrue(aborted.contains("failed its close audit") && aborted.contains("\"torture-caller-")
                             && aborted.contains("it.torture.TortureService.serve"),
                     () -> "without the agent the close audit must find host callers still inside the plugin's service: " + aborted);
             assertEquals("0", value(jvm, "refused"), () -> "without the agent nothing refuses a call:\n" + jvm.output());
-        }
-    }
-
-    /**
-     * Without the agent and without host callers (the seed's scenario): the release barrier does
-     * not wait for the release tails still running, so the loader's close audit is what finds them
-     * (frames on its first scan) and holds the close until they finished. With the close audit on,
-     * the detector no longer sees a loader closed under a running tail (it did before the audit:
-     * violations and NoClassDefFoundError within 40 cycles); the audit's first-scan frames are the
-     * measure of what the barrier missed.
-     */
-    @Test
-    void withoutTheAgentTheBarrierMissesRunningTailsAndTheCloseAuditFindsThem() throws Exception {
-        int cycles = UNGUARDED_CYCLES;
-        try (ChildJvm jvm = ChildJvm.start(System.getProperty("java.home"), List.of(), TortureScenario.class.getName(),
-                args(cycles, false, false, 0))) {
-            assertEquals(0, jvm.waitFor(Duration.ofMinutes(3)), () -> "the scenario failed:\n" + jvm.output());
-            String summary = summary("test JDK, WITHOUT the agent, no host callers", jvm);
-            System.out.println(summary);
-            assertEquals("false", value(jvm, "agent"), jvm::output);
-            assertEquals(Integer.toString(cycles), value(jvm, "cycles"), jvm::output);
-            assertTrue(count(jvm, "auditFrames") > 0, () -> "without the agent the close audit must find release tails the "
-                    + "barrier did not wait for, within " + cycles + " cycles: " + summary);
-            assertEquals("0", value(jvm, "callers"), jvm::output);
         }
     }
 
@@ -216,11 +221,11 @@ class TortureIT {
         return mode.javaHome.toString();
     }
 
-    /** {@code callers}: host service callers per cycle, or null for the scenario's default. */
-    private static String[] args(int cycles, boolean virtual, boolean withBystander, Integer callers) {
+    /** {@code extra}: one more {@code key=value} argument of the scenario, or null. */
+    private static String[] args(int cycles, boolean virtual, boolean withBystander, String extra) {
         List<String> args = new ArrayList<>(List.of("plugin=" + plugin, "cycles=" + cycles, "virtual=" + virtual));
-        if (callers != null) {
-            args.add("callers=" + callers);
+        if (extra != null) {
+            args.add(extra);
         }
         if (withBystander) {
             args.add("bystander=" + bystander);

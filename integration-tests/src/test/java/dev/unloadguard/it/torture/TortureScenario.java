@@ -84,7 +84,9 @@ import java.util.stream.Collectors;
  * class, 1000), {@code checkCollection}
  * (true with the agent; without it, failed tails keep their generation reachable through the
  * errors the helper stores), {@code collectionMillis} (how long a generation may take to be
- * collected, 3000), {@code bystander} (the bystander plugin jar: the two-plugin mode; none).
+ * collected, 3000), {@code bystander} (the bystander plugin jar: the two-plugin mode; none),
+ * {@code closeAudit} (the loader's close audit, true; false only to show what goes wrong without
+ * any safety).
  *
  * <p>Prints {@code key=value} lines: cycles, callbacks (tails run), callbacksByHelper, acquires,
  * driverReleases, barriersWaited, barriersTimedOut (unloads of X whose release barrier ran out of
@@ -156,6 +158,7 @@ public final class TortureScenario {
                     .config("torture.devices", Integer.toString(cfg.devices))
                     .beforeClose(detector)
                     .allowUnguardedUnload(!agent)        // only to show the failure without the agent
+                    .closeAudit(cfg.closeAudit)          // off only to show the failure without any safety
                     .collectionTimeout(Duration.ZERO)    // checked below, once the workers let go
                     .build();
             if (cfg.bystander != null) {
@@ -658,6 +661,7 @@ public final class TortureScenario {
         long paceNanos = TimeUnit.MICROSECONDS.toNanos(50);
         long lastTailParkNanos = TimeUnit.MICROSECONDS.toNanos(1000);
         Boolean checkCollection;
+        boolean closeAudit = true;
         Duration collectionBound = Duration.ofSeconds(3);
         Path bystander;
 
@@ -691,6 +695,8 @@ public final class TortureScenario {
             c.collectionBound = Duration.ofMillis(Long.parseLong(kv.getOrDefault("collectionMillis", "3000")));
             String bystander = kv.remove("bystander");
             c.bystander = bystander == null ? null : Path.of(bystander);
+            c.closeAudit = Boolean.parseBoolean(kv.getOrDefault("closeAudit", "true"));
+            kv.remove("closeAudit");
             String check = kv.remove("checkCollection");
             c.checkCollection = check == null ? null : Boolean.parseBoolean(check);
             kv.keySet().removeAll(List.of("cycles", "seed", "virtual", "workers", "callers", "ops", "devices", "shapes", "tailParkMicros",
