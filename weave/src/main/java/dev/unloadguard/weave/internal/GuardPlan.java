@@ -141,7 +141,44 @@ public final class GuardPlan {
          * from a supertype not guarded on its own; {@link Target#calls()} names that body. As an
          * external target (the fallback): that inherited body itself.
          */
-        INHERITED_RELEASE
+        INHERITED_RELEASE,
+        /**
+         * Scope {@link Scope#ENTRIES} only: a clean-up method a host calls while it takes a plugin's
+         * objects apart ({@code hashCode()I}, {@code equals(Ljava/lang/Object;)Z},
+         * {@code toString()Ljava/lang/String;}, a one-parameter {@code compareTo} returning
+         * {@code int}, {@code close()V}, {@code finalize()V}; instance methods only): a section
+         * that is waited for, never refused. A host removing plugin listeners from a
+         * {@code HashSet} while the plugin is GOING calls {@code hashCode} and {@code equals}.
+         */
+        CLEANUP,
+        /**
+         * Scope {@link Scope#ENTRIES} only: any other concrete method (constructors after their
+         * {@code super()}/{@code this()} call, static initializers, private, synthetic, bridge and
+         * lambda-body methods, interface default/static/private methods): a <em>gated</em>
+         * section. Once the plugin is GOING, a new entry from outside the plugin is refused with
+         * {@code PluginUnloadedError} naming {@link Target#entryName()}.
+         */
+        ENTRY;
+
+        /**
+         * Whether a section of this kind is refused once the plugin is GOING (entered through
+         * {@code bootstrapEntry}); every other reason is only waited for.
+         */
+        public boolean gated() {
+            return this == ENTRY;
+        }
+    }
+
+    /** What a plan covers: the plugin's guard scope, chosen per plugin by the host. */
+    public enum Scope {
+        /** The release paths only: the reasons up to {@link Reason#INHERITED_RELEASE}. */
+        RELEASE_PATHS,
+        /**
+         * Every concrete method of the class is a section: the release paths as in
+         * {@link #RELEASE_PATHS} (ungated), the {@link Reason#CLEANUP} methods (ungated) and every
+         * other method as an {@link Reason#ENTRY} (gated).
+         */
+        ENTRIES
     }
 
     /**
@@ -179,6 +216,15 @@ public final class GuardPlan {
             return name + descriptor;
         }
 
+        /**
+         * The method as people name it, the static argument of a gated entry and the text of a
+         * refused entry's error: {@code com.acme.Service.handle(java.lang.String,int)},
+         * {@code new com.acme.Service(int)}, {@code static initializer of com.acme.Service}.
+         */
+        public String entryName() {
+            return GuardPlan.entryName(owner, name, descriptor);
+        }
+
         @Override
         public String toString() {
             return owner.replace('/', '.') + "." + name + descriptor + " (" + reason
@@ -213,6 +259,9 @@ public final class GuardPlan {
     private static final int FLAG_SERIALIZABLE = 1;
 
     private static final GuardPlan NOTHING = new GuardPlan("", List.of(), List.of(), List.of(), List.of(), Map.of());
+    /** The cleanup methods but {@code compareTo}: name followed by descriptor. */
+    private static final Set<String> CLEANUP_KEYS = Set.of("hashCode()I", "equals(Ljava/lang/Object;)Z",
+            "toString()Ljava/lang/String;", "close()V", "finalize()V");
 
     private final String className;
     private final List<Target> targets;
@@ -243,8 +292,18 @@ public final class GuardPlan {
      * @throws IllegalArgumentException if {@code classfile} is not a class file ASM can read
      */
     public static GuardPlan of(byte[] classfile, ClassLoader hierarchyLoader) {
+        return of(classfile, hierarchyLoader, Scope.RELEASE_PATHS);
+    }
+
+    /**
+     * Plans one class file as the agent does when a plugin loader of guard scope {@code scope}
+     * defines it ({@link #of(byte[], ClassLoader)} plans {@link Scope#RELEASE_PATHS}).
+     *
+     * @throws IllegalArgumentException if {@code classfile} is not a class file ASM can read
+     */
+    public static GuardPlan of(byte[] classfile, ClassLoader hierarchyLoader, Scope scope) {
         ClassReader reader = new ClassReader(classfile);
-        return analyze(reader, classfile, hierarchyLoader, Map.of(), true);
+        return analyze(reader, classfile, hierarchyLoader, Map.of(), true, scope);
     }
 
     /**
@@ -257,12 +316,48 @@ public final class GuardPlan {
      * @throws IllegalArgumentException if {@code classfile} is not a class file ASM can read
      */
     public static GuardPlan of(byte[] classfile, ClassLoader hierarchyLoader, Set<String> methodReferenceBodies) {
+        return of(classfile, hierarchyLoader, methodReferenceBodies, Scope.RELEASE_PATHS);
+    }
+
+    /**
+     * {@link #of(byte[], ClassLoader, Set)} for a plugin loader of guard scope {@code scope}.
+     *
+     * @throws IllegalArgumentException if {@code classfile} is not a class file ASM can read
+     */
+    public static GuardPlan of(byte[] classfile, ClassLoader hierarchyLoader, Set<String> methodReferenceBodies, Scope scope) {
         ClassReader reader = new ClassReader(classfile);
         Map<String, Reason> pending = new HashMap<>();
         for (String key : methodReferenceBodies) {
             pending.put(key, Reason.LAMBDA_BODY);
         }
-        return analyze(reader, classfile, hierarchyLoader, pending, true);
+        return analyze(reader, classfile, hierarchyLoader, pending, true, scope);
+    }
+
+    /**
+     * The readable name of a method (see {@link Target#entryName()}): binary class names, Java
+     * type names for the parameters, separated by commas as {@code java.lang.reflect.Method}
+     * prints them.
+     */
+    static String entryName(String owner, String name, String descriptor) {
+        String type = owner.replace('/', '.');
+        if (name.equals("<clinit>")) {
+            return "static initializer of " + type;
+        }
+        StringBuilder sb = new StringBuilder(type.length() + name.length() + descriptor.length() + 8);
+        if (name.equals("<init>")) {
+            sb.append("new ").append(type);
+        } else {
+            sb.append(type).append('.').append(name);
+        }
+        sb.append('(');
+        Type[] parameters = Type.getArgumentTypes(descriptor);
+        for (int i = 0; i < parameters.length; i++) {
+            if (i > 0) {
+                sb.append(',');
+            }
+            sb.append(parameters[i].getClassName());
+        }
+        return sb.append(')').toString();
     }
 
     /** Internal name of the planned class ({@code ""} when the pre-check excluded it). */
@@ -306,15 +401,26 @@ public final class GuardPlan {
         return !bridges.isEmpty() || !overrides.isEmpty();
     }
 
-    /** Keys of the declared methods to guard. */
-    Set<String> declaredKeys() {
-        Set<String> keys = new HashSet<>();
+    /** The declared methods to guard, by key (name followed by descriptor). */
+    Map<String, Target> declaredTargets() {
+        Map<String, Target> declared = new HashMap<>();
         for (Target t : targets) {
             if (!t.synthesized()) {
-                keys.add(t.key());
+                declared.put(t.key(), t);
             }
         }
-        return keys;
+        return declared;
+    }
+
+    /** How many of {@link #targets()} are gated ({@link Reason#ENTRY}). */
+    public int gatedCount() {
+        int n = 0;
+        for (Target t : targets) {
+            if (t.reason().gated()) {
+                n++;
+            }
+        }
+        return n;
     }
 
     /**
@@ -336,20 +442,22 @@ public final class GuardPlan {
      * class is being defined (bridges and overrides), not retransformed (the fallback).
      */
     static GuardPlan analyze(ClassReader reader, byte[] classfile, ClassLoader loader, Map<String, Reason> pending,
-            boolean mayAddMethods) {
-        return analyze(reader, scanConstantPool(classfile), loader, pending, mayAddMethods);
+            boolean mayAddMethods, Scope scope) {
+        return analyze(reader, scanConstantPool(classfile), loader, pending, mayAddMethods, scope);
     }
 
     /**
-     * {@link #analyze(ClassReader, byte[], ClassLoader, Map, boolean)} with the constant pool
-     * already scanned ({@link #scanConstantPool}): the transformer scans once for its fast path and reuses it.
+     * {@link #analyze(ClassReader, byte[], ClassLoader, Map, boolean, Scope)} with the constant
+     * pool already scanned ({@link #scanConstantPool}): the transformer scans once for its fast
+     * path and reuses it.
      */
     static GuardPlan analyze(ClassReader reader, int found, ClassLoader loader, Map<String, Reason> pending,
-            boolean mayAddMethods) {
+            boolean mayAddMethods, Scope scope) {
         boolean mentionsRelease = (found & CP_RELEASE) != 0;
         boolean mentionsAnnotation = (found & CP_GUARDED_RELEASE) != 0;
         boolean pluginInterface = (found & CP_PLUGIN_INTERFACE) != 0;
-        if (!mentionsRelease && !mentionsAnnotation && pending.isEmpty()) {
+        boolean entries = scope == Scope.ENTRIES;
+        if (!entries && !mentionsRelease && !mentionsAnnotation && pending.isEmpty()) {
             // Only an inherited release body could be left: a release type through a direct interface.
             if (!pluginInterface || (Hierarchy.bitsOf(loader, reader.getSuperName(), reader.getInterfaces()) & RELEASE_TYPES) == 0) {
                 return NOTHING;
@@ -361,7 +469,7 @@ public final class GuardPlan {
         reader.accept(c, parseCode
                 ? ClassReader.SKIP_DEBUG | ClassReader.SKIP_FRAMES
                 : ClassReader.SKIP_CODE | ClassReader.SKIP_DEBUG | ClassReader.SKIP_FRAMES);
-        return c.plan(loader, pending, mayAddMethods, pluginInterface);
+        return c.plan(loader, pending, mayAddMethods, pluginInterface, entries);
     }
 
     private static final int RELEASE_TYPES = Hierarchy.CALLBACK | Hierarchy.ACTION | Hierarchy.DRIVER;
@@ -514,9 +622,25 @@ public final class GuardPlan {
             return name + descriptor;
         }
 
+        /** Whether it has code to weave into and is not woven yet: a section in scope ENTRIES. */
+        boolean concrete() {
+            return (access & (Opcodes.ACC_ABSTRACT | Opcodes.ACC_NATIVE)) == 0 && !alreadyGuarded;
+        }
+
+        /** Whether it can be a release path (the rules of scope RELEASE_PATHS). */
         boolean guardable() {
-            return (access & (Opcodes.ACC_ABSTRACT | Opcodes.ACC_NATIVE | Opcodes.ACC_BRIDGE)) == 0
-                    && !name.equals("<init>") && !name.equals("<clinit>") && !alreadyGuarded;
+            return concrete() && (access & Opcodes.ACC_BRIDGE) == 0 && !name.equals("<init>") && !name.equals("<clinit>");
+        }
+
+        /** Whether it is one of the {@link Reason#CLEANUP} methods. */
+        boolean cleanup() {
+            if ((access & Opcodes.ACC_STATIC) != 0) {
+                return false;
+            }
+            if (name.equals("compareTo")) {
+                return descriptor.endsWith(")I") && Type.getArgumentCount(descriptor) == 1;
+            }
+            return CLEANUP_KEYS.contains(name + descriptor);
         }
     }
 
@@ -610,7 +734,8 @@ public final class GuardPlan {
             return false;
         }
 
-        GuardPlan plan(ClassLoader loader, Map<String, Reason> pending, boolean mayAddMethods, boolean pluginInterface) {
+        GuardPlan plan(ClassLoader loader, Map<String, Reason> pending, boolean mayAddMethods, boolean pluginInterface,
+                boolean entries) {
             // Lambda and method-reference bodies first: they are the cheap part.
             List<String> localBodies = new ArrayList<>();
             List<Target> external = new ArrayList<>();
@@ -657,6 +782,9 @@ public final class GuardPlan {
             List<Target> targets = new ArrayList<>();
             for (MethodInfo m : methods) {
                 if (!m.guardable()) {
+                    if (entries && m.concrete()) {
+                        targets.add(new Target(name, m.name, m.descriptor, m.cleanup() ? Reason.CLEANUP : Reason.ENTRY));
+                    }
                     continue;
                 }
                 Reason reason = null;
@@ -681,6 +809,9 @@ public final class GuardPlan {
                 }
                 if (reason == null && pending.containsKey(m.key())) {
                     reason = pending.get(m.key());
+                }
+                if (reason == null && entries) {
+                    reason = m.cleanup() ? Reason.CLEANUP : Reason.ENTRY;
                 }
                 if (reason != null) {
                     targets.add(new Target(name, m.name, m.descriptor, reason));

@@ -3,11 +3,11 @@ package dev.unloadguard.weave.internal;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import org.objectweb.asm.ClassReader;
 import org.objectweb.asm.ClassVisitor;
 import org.objectweb.asm.ClassWriter;
 import org.objectweb.asm.Handle;
+import org.objectweb.asm.MethodTooLargeException;
 import org.objectweb.asm.MethodVisitor;
 import org.objectweb.asm.Opcodes;
 import org.objectweb.asm.Type;
@@ -18,6 +18,7 @@ import org.objectweb.asm.tree.InsnList;
 import org.objectweb.asm.tree.InsnNode;
 import org.objectweb.asm.tree.InvokeDynamicInsnNode;
 import org.objectweb.asm.tree.LabelNode;
+import org.objectweb.asm.tree.LdcInsnNode;
 import org.objectweb.asm.tree.MethodInsnNode;
 import org.objectweb.asm.tree.MethodNode;
 import org.objectweb.asm.tree.TryCatchBlockNode;
@@ -95,11 +96,49 @@ final class Weaver {
     }
 
     /**
+     * A woven class file and the planned methods left as they were.
+     *
+     * @param classfile the woven class file
+     * @param notWoven keys (name followed by descriptor) of planned methods that were not woven:
+     *     constructors whose initializing call could not be located for certain
+     *     ({@link ConstructorPrologue}), methods that would exceed the JVM's 64 KiB code limit
+     */
+    record Woven(byte[] classfile, List<String> notWoven) {
+    }
+
+    /**
      * Returns the class file of {@code reader} woven as {@code plan} says, guarded by calls to
      * {@code guardOwner}'s {@code enter()I} and {@code exit(I)V}.
      */
     static byte[] weave(ClassReader reader, GuardPlan plan, String guardOwner) {
-        Set<String> keys = plan.declaredKeys();
+        return weaveReporting(reader, plan, guardOwner).classfile();
+    }
+
+    /**
+     * {@link #weave}, saying which planned methods were left unwoven. A method whose woven code
+     * would be too large is left as it was, and the class woven again without it.
+     */
+    static Woven weaveReporting(ClassReader reader, GuardPlan plan, String guardOwner) {
+        Map<String, GuardPlan.Target> targets = plan.declaredTargets();
+        List<String> notWoven = new ArrayList<>();
+        while (true) {
+            List<String> skipped = new ArrayList<>();
+            try {
+                byte[] woven = weave(reader, plan, targets, guardOwner, skipped);
+                notWoven.addAll(skipped);
+                return new Woven(woven, List.copyOf(notWoven));
+            } catch (MethodTooLargeException e) {
+                String key = e.getMethodName() + e.getDescriptor();
+                if (targets.remove(key) == null) {
+                    throw e; // not one of ours: an added method, or the class was too large already
+                }
+                notWoven.add(key);
+            }
+        }
+    }
+
+    private static byte[] weave(ClassReader reader, GuardPlan plan, Map<String, GuardPlan.Target> targets, String guardOwner,
+            List<String> skipped) {
         Map<String, Map<Integer, Handle>> rewrites = plan.siteRewrites();
         ClassWriter writer = new ClassWriter(reader, 0);
         reader.accept(new ClassVisitor(Opcodes.ASM9, writer) {
@@ -116,15 +155,19 @@ final class Weaver {
                 MethodVisitor out = super.visitMethod(access, name, descriptor, signature, exceptions);
                 String key = name + descriptor;
                 Map<Integer, Handle> sites = rewrites.get(key);
-                if (!keys.contains(key)) {
+                GuardPlan.Target target = targets.get(key);
+                if (target == null) {
                     return sites == null ? out : new SiteRewriter(out, sites);
                 }
                 int classVersion = version;
+                String entryName = target.reason().gated() ? target.entryName() : null;
                 MethodNode guarded = new MethodNode(Opcodes.ASM9, access, name, descriptor, signature, exceptions) {
                     @Override
                     public void visitEnd() {
                         super.visitEnd();
-                        guard(this, classVersion, guardOwner);
+                        if (!guard(this, classVersion, guardOwner, entryName)) {
+                            skipped.add(key);
+                        }
                         accept(out);
                     }
                 };
@@ -136,12 +179,12 @@ final class Weaver {
             public void visitEnd() {
                 for (GuardPlan.Bridge b : plan.bridges()) {
                     MethodNode m = bridge(b);
-                    guard(m, version, guardOwner);
+                    guard(m, version, guardOwner, null);
                     m.accept(cv);
                 }
                 for (GuardPlan.InheritedOverride o : plan.overrides()) {
                     MethodNode m = override(o);
-                    guard(m, version, guardOwner);
+                    guard(m, version, guardOwner, null);
                     m.accept(cv);
                 }
                 super.visitEnd();
@@ -222,15 +265,28 @@ final class Weaver {
         return slot;
     }
 
-    /** Rewrites one method body in place (see the class comment). */
-    static void guard(MethodNode method, int classVersion, String guardOwner) {
+    /**
+     * Rewrites one method body in place (see the class comment): an ungated section if
+     * {@code entryName} is {@code null}, else a gated entry named so. A constructor's section
+     * starts after its initializing call; {@code false} (the method unchanged) if that call cannot
+     * be located for certain.
+     */
+    static boolean guard(MethodNode method, int classVersion, String guardOwner, String entryName) {
         InsnList code = method.instructions;
+        AbstractInsnNode initialized = null; // the section starts after it; null: at the method's start
+        if (method.name.equals("<init>")) {
+            initialized = ConstructorPrologue.initializingCall(method);
+            if (initialized == null) {
+                return false;
+            }
+        }
         int token = method.maxLocals;
         boolean frames = (classVersion & 0xFFFF) >= Opcodes.V1_7 || hasFrames(code);
         boolean indy = (classVersion & 0xFFFF) >= Opcodes.V1_7;
 
-        // Existing frames: the token is an int in its slot from the entry on.
-        for (AbstractInsnNode insn = code.getFirst(); insn != null; insn = insn.getNext()) {
+        // Existing frames: the token is an int in its slot from the section's start on (a
+        // constructor's frames before its initializing call do not have it).
+        for (AbstractInsnNode insn = initialized == null ? code.getFirst() : initialized; insn != null; insn = insn.getNext()) {
             if (insn instanceof FrameNode) {
                 addToken((FrameNode) insn, token);
             }
@@ -240,17 +296,24 @@ final class Weaver {
         List<TryCatchBlockNode> ranges = new ArrayList<>();
 
         InsnList prologue = new InsnList();
-        prologue.add(enterCall(guardOwner, indy));
+        enterCall(prologue, guardOwner, indy, entryName);
         prologue.add(new VarInsnNode(Opcodes.ISTORE, token));
         LabelNode rangeStart = new LabelNode();
         prologue.add(rangeStart);
-        code.insert(prologue);
+        if (initialized == null) {
+            code.insert(prologue);
+        } else {
+            code.insert(initialized, prologue);
+        }
 
-        for (AbstractInsnNode insn : code.toArray()) {
+        List<AbstractInsnNode> returns = new ArrayList<>();
+        for (AbstractInsnNode insn = rangeStart.getNext(); insn != null; insn = insn.getNext()) {
             int op = insn.getOpcode();
-            if (op < Opcodes.IRETURN || op > Opcodes.RETURN) {
-                continue;
+            if (op >= Opcodes.IRETURN && op <= Opcodes.RETURN) {
+                returns.add(insn);
             }
+        }
+        for (AbstractInsnNode insn : returns) {
             LabelNode rangeEnd = new LabelNode();
             InsnList exit = new InsnList();
             exit.add(rangeEnd);
@@ -291,6 +354,7 @@ final class Weaver {
             method.visibleAnnotations = new ArrayList<>();
         }
         method.visibleAnnotations.add(new AnnotationNode(GuardPlan.GUARDED_DESC));
+        return true;
     }
 
     /** The bootstrap method of the woven call sites, in {@code guardOwner}. */
@@ -300,9 +364,25 @@ final class Weaver {
                 false);
     }
 
-    private static AbstractInsnNode enterCall(String guardOwner, boolean indy) {
-        return indy ? new InvokeDynamicInsnNode("enter", "()I", bootstrap(guardOwner))
-                : new MethodInsnNode(Opcodes.INVOKESTATIC, guardOwner, "enterCaller", "()I", false);
+    /** The bootstrap of gated entries: one static argument, the entry's readable name. */
+    private static Handle bootstrapEntry(String guardOwner) {
+        return new Handle(Opcodes.H_INVOKESTATIC, guardOwner, "bootstrapEntry",
+                "(Ljava/lang/invoke/MethodHandles$Lookup;Ljava/lang/String;Ljava/lang/invoke/MethodType;Ljava/lang/String;)"
+                        + "Ljava/lang/invoke/CallSite;",
+                false);
+    }
+
+    /** Appends the enter call: ungated ({@code entryName == null}) or gated, leaving the token on the stack. */
+    private static void enterCall(InsnList code, String guardOwner, boolean indy, String entryName) {
+        if (entryName == null) {
+            code.add(indy ? new InvokeDynamicInsnNode("enter", "()I", bootstrap(guardOwner))
+                    : new MethodInsnNode(Opcodes.INVOKESTATIC, guardOwner, "enterCaller", "()I", false));
+        } else if (indy) {
+            code.add(new InvokeDynamicInsnNode("enter", "()I", bootstrapEntry(guardOwner), entryName));
+        } else {
+            code.add(new LdcInsnNode(entryName));
+            code.add(new MethodInsnNode(Opcodes.INVOKESTATIC, guardOwner, "enterEntryCaller", "(Ljava/lang/String;)I", false));
+        }
     }
 
     private static AbstractInsnNode exitCall(String guardOwner, boolean indy) {
