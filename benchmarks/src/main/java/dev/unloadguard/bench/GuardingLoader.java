@@ -32,10 +32,19 @@ final class GuardingLoader extends ClassLoader implements EpochHolder {
         return new GuardingLoader(name, Set.of(binaryNames));
     }
 
+    /** A loader named {@code name} whose epoch guards every entry (the host's default), not only release paths. */
+    static GuardingLoader guardingEntries(String name, String... binaryNames) {
+        return new GuardingLoader(name, Set.of(binaryNames), true);
+    }
+
     private GuardingLoader(String name, Set<String> binaryNames) {
+        this(name, binaryNames, false);
+    }
+
+    private GuardingLoader(String name, Set<String> binaryNames, boolean guardsEntries) {
         super(name, GuardingLoader.class.getClassLoader());
         this.guarded = binaryNames;
-        this.epoch = new ReleaseEpoch(name);
+        this.epoch = new ReleaseEpoch(name, guardsEntries);
     }
 
     static byte[] classBytes(String binaryName) {

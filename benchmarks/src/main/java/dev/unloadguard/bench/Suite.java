@@ -54,6 +54,7 @@ public final class Suite {
     private static final String FLOOR = EpochFloorBench.class.getName() + ".";
     private static final String BARRIER = BarrierBench.class.getName() + ".";
     private static final String CALLBACK = GuardedCallbackBench.class.getName() + ".";
+    private static final String ENTRY = EntryBench.class.getName() + ".";
     private static final String DEVICE = DeviceBench.class.getName() + ".";
     private static final String TRANSFORMER = TransformerBench.class.getName() + ".";
     private static final String BINDING = BindingBench.class.getName() + ".";
@@ -169,7 +170,7 @@ public final class Suite {
         for (int r = 0; r < rounds; r++) {
             runJmh("t1r" + r, 1, null, null, List.of(), PAIRED);
         }
-        runJmh("t1", 1, null, null, List.of(PAIRED), EPOCH, FLOOR, BARRIER, CALLBACK, DEVICE, TRANSFORMER, BINDING, ISOLATION);
+        runJmh("t1", 1, null, null, List.of(PAIRED), EPOCH, FLOOR, BARRIER, CALLBACK, ENTRY, DEVICE, TRANSFORMER, BINDING, ISOLATION);
         runJmh("t2", 2, null, null, List.of(), EPOCH, DEVICE);
         String vtJava = opts.get("vt-java");
         if (vtJava != null) {
@@ -511,6 +512,16 @@ public final class Suite {
         double u = score("GuardedCallbackBench.unguarded@t1");
         row("3. guarded release callback", scoreText("GuardedCallbackBench.guarded@t1"),
                 "unguarded " + scoreText("GuardedCallbackBench.unguarded@t1"), "+" + fmt(g - u) + " ns", "≤ +10 ns", g - u <= 10);
+        double ge = score("EntryBench.guardedEntry@t1");
+        double ue = score("EntryBench.unguardedEntry@t1");
+        row("3b. guarded entry call (host → plugin service, every entry guarded)", scoreText("EntryBench.guardedEntry@t1"),
+                "unguarded " + scoreText("EntryBench.unguardedEntry@t1"), "+" + fmt(ge - ue) + " ns", "≤ +7 ns", ge - ue <= 7);
+        double nested = (score("EntryBench.guardedNested@t1") - score("EntryBench.unguardedNested@t1") - (ge - ue))
+                / dev.unloadguard.bench.callback.EntryService.NESTED_CALLS;
+        row("3c. nested plugin → plugin call (a depth check)", "entry with " + dev.unloadguard.bench.callback.EntryService.NESTED_CALLS
+                        + " nested calls " + scoreText("EntryBench.guardedNested@t1"),
+                "unguarded " + scoreText("EntryBench.unguardedNested@t1"), "+" + fmt(nested) + " ns per nested call", "≤ +2 ns",
+                nested <= 2);
 
         // 4. device
         double d1 = score("DeviceBench.acquireRelease@t1");

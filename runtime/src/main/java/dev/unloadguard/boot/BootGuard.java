@@ -35,6 +35,8 @@ public final class BootGuard {
     private static volatile MethodHandle enterFor;    // (Class) int
     private static volatile MethodHandle exitFor;     // (Class, int) void
     private static volatile MethodHandle unpin;       // (Throwable) Throwable
+    private static volatile MethodHandle entryHandle; // (Lookup, String, MethodType, String) MethodHandle
+    private static volatile MethodHandle enterEntryFor; // (Class, String) int
 
     private BootGuard() {
     }
@@ -42,6 +44,16 @@ public final class BootGuard {
     /** The bootstrap of the woven {@code invokedynamic enter()I} and {@code exit(I)V}. */
     public static CallSite bootstrap(MethodHandles.Lookup lookup, String name, MethodType type) throws Throwable {
         return new ConstantCallSite((MethodHandle) handle.invokeExact(lookup, name, type));
+    }
+
+    /** The bootstrap of the woven {@code invokedynamic enter()I} of a gated entry; {@code method} names it. */
+    public static CallSite bootstrapEntry(MethodHandles.Lookup lookup, String name, MethodType type, String method) throws Throwable {
+        return new ConstantCallSite((MethodHandle) entryHandle.invokeExact(lookup, name, type, method));
+    }
+
+    /** Enters the caller's plugin's epoch as a gated entry (pre-Java-7 class files). */
+    public static int enterEntryCaller(String method) throws Throwable {
+        return (int) enterEntryFor.invokeExact(CALLERS.getCallerClass(), method);
     }
 
     /** Enters the caller's plugin's epoch (pre-Java-7 class files). */
@@ -65,10 +77,12 @@ public final class BootGuard {
 
     /** Called once by the agent: connects the bridge to the runtime. */
     public static synchronized void wire(MethodHandle handleFactory, MethodHandle enterForClass, MethodHandle exitForClass,
-            MethodHandle unpinThrowable) {
+            MethodHandle unpinThrowable, MethodHandle entryHandleFactory, MethodHandle enterEntryForClass) {
         if (handle != null) {
             return;
         }
+        enterEntryFor = enterEntryForClass;
+        entryHandle = entryHandleFactory;
         unpin = unpinThrowable;
         exitFor = exitForClass;
         enterFor = enterForClass;

@@ -8,6 +8,7 @@ import java.lang.invoke.ConstantCallSite;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
+import java.util.Objects;
 import java.util.Set;
 
 /**
@@ -47,6 +48,7 @@ public final class ReleaseGuard {
 
     private static final MethodHandle ENTER;
     private static final MethodHandle EXIT;
+    private static final MethodHandle ENTER_ENTRY;
     private static final StackWalker CALLERS = StackWalker.getInstance(Set.of(StackWalker.Option.RETAIN_CLASS_REFERENCE));
 
     static {
@@ -54,6 +56,7 @@ public final class ReleaseGuard {
             MethodHandles.Lookup l = MethodHandles.lookup();
             ENTER = l.findVirtual(ReleaseEpoch.class, "enter", MethodType.methodType(int.class));
             EXIT = l.findVirtual(ReleaseEpoch.class, "exit", MethodType.methodType(void.class, int.class));
+            ENTER_ENTRY = l.findVirtual(ReleaseEpoch.class, "enterEntry", MethodType.methodType(int.class, String.class));
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -78,11 +81,7 @@ public final class ReleaseGuard {
      * type {@code ()int}, or {@code exit} of type {@code (int)void}.
      */
     public static MethodHandle handle(MethodHandles.Lookup lookup, String name, MethodType type) {
-        if (!lookup.hasFullPrivilegeAccess()) {
-            throw new IllegalArgumentException("the release guard binds only a class's own epoch: " + lookup
-                    + " has no full privilege access (use the class's own MethodHandles.lookup())");
-        }
-        ReleaseEpoch epoch = Epochs.epochOf(lookup.lookupClass());
+        ReleaseEpoch epoch = epochOf(lookup);
         MethodHandle mh;
         if (name.equals("enter") && type.equals(ENTER.type().dropParameterTypes(0, 1))) {
             mh = ENTER;
@@ -92,6 +91,43 @@ public final class ReleaseGuard {
             throw new IllegalArgumentException("no release guard operation " + name + type + ": enter()int or exit(int)void");
         }
         return mh.bindTo(epoch);
+    }
+
+    /**
+     * The bootstrap of the woven {@code invokedynamic enter()I} of a gated entry (a method the
+     * host or another plugin may call from outside): a constant call site bound to the
+     * {@code enterEntry(method)} of the release epoch of {@code lookup}'s class. Once the plugin
+     * is unloading, an entry from outside throws {@code PluginUnloadedError} naming
+     * {@code method}; a nested one (the thread is already inside the plugin) costs a depth check.
+     *
+     * @param method the method the call site is in, as error messages name it (a static argument)
+     * @throws IllegalArgumentException as {@link #bootstrap}, or if {@code name}/{@code type} is
+     *         not {@code enter()int}
+     */
+    public static CallSite bootstrapEntry(MethodHandles.Lookup lookup, String name, MethodType type, String method) {
+        return new ConstantCallSite(entryHandle(lookup, name, type, method));
+    }
+
+    /** The epoch-bound handle for {@link #bootstrapEntry} and the bootstrap bridge, of type {@code ()int}. */
+    public static MethodHandle entryHandle(MethodHandles.Lookup lookup, String name, MethodType type, String method) {
+        if (!name.equals("enter") || !type.equals(ENTER.type().dropParameterTypes(0, 1))) {
+            throw new IllegalArgumentException("no gated release guard operation " + name + type + ": enter()int");
+        }
+        return MethodHandles.insertArguments(ENTER_ENTRY.bindTo(epochOf(lookup)), 0, Objects.requireNonNull(method, "method"));
+    }
+
+    /** The epoch of {@code lookup}'s class, if the lookup may bind it: only a class's own full-privilege lookup may. */
+    private static ReleaseEpoch epochOf(MethodHandles.Lookup lookup) {
+        if (!lookup.hasFullPrivilegeAccess()) {
+            throw new IllegalArgumentException("the release guard binds only a class's own epoch: " + lookup
+                    + " has no full privilege access (use the class's own MethodHandles.lookup())");
+        }
+        return Epochs.epochOf(lookup.lookupClass());
+    }
+
+    /** Enters the caller's plugin's epoch as a gated entry: pre-Java-7 class files. */
+    public static int enterEntryCaller(String method) {
+        return Epochs.epochOf(CALLERS.getCallerClass()).enterEntry(method);
     }
 
     /** Enters the caller's plugin's epoch: woven into guarded methods of pre-Java-7 class files. */

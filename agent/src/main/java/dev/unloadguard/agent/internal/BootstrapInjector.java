@@ -88,8 +88,12 @@ final class BootstrapInjector {
             MethodHandle enterFor = l.findStatic(Epochs.class, "enterFor", MethodType.methodType(int.class, Class.class));
             MethodHandle exitFor = l.findStatic(Epochs.class, "exitFor", MethodType.methodType(void.class, Class.class, int.class));
             MethodHandle unpin = l.findStatic(Throwables.class, "unpin", MethodType.methodType(Throwable.class, Throwable.class));
-            guard.getMethod("wire", MethodHandle.class, MethodHandle.class, MethodHandle.class, MethodHandle.class)
-                    .invoke(null, handle, enterFor, exitFor, unpin);
+            MethodHandle entryHandle = l.findStatic(ReleaseGuard.class, "entryHandle", MethodType.methodType(MethodHandle.class,
+                    MethodHandles.Lookup.class, String.class, MethodType.class, String.class));
+            MethodHandle enterEntryFor = l.findStatic(Epochs.class, "enterEntryFor",
+                    MethodType.methodType(int.class, Class.class, String.class));
+            guard.getMethod("wire", MethodHandle.class, MethodHandle.class, MethodHandle.class, MethodHandle.class,
+                    MethodHandle.class, MethodHandle.class).invoke(null, handle, enterFor, exitFor, unpin, entryHandle, enterEntryFor);
             state = 1;
             Log.info("appended unloadguard's bootstrap bridge for plugin loaders that cannot see its runtime");
         } catch (IOException | ReflectiveOperationException | RuntimeException | LinkageError e) {

@@ -169,6 +169,11 @@ public final class Epochs {
         return epochOf(pluginClass).enter();
     }
 
+    /** Enters {@code pluginClass}'s plugin's epoch as a gated entry; the bridge's entry for pre-Java-7 class files. */
+    public static int enterEntryFor(Class<?> pluginClass, String method) {
+        return epochOf(pluginClass).enterEntry(method);
+    }
+
     /** Exits the innermost section of {@code pluginClass}'s plugin's epoch; see {@link #enterFor}. */
     public static void exitFor(Class<?> pluginClass, int token) {
         epochOf(pluginClass).exit(token);

@@ -4,12 +4,15 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.lang.ref.WeakReference;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import dev.unloadguard.epoch.BarrierOutcome;
@@ -46,30 +49,51 @@ import dev.unloadguard.epoch.BarrierOutcome;
  * returned.
  *
  * <p><b>Tokens.</b> A token names one section: {@code depth << 1 | index}, the nesting depth the
- * section opened at and the index it counted on. {@code exit} accepts only the token of the
- * calling thread's innermost open section in this epoch; any other token (used twice, from
- * another thread, from another section, from another epoch, made up) is rejected with
- * {@link IllegalStateException} before any counter changes. So a section can only be closed by
- * the code that opened it (a plugin's woven code only ever reaches its own plugin's epoch), and
- * no mistake of one plugin can end another plugin's section. The cell keeps the index of each
- * open section in a bit stack ({@code indexBits}, one bit per depth; a {@code long[]} beyond
- * depth 64), written by the owner thread only.
+ * section opened at and the index the thread's outermost section counted on. {@code exit} accepts
+ * only the token of the calling thread's innermost open section in this epoch; any other token
+ * (used twice, from another thread, from another section, from another epoch, made up) is
+ * rejected with {@link IllegalStateException} before any counter changes. So a section can only
+ * be closed by the code that opened it (a plugin's woven code only ever reaches its own plugin's
+ * epoch), and no mistake of one plugin can end another plugin's section.
+ *
+ * <p><b>Nesting: only the outermost section counts.</b> With the agent guarding every entry into a
+ * plugin, every call from plugin code to plugin code is a nested section, so a nested section must
+ * cost no more than a depth check: {@code enter} on a thread already inside ({@code depth > 0})
+ * only increments the depth, and {@code exit} of a nested section only decrements it. No counter,
+ * no fence. This is enough: the outermost section was counted on its index before any nested one
+ * opened and is exited after all of them closed, so every barrier that must wait for a nested
+ * section (G1) waits for the outermost one, and a barrier that began after the outermost one
+ * entered need not wait for either (G4). The counters therefore count outermost sections, and a
+ * cell's {@code unlock[i] <= lock[i]} (the unlocks-first argument below) still holds.
+ *
+ * <p><b>The gate (the kernel's {@code MODULE_STATE_GOING} for {@code try_module_get}).</b> An
+ * entry into plugin code that the host may refuse ({@link #enterEntry}, woven into every method
+ * of a plugin the agent guards completely) reads the gate after fence B of its outermost section;
+ * the unloading host closes the gate ({@link #closeGate}) before its barrier. Store buffering
+ * again, with B against the barrier's E and A: either the barrier counts the entry and waits for
+ * it, or the entry sees the closed gate and is refused (its section is closed at once with an
+ * unlock, so the barrier never waits for it). An entry is never both missed and let in. Nested
+ * entries do not look at the gate: code already inside runs to its end. The unloading thread is
+ * exempt (it calls the driver's {@code exit()}), and {@link #enter()} never looks at the gate:
+ * release paths must run so devices can drain.
  *
  * <p><b>Data.</b> A flip counter whose low bit is the <em>active index</em>, and one
  * {@code Cell} per thread that ever entered (a {@link ThreadLocal} created on the thread's
  * first {@code enter()}, registered in the epoch's array of cells). A cell holds, for each of
  * the two indexes, an increment-only {@code lock} and {@code unlock} counter, plus its thread's
- * nesting depth and a weak reference to its thread. Only the owner thread writes a cell, so a
+ * nesting depth, the index of its outermost open section and a weak reference to its thread.
+ * Only the owner thread writes a cell, so a
  * reader never writes a cache line another thread writes (cells are padded on both sides
  * against false sharing), and enter/exit take no lock and allocate nothing after the first
  * enter. This is {@code srcu_data}'s per-CPU {@code srcu_lock_count[2]}/{@code
  * srcu_unlock_count[2]}, per thread instead of per CPU: a thread cannot migrate between cells.
  *
  * <ul>
- * <li>{@code enter()}: read the active index {@code i}; {@code lock[i]++} on the own cell;
- *     full fence <b>B</b>; {@code depth++}, push {@code i}; return {@code depth << 1 | i}.
- * <li>{@code exit(t)}: check that {@code t} is the innermost section's token; pop, {@code depth--};
- *     {@code unlock[i]++} on the own cell, a release store.
+ * <li>{@code enter()}, outermost: read the active index {@code i}; {@code lock[i]++} on the own
+ *     cell; full fence <b>B</b>; {@code depth = 1}, remember {@code i}; return {@code 1 << 1 | i}.
+ *     Nested: {@code depth++}; return {@code depth << 1 | i}.
+ * <li>{@code exit(t)}: check that {@code t} is the innermost section's token; {@code depth--};
+ *     if that closed the outermost section, {@code unlock[i]++} on the own cell, a release store.
  * <li>{@code barrier()}: serialized by a lock. (1) Wait until the <em>inactive</em> index
  *     drains. (2) Flip: increment the flip counter, so new sections use the other index; full
  *     fence <b>D</b>. (3) Wait until the formerly active index drains.
@@ -265,15 +289,113 @@ public final class ReleaseEpoch {
 
     /** What this epoch belongs to, for reports: {@code "plugin xe generation 3"}. */
     private volatile String name;
+    /** Whether the agent weaves every entry into the plugin into this epoch, not only release paths. */
+    private final boolean guardsEntries;
+    /**
+     * {@code null} while the plugin takes new entries; set once its unload starts (GOING) and
+     * replaced, never cleared, by a retry or when it is unloaded. Volatile: read by
+     * {@link #enterEntry} after fence B, written by the unloading thread before its barrier.
+     */
+    private volatile Gate gate;
+    private final AtomicLong refused = new AtomicLong();
+    private volatile Consumer<String> refusalListener;
 
-    /** An epoch named {@code "release epoch"} (tests, benchmarks). */
+    /** A closed gate: whose plugin, since when, which thread may still enter (the unloader), unloaded when. */
+    private static final class Gate {
+        final String pluginId;
+        final int generation;
+        final Thread unloader;
+        final Instant since;
+        final Instant unloadedAt;
+
+        Gate(String pluginId, int generation, Thread unloader, Instant since, Instant unloadedAt) {
+            this.pluginId = pluginId;
+            this.generation = generation;
+            this.unloader = unloader;
+            this.since = since;
+            this.unloadedAt = unloadedAt;
+        }
+    }
+
+    /** An epoch named {@code "release epoch"} (tests, benchmarks), release paths only. */
     public ReleaseEpoch() {
         this("release epoch");
     }
 
-    /** An epoch for {@code name}: what it belongs to, as reports should say it. */
+    /** An epoch for {@code name}: what it belongs to, as reports should say it. Release paths only. */
     public ReleaseEpoch(String name) {
+        this(name, false);
+    }
+
+    /**
+     * An epoch for {@code name}.
+     *
+     * @param guardsEntries whether the agent weaves every entry into the plugin's code into this
+     *     epoch (and the gate refuses new ones once the plugin is GOING), not only its release paths
+     */
+    public ReleaseEpoch(String name, boolean guardsEntries) {
         this.name = Objects.requireNonNull(name, "name");
+        this.guardsEntries = guardsEntries;
+    }
+
+    /** Whether every entry into the plugin is a section of this epoch, not only its release paths. */
+    public boolean guardsEntries() {
+        return guardsEntries;
+    }
+
+    /**
+     * Closes the gate: the plugin is GOING. From now on an outermost {@link #enterEntry} on any
+     * thread but {@code unloader} is refused; sections already open run to their end, and
+     * {@link #enter()} (release paths, clean-up entries) is never refused. Idempotent; a retried
+     * unload passes its own thread, and {@code null} drops the exemption (an unload that failed
+     * and left the plugin GOING). The caller's barrier, which comes later, pairs with the entry's
+     * fence B: an entry either sees the closed gate or is waited for.
+     */
+    public void closeGate(String pluginId, int generation, Thread unloader) {
+        Objects.requireNonNull(pluginId, "pluginId");
+        Gate g = gate;
+        gate = new Gate(pluginId, generation, unloader, g == null ? Instant.now() : g.since, null);
+    }
+
+    /** Records that the plugin's class loader was closed at {@code at}: refusals say "was unloaded". No exemption. */
+    public void markUnloaded(Instant at) {
+        Objects.requireNonNull(at, "at");
+        Gate g = gate;
+        gate = g == null ? new Gate(name, 0, null, at, at) : new Gate(g.pluginId, g.generation, null, g.since, at);
+    }
+
+    /** Whether the gate is closed (the plugin is GOING or unloaded). */
+    public boolean gateClosed() {
+        return gate != null;
+    }
+
+    /** How many entries the gate refused. */
+    public long refusedEntries() {
+        return refused.get();
+    }
+
+    /**
+     * Tells {@code listener} about every refused entry (with the method's name), on the refusing
+     * thread, after counting it and before throwing. What the listener throws is ignored.
+     */
+    public void onRefusedEntry(Consumer<String> listener) {
+        this.refusalListener = listener;
+    }
+
+    /** Counts a refused entry, tells the listener, and makes the error to throw. */
+    private Error refuse(Gate g, String method) {
+        refused.incrementAndGet();
+        Consumer<String> listener = refusalListener;
+        if (listener != null) {
+            try {
+                listener.accept(method);
+            } catch (RuntimeException | Error e) {
+                System.getLogger(ReleaseEpoch.class.getName()).log(System.Logger.Level.WARNING,
+                        "the refused-entry listener of the " + this + " threw; ignored", e);
+            }
+        }
+        return RefusedEntries.error(method, g.pluginId, g.generation, g.unloadedAt == null ? g.since : g.unloadedAt,
+                g.unloadedAt != null);
     }
 
     /** What this epoch belongs to. */
@@ -292,9 +414,10 @@ public final class ReleaseEpoch {
     }
 
     /**
-     * Enters a read section ({@code srcu_read_lock}). Never blocks (except, once per thread,
-     * briefly to register the thread's cell) and allocates nothing after the thread's first
-     * enter (nor beyond depth 64, once). Sections nest.
+     * Enters a read section ({@code srcu_read_lock}) that is never refused: a release path, the
+     * host's device core, a clean-up entry such as {@code hashCode}. Never blocks (except, once per
+     * thread, briefly to register the thread's cell) and allocates nothing after the thread's first
+     * enter. Sections nest; a nested section costs a depth check (see "Nesting").
      *
      * @return the token to pass to {@link #exit(int)}: the section's depth and index
      */
@@ -303,7 +426,41 @@ public final class ReleaseEpoch {
         if (c == null) {
             c = register();                              // publishes the cell before the index read: race (iii)
         }
-        return enterOn(c, readIndex());
+        int d = c.depth;
+        if (d > 0) {
+            return nest(c, d);
+        }
+        return enterOuter(c, readIndex());
+    }
+
+    /**
+     * Enters a read section for an entry into plugin code that the gate may refuse: once the
+     * gate is closed ({@link #closeGate}), an outermost entry (the thread is not inside this
+     * epoch yet) on any thread but the unloading one throws {@code PluginUnloadedError} naming
+     * {@code method}, counts it ({@link #refusedEntries()}), tells the listener
+     * ({@link #onRefusedEntry}), and leaves no section open. A nested entry (the thread is already
+     * inside: a call from plugin code to plugin code, or back into the plugin from a host callback
+     * it made) is never refused and costs a depth check.
+     *
+     * @param method the method entered, as error messages should name it
+     * @return the token to pass to {@link #exit(int)}
+     */
+    public int enterEntry(String method) {
+        Cell c = myCell.get();
+        if (c == null) {
+            c = register();
+        }
+        int d = c.depth;
+        if (d > 0) {
+            return nest(c, d);
+        }
+        int token = enterOuter(c, readIndex());
+        Gate g = gate;                                   // volatile, after fence B: pairs with the barrier's E/A (G3)
+        if (g != null && g.unloader != Thread.currentThread()) {
+            leaveRefused(c, token & 1);
+            throw refuse(g, method);
+        }
+        return token;
     }
 
     /** The active index: the first half of {@code enter}. Volatile: race (iii), (G3). */
@@ -313,37 +470,47 @@ public final class ReleaseEpoch {
 
     /**
      * The second half of {@code enter} with an index read earlier: tests call it with a stale
-     * index to put a reader exactly into race (i) (descheduled between the two halves).
+     * index to put a reader exactly into race (i) (descheduled between the two halves). Nested
+     * sections ignore the index, as {@code enter} does.
      */
     int enterWithIndex(int idx) {
         Cell c = myCell.get();
         if (c == null) {
             c = register();
         }
-        return enterOn(c, idx & 1);
+        int d = c.depth;
+        if (d > 0) {
+            return nest(c, d);
+        }
+        return enterOuter(c, idx & 1);
     }
 
-    private static int enterOn(Cell c, int idx) {
+    /** An outermost section: count it on {@code idx}, fence B, depth 1. */
+    private static int enterOuter(Cell c, int idx) {
         if (idx == 0) {
             LOCK0.setOpaque(c, c.lock0 + 1L);            // single writer: no read-modify-write needed
         } else {
             LOCK1.setOpaque(c, c.lock1 + 1L);
         }
         VarHandle.fullFence();                           // B: pairs with A, D and E
-        int d = c.depth + 1;
-        if (d > MAX_DEPTH) {
-            undoLock(c, idx);
+        c.outerIndex = idx;
+        c.depth = 1;
+        return 1 << 1 | idx;
+    }
+
+    /** A nested section: the outermost one already keeps every barrier that must wait waiting. */
+    private static int nest(Cell c, int d) {
+        if (d >= MAX_DEPTH) {
             throw new IllegalStateException("release epoch sections nested " + MAX_DEPTH + " deep on thread \""
                     + Thread.currentThread().getName() + "\": runaway recursion or enter without exit");
         }
-        c.push(d, idx);
-        c.depth = d;
-        return d << 1 | idx;
+        c.depth = d + 1;
+        return (d + 1) << 1 | c.outerIndex;
     }
 
-    /** Takes back a lock increment whose section never opened (only the owner writes it). */
-    private static void undoLock(Cell c, int idx) {
-        // Balanced by an unlock, never a decrement: counters only grow (see the class comment).
+    /** Closes an outermost section the gate refused (it never ran code): balanced by an unlock, never a decrement. */
+    private static void leaveRefused(Cell c, int idx) {
+        c.depth = 0;
         if (idx == 0) {
             UNLOCK0.setRelease(c, c.unlock0 + 1L);
         } else {
@@ -363,12 +530,14 @@ public final class ReleaseEpoch {
     public void exit(int token) {
         Cell c = myCell.get();
         int d = c == null ? 0 : c.depth;
-        int idx = token & 1;
-        if (d == 0 || (token >>> 1) != d || c.peek(d) != idx) {
+        if (d == 0 || (token >>> 1) != d || c.outerIndex != (token & 1)) {
             throw notInnermost(token, d, c);
         }
         c.depth = d - 1;
-        if (idx == 0) {
+        if (d > 1) {
+            return;                                      // nested: only the outermost section counts
+        }
+        if ((token & 1) == 0) {
             UNLOCK0.setRelease(c, c.unlock0 + 1L);       // pairs with the acquire unlock loads of drained()
         } else {
             UNLOCK1.setRelease(c, c.unlock1 + 1L);
@@ -382,7 +551,7 @@ public final class ReleaseEpoch {
                     + this + " (token " + describe(token) + "); was it exited twice, or entered on another thread or epoch?");
         }
         return new IllegalStateException("release epoch token " + describe(token) + " is not the innermost open section of "
-                + thread + " in the " + this + " (that is " + describe(depth << 1 | c.peek(depth)) + "): sections exit "
+                + thread + " in the " + this + " (that is " + describe(depth << 1 | c.outerIndex) + "): sections exit "
                 + "innermost first, each with its own token; nothing was changed");
     }
 
@@ -744,10 +913,8 @@ public final class ReleaseEpoch {
         long unlock1;
         /** Nesting depth: owner only, read opaquely by {@link #threadsInside()}. */
         int depth;
-        /** Index of the open section at depth {@code d} (1..64) in bit {@code d - 1}: owner only. */
-        long indexBits;
-        /** The same beyond depth 64; null until a thread nests that deep. Owner only. */
-        long[] deeperBits;
+        /** The index the thread's outermost open section counted on: owner only. */
+        int outerIndex;
         /** Weak: a cell never keeps its thread alive. */
         final WeakReference<Thread> owner;
         /** For the warning if the thread dies inside. */
@@ -758,32 +925,6 @@ public final class ReleaseEpoch {
             ownerName = t.getName();
         }
 
-        /** Records the index of the section opening at depth {@code d}. */
-        final void push(int d, int idx) {
-            int bit = d - 1;
-            if (bit < 64) {
-                long m = 1L << bit;
-                indexBits = idx == 0 ? indexBits & ~m : indexBits | m;
-            } else {
-                int word = (bit >>> 6) - 1;
-                long[] more = deeperBits;
-                if (more == null || word >= more.length) {
-                    more = Arrays.copyOf(more == null ? new long[0] : more, Math.max(4, 2 * (word + 1)));
-                    deeperBits = more;
-                }
-                long m = 1L << (bit & 63);
-                more[word] = idx == 0 ? more[word] & ~m : more[word] | m;
-            }
-        }
-
-        /** The index of the open section at depth {@code d} (1..depth). */
-        final int peek(int d) {
-            int bit = d - 1;
-            if (bit < 64) {
-                return (int) (indexBits >>> bit) & 1;
-            }
-            return (int) (deeperBits[(bit >>> 6) - 1] >>> (bit & 63)) & 1;
-        }
     }
 
     /** Padding after a cell's fields. */

@@ -69,14 +69,21 @@ class ReleaseEpochBarrierTest extends TwoReaders {
         assertEquals(0, a.depth());
     }
 
+    /**
+     * Only the outermost section counts: a section nested after the barrier flipped keeps the
+     * outer section's index and adds nothing to any counter (the other index stays drained), and
+     * the barrier waits for the outer one, which covers it.
+     */
     @Test
-    void nestedSectionEnteredAfterTheFlipUsesTheOtherIndexAndTheBarrierWaitsForTheOuterOne() {
+    void nestedSectionEnteredAfterTheFlipCountsNothingAndTheBarrierWaitsForTheOuterOne() {
         int outer = a.enter();
         CompletableFuture<BarrierOutcome> barrier = barrierAsync(epoch, BOUND.multipliedBy(2));
-        int inner = a.enterOtherIndexThan(outer);     // the barrier flipped and now waits for `outer`
-        assertNotEquals(outer & 1, inner & 1);
+        await().atMost(BOUND).until(() -> epoch.readIndex() != (outer & 1)); // the barrier flipped and now waits for `outer`
+        int inner = a.enter();
+        assertEquals(outer & 1, inner & 1, "a nested section keeps the outermost section's index");
         assertEquals(2, inner >>> 1);
         assertEquals(2, a.depth());
+        assertTrue(epoch.drained((outer & 1) ^ 1, null), "the nested section counted nothing on the new index");
         assertStillWaiting(barrier);
         a.exit(inner);
         assertStillWaiting(barrier);
