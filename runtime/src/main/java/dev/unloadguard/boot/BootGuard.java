@@ -75,6 +75,11 @@ public final class BootGuard {
         }
     }
 
+    /** Unpins an exception leaving the section {@code token} if it is the outermost one; never throws. */
+    public static Throwable unpin(Throwable t, int token) {
+        return (token >>> 1) == 1 ? unpin(t) : t;
+    }
+
     /** Called once by the agent: connects the bridge to the runtime. */
     public static synchronized void wire(MethodHandle handleFactory, MethodHandle enterForClass, MethodHandle exitForClass,
             MethodHandle unpinThrowable, MethodHandle entryHandleFactory, MethodHandle enterEntryForClass) {

@@ -151,6 +151,19 @@ public final class ReleaseGuard {
         return Throwables.unpin(t);
     }
 
+    /**
+     * {@link #unpin(Throwable)} for an exception leaving the guarded section {@code token}, but
+     * only when that is the thread's outermost section in the plugin, that is, when the exception
+     * leaves the plugin's code: with every method of a plugin guarded, an exception thrown and
+     * caught inside the plugin crosses many nested sections, and materializing its stack at each
+     * of them would cost a stack walk per frame. Never throws.
+     *
+     * @return {@code t}
+     */
+    public static Throwable unpin(Throwable t, int token) {
+        return (token >>> 1) == 1 ? Throwables.unpin(t) : t;
+    }
+
     /** Whether the unloadguard agent is installed in this JVM. */
     public static boolean agentActive() {
         return Epochs.agentActive();
