@@ -338,8 +338,10 @@ final class Weaver {
                 locals[token] = Opcodes.INTEGER;
                 code.add(new FrameNode(Opcodes.F_NEW, locals.length, locals, 1, new Object[] {"java/lang/Throwable"}));
             }
+            // unpin(any, t): only an exception leaving the plugin's outermost section is unpinned.
+            code.add(new VarInsnNode(Opcodes.ILOAD, token));
             code.add(new MethodInsnNode(Opcodes.INVOKESTATIC, guardOwner, "unpin",
-                    "(Ljava/lang/Throwable;)Ljava/lang/Throwable;", false));
+                    "(Ljava/lang/Throwable;I)Ljava/lang/Throwable;", false));
             code.add(new VarInsnNode(Opcodes.ILOAD, token));
             code.add(exitCall(guardOwner, indy));
             code.add(new InsnNode(Opcodes.ATHROW));
