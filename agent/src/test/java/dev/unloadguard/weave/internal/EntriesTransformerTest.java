@@ -440,6 +440,36 @@ class EntriesTransformerTest {
     }
 
     @Test
+    void theStreamingWeaverWritesExactlyWhatTheTreeWeaverWrites() throws Exception {
+        Map<String, byte[]> classes = new LinkedHashMap<>();
+        for (String name : fixtureClasses()) {
+            classes.put(name, WeavingLoader.bytes(name));
+        }
+        classes.put("GenOld50", oldClass("GenOld50", Opcodes.V1_6));
+        classes.put("GenOld49", oldClass("GenOld49", Opcodes.V1_5));
+        classes.put("GenLoopPrologue", prologueClass("GenLoopPrologue", false));
+        classes.put("GenTwoSupers", prologueClass("GenTwoSupers", true));
+        int compared = 0;
+        for (Map.Entry<String, byte[]> c : classes.entrySet()) {
+            for (GuardPlan.Scope scope : GuardPlan.Scope.values()) {
+                ClassReader reader = new ClassReader(c.getValue());
+                GuardPlan plan = GuardPlan.analyze(reader, c.getValue(), loader, Map.of(), true, scope);
+                if (plan.targets().isEmpty()) {
+                    continue;
+                }
+                for (String owner : List.of(Weaver.RELEASE_GUARD, Weaver.BOOT_GUARD)) {
+                    Weaver.Woven tree = Weaver.weaveReporting(reader, plan, owner, false);
+                    Weaver.Woven streamed = Weaver.weaveReporting(reader, plan, owner, true);
+                    assertArrayEquals(tree.classfile(), streamed.classfile(), c.getKey() + " " + scope + " " + owner);
+                    assertEquals(tree.notWoven(), streamed.notWoven());
+                    compared++;
+                }
+            }
+        }
+        assertTrue(compared > 100, "compared " + compared);
+    }
+
+    @Test
     void linkingVerifiesSoTheTestsAboveWouldSeeABadFrame() {
         // The harness itself: a class whose stack map frame is wrong fails in link(), not later.
         ClassWriter cw = new ClassWriter(0);

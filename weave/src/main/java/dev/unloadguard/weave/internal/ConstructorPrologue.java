@@ -53,7 +53,64 @@ final class ConstructorPrologue {
     private static final byte OTHER = 0;
     private static final byte THIS = 1;
 
+    /** {@link Linear#step}: an instruction of the prologue, interpreted. */
+    static final int PROLOGUE = 0;
+    /** {@link Linear#step}: the initializing call. */
+    static final int INITIALIZING_CALL = 1;
+    /** {@link Linear#step}: not straight-line code (or malformed): the whole method must be analyzed. */
+    static final int NOT_LINEAR = -1;
+
     private ConstructorPrologue() {
+    }
+
+    /**
+     * The same interpretation one instruction at a time as the code streams by, for the common
+     * case of a straight-line prologue ({@code aload_0; ...; invokespecial}): any jump, switch,
+     * return, {@code athrow}, {@code jsr}/{@code ret} or stack map frame (a merge point) before the
+     * initializing call answers {@link #NOT_LINEAR}, and the caller falls back to
+     * {@link #initializingCall} on the whole method. The caller must also fall back if the method
+     * has a try range (one could cover the prologue). Code after a straight-line prologue cannot
+     * lead back into it (the verifier's frames at such a merge would differ in {@code this}), so the
+     * first {@link #INITIALIZING_CALL} is the answer.
+     */
+    static final class Linear {
+        private final State state;
+
+        Linear(int maxLocals, int maxStack) {
+            state = new State(Math.max(maxLocals, 1), maxStack);
+            state.locals[0] = THIS;
+        }
+
+        /** Interprets {@code insn}, the next node of the code: {@link #PROLOGUE}, {@link #INITIALIZING_CALL} or {@link #NOT_LINEAR}. */
+        int step(AbstractInsnNode insn) {
+            int op = insn.getOpcode();
+            if (insn instanceof org.objectweb.asm.tree.FrameNode) {
+                return NOT_LINEAR;
+            }
+            if (op < 0) {
+                return PROLOGUE; // labels (a jump to one would be a jump instruction first), line numbers
+            }
+            try {
+                switch (op) {
+                    case Opcodes.IRETURN: case Opcodes.LRETURN: case Opcodes.FRETURN: case Opcodes.DRETURN:
+                    case Opcodes.ARETURN: case Opcodes.RETURN: case Opcodes.ATHROW: case Opcodes.JSR: case Opcodes.RET:
+                    case Opcodes.TABLESWITCH: case Opcodes.LOOKUPSWITCH:
+                        return NOT_LINEAR;
+                    default:
+                        if (insn instanceof JumpInsnNode) {
+                            return NOT_LINEAR;
+                        }
+                        if (op == Opcodes.INVOKESPECIAL && ((MethodInsnNode) insn).name.equals("<init>")
+                                && state.stack[state.top - argumentSlots(((MethodInsnNode) insn).desc) - 1] == THIS) {
+                            return INITIALIZING_CALL;
+                        }
+                        execute(insn, state);
+                        return PROLOGUE;
+                }
+            } catch (RuntimeException e) {
+                return NOT_LINEAR; // a stack underflow, a local out of range: malformed
+            }
+        }
     }
 
     /** The initializing call of constructor {@code m}, or {@code null} if it cannot be located for certain. */

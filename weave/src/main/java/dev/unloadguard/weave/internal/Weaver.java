@@ -119,12 +119,20 @@ final class Weaver {
      * would be too large is left as it was, and the class woven again without it.
      */
     static Woven weaveReporting(ClassReader reader, GuardPlan plan, String guardOwner) {
+        return weaveReporting(reader, plan, guardOwner, true);
+    }
+
+    /**
+     * {@link #weaveReporting(ClassReader, GuardPlan, String)}: {@code streaming} false weaves every
+     * method as a tree ({@link #guard}), the reference the streaming weaver is tested against.
+     */
+    static Woven weaveReporting(ClassReader reader, GuardPlan plan, String guardOwner, boolean streaming) {
         Map<String, GuardPlan.Target> targets = plan.declaredTargets();
         List<String> notWoven = new ArrayList<>();
         while (true) {
             List<String> skipped = new ArrayList<>();
             try {
-                byte[] woven = weave(reader, plan, targets, guardOwner, skipped);
+                byte[] woven = weave(reader, plan, targets, guardOwner, skipped, streaming);
                 notWoven.addAll(skipped);
                 return new Woven(woven, List.copyOf(notWoven));
             } catch (MethodTooLargeException e) {
@@ -138,8 +146,9 @@ final class Weaver {
     }
 
     private static byte[] weave(ClassReader reader, GuardPlan plan, Map<String, GuardPlan.Target> targets, String guardOwner,
-            List<String> skipped) {
+            List<String> skipped, boolean streaming) {
         Map<String, Map<Integer, Handle>> rewrites = plan.siteRewrites();
+        Map<String, int[]> maxs = streaming && !targets.isEmpty() ? codeMaxs(reader) : Map.of();
         ClassWriter writer = new ClassWriter(reader, 0);
         reader.accept(new ClassVisitor(Opcodes.ASM9, writer) {
             private int version;
@@ -161,6 +170,15 @@ final class Weaver {
                 }
                 int classVersion = version;
                 String entryName = target.reason().gated() ? target.entryName() : null;
+                int[] codeMaxs = maxs.get(key);
+                if (codeMaxs != null) {
+                    MethodVisitor guarded = name.equals("<init>")
+                            ? new ConstructorGuard(out, access, name, descriptor, signature, exceptions, classVersion, guardOwner,
+                                    entryName, codeMaxs, () -> skipped.add(key))
+                            : new StreamingGuard(out, classVersion, guardOwner, entryName, codeMaxs[1]);
+                    // The rewriter sees the original instructions only, not the woven enter/exit sites.
+                    return sites == null ? guarded : new SiteRewriter(guarded, sites);
+                }
                 MethodNode guarded = new MethodNode(Opcodes.ASM9, access, name, descriptor, signature, exceptions) {
                     @Override
                     public void visitEnd() {
@@ -390,6 +408,90 @@ final class Weaver {
     private static AbstractInsnNode exitCall(String guardOwner, boolean indy) {
         return indy ? new InvokeDynamicInsnNode("exit", "(I)V", bootstrap(guardOwner))
                 : new MethodInsnNode(Opcodes.INVOKESTATIC, guardOwner, "exitCaller", "(I)V", false);
+    }
+
+    /** {@link #enterCall(InsnList, String, boolean, String)} as events. */
+    static void enterCall(MethodVisitor mv, String guardOwner, boolean indy, String entryName) {
+        if (entryName == null) {
+            if (indy) {
+                mv.visitInvokeDynamicInsn("enter", "()I", bootstrap(guardOwner));
+            } else {
+                mv.visitMethodInsn(Opcodes.INVOKESTATIC, guardOwner, "enterCaller", "()I", false);
+            }
+        } else if (indy) {
+            mv.visitInvokeDynamicInsn("enter", "()I", bootstrapEntry(guardOwner), entryName);
+        } else {
+            mv.visitLdcInsn(entryName);
+            mv.visitMethodInsn(Opcodes.INVOKESTATIC, guardOwner, "enterEntryCaller", "(Ljava/lang/String;)I", false);
+        }
+    }
+
+    /** {@link #exitCall(String, boolean)} as an event. */
+    static void exitCall(MethodVisitor mv, String guardOwner, boolean indy) {
+        if (indy) {
+            mv.visitInvokeDynamicInsn("exit", "(I)V", bootstrap(guardOwner));
+        } else {
+            mv.visitMethodInsn(Opcodes.INVOKESTATIC, guardOwner, "exitCaller", "(I)V", false);
+        }
+    }
+
+    /** The locals of an expanded frame with the token appended at slot {@code token} (see {@link #addToken}). */
+    static Object[] withToken(Object[] local, int numLocal, int token) {
+        int slots = 0;
+        for (int i = 0; i < numLocal; i++) {
+            slots += (Opcodes.LONG.equals(local[i]) || Opcodes.DOUBLE.equals(local[i])) ? 2 : 1;
+        }
+        Object[] out = new Object[numLocal + Math.max(0, token - slots) + 1];
+        System.arraycopy(local, 0, out, 0, numLocal);
+        for (int i = numLocal; i < out.length - 1; i++) {
+            out[i] = Opcodes.TOP;
+        }
+        out[out.length - 1] = Opcodes.INTEGER;
+        return out;
+    }
+
+    /**
+     * {@code max_stack} and {@code max_locals} of every method with code, by key (name followed
+     * by descriptor), read from the class file's method table without parsing any code: the
+     * streaming weaver needs the token's slot before the code streams by (the reader reports
+     * the maxima only after it).
+     */
+    static Map<String, int[]> codeMaxs(ClassReader reader) {
+        Map<String, int[]> maxs = new java.util.HashMap<>();
+        char[] buf = new char[reader.getMaxStringLength()];
+        int offset = reader.header + 6;
+        offset += 2 + 2 * reader.readUnsignedShort(offset); // interfaces
+        int fields = reader.readUnsignedShort(offset);
+        offset += 2;
+        for (int i = 0; i < fields; i++) {
+            offset = skipMember(reader, offset);
+        }
+        int methods = reader.readUnsignedShort(offset);
+        offset += 2;
+        for (int i = 0; i < methods; i++) {
+            String name = reader.readUTF8(offset + 2, buf);
+            String descriptor = reader.readUTF8(offset + 4, buf);
+            int attributes = reader.readUnsignedShort(offset + 6);
+            int attribute = offset + 8;
+            for (int a = 0; a < attributes; a++) {
+                if ("Code".equals(reader.readUTF8(attribute, buf))) {
+                    maxs.put(name + descriptor, new int[] {reader.readUnsignedShort(attribute + 6), reader.readUnsignedShort(attribute + 8)});
+                }
+                attribute += 6 + reader.readInt(attribute + 2);
+            }
+            offset = attribute;
+        }
+        return maxs;
+    }
+
+    /** The offset after the field or method at {@code offset}. */
+    private static int skipMember(ClassReader reader, int offset) {
+        int attributes = reader.readUnsignedShort(offset + 6);
+        int attribute = offset + 8;
+        for (int a = 0; a < attributes; a++) {
+            attribute += 6 + reader.readInt(attribute + 2);
+        }
+        return attribute;
     }
 
     /** Adds {@code [from, to)} unless it holds no instruction (an empty range is illegal). */
