@@ -412,6 +412,21 @@ public final class GuardPlan {
         return declared;
     }
 
+    /**
+     * Weaves {@code classfile} (the class this plan was made for) as the agent would and returns
+     * the keys (name followed by descriptor) of the planned methods it had to leave as they were:
+     * constructors whose initializing call cannot be located for certain, methods too large to
+     * weave. For whole-jar views such as the {@code check} command; the woven bytes are dropped.
+     *
+     * @throws IllegalArgumentException if {@code classfile} is not a class file ASM can read
+     */
+    public List<String> unwovenMethods(byte[] classfile) {
+        if (targets.isEmpty()) {
+            return List.of();
+        }
+        return Weaver.weaveReporting(new ClassReader(classfile), this, Weaver.RELEASE_GUARD).notWoven();
+    }
+
     /** How many of {@link #targets()} are gated ({@link Reason#ENTRY}). */
     public int gatedCount() {
         int n = 0;
