@@ -180,6 +180,12 @@ class AgentJarTest {
         assertTrue(!run.stderr().contains("could not"), () -> "every retransformation succeeded\n" + run);
         assertEquals("0", run.get("outside.depth"), run::toString);
         assertEquals("true", run.get("stats.transformed"), run::toString);
+        assertEquals("[1, 1, 1, 2]", run.get("entries.depths"), () -> "scope ENTRIES: static initializer, constructor, handle, "
+                + "the helper nested in it\n" + run);
+        assertEquals("true", run.get("entries.ctor.guarded"), run::toString);
+        assertTrue(run.get("entries.refused").startsWith("PluginUnloadedError: ")
+                && run.get("entries.refused").contains("dev.unloadguard.agent.fixture.entries.Service.handle(java.lang.String)"), run::toString);
+        assertEquals("2", run.get("entries.cleanup.after.gate"), () -> "hashCode is waited for, not refused\n" + run);
     }
 
     @Test
@@ -210,6 +216,8 @@ class AgentJarTest {
         assertEquals("1", run.get("after.methodref.depth"), run::toString);
         assertEquals("1", run.get("after.inherited.depth"), run::toString);
         assertEquals("false", run.get("after.added"), () -> "a retransformation adds no methods\n" + run);
+        assertEquals("[1, 2]", run.get("after.entries.depths"), () -> "scope ENTRIES, retransformed: handle, then the helper\n" + run);
+        assertEquals("true", run.get("after.entries.ctor.guarded"), run::toString);
         assertTrue(!run.stderr().contains("could not"), () -> "every retransformation succeeded\n" + run);
         assertEquals("0", run.get("outside.depth"), run::toString);
     }
