@@ -186,6 +186,7 @@ class AgentJarTest {
         assertTrue(run.get("entries.refused").startsWith("PluginUnloadedError: ")
                 && run.get("entries.refused").contains("dev.unloadguard.agent.fixture.entries.Service.handle(java.lang.String)"), run::toString);
         assertEquals("2", run.get("entries.cleanup.after.gate"), () -> "hashCode is waited for, not refused\n" + run);
+        assertEquals("hello proxied, true", run.get("entries.proxy"), () -> "a JDK proxy the plugin's loader defines is woven\n" + run);
     }
 
     @Test

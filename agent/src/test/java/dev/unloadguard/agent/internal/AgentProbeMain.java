@@ -107,6 +107,13 @@ public final class AgentProbeMain {
             service.getMethod("handle", String.class).invoke(s, "ab");
             out("entries.depths", Probe.drain());
             out("entries.ctor.guarded", service.getConstructor(int.class).isAnnotationPresent(Guarded.class));
+            // A dynamic proxy of a plugin interface is defined by the plugin's loader: woven like plugin code.
+            Class<?> defaults = Class.forName(FIXTURES + "entries.Defaults", true, entries);
+            Object proxy = java.lang.reflect.Proxy.newProxyInstance(entries, new Class<?>[] {defaults},
+                    (p, m, a) -> m.getName().equals("name") ? "proxied" : java.lang.reflect.InvocationHandler.invokeDefault(p, m, a));
+            out("entries.proxy", proxy.getClass().getMethod("greet").invoke(proxy) + ", "
+                    + proxy.getClass().getMethod("greet").isAnnotationPresent(Guarded.class));
+            Probe.drain();
             entries.releaseEpoch().closeGate("probe-plugin", 1, null);
             out("entries.refused", refusal(() -> service.getMethod("handle", String.class).invoke(s, "x")));
             out("entries.cleanup.after.gate", s.hashCode());

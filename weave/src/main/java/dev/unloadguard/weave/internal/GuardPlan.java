@@ -21,7 +21,25 @@ import org.objectweb.asm.Type;
  * What the agent would guard in one class file, and why: the pure decision half of the agent,
  * usable without an agent (tests, the {@code check} command).
  *
- * <h2>What is guarded</h2>
+ * <h2>Scope</h2>
+ * A plugin's guard scope ({@link Scope}) decides how much of it is planned. In
+ * {@link Scope#RELEASE_PATHS} only the release paths below are sections. In
+ * {@link Scope#ENTRIES} every concrete method of the class is a section: constructors (the
+ * weaver starts their section after the {@code super(...)}/{@code this(...)} call), static
+ * initializers, private, static, synthetic and bridge methods, lambda bodies, interface
+ * default/static/private methods; not abstract or native methods, nor methods already carrying
+ * {@code @Guarded}. Each gets one reason: a release path's own (below, ungated), else
+ * {@link Reason#CLEANUP} for the instance methods {@code hashCode()I},
+ * {@code equals(Ljava/lang/Object;)Z}, {@code toString()Ljava/lang/String;}, {@code close()V},
+ * {@code finalize()V} and any one-parameter {@code compareTo} returning {@code int} (ungated: a
+ * host takes a plugin's objects apart with them while it unloads), else {@link Reason#ENTRY}
+ * (gated: refused once the plugin is unloading, see {@link Reason#gated()}). The release paths,
+ * bridges, overrides and external targets are planned exactly as in {@link Scope#RELEASE_PATHS}:
+ * a release path reached through a bridge stays ungated even when its body is a gated entry (the
+ * body then runs nested, which is never refused). {@link #of(byte[], ClassLoader)} plans
+ * {@link Scope#RELEASE_PATHS}; the agent takes the scope from the plugin's epoch.
+ *
+ * <h2>What is guarded (the release paths)</h2>
  * A concrete method (not abstract, native, bridge, constructor or class initializer, and not
  * already carrying {@code @dev.unloadguard.epoch.Guarded}) is guarded when
  * <ol>
@@ -99,7 +117,9 @@ import org.objectweb.asm.Type;
  * bytes through the transformer, and its methods must come out the same.
  *
  * <h2>Cost</h2>
- * Before parsing anything, the constant pool is scanned (passes over its bytes, without ASM,
+ * In {@link Scope#ENTRIES} nothing below skips a class: every class with a concrete method is
+ * planned and woven; the constant-pool scan still decides how much of the class the planner reads.
+ * In {@link Scope#RELEASE_PATHS}: before parsing anything, the constant pool is scanned (passes over its bytes, without ASM,
  * allocating nothing: {@link #mayGuard}) for three UTF-8 entries: {@code release}
  * (the name of every method of cases 1, 2 and of the functional method in case 4),
  * {@code Ldev/unloadguard/driver/GuardedRelease;} and {@code java/lang/invoke/LambdaMetafactory};

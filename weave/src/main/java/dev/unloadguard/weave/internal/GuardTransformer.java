@@ -21,20 +21,26 @@ import java.util.concurrent.atomic.LongAdder;
 import org.objectweb.asm.ClassReader;
 
 /**
- * The agent's one transformer: guards the release callbacks of classes defined by plugin class
- * loaders, and does nothing else.
+ * The agent's one transformer: guards the classes defined by plugin class loaders, every method
+ * of them or their release paths only, as each plugin's guard scope says, and does nothing else.
  *
  * <h2>Per class</h2>
  * <ol>
  * <li>Fast path, before the bytes are looked at: a class whose defining loader is not a plugin
  *     loader ({@link Epochs#isPluginLoader}) is returned unchanged. That is one type check
  *     for every JDK, host and agent class.
- * <li>Most plugin classes have nothing to guard: a class whose constant pool names neither
- *     {@code release} nor {@code @GuardedRelease}, and that has no direct interface outside the
- *     JDK ({@link GuardPlan#mayGuard}: passes over the bytes, no ASM, nothing allocated), and for
- *     which no body is pending is returned unchanged without being parsed.
+ * <li>The scope comes from the loader's epoch: {@link ReleaseEpoch#guardsEntries()} is
+ *     {@link GuardPlan.Scope#ENTRIES}, every concrete method a section; otherwise
+ *     {@link GuardPlan.Scope#RELEASE_PATHS}.
+ * <li>Release paths only: most plugin classes have nothing to guard: a class whose constant pool
+ *     names neither {@code release} nor {@code @GuardedRelease}, and that has no direct interface
+ *     outside the JDK ({@link GuardPlan#mayGuard}: passes over the bytes, no ASM, nothing
+ *     allocated), and for which no body is pending is returned unchanged without being parsed.
+ *     In scope ENTRIES no class is skipped this way.
  * <li>{@link GuardPlan} decides what to guard, from the bytes and the plugin loader's resources,
- *     and {@link Weaver} rewrites the chosen methods and adds the planned ones.
+ *     and {@link Weaver} rewrites the chosen methods (as they stream through) and adds the
+ *     planned ones. Planned methods the weaver has to leave as they were (constructors of a
+ *     shape no compiler emits, methods too large) are logged once per class at INFO.
  * </ol>
  * Any throwable is caught, logged once per class at WARNING and answered with "unchanged": a
  * transformer must never break class loading.

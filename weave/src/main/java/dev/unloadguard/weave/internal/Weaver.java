@@ -29,16 +29,41 @@ import org.objectweb.asm.tree.VarInsnNode;
  * and adds the methods it plans (bridges for method references, overrides for inherited release
  * bodies). Each guarded body becomes
  * <pre>{@code
- * int t = invokedynamic enter()I [ReleaseGuard.bootstrap];
- * try { body } catch (Throwable any) { any = ReleaseGuard.unpin(any); invokedynamic exit(t); throw any; }
+ * int t = invokedynamic enter()I [ReleaseGuard.bootstrap];                       // ungated section
+ *      or invokedynamic enter()I [ReleaseGuard.bootstrapEntry, "a.b.C.m(int)"]  // gated entry
+ * try { body } catch (Throwable any) { any = ReleaseGuard.unpin(any, t); invokedynamic exit(t); throw any; }
  * // and before every return of body: invokedynamic exit(t) [ReleaseGuard.bootstrap];
  * }</pre>
  * and gets the annotation {@code @dev.unloadguard.epoch.Guarded}. The bootstrap binds each call
- * site once to the epoch of the class's plugin (see {@code ReleaseGuard}); class files older than
- * Java 7, which cannot hold {@code invokedynamic}, call
- * {@code ReleaseGuard.enterCaller()I}/{@code exitCaller(I)V} instead. Everything else of the class
- * is copied byte for byte (the {@link ClassWriter} is built on the {@link ClassReader}, so
- * untouched methods are not even parsed).
+ * site once to the epoch of the class's plugin (see {@code ReleaseGuard}); a gated entry's
+ * bootstrap gets one static argument, the method's readable name
+ * ({@link GuardPlan.Target#entryName()}), which a refused entry's error names. Class files older
+ * than Java 7, which cannot hold {@code invokedynamic}, call {@code ReleaseGuard.enterCaller()I}
+ * (or {@code ldc name; enterEntryCaller(Ljava/lang/String;)I}) and {@code exitCaller(I)V}
+ * instead. A foreign loader that cannot see the runtime gets the same calls to
+ * {@code dev.unloadguard.boot.BootGuard}. Everything else of the class is copied byte for byte
+ * (the {@link ClassWriter} is built on the {@link ClassReader}, so untouched methods are not even
+ * parsed).
+ *
+ * <h2>Constructors</h2>
+ * The verifier refuses an exception handler whose range covers code where {@code this} is still
+ * uninitialized, so a constructor's section starts right after its initializing call (the
+ * {@code invokespecial <init>} on the uninitialized {@code this}: {@code super(...)} or
+ * {@code this(...)}), found by {@link ConstructorPrologue}: the enter call follows it, the try
+ * ranges start there, and only the frames after it gain the token. The code before it (the
+ * arguments of {@code super(...)}, fields javac stores before it such as an inner class's
+ * {@code this$0}) is not a section; the methods it calls are. A constructor whose initializing
+ * call cannot be located for certain (shapes no Java compiler emits) is left as it was and
+ * reported ({@link Woven#notWoven()}).
+ *
+ * <h2>Streaming</h2>
+ * Methods are woven as they stream from the reader to the writer ({@link StreamingGuard};
+ * constructors through {@link ConstructorGuard}, which records a straight-line prologue until the
+ * initializing call and falls back to a tree for anything else). The tree weave
+ * ({@link #guard} on a {@link MethodNode}) stays for those constructors, for the methods the plan
+ * adds, and as the reference: the tests compare both weaves of every fixture byte for byte. The
+ * token's slot ({@code max_locals}) is read from the class file's method table first
+ * ({@link #codeMaxs}): the reader reports it only after the code.
  *
  * <h2>What changes</h2>
  * Guarded methods: code and one annotation each. Methods holding a release-lambda
@@ -61,24 +86,28 @@ import org.objectweb.asm.tree.VarInsnNode;
  * retransformation (same fields, methods, modifiers and supertypes); when it does, only a class
  * being defined may take it, or a retransformation of a class that was defined with the same
  * additions: the output is a function of the input bytes and the plan, so replaying the original
- * bytes yields the same methods.
+ * bytes yields the same methods. A method whose woven code would exceed the JVM's 64 KiB limit is
+ * left as it was (the class is woven again without it) and reported.
  *
  * <h2>The body</h2>
  * <ul>
  * <li>The token goes to a new local at index {@code max_locals}: no existing local moves, so the
  *     method's local variable tables and stack map frames stay valid as they are; each existing
- *     frame only gains the token (padded with {@code TOP} up to its slot).
- * <li>Normal exits: {@code iload t; invokestatic exit} before every {@code *return}.
+ *     frame (after a constructor's initializing call) only gains the token (padded with
+ *     {@code TOP} up to its slot).
+ * <li>Normal exits: {@code iload t; exit} before every {@code *return}.
  * <li>Abrupt exits: catch-all exception-table entries, appended after the method's own entries,
  *     so the method's own handlers keep precedence (the JVM searches the table in order). They
- *     cover the whole original body, the method's own handler code included, but <em>not</em>
- *     the exit sequences before the returns: an exception thrown by {@code exit} itself must not
- *     reach the handler and exit a second time (javac's try/finally leaves its inlined finally
- *     blocks out of the range the same way). {@code enter} is outside the ranges too: if it
- *     throws, there is nothing to exit.
+ *     cover the whole original body from the section's start, the method's own handler code
+ *     included, but <em>not</em> the exit sequences before the returns: an exception thrown by
+ *     {@code exit} itself must not reach the handler and exit a second time (javac's try/finally
+ *     leaves its inlined finally blocks out of the range the same way). {@code enter} is outside
+ *     the ranges too: if it throws (a refused entry), there is nothing to exit.
  * <li>The handler, at the end of the code, has the frame {@code [TOP ... TOP, int t]
  *     [Throwable]}: every local but the token is {@code TOP}, which any frame in the covered
- *     range is assignable to, so it never depends on what the body keeps in its locals.
+ *     range is assignable to, so it never depends on what the body keeps in its locals. It calls
+ *     {@code unpin(any, t)}, which drops the exception's backtrace only when it leaves the
+ *     plugin's outermost section.
  * </ul>
  * Because every frame is written explicitly, the class writer computes nothing
  * ({@code COMPUTE_FRAMES} would need {@code getCommonSuperClass} for every merge in the guarded
