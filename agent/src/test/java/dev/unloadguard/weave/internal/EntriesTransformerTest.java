@@ -470,6 +470,25 @@ class EntriesTransformerTest {
     }
 
     @Test
+    void planningFromTheMethodTableGivesThePlanParsingGives() throws Exception {
+        int compared = 0;
+        for (String name : fixtureClasses()) {
+            byte[] bytes = WeavingLoader.bytes(name);
+            for (GuardPlan.Scope scope : GuardPlan.Scope.values()) {
+                int found = GuardPlan.scanConstantPool(bytes);
+                GuardPlan fast = GuardPlan.analyze(new ClassReader(bytes), found, loader, Map.of(), true, scope, true);
+                GuardPlan parsed = GuardPlan.analyze(new ClassReader(bytes), found, loader, Map.of(), true, scope, false);
+                assertEquals(parsed.toString(), fast.toString(), name + " " + scope);
+                compared++;
+            }
+        }
+        // A woven class names @Guarded: parsed, so its methods are not planned again.
+        byte[] woven = GuardTransformer.guard(bytes("Service"), loader, GuardPlan.Scope.ENTRIES);
+        assertTrue(GuardPlan.of(woven, loader, GuardPlan.Scope.ENTRIES).isEmpty());
+        assertTrue(compared > 60, "compared " + compared);
+    }
+
+    @Test
     void linkingVerifiesSoTheTestsAboveWouldSeeABadFrame() {
         // The harness itself: a class whose stack map frame is wrong fails in link(), not later.
         ClassWriter cw = new ClassWriter(0);

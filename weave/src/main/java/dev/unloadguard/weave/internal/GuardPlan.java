@@ -488,14 +488,30 @@ public final class GuardPlan {
      */
     static GuardPlan analyze(ClassReader reader, int found, ClassLoader loader, Map<String, Reason> pending,
             boolean mayAddMethods, Scope scope) {
+        return analyze(reader, found, loader, pending, mayAddMethods, scope, true);
+    }
+
+    /**
+     * {@link #analyze(ClassReader, int, ClassLoader, Map, boolean, Scope)}; {@code fromMethodTable}
+     * false always parses the class (the tests compare both ways).
+     */
+    static GuardPlan analyze(ClassReader reader, int found, ClassLoader loader, Map<String, Reason> pending,
+            boolean mayAddMethods, Scope scope, boolean fromMethodTable) {
         boolean mentionsRelease = (found & CP_RELEASE) != 0;
         boolean mentionsAnnotation = (found & CP_GUARDED_RELEASE) != 0;
         boolean pluginInterface = (found & CP_PLUGIN_INTERFACE) != 0;
         boolean entries = scope == Scope.ENTRIES;
-        if (!entries && !mentionsRelease && !mentionsAnnotation && pending.isEmpty()) {
+        if (!mentionsRelease && !mentionsAnnotation && pending.isEmpty()) {
             // Only an inherited release body could be left: a release type through a direct interface.
             if (!pluginInterface || (Hierarchy.bitsOf(loader, reader.getSuperName(), reader.getInterfaces()) & RELEASE_TYPES) == 0) {
-                return NOTHING;
+                if (!entries) {
+                    return NOTHING;
+                }
+                if (fromMethodTable && (found & CP_GUARDED) == 0) {
+                    // No release path, and no method can carry @Guarded: every concrete method is an entry
+                    // section, read from the method table without parsing the class.
+                    return entriesFromMethodTable(reader);
+                }
             }
         }
         // Bodies hold the invokedynamic sites; parse them only if a release-named lambda can exist.
@@ -509,11 +525,55 @@ public final class GuardPlan {
 
     private static final int RELEASE_TYPES = Hierarchy.CALLBACK | Hierarchy.ACTION | Hierarchy.DRIVER;
 
+    /**
+     * Scope ENTRIES for a class with no release path and no {@code @Guarded} method: every method
+     * with code ({@link Reason#CLEANUP} or {@link Reason#ENTRY}), in declaration order, read from
+     * the class file's method table (access flags, name, descriptor) as {@link Weaver#codeMaxs} does.
+     */
+    private static GuardPlan entriesFromMethodTable(ClassReader reader) {
+        char[] buf = new char[reader.getMaxStringLength()];
+        int offset = reader.header + 6;
+        offset += 2 + 2 * reader.readUnsignedShort(offset); // interfaces
+        int fields = reader.readUnsignedShort(offset);
+        offset += 2;
+        for (int i = 0; i < fields; i++) {
+            offset = skipAttributes(reader, offset);
+        }
+        int methods = reader.readUnsignedShort(offset);
+        offset += 2;
+        String name = reader.getClassName();
+        List<Target> targets = new ArrayList<>(methods);
+        for (int i = 0; i < methods; i++) {
+            int access = reader.readUnsignedShort(offset);
+            if ((access & (Opcodes.ACC_ABSTRACT | Opcodes.ACC_NATIVE)) == 0) {
+                MethodInfo m = new MethodInfo(access, reader.readUTF8(offset + 2, buf), reader.readUTF8(offset + 4, buf));
+                targets.add(new Target(name, m.name, m.descriptor, m.cleanup() ? Reason.CLEANUP : Reason.ENTRY));
+            }
+            offset = skipAttributes(reader, offset);
+        }
+        if (targets.isEmpty()) {
+            return NOTHING;
+        }
+        return new GuardPlan(name, Collections.unmodifiableList(targets), List.of(), List.of(), List.of(), Map.of());
+    }
+
+    /** The offset after the field or method whose {@code access_flags} are at {@code offset}. */
+    static int skipAttributes(ClassReader reader, int offset) {
+        int attributes = reader.readUnsignedShort(offset + 6);
+        int attribute = offset + 8;
+        for (int a = 0; a < attributes; a++) {
+            attribute += 6 + reader.readInt(attribute + 2);
+        }
+        return attribute;
+    }
+
     private static final int CP_RELEASE = 1;
     private static final int CP_GUARDED_RELEASE = 2;
     private static final int CP_LAMBDA_METAFACTORY = 4;
     /** Not a constant: the class is no interface and has a direct interface outside the JDK. */
     private static final int CP_PLUGIN_INTERFACE = 8;
+    /** {@code Ldev/unloadguard/epoch/Guarded;}: a method may be woven already. */
+    private static final int CP_GUARDED = 16;
     /** More direct interfaces than this are not looked at one by one (each costs pool walks). */
     private static final int MAX_INTERFACES_SCANNED = 8;
 
@@ -556,6 +616,8 @@ public final class GuardPlan {
                     found |= CP_GUARDED_RELEASE;
                 } else if (length == LAMBDA_METAFACTORY.length() && matches(b, start, LAMBDA_METAFACTORY)) {
                     found |= CP_LAMBDA_METAFACTORY;
+                } else if (length == GUARDED_DESC.length() && matches(b, start, GUARDED_DESC)) {
+                    found |= CP_GUARDED;
                 }
             }
             offset += entrySize(b, offset, i);

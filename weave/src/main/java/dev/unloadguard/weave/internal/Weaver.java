@@ -493,7 +493,7 @@ final class Weaver {
         int fields = reader.readUnsignedShort(offset);
         offset += 2;
         for (int i = 0; i < fields; i++) {
-            offset = skipMember(reader, offset);
+            offset = GuardPlan.skipAttributes(reader, offset);
         }
         int methods = reader.readUnsignedShort(offset);
         offset += 2;
@@ -511,16 +511,6 @@ final class Weaver {
             offset = attribute;
         }
         return maxs;
-    }
-
-    /** The offset after the field or method at {@code offset}. */
-    private static int skipMember(ClassReader reader, int offset) {
-        int attributes = reader.readUnsignedShort(offset + 6);
-        int attribute = offset + 8;
-        for (int a = 0; a < attributes; a++) {
-            attribute += 6 + reader.readInt(attribute + 2);
-        }
-        return attribute;
     }
 
     /** Adds {@code [from, to)} unless it holds no instruction (an empty range is illegal). */
