@@ -28,21 +28,38 @@ import java.util.function.Supplier;
  *
  * <p><b>{@link #guard}</b> registers the loader with the agent
  * (with a release epoch of its own): classes it defines from then on have their release
- * callbacks woven into that loader's epoch (unloading one foreign plugin never waits for another's). Call it before the loader defines the plugin's
- * classes: classes it already defined are not guarded. A loader that cannot see unloadguard's
- * runtime (for example one whose parent is the platform loader) is given the bootstrap bridge
- * automatically. The loader is held weakly.
+ * callbacks woven into that loader's epoch (unloading one foreign plugin never waits for
+ * another's), and with {@link #guard(ClassLoader, GuardScope) guard(loader, GuardScope.ENTRIES)}
+ * every entry into their code. Call it before the loader defines the plugin's classes: classes it
+ * already defined are not guarded. A loader that cannot see unloadguard's runtime (for example one
+ * whose parent is the platform loader) is given the bootstrap bridge automatically. The loader is
+ * held weakly.
+ *
+ * <p><b>The guard scope of a foreign loader</b> is {@link GuardScope#RELEASE_PATHS} unless the
+ * host asks for {@link GuardScope#ENTRIES} (the opposite of {@link PluginLoader}'s default): a
+ * foreign host keeps calling into its plugins in ways unloadguard does not see (its own threads,
+ * its extension registries), and registering a loader must not start failing such calls once an
+ * unload begins. A host that routes every call through its own code, and wants late calls to fail
+ * at the call and the unload to wait for calls in flight, chooses ENTRIES.
  *
  * <p><b>{@link #unload}</b> runs the unload sequence {@link PluginLoader#unload} runs
- * ({@link UnloadSequence}), without the steps that need a device count (GOING, DRAIN), in order:
+ * ({@link UnloadSequence}), without the step that needs a device count (DRAIN), in order:
  * <ol>
+ *   <li>GOING: the loader's gate closes. In {@link GuardScope#ENTRIES} every new call from
+ *       outside into the plugin's code fails from now on with
+ *       {@link dev.unloadguard.driver.PluginUnloadedError}, except on the thread running the
+ *       unload (it runs {@code stop}); in RELEASE_PATHS nothing is refused;</li>
  *   <li>{@code stop}: the host's own stop or exit of the plugin (it stops the plugin's threads and
  *       drops the plugin's own references);</li>
  *   <li>the release barrier ({@link ReleaseEpoch#barrier(Duration)} on the loader's epoch): every
- *       guarded release callback that started before it has returned. If it times out, a
- *       callback is still running plugin code: nothing is closed, {@link UnloadTimeoutException}
- *       names the threads inside the release epoch with their stacks, and the unload can be
- *       retried (make {@code stop} idempotent: it runs again);</li>
+ *       guarded section that started before it has returned. If it times out, plugin code is still
+ *       running: nothing is closed, {@link UnloadTimeoutException} names the threads inside the
+ *       release epoch with their stacks, and the unload can be retried (make {@code stop}
+ *       idempotent: it runs again);</li>
+ *   <li>the close audit, if the loader has a name (frames carry it: give each plugin loader a
+ *       unique one, e.g. {@code new URLClassLoader("my-host plugin x#3", urls, parent)}): no
+ *       platform or virtual thread has a frame of the loader, else {@link CloseAuditException},
+ *       nothing closed, retryable;</li>
  *   <li>{@code close}: the host closes the class loader and drops every strong reference it keeps
  *       to the plugin;</li>
  *   <li>confirm collection: a weak reference and bounded {@code System.gc()} nudges; not
@@ -52,9 +69,10 @@ import java.util.function.Supplier;
  *
  * <p><b>What a foreign host does not get.</b> There is no device count: unloadguard cannot know
  * which of the plugin's objects helpers still hold, so there is no drain step; the barrier covers
- * the callbacks that had <em>started</em>, and a helper that calls a plugin callback after the
- * barrier is a late access. The host must make sure that, after {@code stop}, nobody hands out
- * new calls into the plugin. Only guarded release paths are waited for: implementations of
+ * the sections that had <em>started</em>, and a helper that calls a plugin callback after the
+ * barrier is a late access (in ENTRIES it is refused at the call). In RELEASE_PATHS the host must
+ * make sure that, after {@code stop}, nobody hands out new calls into the plugin. In
+ * RELEASE_PATHS only guarded release paths are waited for: implementations of
  * {@link dev.unloadguard.driver.ReleaseCallback} and {@link dev.unloadguard.device.ReleaseAction},
  * methods annotated {@link dev.unloadguard.driver.GuardedRelease}, and lambdas or method
  * references passed as a {@code ReleaseAction} or {@code ReleaseCallback}. Any other plugin code
@@ -62,8 +80,8 @@ import java.util.function.Supplier;
  * know) is not waited for: stop it in {@code stop}, or mark it {@code @GuardedRelease}.
  *
  * <p>The report is an ordinary {@link UnloadReport}: its plugin id is the name given to
- * {@link #unload}, its generation and devices-created count are 0, and the steps a foreign host
- * has no counterpart for (GOING, DRAIN) take zero time; EXIT is the host's {@code stop}. Without
+ * {@link #unload}, its generation and devices-created count are 0, and the step a foreign host
+ * has no counterpart for (DRAIN) takes zero time; EXIT is the host's {@code stop}. Without
  * the agent the sequence still runs, but release callbacks are not guarded: a warning is logged
  * and the report says UNGUARDED.
  */
@@ -83,7 +101,22 @@ public final class ForeignPluginLoaders {
      * @throws IllegalArgumentException if {@code loader} is {@code null} (the bootstrap loader)
      */
     public static <L extends ClassLoader> L guard(L loader) {
-        Epochs.registerForeign(loader, "foreign plugin loader " + loader);
+        return guard(loader, GuardScope.RELEASE_PATHS);
+    }
+
+    /**
+     * Makes the agent guard what {@code scope} says in every class {@code loader} defines from now
+     * on: release paths only, or every entry into the plugin's code (then {@link #unload} refuses
+     * new calls from outside once it starts and waits for the calls in flight). Call it right after
+     * creating the loader, before it loads the plugin's classes. A loader registered before keeps
+     * the scope it was registered with.
+     *
+     * @return {@code loader}
+     * @throws IllegalArgumentException if {@code loader} is {@code null} (the bootstrap loader)
+     */
+    public static <L extends ClassLoader> L guard(L loader, GuardScope scope) {
+        Objects.requireNonNull(scope, "scope");
+        Epochs.registerForeign(loader, "foreign plugin loader " + loader, scope == GuardScope.ENTRIES);
         return loader;
     }
 
@@ -108,9 +141,9 @@ public final class ForeignPluginLoaders {
     }
 
     /**
-     * The safe unload sequence: {@code stop}, the release barrier, {@code close}, and the
-     * collection check. What {@code stop} or {@code close} throw propagates: after {@code stop}
-     * threw nothing was closed.
+     * The safe unload sequence: the gate, {@code stop}, the release barrier, the close audit,
+     * {@code close}, and the collection check. What {@code stop} or {@code close} throw
+     * propagates: after {@code stop} threw nothing was closed.
      *
      * @param pluginName        names the plugin in the report and in messages
      * @param loader            returns the plugin's class loader (called once, before
@@ -126,9 +159,9 @@ public final class ForeignPluginLoaders {
      *                          UNLOADED). An interrupt ends the check early, with the same result
      *                          and the interrupt status set.
      * @return the report: barrier outcome, step times, COLLECTED or LEAKED with suspects
-     * @throws UnloadTimeoutException if a guarded release callback was still running when the
-     *         timeout elapsed; its message names the threads inside the release epoch and their
-     *         stacks; nothing was closed
+     * @throws UnloadTimeoutException if guarded plugin code was still running when the timeout
+     *         elapsed, or ({@link CloseAuditException}) the close audit found a thread with frames
+     *         of the loader; its message names the threads and their stacks; nothing was closed
      * @throws IllegalStateException if called from inside a release callback (the barrier would
      *         wait for its own caller), or if {@code loader} returns {@code null}
      */
@@ -173,7 +206,7 @@ public final class ForeignPluginLoaders {
             cl = null; // no strong reference to the loader in this frame from here on (interpreted frames too)
         }
         UnloadSequence sequence = new UnloadSequence(pluginName, 0, pluginName, epoch, ref, collected, loaderName, Map.of(),
-                false, timeout, collectionTimeout, false) {
+                false, timeout, collectionTimeout, false, true) {
             @Override
             void exit() {
                 stop.run();

@@ -15,5 +15,12 @@ public enum LoadOption {
      * ({@link PluginLoader#plugin(String)}) and gets the new devices; unload the old ones after.
      * This is how a hot reload replaces a plugin without a gap. Without it such a load is refused.
      */
-    ALONGSIDE_LOADED_GENERATIONS
+    ALONGSIDE_LOADED_GENERATIONS,
+
+    /**
+     * Guard this plugin's release paths only ({@link GuardScope#RELEASE_PATHS}), whatever the
+     * loader's {@link PluginLoader.Builder#guardScope}: its other code is neither waited for nor
+     * refused once it is unloading.
+     */
+    GUARD_RELEASE_PATHS_ONLY
 }

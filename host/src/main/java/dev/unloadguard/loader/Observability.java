@@ -104,6 +104,17 @@ final class Observability {
         }
     }
 
+    /** On the refusing thread (the gate's listener): cheap, never throws out. */
+    void entryRefused(Plugin plugin, String method) {
+        View view = views.get(plugin.id());
+        if (view != null) {
+            view.refusedEntries.incrementAndGet();
+        }
+        if (jfr()) {
+            Jfr.entryRefused(plugin, method);
+        }
+    }
+
     /** Unregisters this loader's MBeans. */
     void close() {
         MBeanServer server = ManagementFactory.getPlatformMBeanServer();
@@ -132,6 +143,7 @@ final class Observability {
         private volatile Plugin current;
         private volatile String lastReport = "";
         private final AtomicLong lateAccesses = new AtomicLong();
+        private final AtomicLong refusedEntries = new AtomicLong();
 
         View(String id) {
             this.id = id;
@@ -175,6 +187,17 @@ final class Observability {
         @Override
         public long getLateAccesses() {
             return lateAccesses.get();
+        }
+
+        @Override
+        public long getRefusedEntries() {
+            return refusedEntries.get();
+        }
+
+        @Override
+        public String getGuardScope() {
+            Plugin p = current;
+            return p == null ? "" : p.guardScope().name();
         }
 
         @Override
@@ -235,9 +258,15 @@ final class Observability {
                 e.exit = r.time(UnloadStep.EXIT).toNanos();
                 e.drain = r.time(UnloadStep.DRAIN).toNanos();
                 e.releaseBarrier = r.time(UnloadStep.BARRIER).toNanos();
+                e.audit = r.time(UnloadStep.AUDIT).toNanos();
                 e.close = r.time(UnloadStep.CLOSE).toNanos();
                 e.collect = r.time(UnloadStep.COLLECT).toNanos();
                 e.agentActive = r.agentActive();
+                e.guardScope = r.guardScope().name();
+                e.refusedEntries = r.refusedEntries();
+                e.auditPlatformThreads = r.audit().platformThreads();
+                e.auditVirtualThreads = r.audit().virtualThreads();
+                e.auditVirtualThreadsVisible = r.audit().virtualThreadsVisible();
                 e.commit();
             }
         }
@@ -260,6 +289,16 @@ final class Observability {
                 e.step = step.name();
                 e.liveDevices = String.join("; ", live);
                 e.threadsInsideEpoch = String.join(", ", threads);
+                e.commit();
+            }
+        }
+
+        static void entryRefused(Plugin p, String method) {
+            UnloadguardEvents.EntryRefused e = new UnloadguardEvents.EntryRefused();
+            if (e.isEnabled()) {
+                e.pluginId = p.id();
+                e.generation = p.generation();
+                e.method = method;
                 e.commit();
             }
         }

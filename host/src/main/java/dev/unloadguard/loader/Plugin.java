@@ -33,7 +33,7 @@ public final class Plugin {
     private final ReleaseEpoch epoch;
 
     private volatile PluginState state = PluginState.LOADING;
-    // Strong references, dropped in step 5 of the unload protocol.
+    // Strong references, dropped in step 6 of the unload protocol.
     private volatile PluginClassLoader classLoader;
     private volatile Driver driver;
     private volatile PluginDevices devices;
@@ -92,6 +92,23 @@ public final class Plugin {
      */
     public long lateAccesses() {
         return lateAccesses.get();
+    }
+
+    /**
+     * What the agent guards in this generation: every entry ({@link GuardScope#ENTRIES}: the
+     * unload waits for all plugin code and refuses new calls once GOING) or its release paths only.
+     */
+    public GuardScope guardScope() {
+        return epoch.guardsEntries() ? GuardScope.ENTRIES : GuardScope.RELEASE_PATHS;
+    }
+
+    /**
+     * How many calls from outside into this generation were refused (each with a
+     * {@link PluginUnloadedError}) because it was unloading or unloaded. Always 0 in
+     * {@link GuardScope#RELEASE_PATHS}.
+     */
+    public long refusedEntries() {
+        return epoch.refusedEntries();
     }
 
     /** The plugin's live-device count; 0 once unloaded. */
@@ -201,7 +218,7 @@ public final class Plugin {
         report = r;
     }
 
-    /** Step 5: forget every strong reference; returns the loader so the caller can close it. */
+    /** Step 6: forget every strong reference; returns the loader so the caller can close it. */
     PluginClassLoader forget() {
         PluginClassLoader cl = classLoader;
         PluginDevices d = devices;

@@ -26,20 +26,23 @@ import java.util.function.Consumer;
  * Loads driver plugins, each jar in its own class loader, and unloads them safely.
  *
  * <p>{@link #unload} is the unload protocol ({@link UnloadSequence}), the JVM twin of a kernel
- * driver module's exit with {@code drm_dev_release_barrier()}:
+ * driver module's exit with {@code try_module_get} and {@code drm_dev_release_barrier()}:
  * <ol>
- *   <li>GOING: the plugin refuses new devices;</li>
- *   <li>the driver's exit hook drops the driver's own references;</li>
+ *   <li>GOING: the plugin refuses new devices and, in {@link GuardScope#ENTRIES} (the default),
+ *       new calls from outside into its code;</li>
+ *   <li>the driver's exit hook drops the driver's own references (and stops its threads);</li>
  *   <li>wait until the plugin's live-device count is zero (bounded by the timeout);</li>
- *   <li>the release barrier: every release callback that started has returned;</li>
+ *   <li>the release barrier: every guarded section that started has returned (in ENTRIES every
+ *       call into the plugin, in RELEASE_PATHS its release callbacks);</li>
+ *   <li>the close audit: no platform or virtual thread has a frame of the plugin's class loader;</li>
  *   <li>close the class loader and drop every strong reference the host keeps;</li>
  *   <li>confirm the class loader is collected (weak reference, bounded GC nudges).</li>
  * </ol>
- * A timeout in step 3 or 4 closes nothing: the plugin stays GOING and intact, and unload can be
- * retried. A failed load is rolled back by the same sequence, forced: it closes whatever happens.
- * Unloading needs the unloadguard agent (it guards the plugin's release callbacks, so the barrier
- * covers them); without it, unload refuses unless the host explicitly allowed unguarded unloads,
- * and then it warns.
+ * A timeout in step 3 or 4, or plugin frames found by the audit, closes nothing: the plugin stays
+ * GOING and intact, and unload can be retried. A failed load is rolled back by the same sequence,
+ * forced: it closes whatever happens. Unloading needs the unloadguard agent (it weaves the guards,
+ * so the barrier covers the plugin's code); without it, unload refuses unless the host explicitly
+ * allowed unguarded unloads, and then it warns.
  *
  * <p>Concurrency. No lock is held around a call into plugin or host code (the driver's init and
  * exit, the before-close observer) or a class loader's {@code close()}: such a call may block, or
@@ -65,7 +68,10 @@ public final class PluginLoader implements AutoCloseable {
     private final Consumer<Plugin> beforeClose;
     private final boolean trackReferences;
     private final PrivateCopies copies;
+    private final GuardScope guardScope;
+    private final boolean closeAudit;
     private final AtomicLong lateAccesses = new AtomicLong();
+    private final AtomicLong refusedEntries = new AtomicLong();
     final Observability observability = new Observability();
     final Generations generations = new Generations();
 
@@ -78,6 +84,8 @@ public final class PluginLoader implements AutoCloseable {
         this.beforeClose = b.beforeClose;
         this.trackReferences = b.trackReferences;
         this.copies = new PrivateCopies(b.copyDirectory);
+        this.guardScope = b.guardScope;
+        this.closeAudit = b.closeAudit;
         if (!ReleaseGuard.agentActive()) {
             LOG.log(allowUnguardedUnload ? Level.WARNING : Level.INFO,
                     "the unloadguard agent is not attached: release callbacks are not guarded"
@@ -113,6 +121,31 @@ public final class PluginLoader implements AutoCloseable {
         return lateAccesses.get();
     }
 
+    /**
+     * Calls from outside into plugins of this loader refused so far because the plugin was
+     * unloading or unloaded (each answered with {@link PluginUnloadedError} at the call); see
+     * {@link Plugin#refusedEntries()}.
+     */
+    public long refusedEntries() {
+        return refusedEntries.get();
+    }
+
+    /** The guard scope plugins get unless loaded with {@link LoadOption#GUARD_RELEASE_PATHS_ONLY}. */
+    public GuardScope guardScope() {
+        return guardScope;
+    }
+
+    /** Whether unloads run the close audit (step 5); see {@link Builder#closeAudit}. */
+    boolean closeAudit() {
+        return closeAudit;
+    }
+
+    /** The listener of a generation's gate: on the refusing thread, must not throw or block. */
+    private void countRefusedEntry(Plugin plugin, String method) {
+        refusedEntries.incrementAndGet();
+        observability.entryRefused(plugin, method);
+    }
+
     void countLateAccess(Plugin plugin, String className) {
         lateAccesses.incrementAndGet();
         observability.lateAccess(plugin, className);
@@ -145,6 +178,9 @@ public final class PluginLoader implements AutoCloseable {
      * the jar, so replacing or deleting the jar on disk never disturbs the loaded generation.
      * On any failure nothing is left behind: no class loader, no copy.
      *
+     * <p>The plugin is guarded with the loader's {@link Builder#guardScope} (default
+     * {@link GuardScope#ENTRIES}), or release paths only with {@link LoadOption#GUARD_RELEASE_PATHS_ONLY}.
+     *
      * @throws PluginLoadException naming the jar, what is wrong, and the fix; also when an earlier
      *                             generation of the same id leaked (unless
      *                             {@link LoadOption#IGNORE_LEAKED_GENERATIONS})
@@ -156,11 +192,12 @@ public final class PluginLoader implements AutoCloseable {
         PluginJars.check(path);
         Path copy = copies.copyOf(path);
         PluginClassLoader cl;
+        GuardScope scope = List.of(options).contains(LoadOption.GUARD_RELEASE_PATHS_ONLY) ? GuardScope.RELEASE_PATHS : guardScope;
         try {
             String loaderName = "plugin:" + path.getFileName() + "#" + LOADER_SEQ.incrementAndGet();
             // One release epoch per generation: unloading it waits for its own sections only.
             cl = new PluginClassLoader(loaderName, copy.toUri().toURL(), parent, PluginLoader.class.getClassLoader(),
-                    new ReleaseEpoch("plugin jar " + path.getFileName() + " (" + loaderName + ")"));
+                    new ReleaseEpoch("plugin jar " + path.getFileName() + " (" + loaderName + ")", scope == GuardScope.ENTRIES));
         } catch (MalformedURLException | RuntimeException e) {
             copies.delete(copy);
             throw new PluginLoadException(path, "cannot turn " + copy + " into a class path URL: " + e.getMessage(), e);
@@ -172,8 +209,10 @@ public final class PluginLoader implements AutoCloseable {
             String id = PluginJars.id(driver, path);
             Plugin loading = plugin = generations.register(id, path, List.of(options), generation -> {
                 cl.releaseEpoch().describeAs("plugin " + id + " generation " + generation);
-                return new Plugin(this, id, generation, path, copy, cl, driver,
+                Plugin made = new Plugin(this, id, generation, path, copy, cl, driver,
                         new PluginDevices(id, generation, driver, trackReferences, cl.releaseEpoch()));
+                cl.releaseEpoch().onRefusedEntry(method -> countRefusedEntry(made, method));
+                return made;
             });
             callWithContextLoader(cl, () -> driver.init(new HostContext(loading, services, config)));
             loading.state(PluginState.LIVE);
@@ -210,13 +249,15 @@ public final class PluginLoader implements AutoCloseable {
     // Unload
 
     /**
-     * Unloads a plugin with the six-step protocol and returns its report. Concurrent calls for
+     * Unloads a plugin with the seven-step protocol and returns its report. Concurrent calls for
      * the same plugin share one unload and see the same outcome.
      *
      * @param timeout bounds steps 2 to 4 (exit hook, live devices, release barrier); the
      *                collection check has its own bound ({@link Builder#collectionTimeout})
-     * @throws UnloadTimeoutException if devices stayed live or a release callback kept running
-     *                                past the timeout; the plugin stays GOING and intact
+     * @throws UnloadTimeoutException if devices stayed live or guarded plugin code kept running
+     *                                past the timeout, or ({@link CloseAuditException}) the close
+     *                                audit found a thread still running the plugin's code; the
+     *                                plugin stays GOING and intact
      * @throws IllegalStateException  without the agent (unless unguarded unloads were allowed),
      *                                if the plugin was already unloaded, or if the calling thread
      *                                runs inside one of the plugin's own release paths (a release
@@ -289,7 +330,7 @@ public final class PluginLoader implements AutoCloseable {
                 + "plugin code may find its class loader closed");
     }
 
-    /** Step 5, just before the close: the host's observer (see {@link Builder#beforeClose}). No lock is held. */
+    /** Step 6, just before the close: the host's observer (see {@link Builder#beforeClose}). No lock is held. */
     void beforeClose(Plugin plugin) {
         if (beforeClose != null) {
             try {
@@ -365,8 +406,22 @@ public final class PluginLoader implements AutoCloseable {
         private Consumer<Plugin> beforeClose;
         private boolean trackReferences = Boolean.getBoolean("unloadguard.trackReferences");
         private Path copyDirectory;
+        private GuardScope guardScope = GuardScope.ENTRIES;
+        private boolean closeAudit = true;
 
         private Builder() {
+        }
+
+        /**
+         * What the agent guards in the plugins this loader loads (default
+         * {@link GuardScope#ENTRIES}: every entry into plugin code; once an unload starts, new
+         * calls from outside fail at the call and the unload waits for the calls already inside).
+         * {@link GuardScope#RELEASE_PATHS} guards release paths only. A plugin loaded with
+         * {@link LoadOption#GUARD_RELEASE_PATHS_ONLY} gets release paths only either way.
+         */
+        public Builder guardScope(GuardScope scope) {
+            this.guardScope = Objects.requireNonNull(scope, "scope");
+            return this;
         }
 
         /**
@@ -390,13 +445,26 @@ public final class PluginLoader implements AutoCloseable {
         }
 
         /**
-         * An observer called in step 5 just before a plugin's class loader is closed, after the
-         * release barrier: for checks that must see the plugin at that moment (a torture test's
+         * An observer called in step 6 just before a plugin's class loader is closed, after the
+         * release barrier and the close audit: for checks that must see the plugin at that moment (a torture test's
          * independent detector scanning all threads for frames of {@link Plugin#classLoaderName()}).
          * It must not block for long; what it throws is logged and the close goes on.
          */
         public Builder beforeClose(Consumer<Plugin> observer) {
             this.beforeClose = observer;
+            return this;
+        }
+
+        /**
+         * Whether an unload runs the close audit (step 5, default on): scan every platform and
+         * virtual thread for frames of the plugin's class loader just before closing it, and
+         * refuse to close (retryably, {@link CloseAuditException}) while there are some. Off, the
+         * loader is closed even under running plugin code, as before the audit existed: for tests
+         * and demonstrations of what then goes wrong (late accesses, leaks), not for production.
+         * The report then says the audit did not run.
+         */
+        public Builder closeAudit(boolean audit) {
+            this.closeAudit = audit;
             return this;
         }
 

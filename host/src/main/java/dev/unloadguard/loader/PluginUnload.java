@@ -20,13 +20,13 @@ final class PluginUnload extends UnloadSequence {
     private final PluginLoader owner;
     private final Plugin plugin;
     private final boolean rollback;
-    /** Set by step 1 for step 2: the exit hook runs once, so not again when a timed-out unload is retried. */
+    /** Set by step 1 for step 2: the exit hook runs once, so not again when a failed unload is retried. */
     private boolean runExit;
 
     PluginUnload(PluginLoader owner, Plugin plugin, Duration timeout, Duration collectionTimeout, boolean rollback) {
         super(plugin.id(), plugin.generation(), "plugin " + plugin.id() + " generation " + plugin.generation(),
                 plugin.epoch(), plugin.classLoaderRef(), plugin.collectedQueue(), plugin.classLoaderName(), owner.services,
-                true, timeout, collectionTimeout, rollback);
+                true, timeout, collectionTimeout, rollback, owner.closeAudit());
         this.owner = owner;
         this.plugin = plugin;
         this.rollback = rollback;

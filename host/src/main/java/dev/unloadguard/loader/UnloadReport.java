@@ -9,8 +9,9 @@ import java.util.Map;
 
 /**
  * What one successful unload did: the time of each protocol step, whether the release barrier
- * had to wait for a release callback, whether the class loader was collected, and what went
- * wrong along the way without stopping the unload (release callbacks that threw).
+ * had to wait for plugin code, what the close audit scanned, whether the class loader was
+ * collected, and what went wrong along the way without stopping the unload (release callbacks
+ * that threw, entries refused while the plugin was GOING).
  *
  * @param pluginId      the plugin id
  * @param generation    the generation that was unloaded
@@ -23,6 +24,11 @@ import java.util.Map;
  * @param devicesCreated devices the generation created over its life
  * @param releaseFailures release callbacks or actions that threw (the unload went on)
  * @param leakSuspects  when {@code LEAKED}: what probably keeps the class loader alive
+ * @param guardScope    what the agent guarded in this generation (what the barrier waited for,
+ *                      whether new entries were refused once GOING)
+ * @param refusedEntries calls from outside into the plugin refused while it was GOING (0 in
+ *                      {@link GuardScope#RELEASE_PATHS}, which refuses none)
+ * @param audit         what the close audit (step 5) scanned
  */
 public record UnloadReport(
         String pluginId,
@@ -34,12 +40,28 @@ public record UnloadReport(
         int gcNudges,
         long devicesCreated,
         List<String> releaseFailures,
-        List<String> leakSuspects) {
+        List<String> leakSuspects,
+        GuardScope guardScope,
+        long refusedEntries,
+        CloseAudit audit) {
 
     public UnloadReport {
         stepTimes = java.util.Collections.unmodifiableMap(new EnumMap<>(stepTimes));
         releaseFailures = List.copyOf(releaseFailures);
         leakSuspects = List.copyOf(leakSuspects);
+        java.util.Objects.requireNonNull(guardScope, "guardScope");
+        java.util.Objects.requireNonNull(audit, "audit");
+    }
+
+    /**
+     * A report made outside an unload (tests, tools that replay reports): the guard scope
+     * {@link GuardScope#RELEASE_PATHS}, no refused entries, no close audit.
+     */
+    public UnloadReport(String pluginId, int generation, boolean agentActive, Map<UnloadStep, Duration> stepTimes,
+                        BarrierOutcome barrier, PluginState outcome, int gcNudges, long devicesCreated,
+                        List<String> releaseFailures, List<String> leakSuspects) {
+        this(pluginId, generation, agentActive, stepTimes, barrier, outcome, gcNudges, devicesCreated, releaseFailures,
+                leakSuspects, GuardScope.RELEASE_PATHS, 0, CloseAudit.notRun("not an unload"));
     }
 
     /** The time of one step ({@link Duration#ZERO} for a step that did not run). */
@@ -62,7 +84,10 @@ public record UnloadReport(
         return stepTimes.values().stream().reduce(Duration.ZERO, Duration::plus);
     }
 
-    /** A one-line summary: {@code xe gen 3: going 0.00 ms, exit ..., collect 4.10 ms; barrier WAITED; COLLECTED}. */
+    /**
+     * A one-line summary: {@code xe gen 3: going 0.001 ms, exit ..., collect 4.100 ms; ENTRIES; barrier WAITED;
+     * audit 12 platform + 0 virtual threads, ...; COLLECTED}.
+     */
     public String summary() {
         StringBuilder sb = new StringBuilder();
         sb.append(pluginId).append(" gen ").append(generation).append(':');
@@ -70,7 +95,11 @@ public record UnloadReport(
             sb.append(' ').append(step.label()).append(' ').append(millis(time(step))).append(" ms,");
         }
         sb.setLength(sb.length() - 1);
-        sb.append("; barrier ").append(barrier).append("; ").append(outcome);
+        sb.append("; ").append(guardScope).append("; barrier ").append(barrier).append("; audit ").append(audit.summary())
+                .append("; ").append(outcome);
+        if (refusedEntries > 0) {
+            sb.append("; ").append(refusedEntries).append(" entr").append(refusedEntries == 1 ? "y" : "ies").append(" refused");
+        }
         if (!agentActive) {
             sb.append("; UNGUARDED (no agent)");
         }
@@ -78,6 +107,10 @@ public record UnloadReport(
             sb.append("; ").append(releaseFailures.size()).append(" release failure(s)");
         }
         return sb.toString();
+    }
+
+    private String scopeText() {
+        return guardScope == GuardScope.ENTRIES ? "ENTRIES, every entry into the plugin" : "RELEASE_PATHS, release paths only";
     }
 
     static String millis(Duration d) {
@@ -88,11 +121,16 @@ public record UnloadReport(
     public String toString() {
         StringBuilder sb = new StringBuilder();
         sb.append("unload of plugin ").append(pluginId).append(" generation ").append(generation)
-                .append(agentActive ? " (release callbacks guarded by the agent)" : " (UNGUARDED: no agent)").append('\n');
+                .append(agentActive ? " (guarded by the agent: " + scopeText() + ")" : " (UNGUARDED: no agent)").append('\n');
         for (UnloadStep step : UnloadStep.values()) {
             sb.append(String.format(Locale.ROOT, "  %d. %-8s %10s ms%n", step.ordinal() + 1, step.label(), millis(time(step))));
         }
         sb.append("  barrier: ").append(barrier).append('\n');
+        sb.append("  close audit: ").append(audit.summary()).append('\n');
+        if (audit.ran() && !audit.virtualThreadsVisible()) {
+            sb.append("    ").append(audit.visibility()).append('\n');
+        }
+        sb.append("  entries refused while GOING: ").append(refusedEntries).append('\n');
         sb.append("  outcome: ").append(outcome);
         if (gcNudges > 0) {
             sb.append(" after ").append(gcNudges).append(" GC nudge(s)");

@@ -3,12 +3,15 @@ package dev.unloadguard.loader;
 import dev.unloadguard.epoch.BarrierOutcome;
 import dev.unloadguard.epoch.internal.Epochs;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Collectors;
 
 /**
  * The one place that writes what an unload tells its caller, for both hosts: the report of an
- * unload that finished, and the timeout report (the exception's message) of one that did not.
+ * unload that finished, the timeout report (the exception's message) of one that did not, and the
+ * report of a close audit that found plugin code still running.
  */
 final class UnloadReports {
 
@@ -22,9 +25,11 @@ final class UnloadReports {
     }
 
     static UnloadReport unloaded(String id, int generation, StepClock clock, BarrierOutcome barrier, Kept kept,
-                                 CollectionResult collection, List<String> leakSuspects) {
+                                 CollectionResult collection, List<String> leakSuspects, GuardScope scope,
+                                 long refusedEntries, CloseAudit audit) {
         return new UnloadReport(id, generation, Epochs.agentActive(), clock.times(), barrier, collection.outcome(),
-                collection.nudges(), kept.devicesCreated(), kept.releaseFailures(), collection.leaked() ? leakSuspects : List.of());
+                collection.nudges(), kept.devicesCreated(), kept.releaseFailures(), collection.leaked() ? leakSuspects : List.of(),
+                scope, refusedEntries, audit);
     }
 
     /**
@@ -33,33 +38,82 @@ final class UnloadReports {
      * @param plugin     the plugin, which stays GOING and intact (named with its state); {@code null}
      *                   for a foreign host's
      * @param name       names the plugin and its release epoch ({@code plugin xe generation 3})
+     * @param scope      what the release epoch covers, so what the barrier waits for
      * @param liveDevices the live devices with their references; {@code null} without a device count
      * @param suggestTracking whether to say how to turn reference tracking on (it is off)
      */
-    static UnloadTimeoutException timeout(Plugin plugin, String name, UnloadStep step, Duration timeout,
+    static UnloadTimeoutException timeout(Plugin plugin, String name, GuardScope scope, UnloadStep step, Duration timeout,
                                           List<String> liveDevices, boolean suggestTracking, List<Thread> inside) {
         StringBuilder sb = new StringBuilder();
         sb.append("unload of ").append(plugin != null ? plugin : name).append(" timed out after ").append(timeout.toMillis()).append(" ms in step ")
                 .append(step.ordinal() + 1).append(" (").append(step.label()).append(")")
-                .append(step == UnloadStep.DRAIN ? ": devices are still held" : ": a release callback is still running").append('\n');
+                .append(step == UnloadStep.DRAIN ? ": devices are still held"
+                        : scope == GuardScope.ENTRIES ? ": a release callback is still running, or other plugin code (a call into "
+                        + "the plugin, a plugin thread)"
+                        : ": a release callback is still running").append('\n');
         if (liveDevices != null) {
             sb.append("  live devices: ").append(liveDevices.isEmpty() ? "none" : "").append('\n');
             liveDevices.forEach(d -> sb.append("    ").append(d).append('\n'));
         }
-        sb.append("  threads inside the release epoch of ").append(name).append(": ").append(inside.isEmpty() ? "none" : "").append('\n');
+        sb.append("  threads inside the release epoch of ").append(name).append(" (guard scope ").append(scope).append("): ")
+                .append(inside.isEmpty() ? "none" : "").append('\n');
         for (Thread th : inside) {
-            sb.append("    \"").append(th.getName()).append("\" (").append(th.getState()).append(")\n");
-            for (StackTraceElement e : th.getStackTrace()) {
-                sb.append("        at ").append(e).append('\n');
-            }
+            appendThread(sb, th.getName(), th.getState(), th.getStackTrace());
+        }
+        if (step == UnloadStep.BARRIER && scope == GuardScope.ENTRIES && !inside.isEmpty()) {
+            sb.append("  (a thread the plugin started runs inside it until it returns: stop the plugin's threads in its exit "
+                    + "hook, or the unload waits for them until it times out)\n");
         }
         if (suggestTracking && step == UnloadStep.DRAIN) {
             sb.append("  (turn reference tracking on to see who holds each device and where they acquired it:\n"
                     + "   PluginLoader.builder().trackReferences(true) or -Dunloadguard.trackReferences=true)\n");
         }
-        sb.append("  nothing was closed: ").append(plugin != null ? "the plugin stays GOING and intact"
-                : "the plugin is stopped and its class loader open").append("; call unload again to retry");
+        sb.append("  ").append(nothingClosed(plugin));
         List<String> threads = inside.stream().map(Thread::getName).collect(Collectors.toList());
         return new UnloadTimeoutException(plugin, step, sb.toString(), liveDevices == null ? List.of() : liveDevices, threads);
+    }
+
+    /**
+     * The report of a close audit that found threads still running code of the plugin's class
+     * loader: each thread with its stack.
+     */
+    static CloseAuditException auditFailed(Plugin plugin, String name, GuardScope scope, String loaderName,
+                                           Map<Thread, StackTraceElement[]> inside, CloseAudit audit) {
+        StringBuilder sb = new StringBuilder();
+        sb.append("unload of ").append(plugin != null ? plugin : name).append(" failed its close audit (step ")
+                .append(UnloadStep.AUDIT.ordinal() + 1).append(", ").append(UnloadStep.AUDIT.label()).append("): ")
+                .append(inside.size()).append(inside.size() == 1 ? " thread still runs" : " threads still run")
+                .append(" code of its class loader ").append(loaderName).append(" after the release barrier\n");
+        List<String> threads = new ArrayList<>();
+        for (Map.Entry<Thread, StackTraceElement[]> e : inside.entrySet()) {
+            Thread th = e.getKey();
+            threads.add(th.getName());
+            appendThread(sb, th.getName() + (th == Thread.currentThread() ? " (the thread running this unload)" : "")
+                    + (isVirtual(th) ? " (virtual)" : ""), th.getState(), e.getValue());
+        }
+        sb.append("  scanned: ").append(audit.summary()).append("; ").append(audit.visibility()).append('\n');
+        sb.append(scope == GuardScope.ENTRIES
+                ? "  (every entry into the plugin is guarded, so this is code the guard did not cover: a class defined before "
+                + "the agent attached and not retransformed, or a frame the weaving missed; the barrier could not wait for it)\n"
+                : "  (only release paths are guarded (RELEASE_PATHS): stop the plugin's threads and calls in its exit hook, or "
+                + "load it with GuardScope.ENTRIES so the unload waits for them)\n");
+        sb.append("  ").append(nothingClosed(plugin)).append(" once those threads left");
+        return new CloseAuditException(plugin, sb.toString(), threads, audit);
+    }
+
+    private static void appendThread(StringBuilder sb, String name, Thread.State state, StackTraceElement[] stack) {
+        sb.append("    \"").append(name).append("\" (").append(state).append(")\n");
+        for (StackTraceElement e : stack) {
+            sb.append("        at ").append(e).append('\n');
+        }
+    }
+
+    private static String nothingClosed(Plugin plugin) {
+        return "nothing was closed: " + (plugin != null ? "the plugin stays GOING and intact"
+                : "the plugin is stopped and its class loader open") + "; call unload again to retry";
+    }
+
+    private static boolean isVirtual(Thread t) {
+        return t.getClass().getName().equals("java.lang.VirtualThread");
     }
 }

@@ -2,6 +2,7 @@ package dev.unloadguard.loader;
 
 import dev.unloadguard.epoch.BarrierOutcome;
 import dev.unloadguard.epoch.internal.ReleaseEpoch;
+import dev.unloadguard.epoch.internal.ThreadFrames;
 import java.lang.System.Logger.Level;
 import java.lang.ref.ReferenceQueue;
 import java.lang.ref.WeakReference;
@@ -12,35 +13,51 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * The unload protocol, written once: {@link #run} is the six steps in order, for every way a
+ * The unload protocol, written once: {@link #run} is the seven steps in order, for every way a
  * plugin leaves — {@link PluginLoader#unload}, the rollback of a failed load, and
  * {@link ForeignPluginLoaders#unload}. A subclass is one host's part in the steps:
  * <ol>
- *   <li>{@link #going}: refuse new devices (a foreign host has no device count: no GOING);</li>
+ *   <li>GOING: the release epoch's gate closes (in {@link GuardScope#ENTRIES} new entries from
+ *       outside are refused from now on; the thread running the unload stays exempt, so it can
+ *       call the exit hook), then {@link #going} refuses new devices (a foreign host has no device
+ *       count);</li>
  *   <li>{@link #exit}: the driver's exit hook, or the foreign host's stop;</li>
  *   <li>{@link #awaitNoLiveDevices}: wait until no device is live (a foreign host: no DRAIN);</li>
  *   <li>the release barrier on the generation's epoch;</li>
- *   <li>{@link #close}: close the class loader and drop every strong reference;</li>
+ *   <li>the close audit: no platform or virtual thread has a frame of the generation's class
+ *       loader ({@link ThreadFrames}; re-scanned over a grace of up to {@link #AUDIT_GRACE});</li>
+ *   <li>{@link #close}: close the class loader and drop every strong reference; the gate then says
+ *       "unloaded";</li>
  *   <li>confirm collection ({@link CollectionResult#await}), suspects if it leaked.</li>
  * </ol>
  * Before it, {@link #refuseFromInside} refuses a caller inside the plugin's own release epoch (the
  * barrier would wait for its caller) with nothing changed. The timeout bounds steps 1 to 4 together
- * ({@link StepClock}). A timeout in step 3 or 4, or an interrupt in step 3, throws before anything
- * is closed: the plugin stays GOING and intact and the unload can be run again. A <em>forced</em>
- * sequence (the rollback of a failed load, which must leave nothing behind) logs the timeout
- * instead, closes anyway, and skips the collection check.
+ * ({@link StepClock}); the audit's grace is its own. A timeout in step 3 or 4, an interrupt in step
+ * 3, or an audit that finds plugin frames throws before anything is closed: the plugin stays GOING
+ * and intact (its gate closed, the exemption of the thread that ran the unload dropped) and the
+ * unload can be run again. A <em>forced</em> sequence (the rollback of a failed load, which must
+ * leave nothing behind) logs the timeout or the audit's finding instead, closes anyway, and skips
+ * the collection check.
  *
  * <p>Concurrency: a sequence is run once, by one thread; it takes no lock. Whoever runs it makes
  * sure one plugin has one sequence running at a time (for a plugin, {@link Plugin#startUnload}).
  * The host's steps call plugin and host code (exit hooks, stop and close callbacks, observers), so
  * they must not be called under a lock either: a callback that blocks, or calls back into the
- * loader, would stall or deadlock every other thread that needs that lock.
+ * loader, would stall or deadlock every other thread that needs that lock. The gate is closed
+ * before the barrier: the barrier pairs with each gated entry's fence, so an entry either sees the
+ * closed gate (and is refused) or is waited for.
  */
 abstract class UnloadSequence {
 
     private static final System.Logger LOG = System.getLogger("dev.unloadguard.loader");
     private static final Set<UnloadStep> ALL_STEPS = EnumSet.allOf(UnloadStep.class);
-    private static final Set<UnloadStep> NO_DEVICE_STEPS = EnumSet.complementOf(EnumSet.of(UnloadStep.GOING, UnloadStep.DRAIN));
+    private static final Set<UnloadStep> NO_DEVICE_STEPS = EnumSet.complementOf(EnumSet.of(UnloadStep.DRAIN));
+    /**
+     * How long the close audit re-scans a thread it saw inside before failing: a thread between a
+     * woven exit and its method's return instruction, or unwinding from a refused entry, is seen
+     * there for an instant.
+     */
+    static final Duration AUDIT_GRACE = Duration.ofMillis(100);
 
     /** Names the plugin in reports and messages: {@code plugin xe generation 3}, or a foreign host's name. */
     final String name;
@@ -55,16 +72,20 @@ abstract class UnloadSequence {
     private final Duration timeout;
     private final Duration collectionTimeout;
     private final boolean forced;
+    private final boolean audits;
 
     /**
      * @param loader     a weak reference to the class loader, enqueued on {@code collected}
+     * @param loaderName the class loader's name, which its frames carry; {@code null} or empty:
+     *                   the close audit cannot run
      * @param services   the host's registries to scan for leak suspects
-     * @param countsDevices whether the host counts devices (has GOING and DRAIN)
-     * @param forced     close even if step 3 or 4 times out, and skip the collection check
+     * @param countsDevices whether the host counts devices (has DRAIN)
+     * @param forced     close even if step 3, 4 or 5 fails, and skip the collection check
+     * @param audits     whether step 5 runs (the host may turn the close audit off)
      */
     UnloadSequence(String id, int generation, String name, ReleaseEpoch epoch, WeakReference<ClassLoader> loader,
                    ReferenceQueue<ClassLoader> collected, String loaderName, Map<Class<?>, Object> services,
-                   boolean countsDevices, Duration timeout, Duration collectionTimeout, boolean forced) {
+                   boolean countsDevices, Duration timeout, Duration collectionTimeout, boolean forced, boolean audits) {
         this.id = id;
         this.generation = generation;
         this.name = name;
@@ -77,35 +98,56 @@ abstract class UnloadSequence {
         this.timeout = timeout;
         this.collectionTimeout = forced ? Duration.ZERO : collectionTimeout;
         this.forced = forced;
+        this.audits = audits;
     }
 
-    /** The six steps. Call {@link #refuseFromInside} first, before anything changes. */
+    /** The guard scope in force: what the epoch covers. */
+    final GuardScope scope() {
+        return epoch.guardsEntries() ? GuardScope.ENTRIES : GuardScope.RELEASE_PATHS;
+    }
+
+    /** The seven steps. Call {@link #refuseFromInside} first, before anything changes. */
     final UnloadReport run() throws UnloadTimeoutException, InterruptedException {
         StepClock clock = new StepClock(timeout, countsDevices ? ALL_STEPS : NO_DEVICE_STEPS);
-        going();                                                           // 1. no new devices
-        clock.lap(UnloadStep.GOING);
-        exit();                                                            // 2. driver exit, host stop
-        clock.lap(UnloadStep.EXIT);
-        drain(clock.deadline());                                           // 3. live devices = 0
-        clock.lap(UnloadStep.DRAIN);
-        BarrierOutcome barrier = barrier(clock.left());                    // 4. release barrier
-        clock.lap(UnloadStep.BARRIER);
-        UnloadReports.Kept kept = close();                                 // 5. close, forget
+        epoch.closeGate(id, generation, Thread.currentThread());           // 1. no new entries (but ours),
+        BarrierOutcome barrier;
+        CloseAudit audit;
+        boolean closing = false;
+        try {
+            going();                                                       //    no new devices
+            clock.lap(UnloadStep.GOING);
+            exit();                                                        // 2. driver exit, host stop
+            clock.lap(UnloadStep.EXIT);
+            drain(clock.deadline());                                       // 3. live devices = 0
+            clock.lap(UnloadStep.DRAIN);
+            barrier = barrier(clock.left());                               // 4. release barrier
+            clock.lap(UnloadStep.BARRIER);
+            audit = audit();                                               // 5. close audit
+            clock.lap(UnloadStep.AUDIT);
+            closing = true;
+        } finally {
+            if (!closing) {
+                epoch.closeGate(id, generation, null); // stays GOING: this thread is no longer the unloader
+            }
+        }
+        UnloadReports.Kept kept = close();                                 // 6. close, forget
+        epoch.markUnloaded(java.time.Instant.now());
         clock.lap(UnloadStep.CLOSE);
-        CollectionResult collection = CollectionResult.await(loader, collected, collectionTimeout); // 6. collected?
+        CollectionResult collection = CollectionResult.await(loader, collected, collectionTimeout); // 7. collected?
         clock.lap(UnloadStep.COLLECT);
         UnloadReport report = UnloadReports.unloaded(id, generation, clock, barrier, kept, collection,
-                collection.leaked() ? leakSuspects() : List.of());
+                collection.leaked() ? leakSuspects() : List.of(), scope(), epoch.refusedEntries(), audit);
         finished(report);
         LOG.log(report.outcome() == PluginState.LEAKED ? Level.WARNING : Level.DEBUG, report::summary);
         return report;
     }
 
-    /** Before anything changes: a release path of the plugin cannot wait for itself. */
+    /** Before anything changes: plugin code (a release path; in ENTRIES any) cannot wait for itself. */
     final void refuseFromInside() {
         int depth = epoch.depth();
         if (depth > 0) {
-            throw new IllegalStateException("unload of " + name + " called from inside one of its own release paths (thread \""
+            throw new IllegalStateException("unload of " + name + " called from inside "
+                    + (epoch.guardsEntries() ? "the plugin's own code" : "one of its own release paths") + " (thread \""
                     + Thread.currentThread().getName() + "\" is inside its release epoch, depth " + depth + "): the release "
                     + "barrier would wait for its own caller. Nothing was changed; unload it from another thread (for "
                     + "example hand the unload to an executor)");
@@ -141,6 +183,36 @@ abstract class UnloadSequence {
         return outcome;
     }
 
+    /**
+     * Step 5: scans every thread for frames of the generation's class loader; fails (nothing
+     * closed) if one still has some after the grace, unless forced.
+     */
+    private CloseAudit audit() throws CloseAuditException {
+        if (!audits) {
+            return CloseAudit.notRun("turned off (PluginLoader.Builder.closeAudit(false))");
+        }
+        if (loaderName.isEmpty()) {
+            return CloseAudit.notRun("the class loader has no name, so its frames cannot be told apart (give it a unique name)");
+        }
+        ThreadFrames.Audit a = ThreadFrames.audit(loaderName, AUDIT_GRACE);
+        CloseAudit audit = new CloseAudit(a.platformThreads(), a.virtualThreads(), a.virtualThreadsVisible(), a.visibility(),
+                a.framesFound(), a.scans(), Duration.ofNanos(a.nanos()));
+        if (!a.virtualThreadsVisible()) {
+            LOG.log(Level.DEBUG, () -> "close audit of " + name + ": " + a.visibility());
+        }
+        if (a.passed()) {
+            return audit;
+        }
+        CloseAuditException e = UnloadReports.auditFailed(plugin(), name, scope(), loaderName, a.inside(), audit);
+        if (forced) {
+            LOG.log(Level.WARNING, "rolling back " + name + " although its close audit failed; closing its class loader anyway: "
+                    + e.getMessage());
+            return audit;
+        }
+        timedOut(e);
+        throw e;
+    }
+
     private void timedOut(UnloadStep step) throws UnloadTimeoutException {
         List<String> live = countsDevices ? liveDevices() : null;
         if (forced) {
@@ -149,7 +221,7 @@ abstract class UnloadSequence {
                     + "); closing its class loader anyway");
             return;
         }
-        UnloadTimeoutException e = UnloadReports.timeout(plugin(), name, step, timeout, live,
+        UnloadTimeoutException e = UnloadReports.timeout(plugin(), name, scope(), step, timeout, live,
                 countsDevices && !tracking(), epoch.threadsInside());
         timedOut(e);
         throw e;
@@ -162,7 +234,7 @@ abstract class UnloadSequence {
 
     // ---- one host's part ---------------------------------------------------------------------
 
-    /** Step 1: refuse new devices (and, from issue 8, new entries). Not called under a lock. */
+    /** Step 1, after the gate closed: refuse new devices. Not called under a lock. */
     void going() {
     }
 
@@ -174,7 +246,7 @@ abstract class UnloadSequence {
         return true;
     }
 
-    /** Step 5: closes the class loader, drops every strong reference; returns what the report keeps. */
+    /** Step 6: closes the class loader, drops every strong reference; returns what the report keeps. */
     abstract UnloadReports.Kept close();
 
     /** The live devices with their reference counts (and holders), for a timeout report. */
@@ -192,7 +264,7 @@ abstract class UnloadSequence {
         return null;
     }
 
-    /** Observation points: the barrier started and ended, a timeout, the report is made. */
+    /** Observation points: the barrier started and ended, a timeout or failed audit, the report is made. */
     Object barrierStarted() {
         return null;
     }

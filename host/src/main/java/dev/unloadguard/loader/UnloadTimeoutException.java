@@ -3,12 +3,13 @@ package dev.unloadguard.loader;
 import java.util.List;
 
 /**
- * An unload that did not finish in time. Nothing was closed: the plugin stays {@link
- * PluginState#GOING} and intact, and {@link PluginLoader#unload} can be called again. The message
- * is the report: the step that timed out, the live devices with their reference counts, and the
- * threads inside the release epoch with their stacks.
+ * An unload that did not finish in time, or whose close audit found plugin code still running
+ * ({@link CloseAuditException}). Nothing was closed: the plugin stays {@link PluginState#GOING}
+ * and intact, and {@link PluginLoader#unload} can be called again. The message is the report: the
+ * step that failed, the live devices with their reference counts, and the threads inside the
+ * plugin (its release epoch, or for the audit its class loader's frames) with their stacks.
  */
-public final class UnloadTimeoutException extends Exception {
+public sealed class UnloadTimeoutException extends Exception permits CloseAuditException {
 
     private static final long serialVersionUID = 1L;
 
@@ -34,7 +35,10 @@ public final class UnloadTimeoutException extends Exception {
         return plugin;
     }
 
-    /** The step that ran out of time: {@link UnloadStep#DRAIN} or {@link UnloadStep#BARRIER}. */
+    /**
+     * The step that failed: {@link UnloadStep#DRAIN} or {@link UnloadStep#BARRIER} (out of time),
+     * or {@link UnloadStep#AUDIT} (a {@link CloseAuditException}).
+     */
     public UnloadStep step() {
         return step;
     }
@@ -44,7 +48,7 @@ public final class UnloadTimeoutException extends Exception {
         return liveDevices;
     }
 
-    /** The names of the threads that were inside the release epoch. */
+    /** The names of the threads that were inside the release epoch (for the audit: that had frames of the plugin). */
     public List<String> threadsInsideEpoch() {
         return threadsInsideEpoch;
     }

@@ -27,6 +27,15 @@ public interface PluginMXBean {
     /** Late accesses to this id's unloaded generations, since the loader was created. */
     long getLateAccesses();
 
+    /**
+     * Calls from outside into this id's generations refused because the generation was unloading
+     * or unloaded, since the loader was created.
+     */
+    long getRefusedEntries();
+
+    /** The newest generation's guard scope: ENTRIES or RELEASE_PATHS. */
+    String getGuardScope();
+
     String getJar();
 
     /** The newest unload report of this id, or the empty string. */

@@ -39,7 +39,7 @@ public final class UnloadguardEvents {
     @Name("dev.unloadguard.PluginUnload")
     @Label("Plugin Unload")
     @Category("unloadguard")
-    @Description("A plugin was unloaded with the six-step protocol; the duration is the whole unload")
+    @Description("A plugin was unloaded with the seven-step protocol; the duration is the whole unload")
     @StackTrace(false)
     public static final class PluginUnload extends Event {
         @Label("Plugin Id")
@@ -64,6 +64,9 @@ public final class UnloadguardEvents {
         @Label("Release Barrier")
         @Timespan(Timespan.NANOSECONDS)
         public long releaseBarrier;
+        @Label("Close Audit")
+        @Timespan(Timespan.NANOSECONDS)
+        public long audit;
         @Label("Close")
         @Timespan(Timespan.NANOSECONDS)
         public long close;
@@ -72,6 +75,19 @@ public final class UnloadguardEvents {
         public long collect;
         @Label("Agent Active")
         public boolean agentActive;
+        @Label("Guard Scope")
+        @Description("ENTRIES (every entry into the plugin) or RELEASE_PATHS")
+        public String guardScope;
+        @Label("Refused Entries")
+        @Description("Calls from outside refused while the plugin was GOING")
+        public long refusedEntries;
+        @Label("Audit Platform Threads")
+        public int auditPlatformThreads;
+        @Label("Audit Virtual Threads")
+        public int auditVirtualThreads;
+        @Label("Audit Saw Virtual Threads")
+        @Description("Whether the close audit could scan every virtual thread (true on JDK 17, which has none)")
+        public boolean auditVirtualThreadsVisible;
     }
 
     @Name("dev.unloadguard.BarrierWait")
@@ -88,10 +104,25 @@ public final class UnloadguardEvents {
         public String outcome;
     }
 
+    @Name("dev.unloadguard.EntryRefused")
+    @Label("Entry Refused")
+    @Category("unloadguard")
+    @Description("A call from outside into a plugin that is unloading (GOING) or unloaded was refused with "
+            + "PluginUnloadedError; the event's thread and stack trace are the caller's")
+    public static final class EntryRefused extends Event {
+        @Label("Plugin Id")
+        public String pluginId;
+        @Label("Generation")
+        public int generation;
+        @Label("Method")
+        @Description("The plugin method, constructor or static initializer entered")
+        public String method;
+    }
+
     @Name("dev.unloadguard.UnloadTimeout")
     @Label("Unload Timeout")
     @Category("unloadguard")
-    @Description("An unload timed out; the plugin stays GOING and intact")
+    @Description("An unload timed out, or its close audit (step AUDIT) found plugin frames; the plugin stays GOING and intact")
     @StackTrace(false)
     public static final class UnloadTimeout extends Event {
         @Label("Plugin Id")
@@ -103,6 +134,7 @@ public final class UnloadguardEvents {
         @Label("Live Devices")
         public String liveDevices;
         @Label("Threads Inside The Epoch")
+        @Description("For step AUDIT: the threads with frames of the plugin's class loader")
         public String threadsInsideEpoch;
     }
 

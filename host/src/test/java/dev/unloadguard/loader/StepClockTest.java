@@ -26,7 +26,9 @@ class StepClockTest {
         clock.lap(UnloadStep.DRAIN);
         now.addAndGet(300);
         clock.lap(UnloadStep.BARRIER);
-        assertEquals(List.of(5L, 70L, 0L, 300L, 0L, 0L),
+        now.addAndGet(40);
+        clock.lap(UnloadStep.AUDIT);
+        assertEquals(List.of(5L, 70L, 0L, 300L, 40L, 0L, 0L),
                 clock.times().values().stream().map(Duration::toNanos).collect(java.util.stream.Collectors.toList()));
         assertEquals(List.of(UnloadStep.values()), List.copyOf(clock.times().keySet()), "every step, in protocol order");
     }
@@ -34,6 +36,7 @@ class StepClockTest {
     @Test
     void aStepNotMeasuredTakesZeroTimeAndTheNextStepGetsItsShare() {
         StepClock clock = clock(Duration.ofSeconds(1), EnumSet.complementOf(EnumSet.of(UnloadStep.GOING, UnloadStep.DRAIN)));
+        // (a foreign host measures GOING, its gate; this is any set of steps left out)
         now.addAndGet(5);
         clock.lap(UnloadStep.GOING);
         now.addAndGet(70);

@@ -3,6 +3,7 @@ package dev.unloadguard.agent.internal;
 import dev.unloadguard.weave.internal.GuardTransformer;
 import dev.unloadguard.weave.internal.Log;
 import dev.unloadguard.epoch.internal.Epochs;
+import dev.unloadguard.epoch.internal.ThreadFrames;
 import dev.unloadguard.epoch.internal.Throwables;
 import java.io.IOException;
 import java.lang.instrument.Instrumentation;
@@ -40,6 +41,7 @@ final class AgentInstaller {
             return;
         }
         openThrowableToRuntime(inst);
+        openThreadContainersToRuntime(inst);
         inst.addTransformer(new GuardTransformer(inst), true);
         INSTALLED.incrementAndGet();
         Epochs.agentInstalled(inst, version(), () -> BootstrapInjector.installBridge(inst, AgentInstaller.class));
@@ -70,6 +72,27 @@ final class AgentInstaller {
         } catch (RuntimeException e) {
             Log.warning("could not open java.lang to unloadguard's runtime: an exception that leaves plugin code and is kept "
                     + "by the host keeps that plugin's class loader reachable", e);
+        }
+    }
+
+    /**
+     * Opens {@code jdk.internal.vm} to the runtime's module (only that package: no other, no
+     * exports), so the close audit ({@link ThreadFrames}) can walk the JDK's thread containers and
+     * see every virtual thread, mounted or not. Only on a JDK that has the containers (21+); a JVM
+     * that refuses leaves the audit scanning platform threads only, and its reports say so.
+     */
+    private static void openThreadContainersToRuntime(Instrumentation inst) {
+        Module base = Object.class.getModule();
+        Module runtime = ThreadFrames.class.getModule();
+        try {
+            if (Runtime.version().feature() >= 21 && base.getPackages().contains("jdk.internal.vm")
+                    && !base.isOpen("jdk.internal.vm", runtime)) {
+                inst.redefineModule(base, java.util.Set.of(), java.util.Map.of(),
+                        java.util.Map.of("jdk.internal.vm", java.util.Set.of(runtime)), java.util.Set.of(), java.util.Map.of());
+            }
+        } catch (RuntimeException e) {
+            Log.warning("could not open jdk.internal.vm to unloadguard's runtime: the close audit sees platform threads only, "
+                    + "not virtual threads", e);
         }
     }
 

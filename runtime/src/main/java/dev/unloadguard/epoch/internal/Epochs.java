@@ -121,6 +121,16 @@ public final class Epochs {
      * @throws IllegalCallerException if plugin code calls it
      */
     public static ReleaseEpoch registerForeign(ClassLoader loader, String name) {
+        return registerForeign(loader, name, false);
+    }
+
+    /**
+     * {@link #registerForeign(ClassLoader, String)} with a guard scope: if {@code guardsEntries},
+     * every entry into the classes {@code loader} defines is a section of its epoch (gated once
+     * the plugin is GOING), not only their release paths. A loader registered before keeps the
+     * epoch, and so the scope, it was registered with.
+     */
+    public static ReleaseEpoch registerForeign(ClassLoader loader, String name, boolean guardsEntries) {
         if (loader == null) {
             throw new IllegalArgumentException("loader is null: the bootstrap loader is never a plugin loader");
         }
@@ -142,7 +152,7 @@ public final class Epochs {
             }
         }
         synchronized (FOREIGN) {
-            Foreign f = FOREIGN.computeIfAbsent(loader, l -> new Foreign(new ReleaseEpoch(name), needsBridge));
+            Foreign f = FOREIGN.computeIfAbsent(loader, l -> new Foreign(new ReleaseEpoch(name, guardsEntries), needsBridge));
             anyForeignLoader = true;
             return f.epoch();
         }

@@ -1,0 +1,338 @@
+package dev.unloadguard.epoch.internal;
+
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.Collections;
+import java.util.Deque;
+import java.util.IdentityHashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+import java.util.stream.Stream;
+
+/**
+ * The close audit's thread scan: which threads have a frame of a given class loader on their
+ * stack right now. Independent of the release epoch (it trusts no weaving): it reads stacks.
+ *
+ * <p><b>Which threads.</b> Every platform thread ({@link Thread#getAllStackTraces()}, one VM
+ * operation for all of them). On JDK 21+ also every virtual thread, mounted or not: the JDK tracks
+ * them in {@code jdk.internal.vm.ThreadContainers}, a tree whose root holds the platform threads
+ * and the virtual threads started directly with the {@code Thread} API, and whose children are the
+ * containers of executors ({@code Executors.newVirtualThreadPerTaskExecutor()}) and structured
+ * task scopes, nested to any depth. The scan walks the tree from {@code root()} through
+ * {@code children()} and takes every container's {@code threads()}; a virtual thread's
+ * {@code getStackTrace()} then works mounted (a handshake) or unmounted (its continuation). The
+ * package is not exported: the agent opens it to this module ({@code Instrumentation.redefineModule},
+ * no command-line flag); without the agent, or with {@code -Djdk.trackAllThreads=false} (the root
+ * then only counts the virtual threads started with the {@code Thread} API), virtual threads are
+ * not (all) visible and {@link Audit#virtualThreadsVisible()} says so. On JDK 17 there are none.
+ * Compiled for 17: everything newer is reached by reflection, resolved on first use and again on
+ * later scans until it succeeds (the agent may open the package after this class loaded).
+ *
+ * <p><b>Which frames.</b> A frame belongs to the loader iff
+ * {@link StackTraceElement#getClassLoaderName()} equals the loader's name: a plugin loader's name
+ * is unique in the JVM (an unnamed loader cannot be audited). One shape is not counted: a thread
+ * whose only frame of the loader is a gated entry being refused ({@code ReleaseEpoch.enterEntry}
+ * directly above it, the entry's first instruction; below it at most the frames of lambda proxies
+ * that forwarded to it): the gate throws there and the thread runs no more code of the loader, it
+ * only unwinds. A host thread calling a GOING plugin in a loop spends
+ * most of its time in that shape; counting it would fail every audit it races.
+ *
+ * <p><b>The grace.</b> A thread is legitimately seen inside for an instant (between a woven exit
+ * and the method's return instruction, or while a refused entry links or unwinds). So one full scan
+ * that finds frames is followed by re-scans of the threads it found, parked in between with a
+ * doubling pause (1, 2, 4, ... ms) up to the grace; a thread seen clean once is dropped. The audit
+ * fails only for threads seen inside in the full scan and in every re-scan up to the end of the
+ * grace: a thread parked, blocked or running in plugin code. Nothing spins: the caller parks.
+ *
+ * <p>Used by one thread at a time per audit; the scans themselves are racy snapshots by nature
+ * (threads start, end and move while the VM walks them), which is what the grace is for.
+ */
+public final class ThreadFrames {
+
+    /** The first pause between re-scans; doubles up to the end of the grace. */
+    private static final long FIRST_PAUSE_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
+    private static final String EPOCH = ReleaseEpoch.class.getName();
+    /** Classes whose {@code enterEntry*} method a gated entry calls first (directly, or for old class files). */
+    private static final Set<String> ENTRY_GATES = Set.of(EPOCH, Epochs.class.getName(), "dev.unloadguard.epoch.ReleaseGuard",
+            "dev.unloadguard.boot.BootGuard");
+
+    /** {@code Thread::isVirtual} on JDK 21+, else {@code null}. */
+    private static final MethodHandle IS_VIRTUAL = isVirtualHandle();
+    private static final boolean VIRTUAL_THREADS_EXIST = IS_VIRTUAL != null;
+
+    /** The container API once it was reached; {@code null} until then (retried each scan). */
+    private static volatile Containers containers;
+
+    private ThreadFrames() {
+    }
+
+    /**
+     * What an audit saw.
+     *
+     * @param platformThreads       platform threads scanned
+     * @param virtualThreads        virtual threads scanned
+     * @param virtualThreadsVisible whether every virtual thread could be scanned (true on a JDK
+     *                              without virtual threads)
+     * @param visibility            which threads were visible, and if not all, why
+     * @param framesFound           frames of the loader seen by the full scan (0: clean at once)
+     * @param scans                 the full scan plus the re-scans
+     * @param nanos                 how long the audit took
+     * @param inside                threads still inside at the end of the grace, with their
+     *                              stacks (empty: the audit passed)
+     */
+    public record Audit(int platformThreads, int virtualThreads, boolean virtualThreadsVisible, String visibility,
+                        int framesFound, int scans, long nanos, Map<Thread, StackTraceElement[]> inside) {
+
+        public Audit {
+            inside = Collections.unmodifiableMap(new LinkedHashMap<>(inside));
+        }
+
+        public boolean passed() {
+            return inside.isEmpty();
+        }
+    }
+
+    /**
+     * Scans every visible thread for frames of the loader named {@code loaderName}, re-scanning
+     * the ones found over {@code grace} (see the class comment).
+     *
+     * @throws IllegalArgumentException if {@code loaderName} is {@code null} or empty
+     */
+    public static Audit audit(String loaderName, Duration grace) {
+        if (loaderName == null || loaderName.isEmpty()) {
+            throw new IllegalArgumentException("a class loader without a name cannot be audited: its frames carry no name");
+        }
+        long start = System.nanoTime();
+        long graceNanos = Math.max(0, grace.toNanos());
+        Map<Thread, StackTraceElement[]> found = new LinkedHashMap<>();
+        int frames = 0;
+        int platform = 0;
+        for (Map.Entry<Thread, StackTraceElement[]> e : Thread.getAllStackTraces().entrySet()) {
+            platform++;
+            frames += keepIfInside(found, e.getKey(), e.getValue(), loaderName);
+        }
+        int virtual = 0;
+        Containers c = VIRTUAL_THREADS_EXIST ? containers() : null;
+        boolean visible;
+        String visibility;
+        if (!VIRTUAL_THREADS_EXIST) {
+            visible = true;
+            visibility = "all platform threads (no virtual threads on Java " + Runtime.version().feature() + ")";
+        } else if (c == null) {
+            visible = false;
+            visibility = "platform threads only: virtual threads are not visible (jdk.internal.vm is not open to "
+                    + "unloadguard: attach the unloadguard agent, or --add-opens java.base/jdk.internal.vm=ALL-UNNAMED)";
+        } else {
+            Set<Thread> seen = Collections.newSetFromMap(new IdentityHashMap<>());
+            boolean complete = true;
+            try {
+                for (Iterator<Thread> it = c.virtualThreads(); it.hasNext(); ) {
+                    Thread t = it.next();
+                    if (seen.add(t)) {
+                        virtual++;
+                        frames += keepIfInside(found, t, t.getStackTrace(), loaderName);
+                    }
+                }
+            } catch (RuntimeException | LinkageError e) {
+                complete = false; // a JDK whose containers changed shape: say so rather than fail the unload
+            }
+            visible = complete && c.trackAll;
+            visibility = !complete ? "platform threads and some virtual threads: walking the JDK's thread containers failed"
+                    : c.trackAll ? "all platform and virtual threads"
+                    : "platform threads and the virtual threads of executors and scopes: virtual threads started "
+                    + "with the Thread API are not visible (-Djdk.trackAllThreads=false)";
+        }
+        int scans = 1;
+        long pause = FIRST_PAUSE_NANOS;
+        while (!found.isEmpty()) {
+            long left = graceNanos - (System.nanoTime() - start);
+            if (left <= 0) {
+                break;
+            }
+            LockSupport.parkNanos(Math.min(pause, left));
+            pause *= 2;
+            scans++;
+            for (Iterator<Map.Entry<Thread, StackTraceElement[]>> it = found.entrySet().iterator(); it.hasNext(); ) {
+                Map.Entry<Thread, StackTraceElement[]> e = it.next();
+                StackTraceElement[] stack = e.getKey().getStackTrace();
+                if (countInside(stack, loaderName) == 0) {
+                    it.remove();
+                } else {
+                    e.setValue(stack);
+                }
+            }
+        }
+        return new Audit(platform, virtual, visible, visibility, frames, scans, System.nanoTime() - start, found);
+    }
+
+    private static int keepIfInside(Map<Thread, StackTraceElement[]> found, Thread t, StackTraceElement[] stack, String loaderName) {
+        int n = countInside(stack, loaderName);
+        if (n > 0) {
+            found.put(t, stack);
+        }
+        return n;
+    }
+
+    /**
+     * How many frames of the loader named {@code loaderName} {@code stack} holds, 0 if its only one
+     * is a gated entry being refused (see the class comment).
+     */
+    public static int countInside(StackTraceElement[] stack, String loaderName) {
+        int n = 0;
+        int first = -1;
+        boolean othersAreProxies = true;
+        for (int i = 0; i < stack.length; i++) {
+            if (loaderName.equals(stack[i].getClassLoaderName())) {
+                if (n++ == 0) {
+                    first = i;
+                } else if (!isLambdaProxy(stack[i])) {
+                    othersAreProxies = false;
+                }
+            }
+        }
+        if (n > 0 && othersAreProxies && first > 0 && isEntryGate(stack[first - 1])) {
+            return 0;
+        }
+        return n;
+    }
+
+    /**
+     * A frame of a lambda's or method reference's proxy class (a hidden class the plugin's loader
+     * defines; thread dumps show it on some JDKs): it only forwards to the body, which is the
+     * entry.
+     */
+    private static boolean isLambdaProxy(StackTraceElement e) {
+        String c = e.getClassName();
+        return c.contains("$$Lambda") && c.indexOf('/') > 0;
+    }
+
+    private static boolean isEntryGate(StackTraceElement callee) {
+        return ENTRY_GATES.contains(callee.getClassName()) && callee.getMethodName().startsWith("enterEntry");
+    }
+
+    /**
+     * Whether the scan can see virtual threads now (true on a JDK without them): the agent opened
+     * {@code jdk.internal.vm} to unloadguard, or the command line did.
+     */
+    public static boolean virtualThreadsVisible() {
+        if (!VIRTUAL_THREADS_EXIST) {
+            return true;
+        }
+        Containers c = containers();
+        return c != null && c.trackAll;
+    }
+
+    private static MethodHandle isVirtualHandle() {
+        try {
+            return MethodHandles.publicLookup().findVirtual(Thread.class, "isVirtual", MethodType.methodType(boolean.class));
+        } catch (NoSuchMethodException | IllegalAccessException e) {
+            return null; // JDK 17-20 (19 and 20 have it only with --enable-preview: then found)
+        }
+    }
+
+    private static Containers containers() {
+        Containers c = containers;
+        if (c == null) {
+            c = Containers.reach();
+            containers = c;
+        }
+        return c;
+    }
+
+    /**
+     * {@code jdk.internal.vm.ThreadContainers} by reflection: {@code root()},
+     * {@code ThreadContainer.children()} and {@code threads()} (public methods of public classes,
+     * callable once the package is open to this module). Same shape on JDK 21 through 25.
+     */
+    private static final class Containers {
+        final Object root;
+        final MethodHandle children;
+        final MethodHandle threads;
+        final boolean trackAll;
+
+        private Containers(Object root, MethodHandle children, MethodHandle threads, boolean trackAll) {
+            this.root = root;
+            this.children = children;
+            this.threads = threads;
+            this.trackAll = trackAll;
+        }
+
+        /** The API, or {@code null} if this JVM does not let this module reach it. */
+        static Containers reach() {
+            Module base = Object.class.getModule();
+            if (!base.getPackages().contains("jdk.internal.vm") || !base.isOpen("jdk.internal.vm", ThreadFrames.class.getModule())) {
+                return null;
+            }
+            try {
+                Class<?> containers = Class.forName("jdk.internal.vm.ThreadContainers", true, null);
+                Class<?> container = Class.forName("jdk.internal.vm.ThreadContainer", true, null);
+                MethodHandles.Lookup lookup = MethodHandles.lookup();
+                Object root = lookup.findStatic(containers, "root", MethodType.methodType(container)).invoke();
+                boolean trackAll = (boolean) lookup.findStatic(containers, "trackAllThreads", MethodType.methodType(boolean.class)).invoke();
+                MethodHandle children = lookup.findVirtual(container, "children", MethodType.methodType(Stream.class))
+                        .asType(MethodType.methodType(Stream.class, Object.class));
+                MethodHandle threads = lookup.findVirtual(container, "threads", MethodType.methodType(Stream.class))
+                        .asType(MethodType.methodType(Stream.class, Object.class));
+                return new Containers(root, children, threads, trackAll);
+            } catch (Throwable t) {
+                if (t instanceof Error && !(t instanceof LinkageError)) {
+                    throw (Error) t;
+                }
+                return null;
+            }
+        }
+
+        /** Every virtual thread of every container, depth first from the root (a thread may repeat). */
+        Iterator<Thread> virtualThreads() {
+            Deque<Object> todo = new ArrayDeque<>();
+            todo.push(root);
+            Set<Object> visited = Collections.newSetFromMap(new IdentityHashMap<>());
+            List<Thread> out = new ArrayList<>();
+            while (!todo.isEmpty()) {
+                Object container = todo.pop();
+                if (!visited.add(container)) {
+                    continue;
+                }
+                try (Stream<?> ts = (Stream<?>) threads.invokeExact(container)) {
+                    ts.forEach(t -> {
+                        Thread th = (Thread) t;
+                        if (isVirtual(th)) {
+                            out.add(th);
+                        }
+                    });
+                } catch (RuntimeException | Error e) {
+                    throw e;
+                } catch (Throwable t) {
+                    throw new IllegalStateException(t);
+                }
+                try (Stream<?> cs = (Stream<?>) children.invokeExact(container)) {
+                    cs.forEach(todo::push);
+                } catch (RuntimeException | Error e) {
+                    throw e;
+                } catch (Throwable t) {
+                    throw new IllegalStateException(t);
+                }
+            }
+            return out.iterator();
+        }
+    }
+
+    private static boolean isVirtual(Thread t) {
+        try {
+            return (boolean) IS_VIRTUAL.invokeExact(t);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

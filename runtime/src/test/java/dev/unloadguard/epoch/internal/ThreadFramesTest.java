@@ -1,0 +1,165 @@
+package dev.unloadguard.epoch.internal;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.net.URL;
+import java.net.URLClassLoader;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The close audit's scan: it finds a thread parked (or running) in a class of a named loader, on
+ * a platform thread and, on JDK 21+, on virtual threads mounted or not; its grace lets a thread
+ * that leaves in time pass; a gated entry being refused is not counted.
+ */
+class ThreadFramesTest {
+
+    private static final AtomicLong SEQ = new AtomicLong();
+    private static final Duration GRACE = Duration.ofMillis(50);
+
+    private final String loaderName = "audit-test#" + SEQ.incrementAndGet();
+    private final URLClassLoader loader = new URLClassLoader(loaderName, new URL[] {testClasses()}, ClassLoader.getPlatformClassLoader());
+    private Thread thread;
+
+    @AfterEach
+    void stop() throws Exception {
+        if (thread != null) {
+            thread.interrupt();
+            thread.join(10_000);
+        }
+        loader.close();
+    }
+
+    @Test
+    void findsAPlatformThreadParkedInAClassOfTheLoaderWithItsStack() throws Exception {
+        thread = new Thread(plugin(false), "parked-in-plugin");
+        thread.start();
+        awaitInside(thread);
+
+        ThreadFrames.Audit audit = ThreadFrames.audit(loaderName, GRACE);
+
+        assertFalse(audit.passed());
+        assertEquals(1, audit.inside().size(), () -> "only the parked thread: " + audit.inside().keySet());
+        StackTraceElement[] stack = audit.inside().get(thread);
+        assertTrue(Arrays.stream(stack).anyMatch(e -> loaderName.equals(e.getClassLoaderName())
+                && e.getClassName().equals(AuditedPlugin.class.getName()) && e.getMethodName().equals("run")), Arrays.toString(stack));
+        assertTrue(audit.framesFound() >= 1);
+        assertTrue(audit.scans() > 1, "re-scanned over the grace before failing");
+        assertTrue(audit.nanos() >= GRACE.toNanos(), "a thread that stays inside is waited for the whole grace");
+        assertTrue(audit.platformThreads() >= 2, "the test's thread and the parked one at least");
+
+        thread.interrupt();
+        thread.join(10_000);
+        ThreadFrames.Audit after = ThreadFrames.audit(loaderName, GRACE);
+        assertTrue(after.passed());
+        assertEquals(0, after.framesFound());
+        assertEquals(1, after.scans(), "nothing found: one scan, no grace");
+    }
+
+    @Test
+    void aThreadThatLeavesDuringTheGracePasses() throws Exception {
+        thread = new Thread(plugin(false), "leaves-during-grace");
+        thread.start();
+        awaitInside(thread);
+        Thread auditor = Thread.currentThread();
+        // Releases the plugin thread once the audit parks between re-scans: its first scan saw it.
+        Thread releaser = new Thread(() -> {
+            await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(1)).until(() ->
+                    Arrays.stream(auditor.getStackTrace()).anyMatch(e -> e.getClassName().equals(ThreadFrames.class.getName())
+                            && e.getMethodName().equals("audit"))
+                    && Arrays.stream(auditor.getStackTrace()).anyMatch(e -> e.getMethodName().equals("parkNanos")));
+            thread.interrupt();
+        }, "releaser");
+        releaser.start();
+
+        ThreadFrames.Audit audit = ThreadFrames.audit(loaderName, Duration.ofSeconds(20));
+        releaser.join(10_000);
+
+        assertTrue(audit.passed(), () -> "left during the grace: " + audit);
+        assertTrue(audit.framesFound() >= 1, "the first scan saw it");
+        assertTrue(audit.scans() >= 2);
+        assertTrue(audit.nanos() < Duration.ofSeconds(20).toNanos(), "the audit ends when the thread left, not at the grace's end");
+    }
+
+    @Test
+    void aGatedEntryBeingRefusedIsNotInsideButAnyOtherFrameIs() {
+        StackTraceElement refusing = new StackTraceElement(null, null, null, ReleaseEpoch.class.getName(), "enterEntry", "ReleaseEpoch.java", 1);
+        StackTraceElement plugin = new StackTraceElement(loaderName, null, null, "com.acme.Service", "handle", "Service.java", 10);
+        StackTraceElement pluginCaller = new StackTraceElement(loaderName, null, null, "com.acme.Worker", "run", "Worker.java", 20);
+        StackTraceElement host = new StackTraceElement("app", null, null, "host.Caller", "call", "Caller.java", 5);
+        StackTraceElement exit = new StackTraceElement(null, null, null, ReleaseEpoch.class.getName(), "exit", "ReleaseEpoch.java", 2);
+
+        assertEquals(0, ThreadFrames.countInside(new StackTraceElement[] {refusing, plugin, host}, loaderName),
+                "refused at the entry: it only unwinds");
+        assertEquals(1, ThreadFrames.countInside(new StackTraceElement[] {plugin, host}, loaderName), "top frame in the plugin");
+        assertEquals(1, ThreadFrames.countInside(new StackTraceElement[] {exit, plugin, host}, loaderName), "leaving: still inside");
+        assertEquals(2, ThreadFrames.countInside(new StackTraceElement[] {refusing, plugin, host, pluginCaller}, loaderName),
+                "a refused entry from a thread already running other plugin code is inside");
+        assertEquals(0, ThreadFrames.countInside(new StackTraceElement[] {host}, loaderName));
+        StackTraceElement proxy = new StackTraceElement(loaderName, null, null, "com.acme.Service$$Lambda/0x0000000801001234", "run", null, -1);
+        assertEquals(0, ThreadFrames.countInside(new StackTraceElement[] {refusing, plugin, proxy, host}, loaderName),
+                "a lambda body refused at its entry, called through its proxy: it only unwinds");
+        assertEquals(2, ThreadFrames.countInside(new StackTraceElement[] {exit, plugin, proxy, host}, loaderName),
+                "a lambda body running: inside");
+    }
+
+    @Test
+    void findsVirtualThreadsUnmountedMountedAndInExecutors() throws Exception {
+        assumeTrue(Runtime.version().feature() >= 21, "virtual threads need JDK 21+");
+        assumeTrue(ThreadFrames.virtualThreadsVisible(), "run with --add-opens java.base/jdk.internal.vm=ALL-UNNAMED (the runtime's surefire does)");
+        thread = (Thread) Thread.class.getMethod("startVirtualThread", Runnable.class).invoke(null, plugin(false));
+        awaitInside(thread);
+        Thread mounted = (Thread) Thread.class.getMethod("startVirtualThread", Runnable.class).invoke(null, plugin(true));
+        ExecutorService executor = (ExecutorService) java.util.concurrent.Executors.class.getMethod("newVirtualThreadPerTaskExecutor").invoke(null);
+        Future<?> inExecutor = executor.submit(plugin(false));
+        try {
+            awaitInside(mounted);
+            await().atMost(Duration.ofSeconds(10)).until(() -> {
+                ThreadFrames.Audit a = ThreadFrames.audit(loaderName, Duration.ZERO);
+                return a.inside().size() == 3;
+            });
+            ThreadFrames.Audit audit = ThreadFrames.audit(loaderName, GRACE);
+            assertTrue(audit.virtualThreadsVisible(), audit.visibility());
+            assertTrue(audit.inside().containsKey(thread), "unmounted, started with the Thread API (root container)");
+            assertTrue(audit.inside().containsKey(mounted), "mounted, spinning in plugin code");
+            assertEquals(3, audit.inside().size(), () -> "the executor's thread too (a child container): " + audit.inside().keySet());
+            assertTrue(audit.virtualThreads() >= 3);
+        } finally {
+            mounted.interrupt();
+            mounted.join(10_000);
+            inExecutor.cancel(true);
+            executor.shutdown();
+        }
+    }
+
+    @Test
+    void aLoaderWithoutANameCannotBeAudited() {
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> ThreadFrames.audit(null, GRACE));
+        assertTrue(e.getMessage().contains("without a name"), e.getMessage());
+    }
+
+    private Runnable plugin(boolean spin) throws Exception {
+        Class<?> c = loader.loadClass(AuditedPlugin.class.getName());
+        assertEquals(loaderName, c.getClassLoader().getName(), "defined by the named loader, not the test's");
+        return (Runnable) c.getConstructor(boolean.class).newInstance(spin);
+    }
+
+    private void awaitInside(Thread t) {
+        await().atMost(Duration.ofSeconds(10)).until(() -> Arrays.stream(t.getStackTrace())
+                .anyMatch(e -> loaderName.equals(e.getClassLoaderName())));
+    }
+
+    private static URL testClasses() {
+        return ThreadFramesTest.class.getProtectionDomain().getCodeSource().getLocation();
+    }
+}
