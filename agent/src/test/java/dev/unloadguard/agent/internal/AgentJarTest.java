@@ -171,6 +171,11 @@ class AgentJarTest {
         assertEquals("null", run.get("platform.guard.loader"), run::toString);
         assertEquals("boom", run.get("platform.annotated.thrown"), run::toString);
         assertEquals("1", run.get("platform.annotated.depth"), run::toString);
+        assertEquals("4", run.get("foreign.entries.handle"), () -> "scope ENTRIES through the bootstrap bridge\n" + run);
+        assertTrue(run.get("foreign.entries.refused").startsWith("PluginUnloadedError: dev.unloadguard.agent.fixture.entries.Service.handle("),
+                run::toString);
+        assertEquals("2", run.get("foreign.entries.cleanup"), run::toString);
+        assertEquals("0", run.get("foreign.entries.depth"), run::toString);
         assertEquals("1", run.get("methodref.depth"), () -> "guarded on the first call, without waiting\n" + run);
         assertEquals("false", run.get("methodref.owner.guarded"), () -> "the body's class is not retransformed\n" + run);
         assertEquals("true", run.get("methodref.bridge.guarded"), run::toString);

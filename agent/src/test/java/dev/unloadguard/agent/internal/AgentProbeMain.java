@@ -73,6 +73,18 @@ public final class AgentProbeMain {
             out("platform.annotated.depth", last(platform));
             out("platform.guard.loader", String.valueOf(platform.loadClass("dev.unloadguard.boot.BootGuard").getClassLoader()));
         }
+        // The same kind of foreign loader in scope ENTRIES: every method woven against the bridge.
+        try (ForeignPlugin foreign = new ForeignPlugin(testClasses, ClassLoader.getPlatformClassLoader())) {
+            ReleaseEpoch epoch = Epochs.registerForeign(foreign, "foreign entries plugin", true);
+            foreign.loadClass(Probe.class.getName()).getField("depth").set(null, (java.util.function.IntSupplier) epoch::depth);
+            Class<?> service = Class.forName(FIXTURES + "entries.Service", true, foreign);
+            Object s = service.getConstructor(int.class).newInstance(2);
+            out("foreign.entries.handle", service.getMethod("handle", String.class).invoke(s, "ab"));
+            epoch.closeGate("foreign entries plugin", 1, null);
+            out("foreign.entries.refused", refusal(() -> service.getMethod("handle", String.class).invoke(s, "x")));
+            out("foreign.entries.cleanup", s.hashCode());
+            out("foreign.entries.depth", epoch.depth());
+        }
         // A method reference to a class loaded before the class holding the reference: guarded on
         // its very first call, through the bridge the referring class got when it was defined.
         // Nothing waits, nothing is retransformed.
