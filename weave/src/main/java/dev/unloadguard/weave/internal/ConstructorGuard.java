@@ -86,11 +86,6 @@ final class ConstructorGuard extends MethodVisitor {
     }
 
     @Override
-    public void visitMaxs(int maxStack, int maxLocals) {
-        super.visitMaxs(maxStack, maxLocals);
-    }
-
-    @Override
     public void visitEnd() {
         if (mode == Mode.STREAMING) {
             super.visitEnd();
