@@ -35,6 +35,12 @@ public final class Probe {
         DEPTHS.add(depth.getAsInt());
     }
 
+    /** Records, then returns {@code value}: for code that must be an expression (arguments of {@code super(...)}). */
+    public static <T> T recorded(T value) {
+        record();
+        return value;
+    }
+
     /** The depths recorded since the last call, oldest first. */
     public static synchronized List<Integer> drain() {
         List<Integer> copy = List.copyOf(DEPTHS);

@@ -4,7 +4,7 @@ import dev.unloadguard.weave.internal.GuardPlan;
 import java.util.Objects;
 
 /**
- * A method the agent will guard (run inside the release epoch) once the plugin is loaded.
+ * A release path the agent will guard (run inside the plugin's epoch) once the plugin is loaded.
  *
  * @param className binary name of the declaring class
  * @param method name followed by descriptor
@@ -53,6 +53,11 @@ public record GuardedMethod(String className, String method, GuardPlan.Reason re
                         : "added by the agent: overrides release to guard the body inherited from "
                                 + calls.substring(0, calls.lastIndexOf('.', calls.indexOf('(')))
                                 + ", which is not a release type itself";
+            case CLEANUP:
+                return "a clean-up method (hashCode, equals, toString, compareTo, close, finalize): "
+                        + "a section waited for while the plugin unloads, never refused";
+            case ENTRY:
+                return "an entry into the plugin: a section, refused once the plugin is unloading";
             case LAMBDA_BODY:
             default:
                 return method.startsWith("lambda$")

@@ -25,8 +25,16 @@ import org.objectweb.asm.ClassReader;
  * {@link ClassReader}, never defined or loaded.
  *
  * <ul>
- * <li><b>Guarded release callbacks</b>: what the agent will guard when the plugin's classes are
- *     defined with the agent installed, decided by {@link GuardPlan} exactly as the agent does.
+ * <li><b>Guard scope</b>: {@link GuardPlan.Scope#ENTRIES} unless asked otherwise, as a
+ *     {@code PluginLoader} loads a plugin by default: every method of the plugin is a section.
+ *     The report counts the entry sections per class (gated entries and clean-up methods, see
+ *     {@link EntrySections}), names the methods the agent would leave outside any section
+ *     (found by weaving each class as the agent would, the result dropped), and lists the release
+ *     paths one by one. With {@link GuardPlan.Scope#RELEASE_PATHS} (a plugin loaded with
+ *     {@code GUARD_RELEASE_PATHS_ONLY}) only the release paths are sections.
+ * <li><b>Guarded release callbacks</b> (the release paths): what the agent will guard when the
+ *     plugin's classes are defined with the agent installed, decided by {@link GuardPlan} exactly
+ *     as the agent does.
  *     Supertypes resolve from the jar's own entries first, then from unloadguard's class loader
  *     (the API types, the JDK), as resources. The methods the agent adds are listed too: the
  *     bridges of method references to other classes ({@code METHOD_REFERENCE}) and the overrides
@@ -53,12 +61,22 @@ public final class UnloadCheck {
     }
 
     /**
-     * Reads and checks a jar.
+     * Reads and checks a jar in guard scope {@link GuardPlan.Scope#ENTRIES} (what a plugin loader
+     * does by default).
      *
      * @throws CheckException if the file is missing, not a jar, or holds an unreadable entry
      */
     public static CheckReport check(Path jar) throws CheckException {
-        return analyze(jar.toString(), read(jar));
+        return check(jar, GuardPlan.Scope.ENTRIES);
+    }
+
+    /**
+     * Reads and checks a jar in guard scope {@code scope}.
+     *
+     * @throws CheckException if the file is missing, not a jar, or holds an unreadable entry
+     */
+    public static CheckReport check(Path jar, GuardPlan.Scope scope) throws CheckException {
+        return analyze(jar.toString(), read(jar), scope);
     }
 
     /**
@@ -70,6 +88,15 @@ public final class UnloadCheck {
      * @throws CheckException if a class entry is not a class file ASM can read
      */
     public static CheckReport analyze(String jarName, Map<String, byte[]> entries) throws CheckException {
+        return analyze(jarName, entries, GuardPlan.Scope.ENTRIES);
+    }
+
+    /**
+     * {@link #analyze(String, Map)} in guard scope {@code scope}.
+     *
+     * @throws CheckException if a class entry is not a class file ASM can read
+     */
+    public static CheckReport analyze(String jarName, Map<String, byte[]> entries, GuardPlan.Scope scope) throws CheckException {
         List<ClassEntry> classes = classEntries(jarName, entries);
         Set<String> names = new LinkedHashSet<>();
         for (ClassEntry c : classes) {
@@ -83,7 +110,7 @@ public final class UnloadCheck {
         Map<ClassEntry, GuardPlan> plans = new LinkedHashMap<>();
         Map<String, Set<String>> bodies = new HashMap<>();
         for (ClassEntry c : classes) {
-            GuardPlan plan = plan(jarName, c, types, Set.of());
+            GuardPlan plan = plan(jarName, c, types, Set.of(), scope);
             plans.put(c, plan);
             for (GuardPlan.Target t : plan.externalTargets()) {
                 if (types.inJar(t.owner())) {
@@ -93,12 +120,29 @@ public final class UnloadCheck {
         }
         // 2. Owners of such bodies planned again with them, as the agent's pending targets do.
         Set<GuardedMethod> guarded = new LinkedHashSet<>();
+        Map<String, EntrySections> sections = new LinkedHashMap<>();
         for (Map.Entry<ClassEntry, GuardPlan> e : plans.entrySet()) {
             ClassEntry c = e.getKey();
             Set<String> pending = bodies.get(c.reader.getClassName());
-            GuardPlan plan = pending == null ? e.getValue() : plan(jarName, c, types, pending);
+            GuardPlan plan = pending == null ? e.getValue() : plan(jarName, c, types, pending, scope);
+            int entrySections = 0;
+            int cleanup = 0;
             for (GuardPlan.Target t : plan.targets()) {
-                guarded.add(new GuardedMethod(dotted(t.owner()), t.name() + t.descriptor(), t.reason(), dottedOwner(t.calls())));
+                if (t.reason() == GuardPlan.Reason.ENTRY || t.reason() == GuardPlan.Reason.CLEANUP) {
+                    entrySections++;
+                    cleanup += t.reason() == GuardPlan.Reason.CLEANUP ? 1 : 0;
+                } else {
+                    guarded.add(new GuardedMethod(dotted(t.owner()), t.name() + t.descriptor(), t.reason(), dottedOwner(t.calls())));
+                }
+            }
+            if (entrySections > 0 && !c.entry.startsWith(VERSIONS)) {
+                List<String> unwoven;
+                try {
+                    unwoven = plan.unwovenMethods(c.bytes);
+                } catch (RuntimeException ex) {
+                    throw corrupt(jarName, c.entry, ex);
+                }
+                sections.put(dotted(plan.className()), new EntrySections(dotted(plan.className()), entrySections, cleanup, unwoven));
             }
         }
 
@@ -126,12 +170,15 @@ public final class UnloadCheck {
         for (Hazard h : found) {
             (h.kind().isWarning() ? warnings : hazards).add(h);
         }
-        return new CheckReport(jarName, names.size(), new ArrayList<>(guarded), hazards, warnings);
+        return new CheckReport(jarName, names.size(), scope, new ArrayList<>(guarded), new ArrayList<>(sections.values()), hazards,
+                warnings);
     }
 
-    private static GuardPlan plan(String jarName, ClassEntry c, JarTypes types, Set<String> pending) throws CheckException {
+    private static GuardPlan plan(String jarName, ClassEntry c, JarTypes types, Set<String> pending, GuardPlan.Scope scope)
+            throws CheckException {
         try {
-            return pending.isEmpty() ? GuardPlan.of(c.bytes, types.resources()) : GuardPlan.of(c.bytes, types.resources(), pending);
+            return pending.isEmpty() ? GuardPlan.of(c.bytes, types.resources(), scope)
+                    : GuardPlan.of(c.bytes, types.resources(), pending, scope);
         } catch (RuntimeException ex) {
             throw corrupt(jarName, c.entry, ex);
         }

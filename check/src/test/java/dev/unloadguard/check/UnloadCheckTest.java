@@ -31,6 +31,7 @@ class UnloadCheckTest {
 
     private static final String HAZARDS = FIXTURE + "Hazards";
     private static final String HAZARDS_CLASS = "dev.unloadguard.check.fixture.Hazards";
+    private static final String GUARD_CLASS = "dev.unloadguard.check.fixture.guard.";
 
     /** A marker tag, the kind expected on its line, and the method holding it. */
     private record Expected(String tag, HazardKind kind, String method) {
@@ -98,6 +99,11 @@ class UnloadCheckTest {
         assertEquals(List.of(), report.hazards(), report::toText);
         assertEquals(List.of(), report.warnings(), report::toText);
         assertEquals(List.of(), report.guarded());
+        org.objectweb.asm.tree.ClassNode clean = new org.objectweb.asm.tree.ClassNode();
+        new org.objectweb.asm.ClassReader(entries(classAndNested(FIXTURE + "Clean")).get(FIXTURE + "Clean.class")).accept(clean, 0);
+        assertTrue(clean.methods.stream().allMatch(m -> (m.access & org.objectweb.asm.Opcodes.ACC_ABSTRACT) == 0));
+        assertEquals(List.of(new EntrySections("dev.unloadguard.check.fixture.Clean", clean.methods.size(), 0, List.of())),
+                report.entrySections(), "scope ENTRIES: every method is an entry section, none a release path");
         assertEquals(0, report.exitStatus());
         assertTrue(report.toText().contains("unload hazards: none"), report::toText);
     }
@@ -198,7 +204,12 @@ class UnloadCheckTest {
                 entries(classAndNested(HAZARDS, GUARD + "SubCallback", GUARD + "BaseCallback")));
         @SuppressWarnings("unchecked")
         Map<String, Object> json = (Map<String, Object>) MiniJson.parse(report.toJson());
-        assertEquals(List.of("jar", "classes", "guarded", "hazards", "warnings"), new ArrayList<>(json.keySet()));
+        assertEquals(List.of("jar", "classes", "scope", "entrySections", "guarded", "hazards", "warnings"), new ArrayList<>(json.keySet()));
+        assertEquals("ENTRIES", json.get("scope"));
+        List<?> sections = (List<?>) json.get("entrySections");
+        assertEquals(report.entrySections().size(), sections.size());
+        assertTrue(sections.contains(Map.of("class", "dev.unloadguard.check.fixture.guard.SubCallback", "sections", 2L, "cleanup", 0L,
+                "notWoven", List.of())), sections::toString);
         assertEquals("dir/\"quoted\"\\.jar", json.get("jar"));
         assertEquals(5L, json.get("classes"));
         assertEquals(List.of(Map.of("class", "dev.unloadguard.check.fixture.guard.SubCallback", "method", "release()V",
@@ -219,7 +230,84 @@ class UnloadCheckTest {
         assertEquals(1, ((List<?>) json.get("warnings")).size());
 
         Object empty = MiniJson.parse(UnloadCheck.analyze("e.jar", Map.of()).toJson());
-        assertEquals(Map.of("jar", "e.jar", "classes", 0L, "guarded", List.of(), "hazards", List.of(), "warnings", List.of()), empty);
+        assertEquals(Map.of("jar", "e.jar", "classes", 0L, "scope", "ENTRIES", "entrySections", List.of(), "guarded", List.of(),
+                "hazards", List.of(), "warnings", List.of()), empty);
+        Object releaseOnly = MiniJson.parse(UnloadCheck.analyze("e.jar", Map.of(), GuardPlan.Scope.RELEASE_PATHS).toJson());
+        assertEquals("RELEASE_PATHS", ((Map<?, ?>) releaseOnly).get("scope"));
+    }
+
+    @Test
+    void scopeEntriesCountsEachClassesEntrySectionsAndListsTheReleasePathsAsScopeReleasePathsDoes() throws Exception {
+        Map<String, byte[]> entries = entries(e -> e.startsWith(GUARD));
+        CheckReport entriesScope = UnloadCheck.analyze("guard.jar", entries);
+        CheckReport releaseOnly = UnloadCheck.analyze("guard.jar", entries, GuardPlan.Scope.RELEASE_PATHS);
+        assertEquals(GuardPlan.Scope.ENTRIES, entriesScope.scope());
+        assertEquals(GuardPlan.Scope.RELEASE_PATHS, releaseOnly.scope());
+        assertEquals(releaseOnly.guarded(), entriesScope.guarded(), "the same release paths in both scopes");
+        assertEquals(List.of(), releaseOnly.entrySections());
+
+        Map<String, EntrySections> byClass = new HashMap<>();
+        entriesScope.entrySections().forEach(e -> byClass.put(e.className().substring(e.className().lastIndexOf('.') + 1), e));
+        assertEquals(new EntrySections(GUARD_CLASS + "Cleanup", 3, 0, List.of()), byClass.get("Cleanup"),
+                "<init>, run, notReferenced: serialRun is a release path, listed with the guarded ones");
+        assertEquals(new EntrySections(GUARD_CLASS + "SubCallback", 2, 0, List.of()), byClass.get("SubCallback"),
+                "<init> and release(int); release() is the release callback");
+        assertEquals(new EntrySections(GUARD_CLASS + "Listener", 8, 6, List.of()), byClass.get("Listener"),
+                "<init>, handle; hashCode, equals, toString, compareTo and its bridge, close");
+        assertEquals(2, byClass.get("Listener").gated());
+        assertTrue(byClass.values().stream().allMatch(e -> e.notWoven().isEmpty()), byClass::toString);
+        // Every method of every class is a section: an entry section or a release path (abstract ones aside).
+        for (Map.Entry<String, byte[]> e : entries.entrySet()) {
+            GuardPlan plan = GuardPlan.of(e.getValue(), getClass().getClassLoader(), GuardPlan.Scope.ENTRIES);
+            String name = plan.className().replace('/', '.');
+            long releasePaths = entriesScope.guarded().stream().filter(g -> g.className().equals(name)).count();
+            int sections = entriesScope.entrySections().stream().filter(s -> s.className().equals(name)).mapToInt(EntrySections::sections).sum();
+            assertEquals(plan.targets().size(), sections + releasePaths, name);
+        }
+
+        String text = entriesScope.toText();
+        assertTrue(text.contains("guard scope: ENTRIES (every method is a section"), text);
+        assertTrue(text.contains("entry sections (" + entriesScope.entrySectionCount() + " in " + entriesScope.entrySections().size()
+                + " classes: "), text);
+        assertTrue(text.contains("\n  " + GUARD_CLASS + "Listener: 8 (6 clean-up)\n"), text);
+        assertTrue(text.contains("\n  " + GUARD_CLASS + "Cleanup: 3\n"), text);
+        assertTrue(text.indexOf("entry sections (") < text.indexOf("guarded release callbacks ("), "sections first, then the release paths");
+        assertTrue(text.contains("summary: 8 guarded release callbacks, 0 unload hazards, 0 warnings, "
+                + entriesScope.entrySectionCount() + " entry sections: nothing found"), text);
+        String releaseText = releaseOnly.toText();
+        assertTrue(releaseText.contains("guard scope: RELEASE_PATHS") && !releaseText.contains("entry section"), releaseText);
+    }
+
+    @Test
+    void aConstructorTheAgentCannotWeaveIsNamed() throws Exception {
+        // Two super() calls, one per branch: valid bytecode no Java compiler emits.
+        org.objectweb.asm.ClassWriter cw = new org.objectweb.asm.ClassWriter(org.objectweb.asm.ClassWriter.COMPUTE_MAXS
+                | org.objectweb.asm.ClassWriter.COMPUTE_FRAMES);
+        cw.visit(org.objectweb.asm.Opcodes.V17, org.objectweb.asm.Opcodes.ACC_PUBLIC, "odd/TwoSupers", null, "java/lang/Object", null);
+        org.objectweb.asm.MethodVisitor mv = cw.visitMethod(org.objectweb.asm.Opcodes.ACC_PUBLIC, "<init>", "(Z)V", null, null);
+        mv.visitCode();
+        org.objectweb.asm.Label other = new org.objectweb.asm.Label();
+        org.objectweb.asm.Label join = new org.objectweb.asm.Label();
+        mv.visitVarInsn(org.objectweb.asm.Opcodes.ILOAD, 1);
+        mv.visitJumpInsn(org.objectweb.asm.Opcodes.IFEQ, other);
+        mv.visitVarInsn(org.objectweb.asm.Opcodes.ALOAD, 0);
+        mv.visitMethodInsn(org.objectweb.asm.Opcodes.INVOKESPECIAL, "java/lang/Object", "<init>", "()V", false);
+        mv.visitJumpInsn(org.objectweb.asm.Opcodes.GOTO, join);
+        mv.visitLabel(other);
+        mv.visitVarInsn(org.objectweb.asm.Opcodes.ALOAD, 0);
+        mv.visitMethodInsn(org.objectweb.asm.Opcodes.INVOKESPECIAL, "java/lang/Object", "<init>", "()V", false);
+        mv.visitLabel(join);
+        mv.visitInsn(org.objectweb.asm.Opcodes.RETURN);
+        mv.visitMaxs(0, 0);
+        mv.visitEnd();
+        cw.visitEnd();
+        CheckReport report = UnloadCheck.analyze("odd.jar", Map.of("odd/TwoSupers.class", cw.toByteArray()));
+        assertEquals(List.of(new EntrySections("odd.TwoSupers", 1, 0, List.of("<init>(Z)V"))), report.entrySections());
+        assertTrue(report.toText().contains("  odd.TwoSupers: 1; not a section, left as they are: <init>(Z)V\n"), report::toText);
+        @SuppressWarnings("unchecked")
+        Map<String, Object> json = (Map<String, Object>) MiniJson.parse(report.toJson());
+        assertEquals(List.of(Map.of("class", "odd.TwoSupers", "sections", 1L, "cleanup", 0L, "notWoven", List.of("<init>(Z)V"))),
+                json.get("entrySections"));
     }
 
     @Test

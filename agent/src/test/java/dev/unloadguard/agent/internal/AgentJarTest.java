@@ -171,6 +171,11 @@ class AgentJarTest {
         assertEquals("null", run.get("platform.guard.loader"), run::toString);
         assertEquals("boom", run.get("platform.annotated.thrown"), run::toString);
         assertEquals("1", run.get("platform.annotated.depth"), run::toString);
+        assertEquals("4", run.get("foreign.entries.handle"), () -> "scope ENTRIES through the bootstrap bridge\n" + run);
+        assertTrue(run.get("foreign.entries.refused").startsWith("PluginUnloadedError: dev.unloadguard.agent.fixture.entries.Service.handle("),
+                run::toString);
+        assertEquals("2", run.get("foreign.entries.cleanup"), run::toString);
+        assertEquals("0", run.get("foreign.entries.depth"), run::toString);
         assertEquals("1", run.get("methodref.depth"), () -> "guarded on the first call, without waiting\n" + run);
         assertEquals("false", run.get("methodref.owner.guarded"), () -> "the body's class is not retransformed\n" + run);
         assertEquals("true", run.get("methodref.bridge.guarded"), run::toString);
@@ -180,6 +185,13 @@ class AgentJarTest {
         assertTrue(!run.stderr().contains("could not"), () -> "every retransformation succeeded\n" + run);
         assertEquals("0", run.get("outside.depth"), run::toString);
         assertEquals("true", run.get("stats.transformed"), run::toString);
+        assertEquals("[1, 1, 1, 2]", run.get("entries.depths"), () -> "scope ENTRIES: static initializer, constructor, handle, "
+                + "the helper nested in it\n" + run);
+        assertEquals("true", run.get("entries.ctor.guarded"), run::toString);
+        assertTrue(run.get("entries.refused").startsWith("PluginUnloadedError: ")
+                && run.get("entries.refused").contains("dev.unloadguard.agent.fixture.entries.Service.handle(java.lang.String)"), run::toString);
+        assertEquals("2", run.get("entries.cleanup.after.gate"), () -> "hashCode is waited for, not refused\n" + run);
+        assertEquals("hello proxied, true", run.get("entries.proxy"), () -> "a JDK proxy the plugin's loader defines is woven\n" + run);
     }
 
     @Test
@@ -210,6 +222,8 @@ class AgentJarTest {
         assertEquals("1", run.get("after.methodref.depth"), run::toString);
         assertEquals("1", run.get("after.inherited.depth"), run::toString);
         assertEquals("false", run.get("after.added"), () -> "a retransformation adds no methods\n" + run);
+        assertEquals("[1, 2]", run.get("after.entries.depths"), () -> "scope ENTRIES, retransformed: handle, then the helper\n" + run);
+        assertEquals("true", run.get("after.entries.ctor.guarded"), run::toString);
         assertTrue(!run.stderr().contains("could not"), () -> "every retransformation succeeded\n" + run);
         assertEquals("0", run.get("outside.depth"), run::toString);
     }

@@ -73,6 +73,18 @@ public final class AgentProbeMain {
             out("platform.annotated.depth", last(platform));
             out("platform.guard.loader", String.valueOf(platform.loadClass("dev.unloadguard.boot.BootGuard").getClassLoader()));
         }
+        // The same kind of foreign loader in scope ENTRIES: every method woven against the bridge.
+        try (ForeignPlugin foreign = new ForeignPlugin(testClasses, ClassLoader.getPlatformClassLoader())) {
+            ReleaseEpoch epoch = Epochs.registerForeign(foreign, "foreign entries plugin", true);
+            foreign.loadClass(Probe.class.getName()).getField("depth").set(null, (java.util.function.IntSupplier) epoch::depth);
+            Class<?> service = Class.forName(FIXTURES + "entries.Service", true, foreign);
+            Object s = service.getConstructor(int.class).newInstance(2);
+            out("foreign.entries.handle", service.getMethod("handle", String.class).invoke(s, "ab"));
+            epoch.closeGate("foreign entries plugin", 1, null);
+            out("foreign.entries.refused", refusal(() -> service.getMethod("handle", String.class).invoke(s, "x")));
+            out("foreign.entries.cleanup", s.hashCode());
+            out("foreign.entries.depth", epoch.depth());
+        }
         // A method reference to a class loaded before the class holding the reference: guarded on
         // its very first call, through the bridge the referring class got when it was defined.
         // Nothing waits, nothing is retransformed.
@@ -99,12 +111,47 @@ public final class AgentProbeMain {
             ((ReleaseCallback) serialTarget.getMethod("bridged").invoke(null)).release();
             out("replay.bridge.depth", last(late));
         }
+        // Guard scope ENTRIES: every method of the plugin is a section, woven when defined.
+        try (Plugin entries = new Plugin(testClasses, AgentProbeMain.class.getClassLoader(), true)) {
+            Probe.drain();
+            Class<?> service = Class.forName(FIXTURES + "entries.Service", true, entries);
+            Object s = service.getConstructor(int.class).newInstance(2);
+            service.getMethod("handle", String.class).invoke(s, "ab");
+            out("entries.depths", Probe.drain());
+            out("entries.ctor.guarded", service.getConstructor(int.class).isAnnotationPresent(Guarded.class));
+            // A dynamic proxy of a plugin interface is defined by the plugin's loader: woven like plugin code.
+            Class<?> defaults = Class.forName(FIXTURES + "entries.Defaults", true, entries);
+            Object proxy = java.lang.reflect.Proxy.newProxyInstance(entries, new Class<?>[] {defaults},
+                    (p, m, a) -> m.getName().equals("name") ? "proxied" : java.lang.reflect.InvocationHandler.invokeDefault(p, m, a));
+            out("entries.proxy", proxy.getClass().getMethod("greet").invoke(proxy) + ", "
+                    + proxy.getClass().getMethod("greet").isAnnotationPresent(Guarded.class));
+            Probe.drain();
+            entries.releaseEpoch().closeGate("probe-plugin", 1, null);
+            out("entries.refused", refusal(() -> service.getMethod("handle", String.class).invoke(s, "x")));
+            out("entries.cleanup.after.gate", s.hashCode());
+        }
         out("outside.depth", Plugin.LAST_EPOCH_DEPTH.getAsInt());
         out("stats.transformed", GuardTransformer.stats().classesTransformed() > 0);
     }
 
+    /** What {@code call} threw (class and message), or "none". */
+    private static String refusal(java.util.concurrent.Callable<?> call) {
+        try {
+            call.call();
+            return "none";
+        } catch (java.lang.reflect.InvocationTargetException e) {
+            return e.getCause().getClass().getSimpleName() + ": " + e.getCause().getMessage();
+        } catch (Exception e) {
+            return e.toString();
+        }
+    }
+
     private static void attach(Path testClasses, File agentJar) throws Exception {
-        try (Plugin app = new Plugin(testClasses, AgentProbeMain.class.getClassLoader())) {
+        try (Plugin app = new Plugin(testClasses, AgentProbeMain.class.getClassLoader());
+                Plugin entries = new Plugin(testClasses, AgentProbeMain.class.getClassLoader(), true)) {
+            // Scope ENTRIES, loaded before the agent: retransformed, every method woven, none added.
+            Class<?> service = Class.forName(FIXTURES + "entries.Service", true, entries);
+            Object s = service.getConstructor(int.class).newInstance(2);
             ReleaseCallback cb = (ReleaseCallback) app.loadClass(FIXTURES + "DirectCallback").getConstructor().newInstance();
             cb.release();
             out("before.depth", last(app));
@@ -127,6 +174,11 @@ public final class AgentProbeMain {
             out("after.methodref.depth", last(app));
             inherits.release();
             out("after.inherited.depth", last(app));
+            await().atMost(Duration.ofSeconds(30)).until(() -> service.getMethod("handle", String.class).isAnnotationPresent(Guarded.class));
+            Probe.drain();
+            service.getMethod("handle", String.class).invoke(s, "ab");
+            out("after.entries.depths", Probe.drain());
+            out("after.entries.ctor.guarded", service.getConstructor(int.class).isAnnotationPresent(Guarded.class));
             out("after.added", java.util.Arrays.stream(app.loadClass(FIXTURES + "LambdaRegistrar").getDeclaredMethods())
                     .anyMatch(m -> m.getName().startsWith("unloadguard$"))
                     || java.util.Arrays.stream(inherits.getClass().getDeclaredMethods()).anyMatch(m -> m.getName().equals("release")));
@@ -168,8 +220,16 @@ public final class AgentProbeMain {
      * both), the driver API from the application loader, everything else from the parent.
      */
     abstract static class ChildFirst extends URLClassLoader {
+        /** Whether the plugin has its own {@link Probe} (else the application's, which reads the calling plugin's depth). */
+        private final boolean ownProbe;
+
         ChildFirst(String name, Path classes, ClassLoader parent) throws MalformedURLException {
+            this(name, classes, parent, true);
+        }
+
+        ChildFirst(String name, Path classes, ClassLoader parent, boolean ownProbe) throws MalformedURLException {
             super(name, new URL[] {classes.toUri().toURL()}, parent);
+            this.ownProbe = ownProbe;
         }
 
         @Override
@@ -177,7 +237,7 @@ public final class AgentProbeMain {
             if (name.startsWith("dev.unloadguard.driver.") || name.startsWith("dev.unloadguard.device.")) {
                 return AgentProbeMain.class.getClassLoader().loadClass(name);
             }
-            if (name.startsWith(FIXTURES) || name.equals(Probe.class.getName())) {
+            if (name.startsWith(FIXTURES) || ownProbe && name.equals(Probe.class.getName())) {
                 synchronized (getClassLoadingLock(name)) {
                     Class<?> c = findLoadedClass(name);
                     return c != null ? c : findClass(name);
@@ -195,10 +255,19 @@ public final class AgentProbeMain {
         /** The calling thread's depth in the epochs of every Plugin made so far: 0 when outside all. */
         static final java.util.function.IntSupplier LAST_EPOCH_DEPTH = () -> Plugin.EPOCHS.stream().mapToInt(ReleaseEpoch::depth).sum();
         private static final java.util.List<ReleaseEpoch> EPOCHS = new java.util.concurrent.CopyOnWriteArrayList<>();
-        private final ReleaseEpoch epoch = new ReleaseEpoch("probe-plugin");
+        private final ReleaseEpoch epoch;
 
         Plugin(Path classes, ClassLoader parent) throws MalformedURLException {
-            super("probe-plugin", classes, parent);
+            this(classes, parent, false);
+        }
+
+        /**
+         * @param guardsEntries guard scope ENTRIES: every method of the plugin is a section (the
+         *     plugin then uses the application's {@link Probe}: a copy of its own would be woven too)
+         */
+        Plugin(Path classes, ClassLoader parent, boolean guardsEntries) throws MalformedURLException {
+            super("probe-plugin", classes, parent, !guardsEntries);
+            epoch = new ReleaseEpoch("probe-plugin", guardsEntries);
             EPOCHS.add(epoch);
         }
 

@@ -29,7 +29,7 @@ final class WeavingLoader extends ClassLoader implements EpochHolder {
     private final ClassFileTransformer transformer;
     private final int passes;
     private final boolean retransforming;
-    private final ReleaseEpoch epoch = new ReleaseEpoch("weaving-test");
+    private final ReleaseEpoch epoch;
     /** Binary names of the classes the transformer changed, in load order. */
     final List<String> transformed = new CopyOnWriteArrayList<>();
     /** The bytes each class was defined from, by binary name. */
@@ -40,19 +40,30 @@ final class WeavingLoader extends ClassLoader implements EpochHolder {
     }
 
     WeavingLoader(ClassFileTransformer transformer, int passes) {
-        this(transformer, passes, false);
+        this(transformer, passes, false, false);
     }
 
-    private WeavingLoader(ClassFileTransformer transformer, int passes, boolean retransforming) {
-        super("weaving-test", WeavingLoader.class.getClassLoader());
+    private WeavingLoader(ClassFileTransformer transformer, int passes, boolean retransforming, boolean guardsEntries) {
+        super(guardsEntries ? "weaving-test-entries" : "weaving-test", WeavingLoader.class.getClassLoader());
         this.transformer = transformer;
         this.passes = passes;
         this.retransforming = retransforming;
+        this.epoch = new ReleaseEpoch(guardsEntries ? "weaving-test-entries" : "weaving-test", guardsEntries);
     }
 
     /** A loader whose classes go through the transformer as retransformations (no methods may be added). */
     static WeavingLoader retransforming(ClassFileTransformer transformer) {
-        return new WeavingLoader(transformer, 1, true);
+        return new WeavingLoader(transformer, 1, true, false);
+    }
+
+    /** A loader of guard scope ENTRIES: its epoch guards every entry, so every method of its classes is a section. */
+    static WeavingLoader entries(ClassFileTransformer transformer) {
+        return new WeavingLoader(transformer, 1, false, true);
+    }
+
+    /** {@link #entries(ClassFileTransformer)} running the transformer {@code passes} times. */
+    static WeavingLoader entries(ClassFileTransformer transformer, int passes) {
+        return new WeavingLoader(transformer, passes, false, true);
     }
 
     @Override

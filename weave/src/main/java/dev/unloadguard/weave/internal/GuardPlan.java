@@ -21,7 +21,25 @@ import org.objectweb.asm.Type;
  * What the agent would guard in one class file, and why: the pure decision half of the agent,
  * usable without an agent (tests, the {@code check} command).
  *
- * <h2>What is guarded</h2>
+ * <h2>Scope</h2>
+ * A plugin's guard scope ({@link Scope}) decides how much of it is planned. In
+ * {@link Scope#RELEASE_PATHS} only the release paths below are sections. In
+ * {@link Scope#ENTRIES} every concrete method of the class is a section: constructors (the
+ * weaver starts their section after the {@code super(...)}/{@code this(...)} call), static
+ * initializers, private, static, synthetic and bridge methods, lambda bodies, interface
+ * default/static/private methods; not abstract or native methods, nor methods already carrying
+ * {@code @Guarded}. Each gets one reason: a release path's own (below, ungated), else
+ * {@link Reason#CLEANUP} for the instance methods {@code hashCode()I},
+ * {@code equals(Ljava/lang/Object;)Z}, {@code toString()Ljava/lang/String;}, {@code close()V},
+ * {@code finalize()V} and any one-parameter {@code compareTo} returning {@code int} (ungated: a
+ * host takes a plugin's objects apart with them while it unloads), else {@link Reason#ENTRY}
+ * (gated: refused once the plugin is unloading, see {@link Reason#gated()}). The release paths,
+ * bridges, overrides and external targets are planned exactly as in {@link Scope#RELEASE_PATHS}:
+ * a release path reached through a bridge stays ungated even when its body is a gated entry (the
+ * body then runs nested, which is never refused). {@link #of(byte[], ClassLoader)} plans
+ * {@link Scope#RELEASE_PATHS}; the agent takes the scope from the plugin's epoch.
+ *
+ * <h2>What is guarded (the release paths)</h2>
  * A concrete method (not abstract, native, bridge, constructor or class initializer, and not
  * already carrying {@code @dev.unloadguard.epoch.Guarded}) is guarded when
  * <ol>
@@ -99,7 +117,9 @@ import org.objectweb.asm.Type;
  * bytes through the transformer, and its methods must come out the same.
  *
  * <h2>Cost</h2>
- * Before parsing anything, the constant pool is scanned (passes over its bytes, without ASM,
+ * In {@link Scope#ENTRIES} nothing below skips a class: every class with a concrete method is
+ * planned and woven; the constant-pool scan still decides how much of the class the planner reads.
+ * In {@link Scope#RELEASE_PATHS}: before parsing anything, the constant pool is scanned (passes over its bytes, without ASM,
  * allocating nothing: {@link #mayGuard}) for three UTF-8 entries: {@code release}
  * (the name of every method of cases 1, 2 and of the functional method in case 4),
  * {@code Ldev/unloadguard/driver/GuardedRelease;} and {@code java/lang/invoke/LambdaMetafactory};
@@ -141,7 +161,44 @@ public final class GuardPlan {
          * from a supertype not guarded on its own; {@link Target#calls()} names that body. As an
          * external target (the fallback): that inherited body itself.
          */
-        INHERITED_RELEASE
+        INHERITED_RELEASE,
+        /**
+         * Scope {@link Scope#ENTRIES} only: a clean-up method a host calls while it takes a plugin's
+         * objects apart ({@code hashCode()I}, {@code equals(Ljava/lang/Object;)Z},
+         * {@code toString()Ljava/lang/String;}, a one-parameter {@code compareTo} returning
+         * {@code int}, {@code close()V}, {@code finalize()V}; instance methods only): a section
+         * that is waited for, never refused. A host removing plugin listeners from a
+         * {@code HashSet} while the plugin is GOING calls {@code hashCode} and {@code equals}.
+         */
+        CLEANUP,
+        /**
+         * Scope {@link Scope#ENTRIES} only: any other concrete method (constructors after their
+         * {@code super()}/{@code this()} call, static initializers, private, synthetic, bridge and
+         * lambda-body methods, interface default/static/private methods): a <em>gated</em>
+         * section. Once the plugin is GOING, a new entry from outside the plugin is refused with
+         * {@code PluginUnloadedError} naming {@link Target#entryName()}.
+         */
+        ENTRY;
+
+        /**
+         * Whether a section of this kind is refused once the plugin is GOING (entered through
+         * {@code bootstrapEntry}); every other reason is only waited for.
+         */
+        public boolean gated() {
+            return this == ENTRY;
+        }
+    }
+
+    /** What a plan covers: the plugin's guard scope, chosen per plugin by the host. */
+    public enum Scope {
+        /** The release paths only: the reasons up to {@link Reason#INHERITED_RELEASE}. */
+        RELEASE_PATHS,
+        /**
+         * Every concrete method of the class is a section: the release paths as in
+         * {@link #RELEASE_PATHS} (ungated), the {@link Reason#CLEANUP} methods (ungated) and every
+         * other method as an {@link Reason#ENTRY} (gated).
+         */
+        ENTRIES
     }
 
     /**
@@ -179,6 +236,15 @@ public final class GuardPlan {
             return name + descriptor;
         }
 
+        /**
+         * The method as people name it, the static argument of a gated entry and the text of a
+         * refused entry's error: {@code com.acme.Service.handle(java.lang.String,int)},
+         * {@code new com.acme.Service(int)}, {@code static initializer of com.acme.Service}.
+         */
+        public String entryName() {
+            return GuardPlan.entryName(owner, name, descriptor);
+        }
+
         @Override
         public String toString() {
             return owner.replace('/', '.') + "." + name + descriptor + " (" + reason
@@ -213,6 +279,9 @@ public final class GuardPlan {
     private static final int FLAG_SERIALIZABLE = 1;
 
     private static final GuardPlan NOTHING = new GuardPlan("", List.of(), List.of(), List.of(), List.of(), Map.of());
+    /** The cleanup methods but {@code compareTo}: name followed by descriptor. */
+    private static final Set<String> CLEANUP_KEYS = Set.of("hashCode()I", "equals(Ljava/lang/Object;)Z",
+            "toString()Ljava/lang/String;", "close()V", "finalize()V");
 
     private final String className;
     private final List<Target> targets;
@@ -243,8 +312,18 @@ public final class GuardPlan {
      * @throws IllegalArgumentException if {@code classfile} is not a class file ASM can read
      */
     public static GuardPlan of(byte[] classfile, ClassLoader hierarchyLoader) {
+        return of(classfile, hierarchyLoader, Scope.RELEASE_PATHS);
+    }
+
+    /**
+     * Plans one class file as the agent does when a plugin loader of guard scope {@code scope}
+     * defines it ({@link #of(byte[], ClassLoader)} plans {@link Scope#RELEASE_PATHS}).
+     *
+     * @throws IllegalArgumentException if {@code classfile} is not a class file ASM can read
+     */
+    public static GuardPlan of(byte[] classfile, ClassLoader hierarchyLoader, Scope scope) {
         ClassReader reader = new ClassReader(classfile);
-        return analyze(reader, classfile, hierarchyLoader, Map.of(), true);
+        return analyze(reader, classfile, hierarchyLoader, Map.of(), true, scope);
     }
 
     /**
@@ -257,12 +336,48 @@ public final class GuardPlan {
      * @throws IllegalArgumentException if {@code classfile} is not a class file ASM can read
      */
     public static GuardPlan of(byte[] classfile, ClassLoader hierarchyLoader, Set<String> methodReferenceBodies) {
+        return of(classfile, hierarchyLoader, methodReferenceBodies, Scope.RELEASE_PATHS);
+    }
+
+    /**
+     * {@link #of(byte[], ClassLoader, Set)} for a plugin loader of guard scope {@code scope}.
+     *
+     * @throws IllegalArgumentException if {@code classfile} is not a class file ASM can read
+     */
+    public static GuardPlan of(byte[] classfile, ClassLoader hierarchyLoader, Set<String> methodReferenceBodies, Scope scope) {
         ClassReader reader = new ClassReader(classfile);
         Map<String, Reason> pending = new HashMap<>();
         for (String key : methodReferenceBodies) {
             pending.put(key, Reason.LAMBDA_BODY);
         }
-        return analyze(reader, classfile, hierarchyLoader, pending, true);
+        return analyze(reader, classfile, hierarchyLoader, pending, true, scope);
+    }
+
+    /**
+     * The readable name of a method (see {@link Target#entryName()}): binary class names, Java
+     * type names for the parameters, separated by commas as {@code java.lang.reflect.Method}
+     * prints them.
+     */
+    static String entryName(String owner, String name, String descriptor) {
+        String type = owner.replace('/', '.');
+        if (name.equals("<clinit>")) {
+            return "static initializer of " + type;
+        }
+        StringBuilder sb = new StringBuilder(type.length() + name.length() + descriptor.length() + 8);
+        if (name.equals("<init>")) {
+            sb.append("new ").append(type);
+        } else {
+            sb.append(type).append('.').append(name);
+        }
+        sb.append('(');
+        Type[] parameters = Type.getArgumentTypes(descriptor);
+        for (int i = 0; i < parameters.length; i++) {
+            if (i > 0) {
+                sb.append(',');
+            }
+            sb.append(parameters[i].getClassName());
+        }
+        return sb.append(')').toString();
     }
 
     /** Internal name of the planned class ({@code ""} when the pre-check excluded it). */
@@ -306,15 +421,41 @@ public final class GuardPlan {
         return !bridges.isEmpty() || !overrides.isEmpty();
     }
 
-    /** Keys of the declared methods to guard. */
-    Set<String> declaredKeys() {
-        Set<String> keys = new HashSet<>();
+    /** The declared methods to guard, by key (name followed by descriptor). */
+    Map<String, Target> declaredTargets() {
+        Map<String, Target> declared = new HashMap<>();
         for (Target t : targets) {
             if (!t.synthesized()) {
-                keys.add(t.key());
+                declared.put(t.key(), t);
             }
         }
-        return keys;
+        return declared;
+    }
+
+    /**
+     * Weaves {@code classfile} (the class this plan was made for) as the agent would and returns
+     * the keys (name followed by descriptor) of the planned methods it had to leave as they were:
+     * constructors whose initializing call cannot be located for certain, methods too large to
+     * weave. For whole-jar views such as the {@code check} command; the woven bytes are dropped.
+     *
+     * @throws IllegalArgumentException if {@code classfile} is not a class file ASM can read
+     */
+    public List<String> unwovenMethods(byte[] classfile) {
+        if (targets.isEmpty()) {
+            return List.of();
+        }
+        return Weaver.weaveReporting(new ClassReader(classfile), this, Weaver.RELEASE_GUARD).notWoven();
+    }
+
+    /** How many of {@link #targets()} are gated ({@link Reason#ENTRY}). */
+    public int gatedCount() {
+        int n = 0;
+        for (Target t : targets) {
+            if (t.reason().gated()) {
+                n++;
+            }
+        }
+        return n;
     }
 
     /**
@@ -336,23 +477,41 @@ public final class GuardPlan {
      * class is being defined (bridges and overrides), not retransformed (the fallback).
      */
     static GuardPlan analyze(ClassReader reader, byte[] classfile, ClassLoader loader, Map<String, Reason> pending,
-            boolean mayAddMethods) {
-        return analyze(reader, scanConstantPool(classfile), loader, pending, mayAddMethods);
+            boolean mayAddMethods, Scope scope) {
+        return analyze(reader, scanConstantPool(classfile), loader, pending, mayAddMethods, scope);
     }
 
     /**
-     * {@link #analyze(ClassReader, byte[], ClassLoader, Map, boolean)} with the constant pool
-     * already scanned ({@link #scanConstantPool}): the transformer scans once for its fast path and reuses it.
+     * {@link #analyze(ClassReader, byte[], ClassLoader, Map, boolean, Scope)} with the constant
+     * pool already scanned ({@link #scanConstantPool}): the transformer scans once for its fast
+     * path and reuses it.
      */
     static GuardPlan analyze(ClassReader reader, int found, ClassLoader loader, Map<String, Reason> pending,
-            boolean mayAddMethods) {
+            boolean mayAddMethods, Scope scope) {
+        return analyze(reader, found, loader, pending, mayAddMethods, scope, true);
+    }
+
+    /**
+     * {@link #analyze(ClassReader, int, ClassLoader, Map, boolean, Scope)}; {@code fromMethodTable}
+     * false always parses the class (the tests compare both ways).
+     */
+    static GuardPlan analyze(ClassReader reader, int found, ClassLoader loader, Map<String, Reason> pending,
+            boolean mayAddMethods, Scope scope, boolean fromMethodTable) {
         boolean mentionsRelease = (found & CP_RELEASE) != 0;
         boolean mentionsAnnotation = (found & CP_GUARDED_RELEASE) != 0;
         boolean pluginInterface = (found & CP_PLUGIN_INTERFACE) != 0;
+        boolean entries = scope == Scope.ENTRIES;
         if (!mentionsRelease && !mentionsAnnotation && pending.isEmpty()) {
             // Only an inherited release body could be left: a release type through a direct interface.
             if (!pluginInterface || (Hierarchy.bitsOf(loader, reader.getSuperName(), reader.getInterfaces()) & RELEASE_TYPES) == 0) {
-                return NOTHING;
+                if (!entries) {
+                    return NOTHING;
+                }
+                if (fromMethodTable && (found & CP_GUARDED) == 0) {
+                    // No release path, and no method can carry @Guarded: every concrete method is an entry
+                    // section, read from the method table without parsing the class.
+                    return entriesFromMethodTable(reader);
+                }
             }
         }
         // Bodies hold the invokedynamic sites; parse them only if a release-named lambda can exist.
@@ -361,16 +520,60 @@ public final class GuardPlan {
         reader.accept(c, parseCode
                 ? ClassReader.SKIP_DEBUG | ClassReader.SKIP_FRAMES
                 : ClassReader.SKIP_CODE | ClassReader.SKIP_DEBUG | ClassReader.SKIP_FRAMES);
-        return c.plan(loader, pending, mayAddMethods, pluginInterface);
+        return c.plan(loader, pending, mayAddMethods, pluginInterface, entries);
     }
 
     private static final int RELEASE_TYPES = Hierarchy.CALLBACK | Hierarchy.ACTION | Hierarchy.DRIVER;
+
+    /**
+     * Scope ENTRIES for a class with no release path and no {@code @Guarded} method: every method
+     * with code ({@link Reason#CLEANUP} or {@link Reason#ENTRY}), in declaration order, read from
+     * the class file's method table (access flags, name, descriptor) as {@link Weaver#codeMaxs} does.
+     */
+    private static GuardPlan entriesFromMethodTable(ClassReader reader) {
+        char[] buf = new char[reader.getMaxStringLength()];
+        int offset = reader.header + 6;
+        offset += 2 + 2 * reader.readUnsignedShort(offset); // interfaces
+        int fields = reader.readUnsignedShort(offset);
+        offset += 2;
+        for (int i = 0; i < fields; i++) {
+            offset = skipAttributes(reader, offset);
+        }
+        int methods = reader.readUnsignedShort(offset);
+        offset += 2;
+        String name = reader.getClassName();
+        List<Target> targets = new ArrayList<>(methods);
+        for (int i = 0; i < methods; i++) {
+            int access = reader.readUnsignedShort(offset);
+            if ((access & (Opcodes.ACC_ABSTRACT | Opcodes.ACC_NATIVE)) == 0) {
+                MethodInfo m = new MethodInfo(access, reader.readUTF8(offset + 2, buf), reader.readUTF8(offset + 4, buf));
+                targets.add(new Target(name, m.name, m.descriptor, m.cleanup() ? Reason.CLEANUP : Reason.ENTRY));
+            }
+            offset = skipAttributes(reader, offset);
+        }
+        if (targets.isEmpty()) {
+            return NOTHING;
+        }
+        return new GuardPlan(name, Collections.unmodifiableList(targets), List.of(), List.of(), List.of(), Map.of());
+    }
+
+    /** The offset after the field or method whose {@code access_flags} are at {@code offset}. */
+    static int skipAttributes(ClassReader reader, int offset) {
+        int attributes = reader.readUnsignedShort(offset + 6);
+        int attribute = offset + 8;
+        for (int a = 0; a < attributes; a++) {
+            attribute += 6 + reader.readInt(attribute + 2);
+        }
+        return attribute;
+    }
 
     private static final int CP_RELEASE = 1;
     private static final int CP_GUARDED_RELEASE = 2;
     private static final int CP_LAMBDA_METAFACTORY = 4;
     /** Not a constant: the class is no interface and has a direct interface outside the JDK. */
     private static final int CP_PLUGIN_INTERFACE = 8;
+    /** {@code Ldev/unloadguard/epoch/Guarded;}: a method may be woven already. */
+    private static final int CP_GUARDED = 16;
     /** More direct interfaces than this are not looked at one by one (each costs pool walks). */
     private static final int MAX_INTERFACES_SCANNED = 8;
 
@@ -413,6 +616,8 @@ public final class GuardPlan {
                     found |= CP_GUARDED_RELEASE;
                 } else if (length == LAMBDA_METAFACTORY.length() && matches(b, start, LAMBDA_METAFACTORY)) {
                     found |= CP_LAMBDA_METAFACTORY;
+                } else if (length == GUARDED_DESC.length() && matches(b, start, GUARDED_DESC)) {
+                    found |= CP_GUARDED;
                 }
             }
             offset += entrySize(b, offset, i);
@@ -514,9 +719,25 @@ public final class GuardPlan {
             return name + descriptor;
         }
 
+        /** Whether it has code to weave into and is not woven yet: a section in scope ENTRIES. */
+        boolean concrete() {
+            return (access & (Opcodes.ACC_ABSTRACT | Opcodes.ACC_NATIVE)) == 0 && !alreadyGuarded;
+        }
+
+        /** Whether it can be a release path (the rules of scope RELEASE_PATHS). */
         boolean guardable() {
-            return (access & (Opcodes.ACC_ABSTRACT | Opcodes.ACC_NATIVE | Opcodes.ACC_BRIDGE)) == 0
-                    && !name.equals("<init>") && !name.equals("<clinit>") && !alreadyGuarded;
+            return concrete() && (access & Opcodes.ACC_BRIDGE) == 0 && !name.equals("<init>") && !name.equals("<clinit>");
+        }
+
+        /** Whether it is one of the {@link Reason#CLEANUP} methods. */
+        boolean cleanup() {
+            if ((access & Opcodes.ACC_STATIC) != 0) {
+                return false;
+            }
+            if (name.equals("compareTo")) {
+                return descriptor.endsWith(")I") && Type.getArgumentCount(descriptor) == 1;
+            }
+            return CLEANUP_KEYS.contains(name + descriptor);
         }
     }
 
@@ -610,7 +831,8 @@ public final class GuardPlan {
             return false;
         }
 
-        GuardPlan plan(ClassLoader loader, Map<String, Reason> pending, boolean mayAddMethods, boolean pluginInterface) {
+        GuardPlan plan(ClassLoader loader, Map<String, Reason> pending, boolean mayAddMethods, boolean pluginInterface,
+                boolean entries) {
             // Lambda and method-reference bodies first: they are the cheap part.
             List<String> localBodies = new ArrayList<>();
             List<Target> external = new ArrayList<>();
@@ -657,6 +879,9 @@ public final class GuardPlan {
             List<Target> targets = new ArrayList<>();
             for (MethodInfo m : methods) {
                 if (!m.guardable()) {
+                    if (entries && m.concrete()) {
+                        targets.add(new Target(name, m.name, m.descriptor, m.cleanup() ? Reason.CLEANUP : Reason.ENTRY));
+                    }
                     continue;
                 }
                 Reason reason = null;
@@ -681,6 +906,9 @@ public final class GuardPlan {
                 }
                 if (reason == null && pending.containsKey(m.key())) {
                     reason = pending.get(m.key());
+                }
+                if (reason == null && entries) {
+                    reason = m.cleanup() ? Reason.CLEANUP : Reason.ENTRY;
                 }
                 if (reason != null) {
                     targets.add(new Target(name, m.name, m.descriptor, reason));

@@ -1,12 +1,15 @@
 package dev.unloadguard.weave.internal;
 
 import dev.unloadguard.epoch.internal.Epochs;
+import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import java.lang.instrument.ClassFileTransformer;
 import java.lang.instrument.Instrumentation;
 import java.lang.ref.WeakReference;
 import java.security.ProtectionDomain;
 import java.util.HashMap;
+import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.WeakHashMap;
@@ -18,20 +21,26 @@ import java.util.concurrent.atomic.LongAdder;
 import org.objectweb.asm.ClassReader;
 
 /**
- * The agent's one transformer: guards the release callbacks of classes defined by plugin class
- * loaders, and does nothing else.
+ * The agent's one transformer: guards the classes defined by plugin class loaders, every method
+ * of them or their release paths only, as each plugin's guard scope says, and does nothing else.
  *
  * <h2>Per class</h2>
  * <ol>
  * <li>Fast path, before the bytes are looked at: a class whose defining loader is not a plugin
  *     loader ({@link Epochs#isPluginLoader}) is returned unchanged. That is one type check
  *     for every JDK, host and agent class.
- * <li>Most plugin classes have nothing to guard: a class whose constant pool names neither
- *     {@code release} nor {@code @GuardedRelease}, and that has no direct interface outside the
- *     JDK ({@link GuardPlan#mayGuard}: passes over the bytes, no ASM, nothing allocated), and for
- *     which no body is pending is returned unchanged without being parsed.
+ * <li>The scope comes from the loader's epoch: {@link ReleaseEpoch#guardsEntries()} is
+ *     {@link GuardPlan.Scope#ENTRIES}, every concrete method a section; otherwise
+ *     {@link GuardPlan.Scope#RELEASE_PATHS}.
+ * <li>Release paths only: most plugin classes have nothing to guard: a class whose constant pool
+ *     names neither {@code release} nor {@code @GuardedRelease}, and that has no direct interface
+ *     outside the JDK ({@link GuardPlan#mayGuard}: passes over the bytes, no ASM, nothing
+ *     allocated), and for which no body is pending is returned unchanged without being parsed.
+ *     In scope ENTRIES no class is skipped this way.
  * <li>{@link GuardPlan} decides what to guard, from the bytes and the plugin loader's resources,
- *     and {@link Weaver} rewrites the chosen methods and adds the planned ones.
+ *     and {@link Weaver} rewrites the chosen methods (as they stream through) and adds the
+ *     planned ones. Planned methods the weaver has to leave as they were (constructors of a
+ *     shape no compiler emits, methods too large) are logged once per class at INFO.
  * </ol>
  * Any throwable is caught, logged once per class at WARNING and answered with "unchanged": a
  * transformer must never break class loading.
@@ -138,8 +147,13 @@ public final class GuardTransformer implements ClassFileTransformer {
      * @param hierarchyLoader whose resources hold the class's supertypes, see {@link GuardPlan#of}
      */
     public static byte[] guard(byte[] classfile, ClassLoader hierarchyLoader) {
+        return guard(classfile, hierarchyLoader, GuardPlan.Scope.RELEASE_PATHS);
+    }
+
+    /** {@link #guard(byte[], ClassLoader)} for a plugin of guard scope {@code scope}. */
+    public static byte[] guard(byte[] classfile, ClassLoader hierarchyLoader, GuardPlan.Scope scope) {
         ClassReader reader = new ClassReader(classfile);
-        GuardPlan plan = GuardPlan.analyze(reader, classfile, hierarchyLoader, Map.of(), true);
+        GuardPlan plan = GuardPlan.analyze(reader, classfile, hierarchyLoader, Map.of(), true, scope);
         return plan.targets().isEmpty() ? null : Weaver.weave(reader, plan, Weaver.RELEASE_GUARD);
     }
 
@@ -154,15 +168,17 @@ public final class GuardTransformer implements ClassFileTransformer {
         }
         EXAMINED.increment();
         try {
+            ReleaseEpoch epoch = Epochs.of(loader);
+            GuardPlan.Scope scope = epoch != null && epoch.guardsEntries() ? GuardPlan.Scope.ENTRIES : GuardPlan.Scope.RELEASE_PATHS;
             Map<String, GuardPlan.Reason> pendingKeys = anyPending ? pendingFor(loader, className) : Map.of();
             int scanned = GuardPlan.scanConstantPool(classfileBuffer);
-            if (pendingKeys.isEmpty() && !GuardPlan.mayGuard(scanned)) {
+            if (scope == GuardPlan.Scope.RELEASE_PATHS && pendingKeys.isEmpty() && !GuardPlan.mayGuard(scanned)) {
                 return null; // most plugin classes: passes over the constant pool, no parse, no ASM
             }
             // Defined now, or retransformed after being defined with methods added: the same plan.
             boolean mayAddMethods = classBeingRedefined == null || wasShaped(loader, className);
             ClassReader reader = new ClassReader(classfileBuffer);
-            GuardPlan plan = GuardPlan.analyze(reader, scanned, loader, pendingKeys, mayAddMethods);
+            GuardPlan plan = GuardPlan.analyze(reader, scanned, loader, pendingKeys, mayAddMethods, scope);
             for (GuardPlan.Target t : plan.externalTargets()) {
                 if (addPending(loader, t)) {
                     scheduleRetransform(loader, t.owner());
@@ -172,20 +188,52 @@ public final class GuardTransformer implements ClassFileTransformer {
                 return null;
             }
             String guard = Epochs.needsBootBridge(loader) ? Weaver.BOOT_GUARD : Weaver.RELEASE_GUARD;
-            byte[] woven = Weaver.weave(reader, plan, guard);
+            Weaver.Woven woven = Weaver.weaveReporting(reader, plan, guard);
             if (plan.addsMethods() && classBeingRedefined == null) {
                 shape(loader, className);
             }
             TRANSFORMED.increment();
-            GUARDED.add(plan.targets().size());
-            Log.debug(() -> "guarded " + plan.targets() + " (defined by " + loader + ")");
-            return woven;
+            GUARDED.add(plan.targets().size() - woven.notWoven().size());
+            if (!woven.notWoven().isEmpty()) {
+                notWoven(className, loader, woven.notWoven());
+            }
+            Log.debug(() -> describe(plan, woven, loader));
+            return woven.classfile();
         } catch (Throwable t) {
             if (FAILED.size() >= MAX_FAILURES_REMEMBERED || FAILED.add(className)) {
                 Log.warning("could not guard " + className.replace('/', '.') + " (defined by " + loader
                         + "); it is loaded unchanged, its release callbacks run outside the release epoch", t);
             }
             return null;
+        }
+    }
+
+    /** One line for the debug log: a long list of entry sections is counted, release paths are named. */
+    private static String describe(GuardPlan plan, Weaver.Woven woven, ClassLoader loader) {
+        List<String> parts = new ArrayList<>();
+        int gated = plan.gatedCount();
+        if (gated > 0) {
+            parts.add(gated + (gated == 1 ? " entry section" : " entry sections"));
+        }
+        for (GuardPlan.Target t : plan.targets()) {
+            if (!t.reason().gated()) {
+                parts.add(t.toString());
+            }
+        }
+        return "guarded " + plan.className().replace('/', '.') + ": " + String.join(", ", parts)
+                + (woven.notWoven().isEmpty() ? "" : "; not woven " + woven.notWoven()) + " (defined by " + loader + ")";
+    }
+
+    /**
+     * Planned methods left unwoven: a constructor whose initializing call could not be located
+     * for certain (bytecode no Java compiler emits), a method too large to weave. Logged once per
+     * class: they run outside the epoch (what they call is guarded on its own).
+     */
+    private static void notWoven(String className, ClassLoader loader, List<String> keys) {
+        if (FAILED.size() >= MAX_FAILURES_REMEMBERED || FAILED.add(className)) {
+            Log.info("not every planned method of " + className.replace('/', '.') + " (defined by " + loader
+                    + ") is a section: " + keys + " run outside the epoch (constructors of an unusual shape or "
+                    + "methods too large to weave are left as they are; what they call is guarded)");
         }
     }
 

@@ -3,11 +3,11 @@ package dev.unloadguard.weave.internal;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import org.objectweb.asm.ClassReader;
 import org.objectweb.asm.ClassVisitor;
 import org.objectweb.asm.ClassWriter;
 import org.objectweb.asm.Handle;
+import org.objectweb.asm.MethodTooLargeException;
 import org.objectweb.asm.MethodVisitor;
 import org.objectweb.asm.Opcodes;
 import org.objectweb.asm.Type;
@@ -18,6 +18,7 @@ import org.objectweb.asm.tree.InsnList;
 import org.objectweb.asm.tree.InsnNode;
 import org.objectweb.asm.tree.InvokeDynamicInsnNode;
 import org.objectweb.asm.tree.LabelNode;
+import org.objectweb.asm.tree.LdcInsnNode;
 import org.objectweb.asm.tree.MethodInsnNode;
 import org.objectweb.asm.tree.MethodNode;
 import org.objectweb.asm.tree.TryCatchBlockNode;
@@ -28,16 +29,41 @@ import org.objectweb.asm.tree.VarInsnNode;
  * and adds the methods it plans (bridges for method references, overrides for inherited release
  * bodies). Each guarded body becomes
  * <pre>{@code
- * int t = invokedynamic enter()I [ReleaseGuard.bootstrap];
- * try { body } catch (Throwable any) { any = ReleaseGuard.unpin(any); invokedynamic exit(t); throw any; }
+ * int t = invokedynamic enter()I [ReleaseGuard.bootstrap];                       // ungated section
+ *      or invokedynamic enter()I [ReleaseGuard.bootstrapEntry, "a.b.C.m(int)"]  // gated entry
+ * try { body } catch (Throwable any) { any = ReleaseGuard.unpin(any, t); invokedynamic exit(t); throw any; }
  * // and before every return of body: invokedynamic exit(t) [ReleaseGuard.bootstrap];
  * }</pre>
  * and gets the annotation {@code @dev.unloadguard.epoch.Guarded}. The bootstrap binds each call
- * site once to the epoch of the class's plugin (see {@code ReleaseGuard}); class files older than
- * Java 7, which cannot hold {@code invokedynamic}, call
- * {@code ReleaseGuard.enterCaller()I}/{@code exitCaller(I)V} instead. Everything else of the class
- * is copied byte for byte (the {@link ClassWriter} is built on the {@link ClassReader}, so
- * untouched methods are not even parsed).
+ * site once to the epoch of the class's plugin (see {@code ReleaseGuard}); a gated entry's
+ * bootstrap gets one static argument, the method's readable name
+ * ({@link GuardPlan.Target#entryName()}), which a refused entry's error names. Class files older
+ * than Java 7, which cannot hold {@code invokedynamic}, call {@code ReleaseGuard.enterCaller()I}
+ * (or {@code ldc name; enterEntryCaller(Ljava/lang/String;)I}) and {@code exitCaller(I)V}
+ * instead. A foreign loader that cannot see the runtime gets the same calls to
+ * {@code dev.unloadguard.boot.BootGuard}. Everything else of the class is copied byte for byte
+ * (the {@link ClassWriter} is built on the {@link ClassReader}, so untouched methods are not even
+ * parsed).
+ *
+ * <h2>Constructors</h2>
+ * The verifier refuses an exception handler whose range covers code where {@code this} is still
+ * uninitialized, so a constructor's section starts right after its initializing call (the
+ * {@code invokespecial <init>} on the uninitialized {@code this}: {@code super(...)} or
+ * {@code this(...)}), found by {@link ConstructorPrologue}: the enter call follows it, the try
+ * ranges start there, and only the frames after it gain the token. The code before it (the
+ * arguments of {@code super(...)}, fields javac stores before it such as an inner class's
+ * {@code this$0}) is not a section; the methods it calls are. A constructor whose initializing
+ * call cannot be located for certain (shapes no Java compiler emits) is left as it was and
+ * reported ({@link Woven#notWoven()}).
+ *
+ * <h2>Streaming</h2>
+ * Methods are woven as they stream from the reader to the writer ({@link StreamingGuard};
+ * constructors through {@link ConstructorGuard}, which records a straight-line prologue until the
+ * initializing call and falls back to a tree for anything else). The tree weave
+ * ({@link #guard} on a {@link MethodNode}) stays for those constructors, for the methods the plan
+ * adds, and as the reference: the tests compare both weaves of every fixture byte for byte. The
+ * token's slot ({@code max_locals}) is read from the class file's method table first
+ * ({@link #codeMaxs}): the reader reports it only after the code.
  *
  * <h2>What changes</h2>
  * Guarded methods: code and one annotation each. Methods holding a release-lambda
@@ -60,24 +86,28 @@ import org.objectweb.asm.tree.VarInsnNode;
  * retransformation (same fields, methods, modifiers and supertypes); when it does, only a class
  * being defined may take it, or a retransformation of a class that was defined with the same
  * additions: the output is a function of the input bytes and the plan, so replaying the original
- * bytes yields the same methods.
+ * bytes yields the same methods. A method whose woven code would exceed the JVM's 64 KiB limit is
+ * left as it was (the class is woven again without it) and reported.
  *
  * <h2>The body</h2>
  * <ul>
  * <li>The token goes to a new local at index {@code max_locals}: no existing local moves, so the
  *     method's local variable tables and stack map frames stay valid as they are; each existing
- *     frame only gains the token (padded with {@code TOP} up to its slot).
- * <li>Normal exits: {@code iload t; invokestatic exit} before every {@code *return}.
+ *     frame (after a constructor's initializing call) only gains the token (padded with
+ *     {@code TOP} up to its slot).
+ * <li>Normal exits: {@code iload t; exit} before every {@code *return}.
  * <li>Abrupt exits: catch-all exception-table entries, appended after the method's own entries,
  *     so the method's own handlers keep precedence (the JVM searches the table in order). They
- *     cover the whole original body, the method's own handler code included, but <em>not</em>
- *     the exit sequences before the returns: an exception thrown by {@code exit} itself must not
- *     reach the handler and exit a second time (javac's try/finally leaves its inlined finally
- *     blocks out of the range the same way). {@code enter} is outside the ranges too: if it
- *     throws, there is nothing to exit.
+ *     cover the whole original body from the section's start, the method's own handler code
+ *     included, but <em>not</em> the exit sequences before the returns: an exception thrown by
+ *     {@code exit} itself must not reach the handler and exit a second time (javac's try/finally
+ *     leaves its inlined finally blocks out of the range the same way). {@code enter} is outside
+ *     the ranges too: if it throws (a refused entry), there is nothing to exit.
  * <li>The handler, at the end of the code, has the frame {@code [TOP ... TOP, int t]
  *     [Throwable]}: every local but the token is {@code TOP}, which any frame in the covered
- *     range is assignable to, so it never depends on what the body keeps in its locals.
+ *     range is assignable to, so it never depends on what the body keeps in its locals. It calls
+ *     {@code unpin(any, t)}, which drops the exception's backtrace only when it leaves the
+ *     plugin's outermost section.
  * </ul>
  * Because every frame is written explicitly, the class writer computes nothing
  * ({@code COMPUTE_FRAMES} would need {@code getCommonSuperClass} for every merge in the guarded
@@ -95,12 +125,59 @@ final class Weaver {
     }
 
     /**
+     * A woven class file and the planned methods left as they were.
+     *
+     * @param classfile the woven class file
+     * @param notWoven keys (name followed by descriptor) of planned methods that were not woven:
+     *     constructors whose initializing call could not be located for certain
+     *     ({@link ConstructorPrologue}), methods that would exceed the JVM's 64 KiB code limit
+     */
+    record Woven(byte[] classfile, List<String> notWoven) {
+    }
+
+    /**
      * Returns the class file of {@code reader} woven as {@code plan} says, guarded by calls to
      * {@code guardOwner}'s {@code enter()I} and {@code exit(I)V}.
      */
     static byte[] weave(ClassReader reader, GuardPlan plan, String guardOwner) {
-        Set<String> keys = plan.declaredKeys();
+        return weaveReporting(reader, plan, guardOwner).classfile();
+    }
+
+    /**
+     * {@link #weave}, saying which planned methods were left unwoven. A method whose woven code
+     * would be too large is left as it was, and the class woven again without it.
+     */
+    static Woven weaveReporting(ClassReader reader, GuardPlan plan, String guardOwner) {
+        return weaveReporting(reader, plan, guardOwner, true);
+    }
+
+    /**
+     * {@link #weaveReporting(ClassReader, GuardPlan, String)}: {@code streaming} false weaves every
+     * method as a tree ({@link #guard}), the reference the streaming weaver is tested against.
+     */
+    static Woven weaveReporting(ClassReader reader, GuardPlan plan, String guardOwner, boolean streaming) {
+        Map<String, GuardPlan.Target> targets = plan.declaredTargets();
+        List<String> notWoven = new ArrayList<>();
+        while (true) {
+            List<String> skipped = new ArrayList<>();
+            try {
+                byte[] woven = weave(reader, plan, targets, guardOwner, skipped, streaming);
+                notWoven.addAll(skipped);
+                return new Woven(woven, List.copyOf(notWoven));
+            } catch (MethodTooLargeException e) {
+                String key = e.getMethodName() + e.getDescriptor();
+                if (targets.remove(key) == null) {
+                    throw e; // not one of ours: an added method, or the class was too large already
+                }
+                notWoven.add(key);
+            }
+        }
+    }
+
+    private static byte[] weave(ClassReader reader, GuardPlan plan, Map<String, GuardPlan.Target> targets, String guardOwner,
+            List<String> skipped, boolean streaming) {
         Map<String, Map<Integer, Handle>> rewrites = plan.siteRewrites();
+        Map<String, int[]> maxs = streaming && !targets.isEmpty() ? codeMaxs(reader) : Map.of();
         ClassWriter writer = new ClassWriter(reader, 0);
         reader.accept(new ClassVisitor(Opcodes.ASM9, writer) {
             private int version;
@@ -116,15 +193,28 @@ final class Weaver {
                 MethodVisitor out = super.visitMethod(access, name, descriptor, signature, exceptions);
                 String key = name + descriptor;
                 Map<Integer, Handle> sites = rewrites.get(key);
-                if (!keys.contains(key)) {
+                GuardPlan.Target target = targets.get(key);
+                if (target == null) {
                     return sites == null ? out : new SiteRewriter(out, sites);
                 }
                 int classVersion = version;
+                String entryName = target.reason().gated() ? target.entryName() : null;
+                int[] codeMaxs = maxs.get(key);
+                if (codeMaxs != null) {
+                    MethodVisitor guarded = name.equals("<init>")
+                            ? new ConstructorGuard(out, access, name, descriptor, signature, exceptions, classVersion, guardOwner,
+                                    entryName, codeMaxs, () -> skipped.add(key))
+                            : new StreamingGuard(out, classVersion, guardOwner, entryName, codeMaxs[1]);
+                    // The rewriter sees the original instructions only, not the woven enter/exit sites.
+                    return sites == null ? guarded : new SiteRewriter(guarded, sites);
+                }
                 MethodNode guarded = new MethodNode(Opcodes.ASM9, access, name, descriptor, signature, exceptions) {
                     @Override
                     public void visitEnd() {
                         super.visitEnd();
-                        guard(this, classVersion, guardOwner);
+                        if (!guard(this, classVersion, guardOwner, entryName)) {
+                            skipped.add(key);
+                        }
                         accept(out);
                     }
                 };
@@ -136,12 +226,12 @@ final class Weaver {
             public void visitEnd() {
                 for (GuardPlan.Bridge b : plan.bridges()) {
                     MethodNode m = bridge(b);
-                    guard(m, version, guardOwner);
+                    guard(m, version, guardOwner, null);
                     m.accept(cv);
                 }
                 for (GuardPlan.InheritedOverride o : plan.overrides()) {
                     MethodNode m = override(o);
-                    guard(m, version, guardOwner);
+                    guard(m, version, guardOwner, null);
                     m.accept(cv);
                 }
                 super.visitEnd();
@@ -222,15 +312,28 @@ final class Weaver {
         return slot;
     }
 
-    /** Rewrites one method body in place (see the class comment). */
-    static void guard(MethodNode method, int classVersion, String guardOwner) {
+    /**
+     * Rewrites one method body in place (see the class comment): an ungated section if
+     * {@code entryName} is {@code null}, else a gated entry named so. A constructor's section
+     * starts after its initializing call; {@code false} (the method unchanged) if that call cannot
+     * be located for certain.
+     */
+    static boolean guard(MethodNode method, int classVersion, String guardOwner, String entryName) {
         InsnList code = method.instructions;
+        AbstractInsnNode initialized = null; // the section starts after it; null: at the method's start
+        if (method.name.equals("<init>")) {
+            initialized = ConstructorPrologue.initializingCall(method);
+            if (initialized == null) {
+                return false;
+            }
+        }
         int token = method.maxLocals;
         boolean frames = (classVersion & 0xFFFF) >= Opcodes.V1_7 || hasFrames(code);
         boolean indy = (classVersion & 0xFFFF) >= Opcodes.V1_7;
 
-        // Existing frames: the token is an int in its slot from the entry on.
-        for (AbstractInsnNode insn = code.getFirst(); insn != null; insn = insn.getNext()) {
+        // Existing frames: the token is an int in its slot from the section's start on (a
+        // constructor's frames before its initializing call do not have it).
+        for (AbstractInsnNode insn = initialized == null ? code.getFirst() : initialized; insn != null; insn = insn.getNext()) {
             if (insn instanceof FrameNode) {
                 addToken((FrameNode) insn, token);
             }
@@ -240,17 +343,24 @@ final class Weaver {
         List<TryCatchBlockNode> ranges = new ArrayList<>();
 
         InsnList prologue = new InsnList();
-        prologue.add(enterCall(guardOwner, indy));
+        enterCall(prologue, guardOwner, indy, entryName);
         prologue.add(new VarInsnNode(Opcodes.ISTORE, token));
         LabelNode rangeStart = new LabelNode();
         prologue.add(rangeStart);
-        code.insert(prologue);
+        if (initialized == null) {
+            code.insert(prologue);
+        } else {
+            code.insert(initialized, prologue);
+        }
 
-        for (AbstractInsnNode insn : code.toArray()) {
+        List<AbstractInsnNode> returns = new ArrayList<>();
+        for (AbstractInsnNode insn = rangeStart.getNext(); insn != null; insn = insn.getNext()) {
             int op = insn.getOpcode();
-            if (op < Opcodes.IRETURN || op > Opcodes.RETURN) {
-                continue;
+            if (op >= Opcodes.IRETURN && op <= Opcodes.RETURN) {
+                returns.add(insn);
             }
+        }
+        for (AbstractInsnNode insn : returns) {
             LabelNode rangeEnd = new LabelNode();
             InsnList exit = new InsnList();
             exit.add(rangeEnd);
@@ -275,8 +385,10 @@ final class Weaver {
                 locals[token] = Opcodes.INTEGER;
                 code.add(new FrameNode(Opcodes.F_NEW, locals.length, locals, 1, new Object[] {"java/lang/Throwable"}));
             }
+            // unpin(any, t): only an exception leaving the plugin's outermost section is unpinned.
+            code.add(new VarInsnNode(Opcodes.ILOAD, token));
             code.add(new MethodInsnNode(Opcodes.INVOKESTATIC, guardOwner, "unpin",
-                    "(Ljava/lang/Throwable;)Ljava/lang/Throwable;", false));
+                    "(Ljava/lang/Throwable;I)Ljava/lang/Throwable;", false));
             code.add(new VarInsnNode(Opcodes.ILOAD, token));
             code.add(exitCall(guardOwner, indy));
             code.add(new InsnNode(Opcodes.ATHROW));
@@ -291,6 +403,7 @@ final class Weaver {
             method.visibleAnnotations = new ArrayList<>();
         }
         method.visibleAnnotations.add(new AnnotationNode(GuardPlan.GUARDED_DESC));
+        return true;
     }
 
     /** The bootstrap method of the woven call sites, in {@code guardOwner}. */
@@ -300,14 +413,104 @@ final class Weaver {
                 false);
     }
 
-    private static AbstractInsnNode enterCall(String guardOwner, boolean indy) {
-        return indy ? new InvokeDynamicInsnNode("enter", "()I", bootstrap(guardOwner))
-                : new MethodInsnNode(Opcodes.INVOKESTATIC, guardOwner, "enterCaller", "()I", false);
+    /** The bootstrap of gated entries: one static argument, the entry's readable name. */
+    private static Handle bootstrapEntry(String guardOwner) {
+        return new Handle(Opcodes.H_INVOKESTATIC, guardOwner, "bootstrapEntry",
+                "(Ljava/lang/invoke/MethodHandles$Lookup;Ljava/lang/String;Ljava/lang/invoke/MethodType;Ljava/lang/String;)"
+                        + "Ljava/lang/invoke/CallSite;",
+                false);
+    }
+
+    /** Appends the enter call: ungated ({@code entryName == null}) or gated, leaving the token on the stack. */
+    private static void enterCall(InsnList code, String guardOwner, boolean indy, String entryName) {
+        if (entryName == null) {
+            code.add(indy ? new InvokeDynamicInsnNode("enter", "()I", bootstrap(guardOwner))
+                    : new MethodInsnNode(Opcodes.INVOKESTATIC, guardOwner, "enterCaller", "()I", false));
+        } else if (indy) {
+            code.add(new InvokeDynamicInsnNode("enter", "()I", bootstrapEntry(guardOwner), entryName));
+        } else {
+            code.add(new LdcInsnNode(entryName));
+            code.add(new MethodInsnNode(Opcodes.INVOKESTATIC, guardOwner, "enterEntryCaller", "(Ljava/lang/String;)I", false));
+        }
     }
 
     private static AbstractInsnNode exitCall(String guardOwner, boolean indy) {
         return indy ? new InvokeDynamicInsnNode("exit", "(I)V", bootstrap(guardOwner))
                 : new MethodInsnNode(Opcodes.INVOKESTATIC, guardOwner, "exitCaller", "(I)V", false);
+    }
+
+    /** {@link #enterCall(InsnList, String, boolean, String)} as events. */
+    static void enterCall(MethodVisitor mv, String guardOwner, boolean indy, String entryName) {
+        if (entryName == null) {
+            if (indy) {
+                mv.visitInvokeDynamicInsn("enter", "()I", bootstrap(guardOwner));
+            } else {
+                mv.visitMethodInsn(Opcodes.INVOKESTATIC, guardOwner, "enterCaller", "()I", false);
+            }
+        } else if (indy) {
+            mv.visitInvokeDynamicInsn("enter", "()I", bootstrapEntry(guardOwner), entryName);
+        } else {
+            mv.visitLdcInsn(entryName);
+            mv.visitMethodInsn(Opcodes.INVOKESTATIC, guardOwner, "enterEntryCaller", "(Ljava/lang/String;)I", false);
+        }
+    }
+
+    /** {@link #exitCall(String, boolean)} as an event. */
+    static void exitCall(MethodVisitor mv, String guardOwner, boolean indy) {
+        if (indy) {
+            mv.visitInvokeDynamicInsn("exit", "(I)V", bootstrap(guardOwner));
+        } else {
+            mv.visitMethodInsn(Opcodes.INVOKESTATIC, guardOwner, "exitCaller", "(I)V", false);
+        }
+    }
+
+    /** The locals of an expanded frame with the token appended at slot {@code token} (see {@link #addToken}). */
+    static Object[] withToken(Object[] local, int numLocal, int token) {
+        int slots = 0;
+        for (int i = 0; i < numLocal; i++) {
+            slots += (Opcodes.LONG.equals(local[i]) || Opcodes.DOUBLE.equals(local[i])) ? 2 : 1;
+        }
+        Object[] out = new Object[numLocal + Math.max(0, token - slots) + 1];
+        System.arraycopy(local, 0, out, 0, numLocal);
+        for (int i = numLocal; i < out.length - 1; i++) {
+            out[i] = Opcodes.TOP;
+        }
+        out[out.length - 1] = Opcodes.INTEGER;
+        return out;
+    }
+
+    /**
+     * {@code max_stack} and {@code max_locals} of every method with code, by key (name followed
+     * by descriptor), read from the class file's method table without parsing any code: the
+     * streaming weaver needs the token's slot before the code streams by (the reader reports
+     * the maxima only after it).
+     */
+    static Map<String, int[]> codeMaxs(ClassReader reader) {
+        Map<String, int[]> maxs = new java.util.HashMap<>();
+        char[] buf = new char[reader.getMaxStringLength()];
+        int offset = reader.header + 6;
+        offset += 2 + 2 * reader.readUnsignedShort(offset); // interfaces
+        int fields = reader.readUnsignedShort(offset);
+        offset += 2;
+        for (int i = 0; i < fields; i++) {
+            offset = GuardPlan.skipAttributes(reader, offset);
+        }
+        int methods = reader.readUnsignedShort(offset);
+        offset += 2;
+        for (int i = 0; i < methods; i++) {
+            String name = reader.readUTF8(offset + 2, buf);
+            String descriptor = reader.readUTF8(offset + 4, buf);
+            int attributes = reader.readUnsignedShort(offset + 6);
+            int attribute = offset + 8;
+            for (int a = 0; a < attributes; a++) {
+                if ("Code".equals(reader.readUTF8(attribute, buf))) {
+                    maxs.put(name + descriptor, new int[] {reader.readUnsignedShort(attribute + 6), reader.readUnsignedShort(attribute + 8)});
+                }
+                attribute += 6 + reader.readInt(attribute + 2);
+            }
+            offset = attribute;
+        }
+        return maxs;
     }
 
     /** Adds {@code [from, to)} unless it holds no instruction (an empty range is illegal). */
