@@ -179,8 +179,14 @@ public class CheckIT { // public: the hazardous test plugin compiles against Reg
         try (ChildJvm jvm = check("--json", jar.toString())) {
             assertEquals(1, jvm.waitFor(Duration.ofMinutes(1)), jvm::output);
             Map<?, ?> json = (Map<?, ?>) Json.parse(jvm.output());
-            assertEquals(List.of("jar", "classes", "guarded", "hazards", "warnings"), new ArrayList<>(json.keySet()));
+            assertEquals(List.of("jar", "classes", "scope", "entrySections", "guarded", "hazards", "warnings"),
+                    new ArrayList<>(json.keySet()));
             assertEquals(3L, json.get("classes"));
+            assertEquals("ENTRIES", json.get("scope"), "the agent's default guard scope");
+            List<String> sectioned = ((List<?>) json.get("entrySections")).stream().map(o -> (String) ((Map<?, ?>) o).get("class"))
+                    .sorted().collect(java.util.stream.Collectors.toList());
+            assertEquals(List.of("it.leaky.BaseMap", "it.leaky.LeakyDriver", "it.leaky.LeakyMap"), sectioned,
+                    "in scope ENTRIES every class has entry sections");
             Map<String, String> found = new LinkedHashMap<>();
             for (Object o : (List<?>) json.get("hazards")) {
                 Map<?, ?> h = (Map<?, ?>) o;
@@ -189,6 +195,12 @@ public class CheckIT { // public: the hazardous test plugin compiles against Reg
                 found.put((String) h.get("kind"), h.get("class") + "." + h.get("method") + " line " + h.get("line"));
             }
             assertEquals(expected, sortedLike(expected, found));
+        }
+        try (ChildJvm jvm = check("--json", "--release-paths", jar.toString())) {
+            assertEquals(1, jvm.waitFor(Duration.ofMinutes(1)), jvm::output);
+            Map<?, ?> json = (Map<?, ?>) Json.parse(jvm.output());
+            assertEquals("RELEASE_PATHS", json.get("scope"));
+            assertEquals(List.of(), json.get("entrySections"), "release paths only: no entry sections");
         }
     }
 
@@ -217,7 +229,7 @@ public class CheckIT { // public: the hazardous test plugin compiles against Reg
         }
         try (ChildJvm jvm = check()) {
             assertEquals(2, jvm.waitFor(Duration.ofMinutes(1)), jvm::output);
-            assertTrue(jvm.output().contains("usage: check [--json] PLUGIN.jar"), jvm::output);
+            assertTrue(jvm.output().contains("usage: check [--json] [--release-paths] PLUGIN.jar"), jvm::output);
         }
     }
 
