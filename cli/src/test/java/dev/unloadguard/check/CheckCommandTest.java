@@ -79,10 +79,21 @@ class CheckCommandTest {
                 "reason", "METHOD_REFERENCE", "calls", "dev.unloadguard.check.fixture.guard.Cleanup.run()V")), guarded::toString);
     }
 
+    /** The default scope is the plugin loader's default (every entry); --release-paths checks the narrower one. */
+    @Test
+    void theScopeIsEntriesUnlessReleasePathsIsAsked(@TempDir Path dir) throws Exception {
+        Path clean = Fixtures.jar(dir.resolve("clean.jar"), entries(classAndNested(FIXTURE + "Clean")));
+        assertEquals(0, run("check", clean.toString()), err());
+        assertTrue(out().contains("guard scope: ENTRIES") && out().contains("entry sections"), out());
+        out.reset();
+        assertEquals(0, run("check", "--release-paths", clean.toString()), err());
+        assertTrue(out().contains("guard scope: RELEASE_PATHS") && !out().contains("entry sections"), out());
+    }
+
     @Test
     void badUsageAndUnreadableJarsExitTwoWithAMessage(@TempDir Path dir) {
         assertEquals(2, run("check"));
-        assertTrue(err().contains("unloadguard check: which jar? usage: check [--json] PLUGIN.jar"), err());
+        assertTrue(err().contains("unloadguard check: which jar? usage: check [--json] [--release-paths] PLUGIN.jar"), err());
         err.reset();
         assertEquals(2, run("check", "--yaml", "x.jar"));
         assertTrue(err().contains("unknown option '--yaml'"), err());

@@ -302,8 +302,8 @@ class Pf4jIT {
     }
 
     /*
-     * Measured (PF4J 3.15.0 with the unloadguard-pf4j adapter, whose loaders are guarded with
-     * release paths only, the foreign default; PF4J's class loaders have no name, so the close
+     * Measured (PF4J 3.15.0 with the unloadguard-pf4j adapter, its loaders guarded with release
+     * paths only (the adapter's narrower scope, chosen explicitly); PF4J's class loaders have no name, so the close
      * audit cannot tell their frames apart and does not run): the barrier does not wait for the
      * call in flight and the loader is closed under it, as with PF4J alone: the call resumes on
      * the closed loader and fails at its first class not yet loaded (unloadguard's loader turns
@@ -313,7 +313,7 @@ class Pf4jIT {
     @Test
     void withTheAdapterInReleasePathsOnlyACallInFlightIsNotWaitedForAndPf4jsUnnamedLoadersAreNotAudited() throws Exception {
         EntryBus bus = new EntryBus().closeGate("hold-1");
-        SafeUnloadPluginManager manager = new SafeUnloadPluginManager(Duration.ofSeconds(2), pluginsRoot);
+        SafeUnloadPluginManager manager = new SafeUnloadPluginManager(Duration.ofSeconds(2), GuardScope.RELEASE_PATHS, pluginsRoot);
         WeakReference<ClassLoader> loader = startServicePlugin(manager, bus);
         AtomicReference<String> inFlight = new AtomicReference<>();
         Thread caller = call(bus, "hold-1", inFlight);
@@ -345,6 +345,52 @@ class Pf4jIT {
                 () -> assertTrue(bus.saw("resumed hold-1"), bus.events()::toString),
                 () -> assertTrue(outcome != null && outcome.startsWith("threw java.lang.NoClassDefFoundError: it/entries/svc/Reply"),
                         () -> "the call in flight fails on PF4J's closed loader: " + outcome));
+        assertCollected(loader, Duration.ofSeconds(10));
+    }
+    /*
+     * The adapter's default scope, ENTRIES: the host's call in flight during PF4J's unload is
+     * waited for (the unload stays blocked while the call is held, then the barrier reports
+     * WAITED), the call completes normally, a new call on the service the host kept is refused at
+     * the call with PluginUnloadedError, and the loader is collected.
+     */
+    @Test
+    void withTheAdapterByDefaultTheUnloadWaitsForTheCallInFlightAndRefusesLaterCalls() throws Exception {
+        EntryBus bus = new EntryBus().closeGate("hold-1");
+        SafeUnloadPluginManager manager = new SafeUnloadPluginManager(Duration.ofSeconds(30), pluginsRoot);
+        WeakReference<ClassLoader> loader = startServicePlugin(manager, bus);
+        AtomicReference<String> inFlight = new AtomicReference<>();
+        Thread caller = call(bus, "hold-1", inFlight);
+        java.util.concurrent.CompletableFuture<UnloadReport> unload;
+        try {
+            await("the host's call is inside the plugin").atMost(Duration.ofSeconds(10)).until(() -> bus.saw("reached hold-1"));
+            unload = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                try {
+                    return manager.unloadWithReport(ServicePlugins.PF4J_ID);
+                } catch (dev.unloadguard.loader.UnloadTimeoutException e) {
+                    throw new java.util.concurrent.CompletionException(e);
+                }
+            });
+            await("the unload waits for the call in flight").during(Duration.ofMillis(500)).atMost(Duration.ofSeconds(10))
+                    .until(() -> !unload.isDone() && inFlight.get() == null);
+            bus.openGate("hold-1");
+            caller.join(TimeUnit.SECONDS.toMillis(10));
+        } finally {
+            bus.openAllGates();
+            caller.join(TimeUnit.SECONDS.toMillis(10));
+        }
+        UnloadReport r = unload.get(30, TimeUnit.SECONDS);
+        System.out.println("PF4J with the adapter (ENTRIES), the unload while the call is held: " + r.summary());
+        String outcome = inFlight.get();
+        AtomicReference<String> late = new AtomicReference<>();
+        Thread lateCaller = call(bus, "late", late);
+        lateCaller.join(TimeUnit.SECONDS.toMillis(10));
+        assertAll(
+                () -> assertEquals(GuardScope.ENTRIES, r.guardScope(), r::toString),
+                () -> assertEquals(BarrierOutcome.WAITED, r.barrier(), r::toString),
+                () -> assertTrue(outcome != null && outcome.startsWith("returned"), () -> "the call in flight completes: " + outcome),
+                () -> assertTrue(late.get() != null && late.get().startsWith("threw dev.unloadguard.driver.PluginUnloadedError")
+                        && late.get().contains("was unloaded"), () -> "a call after the unload is refused at the call: " + late.get()));
+        bus.forget();
         assertCollected(loader, Duration.ofSeconds(10));
     }
 }

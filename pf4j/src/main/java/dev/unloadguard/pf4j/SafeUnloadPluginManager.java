@@ -1,6 +1,7 @@
 package dev.unloadguard.pf4j;
 
 import dev.unloadguard.loader.ForeignPluginLoaders;
+import dev.unloadguard.loader.GuardScope;
 import dev.unloadguard.loader.UnloadReport;
 import dev.unloadguard.loader.UnloadTimeoutException;
 import java.nio.file.Path;
@@ -29,8 +30,12 @@ import org.pf4j.PluginState;
  * <ol>
  *   <li>registers every plugin class loader PF4J creates with the agent
  *       ({@link ForeignPluginLoaders#guard}), right after PF4J creates it and before PF4J loads
- *       the plugin class from it ({@link #createPluginLoader()}): the plugins' release callbacks
- *       then run inside that loader's release epoch;</li>
+ *       the plugin class from it ({@link #createPluginLoader()}): by default every entry into
+ *       the plugin (extension and plugin methods the host calls, the plugin's threads, its release
+ *       callbacks) then runs inside that loader's release epoch, and once an unload starts a new
+ *       call from outside fails at the call with {@code PluginUnloadedError}
+ *       ({@link GuardScope#ENTRIES}; {@link GuardScope#RELEASE_PATHS} guards release callbacks
+ *       only);</li>
  *   <li>unloads with stop → release barrier → PF4J's own unload, which closes the loader →
  *       confirm collection ({@link ForeignPluginLoaders#unload}, from
  *       {@link #unloadPlugin(String, boolean, boolean)}, which PF4J's public
@@ -41,7 +46,11 @@ import org.pf4j.PluginState;
  * step times, COLLECTED or LEAKED with suspects); {@link #unloadReport(String)} keeps the last one
  * of each plugin for unloads started through PF4J's own methods.
  *
- * <p>A release callback still running past the unload timeout leaves the plugin stopped but loaded
+ * <p>PF4J's class loaders have no name, so the close audit (a scan of every thread for frames of
+ * the plugin's loader, which needs the loader's name) does not run for them: the release
+ * barrier is what the adapter relies on.
+ *
+ * <p>Plugin code still running past the unload timeout leaves the plugin stopped but loaded
  * (its class loader open) and fails the unload with a {@link PluginRuntimeException} whose cause
  * is the {@link UnloadTimeoutException} report; unloading again retries. The JVM must run with
  * {@code -javaagent:unloadguard-agent.jar}, or release callbacks are not guarded (a warning is
@@ -54,6 +63,7 @@ import org.pf4j.PluginState;
 public class SafeUnloadPluginManager extends DefaultPluginManager {
 
     private final Duration unloadTimeout;
+    private final GuardScope scope;
     private final Map<String, UnloadReport> reports = new ConcurrentHashMap<>();
 
     /**
@@ -61,8 +71,21 @@ public class SafeUnloadPluginManager extends DefaultPluginManager {
      * @param pluginsRoots  as for {@link DefaultPluginManager#DefaultPluginManager(Path...)}
      */
     public SafeUnloadPluginManager(Duration unloadTimeout, Path... pluginsRoots) {
+        this(unloadTimeout, GuardScope.ENTRIES, pluginsRoots);
+    }
+
+    /**
+     * @param unloadTimeout bounds PF4J's stop and the release barrier of each unload together
+     * @param scope         what the agent guards in the plugins: {@link GuardScope#ENTRIES} (the
+     *                      default: every entry into a plugin, so an unload waits for host calls
+     *                      in flight and refuses new ones) or {@link GuardScope#RELEASE_PATHS}
+     *                      (release callbacks only)
+     * @param pluginsRoots  as for {@link DefaultPluginManager#DefaultPluginManager(Path...)}
+     */
+    public SafeUnloadPluginManager(Duration unloadTimeout, GuardScope scope, Path... pluginsRoots) {
         super(pluginsRoots);
         this.unloadTimeout = Objects.requireNonNull(unloadTimeout, "unloadTimeout");
+        this.scope = Objects.requireNonNull(scope, "scope");
     }
 
     /** PF4J's own loaders (jar, directory, development), each loader they create guarded at once. */
@@ -77,7 +100,7 @@ public class SafeUnloadPluginManager extends DefaultPluginManager {
 
             @Override
             public ClassLoader loadPlugin(Path pluginPath, PluginDescriptor pluginDescriptor) {
-                return ForeignPluginLoaders.guard(pf4j.loadPlugin(pluginPath, pluginDescriptor));
+                return ForeignPluginLoaders.guard(pf4j.loadPlugin(pluginPath, pluginDescriptor), scope);
             }
         };
     }
