@@ -1,5 +1,6 @@
 package dev.unloadguard.bench;
 
+import dev.unloadguard.weave.internal.GuardPlan;
 import dev.unloadguard.weave.internal.GuardTransformer;
 import dev.unloadguard.epoch.internal.EpochHolder;
 import dev.unloadguard.epoch.internal.ReleaseEpoch;
@@ -68,7 +69,8 @@ final class GuardingLoader extends ClassLoader implements EpochHolder {
             Class<?> c = findLoadedClass(name);
             if (c == null) {
                 byte[] original = classBytes(name);
-                byte[] woven = GuardTransformer.guard(original, this);
+                byte[] woven = GuardTransformer.guard(original, this,
+                        epoch.guardsEntries() ? GuardPlan.Scope.ENTRIES : GuardPlan.Scope.RELEASE_PATHS);
                 if (woven == null) {
                     throw new IllegalStateException(name + " has nothing to guard: the benchmark would time the unguarded class");
                 }

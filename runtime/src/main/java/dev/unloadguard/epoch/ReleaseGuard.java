@@ -10,6 +10,9 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 import java.util.Objects;
 import java.util.Set;
+import java.util.function.IntConsumer;
+import java.util.function.IntSupplier;
+import java.util.function.ToIntFunction;
 
 /**
  * The tiny runtime the agent's woven bytecode calls, and what plugin code may ask about the guard.
@@ -17,23 +20,41 @@ import java.util.Set;
  * its own plugin's epoch:
  *
  * <pre>{@code
- * int t = invokedynamic enter()I     // bootstrap: ReleaseGuard.bootstrap, bound once per call site
+ * int t = enter(ldc EPOCH)           // EPOCH: one dynamic constant per class, see below
  * try { body }
- * catch (Throwable any) { invokedynamic exit(t); throw ReleaseGuard.unpin(any); }
- * invokedynamic exit(t)              // before every return
+ * catch (Throwable any) { any = unpin(any, t); exit(ldc EPOCH, t); throw any; }
+ * exit(ldc EPOCH, t)                 // before every return
  * }</pre>
  *
- * <p><b>Binding.</b> {@link #bootstrap} runs once per call site, the first time it executes: it
- * finds the epoch of the class the call site is in (from its class loader) and returns a
- * {@link ConstantCallSite} bound to that epoch's {@code enter} or {@code exit}. The JIT then
- * treats the epoch as a constant and inlines {@code enter}/{@code exit} into the plugin method:
- * no map lookup, no class-loader query per call. Class files older than Java 7 cannot hold
- * {@code invokedynamic}; for them the agent weaves {@link #enterCaller()}/{@link #exitCaller(int)},
- * which find the caller's epoch with a stack walk (slow, correct, rare).
+ * <p><b>Binding.</b> In class files of Java 11 and later (version 55, which can hold a
+ * {@code CONSTANT_Dynamic}) each woven class has one dynamic constant {@code epoch}, typed
+ * {@code Object}, whose bootstrap {@link #epochConstant} runs once per class, the first time any
+ * of its woven methods runs: it finds the epoch of the class (from its class loader) and returns
+ * an opaque holder of it. The woven methods load it with {@code ldc} and pass it to the static
+ * {@link #enter(Object)}, {@link #enterEntry(Object, String)} and {@link #exit(Object, int)},
+ * which accept that holder and nothing else ({@link IllegalArgumentException}). The JIT treats a
+ * resolved dynamic constant as a constant, folds the holder's type check and its field (a
+ * record's final field, which the JIT trusts) and inlines the epoch's {@code enter}/{@code exit}
+ * into the plugin method: no map lookup, no class-loader query per call, the same code as a
+ * constant call site bound to the epoch. What it saves is start-up: linking a call site
+ * ({@code invokedynamic}) costs tens of microseconds the first time it runs, and every enter and
+ * exit site of every method was linked on its own; resolving the constant costs about as much
+ * as one such site, once per class (measured figures: {@code docs/guard-model.md}, "Start-up").
  *
- * <p><b>Only your own epoch.</b> The bootstrap needs a lookup with full privilege access, which
+ * <p>Class files of Java 7 to 10 keep {@code invokedynamic enter()I} / {@code exit(I)V} sites:
+ * {@link #bootstrap} (and {@link #bootstrapEntry} for gated entries) runs once per call site and
+ * returns a {@link ConstantCallSite} bound to the class's epoch's {@code enter} or {@code exit}.
+ * Class files older than Java 7 cannot hold either; for them the agent weaves
+ * {@link #enterCaller()}/{@link #exitCaller(int)}, which find the caller's epoch with a stack walk
+ * (slow, correct, rare).
+ *
+ * <p><b>Only your own epoch.</b> The bootstraps need a lookup with full privilege access, which
  * only the class itself can make ({@code MethodHandles.lookup()}), so plugin code can bind only its
- * own plugin's epoch; the legacy entry points use the caller's class. Tokens name a section
+ * own plugin's epoch; the legacy entry points use the caller's class. The dynamic constant hands
+ * plugin code no more than the bootstraps already did (a way to enter and exit its own epoch):
+ * it is an instance of a private record, so ordinary reflection cannot reach the epoch's other
+ * public methods (closing the gate, replacing the refusal listener) through it, and
+ * {@link #enter(Object)} and its siblings refuse any other object. Tokens name a section
  * (depth and index): exiting anything but the calling thread's innermost open section of that
  * epoch throws {@link IllegalStateException} and changes nothing. What only the host or the agent
  * may do (make epochs, register loaders, record that the agent is installed) lives in
@@ -63,6 +84,85 @@ public final class ReleaseGuard {
     }
 
     private ReleaseGuard() {
+    }
+
+    /**
+     * The value of a woven class's dynamic constant {@code epoch}: its plugin's epoch, opaque to
+     * plugin code (a private class). A record, so the JIT trusts its final field and folds it
+     * when the holder is a constant. The JDK interfaces let the bootstrap bridge
+     * ({@code dev.unloadguard.boot.BootGuard}), which links no unloadguard type, enter and exit
+     * through it; they offer nothing the bootstraps do not.
+     */
+    private record EpochConstant(ReleaseEpoch epoch) implements IntSupplier, ToIntFunction<String>, IntConsumer {
+        @Override
+        public int getAsInt() {
+            return epoch.enter();
+        }
+
+        @Override
+        public int applyAsInt(String method) {
+            return epoch.enterEntry(method);
+        }
+
+        @Override
+        public void accept(int token) {
+            epoch.exit(token);
+        }
+
+        @Override
+        public String toString() {
+            return "the dynamic constant of the " + epoch;
+        }
+    }
+
+    /**
+     * The bootstrap of the woven dynamic constant {@code epoch} (type {@code Object}): the
+     * release epoch of {@code lookup}'s class, in a holder only {@link #enter(Object)},
+     * {@link #enterEntry(Object, String)} and {@link #exit(Object, int)} accept.
+     *
+     * @throws IllegalArgumentException if {@code lookup} lacks full privilege access, or
+     *         {@code name}/{@code type} is not {@code epoch}/{@code Object}
+     * @throws IllegalStateException if its class is not plugin code
+     */
+    public static Object epochConstant(MethodHandles.Lookup lookup, String name, Class<?> type) {
+        if (!name.equals("epoch") || type != Object.class) {
+            throw new IllegalArgumentException("no release guard constant " + name + " of " + type + ": epoch of java.lang.Object");
+        }
+        return new EpochConstant(epochOf(lookup));
+    }
+
+    /** Enters the epoch of the woven constant {@code epoch} ({@link #epochConstant}): an ungated section. */
+    public static int enter(Object epoch) {
+        return unwrap(epoch).enter();
+    }
+
+    /** Enters the epoch of the woven constant {@code epoch} as a gated entry named {@code method}; see {@link #bootstrapEntry}. */
+    public static int enterEntry(Object epoch, String method) {
+        return unwrap(epoch).enterEntry(method);
+    }
+
+    /** Exits the section {@code token} of the epoch of the woven constant {@code epoch}. */
+    public static void exit(Object epoch, int token) {
+        unwrap(epoch).exit(token);
+    }
+
+    private static ReleaseEpoch unwrap(Object epoch) {
+        if (epoch instanceof EpochConstant) {
+            return ((EpochConstant) epoch).epoch();
+        }
+        throw notAnEpochConstant(epoch);
+    }
+
+    /** The error for anything but the value of {@link #epochConstant}; the bridge throws the same. */
+    public static IllegalArgumentException notAnEpochConstant(Object given) {
+        return new IllegalArgumentException("not a release epoch constant: "
+                + (given == null ? "null" : "an instance of " + given.getClass().getName())
+                + "; pass the dynamic constant bootstrapped by ReleaseGuard.epochConstant with the class's own lookup");
+    }
+
+    /** The class of {@link #epochConstant}'s values: for the agent, which wires the bootstrap bridge's check. */
+    public static Class<?> epochConstantClass() {
+        return EpochConstant.class;
     }
 
     /**

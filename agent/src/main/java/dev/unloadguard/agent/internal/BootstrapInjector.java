@@ -92,8 +92,11 @@ final class BootstrapInjector {
                     MethodHandles.Lookup.class, String.class, MethodType.class, String.class));
             MethodHandle enterEntryFor = l.findStatic(Epochs.class, "enterEntryFor",
                     MethodType.methodType(int.class, Class.class, String.class));
+            MethodHandle epochConstant = l.findStatic(ReleaseGuard.class, "epochConstant", MethodType.methodType(Object.class,
+                    MethodHandles.Lookup.class, String.class, Class.class));
             guard.getMethod("wire", MethodHandle.class, MethodHandle.class, MethodHandle.class, MethodHandle.class,
-                    MethodHandle.class, MethodHandle.class).invoke(null, handle, enterFor, exitFor, unpin, entryHandle, enterEntryFor);
+                    MethodHandle.class, MethodHandle.class, MethodHandle.class, Class.class).invoke(null, handle, enterFor, exitFor,
+                    unpin, entryHandle, enterEntryFor, epochConstant, ReleaseGuard.epochConstantClass());
             state = 1;
             Log.info("appended unloadguard's bootstrap bridge for plugin loaders that cannot see its runtime");
         } catch (IOException | ReflectiveOperationException | RuntimeException | LinkageError e) {

@@ -37,6 +37,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.objectweb.asm.ClassReader;
 import org.objectweb.asm.ClassWriter;
+import org.objectweb.asm.ConstantDynamic;
 import org.objectweb.asm.Label;
 import org.objectweb.asm.MethodVisitor;
 import org.objectweb.asm.Opcodes;
@@ -168,23 +169,65 @@ class EntriesTransformerTest {
     // ---- The woven code ----
 
     @Test
-    void gatedEntriesNameTheirMethodInTheBootstrapArgumentAndUngatedOnesUseThePlainBootstrap() {
+    void gatedEntriesNameTheirMethodAndEveryMethodOfAClassUsesItsOneEpochConstant() {
         byte[] woven = GuardTransformer.guard(bytes("Service"), loader, GuardPlan.Scope.ENTRIES);
-        Map<String, String> enters = enters(woven);
+        Map<String, String> enters = constantEnters(woven, Weaver.RELEASE_GUARD);
         String service = "dev.unloadguard.agent.fixture.entries.Service";
-        assertEquals("bootstrapEntry " + "static initializer of " + service, enters.get("<clinit>()V"));
-        assertEquals("bootstrapEntry new " + service + "()", enters.get("<init>()V"));
-        assertEquals("bootstrapEntry new " + service + "(int)", enters.get("<init>(I)V"));
-        assertEquals("bootstrapEntry " + service + ".handle(java.lang.String)", enters.get("handle(Ljava/lang/String;)I"));
-        assertEquals("bootstrapEntry " + service + ".util(java.lang.String[],long)",
+        assertEquals("enterEntry " + "static initializer of " + service, enters.get("<clinit>()V"));
+        assertEquals("enterEntry new " + service + "()", enters.get("<init>()V"));
+        assertEquals("enterEntry new " + service + "(int)", enters.get("<init>(I)V"));
+        assertEquals("enterEntry " + service + ".handle(java.lang.String)", enters.get("handle(Ljava/lang/String;)I"));
+        assertEquals("enterEntry " + service + ".util(java.lang.String[],long)",
                 enters.get("util([Ljava/lang/String;J)Ljava/lang/String;"));
-        assertEquals("bootstrapEntry " + service + ".lambda$task$0()", enters.get("lambda$task$0()V"));
+        assertEquals("enterEntry " + service + ".lambda$task$0()", enters.get("lambda$task$0()V"));
         for (String cleanup : List.of("hashCode()I", "equals(Ljava/lang/Object;)Z", "toString()Ljava/lang/String;", "close()V",
                 "compareTo(Ljava/lang/Object;)I")) {
-            assertEquals("bootstrap", enters.get(cleanup), cleanup);
+            assertEquals("enter", enters.get(cleanup), cleanup);
         }
         ClassNode node = node(woven);
+        int exits = 0;
         for (MethodNode m : node.methods) {
+            for (AbstractInsnNode insn : m.instructions) {
+                assertFalse(insn instanceof InvokeDynamicInsnNode && ((InvokeDynamicInsnNode) insn).bsm.getName().startsWith("bootstrap"),
+                        () -> m.name + m.desc + ": a Java 17 class file links no call site for its sections");
+                if (insn instanceof MethodInsnNode && ((MethodInsnNode) insn).name.equals("exit")) {
+                    MethodInsnNode exit = (MethodInsnNode) insn;
+                    assertEquals(Weaver.RELEASE_GUARD + ".exit(Ljava/lang/Object;I)V", exit.owner + "." + exit.name + exit.desc);
+                    assertEquals(Opcodes.ILOAD, exit.getPrevious().getOpcode(), "the token");
+                    assertEquals(Weaver.epochConstant(Weaver.RELEASE_GUARD), ((LdcInsnNode) exit.getPrevious().getPrevious()).cst,
+                            "under it, the class's epoch constant");
+                    exits++;
+                }
+            }
+        }
+        assertTrue(exits > enters.size(), "an exit before each return and one in each handler");
+        // One CONSTANT_Dynamic for the whole class, however many methods use it.
+        assertEquals(1, dynamicConstants(woven));
+        ClassReader reader = new ClassReader(bytes("Service"));
+        GuardPlan plan = GuardPlan.analyze(reader, bytes("Service"), loader, Map.of(), true, GuardPlan.Scope.ENTRIES);
+        byte[] bridged = Weaver.weave(reader, plan, Weaver.BOOT_GUARD);
+        Map<String, String> boot = constantEnters(bridged, Weaver.BOOT_GUARD);
+        assertEquals(enters, boot, "the bridge has the same shape");
+        assertEquals(1, dynamicConstants(bridged));
+        assertFalse(node(bridged).methods.stream().flatMap(m -> Arrays.stream(m.instructions.toArray()))
+                .anyMatch(i -> i instanceof MethodInsnNode && ((MethodInsnNode) i).owner.equals(Weaver.RELEASE_GUARD)));
+    }
+
+    @Test
+    void classFilesOfJava7To10KeepTheirInvokedynamicSitesNamingTheGatedEntryInTheBootstrapArgument() {
+        byte[] java8 = bytes("Service").clone();
+        java8[6] = 0;
+        java8[7] = 52; // the shape only depends on the version; the woven bytes are inspected, not loaded
+        ClassReader reader = new ClassReader(java8);
+        GuardPlan plan = GuardPlan.analyze(reader, java8, loader, Map.of(), true, GuardPlan.Scope.ENTRIES);
+        byte[] woven = Weaver.weave(reader, plan, Weaver.RELEASE_GUARD);
+        Map<String, String> enters = enters(woven);
+        String service = "dev.unloadguard.agent.fixture.entries.Service";
+        assertEquals("bootstrapEntry new " + service + "(int)", enters.get("<init>(I)V"));
+        assertEquals("bootstrapEntry " + service + ".handle(java.lang.String)", enters.get("handle(Ljava/lang/String;)I"));
+        assertEquals("bootstrap", enters.get("hashCode()I"));
+        assertEquals(0, dynamicConstants(woven));
+        for (MethodNode m : node(woven).methods) {
             for (AbstractInsnNode insn : m.instructions) {
                 if (insn instanceof InvokeDynamicInsnNode && ((InvokeDynamicInsnNode) insn).bsm.getName().startsWith("bootstrap")) {
                     InvokeDynamicInsnNode indy = (InvokeDynamicInsnNode) insn;
@@ -197,14 +240,53 @@ class EntriesTransformerTest {
                 }
             }
         }
-        ClassReader reader = new ClassReader(bytes("Service"));
-        GuardPlan plan = GuardPlan.analyze(reader, bytes("Service"), loader, Map.of(), true, GuardPlan.Scope.ENTRIES);
-        Map<String, String> boot = enters(Weaver.weave(reader, plan, Weaver.BOOT_GUARD));
-        assertEquals(enters.keySet(), boot.keySet());
-        assertEquals("bootstrapEntry new " + service + "(int)", boot.get("<init>(I)V"), "the bridge has the same shape");
-        assertTrue(node(Weaver.weave(reader, plan, Weaver.BOOT_GUARD)).methods.stream().flatMap(m -> Arrays.stream(m.instructions.toArray()))
-                .filter(i -> i instanceof InvokeDynamicInsnNode && ((InvokeDynamicInsnNode) i).bsm.getName().startsWith("bootstrap"))
-                .allMatch(i -> ((InvokeDynamicInsnNode) i).bsm.getOwner().equals(Weaver.BOOT_GUARD)));
+    }
+
+    /**
+     * Method key to its first woven enter ({@code enterEntry NAME} or {@code enter}) of a Java 11+
+     * class file, checking it takes the class's epoch constant bootstrapped by {@code owner}.
+     */
+    private static Map<String, String> constantEnters(byte[] classfile, String owner) {
+        Map<String, String> enters = new LinkedHashMap<>();
+        for (MethodNode m : node(classfile).methods) {
+            for (AbstractInsnNode insn : m.instructions) {
+                if (insn instanceof MethodInsnNode && ((MethodInsnNode) insn).owner.equals(owner)
+                        && (((MethodInsnNode) insn).name.equals("enter") || ((MethodInsnNode) insn).name.equals("enterEntry"))) {
+                    MethodInsnNode call = (MethodInsnNode) insn;
+                    AbstractInsnNode epoch = call.getPrevious();
+                    String entry = "";
+                    if (call.name.equals("enterEntry")) {
+                        assertEquals("(Ljava/lang/Object;Ljava/lang/String;)I", call.desc);
+                        entry = " " + ((LdcInsnNode) epoch).cst;
+                        epoch = epoch.getPrevious();
+                    } else {
+                        assertEquals("(Ljava/lang/Object;)I", call.desc);
+                    }
+                    ConstantDynamic constant = (ConstantDynamic) ((LdcInsnNode) epoch).cst;
+                    assertEquals("epoch Ljava/lang/Object; " + owner + ".epochConstant"
+                            + "(Ljava/lang/invoke/MethodHandles$Lookup;Ljava/lang/String;Ljava/lang/Class;)Ljava/lang/Object;",
+                            constant.getName() + " " + constant.getDescriptor() + " " + constant.getBootstrapMethod().getOwner() + "."
+                                    + constant.getBootstrapMethod().getName() + constant.getBootstrapMethod().getDesc());
+                    assertEquals(0, constant.getBootstrapMethodArgumentCount());
+                    enters.put(m.name + m.desc, call.name + entry);
+                    break;
+                }
+            }
+        }
+        return enters;
+    }
+
+    /** How many CONSTANT_Dynamic entries (tag 17) the class file's constant pool holds. */
+    private static int dynamicConstants(byte[] classfile) {
+        ClassReader reader = new ClassReader(classfile);
+        int n = 0;
+        for (int i = 1; i < reader.getItemCount(); i++) {
+            int offset = reader.getItem(i);
+            if (offset > 0 && (classfile[offset - 1] & 0xFF) == 17) {
+                n++;
+            }
+        }
+        return n;
     }
 
     /** Method key to the bootstrap of its first woven enter ({@code bootstrapEntry NAME} or {@code bootstrap}). */

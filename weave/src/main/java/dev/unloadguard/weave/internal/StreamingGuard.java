@@ -28,7 +28,7 @@ final class StreamingGuard extends MethodVisitor {
     private final String entryName;
     private final int token;
     private final boolean classFrames;
-    private final boolean indy;
+    private final Weaver.Link link;
     private final List<Label[]> ranges = new ArrayList<>();
     private Label rangeStart;
     private boolean rangeHasCode;
@@ -46,7 +46,7 @@ final class StreamingGuard extends MethodVisitor {
         this.entryName = entryName;
         this.token = token;
         this.classFrames = (classVersion & 0xFFFF) >= Opcodes.V1_7;
-        this.indy = classFrames;
+        this.link = Weaver.Link.of(classVersion);
     }
 
     /** Adds {@code @Guarded}; the section begins with the code (constructors: see {@link ConstructorGuard}). */
@@ -67,7 +67,7 @@ final class StreamingGuard extends MethodVisitor {
 
     /** Enters the section here: enter, store the token, open the first range. */
     void begin() {
-        Weaver.enterCall(mv, guardOwner, indy, entryName);
+        Weaver.enterCall(mv, guardOwner, link, entryName);
         super.visitVarInsn(Opcodes.ISTORE, token);
         rangeStart = new Label();
         super.visitLabel(rangeStart);
@@ -92,8 +92,7 @@ final class StreamingGuard extends MethodVisitor {
             Label end = new Label();
             super.visitLabel(end);
             closeRange(end);
-            super.visitVarInsn(Opcodes.ILOAD, token);
-            Weaver.exitCall(mv, guardOwner, indy);
+            Weaver.exitCall(mv, guardOwner, link, token);
             super.visitInsn(opcode);
             rangeStart = new Label();
             super.visitLabel(rangeStart);
@@ -129,14 +128,13 @@ final class StreamingGuard extends MethodVisitor {
                 }
                 super.visitVarInsn(Opcodes.ILOAD, token);
                 super.visitMethodInsn(Opcodes.INVOKESTATIC, guardOwner, "unpin", "(Ljava/lang/Throwable;I)Ljava/lang/Throwable;", false);
-                super.visitVarInsn(Opcodes.ILOAD, token);
-                Weaver.exitCall(mv, guardOwner, indy);
+                Weaver.exitCall(mv, guardOwner, link, token);
                 super.visitInsn(Opcodes.ATHROW);
                 for (Label[] r : ranges) {
                     super.visitTryCatchBlock(r[0], r[1], handler, null);
                 }
             }
-            super.visitMaxs(Math.max(maxStack + 1, 2), token + 1);
+            super.visitMaxs(Math.max(maxStack + link.extraStack(), link.handlerStack()), token + 1);
         } else {
             super.visitMaxs(maxStack, maxLocals);
         }

@@ -6,6 +6,7 @@ import java.util.Map;
 import org.objectweb.asm.ClassReader;
 import org.objectweb.asm.ClassVisitor;
 import org.objectweb.asm.ClassWriter;
+import org.objectweb.asm.ConstantDynamic;
 import org.objectweb.asm.Handle;
 import org.objectweb.asm.MethodTooLargeException;
 import org.objectweb.asm.MethodVisitor;
@@ -16,9 +17,7 @@ import org.objectweb.asm.tree.AnnotationNode;
 import org.objectweb.asm.tree.FrameNode;
 import org.objectweb.asm.tree.InsnList;
 import org.objectweb.asm.tree.InsnNode;
-import org.objectweb.asm.tree.InvokeDynamicInsnNode;
 import org.objectweb.asm.tree.LabelNode;
-import org.objectweb.asm.tree.LdcInsnNode;
 import org.objectweb.asm.tree.MethodInsnNode;
 import org.objectweb.asm.tree.MethodNode;
 import org.objectweb.asm.tree.TryCatchBlockNode;
@@ -27,23 +26,38 @@ import org.objectweb.asm.tree.VarInsnNode;
 /**
  * Weaves the release epoch of the class's own plugin into the methods a {@link GuardPlan} chose,
  * and adds the methods it plans (bridges for method references, overrides for inherited release
- * bodies). Each guarded body becomes
+ * bodies). Each guarded body of a class file of Java 11 or later becomes
+ * <pre>{@code
+ * int t = ReleaseGuard.enter(ldc EPOCH);                                // ungated section
+ *      or ReleaseGuard.enterEntry(ldc EPOCH, "a.b.C.m(int)");          // gated entry
+ * try { body } catch (Throwable any) { any = ReleaseGuard.unpin(any, t); ReleaseGuard.exit(ldc EPOCH, t); throw any; }
+ * // and before every return of body: ReleaseGuard.exit(ldc EPOCH, t);
+ * }</pre>
+ * where {@code EPOCH} is the class's one dynamic constant {@code epoch} of type {@code Object},
+ * bootstrapped by {@code ReleaseGuard.epochConstant} (the {@code CONSTANT_Dynamic} and its
+ * {@code BootstrapMethods} entry are added to the constant pool once per class, however many
+ * methods use it), and the method gets the annotation {@code @dev.unloadguard.epoch.Guarded}. The
+ * JVM resolves the constant once per class, the first time a woven method of the class runs: the
+ * class's plugin epoch, opaque to the class (see {@code ReleaseGuard}); the JIT folds it. This is
+ * for start-up: linking an {@code invokedynamic} site costs tens of microseconds the first time
+ * it runs, and the former shape linked every enter and exit site of every method on its own
+ * (figures: {@code docs/guard-model.md}, "Start-up"). Class files of Java 7 to 10, which cannot
+ * hold a dynamic constant, keep that shape:
  * <pre>{@code
  * int t = invokedynamic enter()I [ReleaseGuard.bootstrap];                       // ungated section
  *      or invokedynamic enter()I [ReleaseGuard.bootstrapEntry, "a.b.C.m(int)"]  // gated entry
- * try { body } catch (Throwable any) { any = ReleaseGuard.unpin(any, t); invokedynamic exit(t); throw any; }
- * // and before every return of body: invokedynamic exit(t) [ReleaseGuard.bootstrap];
+ * // exits: iload t; invokedynamic exit(I)V [ReleaseGuard.bootstrap]
  * }</pre>
- * and gets the annotation {@code @dev.unloadguard.epoch.Guarded}. The bootstrap binds each call
- * site once to the epoch of the class's plugin (see {@code ReleaseGuard}); a gated entry's
- * bootstrap gets one static argument, the method's readable name
- * ({@link GuardPlan.Target#entryName()}), which a refused entry's error names. Class files older
- * than Java 7, which cannot hold {@code invokedynamic}, call {@code ReleaseGuard.enterCaller()I}
- * (or {@code ldc name; enterEntryCaller(Ljava/lang/String;)I}) and {@code exitCaller(I)V}
- * instead. A foreign loader that cannot see the runtime gets the same calls to
- * {@code dev.unloadguard.boot.BootGuard}. Everything else of the class is copied byte for byte
- * (the {@link ClassWriter} is built on the {@link ClassReader}, so untouched methods are not even
- * parsed).
+ * whose bootstraps bind each call site once to the epoch of the class's plugin; a gated entry's
+ * name ({@link GuardPlan.Target#entryName()}), which a refused entry's error names, is the
+ * bootstrap's static argument there and an {@code ldc} string argument of {@code enterEntry}
+ * from Java 11 on. Class files older than Java 7, which cannot hold {@code invokedynamic}, call
+ * {@code ReleaseGuard.enterCaller()I} (or {@code ldc name; enterEntryCaller(Ljava/lang/String;)I})
+ * and {@code exitCaller(I)V} instead ({@link Link}). A foreign loader that cannot see the runtime
+ * gets the same calls to {@code dev.unloadguard.boot.BootGuard}. Everything else of the class is
+ * copied byte for byte (the {@link ClassWriter} is built on the {@link ClassReader}, so untouched
+ * methods are not even parsed). Only the constant pool grows (the constant, its bootstrap method
+ * and names); no field or method is added for it, so the weave stays a valid retransformation.
  *
  * <h2>Constructors</h2>
  * The verifier refuses an exception handler whose range covers code where {@code this} is still
@@ -329,7 +343,7 @@ final class Weaver {
         }
         int token = method.maxLocals;
         boolean frames = (classVersion & 0xFFFF) >= Opcodes.V1_7 || hasFrames(code);
-        boolean indy = (classVersion & 0xFFFF) >= Opcodes.V1_7;
+        Link link = Link.of(classVersion);
 
         // Existing frames: the token is an int in its slot from the section's start on (a
         // constructor's frames before its initializing call do not have it).
@@ -343,7 +357,7 @@ final class Weaver {
         List<TryCatchBlockNode> ranges = new ArrayList<>();
 
         InsnList prologue = new InsnList();
-        enterCall(prologue, guardOwner, indy, entryName);
+        enterCall(prologue, guardOwner, link, entryName);
         prologue.add(new VarInsnNode(Opcodes.ISTORE, token));
         LabelNode rangeStart = new LabelNode();
         prologue.add(rangeStart);
@@ -364,8 +378,7 @@ final class Weaver {
             LabelNode rangeEnd = new LabelNode();
             InsnList exit = new InsnList();
             exit.add(rangeEnd);
-            exit.add(new VarInsnNode(Opcodes.ILOAD, token));
-            exit.add(exitCall(guardOwner, indy));
+            exit.add(exitCall(guardOwner, link, token));
             code.insertBefore(insn, exit);
             addRange(ranges, rangeStart, rangeEnd, handler);
             rangeStart = new LabelNode();
@@ -389,21 +402,48 @@ final class Weaver {
             code.add(new VarInsnNode(Opcodes.ILOAD, token));
             code.add(new MethodInsnNode(Opcodes.INVOKESTATIC, guardOwner, "unpin",
                     "(Ljava/lang/Throwable;I)Ljava/lang/Throwable;", false));
-            code.add(new VarInsnNode(Opcodes.ILOAD, token));
-            code.add(exitCall(guardOwner, indy));
+            code.add(exitCall(guardOwner, link, token));
             code.add(new InsnNode(Opcodes.ATHROW));
             // Last in the table: the method's own handlers are searched first.
             method.tryCatchBlocks.addAll(ranges);
         }
 
         method.maxLocals = token + 1;
-        // +1: the token pushed over a return value; 2: Throwable and token in the handler.
-        method.maxStack = Math.max(method.maxStack + 1, 2);
+        // Over a return value: the token (and the epoch); in the handler: Throwable, (epoch,) token.
+        method.maxStack = Math.max(method.maxStack + link.extraStack(), link.handlerStack());
         if (method.visibleAnnotations == null) {
             method.visibleAnnotations = new ArrayList<>();
         }
         method.visibleAnnotations.add(new AnnotationNode(GuardPlan.GUARDED_DESC));
         return true;
+    }
+
+    /**
+     * How woven code reaches its class's epoch, by class file version: a dynamic constant from
+     * Java 11 (version 55) on, {@code invokedynamic} sites from Java 7, a stack walk before.
+     */
+    enum Link {
+        /** {@code enterCaller()I}/{@code exitCaller(I)V}: the runtime finds the caller's class with a stack walk. */
+        CALLER,
+        /** {@code invokedynamic enter()I}/{@code exit(I)V}, each site bound to the epoch by its bootstrap. */
+        INDY,
+        /** {@code ldc} of the class's one dynamic constant {@code epoch}, passed to static {@code enter}/{@code exit}. */
+        CONDY;
+
+        static Link of(int classVersion) {
+            int major = classVersion & 0xFFFF;
+            return major >= Opcodes.V11 ? CONDY : major >= Opcodes.V1_7 ? INDY : CALLER;
+        }
+
+        /** What a section needs on the operand stack beyond the method's own: while exiting, the epoch and the token over a return value. */
+        int extraStack() {
+            return this == CONDY ? 2 : 1;
+        }
+
+        /** What the handler needs on the stack: the exception, then (epoch and) token. */
+        int handlerStack() {
+            return this == CONDY ? 3 : 2;
+        }
     }
 
     /** The bootstrap method of the woven call sites, in {@code guardOwner}. */
@@ -421,46 +461,73 @@ final class Weaver {
                 false);
     }
 
+    /**
+     * The class's dynamic constant {@code epoch}: equal for every use in a class, so the class
+     * writer puts it (and its bootstrap method entry) into the constant pool once.
+     */
+    static ConstantDynamic epochConstant(String guardOwner) {
+        return new ConstantDynamic("epoch", "Ljava/lang/Object;", new Handle(Opcodes.H_INVOKESTATIC, guardOwner, "epochConstant",
+                "(Ljava/lang/invoke/MethodHandles$Lookup;Ljava/lang/String;Ljava/lang/Class;)Ljava/lang/Object;", false));
+    }
+
     /** Appends the enter call: ungated ({@code entryName == null}) or gated, leaving the token on the stack. */
-    private static void enterCall(InsnList code, String guardOwner, boolean indy, String entryName) {
-        if (entryName == null) {
-            code.add(indy ? new InvokeDynamicInsnNode("enter", "()I", bootstrap(guardOwner))
-                    : new MethodInsnNode(Opcodes.INVOKESTATIC, guardOwner, "enterCaller", "()I", false));
-        } else if (indy) {
-            code.add(new InvokeDynamicInsnNode("enter", "()I", bootstrapEntry(guardOwner), entryName));
-        } else {
-            code.add(new LdcInsnNode(entryName));
-            code.add(new MethodInsnNode(Opcodes.INVOKESTATIC, guardOwner, "enterEntryCaller", "(Ljava/lang/String;)I", false));
+    private static void enterCall(InsnList code, String guardOwner, Link link, String entryName) {
+        MethodNode events = new MethodNode();
+        enterCall(events, guardOwner, link, entryName);
+        code.add(events.instructions);
+    }
+
+    /** Appends the exit of section {@code token} (its load included). */
+    private static InsnList exitCall(String guardOwner, Link link, int token) {
+        MethodNode events = new MethodNode();
+        exitCall(events, guardOwner, link, token);
+        return events.instructions;
+    }
+
+    /** {@link #enterCall(InsnList, String, Link, String)} as events. */
+    static void enterCall(MethodVisitor mv, String guardOwner, Link link, String entryName) {
+        switch (link) {
+            case CONDY:
+                mv.visitLdcInsn(epochConstant(guardOwner));
+                if (entryName == null) {
+                    mv.visitMethodInsn(Opcodes.INVOKESTATIC, guardOwner, "enter", "(Ljava/lang/Object;)I", false);
+                } else {
+                    mv.visitLdcInsn(entryName);
+                    mv.visitMethodInsn(Opcodes.INVOKESTATIC, guardOwner, "enterEntry", "(Ljava/lang/Object;Ljava/lang/String;)I", false);
+                }
+                break;
+            case INDY:
+                if (entryName == null) {
+                    mv.visitInvokeDynamicInsn("enter", "()I", bootstrap(guardOwner));
+                } else {
+                    mv.visitInvokeDynamicInsn("enter", "()I", bootstrapEntry(guardOwner), entryName);
+                }
+                break;
+            default:
+                if (entryName == null) {
+                    mv.visitMethodInsn(Opcodes.INVOKESTATIC, guardOwner, "enterCaller", "()I", false);
+                } else {
+                    mv.visitLdcInsn(entryName);
+                    mv.visitMethodInsn(Opcodes.INVOKESTATIC, guardOwner, "enterEntryCaller", "(Ljava/lang/String;)I", false);
+                }
         }
     }
 
-    private static AbstractInsnNode exitCall(String guardOwner, boolean indy) {
-        return indy ? new InvokeDynamicInsnNode("exit", "(I)V", bootstrap(guardOwner))
-                : new MethodInsnNode(Opcodes.INVOKESTATIC, guardOwner, "exitCaller", "(I)V", false);
-    }
-
-    /** {@link #enterCall(InsnList, String, boolean, String)} as events. */
-    static void enterCall(MethodVisitor mv, String guardOwner, boolean indy, String entryName) {
-        if (entryName == null) {
-            if (indy) {
-                mv.visitInvokeDynamicInsn("enter", "()I", bootstrap(guardOwner));
-            } else {
-                mv.visitMethodInsn(Opcodes.INVOKESTATIC, guardOwner, "enterCaller", "()I", false);
-            }
-        } else if (indy) {
-            mv.visitInvokeDynamicInsn("enter", "()I", bootstrapEntry(guardOwner), entryName);
-        } else {
-            mv.visitLdcInsn(entryName);
-            mv.visitMethodInsn(Opcodes.INVOKESTATIC, guardOwner, "enterEntryCaller", "(Ljava/lang/String;)I", false);
-        }
-    }
-
-    /** {@link #exitCall(String, boolean)} as an event. */
-    static void exitCall(MethodVisitor mv, String guardOwner, boolean indy) {
-        if (indy) {
-            mv.visitInvokeDynamicInsn("exit", "(I)V", bootstrap(guardOwner));
-        } else {
-            mv.visitMethodInsn(Opcodes.INVOKESTATIC, guardOwner, "exitCaller", "(I)V", false);
+    /** {@link #exitCall(String, Link, int)} as events. */
+    static void exitCall(MethodVisitor mv, String guardOwner, Link link, int token) {
+        switch (link) {
+            case CONDY:
+                mv.visitLdcInsn(epochConstant(guardOwner));
+                mv.visitVarInsn(Opcodes.ILOAD, token);
+                mv.visitMethodInsn(Opcodes.INVOKESTATIC, guardOwner, "exit", "(Ljava/lang/Object;I)V", false);
+                break;
+            case INDY:
+                mv.visitVarInsn(Opcodes.ILOAD, token);
+                mv.visitInvokeDynamicInsn("exit", "(I)V", bootstrap(guardOwner));
+                break;
+            default:
+                mv.visitVarInsn(Opcodes.ILOAD, token);
+                mv.visitMethodInsn(Opcodes.INVOKESTATIC, guardOwner, "exitCaller", "(I)V", false);
         }
     }
 
