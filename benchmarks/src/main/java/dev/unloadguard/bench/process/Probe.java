@@ -5,6 +5,7 @@ import dev.unloadguard.epoch.BarrierOutcome;
 import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import dev.unloadguard.epoch.ReleaseGuard;
 import dev.unloadguard.loader.Plugin;
+import dev.unloadguard.loader.GuardScope;
 import dev.unloadguard.loader.PluginLoader;
 import dev.unloadguard.loader.PluginState;
 import dev.unloadguard.loader.UnloadReport;
@@ -67,8 +68,10 @@ public final class Probe {
     }
 
     private static PluginLoader.Builder loaderBuilder() {
-        // Without the agent (the startup baseline) unload needs the explicit permission.
-        return PluginLoader.builder().allowUnguardedUnload(!ReleaseGuard.agentActive());
+        // Without the agent (the startup baseline) unload needs the explicit permission. The guard
+        // scope is the host's default (ENTRIES) unless -Dunloadguard.bench.scope=RELEASE_PATHS.
+        return PluginLoader.builder().allowUnguardedUnload(!ReleaseGuard.agentActive())
+                .guardScope(GuardScope.valueOf(System.getProperty("unloadguard.bench.scope", GuardScope.ENTRIES.name())));
     }
 
     // ---- target 5 --------------------------------------------------------------------------
