@@ -96,7 +96,7 @@ final class Demo {
         out.printf(Locale.ROOT, "unloadguard demo: %d hot-unload cycles of %s, pagemaps held by %s%n",
                 cycles, driverJar.getFileName(), helper.type().getSimpleName());
         out.println("agent: " + (ReleaseGuard.agentActive() ? "attached (version " + ReleaseGuard.agentVersion()
-                + "), release callbacks guarded" : "NOT attached: unguarded unloads"));
+                + "), every entry into the plugin guarded" : "NOT attached: unguarded unloads"));
         Map<UnloadStep, List<Long>> stepNanos = new EnumMap<>(UnloadStep.class);
         for (UnloadStep s : UnloadStep.values()) {
             stepNanos.put(s, new ArrayList<>());
