@@ -422,10 +422,7 @@ public final class ReleaseEpoch {
      * @return the token to pass to {@link #exit(int)}: the section's depth and index
      */
     public int enter() {
-        Cell c = myCell.get();
-        if (c == null) {
-            c = register();                              // publishes the cell before the index read: race (iii)
-        }
+        Cell c = cell();
         int d = c.depth;
         if (d > 0) {
             return nest(c, d);
@@ -446,10 +443,7 @@ public final class ReleaseEpoch {
      * @return the token to pass to {@link #exit(int)}
      */
     public int enterEntry(String method) {
-        Cell c = myCell.get();
-        if (c == null) {
-            c = register();
-        }
+        Cell c = cell();
         int d = c.depth;
         if (d > 0) {
             return nest(c, d);
@@ -463,6 +457,12 @@ public final class ReleaseEpoch {
         return token;
     }
 
+    /** This thread's cell, registered on its first enter (published before the index read: race (iii)). */
+    private Cell cell() {
+        Cell c = myCell.get();
+        return c != null ? c : register();
+    }
+
     /** The active index: the first half of {@code enter}. Volatile: race (iii), (G3). */
     int readIndex() {
         return (int) FLIPS.getVolatile(this) & 1;
@@ -474,10 +474,7 @@ public final class ReleaseEpoch {
      * sections ignore the index, as {@code enter} does.
      */
     int enterWithIndex(int idx) {
-        Cell c = myCell.get();
-        if (c == null) {
-            c = register();
-        }
+        Cell c = cell();
         int d = c.depth;
         if (d > 0) {
             return nest(c, d);

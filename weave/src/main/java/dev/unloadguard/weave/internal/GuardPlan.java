@@ -530,8 +530,8 @@ public final class GuardPlan {
      * with code ({@link Reason#CLEANUP} or {@link Reason#ENTRY}), in declaration order, read from
      * the class file's method table (access flags, name, descriptor) as {@link Weaver#codeMaxs} does.
      */
-    private static GuardPlan entriesFromMethodTable(ClassReader reader) {
-        char[] buf = new char[reader.getMaxStringLength()];
+    /** Offset of {@code methods_count} in the class file: past the interfaces and the fields. */
+    static int methodTable(ClassReader reader) {
         int offset = reader.header + 6;
         offset += 2 + 2 * reader.readUnsignedShort(offset); // interfaces
         int fields = reader.readUnsignedShort(offset);
@@ -539,6 +539,12 @@ public final class GuardPlan {
         for (int i = 0; i < fields; i++) {
             offset = skipAttributes(reader, offset);
         }
+        return offset;
+    }
+
+    private static GuardPlan entriesFromMethodTable(ClassReader reader) {
+        char[] buf = new char[reader.getMaxStringLength()];
+        int offset = methodTable(reader);
         int methods = reader.readUnsignedShort(offset);
         offset += 2;
         String name = reader.getClassName();

@@ -555,13 +555,7 @@ final class Weaver {
     static Map<String, int[]> codeMaxs(ClassReader reader) {
         Map<String, int[]> maxs = new java.util.HashMap<>();
         char[] buf = new char[reader.getMaxStringLength()];
-        int offset = reader.header + 6;
-        offset += 2 + 2 * reader.readUnsignedShort(offset); // interfaces
-        int fields = reader.readUnsignedShort(offset);
-        offset += 2;
-        for (int i = 0; i < fields; i++) {
-            offset = GuardPlan.skipAttributes(reader, offset);
-        }
+        int offset = GuardPlan.methodTable(reader);
         int methods = reader.readUnsignedShort(offset);
         offset += 2;
         for (int i = 0; i < methods; i++) {
