@@ -525,11 +525,6 @@ public final class GuardPlan {
 
     private static final int RELEASE_TYPES = Hierarchy.CALLBACK | Hierarchy.ACTION | Hierarchy.DRIVER;
 
-    /**
-     * Scope ENTRIES for a class with no release path and no {@code @Guarded} method: every method
-     * with code ({@link Reason#CLEANUP} or {@link Reason#ENTRY}), in declaration order, read from
-     * the class file's method table (access flags, name, descriptor) as {@link Weaver#codeMaxs} does.
-     */
     /** Offset of {@code methods_count} in the class file: past the interfaces and the fields. */
     static int methodTable(ClassReader reader) {
         int offset = reader.header + 6;
@@ -542,6 +537,11 @@ public final class GuardPlan {
         return offset;
     }
 
+    /**
+     * Scope ENTRIES for a class with no release path and no {@code @Guarded} method: every method
+     * with code ({@link Reason#CLEANUP} or {@link Reason#ENTRY}), in declaration order, read from
+     * the class file's method table (access flags, name, descriptor) as {@link Weaver#codeMaxs} does.
+     */
     private static GuardPlan entriesFromMethodTable(ClassReader reader) {
         char[] buf = new char[reader.getMaxStringLength()];
         int offset = methodTable(reader);
