@@ -364,61 +364,23 @@ final class ConstructorPrologue {
                 s.pop(2);
                 break;
             case Opcodes.DUP:
-                s.push(s.stack[s.top - 1]);
+                dup(s, 1, 0);
                 break;
-            case Opcodes.DUP_X1: {
-                byte v1 = s.stack[s.top - 1];
-                byte v2 = s.stack[s.top - 2];
-                s.top -= 2;
-                s.push(v1);
-                s.push(v2);
-                s.push(v1);
+            case Opcodes.DUP_X1:
+                dup(s, 1, 1);
                 break;
-            }
-            case Opcodes.DUP_X2: {
-                byte v1 = s.stack[s.top - 1];
-                byte v2 = s.stack[s.top - 2];
-                byte v3 = s.stack[s.top - 3];
-                s.top -= 3;
-                s.push(v1);
-                s.push(v3);
-                s.push(v2);
-                s.push(v1);
+            case Opcodes.DUP_X2:
+                dup(s, 1, 2);
                 break;
-            }
-            case Opcodes.DUP2: {
-                byte v1 = s.stack[s.top - 1];
-                byte v2 = s.stack[s.top - 2];
-                s.push(v2);
-                s.push(v1);
+            case Opcodes.DUP2:
+                dup(s, 2, 0);
                 break;
-            }
-            case Opcodes.DUP2_X1: {
-                byte v1 = s.stack[s.top - 1];
-                byte v2 = s.stack[s.top - 2];
-                byte v3 = s.stack[s.top - 3];
-                s.top -= 3;
-                s.push(v2);
-                s.push(v1);
-                s.push(v3);
-                s.push(v2);
-                s.push(v1);
+            case Opcodes.DUP2_X1:
+                dup(s, 2, 1);
                 break;
-            }
-            case Opcodes.DUP2_X2: {
-                byte v1 = s.stack[s.top - 1];
-                byte v2 = s.stack[s.top - 2];
-                byte v3 = s.stack[s.top - 3];
-                byte v4 = s.stack[s.top - 4];
-                s.top -= 4;
-                s.push(v2);
-                s.push(v1);
-                s.push(v4);
-                s.push(v3);
-                s.push(v2);
-                s.push(v1);
+            case Opcodes.DUP2_X2:
+                dup(s, 2, 2);
                 break;
-            }
             case Opcodes.SWAP: {
                 byte v1 = s.stack[s.top - 1];
                 s.stack[s.top - 1] = s.stack[s.top - 2];
@@ -515,6 +477,22 @@ final class ConstructorPrologue {
                 break;
             default:
                 throw new IllegalArgumentException("opcode " + op);
+        }
+    }
+
+    /**
+     * The DUP family on slots: copies the top {@code copied} slots (DUP: 1, DUP2: 2) and inserts the
+     * copy below the {@code under} slots beneath them (_X1: 1, _X2: 2), so {@code ..., w, v} becomes
+     * {@code ..., v, w, v} with {@code v} the copied and {@code w} the skipped slots.
+     */
+    private static void dup(State s, int copied, int under) {
+        byte[] moved = Arrays.copyOfRange(s.stack, s.top - copied - under, s.top);
+        s.top -= moved.length;
+        for (int i = under; i < moved.length; i++) {
+            s.push(moved[i]);
+        }
+        for (byte v : moved) {
+            s.push(v);
         }
     }
 
