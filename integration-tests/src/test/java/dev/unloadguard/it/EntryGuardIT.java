@@ -1,5 +1,8 @@
 package dev.unloadguard.it;
 
+import static dev.unloadguard.it.support.UnloadChecks.assertUnloadStillWaitingGoing;
+import static dev.unloadguard.it.support.UnloadChecks.show;
+import static dev.unloadguard.it.support.UnloadChecks.unloadOutcome;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -14,7 +17,9 @@ import dev.unloadguard.it.entries.Service;
 import dev.unloadguard.it.entries.ServicePlugins;
 import dev.unloadguard.it.support.ChildJvm;
 import dev.unloadguard.it.support.Leftovers;
+import dev.unloadguard.it.support.PluginJarCache;
 import dev.unloadguard.it.support.SampleHost;
+import dev.unloadguard.it.support.UnloadChecks;
 import dev.unloadguard.loader.CloseAuditException;
 import dev.unloadguard.loader.GuardScope;
 import dev.unloadguard.loader.LoadOption;
@@ -31,16 +36,11 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.UnaryOperator;
-import org.awaitility.core.ConditionTimeoutException;
-import org.awaitility.core.TerminalFailureException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
@@ -62,7 +62,7 @@ class EntryGuardIT {
     private static final Duration LONG = Duration.ofSeconds(30);
     private static final Duration STILL_WAITING = Duration.ofMillis(500);
     private static final Path TEMURIN_25 = Path.of("/usr/lib/jvm/temurin-25-jdk-amd64");
-    private static final Map<String, Path> JARS = new ConcurrentHashMap<>();
+    private static final PluginJarCache JARS = new PluginJarCache();
 
     private final EntryBus bus = new EntryBus();
     private final List<PluginLoader> loaders = new ArrayList<>();
@@ -82,15 +82,7 @@ class EntryGuardIT {
             c.thread.join(10_000);
         }
         bus.forget();
-        for (PluginLoader loader : loaders) {
-            for (Plugin p : loader.plugins()) {
-                try {
-                    loader.unload(p, Duration.ofSeconds(10));
-                } catch (Exception | Error e) {
-                    System.err.println("cleanup: could not unload " + p + ": " + e);
-                }
-            }
-        }
+        UnloadChecks.unloadLeftovers(loaders);
     }
 
     // ---- support ----------------------------------------------------------------------------
@@ -102,30 +94,16 @@ class EntryGuardIT {
         return loader;
     }
 
-    private interface JarBuilder {
-        Path build() throws IOException;
-    }
-
-    /** Each plugin is compiled once per test JVM, when a test first needs it. */
-    private static Path jar(String name, JarBuilder builder) throws IOException {
-        Path p = JARS.get(name);
-        if (p == null) {
-            p = builder.build();
-            JARS.put(name, p);
-        }
-        return p;
-    }
-
     private static Path serviceJar() throws IOException {
-        return jar("service", ServicePlugins::serviceJar);
+        return JARS.jar("service", ServicePlugins::serviceJar);
     }
 
     private static Path pumpJar() throws IOException {
-        return jar("pump", ServicePlugins::pumpJar);
+        return JARS.jar("pump", ServicePlugins::pumpJar);
     }
 
     private static Path auditJar() throws IOException {
-        return jar("audit", ServicePlugins::auditJar);
+        return JARS.jar("audit", ServicePlugins::auditJar);
     }
 
     /**
@@ -176,52 +154,7 @@ class EntryGuardIT {
     }
 
     private void awaitEvent(String event) {
-        await("plugin event '" + event + "'; events so far: " + bus.events()).atMost(Duration.ofSeconds(10))
-                .until(() -> bus.saw(event));
-    }
-
-    /**
-     * Asserts the unload keeps waiting for the whole of {@code during}: not completed, the plugin
-     * GOING, its class loader not closed. Fails as soon as any of these changes.
-     */
-    private static void assertUnloadStillWaiting(CompletableFuture<UnloadReport> unload, Plugin plugin, Duration during, String why) {
-        try {
-            await(why).during(during).atMost(during.multipliedBy(2).plusSeconds(1)).pollInterval(Duration.ofMillis(10))
-                    .failFast("the unload completed, left GOING or closed the plugin's class loader",
-                            () -> unload.isDone() || plugin.state() != PluginState.GOING || plugin.unloadedAt().isPresent())
-                    .until(() -> !unload.isDone() && plugin.state() == PluginState.GOING && plugin.unloadedAt().isEmpty());
-        } catch (ConditionTimeoutException | TerminalFailureException e) {
-            fail(why + "; but the unload did not wait: " + plugin + ", class loader closed at " + plugin.unloadedAt().orElse(null)
-                    + ", unload " + describe(unload));
-        }
-    }
-
-    private static String describe(CompletableFuture<UnloadReport> unload) {
-        if (!unload.isDone()) {
-            return "still running";
-        }
-        try {
-            return "completed with:\n" + unload.get();
-        } catch (ExecutionException e) {
-            return "threw:\n" + e.getCause();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return "(interrupted)";
-        }
-    }
-
-    /** What {@code loader.unload(plugin, timeout)} ended with: its report, or what it threw. */
-    private static Object unloadOutcome(PluginLoader loader, Plugin plugin, Duration timeout) throws InterruptedException {
-        try {
-            return loader.unload(plugin, timeout);
-        } catch (UnloadTimeoutException | RuntimeException e) {
-            return e;
-        }
-    }
-
-    private static String show(Object outcome) {
-        return outcome instanceof Throwable ? outcome.getClass().getName() + ": " + ((Throwable) outcome).getMessage()
-                : String.valueOf(outcome);
+        UnloadChecks.awaitEvent(bus, event);
     }
 
     /** Holds a host call inside the service's {@code handle} on the gate named {@code request}. */
@@ -256,7 +189,7 @@ class EntryGuardIT {
 
         CompletableFuture<UnloadReport> unload = SampleHost.unloadAsync(loader, plugin, LONG);
         await().atMost(Duration.ofSeconds(10)).until(() -> plugin.state() != PluginState.LIVE);
-        assertUnloadStillWaiting(unload, plugin, STILL_WAITING, "the unload must wait for the host's call still inside the "
+        assertUnloadStillWaitingGoing(unload, plugin, STILL_WAITING, "the unload must wait for the host's call still inside the "
                 + "plugin's service");
 
         bus.openGate("hold-1");
@@ -288,7 +221,7 @@ class EntryGuardIT {
         Call inFlight = holdACallInFlight("host-caller", "hold-1");
         CompletableFuture<UnloadReport> unload = SampleHost.unloadAsync(loader, plugin, LONG);
         await().atMost(Duration.ofSeconds(10)).until(() -> plugin.state() != PluginState.LIVE);
-        assertUnloadStillWaiting(unload, plugin, STILL_WAITING, "the unload waits for the call in flight");
+        assertUnloadStillWaitingGoing(unload, plugin, STILL_WAITING, "the unload waits for the call in flight");
 
         String late = callHere("ping");                       // this thread is not inside the plugin
         Call lateOnAnotherThread = call("late-caller", "ping");
@@ -350,7 +283,7 @@ class EntryGuardIT {
         Call inFlight = holdACallInFlight("host-caller", "hold-1");
         CompletableFuture<UnloadReport> unload = SampleHost.unloadAsync(loader, plugin, LONG);
         await().atMost(Duration.ofSeconds(10)).until(() -> plugin.state() != PluginState.LIVE);
-        assertUnloadStillWaiting(unload, plugin, STILL_WAITING, "the unload waits for the call in flight");
+        assertUnloadStillWaitingGoing(unload, plugin, STILL_WAITING, "the unload waits for the call in flight");
         assertRefusedEntry(callHere("ping"), ServicePlugins.SERVICE_ID, 1, ServicePlugins.HANDLE, "unloading"); // the gate is closed
 
         // the host's clean-up: an equal plugin object as the key, so both hashCode and equals run plugin code
@@ -389,7 +322,7 @@ class EntryGuardIT {
 
         CompletableFuture<UnloadReport> unload = SampleHost.unloadAsync(loader, plugin, LONG);
         awaitEvent("reached pump-tail");                      // exit() stopped it; its run() has not returned
-        assertUnloadStillWaiting(unload, plugin, STILL_WAITING, "the unload must wait for the pump thread exit() stopped, "
+        assertUnloadStillWaitingGoing(unload, plugin, STILL_WAITING, "the unload must wait for the pump thread exit() stopped, "
                 + "still running the plugin's code");
         bus.openGate("pump-tail");
         UnloadReport report = unload.get(30, TimeUnit.SECONDS);

@@ -1,5 +1,8 @@
 package dev.unloadguard.it;
 
+import static dev.unloadguard.it.support.UnloadChecks.assertUnloadStillWaiting;
+import static dev.unloadguard.it.support.UnloadChecks.show;
+import static dev.unloadguard.it.support.UnloadChecks.unloadOutcome;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -14,7 +17,9 @@ import dev.unloadguard.it.holes.ForgedAgentScenario;
 import dev.unloadguard.it.holes.HoleBus;
 import dev.unloadguard.it.holes.JarSurgery;
 import dev.unloadguard.it.support.ChildJvm;
+import dev.unloadguard.it.support.PluginJarCache;
 import dev.unloadguard.it.support.SampleHost;
+import dev.unloadguard.it.support.UnloadChecks;
 import dev.unloadguard.it.support.TestPlugins;
 import dev.unloadguard.loader.LoadOption;
 import dev.unloadguard.loader.Plugin;
@@ -31,10 +36,8 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -44,7 +47,6 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.UnaryOperator;
 import java.util.stream.Collectors;
 import org.awaitility.core.ConditionTimeoutException;
-import org.awaitility.core.TerminalFailureException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -71,7 +73,7 @@ class GuardHolesIT {
     private static final int FILLERS = 20;
     /** Throwables a host keeps (hole 7): a static list, as a host's error log would be. */
     private static final List<Throwable> KEPT_BY_HOST = new CopyOnWriteArrayList<>();
-    private static final Map<String, Path> JARS = new ConcurrentHashMap<>();
+    private static final PluginJarCache JARS = new PluginJarCache();
 
     private HoleBus bus;
     private final List<PluginLoader> loaders = new ArrayList<>();
@@ -102,15 +104,7 @@ class GuardHolesIT {
         }
         bus.forget();
         KEPT_BY_HOST.clear();
-        for (PluginLoader loader : loaders) {
-            for (Plugin p : loader.plugins()) {
-                try {
-                    loader.unload(p, Duration.ofSeconds(10));
-                } catch (Exception | Error e) {
-                    System.err.println("cleanup: could not unload " + p + ": " + e);
-                }
-            }
-        }
+        UnloadChecks.unloadLeftovers(loaders);
     }
 
     // ---- support ----------------------------------------------------------------------------
@@ -139,39 +133,7 @@ class GuardHolesIT {
     }
 
     private void awaitEvent(String event) {
-        await("plugin event '" + event + "'; events so far: " + bus.events()).atMost(Duration.ofSeconds(10))
-                .until(() -> bus.saw(event));
-    }
-
-    /**
-     * Asserts the unload keeps waiting for the whole of {@code during}: not completed, the
-     * plugin's class loader not closed. Fails as soon as either happens (the loader is closed
-     * before the collection check starts, so this does not wait for that check).
-     */
-    private static void assertUnloadStillWaiting(CompletableFuture<UnloadReport> unload, Plugin plugin, Duration during, String why) {
-        try {
-            await(why).during(during).atMost(during.multipliedBy(2).plusSeconds(1)).pollInterval(Duration.ofMillis(10))
-                    .failFast("the unload completed or closed the plugin's class loader",
-                            () -> unload.isDone() || plugin.unloadedAt().isPresent())
-                    .until(() -> !unload.isDone() && plugin.unloadedAt().isEmpty());
-        } catch (ConditionTimeoutException | TerminalFailureException e) {
-            fail(why + "; but the unload did not wait: " + plugin + ", class loader closed at " + plugin.unloadedAt().orElse(null)
-                    + ", unload " + describe(unload));
-        }
-    }
-
-    private static String describe(CompletableFuture<UnloadReport> unload) {
-        if (!unload.isDone()) {
-            return "still running (its collection check)";
-        }
-        try {
-            return "completed with:\n" + unload.get();
-        } catch (ExecutionException e) {
-            return "threw:\n" + e.getCause();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return "(interrupted)";
-        }
+        UnloadChecks.awaitEvent(bus, event);
     }
 
     /** Runs an assertion now and returns its failure (or null), to report it later with the others. */
@@ -194,15 +156,6 @@ class GuardHolesIT {
         };
     }
 
-    /** What {@code loader.unload(plugin, timeout)} ended with: its report, or what it threw. */
-    private static Object unloadOutcome(PluginLoader loader, Plugin plugin, Duration timeout) throws InterruptedException {
-        try {
-            return loader.unload(plugin, timeout);
-        } catch (UnloadTimeoutException | RuntimeException e) {
-            return e;
-        }
-    }
-
     /** What an unload running on another thread ended with (bounded wait): its report, or what it threw. */
     private static Object outcomeOf(CompletableFuture<UnloadReport> unload) throws InterruptedException {
         try {
@@ -214,28 +167,10 @@ class GuardHolesIT {
         }
     }
 
-    private static String show(Object outcome) {
-        return outcome instanceof Throwable ? outcome.getClass().getName() + ": " + ((Throwable) outcome).getMessage() : String.valueOf(outcome);
-    }
-
-    private interface JarBuilder {
-        Path build() throws IOException;
-    }
-
-    /** Each purpose-built plugin is compiled once per test JVM, when a test first needs it. */
-    private static Path jar(String name, JarBuilder builder) throws IOException {
-        Path p = JARS.get(name);
-        if (p == null) {
-            p = builder.build();
-            JARS.put(name, p);
-        }
-        return p;
-    }
-
     // ---- hole 1: method-reference bodies in another, already loaded plugin class -----------
 
     private static Path mrefJar() throws IOException {
-        return jar("mref", () -> TestPlugins.plugin().driver("it.holes.mref.MrefDriver")
+        return JARS.jar("mref", () -> TestPlugins.plugin().driver("it.holes.mref.MrefDriver")
                 .source("it.holes.mref.MrefDriver", """
                         package it.holes.mref;
                         import dev.unloadguard.device.Device;
@@ -397,7 +332,7 @@ class GuardHolesIT {
     // ---- hole 2: a release body inherited from a plugin type that is not a release type -------
 
     private static Path inheritJar() throws IOException {
-        return jar("inherit", () -> {
+        return JARS.jar("inherit", () -> {
             String releasing = """
                     package it.holes.inherit;
                     import dev.unloadguard.it.holes.HoleBus;
@@ -502,7 +437,7 @@ class GuardHolesIT {
     // ---- hole 3: one plugin's unbalanced exit closes another plugin's section ----------------
 
     private static Path nestedJar() throws IOException {
-        return jar("mnested", () -> TestPlugins.plugin().driver("it.holes.mnested.NestedDriver")
+        return JARS.jar("mnested", () -> TestPlugins.plugin().driver("it.holes.mnested.NestedDriver")
                 .source("it.holes.mnested.NestedDriver", """
                         package it.holes.mnested;
                         import dev.unloadguard.driver.*;
@@ -555,7 +490,7 @@ class GuardHolesIT {
     }
 
     private static Path outerJar() throws IOException {
-        return jar("xouter", () -> TestPlugins.plugin().driver("it.holes.xouter.OuterDriver")
+        return JARS.jar("xouter", () -> TestPlugins.plugin().driver("it.holes.xouter.OuterDriver")
                 .source("it.holes.xouter.OuterDriver", """
                         package it.holes.xouter;
                         import dev.unloadguard.driver.*;
@@ -638,7 +573,7 @@ class GuardHolesIT {
     // ---- hole 4: plugin code forging the agent's facts -----------------------------------------
 
     private static Path forgedJar() throws IOException {
-        return jar("forged", () -> TestPlugins.plugin().driver("it.holes.forged.ForgedDriver")
+        return JARS.jar("forged", () -> TestPlugins.plugin().driver("it.holes.forged.ForgedDriver")
                 .source("it.holes.forged.ForgedDriver", """
                         package it.holes.forged;
                         import dev.unloadguard.driver.*;
@@ -688,7 +623,7 @@ class GuardHolesIT {
     }
 
     private static Path registerJar() throws IOException {
-        return jar("register", () -> TestPlugins.plugin().driver("it.holes.register.RegisterDriver")
+        return JARS.jar("register", () -> TestPlugins.plugin().driver("it.holes.register.RegisterDriver")
                 .source("it.holes.register.RegisterDriver", """
                         package it.holes.register;
                         import dev.unloadguard.driver.*;
@@ -714,7 +649,7 @@ class GuardHolesIT {
     }
 
     private static Path hostExtensionJar() throws IOException {
-        return jar("host-extension", () -> TestPlugins.plugin()
+        return JARS.jar("host-extension", () -> TestPlugins.plugin()
                 .source("it.holes.hostext.HostExtension", """
                         package it.holes.hostext;
                         import dev.unloadguard.driver.ReleaseCallback;
@@ -759,7 +694,7 @@ class GuardHolesIT {
     }
 
     private static Path foreignForgerJar() throws IOException {
-        return jar("foreign-forger", () -> TestPlugins.plugin()
+        return JARS.jar("foreign-forger", () -> TestPlugins.plugin()
                 .source("it.holes.foreignforge.Forger", """
                         package it.holes.foreignforge;
                         import dev.unloadguard.epoch.internal.Epochs;
@@ -839,7 +774,7 @@ class GuardHolesIT {
     // ---- hole 5: one shared epoch couples every plugin ---------------------------------------
 
     private static Path fillerJar() throws IOException {
-        return jar("filler", () -> TestPlugins.plugin().driver("it.holes.coupled.FillerDriver")
+        return JARS.jar("filler", () -> TestPlugins.plugin().driver("it.holes.coupled.FillerDriver")
                 .source("it.holes.coupled.FillerDriver", """
                         package it.holes.coupled;
                         import dev.unloadguard.device.Device;
@@ -857,7 +792,7 @@ class GuardHolesIT {
 
     /** Plugin "yankee": a release callback that parks, and code that enters a section and never exits it. */
     private static Path yankeeJar() throws IOException {
-        return jar("yankee", () -> TestPlugins.plugin().driver("it.holes.coupled.HeldDriver")
+        return JARS.jar("yankee", () -> TestPlugins.plugin().driver("it.holes.coupled.HeldDriver")
                 .source("it.holes.coupled.HeldDriver", """
                         package it.holes.coupled;
                         import dev.unloadguard.driver.*;
@@ -1036,7 +971,7 @@ class GuardHolesIT {
     // ---- hole 6: a release action that unloads its own plugin --------------------------------
 
     private static Path selfUnloadJar() throws IOException {
-        return jar("selfunload", () -> TestPlugins.plugin().driver("it.holes.selfunload.SelfUnloadDriver")
+        return JARS.jar("selfunload", () -> TestPlugins.plugin().driver("it.holes.selfunload.SelfUnloadDriver")
                 .source("it.holes.selfunload.SelfUnloadDriver", """
                         package it.holes.selfunload;
                         import dev.unloadguard.device.Device;
@@ -1095,7 +1030,7 @@ class GuardHolesIT {
     // ---- hole 7: throwables a host keeps pin the plugin --------------------------------------
 
     private static Path throwingJar() throws IOException {
-        return jar("throwing", () -> TestPlugins.plugin().driver("it.holes.throwing.ThrowingDriver")
+        return JARS.jar("throwing", () -> TestPlugins.plugin().driver("it.holes.throwing.ThrowingDriver")
                 .source("it.holes.throwing.ThrowingDriver", """
                         package it.holes.throwing;
                         import dev.unloadguard.driver.*;
@@ -1151,7 +1086,7 @@ class GuardHolesIT {
     }
 
     private static Path lateErrorJar() throws IOException {
-        return jar("lateerr", () -> TestPlugins.plugin().driver("it.holes.lateerr.LateErrorDriver")
+        return JARS.jar("lateerr", () -> TestPlugins.plugin().driver("it.holes.lateerr.LateErrorDriver")
                 .source("it.holes.lateerr.LateErrorDriver", """
                         package it.holes.lateerr;
                         import dev.unloadguard.driver.*;

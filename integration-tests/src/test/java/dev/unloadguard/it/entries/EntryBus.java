@@ -1,6 +1,6 @@
 package dev.unloadguard.it.entries;
 
-import dev.unloadguard.it.support.GatedRecorder;
+import dev.unloadguard.it.support.KeepingRecorder;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Set;
@@ -13,9 +13,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * handed it by name at the moment of the call ({@link #kept}), so no host frame or field holds a
  * plugin object longer than the host means to; {@link #forget()} drops them all.
  */
-public final class EntryBus extends GatedRecorder {
+public final class EntryBus extends KeepingRecorder<EntryBus> {
 
-    private final Map<String, Object> kept = new ConcurrentHashMap<>();
     private final Map<String, Boolean> stops = new ConcurrentHashMap<>();
     private final Set<String> open = ConcurrentHashMap.newKeySet();
     private volatile boolean allOpen;
@@ -69,39 +68,9 @@ public final class EntryBus extends GatedRecorder {
         open.add(name);
     }
 
-    /** Makes {@link #pass(String)} with this name block until {@link #openGate(String)}. */
-    public EntryBus closeGate(String name) {
-        closeGateNamed(name);
-        return this;
-    }
-
-    /** Called by plugin code: the host keeps an object under a name. */
-    public void keep(String name, Object o) {
-        kept.put(name, o);
-    }
-
-    /** The object kept under {@code name}. */
-    public <T> T kept(String name, Class<T> type) {
-        Object o = kept.get(name);
-        if (o == null) {
-            throw new IllegalStateException("the plugin handed the host nothing named " + name + "; kept: " + kept.keySet());
-        }
-        return type.cast(o);
-    }
-
     /** Called by plugin code: records {@code what + " " + request} (the concatenation is host code). */
     public void event(String what, String request) {
         record(what + " " + request);
-    }
-
-    /** Drops one object the host kept. */
-    public void drop(String name) {
-        kept.remove(name);
-    }
-
-    /** Drops everything plugin-provided. */
-    public void forget() {
-        kept.clear();
     }
 
     /** The host asks the plugin's threads named {@code name} to stop (a host-side switch, read by plugin code). */

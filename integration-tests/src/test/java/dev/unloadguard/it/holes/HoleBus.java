@@ -3,7 +3,7 @@ package dev.unloadguard.it.holes;
 import dev.unloadguard.device.Device;
 import dev.unloadguard.device.ReleaseAction;
 import dev.unloadguard.driver.ReleaseCallback;
-import dev.unloadguard.it.support.GatedRecorder;
+import dev.unloadguard.it.support.KeepingRecorder;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -15,34 +15,13 @@ import java.util.concurrent.ConcurrentHashMap;
  * callbacks, runnables), and calls host code ({@link #call}, {@link #run}) the way a host service
  * or helper library would. {@link #forget()} drops everything plugin-provided.
  */
-public final class HoleBus extends GatedRecorder {
+public final class HoleBus extends KeepingRecorder<HoleBus> {
 
-    private final Map<String, Object> kept = new ConcurrentHashMap<>();
     private final Map<String, Runnable> hostActions = new ConcurrentHashMap<>();
 
     /** Records {@code label + " inside=" + EpochProbe.insideEpoch(pluginClass)}. */
     public void probe(String label, Class<?> pluginClass) {
         record(label + " inside=" + EpochProbe.insideEpoch(pluginClass));
-    }
-
-    /** Makes {@link #pass(String)} with this name block until {@link #openGate(String)}. */
-    public HoleBus closeGate(String name) {
-        closeGateNamed(name);
-        return this;
-    }
-
-    /** The host keeps an object the plugin handed it, under a name. */
-    public void keep(String name, Object o) {
-        kept.put(name, o);
-    }
-
-    /** The object kept under {@code name}. */
-    public <T> T kept(String name, Class<T> type) {
-        Object o = kept.get(name);
-        if (o == null) {
-            throw new IllegalStateException("the plugin handed the host nothing named " + name + "; kept: " + kept.keySet());
-        }
-        return type.cast(o);
     }
 
     /** Host code a test installs for plugins to call through {@link #run(String)}. */
@@ -79,8 +58,9 @@ public final class HoleBus extends GatedRecorder {
     }
 
     /** Drops everything plugin-provided and every host action, so the host keeps nothing of any plugin. */
+    @Override
     public void forget() {
-        kept.clear();
+        super.forget();
         hostActions.clear();
     }
 }
