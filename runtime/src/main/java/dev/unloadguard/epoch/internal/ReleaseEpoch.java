@@ -81,19 +81,44 @@ import dev.unloadguard.epoch.BarrierOutcome;
  * {@code Cell} per thread that ever entered (a {@link ThreadLocal} created on the thread's
  * first {@code enter()}, registered in the epoch's array of cells). A cell holds, for each of
  * the two indexes, an increment-only {@code lock} and {@code unlock} counter, plus its thread's
- * nesting depth, the index of its outermost open section and a weak reference to its thread.
+ * nesting depth, the index of its outermost open section and a weak reference to its thread (a strong one only while it is inside: "Finding the own cell").
  * Only the owner thread writes a cell, so a
  * reader never writes a cache line another thread writes (cells are padded on both sides
  * against false sharing), and enter/exit take no lock and allocate nothing after the first
  * enter. This is {@code srcu_data}'s per-CPU {@code srcu_lock_count[2]}/{@code
  * srcu_unlock_count[2]}, per thread instead of per CPU: a thread cannot migrate between cells.
  *
+ * <p><b>Finding the own cell.</b> A {@link ThreadLocal} lookup (a hash probe and a weak-reference
+ * read, which the JIT cannot hoist or merge) costs more than the depth check it leads to, and
+ * every nested enter and every exit needs the cell. So each epoch also has a small direct-mapped
+ * table {@code fast}, one slot per masked thread id ({@code id & FAST_MASK}), holding the cell
+ * of one thread with that masked id, and each cell a field {@code insideOwner}: its thread while
+ * the thread is inside ({@code depth > 0}), else {@code null}. {@code enter} and {@code exit}
+ * first read the slot of the current thread and use the cell found there only if its
+ * {@code insideOwner} is {@link Thread#currentThread()} (a reference compare, so a thread id that
+ * lies, from a subclass overriding {@code getId()}, or two ids that share a slot, can only cost a
+ * miss, never hand a thread another thread's cell); else they take the thread-local path as
+ * before. A hit therefore means: the thread's own cell, and the thread is inside, so a nested
+ * {@code enter} costs a few plain loads, a compare and the depth increment, and so does
+ * {@code exit}. An outermost {@code enter} always misses (the thread is outside), takes the
+ * thread-local path and its fence as before, and then sets {@code insideOwner}; the outermost
+ * {@code exit} clears it. A registering thread takes its slot (the newest thread wins a shared
+ * slot; the older one keeps working through its thread local), and an outermost {@code enter}
+ * that found its slot empty takes it with a CAS. Because {@code insideOwner} holds the thread
+ * only while it is inside, a cell in a slot never keeps a thread that exited its sections
+ * reachable (the cell's {@code owner} stays weak); a thread that died inside is held until its
+ * cell is dropped (race (iv)), which clears {@code insideOwner} and, with a CAS, the slot. The
+ * table changes nothing the barrier reads: counters, fences, the index, the gate and the cell
+ * array are as described below.
+ *
  * <ul>
  * <li>{@code enter()}, outermost: read the active index {@code i}; {@code lock[i]++} on the own
- *     cell; full fence <b>B</b>; {@code depth = 1}, remember {@code i}; return {@code 1 << 1 | i}.
+ *     cell; full fence <b>B</b>; {@code depth = 1}, remember {@code i}, {@code insideOwner} = the
+ *     thread; return {@code 1 << 1 | i}.
  *     Nested: {@code depth++}; return {@code depth << 1 | i}.
  * <li>{@code exit(t)}: check that {@code t} is the innermost section's token; {@code depth--};
- *     if that closed the outermost section, {@code unlock[i]++} on the own cell, a release store.
+ *     if that closed the outermost section, {@code insideOwner = null} and {@code unlock[i]++} on
+ *     the own cell, a release store.
  * <li>{@code barrier()}: serialized by a lock. (1) Wait until the <em>inactive</em> index
  *     drains. (2) Flip: increment the flip counter, so new sections use the other index; full
  *     fence <b>D</b>. (3) Wait until the formerly active index drains.
@@ -209,6 +234,20 @@ import dev.unloadguard.epoch.BarrierOutcome;
  * <li><em>Cell array</em>: published with a volatile store under a small lock, read with a
  *     volatile load per check; the slot written before the store is seen by every check that
  *     reads a size covering it.
+ * <li><em>Fast-path slot</em> (an element of {@code fast}): read with a plain load, written with
+ *     a release store (registration) or a CAS (an outermost enter taking an empty slot, dropping a
+ *     dead thread's cell). The plain load is enough because a cell found there is used only by
+ *     its own thread: only the owner writes its thread into its cell's {@code insideOwner}, in
+ *     program order after creating the cell and setting {@code depth}, so a thread that reads its
+ *     own thread there reads its own earlier writes; any other value it may read (a stale or
+ *     another thread's cell, {@code null}, a field not yet written) is some other thread or
+ *     {@code null} and sends it to the thread-local path. The release store is not needed by that
+ *     argument; it publishes the cell fully (its final fields included) to any thread that loads
+ *     the slot, so no reader ever looks at a cell under construction, and costs nothing on x86.
+ * <li><em>{@code insideOwner}</em>: plain, written by the owner only (set after {@code depth = 1},
+ *     cleared with {@code depth = 0}), and cleared once by the thread dropping the cell of a dead
+ *     thread, whose actions all happen-before ({@code isAlive()} false). Others read it racily
+ *     and only compare it with themselves, which can never match.
  * <li><em>Depth</em>: plain, owner only; {@link #threadsInside()} reads other threads' depths
  *     with opaque loads, a racy diagnostic. Barrier state (the flip counter's value, whose
  *     writes are serialized) is guarded by the barrier lock.
@@ -250,6 +289,9 @@ public final class ReleaseEpoch {
     private static final long PARK_MIN_NANOS = 8_000L;
     /** Longest park of a waiting barrier: bounds how late it notices the last exit. */
     static final long PARK_MAX_NANOS = 500_000L;
+    /** Slots of the fast path to a thread's own cell (a power of two): see "Finding the own cell". */
+    static final int FAST_SLOTS = 128;
+    static final int FAST_MASK = FAST_SLOTS - 1;
     /** A waiting barrier looks for dead threads' cells every this many parks. */
     private static final int PRUNE_EVERY_PARKS = 8;
 
@@ -259,6 +301,12 @@ public final class ReleaseEpoch {
     private volatile CellArray cellArray = new CellArray(new Cell[MIN_CELL_CAPACITY], 0);
     /** This thread's cell; {@code null} until its first enter. */
     private final ThreadLocal<Cell> myCell = new ThreadLocal<>();
+    /**
+     * The fast path to this thread's cell ("Finding the own cell"): slot {@code id & FAST_MASK}
+     * holds the cell of a thread with that masked id, a hint checked against the cell's
+     * {@code insideOwner}. Slots are written with a release store or a CAS, read plainly.
+     */
+    private final Cell[] fast = new Cell[FAST_SLOTS];
     /** Serializes barriers. */
     private final ReentrantLock barrierLock = new ReentrantLock();
     /** Serializes changes of the cell array (registration, dropping dead cells). */
@@ -271,6 +319,7 @@ public final class ReleaseEpoch {
     private static final VarHandle UNLOCK0;
     private static final VarHandle UNLOCK1;
     private static final VarHandle DEPTH;
+    private static final VarHandle FAST = MethodHandles.arrayElementVarHandle(Cell[].class);
 
     static {
         try {
@@ -422,11 +471,22 @@ public final class ReleaseEpoch {
      * @return the token to pass to {@link #exit(int)}: the section's depth and index
      */
     public int enter() {
+        Thread t = Thread.currentThread();
+        Cell c = fast[slot(t)];                          // plain: a hint, checked on the next line
+        if (c != null && c.insideOwner == t) {           // this thread's own cell, and it is inside
+            return nest(c, c.depth);
+        }
+        return enterSlow(t, c);
+    }
+
+    /** {@link #enter()} when the fast path missed: the thread is outside, or its slot holds another cell. */
+    private int enterSlow(Thread t, Cell inSlot) {
         Cell c = cell();
         int d = c.depth;
         if (d > 0) {
-            return nest(c, d);
+            return nest(c, d);                           // inside, but another thread's cell holds the slot
         }
+        claimSlot(t, inSlot, c);
         return enterOuter(c, readIndex());
     }
 
@@ -443,11 +503,22 @@ public final class ReleaseEpoch {
      * @return the token to pass to {@link #exit(int)}
      */
     public int enterEntry(String method) {
+        Thread t = Thread.currentThread();
+        Cell c = fast[slot(t)];                          // plain: a hint, checked on the next line
+        if (c != null && c.insideOwner == t) {
+            return nest(c, c.depth);
+        }
+        return enterEntrySlow(t, c, method);
+    }
+
+    /** {@link #enterEntry} when the fast path missed. */
+    private int enterEntrySlow(Thread t, Cell inSlot, String method) {
         Cell c = cell();
         int d = c.depth;
         if (d > 0) {
             return nest(c, d);
         }
+        claimSlot(t, inSlot, c);
         int token = enterOuter(c, readIndex());
         Gate g = gate;                                   // volatile, after fence B: pairs with the barrier's E/A (G3)
         if (g != null && g.unloader != Thread.currentThread()) {
@@ -461,6 +532,33 @@ public final class ReleaseEpoch {
     private Cell cell() {
         Cell c = myCell.get();
         return c != null ? c : register();
+    }
+
+    /** The fast-path slot of {@code t}: its id, masked. The id is only an index, never trusted. */
+    static int slot(Thread t) {
+        return (int) id(t) & FAST_MASK;
+    }
+
+    @SuppressWarnings("deprecation")                     // threadId() from Java 19 on; getId() is the same value
+    private static long id(Thread t) {
+        return t.getId();
+    }
+
+    /**
+     * Puts the own cell {@code c} into {@code t}'s slot if the slot was empty when the fast path
+     * read it ({@code inSlot}): a slot freed by a dead thread's cell is taken by the next live
+     * thread that enters. A CAS, so it never evicts a cell another thread just put there.
+     */
+    private void claimSlot(Thread t, Cell inSlot, Cell c) {
+        if (inSlot == null) {
+            FAST.compareAndSet(fast, slot(t), (Cell) null, c);
+        }
+    }
+
+    /** Whether {@code t}'s fast-path slot holds {@code t}'s cell: for tests. */
+    boolean slotHoldsCellOf(Thread t) {
+        Cell c = (Cell) FAST.getVolatile(fast, slot(t));
+        return c != null && c.owner.get() == t;
     }
 
     /** The active index: the first half of {@code enter}. Volatile: race (iii), (G3). */
@@ -492,6 +590,7 @@ public final class ReleaseEpoch {
         VarHandle.fullFence();                           // B: pairs with A, D and E
         c.outerIndex = idx;
         c.depth = 1;
+        c.insideOwner = Thread.currentThread();          // after depth: a fast-path hit means depth > 0
         return 1 << 1 | idx;
     }
 
@@ -508,6 +607,7 @@ public final class ReleaseEpoch {
     /** Closes an outermost section the gate refused (it never ran code): balanced by an unlock, never a decrement. */
     private static void leaveRefused(Cell c, int idx) {
         c.depth = 0;
+        c.insideOwner = null;
         if (idx == 0) {
             UNLOCK0.setRelease(c, c.unlock0 + 1L);
         } else {
@@ -525,7 +625,11 @@ public final class ReleaseEpoch {
      *         out of order); nothing is changed then
      */
     public void exit(int token) {
-        Cell c = myCell.get();
+        Thread t = Thread.currentThread();
+        Cell c = fast[slot(t)];                          // plain: a hint, checked on the next line
+        if (c == null || c.insideOwner != t) {
+            c = myCell.get();                            // outside (the token is wrong), or the slot holds another cell
+        }
         int d = c == null ? 0 : c.depth;
         if (d == 0 || (token >>> 1) != d || c.outerIndex != (token & 1)) {
             throw notInnermost(token, d, c);
@@ -534,6 +638,7 @@ public final class ReleaseEpoch {
         if (d > 1) {
             return;                                      // nested: only the outermost section counts
         }
+        c.insideOwner = null;                            // outside: the cell no longer holds the thread
         if ((token & 1) == 0) {
             UNLOCK0.setRelease(c, c.unlock0 + 1L);       // pairs with the acquire unlock loads of drained()
         } else {
@@ -793,6 +898,7 @@ public final class ReleaseEpoch {
             cellsLock.unlock();
         }
         myCell.set(c);
+        FAST.setRelease(fast, slot(Thread.currentThread()), c);  // the newest thread takes a shared slot
         return c;
     }
 
@@ -818,13 +924,14 @@ public final class ReleaseEpoch {
      * A new array with the live cells of {@code current}, with room for {@code room} more and
      * then as many again. Caller holds {@link #cellsLock}. Never writes {@code current}'s array.
      */
-    private static CellArray withoutDeadCells(CellArray current, int room) {
+    private CellArray withoutDeadCells(CellArray current, int room) {
         Cell[] live = new Cell[current.size];
         int n = 0;
         for (int i = 0; i < current.size; i++) {
             Cell c = current.cells[i];
             if (c.isDead()) {
                 c.retired();
+                FAST.compareAndSet(fast, (int) c.ownerId & FAST_MASK, c, (Cell) null);
             } else {
                 live[n++] = c;
             }
@@ -914,11 +1021,22 @@ public final class ReleaseEpoch {
         int outerIndex;
         /** Weak: a cell never keeps its thread alive. */
         final WeakReference<Thread> owner;
+        /** The owner's id, for its fast-path slot (only an index: the slot's hit is checked with {@link #insideOwner}). */
+        final long ownerId;
+        /**
+         * The owner while it is inside ({@code depth > 0}), else {@code null}: written by the owner
+         * only (and cleared once when a dead thread's cell is dropped), plain. Strong, so the fast
+         * path compares it with {@link Thread#currentThread()} without a weak-reference read; it
+         * holds the thread only while the thread is inside, so a thread that exited all its
+         * sections is not kept reachable by its cell.
+         */
+        Thread insideOwner;
         /** For the warning if the thread dies inside. */
         final String ownerName;
 
         CellFields(Thread t) {
             owner = new WeakReference<>(t);
+            ownerId = id(t);
             ownerName = t.getName();
         }
 
@@ -945,6 +1063,7 @@ public final class ReleaseEpoch {
 
         /** Called once when a dead thread's cell is dropped. */
         void retired() {
+            insideOwner = null;                          // a thread that died inside is kept no longer
             int d = (int) DEPTH.getOpaque(this);
             if (d > 0) {
                 System.getLogger(ReleaseEpoch.class.getName()).log(System.Logger.Level.WARNING,
