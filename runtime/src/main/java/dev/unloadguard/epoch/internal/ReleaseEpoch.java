@@ -81,7 +81,7 @@ import dev.unloadguard.epoch.BarrierOutcome;
  * {@code Cell} per thread that ever entered (a {@link ThreadLocal} created on the thread's
  * first {@code enter()}, registered in the epoch's array of cells). A cell holds, for each of
  * the two indexes, an increment-only {@code lock} and {@code unlock} counter, plus its thread's
- * nesting depth, the index of its outermost open section and a weak reference to its thread (a strong one only while it is inside: "Finding the own cell").
+ * nesting depth, the index of its outermost open section and a weak reference to its thread.
  * Only the owner thread writes a cell, so a
  * reader never writes a cache line another thread writes (cells are padded on both sides
  * against false sharing), and enter/exit take no lock and allocate nothing after the first
@@ -90,35 +90,27 @@ import dev.unloadguard.epoch.BarrierOutcome;
  *
  * <p><b>Finding the own cell.</b> A {@link ThreadLocal} lookup (a hash probe and a weak-reference
  * read, which the JIT cannot hoist or merge) costs more than the depth check it leads to, and
- * every nested enter and every exit needs the cell. So each epoch also has a small direct-mapped
- * table {@code fast}, one slot per masked thread id ({@code id & FAST_MASK}), holding the cell
- * of one thread with that masked id, and each cell a field {@code insideOwner}: its thread while
- * the thread is inside ({@code depth > 0}), else {@code null}. {@code enter} and {@code exit}
- * first read the slot of the current thread and use the cell found there only if its
- * {@code insideOwner} is {@link Thread#currentThread()} (a reference compare, so a thread id that
- * lies, from a subclass overriding {@code getId()}, or two ids that share a slot, can only cost a
- * miss, never hand a thread another thread's cell); else they take the thread-local path as
- * before. A hit therefore means: the thread's own cell, and the thread is inside, so a nested
- * {@code enter} costs a few plain loads, a compare and the depth increment, and so does
- * {@code exit}. An outermost {@code enter} always misses (the thread is outside), takes the
- * thread-local path and its fence as before, and then sets {@code insideOwner}; the outermost
- * {@code exit} clears it. A registering thread takes its slot (the newest thread wins a shared
- * slot; the older one keeps working through its thread local), and an outermost {@code enter}
- * that found its slot empty takes it with a CAS. Because {@code insideOwner} holds the thread
- * only while it is inside, a cell in a slot never keeps a thread that exited its sections
- * reachable (the cell's {@code owner} stays weak); a thread that died inside is held until its
- * cell is dropped (race (iv)), which clears {@code insideOwner} and, with a CAS, the slot. The
- * table changes nothing the barrier reads: counters, fences, the index, the gate and the cell
- * array are as described below.
+ * every enter and exit needs the cell. So each epoch also has a small direct-mapped table
+ * {@code fast}, one slot per masked thread id ({@code id & FAST_MASK}), holding the cell of one
+ * thread with that masked id. {@code enter} and {@code exit} first read the slot of the current
+ * thread and use the cell found there only if its weak {@code owner} refers to
+ * {@link Thread#currentThread()} ({@code Reference.refersTo}: an identity compare that, unlike
+ * {@code get()}, does not keep the referent alive, so it needs no GC barrier). The id is only an
+ * index: an id that lies (a subclass overriding {@code getId()}) or two ids that share a slot can
+ * only cost a miss, never hand a thread another thread's cell. On a miss they take the
+ * thread-local path as before. A registering thread takes its slot (the newest thread wins a
+ * shared slot; the older one keeps working through its thread local), and a thread that missed
+ * on an empty slot takes it with a CAS. The table holds cells, and cells hold their thread only
+ * weakly, so a slot never keeps a thread reachable; dropping a dead thread's cell (race (iv))
+ * also clears its slot with a CAS, so the cell goes too. The table changes nothing the barrier
+ * reads: counters, fences, the index, the gate and the cell array are as described below.
  *
  * <ul>
  * <li>{@code enter()}, outermost: read the active index {@code i}; {@code lock[i]++} on the own
- *     cell; full fence <b>B</b>; {@code depth = 1}, remember {@code i}, {@code insideOwner} = the
- *     thread; return {@code 1 << 1 | i}.
+ *     cell; full fence <b>B</b>; {@code depth = 1}, remember {@code i}; return {@code 1 << 1 | i}.
  *     Nested: {@code depth++}; return {@code depth << 1 | i}.
  * <li>{@code exit(t)}: check that {@code t} is the innermost section's token; {@code depth--};
- *     if that closed the outermost section, {@code insideOwner = null} and {@code unlock[i]++} on
- *     the own cell, a release store.
+ *     if that closed the outermost section, {@code unlock[i]++} on the own cell, a release store.
  * <li>{@code barrier()}: serialized by a lock. (1) Wait until the <em>inactive</em> index
  *     drains. (2) Flip: increment the flip counter, so new sections use the other index; full
  *     fence <b>D</b>. (3) Wait until the formerly active index drains.
@@ -235,19 +227,16 @@ import dev.unloadguard.epoch.BarrierOutcome;
  *     volatile load per check; the slot written before the store is seen by every check that
  *     reads a size covering it.
  * <li><em>Fast-path slot</em> (an element of {@code fast}): read with a plain load, written with
- *     a release store (registration) or a CAS (an outermost enter taking an empty slot, dropping a
- *     dead thread's cell). The plain load is enough because a cell found there is used only by
- *     its own thread: only the owner writes its thread into its cell's {@code insideOwner}, in
- *     program order after creating the cell and setting {@code depth}, so a thread that reads its
- *     own thread there reads its own earlier writes; any other value it may read (a stale or
- *     another thread's cell, {@code null}, a field not yet written) is some other thread or
- *     {@code null} and sends it to the thread-local path. The release store is not needed by that
- *     argument; it publishes the cell fully (its final fields included) to any thread that loads
+ *     a release store (registration) or a CAS (a thread taking an empty slot, dropping a dead
+ *     thread's cell). The plain load is enough because a cell found there is used only by its
+ *     own thread: its {@code owner} (a final field) refers to the current thread only if the
+ *     current thread created it, so everything the thread then reads in it (depth, index,
+ *     counters) it wrote itself, in program order; any other cell it may read (stale, another
+ *     thread's, {@code null}) fails the check and sends it to the thread-local path. The release
+ *     store is not needed by that argument; it publishes the cell fully to any thread that loads
  *     the slot, so no reader ever looks at a cell under construction, and costs nothing on x86.
- * <li><em>{@code insideOwner}</em>: plain, written by the owner only (set after {@code depth = 1},
- *     cleared with {@code depth = 0}), and cleared once by the thread dropping the cell of a dead
- *     thread, whose actions all happen-before ({@code isAlive()} false). Others read it racily
- *     and only compare it with themselves, which can never match.
+ * <li><em>{@code owner.refersTo}</em> in the check: final field, then the referent compared
+ *     without a read barrier; a cleared reference (a dead thread) never matches a live thread.
  * <li><em>Depth</em>: plain, owner only; {@link #threadsInside()} reads other threads' depths
  *     with opaque loads, a racy diagnostic. Barrier state (the flip counter's value, whose
  *     writes are serialized) is guarded by the barrier lock.
@@ -303,8 +292,8 @@ public final class ReleaseEpoch {
     private final ThreadLocal<Cell> myCell = new ThreadLocal<>();
     /**
      * The fast path to this thread's cell ("Finding the own cell"): slot {@code id & FAST_MASK}
-     * holds the cell of a thread with that masked id, a hint checked against the cell's
-     * {@code insideOwner}. Slots are written with a release store or a CAS, read plainly.
+     * holds the cell of a thread with that masked id, a hint checked with {@code owner.refersTo}.
+     * Slots are written with a release store or a CAS, read plainly.
      */
     private final Cell[] fast = new Cell[FAST_SLOTS];
     /** Serializes barriers. */
@@ -471,22 +460,11 @@ public final class ReleaseEpoch {
      * @return the token to pass to {@link #exit(int)}: the section's depth and index
      */
     public int enter() {
-        Thread t = Thread.currentThread();
-        Cell c = fast[slot(t)];                          // plain: a hint, checked on the next line
-        if (c != null && c.insideOwner == t) {           // this thread's own cell, and it is inside
-            return nest(c, c.depth);
-        }
-        return enterSlow(t, c);
-    }
-
-    /** {@link #enter()} when the fast path missed: the thread is outside, or its slot holds another cell. */
-    private int enterSlow(Thread t, Cell inSlot) {
-        Cell c = cell();
+        Cell c = ownCell();
         int d = c.depth;
         if (d > 0) {
-            return nest(c, d);                           // inside, but another thread's cell holds the slot
+            return nest(c, d);
         }
-        claimSlot(t, inSlot, c);
         return enterOuter(c, readIndex());
     }
 
@@ -503,22 +481,11 @@ public final class ReleaseEpoch {
      * @return the token to pass to {@link #exit(int)}
      */
     public int enterEntry(String method) {
-        Thread t = Thread.currentThread();
-        Cell c = fast[slot(t)];                          // plain: a hint, checked on the next line
-        if (c != null && c.insideOwner == t) {
-            return nest(c, c.depth);
-        }
-        return enterEntrySlow(t, c, method);
-    }
-
-    /** {@link #enterEntry} when the fast path missed. */
-    private int enterEntrySlow(Thread t, Cell inSlot, String method) {
-        Cell c = cell();
+        Cell c = ownCell();
         int d = c.depth;
         if (d > 0) {
             return nest(c, d);
         }
-        claimSlot(t, inSlot, c);
         int token = enterOuter(c, readIndex());
         Gate g = gate;                                   // volatile, after fence B: pairs with the barrier's E/A (G3)
         if (g != null && g.unloader != Thread.currentThread()) {
@@ -526,6 +493,29 @@ public final class ReleaseEpoch {
             throw refuse(g, method);
         }
         return token;
+    }
+
+    /**
+     * This thread's cell, registered on its first enter: from its fast-path slot if the slot holds
+     * it (see "Finding the own cell"), else from the thread local.
+     */
+    private Cell ownCell() {
+        Thread t = Thread.currentThread();
+        int i = slot(t);
+        Cell c = fast[i];                                // plain: a hint, checked on the next line
+        if (c != null && c.owner.refersTo(t)) {          // identity, not the id: only the own cell matches
+            return c;
+        }
+        return ownCellSlow(i, c);
+    }
+
+    /** {@link #ownCell()} when the slot held another thread's cell or none: takes an empty slot. */
+    private Cell ownCellSlow(int i, Cell inSlot) {
+        Cell c = cell();
+        if (inSlot == null) {
+            FAST.compareAndSet(fast, i, (Cell) null, c); // a CAS: never evicts a cell just put there
+        }
+        return c;
     }
 
     /** This thread's cell, registered on its first enter (published before the index read: race (iii)). */
@@ -542,17 +532,6 @@ public final class ReleaseEpoch {
     @SuppressWarnings("deprecation")                     // threadId() from Java 19 on; getId() is the same value
     private static long id(Thread t) {
         return t.getId();
-    }
-
-    /**
-     * Puts the own cell {@code c} into {@code t}'s slot if the slot was empty when the fast path
-     * read it ({@code inSlot}): a slot freed by a dead thread's cell is taken by the next live
-     * thread that enters. A CAS, so it never evicts a cell another thread just put there.
-     */
-    private void claimSlot(Thread t, Cell inSlot, Cell c) {
-        if (inSlot == null) {
-            FAST.compareAndSet(fast, slot(t), (Cell) null, c);
-        }
     }
 
     /** Whether {@code t}'s fast-path slot holds {@code t}'s cell: for tests. */
@@ -590,7 +569,6 @@ public final class ReleaseEpoch {
         VarHandle.fullFence();                           // B: pairs with A, D and E
         c.outerIndex = idx;
         c.depth = 1;
-        c.insideOwner = Thread.currentThread();          // after depth: a fast-path hit means depth > 0
         return 1 << 1 | idx;
     }
 
@@ -607,7 +585,6 @@ public final class ReleaseEpoch {
     /** Closes an outermost section the gate refused (it never ran code): balanced by an unlock, never a decrement. */
     private static void leaveRefused(Cell c, int idx) {
         c.depth = 0;
-        c.insideOwner = null;
         if (idx == 0) {
             UNLOCK0.setRelease(c, c.unlock0 + 1L);
         } else {
@@ -627,8 +604,8 @@ public final class ReleaseEpoch {
     public void exit(int token) {
         Thread t = Thread.currentThread();
         Cell c = fast[slot(t)];                          // plain: a hint, checked on the next line
-        if (c == null || c.insideOwner != t) {
-            c = myCell.get();                            // outside (the token is wrong), or the slot holds another cell
+        if (c == null || !c.owner.refersTo(t)) {
+            c = myCell.get();                            // the slot holds another thread's cell, or none
         }
         int d = c == null ? 0 : c.depth;
         if (d == 0 || (token >>> 1) != d || c.outerIndex != (token & 1)) {
@@ -638,7 +615,6 @@ public final class ReleaseEpoch {
         if (d > 1) {
             return;                                      // nested: only the outermost section counts
         }
-        c.insideOwner = null;                            // outside: the cell no longer holds the thread
         if ((token & 1) == 0) {
             UNLOCK0.setRelease(c, c.unlock0 + 1L);       // pairs with the acquire unlock loads of drained()
         } else {
@@ -1021,16 +997,8 @@ public final class ReleaseEpoch {
         int outerIndex;
         /** Weak: a cell never keeps its thread alive. */
         final WeakReference<Thread> owner;
-        /** The owner's id, for its fast-path slot (only an index: the slot's hit is checked with {@link #insideOwner}). */
+        /** The owner's id, for its fast-path slot (only an index: a hit is checked with {@code owner.refersTo}). */
         final long ownerId;
-        /**
-         * The owner while it is inside ({@code depth > 0}), else {@code null}: written by the owner
-         * only (and cleared once when a dead thread's cell is dropped), plain. Strong, so the fast
-         * path compares it with {@link Thread#currentThread()} without a weak-reference read; it
-         * holds the thread only while the thread is inside, so a thread that exited all its
-         * sections is not kept reachable by its cell.
-         */
-        Thread insideOwner;
         /** For the warning if the thread dies inside. */
         final String ownerName;
 
@@ -1063,7 +1031,6 @@ public final class ReleaseEpoch {
 
         /** Called once when a dead thread's cell is dropped. */
         void retired() {
-            insideOwner = null;                          // a thread that died inside is kept no longer
             int d = (int) DEPTH.getOpaque(this);
             if (d > 0) {
                 System.getLogger(ReleaseEpoch.class.getName()).log(System.Logger.Level.WARNING,

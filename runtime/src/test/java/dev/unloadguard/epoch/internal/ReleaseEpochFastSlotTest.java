@@ -109,7 +109,7 @@ class ReleaseEpochFastSlotTest {
     }
 
     @Test
-    void aThreadThatDiedInsideIsReleasedWhenItsCellIsDropped() throws Exception {
+    void aThreadThatDiedInsideIsNotKeptByItsSlotAndItsCellIsDropped() throws Exception {
         Thread leaky = threadIn(7, () -> {
             epoch.enter();                                        // no exit: dies inside, at depth 2
             epoch.enter();
@@ -118,9 +118,9 @@ class ReleaseEpochFastSlotTest {
         leaky.join();
         WeakReference<Thread> ref = new WeakReference<>(leaky);
         leaky = null;
-        assertEquals(BarrierOutcome.IMMEDIATE, epoch.barrier(BOUND));  // drops the dead thread's cell
+        awaitCollected(ref);                                      // its cell and slot hold it weakly only
+        assertEquals(BarrierOutcome.IMMEDIATE, epoch.barrier(BOUND));  // drops the dead thread's cell, clears its slot
         assertEquals(0, epoch.cellCount());
-        awaitCollected(ref);
 
         assertLaterThreadGetsItsOwnCell(7);
     }
