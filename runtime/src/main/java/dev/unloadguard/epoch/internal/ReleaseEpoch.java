@@ -88,6 +88,23 @@ import dev.unloadguard.epoch.BarrierOutcome;
  * enter. This is {@code srcu_data}'s per-CPU {@code srcu_lock_count[2]}/{@code
  * srcu_unlock_count[2]}, per thread instead of per CPU: a thread cannot migrate between cells.
  *
+ * <p><b>Finding the own cell.</b> A {@link ThreadLocal} lookup (a hash probe and a weak-reference
+ * read, which the JIT cannot hoist or merge) costs more than the depth check it leads to, and
+ * every enter and exit needs the cell. So each epoch also has a small direct-mapped table
+ * {@code fast}, one slot per masked thread id ({@code id & FAST_MASK}), holding the cell of one
+ * thread with that masked id. {@code enter} and {@code exit} first read the slot of the current
+ * thread and use the cell found there only if its weak {@code owner} refers to
+ * {@link Thread#currentThread()} ({@code Reference.refersTo}: an identity compare that, unlike
+ * {@code get()}, does not keep the referent alive, so it needs no GC barrier). The id is only an
+ * index: an id that lies (a subclass overriding {@code getId()}) or two ids that share a slot can
+ * only cost a miss, never hand a thread another thread's cell. On a miss they take the
+ * thread-local path as before. A registering thread takes its slot (the newest thread wins a
+ * shared slot; the older one keeps working through its thread local), and a thread that missed
+ * on an empty slot takes it with a CAS. The table holds cells, and cells hold their thread only
+ * weakly, so a slot never keeps a thread reachable; dropping a dead thread's cell (race (iv))
+ * also clears its slot with a CAS, so the cell goes too. The table changes nothing the barrier
+ * reads: counters, fences, the index, the gate and the cell array are as described below.
+ *
  * <ul>
  * <li>{@code enter()}, outermost: read the active index {@code i}; {@code lock[i]++} on the own
  *     cell; full fence <b>B</b>; {@code depth = 1}, remember {@code i}; return {@code 1 << 1 | i}.
@@ -209,6 +226,17 @@ import dev.unloadguard.epoch.BarrierOutcome;
  * <li><em>Cell array</em>: published with a volatile store under a small lock, read with a
  *     volatile load per check; the slot written before the store is seen by every check that
  *     reads a size covering it.
+ * <li><em>Fast-path slot</em> (an element of {@code fast}): read with a plain load, written with
+ *     a release store (registration) or a CAS (a thread taking an empty slot, dropping a dead
+ *     thread's cell). The plain load is enough because a cell found there is used only by its
+ *     own thread: its {@code owner} (a final field) refers to the current thread only if the
+ *     current thread created it, so everything the thread then reads in it (depth, index,
+ *     counters) it wrote itself, in program order; any other cell it may read (stale, another
+ *     thread's, {@code null}) fails the check and sends it to the thread-local path. The release
+ *     store is not needed by that argument; it publishes the cell fully to any thread that loads
+ *     the slot, so no reader ever looks at a cell under construction, and costs nothing on x86.
+ * <li><em>{@code owner.refersTo}</em> in the check: final field, then the referent compared
+ *     without a read barrier; a cleared reference (a dead thread) never matches a live thread.
  * <li><em>Depth</em>: plain, owner only; {@link #threadsInside()} reads other threads' depths
  *     with opaque loads, a racy diagnostic. Barrier state (the flip counter's value, whose
  *     writes are serialized) is guarded by the barrier lock.
@@ -250,6 +278,9 @@ public final class ReleaseEpoch {
     private static final long PARK_MIN_NANOS = 8_000L;
     /** Longest park of a waiting barrier: bounds how late it notices the last exit. */
     static final long PARK_MAX_NANOS = 500_000L;
+    /** Slots of the fast path to a thread's own cell (a power of two): see "Finding the own cell". */
+    static final int FAST_SLOTS = 128;
+    static final int FAST_MASK = FAST_SLOTS - 1;
     /** A waiting barrier looks for dead threads' cells every this many parks. */
     private static final int PRUNE_EVERY_PARKS = 8;
 
@@ -259,6 +290,12 @@ public final class ReleaseEpoch {
     private volatile CellArray cellArray = new CellArray(new Cell[MIN_CELL_CAPACITY], 0);
     /** This thread's cell; {@code null} until its first enter. */
     private final ThreadLocal<Cell> myCell = new ThreadLocal<>();
+    /**
+     * The fast path to this thread's cell ("Finding the own cell"): slot {@code id & FAST_MASK}
+     * holds the cell of a thread with that masked id, a hint checked with {@code owner.refersTo}.
+     * Slots are written with a release store or a CAS, read plainly.
+     */
+    private final Cell[] fast = new Cell[FAST_SLOTS];
     /** Serializes barriers. */
     private final ReentrantLock barrierLock = new ReentrantLock();
     /** Serializes changes of the cell array (registration, dropping dead cells). */
@@ -271,6 +308,7 @@ public final class ReleaseEpoch {
     private static final VarHandle UNLOCK0;
     private static final VarHandle UNLOCK1;
     private static final VarHandle DEPTH;
+    private static final VarHandle FAST = MethodHandles.arrayElementVarHandle(Cell[].class);
 
     static {
         try {
@@ -422,7 +460,7 @@ public final class ReleaseEpoch {
      * @return the token to pass to {@link #exit(int)}: the section's depth and index
      */
     public int enter() {
-        Cell c = cell();
+        Cell c = ownCell();
         int d = c.depth;
         if (d > 0) {
             return nest(c, d);
@@ -443,7 +481,7 @@ public final class ReleaseEpoch {
      * @return the token to pass to {@link #exit(int)}
      */
     public int enterEntry(String method) {
-        Cell c = cell();
+        Cell c = ownCell();
         int d = c.depth;
         if (d > 0) {
             return nest(c, d);
@@ -457,10 +495,49 @@ public final class ReleaseEpoch {
         return token;
     }
 
+    /**
+     * This thread's cell, registered on its first enter: from its fast-path slot if the slot holds
+     * it (see "Finding the own cell"), else from the thread local.
+     */
+    private Cell ownCell() {
+        Thread t = Thread.currentThread();
+        int i = slot(t);
+        Cell c = fast[i];                                // plain: a hint, checked on the next line
+        if (c != null && c.owner.refersTo(t)) {          // identity, not the id: only the own cell matches
+            return c;
+        }
+        return ownCellSlow(i, c);
+    }
+
+    /** {@link #ownCell()} when the slot held another thread's cell or none: takes an empty slot. */
+    private Cell ownCellSlow(int i, Cell inSlot) {
+        Cell c = cell();
+        if (inSlot == null) {
+            FAST.compareAndSet(fast, i, (Cell) null, c); // a CAS: never evicts a cell just put there
+        }
+        return c;
+    }
+
     /** This thread's cell, registered on its first enter (published before the index read: race (iii)). */
     private Cell cell() {
         Cell c = myCell.get();
         return c != null ? c : register();
+    }
+
+    /** The fast-path slot of {@code t}: its id, masked. The id is only an index, never trusted. */
+    static int slot(Thread t) {
+        return (int) id(t) & FAST_MASK;
+    }
+
+    @SuppressWarnings("deprecation")                     // threadId() from Java 19 on; getId() is the same value
+    private static long id(Thread t) {
+        return t.getId();
+    }
+
+    /** Whether {@code t}'s fast-path slot holds {@code t}'s cell: for tests. */
+    boolean slotHoldsCellOf(Thread t) {
+        Cell c = (Cell) FAST.getVolatile(fast, slot(t));
+        return c != null && c.owner.get() == t;
     }
 
     /** The active index: the first half of {@code enter}. Volatile: race (iii), (G3). */
@@ -525,7 +602,11 @@ public final class ReleaseEpoch {
      *         out of order); nothing is changed then
      */
     public void exit(int token) {
-        Cell c = myCell.get();
+        Thread t = Thread.currentThread();
+        Cell c = fast[slot(t)];                          // plain: a hint, checked on the next line
+        if (c == null || !c.owner.refersTo(t)) {
+            c = myCell.get();                            // the slot holds another thread's cell, or none
+        }
         int d = c == null ? 0 : c.depth;
         if (d == 0 || (token >>> 1) != d || c.outerIndex != (token & 1)) {
             throw notInnermost(token, d, c);
@@ -793,6 +874,7 @@ public final class ReleaseEpoch {
             cellsLock.unlock();
         }
         myCell.set(c);
+        FAST.setRelease(fast, slot(Thread.currentThread()), c);  // the newest thread takes a shared slot
         return c;
     }
 
@@ -818,13 +900,14 @@ public final class ReleaseEpoch {
      * A new array with the live cells of {@code current}, with room for {@code room} more and
      * then as many again. Caller holds {@link #cellsLock}. Never writes {@code current}'s array.
      */
-    private static CellArray withoutDeadCells(CellArray current, int room) {
+    private CellArray withoutDeadCells(CellArray current, int room) {
         Cell[] live = new Cell[current.size];
         int n = 0;
         for (int i = 0; i < current.size; i++) {
             Cell c = current.cells[i];
             if (c.isDead()) {
                 c.retired();
+                FAST.compareAndSet(fast, (int) c.ownerId & FAST_MASK, c, (Cell) null);
             } else {
                 live[n++] = c;
             }
@@ -914,11 +997,14 @@ public final class ReleaseEpoch {
         int outerIndex;
         /** Weak: a cell never keeps its thread alive. */
         final WeakReference<Thread> owner;
+        /** The owner's id, for its fast-path slot (only an index: a hit is checked with {@code owner.refersTo}). */
+        final long ownerId;
         /** For the warning if the thread dies inside. */
         final String ownerName;
 
         CellFields(Thread t) {
             owner = new WeakReference<>(t);
+            ownerId = id(t);
             ownerName = t.getName();
         }
 
