@@ -19,7 +19,7 @@ import java.util.Objects;
  * @param hazards hazards, by class name then position in the class file
  * @param warnings warning-level findings, in the same order
  */
-public record CheckReport(String jar, int classes, GuardPlan.Scope scope, List<GuardedMethod> guarded,
+public record CheckReport(String jar, int classes, UnloadCheck.Scope scope, List<GuardedMethod> guarded,
         List<EntrySections> entrySections, List<Hazard> hazards, List<Hazard> warnings) {
 
     public CheckReport {
@@ -66,14 +66,14 @@ public record CheckReport(String jar, int classes, GuardPlan.Scope scope, List<G
                 guarded.size(), guarded.size() == 1 ? "" : "s",
                 hazards.size(), hazards.size() == 1 ? "" : "s",
                 warnings.size(), warnings.size() == 1 ? "" : "s",
-                scope == GuardPlan.Scope.ENTRIES ? ", " + sections + (sections == 1 ? " entry section" : " entry sections") : "",
+                scope == UnloadCheck.Scope.ENTRIES ? ", " + sections + (sections == 1 ? " entry section" : " entry sections") : "",
                 hazards.isEmpty() ? ": nothing found that outlives an unload" : ": fix them before hot-unloading this plugin"));
         return sb.toString();
     }
 
     /** The scope line and, in scope ENTRIES, one line per class with entry sections. */
     private void entrySectionsText(StringBuilder sb) {
-        if (scope == GuardPlan.Scope.RELEASE_PATHS) {
+        if (scope == UnloadCheck.Scope.RELEASE_PATHS) {
             sb.append("guard scope: RELEASE_PATHS (only the release callbacks below run inside the plugin's epoch)\n\n");
             return;
         }

@@ -25,12 +25,12 @@ import org.objectweb.asm.ClassReader;
  * {@link ClassReader}, never defined or loaded.
  *
  * <ul>
- * <li><b>Guard scope</b>: {@link GuardPlan.Scope#ENTRIES} unless asked otherwise, as a
+ * <li><b>Guard scope</b>: {@link Scope#ENTRIES} unless asked otherwise, as a
  *     {@code PluginLoader} loads a plugin by default: every method of the plugin is a section.
  *     The report counts the entry sections per class (gated entries and clean-up methods, see
  *     {@link EntrySections}), names the methods the agent would leave outside any section
  *     (found by weaving each class as the agent would, the result dropped), and lists the release
- *     paths one by one. With {@link GuardPlan.Scope#RELEASE_PATHS} (a plugin loaded with
+ *     paths one by one. With {@link Scope#RELEASE_PATHS} (a plugin loaded with
  *     {@code GUARD_RELEASE_PATHS_ONLY}) only the release paths are sections.
  * <li><b>Guarded release callbacks</b> (the release paths): what the agent will guard when the
  *     plugin's classes are defined with the agent installed, decided by {@link GuardPlan} exactly
@@ -60,14 +60,28 @@ public final class UnloadCheck {
     private UnloadCheck() {
     }
 
+    /** What the agent guards in the checked plugin: the guard scope a host loads it with. */
+    public enum Scope {
+        /** Every method is a section (a plugin loader's default, {@code GuardScope.ENTRIES}). */
+        ENTRIES(GuardPlan.Scope.ENTRIES),
+        /** Release paths only ({@code GuardScope.RELEASE_PATHS}, {@code LoadOption.GUARD_RELEASE_PATHS_ONLY}). */
+        RELEASE_PATHS(GuardPlan.Scope.RELEASE_PATHS);
+
+        private final GuardPlan.Scope plan;
+
+        Scope(GuardPlan.Scope plan) {
+            this.plan = plan;
+        }
+    }
+
     /**
-     * Reads and checks a jar in guard scope {@link GuardPlan.Scope#ENTRIES} (what a plugin loader
+     * Reads and checks a jar in guard scope {@link Scope#ENTRIES} (what a plugin loader
      * does by default).
      *
      * @throws CheckException if the file is missing, not a jar, or holds an unreadable entry
      */
     public static CheckReport check(Path jar) throws CheckException {
-        return check(jar, GuardPlan.Scope.ENTRIES);
+        return check(jar, Scope.ENTRIES);
     }
 
     /**
@@ -75,7 +89,7 @@ public final class UnloadCheck {
      *
      * @throws CheckException if the file is missing, not a jar, or holds an unreadable entry
      */
-    public static CheckReport check(Path jar, GuardPlan.Scope scope) throws CheckException {
+    public static CheckReport check(Path jar, Scope scope) throws CheckException {
         return analyze(jar.toString(), read(jar), scope);
     }
 
@@ -88,7 +102,7 @@ public final class UnloadCheck {
      * @throws CheckException if a class entry is not a class file ASM can read
      */
     public static CheckReport analyze(String jarName, Map<String, byte[]> entries) throws CheckException {
-        return analyze(jarName, entries, GuardPlan.Scope.ENTRIES);
+        return analyze(jarName, entries, Scope.ENTRIES);
     }
 
     /**
@@ -96,7 +110,7 @@ public final class UnloadCheck {
      *
      * @throws CheckException if a class entry is not a class file ASM can read
      */
-    public static CheckReport analyze(String jarName, Map<String, byte[]> entries, GuardPlan.Scope scope) throws CheckException {
+    public static CheckReport analyze(String jarName, Map<String, byte[]> entries, Scope scope) throws CheckException {
         List<ClassEntry> classes = classEntries(jarName, entries);
         Set<String> names = new LinkedHashSet<>();
         for (ClassEntry c : classes) {
@@ -174,11 +188,11 @@ public final class UnloadCheck {
                 warnings);
     }
 
-    private static GuardPlan plan(String jarName, ClassEntry c, JarTypes types, Set<String> pending, GuardPlan.Scope scope)
+    private static GuardPlan plan(String jarName, ClassEntry c, JarTypes types, Set<String> pending, Scope scope)
             throws CheckException {
         try {
-            return pending.isEmpty() ? GuardPlan.of(c.bytes, types.resources(), scope)
-                    : GuardPlan.of(c.bytes, types.resources(), pending, scope);
+            return pending.isEmpty() ? GuardPlan.of(c.bytes, types.resources(), scope.plan)
+                    : GuardPlan.of(c.bytes, types.resources(), pending, scope.plan);
         } catch (RuntimeException ex) {
             throw corrupt(jarName, c.entry, ex);
         }

@@ -232,7 +232,7 @@ class UnloadCheckTest {
         Object empty = MiniJson.parse(UnloadCheck.analyze("e.jar", Map.of()).toJson());
         assertEquals(Map.of("jar", "e.jar", "classes", 0L, "scope", "ENTRIES", "entrySections", List.of(), "guarded", List.of(),
                 "hazards", List.of(), "warnings", List.of()), empty);
-        Object releaseOnly = MiniJson.parse(UnloadCheck.analyze("e.jar", Map.of(), GuardPlan.Scope.RELEASE_PATHS).toJson());
+        Object releaseOnly = MiniJson.parse(UnloadCheck.analyze("e.jar", Map.of(), UnloadCheck.Scope.RELEASE_PATHS).toJson());
         assertEquals("RELEASE_PATHS", ((Map<?, ?>) releaseOnly).get("scope"));
     }
 
@@ -240,9 +240,9 @@ class UnloadCheckTest {
     void scopeEntriesCountsEachClassesEntrySectionsAndListsTheReleasePathsAsScopeReleasePathsDoes() throws Exception {
         Map<String, byte[]> entries = entries(e -> e.startsWith(GUARD));
         CheckReport entriesScope = UnloadCheck.analyze("guard.jar", entries);
-        CheckReport releaseOnly = UnloadCheck.analyze("guard.jar", entries, GuardPlan.Scope.RELEASE_PATHS);
-        assertEquals(GuardPlan.Scope.ENTRIES, entriesScope.scope());
-        assertEquals(GuardPlan.Scope.RELEASE_PATHS, releaseOnly.scope());
+        CheckReport releaseOnly = UnloadCheck.analyze("guard.jar", entries, UnloadCheck.Scope.RELEASE_PATHS);
+        assertEquals(UnloadCheck.Scope.ENTRIES, entriesScope.scope());
+        assertEquals(UnloadCheck.Scope.RELEASE_PATHS, releaseOnly.scope());
         assertEquals(releaseOnly.guarded(), entriesScope.guarded(), "the same release paths in both scopes");
         assertEquals(List.of(), releaseOnly.entrySections());
 

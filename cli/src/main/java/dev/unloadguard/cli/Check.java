@@ -3,7 +3,6 @@ package dev.unloadguard.cli;
 import dev.unloadguard.check.CheckException;
 import dev.unloadguard.check.CheckReport;
 import dev.unloadguard.check.UnloadCheck;
-import dev.unloadguard.weave.internal.GuardPlan;
 import java.io.PrintStream;
 import java.nio.file.Path;
 
@@ -23,13 +22,13 @@ final class Check {
 
     static int run(String[] args, PrintStream out, PrintStream err) throws UsageException {
         boolean json = false;
-        GuardPlan.Scope scope = GuardPlan.Scope.ENTRIES;
+        UnloadCheck.Scope scope = UnloadCheck.Scope.ENTRIES;
         String jar = null;
         for (String a : args) {
             if (a.equals("--json")) {
                 json = true;
             } else if (a.equals("--release-paths")) {
-                scope = GuardPlan.Scope.RELEASE_PATHS;
+                scope = UnloadCheck.Scope.RELEASE_PATHS;
             } else if (a.startsWith("-")) {
                 throw new UsageException("unknown option '" + a + "'; usage: " + USAGE);
             } else if (jar != null) {

@@ -2,6 +2,7 @@ package dev.unloadguard.epoch.internal;
 
 import dev.unloadguard.epoch.BarrierOutcome;
 import static dev.unloadguard.epoch.internal.ReleaseEpochTestSupport.BOUND;
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -28,6 +29,7 @@ class ReleaseEpochStressTest {
         AtomicLong sections = new AtomicLong();
         AtomicReference<Throwable> failure = new AtomicReference<>();
         List<Thread> readers = new ArrayList<>();
+        long before;
         for (int r = 0; r < 3; r++) {
             Thread t = new Thread(() -> {
                 try {
@@ -48,6 +50,10 @@ class ReleaseEpochStressTest {
             readers.add(t);
         }
         try {
+            // The stream must be running before the barriers start (on a loaded machine the
+            // readers can take longer to be scheduled than 500 idle barriers take to finish).
+            await().atMost(BOUND).until(() -> sections.get() > 1_000 || failure.get() != null);
+            before = sections.get();
             for (int i = 0; i < 500; i++) {
                 // A liveness bound, not a timing assertion: readers must never starve a barrier.
                 assertNotEquals(BarrierOutcome.TIMED_OUT, epoch.barrier(BOUND), "barrier " + i + " starved");
@@ -62,7 +68,8 @@ class ReleaseEpochStressTest {
             }
         }
         assertNull(failure.get());
-        assertTrue(sections.get() > 500, "readers ran: " + sections.get());
+        assertTrue(sections.get() > before, "readers kept running while the barriers ran: " + before + " sections before, "
+                + sections.get() + " after");
         assertEquals(BarrierOutcome.IMMEDIATE, epoch.barrier(BOUND));
     }
 
