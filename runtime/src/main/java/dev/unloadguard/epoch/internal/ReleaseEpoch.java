@@ -501,18 +501,20 @@ public final class ReleaseEpoch {
      */
     private Cell ownCell() {
         Thread t = Thread.currentThread();
-        int i = slot(t);
-        Cell c = fast[i];                                // plain: a hint, checked on the next line
-        if (c != null && c.owner.refersTo(t)) {          // identity, not the id: only the own cell matches
-            return c;
-        }
-        return ownCellSlow(i, c);
+        Cell c = slotCell(t);
+        return c != null ? c : ownCellSlow(slot(t));
+    }
+
+    /** {@code t}'s cell if its fast-path slot holds it, else {@code null}. */
+    private Cell slotCell(Thread t) {
+        Cell c = fast[slot(t)];                          // plain: a hint, checked on the next line
+        return c != null && c.owner.refersTo(t) ? c : null; // identity, not the id: only the own cell matches
     }
 
     /** {@link #ownCell()} when the slot held another thread's cell or none: takes an empty slot. */
-    private Cell ownCellSlow(int i, Cell inSlot) {
+    private Cell ownCellSlow(int i) {
         Cell c = cell();
-        if (inSlot == null) {
+        if (fast[i] == null) {
             FAST.compareAndSet(fast, i, (Cell) null, c); // a CAS: never evicts a cell just put there
         }
         return c;
@@ -602,9 +604,8 @@ public final class ReleaseEpoch {
      *         out of order); nothing is changed then
      */
     public void exit(int token) {
-        Thread t = Thread.currentThread();
-        Cell c = fast[slot(t)];                          // plain: a hint, checked on the next line
-        if (c == null || !c.owner.refersTo(t)) {
+        Cell c = slotCell(Thread.currentThread());
+        if (c == null) {
             c = myCell.get();                            // the slot holds another thread's cell, or none
         }
         int d = c == null ? 0 : c.depth;
