@@ -26,6 +26,9 @@ import javax.tools.ToolProvider;
  */
 public final class PluginJars {
 
+    /** Calls per generated "touch" method of the driver (well under the JVM's 64 KB per method). */
+    private static final int CALLS_PER_METHOD = 500;
+
     private PluginJars() {
     }
 
@@ -40,8 +43,20 @@ public final class PluginJars {
         Files.createDirectories(pkgDir);
         Files.createDirectories(out);
         List<Path> sources = new ArrayList<>();
+        // The driver touches every class from methods of at most CALLS_PER_METHOD calls each: one
+        // method for all of them would pass the JVM's 64 KB code limit near 3,000 classes.
         StringBuilder calls = new StringBuilder();
+        StringBuilder touchers = new StringBuilder();
+        int touch = 0;
         for (int i = 0; i < classes; i++) {
+            if (i % CALLS_PER_METHOD == 0) {
+                if (i > 0) {
+                    touchers.append("        return sum;\n    }\n\n");
+                }
+                touchers.append("    private static int touch").append(touch).append("() {\n        int sum = 0;\n");
+                calls.append("        sum += touch").append(touch).append("();\n");
+                touch++;
+            }
             boolean callback = i % 10 == 0;
             String body = "package " + pkg + ";\n\n"
                     + "public final class C" + i + (callback ? " implements dev.unloadguard.driver.ReleaseCallback" : "") + " {\n"
@@ -55,10 +70,13 @@ public final class PluginJars {
             Path file = pkgDir.resolve("C" + i + ".java");
             Files.writeString(file, body, StandardCharsets.UTF_8);
             sources.add(file);
-            calls.append("        sum += new C").append(i).append("().work(").append(i).append(");\n");
+            touchers.append("        sum += new C").append(i).append("().work(").append(i).append(");\n");
             if (callback) {
-                calls.append("        new C").append(i).append("().release();\n");
+                touchers.append("        new C").append(i).append("().release();\n");
             }
+        }
+        if (classes > 0) {
+            touchers.append("        return sum;\n    }\n\n");
         }
         String driver = "package " + pkg + ";\n\n"
                 + "import dev.unloadguard.device.Device;\n"
@@ -74,7 +92,8 @@ public final class PluginJars {
                 + calls
                 + "        sink = sum;\n"
                 + "    }\n\n"
-                + "    @Override\n    public void exit() {\n        device.release();\n        device = null;\n    }\n"
+                + "    @Override\n    public void exit() {\n        device.release();\n        device = null;\n    }\n\n"
+                + touchers
                 + "}\n";
         Path driverFile = pkgDir.resolve("GenDriver.java");
         Files.writeString(driverFile, driver, StandardCharsets.UTF_8);

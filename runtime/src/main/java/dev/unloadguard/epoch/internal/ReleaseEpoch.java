@@ -623,6 +623,46 @@ public final class ReleaseEpoch {
         }
     }
 
+    /**
+     * Exits the calling thread's innermost open section in this epoch, whatever its token: the
+     * exit of woven code whose sections are balanced by construction (one section per method
+     * body, exited before every return and in a catch-all handler that covers the rest of the
+     * body), so the innermost open section is always the body's own. The same effect, fences and
+     * pairings as {@link #exit(int)} with that section's token.
+     *
+     * @return the depth of the section it closed: 1 for the thread's outermost section
+     * @throws IllegalStateException if the thread has no open section in this epoch; nothing is changed then
+     */
+    public int exitInnermost() {
+        Cell c = slotCell(Thread.currentThread());
+        if (c == null) {
+            c = myCell.get();                            // the slot holds another thread's cell, or none
+        }
+        int d = c == null ? 0 : c.depth;
+        if (d == 0) {
+            throw new IllegalStateException("release epoch exit without an open section: thread \""
+                    + Thread.currentThread().getName() + "\" is not inside the " + this + "; was it exited twice?");
+        }
+        c.depth = d - 1;
+        if (d == 1) {
+            if (c.outerIndex == 0) {
+                UNLOCK0.setRelease(c, c.unlock0 + 1L);   // as in exit(int): pairs with the acquire unlock loads of drained()
+            } else {
+                UNLOCK1.setRelease(c, c.unlock1 + 1L);
+            }
+        }
+        return d;
+    }
+
+    /** The calling thread's depth in this epoch from its fast-path slot: {@link #depth()} without the thread local. */
+    public int ownDepth() {
+        Cell c = slotCell(Thread.currentThread());
+        if (c == null) {
+            c = myCell.get();
+        }
+        return c == null ? 0 : c.depth;
+    }
+
     private IllegalStateException notInnermost(int token, int depth, Cell c) {
         String thread = "thread \"" + Thread.currentThread().getName() + "\"";
         if (depth == 0) {

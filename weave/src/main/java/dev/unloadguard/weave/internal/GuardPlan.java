@@ -416,6 +416,14 @@ public final class GuardPlan {
         return overrides;
     }
 
+    /**
+     * Whether weaving this plan only turns whole method bodies of the class into sections: it adds
+     * no method and rewrites no call site. Such a plan can be woven byte by byte ({@link EntryWeaver}).
+     */
+    boolean weavesBodiesOnly() {
+        return bridges.isEmpty() && overrides.isEmpty() && siteRewrites.isEmpty();
+    }
+
     /** Whether weaving this plan adds methods to the class. */
     boolean addsMethods() {
         return !bridges.isEmpty() || !overrides.isEmpty();

@@ -188,6 +188,15 @@ public final class GuardTransformer implements ClassFileTransformer {
                 return null;
             }
             String guard = Epochs.needsBootBridge(loader) ? Weaver.BOOT_GUARD : Weaver.RELEASE_GUARD;
+            if (guard == Weaver.RELEASE_GUARD && plan.weavesBodiesOnly()) {
+                byte[] fast = EntryWeaver.weave(classfileBuffer, reader, plan);
+                if (fast != null) {
+                    TRANSFORMED.increment();
+                    GUARDED.add(plan.targets().size());
+                    Log.debug(() -> describe(plan, new Weaver.Woven(fast, List.of()), loader));
+                    return fast;
+                }
+            }
             Weaver.Woven woven = Weaver.weaveReporting(reader, plan, guard);
             if (plan.addsMethods() && classBeingRedefined == null) {
                 shape(loader, className);

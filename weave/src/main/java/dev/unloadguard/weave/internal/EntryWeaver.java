@@ -1,0 +1,821 @@
+package dev.unloadguard.weave.internal;
+
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
+import org.objectweb.asm.ClassReader;
+
+/**
+ * The byte-level weaver for guard scope ENTRIES: every concrete method of a plain plugin class
+ * becomes a balanced section of its plugin's epoch, written straight into the class file without
+ * parsing it into ASM events. In scope ENTRIES every plugin class is woven while the application
+ * starts, and ASM's event pipeline (a visitor call per instruction, a frame expanded per branch
+ * target, a constant pool hashed anew) cost about ten times the class's own loading, most of it
+ * in compiling ASM itself; this weaver copies the code and patches offsets.
+ *
+ * <h2>What it writes</h2>
+ * For each planned method (a gated entry, or an ungated section: a clean-up method, a release path):
+ * <pre>
+ *   [P:] ldc_w EPOCH; (ldc_w "entry name";) invokestatic ReleaseGuard.enterEntrySection / enterSection
+ *   ... the method's code; before every return: ldc_w EPOCH; invokestatic ReleaseGuard.exitSection ...
+ *   handler: ldc_w EPOCH; invokestatic ReleaseGuard.exitSectionThrowing; athrow
+ * </pre>
+ * {@code P} is the start of the code, or for a constructor the instruction after its
+ * {@code super(...)}/{@code this(...)} call. {@code EPOCH} is the same dynamic constant the ASM
+ * weaver uses ({@link Weaver#epochConstant}), with its bootstrap method appended to the class's
+ * {@code BootstrapMethods}. The method gains {@code @Guarded}. The handler is the last entry of
+ * the exception table (the method's own handlers keep precedence) and covers the code from
+ * {@code P} to the end, except the exit sequences themselves: an exit that threw must not exit
+ * again. Unlike the ASM weaver's, these sections keep no token: the exit closes the thread's
+ * innermost section, which for a body balanced this way is always its own
+ * ({@code ReleaseEpoch.exitInnermost}); so no local is added and every stack map frame keeps its
+ * locals, only its offset changes, and the handler's frame holds no locals at all.
+ *
+ * <h2>Offsets</h2>
+ * Inserted bytes shift the code after them. Each original instruction start {@code o} has a new
+ * position; a branch, an exception range, a frame, a line number or a local variable's range that
+ * named {@code o} names, instead, where control must arrive: for a return, the exit sequence
+ * before it (so a branch to a return still exits); for {@code P}, the original instruction after
+ * the enter sequence (so a loop back to the first instruction does not enter again). Switch
+ * padding is recomputed at the new position. Relative offsets are recomputed from both ends.
+ *
+ * <h2>What it leaves to ASM</h2>
+ * It returns {@code null} (the caller weaves with ASM) for any class it does not handle exactly:
+ * class files older than Java 11 (no dynamic constants), a plan that adds methods or rewrites
+ * call sites, a constructor whose {@code super(...)} call is not preceded only by loads of
+ * {@code this}, locals and constants (any other shape needs the data-flow analysis of
+ * {@link ConstructorPrologue}), {@code jsr}/{@code ret}, type annotations on code or any other
+ * code attribute it does not know, a 16-bit branch that would overflow, a constant pool or a
+ * method that would pass the class file's limits, a constant-pool tag it does not know.
+ */
+final class EntryWeaver {
+
+    private static final String GUARD = Weaver.RELEASE_GUARD;
+
+    /** Thrown to hand the class to ASM; preallocated, no stack trace. */
+    private static final class Unsupported extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        Unsupported() {
+            super(null, null, false, false);
+        }
+    }
+
+    private static final Unsupported UNSUPPORTED = new Unsupported();
+
+    private final byte[] b;
+    private final ClassReader reader;
+    private final GuardPlan plan;
+    private final char[] chars;
+    /** New constant-pool entries, appended after the old ones. */
+    private final Out pool = new Out(256);
+    private int poolCount;
+    private int bootstrapIndex;
+    // Constant-pool indexes of what the woven code uses.
+    private int epoch;
+    private int enterSection;
+    private int enterEntrySection;
+    private int exitSection;
+    private int exitSectionThrowing;
+    private int throwableClass;
+    private int guardedDesc;
+    private int stackMapTableName;
+    private int annotationsName;
+    private int bootstrapMethodsName;
+
+    private EntryWeaver(byte[] b, ClassReader reader, GuardPlan plan) {
+        this.b = b;
+        this.reader = reader;
+        this.plan = plan;
+        this.chars = new char[reader.getMaxStringLength()];
+    }
+
+    /**
+     * {@code classfile} with every planned method a balanced section, or {@code null} to weave it
+     * with ASM instead (see "What it leaves to ASM").
+     *
+     * @param reader the {@link ClassReader} of {@code classfile} (its constant pool is parsed)
+     * @param plan a plan of whole method bodies ({@link GuardPlan#weavesBodiesOnly()})
+     */
+    static byte[] weave(byte[] classfile, ClassReader reader, GuardPlan plan) {
+        if (!plan.weavesBodiesOnly() || reader.readUnsignedShort(6) < 55) {
+            return null;
+        }
+        try {
+            return new EntryWeaver(classfile, reader, plan).run();
+        } catch (Unsupported | ArrayIndexOutOfBoundsException e) {
+            return null; // a shape left to ASM, or a class file ASM will report on
+        }
+    }
+
+    private byte[] run() {
+        int items = reader.getItemCount();
+        for (int i = 1; i < items; i++) {
+            int at = reader.getItem(i);
+            if (at != 0 && !knownTag(b[at - 1])) {
+                throw UNSUPPORTED;
+            }
+        }
+        poolCount = items;
+        int methodsAt = GuardPlan.methodTable(reader);
+        int classAttributesAt = skipMembers(methodsAt);
+        bootstrapIndex = bootstrapCount(classAttributesAt);
+        addConstants();
+
+        Map<String, GuardPlan.Target> targets = new HashMap<>();
+        for (GuardPlan.Target t : plan.targets()) {
+            if (!t.owner().equals(plan.className())) {
+                throw UNSUPPORTED;
+            }
+            targets.put(t.name() + t.descriptor(), t);
+        }
+        Out methods = new Out(b.length + 64 * targets.size());
+        int count = u2(methodsAt);
+        methods.u2(count);
+        int at = methodsAt + 2;
+        for (int i = 0; i < count; i++) {
+            at = method(at, targets, methods);
+        }
+        if (poolCount > 0xFFFF) {
+            throw UNSUPPORTED;
+        }
+
+        Out out = new Out(b.length + pool.length + methods.length + 64);
+        out.bytes(b, 0, 8);
+        out.u2(poolCount);
+        out.bytes(b, 10, reader.header - 10);
+        out.bytes(pool.data, 0, pool.length);
+        out.bytes(b, reader.header, methodsAt - reader.header);
+        out.bytes(methods.data, 0, methods.length);
+        classAttributes(classAttributesAt, out);
+        return out.toArray();
+    }
+
+    private static boolean knownTag(byte tag) {
+        switch (tag) {
+            case 1: case 3: case 4: case 5: case 6: case 7: case 8: case 9: case 10: case 11: case 12:
+            case 15: case 16: case 17: case 18: case 19: case 20:
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    // ---- constant pool -----------------------------------------------------------------------
+
+    private void addConstants() {
+        int guardClass = classEntry(GUARD);
+        int bootstrap = methodHandle(guardClass, "epochConstant",
+                "(Ljava/lang/invoke/MethodHandles$Lookup;Ljava/lang/String;Ljava/lang/Class;)Ljava/lang/Object;");
+        int nat = nameAndType("epoch", "Ljava/lang/Object;");
+        pool.u1(17).u2(bootstrapIndex).u2(nat);
+        epoch = poolCount++;
+        enterSection = methodRef(guardClass, "enterSection", "(Ljava/lang/Object;)V");
+        enterEntrySection = methodRef(guardClass, "enterEntrySection", "(Ljava/lang/Object;Ljava/lang/String;)V");
+        exitSection = methodRef(guardClass, "exitSection", "(Ljava/lang/Object;)V");
+        exitSectionThrowing = methodRef(guardClass, "exitSectionThrowing",
+                "(Ljava/lang/Throwable;Ljava/lang/Object;)Ljava/lang/Throwable;");
+        throwableClass = classEntry("java/lang/Throwable");
+        guardedDesc = utf8(GuardPlan.GUARDED_DESC);
+        stackMapTableName = utf8("StackMapTable");
+        annotationsName = utf8("RuntimeVisibleAnnotations");
+        bootstrapMethodsName = utf8("BootstrapMethods");
+        this.bootstrapHandle = bootstrap;
+    }
+
+    private int bootstrapHandle;
+
+    private int utf8(String s) {
+        int start = pool.length;
+        pool.u1(1).u2(0);
+        int len = 0;
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c >= 1 && c <= 0x7F) {
+                pool.u1(c);
+                len += 1;
+            } else if (c <= 0x7FF) {
+                pool.u1(0xC0 | (c >> 6)).u1(0x80 | (c & 0x3F));
+                len += 2;
+            } else {
+                pool.u1(0xE0 | (c >> 12)).u1(0x80 | ((c >> 6) & 0x3F)).u1(0x80 | (c & 0x3F));
+                len += 3;
+            }
+        }
+        if (len > 0xFFFF) {
+            throw UNSUPPORTED;
+        }
+        pool.data[start + 1] = (byte) (len >> 8);
+        pool.data[start + 2] = (byte) len;
+        return poolCount++;
+    }
+
+    private int classEntry(String internalName) {
+        int name = utf8(internalName);
+        pool.u1(7).u2(name);
+        return poolCount++;
+    }
+
+    private int nameAndType(String name, String descriptor) {
+        int n = utf8(name);
+        int d = utf8(descriptor);
+        pool.u1(12).u2(n).u2(d);
+        return poolCount++;
+    }
+
+    private int methodRef(int owner, String name, String descriptor) {
+        int nat = nameAndType(name, descriptor);
+        pool.u1(10).u2(owner).u2(nat);
+        return poolCount++;
+    }
+
+    private int methodHandle(int owner, String name, String descriptor) {
+        int ref = methodRef(owner, name, descriptor);
+        pool.u1(15).u1(6).u2(ref); // REF_invokeStatic
+        return poolCount++;
+    }
+
+    private int string(String s) {
+        int u = utf8(s);
+        pool.u1(8).u2(u);
+        return poolCount++;
+    }
+
+    // ---- class structure ---------------------------------------------------------------------
+
+    private int u2(int at) {
+        return ((b[at] & 0xFF) << 8) | (b[at + 1] & 0xFF);
+    }
+
+    private int s2(int at) {
+        return (short) u2(at);
+    }
+
+    private int s4(int at) {
+        return ((b[at] & 0xFF) << 24) | ((b[at + 1] & 0xFF) << 16) | ((b[at + 2] & 0xFF) << 8) | (b[at + 3] & 0xFF);
+    }
+
+    private String utf8At(int at) {
+        return reader.readUTF8(at, chars);
+    }
+
+    /** Whether the constant-pool index at {@code at} names the UTF-8 {@code ascii}. */
+    private boolean named(int at, String ascii) {
+        int item = reader.getItem(u2(at));
+        int len = u2(item);
+        if (len != ascii.length()) {
+            return false;
+        }
+        for (int i = 0; i < len; i++) {
+            if (b[item + 2 + i] != ascii.charAt(i)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** From {@code methods_count}: the offset of the class's attributes count. */
+    private int skipMembers(int methodsAt) {
+        int count = u2(methodsAt);
+        int at = methodsAt + 2;
+        for (int i = 0; i < count; i++) {
+            at = skipAttributes(at + 6);
+        }
+        return at;
+    }
+
+    /** From an attributes count: past the attributes. */
+    private int skipAttributes(int at) {
+        int count = u2(at);
+        at += 2;
+        for (int i = 0; i < count; i++) {
+            at += 6 + s4(at + 2);
+        }
+        return at;
+    }
+
+    private int bootstrapCount(int attributesAt) {
+        int count = u2(attributesAt);
+        int at = attributesAt + 2;
+        for (int i = 0; i < count; i++) {
+            if (named(at, "BootstrapMethods")) {
+                return u2(at + 6);
+            }
+            at += 6 + s4(at + 2);
+        }
+        return 0;
+    }
+
+    /** The class's attributes with our bootstrap method appended to {@code BootstrapMethods} (or a new one). */
+    private void classAttributes(int attributesAt, Out out) {
+        int count = u2(attributesAt);
+        int at = attributesAt + 2;
+        boolean found = false;
+        int countAt = out.length;
+        out.u2(count);
+        for (int i = 0; i < count; i++) {
+            int len = s4(at + 2);
+            if (!found && named(at, "BootstrapMethods")) {
+                found = true;
+                out.bytes(b, at, 2).u4(len + 4).u2(u2(at + 6) + 1);
+                out.bytes(b, at + 8, len - 2);
+                out.u2(bootstrapHandle).u2(0);
+            } else {
+                out.bytes(b, at, 6 + len);
+            }
+            at += 6 + len;
+        }
+        if (!found) {
+            out.set2(countAt, count + 1);
+            out.u2(bootstrapMethodsName).u4(6).u2(1).u2(bootstrapHandle).u2(0);
+        }
+    }
+
+    // ---- methods -----------------------------------------------------------------------------
+
+    /** Copies or weaves the method at {@code at}; returns the offset past it. */
+    private int method(int at, Map<String, GuardPlan.Target> targets, Out out) {
+        int end = skipAttributes(at + 6);
+        GuardPlan.Target target = targets.isEmpty() ? null : targets.get(utf8At(at + 2) + utf8At(at + 4));
+        if (target == null) {
+            out.bytes(b, at, end - at);
+            return end;
+        }
+        boolean constructor = named(at + 2, "<init>");
+        int entryName = target.reason().gated() ? string(target.entryName()) : 0;
+        out.bytes(b, at, 6);
+        int count = u2(at + 6);
+        int countAt = out.length;
+        out.u2(count);
+        boolean code = false;
+        boolean annotated = false;
+        int a = at + 8;
+        for (int i = 0; i < count; i++) {
+            int len = s4(a + 2);
+            if (!code && named(a, "Code")) {
+                code = true;
+                code(a, constructor, entryName, out);
+            } else if (!annotated && named(a, "RuntimeVisibleAnnotations")) {
+                annotated = true;
+                out.bytes(b, a, 2).u4(len + 4).u2(u2(a + 6) + 1);
+                out.bytes(b, a + 8, len - 2);
+                out.u2(guardedDesc).u2(0);
+            } else {
+                out.bytes(b, a, 6 + len);
+            }
+            a += 6 + len;
+        }
+        if (!code) {
+            throw UNSUPPORTED; // planned but no code: not a method this weaver understands
+        }
+        if (!annotated) {
+            out.set2(countAt, count + 1);
+            out.u2(annotationsName).u4(6).u2(1).u2(guardedDesc).u2(0);
+        }
+        return end;
+    }
+
+    private static final int ENTER_LENGTH = 6;       // ldc_w EPOCH; invokestatic
+    private static final int ENTER_ENTRY_LENGTH = 9; // ldc_w EPOCH; ldc_w name; invokestatic
+    private static final int EXIT_LENGTH = 6;        // ldc_w EPOCH; invokestatic
+    private static final int HANDLER_LENGTH = 7;     // ldc_w EPOCH; invokestatic; athrow
+
+    // The code of the method being woven (fields, so each pass is a small method of its own: the
+    // JIT compiles small methods sooner and cheaper, which matters while an application starts).
+    private int code;
+    private int length;
+    /** Per old offset: 0 at an instruction start (and at {@code length}), -1 inside one. */
+    private int[] starts = new int[64];
+    private boolean[] isReturn = new boolean[64];
+    /** Per old offset: where control arriving there goes (see "Offsets"); {@code length} included. */
+    private int[] target = new int[64];
+    /** Per old offset: where its instruction is written. */
+    private int[] place = new int[64];
+    private int sectionStart;
+
+    /** Weaves the {@code Code} attribute at {@code at} into {@code out}. */
+    private void code(int at, boolean constructor, int entryName, Out out) {
+        int maxStack = u2(at + 6);
+        int maxLocals = u2(at + 8);
+        length = s4(at + 10);
+        code = at + 14;
+        int tableAt = code + length;
+        if (starts.length <= length) {
+            int n = Math.max(length + 1, starts.length * 2);
+            starts = new int[n];
+            isReturn = new boolean[n];
+            target = new int[n];
+            place = new int[n];
+        }
+        int p = scan(constructor);
+        int enterLength = entryName != 0 ? ENTER_ENTRY_LENGTH : ENTER_LENGTH;
+        int handler = layout(p, enterLength);
+        int newLength = handler + HANDLER_LENGTH;
+        if (newLength > 0xFFFF) {
+            throw UNSUPPORTED;
+        }
+        Out c = new Out(newLength);
+        emit(p, entryName, c);
+
+        int handlers = u2(tableAt);
+        Out table = new Out(8 * handlers + 32);
+        int rows = exceptionTable(tableAt, handlers, p, handler, table);
+
+        int attributesAt = tableAt + 2 + 8 * handlers;
+        Out attributes = new Out(64);
+        int count = codeAttributes(attributesAt, handler, attributes);
+
+        int attributeLength = 2 + 2 + 4 + newLength + 2 + 8 * rows + 2 + attributes.length;
+        out.bytes(b, at, 2).u4(attributeLength);
+        out.u2(Math.max(maxStack + 1, 2)).u2(maxLocals).u4(newLength);
+        out.bytes(c.data, 0, c.length);
+        out.u2(rows).bytes(table.data, 0, table.length);
+        out.u2(count).bytes(attributes.data, 0, attributes.length);
+    }
+
+    /** Pass 1: instruction starts and returns; returns the section's start {@code P}. */
+    private int scan(boolean constructor) {
+        Arrays.fill(starts, 0, length + 1, -1);
+        Arrays.fill(isReturn, 0, length + 1, false);
+        int p = constructor ? -1 : 0;
+        int expect = constructor ? 0 : -1; // constructor prologue: 0 wants aload_0, 1 loads until the call, -1 done
+        for (int o = 0; o < length; ) {
+            starts[o] = 0;
+            int op = b[code + o] & 0xFF;
+            if (expect >= 0) {
+                if (expect == 0) {
+                    if (op != 0x2a) { // aload_0
+                        throw UNSUPPORTED;
+                    }
+                    expect = 1;
+                } else if (op == 0xb7) { // invokespecial: must be <init>
+                    if (!initCall(u2(code + o + 1))) {
+                        throw UNSUPPORTED;
+                    }
+                    p = o + 3;
+                    expect = -1;
+                } else if (!isSimpleLoad(op)) {
+                    throw UNSUPPORTED;
+                }
+            }
+            isReturn[o] = op >= 0xac && op <= 0xb1;
+            o += insnLength(o);
+        }
+        if (p < 0 || p >= length) {
+            throw UNSUPPORTED;
+        }
+        starts[length] = 0;
+        return p;
+    }
+
+    /** Whether the method reference {@code index} names an {@code <init>}. */
+    private boolean initCall(int index) {
+        int ref = reader.getItem(index);
+        int nat = reader.getItem(u2(ref + 2));
+        return named(nat, "<init>");
+    }
+
+    /** Pass 2: new positions; returns where the handler goes (the end of the woven body). */
+    private int layout(int p, int enterLength) {
+        int pos = 0;
+        for (int o = 0; o < length; ) {
+            if (o == p) {
+                pos += enterLength;
+                sectionStart = pos;
+            }
+            target[o] = pos;
+            if (isReturn[o]) {
+                pos += EXIT_LENGTH;
+            }
+            place[o] = pos;
+            int op = b[code + o] & 0xFF;
+            int n = insnLength(o);
+            pos += op == 0xaa || op == 0xab ? n - pad(o) + pad(pos) : n;
+            o += n;
+        }
+        target[length] = pos;
+        return pos;
+    }
+
+    /** Pass 3: the woven code. */
+    private void emit(int p, int entryName, Out c) {
+        for (int o = 0; o < length; ) {
+            if (o == p) {
+                c.u1(0x13).u2(epoch);
+                if (entryName != 0) {
+                    c.u1(0x13).u2(entryName).u1(0xb8).u2(enterEntrySection);
+                } else {
+                    c.u1(0xb8).u2(enterSection);
+                }
+            }
+            if (isReturn[o]) {
+                c.u1(0x13).u2(epoch).u1(0xb8).u2(exitSection);
+            }
+            int n = insnLength(o);
+            copyInsn(o, n, c);
+            o += n;
+        }
+        c.u1(0x13).u2(epoch).u1(0xb8).u2(exitSectionThrowing).u1(0xbf);
+    }
+
+    /** The method's own handlers, remapped, then the catch-all ranges; returns the row count. */
+    private int exceptionTable(int tableAt, int handlers, int p, int handler, Out table) {
+        int rows = handlers;
+        for (int i = 0; i < handlers; i++) {
+            int e = tableAt + 2 + 8 * i;
+            table.u2(map(u2(e))).u2(map(u2(e + 2))).u2(map(u2(e + 4))).u2(u2(e + 6));
+        }
+        int from = sectionStart;
+        for (int o = p; o < length; o += insnLength(o)) {
+            if (isReturn[o]) {
+                if (target[o] > from) {
+                    table.u2(from).u2(target[o]).u2(handler).u2(0);
+                    rows++;
+                }
+                from = place[o] + 1;
+            }
+        }
+        if (handler > from) {
+            table.u2(from).u2(handler).u2(handler).u2(0);
+            rows++;
+        }
+        return rows;
+    }
+
+    /** The code's attributes with offsets remapped and the handler's frame added; returns their count. */
+    private int codeAttributes(int attributesAt, int handler, Out attributes) {
+        int count = u2(attributesAt);
+        int a = attributesAt + 2;
+        boolean frames = false;
+        for (int i = 0; i < count; i++) {
+            int len = s4(a + 2);
+            if (named(a, "StackMapTable")) {
+                frames = true;
+                stackMapTable(a, handler, attributes);
+            } else if (named(a, "LineNumberTable")) {
+                attributes.bytes(b, a, 8);
+                int n = u2(a + 6);
+                for (int k = 0; k < n; k++) {
+                    int e = a + 8 + 4 * k;
+                    attributes.u2(map(u2(e))).u2(u2(e + 2));
+                }
+            } else if (named(a, "LocalVariableTable") || named(a, "LocalVariableTypeTable")) {
+                attributes.bytes(b, a, 8);
+                int n = u2(a + 6);
+                for (int k = 0; k < n; k++) {
+                    int e = a + 8 + 10 * k;
+                    int start = map(u2(e));
+                    int stop = map(u2(e) + u2(e + 2));
+                    attributes.u2(start).u2(stop - start).bytes(b, e + 4, 6);
+                }
+            } else {
+                throw UNSUPPORTED; // type annotations and unknown attributes hold offsets we cannot fix
+            }
+            a += 6 + len;
+        }
+        if (!frames) {
+            count++;
+            attributes.u2(stackMapTableName).u4(2 + 10).u2(1);
+            handlerFrame(attributes, handler);
+        }
+        return count;
+    }
+
+    /** {@code aload_0}, then any of these before the {@code super(...)} call: loads of locals and constants. */
+    private static boolean isSimpleLoad(int op) {
+        return (op >= 0x01 && op <= 0x14) || (op >= 0x15 && op <= 0x2d);
+    }
+
+    /** The new offset an old one names ({@code length} included); an offset inside an instruction is refused. */
+    private int map(int old) {
+        if (old < 0 || old > length || starts[old] < 0) {
+            throw UNSUPPORTED;
+        }
+        return target[old];
+    }
+
+    /** Switch padding at {@code pos}: bytes after the opcode up to a multiple of 4. */
+    private static int pad(int pos) {
+        return (4 - ((pos + 1) & 3)) & 3;
+    }
+
+    /** Length of the instruction at code offset {@code o}; {@code jsr}, {@code ret} and unknown opcodes are refused. */
+    private int insnLength(int o) {
+        int oldPos = o;
+        int op = b[code + o] & 0xFF;
+        switch (op) {
+            case 0x10: case 0x12: case 0x15: case 0x16: case 0x17: case 0x18: case 0x19:
+            case 0x36: case 0x37: case 0x38: case 0x39: case 0x3a: case 0xbc:
+                return 2;
+            case 0x11: case 0x13: case 0x14: case 0x84: case 0xb2: case 0xb3: case 0xb4: case 0xb5:
+            case 0xb6: case 0xb7: case 0xb8: case 0xbb: case 0xbd: case 0xc0: case 0xc1:
+            case 0x99: case 0x9a: case 0x9b: case 0x9c: case 0x9d: case 0x9e: case 0x9f: case 0xa0:
+            case 0xa1: case 0xa2: case 0xa3: case 0xa4: case 0xa5: case 0xa6: case 0xa7: case 0xc6: case 0xc7:
+                return 3;
+            case 0xc5:
+                return 4;
+            case 0xb9: case 0xba: case 0xc8:
+                return 5;
+            case 0xc4: // wide
+                return (b[code + o + 1] & 0xFF) == 0x84 ? 6 : 4;
+            case 0xaa: { // tableswitch
+                int q = code + o + 1 + pad(oldPos);
+                int low = s4(q + 4);
+                int high = s4(q + 8);
+                return 1 + pad(oldPos) + 12 + 4 * (high - low + 1);
+            }
+            case 0xab: { // lookupswitch
+                int q = code + o + 1 + pad(oldPos);
+                return 1 + pad(oldPos) + 8 + 8 * s4(q + 4);
+            }
+            case 0xa8: case 0xa9: case 0xc9:
+                throw UNSUPPORTED; // jsr, ret, jsr_w
+            default:
+                if (op <= 0xbf || op == 0xc2 || op == 0xc3 || op == 0xbe) {
+                    return 1;
+                }
+                throw UNSUPPORTED;
+        }
+    }
+
+    /** Copies one instruction to {@code c} at {@code newPos}, branch offsets and switch padding fixed. */
+    private void copyInsn(int o, int n, Out c) {
+        int newPos = place[o];
+        int op = b[code + o] & 0xFF;
+        if ((op >= 0x99 && op <= 0xa7) || op == 0xc6 || op == 0xc7) {
+            int to = map(o + s2(code + o + 1)) - newPos;
+            if (to != (short) to) {
+                throw UNSUPPORTED; // would need goto_w: ASM knows how
+            }
+            c.u1(op).u2(to);
+        } else if (op == 0xc8) { // goto_w
+            c.u1(op).u4(map(o + s4(code + o + 1)) - newPos);
+        } else if (op == 0xaa || op == 0xab) {
+            int q = code + o + 1 + pad(o);
+            c.u1(op);
+            for (int i = pad(newPos); i > 0; i--) {
+                c.u1(0);
+            }
+            c.u4(map(o + s4(q)) - newPos);
+            if (op == 0xaa) {
+                int low = s4(q + 4);
+                int high = s4(q + 8);
+                c.u4(low).u4(high);
+                for (int i = 0; i <= high - low; i++) {
+                    c.u4(map(o + s4(q + 12 + 4 * i)) - newPos);
+                }
+            } else {
+                int pairs = s4(q + 4);
+                c.u4(pairs);
+                for (int i = 0; i < pairs; i++) {
+                    c.u4(s4(q + 8 + 8 * i));
+                    c.u4(map(o + s4(q + 12 + 8 * i)) - newPos);
+                }
+            }
+        } else {
+            c.bytes(b, code + o, n);
+        }
+    }
+
+    /** Rewrites a {@code StackMapTable} with new offsets, and appends the handler's frame. */
+    private void stackMapTable(int at, int handler, Out out) {
+        int entries = u2(at + 6);
+        Out frames = new Out(s4(at + 2) + 16);
+        int q = at + 8;
+        int oldOffset = -1;
+        int newOffset = -1;
+        for (int i = 0; i < entries; i++) {
+            int type = b[q] & 0xFF;
+            int delta;
+            int body; // offset of what follows the delta
+            if (type < 64) {
+                delta = type;
+                body = q + 1;
+            } else if (type < 128) {
+                delta = type - 64;
+                body = q + 1;
+            } else if (type >= 247) {
+                delta = u2(q + 1);
+                body = q + 3;
+            } else {
+                throw UNSUPPORTED;
+            }
+            oldOffset = i == 0 ? delta : oldOffset + delta + 1;
+            int mapped = map(oldOffset);
+            int newDelta = i == 0 ? mapped : mapped - newOffset - 1;
+            newOffset = mapped;
+            if (type < 64 || type == 251) {
+                if (newDelta < 64) {
+                    frames.u1(newDelta);
+                } else {
+                    frames.u1(251).u2(newDelta);
+                }
+                q = body;
+            } else if (type < 128 || type == 247) {
+                if (newDelta < 64) {
+                    frames.u1(64 + newDelta);
+                } else {
+                    frames.u1(247).u2(newDelta);
+                }
+                q = types(body, 1, frames);
+            } else if (type <= 250) { // chop
+                frames.u1(type).u2(newDelta);
+                q = body;
+            } else if (type <= 254) { // append
+                frames.u1(type).u2(newDelta);
+                q = types(body, type - 251, frames);
+            } else { // full
+                frames.u1(255).u2(newDelta);
+                int locals = u2(body);
+                frames.u2(locals);
+                int r = types(body + 2, locals, frames);
+                int stack = u2(r);
+                frames.u2(stack);
+                q = types(r + 2, stack, frames);
+            }
+        }
+        int handlerDelta = entries == 0 ? handler : handler - newOffset - 1;
+        out.bytes(b, at, 2).u4(2 + frames.length + 10).u2(entries + 1);
+        out.bytes(frames.data, 0, frames.length);
+        handlerFrame(out, handlerDelta);
+    }
+
+    /** The handler's frame: no locals, the throwable on the stack. Ten bytes. */
+    private void handlerFrame(Out out, int delta) {
+        out.u1(255).u2(delta).u2(0).u2(1).u1(7).u2(throwableClass);
+    }
+
+    /** Copies {@code n} verification types from {@code q}, remapping {@code Uninitialized} offsets; returns the offset past them. */
+    private int types(int q, int n, Out out) {
+        for (int i = 0; i < n; i++) {
+            int tag = b[q] & 0xFF;
+            if (tag == 7) {
+                out.bytes(b, q, 3);
+                q += 3;
+            } else if (tag == 8) {
+                out.u1(8).u2(map(u2(q + 1)));
+                q += 3;
+            } else if (tag <= 6) {
+                out.u1(tag);
+                q += 1;
+            } else {
+                throw UNSUPPORTED;
+            }
+        }
+        return q;
+    }
+
+    /** A growable byte buffer. */
+    private static final class Out {
+        byte[] data;
+        int length;
+
+        Out(int capacity) {
+            data = new byte[Math.max(capacity, 16)];
+        }
+
+        private void room(int n) {
+            if (length + n > data.length) {
+                data = Arrays.copyOf(data, Math.max(data.length * 2, length + n));
+            }
+        }
+
+        Out u1(int v) {
+            room(1);
+            data[length++] = (byte) v;
+            return this;
+        }
+
+        Out u2(int v) {
+            room(2);
+            data[length++] = (byte) (v >> 8);
+            data[length++] = (byte) v;
+            return this;
+        }
+
+        Out u4(int v) {
+            room(4);
+            data[length++] = (byte) (v >> 24);
+            data[length++] = (byte) (v >> 16);
+            data[length++] = (byte) (v >> 8);
+            data[length++] = (byte) v;
+            return this;
+        }
+
+        Out bytes(byte[] from, int offset, int n) {
+            room(n);
+            System.arraycopy(from, offset, data, length, n);
+            length += n;
+            return this;
+        }
+
+        void set2(int at, int v) {
+            data[at] = (byte) (v >> 8);
+            data[at + 1] = (byte) v;
+        }
+
+        byte[] toArray() {
+            return Arrays.copyOf(data, length);
+        }
+    }
+}
