@@ -32,6 +32,18 @@ public final class PluginJars {
     private PluginJars() {
     }
 
+    /**
+     * {@code PluginJars DIR ID CLASSES API_CLASS_PATH}: writes {@code DIR/ID.jar} (see
+     * {@link #generate}) and prints its path; for {@code benchmarks/startup.sh}.
+     */
+    public static void main(String[] args) throws IOException {
+        if (args.length != 4) {
+            System.err.println("usage: PluginJars DIR ID CLASSES API_CLASS_PATH");
+            System.exit(2);
+        }
+        System.out.println(generate(Path.of(args[0]), args[1], Integer.parseInt(args[2]), args[3]));
+    }
+
     /** Writes {@code <dir>/<id>.jar} with {@code classes} classes plus the driver; returns it. */
     public static Path generate(Path dir, String id, int classes, String apiClassPath) throws IOException {
         String pkg = "gen." + id;
