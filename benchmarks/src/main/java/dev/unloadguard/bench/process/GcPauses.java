@@ -33,7 +33,8 @@ import java.util.regex.Pattern;
  * {@code awaitCollection(true)} (the check nudges {@code System.gc()} in every unload until the
  * loader is collected). The measured window runs from the first cycle to the end of the last
  * collection check. Prints {@code key=value} lines: the longest pause, the longest young pause, the
- * pause count and sum, full GCs, GCs caused by {@code System.gc()}, the outcomes.
+ * pause count and sum, full GCs, GCs caused by {@code System.gc()}, the outcomes. The collection
+ * timeout (the deadline) is 5 s, the default, unless {@code -Dunloadguard.bench.collectionTimeoutSeconds=S}.
  */
 public final class GcPauses {
 
@@ -68,7 +69,8 @@ public final class GcPauses {
         System.gc(); // before the window: the live set moves to the old generation, the warm-up loaders go
         Thread.sleep(500);
 
-        PluginLoader loader = sync ? builder().awaitCollection(true).build() : builder().build();
+        Duration deadline = Duration.ofSeconds(Long.getLong("unloadguard.bench.collectionTimeoutSeconds", 5));
+        PluginLoader loader = builder().collectionTimeout(deadline).awaitCollection(sync).build();
         List<CompletableFuture<UnloadReport>> checks = new ArrayList<>(n);
         long sink = 0;
         double start = uptimeSeconds();
@@ -132,6 +134,7 @@ public final class GcPauses {
         out("java", System.getProperty("java.version"));
         out("agent", ReleaseGuard.agentActive());
         out("n", n);
+        out("collectionTimeout.s", deadline.toSeconds());
         out("liveMb", liveMb);
         out("unloads.s", fmt(unloadsNanos / 1e9));
         out("checks.s", fmt(checksNanos / 1e9));
