@@ -39,6 +39,14 @@ import java.util.function.Consumer;
  * the watcher thread, outside the monitor, once: {@link #cancel} and the thread both remove the
  * watch from the pending set under the monitor, and only the one that removed it ends it.
  *
+ * <p>Memory: every shared field ({@code pending}, {@code thread}, {@code wakeAt}, each watch's
+ * {@code nudged}) is read and written under this watcher's monitor, so the monitor orders them;
+ * {@code nudged} is read once more without it by the watcher thread itself after it removed the
+ * watch (its own earlier write under the monitor). What a callback reads of its caller's state
+ * (the unload's step times, report parts) was written before {@link #watch} took the monitor, and
+ * the thread takes it before it calls back. The referent's collection is seen through the JDK's
+ * own ordering of {@link Reference#refersTo} and the queue. {@code nudges} is a plain counter.
+ *
  * <p>Nothing here pins a plugin: a watch refers to its class loader weakly and its callback must
  * not hold the class loader (or anything that does) strongly. The thread is created with no
  * context class loader, no inherited thread locals and the access control context of this class

@@ -48,8 +48,9 @@ import java.util.Set;
  * {@link #awaitCollection} meanwhile; whichever sets {@code checkEnding} first (a CAS) ends it, and
  * the others get its report from {@link #endedReport}. What steps 1 to 6 found is written before
  * the watch is registered under the watcher's monitor, which the watcher thread takes before it
- * reads them; {@code awaitCollection} is reached through a volatile field written after them. Whoever runs it makes
- * sure one plugin has one sequence running at a time (for a plugin, {@link Plugin#startUnload}).
+ * reads them; {@code awaitCollection} is reached through a volatile field written after them
+ * ({@link Plugin#awaitCollectionCheck}). Whoever runs a sequence makes sure one plugin has one
+ * sequence running at a time (for a plugin, {@link Plugin#startUnload}).
  * The host's steps call plugin and host code (exit hooks, stop and close callbacks, observers), so
  * they must not be called under a lock either: a callback that blocks, or calls back into the
  * loader, would stall or deadlock every other thread that needs that lock. The gate is closed
