@@ -69,6 +69,8 @@ final class CollectionWatcher {
     private Thread thread;
     /** When the watcher thread wakes up next ({@link System#nanoTime}); guarded by this. */
     private long wakeAt;
+    /** Whether {@link #explicitGcCaveat} was logged (once per watcher); guarded by this. */
+    private boolean caveatChecked;
 
     /**
      * @param nudge what one nudge does ({@code System::gc}; a test counts its calls)
@@ -123,6 +125,10 @@ final class CollectionWatcher {
         synchronized (this) {
             pending.add(w);
             if (thread == null) {
+                if (!caveatChecked) {
+                    caveatChecked = true;
+                    explicitGcCaveat().ifPresent(c -> LOG.log(Level.WARNING, c));
+                }
                 wakeAt = w.nudgeAt;
                 thread = newThread();
                 thread.start();
@@ -135,6 +141,31 @@ final class CollectionWatcher {
             new WeakReference<>(new Object(), queue).enqueue(); // a token: the thread recomputes its sleep
         }
         return w;
+    }
+
+    /**
+     * What is wrong with this JVM's nudge, if anything: on G1 with
+     * {@code -XX:+ExplicitGCInvokesConcurrent}, {@code System.gc()} starts a concurrent cycle, which
+     * does not unload a class loader that is still in the young generation (its own young pause
+     * keeps it alive), so a recently unloaded plugin may be declared LEAKED although nothing holds it.
+     */
+    static java.util.Optional<String> explicitGcCaveat() {
+        try {
+            boolean g1 = java.lang.management.ManagementFactory.getGarbageCollectorMXBeans().stream()
+                    .anyMatch(b -> b.getName().startsWith("G1 "));
+            com.sun.management.HotSpotDiagnosticMXBean hotspot = java.lang.management.ManagementFactory
+                    .getPlatformMXBean(com.sun.management.HotSpotDiagnosticMXBean.class);
+            if (g1 && hotspot != null && Boolean.parseBoolean(hotspot.getVMOption("ExplicitGCInvokesConcurrent").getValue())) {
+                return java.util.Optional.of("G1 runs with -XX:+ExplicitGCInvokesConcurrent: the collection check's GC nudge is a "
+                        + "concurrent cycle, which does not unload a plugin whose class loader is still young, so recently "
+                        + "unloaded plugins may be reported LEAKED although nothing holds them (and their ids refused on reload). "
+                        + "Drop the flag, give PluginLoader.Builder.collectionTimeout a long deadline in a busy host, or confirm "
+                        + "with Plugin.awaitCollectionCheck()");
+            }
+        } catch (RuntimeException | LinkageError e) {
+            // no jdk.management, or not HotSpot: nothing known to warn about
+        }
+        return java.util.Optional.empty();
     }
 
     /** Stops watching: true if this call removed the watch (its callback will not be called). */

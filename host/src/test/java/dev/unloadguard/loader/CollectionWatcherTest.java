@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.ref.Reference;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -86,5 +87,34 @@ class CollectionWatcherTest {
         assertTrue(watcher.cancel(slowWatch));
         Reference.reachabilityFence(held);
         Reference.reachabilityFence(longHeld);
+    }
+
+    @Test
+    void theExplicitGcCaveatNamesTheFlagOnlyWhenG1InvokesItConcurrently() {
+        boolean g1 = java.lang.management.ManagementFactory.getGarbageCollectorMXBeans().stream()
+                .anyMatch(b -> b.getName().startsWith("G1 "));
+        boolean concurrent = java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()
+                .contains("-XX:+ExplicitGCInvokesConcurrent");
+        var caveat = CollectionWatcher.explicitGcCaveat();
+        assertEquals(g1 && concurrent, caveat.isPresent(), () -> caveat.toString());
+        caveat.ifPresent(c -> assertTrue(c.contains("ExplicitGCInvokesConcurrent") && c.contains("awaitCollectionCheck"), c));
+    }
+
+    /** Prints this JVM's caveat, for {@link #g1WithConcurrentExplicitGcGetsTheCaveat}. */
+    static final class PrintCaveat {
+        public static void main(String[] args) {
+            System.out.println(CollectionWatcher.explicitGcCaveat().orElse("none"));
+        }
+    }
+
+    @Test
+    void g1WithConcurrentExplicitGcGetsTheCaveat() throws Exception {
+        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-XX:+UseG1GC", "-XX:+ExplicitGCInvokesConcurrent", "-cp", System.getProperty("java.class.path"),
+                PrintCaveat.class.getName()).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), out);
+        assertEquals(0, p.exitValue(), out);
+        assertTrue(out.startsWith("G1 runs with -XX:+ExplicitGCInvokesConcurrent") && out.contains("LEAKED"), out);
     }
 }
