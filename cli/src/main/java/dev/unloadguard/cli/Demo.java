@@ -92,6 +92,7 @@ final class Demo {
                 .config("xe.pagemaps", "4")
                 .config("xe.pages", "131072")
                 .allowUnguardedUnload(unguarded)
+                .awaitCollection(true) // the demo reports each cycle's collection: the check ends in unload
                 .build();
         out.printf(Locale.ROOT, "unloadguard demo: %d hot-unload cycles of %s, pagemaps held by %s%n",
                 cycles, driverJar.getFileName(), helper.type().getSimpleName());

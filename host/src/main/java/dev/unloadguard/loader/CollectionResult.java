@@ -6,11 +6,12 @@ import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 
 /**
- * What step 6 found: whether the class loader was collected, and after how many GC nudges.
+ * What step 7 found: whether the class loader was collected, and after how many GC nudges.
  *
  * @param outcome {@link PluginState#COLLECTED}, {@link PluginState#LEAKED}, or
  *                {@link PluginState#UNLOADED} when the check was skipped or interrupted
- * @param nudges  how many {@code System.gc()} calls the check made
+ * @param nudges  how many {@code System.gc()} calls the check made (the asynchronous check: 1 if the
+ *                shared nudge was made while it was pending, else 0)
  */
 record CollectionResult(PluginState outcome, int nudges) {
 

@@ -206,7 +206,7 @@ public final class ForeignPluginLoaders {
             cl = null; // no strong reference to the loader in this frame from here on (interpreted frames too)
         }
         UnloadSequence sequence = new UnloadSequence(pluginName, 0, pluginName, epoch, ref, collected, loaderName, Map.of(),
-                false, timeout, collectionTimeout, false, true) {
+                false, timeout, collectionTimeout, false, true, CollectionWatcher.SHARED) {
             @Override
             void exit() {
                 stop.run();
@@ -220,7 +220,7 @@ public final class ForeignPluginLoaders {
         };
         sequence.refuseFromInside();
         try {
-            return sequence.run();
+            return sequence.run(true); // a foreign host has no handle to hang a later outcome on: step 7 now
         } catch (InterruptedException e) {
             throw new AssertionError("without a device count nothing waits interruptibly before the close", e);
         }

@@ -75,13 +75,24 @@ final class Observability {
         }
     }
 
+    /**
+     * The unload returned (its class loader closed); the collection check may still be pending
+     * (the report then says UNLOADED), {@link #collectionChecked} follows.
+     */
     void unloaded(Object token, Plugin plugin, UnloadReport report) {
         View view = views.get(plugin.id());
         if (view != null) {
-            view.lastReport = report.toString();
+            view.lastUnloaded = plugin; // its report, read when asked: UNLOADED, later COLLECTED or LEAKED
         }
         if (jfr()) {
             Jfr.unloaded(token, report);
+        }
+    }
+
+    /** The collection check ended (perhaps on the watcher thread, after the unload returned). */
+    void collectionChecked(Plugin plugin, UnloadReport report) {
+        if (jfr() && report.outcome() != PluginState.UNLOADED) {
+            Jfr.collectionChecked(report);
             if (report.outcome() == PluginState.LEAKED) {
                 Jfr.leak(report);
             }
@@ -141,7 +152,8 @@ final class Observability {
     private final class View implements PluginMXBean {
         private final String id;
         private volatile Plugin current;
-        private volatile String lastReport = "";
+        /** The newest unloaded generation: its report is shown (a handle pins no plugin). */
+        private volatile Plugin lastUnloaded;
         private final AtomicLong lateAccesses = new AtomicLong();
         private final AtomicLong refusedEntries = new AtomicLong();
 
@@ -208,7 +220,8 @@ final class Observability {
 
         @Override
         public String getLastUnloadReport() {
-            return lastReport;
+            Plugin p = lastUnloaded;
+            return p == null ? "" : p.unloadReport().map(UnloadReport::toString).orElse("");
         }
     }
 
@@ -267,6 +280,18 @@ final class Observability {
                 e.auditPlatformThreads = r.audit().platformThreads();
                 e.auditVirtualThreads = r.audit().virtualThreads();
                 e.auditVirtualThreadsVisible = r.audit().virtualThreadsVisible();
+                e.commit();
+            }
+        }
+
+        static void collectionChecked(UnloadReport r) {
+            UnloadguardEvents.CollectionCheck e = new UnloadguardEvents.CollectionCheck();
+            if (e.isEnabled()) {
+                e.pluginId = r.pluginId();
+                e.generation = r.generation();
+                e.outcome = r.outcome().name();
+                e.gcNudges = r.gcNudges();
+                e.collect = r.time(UnloadStep.COLLECT).toNanos();
                 e.commit();
             }
         }

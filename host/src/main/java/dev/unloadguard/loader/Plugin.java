@@ -42,6 +42,10 @@ public final class Plugin {
     private CompletableFuture<UnloadReport> unloading;
     private volatile UnloadReport report;
     private volatile Instant unloadedAt;
+    /** Completed with the final report when step 7 (the collection check) ends. */
+    private final CompletableFuture<UnloadReport> collectionCheck = new CompletableFuture<>();
+    /** The unload whose collection check is pending, from its close to the end of the check. */
+    private volatile PluginUnload pendingCheck;
 
     Plugin(PluginLoader owner, String id, int generation, Path jar, Path copy, PluginClassLoader classLoader,
            Driver driver, PluginDevices devices) {
@@ -133,9 +137,56 @@ public final class Plugin {
         return epoch.threadsInside();
     }
 
-    /** The report of the unload, once it finished. */
+    /**
+     * The report of the unload, once its class loader was closed: until the collection check
+     * ends it says UNLOADED, then the check's outcome (COLLECTED, or LEAKED with suspects).
+     */
     public Optional<UnloadReport> unloadReport() {
         return Optional.ofNullable(report);
+    }
+
+    /**
+     * The outcome of the collection check (step 7 of the unload), which by default ends after
+     * {@link PluginLoader#unload} returned: completes with the final report, whose
+     * {@link UnloadReport#outcome() outcome} is {@link PluginState#COLLECTED} once a GC collected
+     * the class loader, {@link PluginState#LEAKED} (with leak suspects) if it was still reachable
+     * when the loader's {@link PluginLoader.Builder#collectionTimeout collection timeout} passed,
+     * or {@link PluginState#UNLOADED} if the check was off (a zero timeout) or interrupted. Not
+     * completed before the unload closed the class loader.
+     *
+     * <p>Each call returns a new future that completes with the same report (completing or
+     * cancelling it changes nothing else). Actions attached to it without an executor run on the
+     * thread that ended the check, often the collection watcher that all pending unloads share:
+     * keep them short, or use the {@code ...Async} methods.
+     */
+    public CompletableFuture<UnloadReport> collectionCheck() {
+        return collectionCheck.copy();
+    }
+
+    /**
+     * Ends the collection check now, on this thread, the way an unload with
+     * {@link PluginLoader.Builder#awaitCollection awaitCollection(true)} does: nudges the GC
+     * ({@code System.gc()}, repeatedly, with growing waits) until the class loader is collected or
+     * the loader's collection timeout, counted from now, passes; returns the final report (as
+     * {@link #collectionCheck()} then gives). Returns at once if the check already ended. Each
+     * nudge is a full collection of the whole heap on most collectors: for tests, tools and
+     * demonstrations, not for a host that must not pause.
+     *
+     * @throws IllegalStateException if this generation's class loader was not closed yet (unload it first)
+     * @throws InterruptedException  if interrupted while waiting for another thread's check to end
+     *                               (interrupted during its own nudges, the check ends UNLOADED
+     *                               with the interrupt status set)
+     */
+    public UnloadReport awaitCollectionCheck() throws InterruptedException {
+        PluginUnload pending = pendingCheck;
+        if (pending != null) {
+            return pending.awaitCollection();
+        }
+        if (collectionCheck.isDone()) {
+            return collectionCheck.join();
+        }
+        throw new IllegalStateException("the collection check of " + this + " has not started: unload it first "
+                + "(PluginLoader.unload), then await its collection check");
     }
 
     /** When the class loader was closed, once it was. */
@@ -216,6 +267,17 @@ public final class Plugin {
 
     void report(UnloadReport r) {
         report = r;
+    }
+
+    /** Step 6 ended, step 7 pending on {@code unload}. */
+    void collectionPending(PluginUnload unload) {
+        pendingCheck = unload;
+    }
+
+    /** Step 7 ended with {@code r}. */
+    void collectionChecked(UnloadReport r) {
+        collectionCheck.complete(r);
+        pendingCheck = null; // after: a reader that finds no pending check finds the future done
     }
 
     /** Step 6: forget every strong reference; returns the loader so the caller can close it. */

@@ -34,7 +34,10 @@ import java.util.jar.JarFile;
  * period, so a missed or overflowed event only delays a change); unloads run on one background
  * thread so a long drain never blocks the watcher. An unload that times out is retried until it
  * succeeds or the directory is closed; the old generation stays GOING and intact meanwhile.
- * Everything that happens is reported as one line to the event listener.
+ * Everything that happens is reported as one line to the event listener; the outcome of an
+ * unload's collection check, which ends after the unload, is a later line
+ * ({@code collection check of xe generation 1: COLLECTED after ...}), unless the directory was
+ * closed first.
  */
 public final class PluginDirectory implements AutoCloseable {
 
@@ -214,6 +217,10 @@ public final class PluginDirectory implements AutoCloseable {
                     UnloadReport r = loader.unload(plugin, unloadTimeout);
                     draining.get(jar).remove(plugin);
                     event("unloaded " + describe(plugin) + ": " + r.summary());
+                    if (r.outcome() == PluginState.UNLOADED) {
+                        // The check goes on without blocking this thread; its line is written on it, not the watcher's.
+                        plugin.collectionCheck().thenAcceptAsync(this::collectionChecked, unloader);
+                    }
                     return;
                 } catch (UnloadTimeoutException e) {
                     event("unload of " + describe(plugin) + " timed out, retrying: " + e.getMessage().lines().findFirst().orElse(""));
@@ -226,6 +233,15 @@ public final class PluginDirectory implements AutoCloseable {
                 }
             }
         });
+    }
+
+    private void collectionChecked(UnloadReport r) {
+        if (r.outcome() != PluginState.UNLOADED) {
+            event("collection check of " + r.pluginId() + " generation " + r.generation() + ": " + r.outcome()
+                    + " after " + UnloadReport.millis(r.time(UnloadStep.COLLECT)) + " ms, " + r.gcNudges() + " GC nudge(s)"
+                    + (r.outcome() == PluginState.LEAKED ? "; leak suspects: " + (r.leakSuspects().isEmpty()
+                    ? "none found (take a heap dump)" : String.join("; ", r.leakSuspects())) : ""));
+        }
     }
 
     private static String describe(Plugin p) {

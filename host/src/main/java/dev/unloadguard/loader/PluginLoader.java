@@ -36,7 +36,10 @@ import java.util.function.Consumer;
  *       call into the plugin, in RELEASE_PATHS its release callbacks);</li>
  *   <li>the close audit: no platform or virtual thread has a frame of the plugin's class loader;</li>
  *   <li>close the class loader and drop every strong reference the host keeps;</li>
- *   <li>confirm the class loader is collected (weak reference, bounded GC nudges).</li>
+ *   <li>confirm the class loader is collected: by default after {@code unload} returned, from the
+ *       GC cycles the host runs anyway, with at most one {@code System.gc()} nudge shared by all
+ *       pending unloads ({@link Plugin#collectionCheck()}); or before it returns, nudging the GC
+ *       until it is collected ({@link Builder#awaitCollection}, {@link Plugin#awaitCollectionCheck()}).</li>
  * </ol>
  * A timeout in step 3 or 4, or plugin frames found by the audit, closes nothing: the plugin stays
  * GOING and intact, and unload can be retried. A failed load is rolled back by the same sequence,
@@ -65,6 +68,8 @@ public final class PluginLoader implements AutoCloseable {
     private final Map<String, String> config;
     private final boolean allowUnguardedUnload;
     private final Duration collectionTimeout;
+    private final boolean awaitCollection;
+    final CollectionWatcher collectionWatcher;
     private final Consumer<Plugin> beforeClose;
     private final boolean trackReferences;
     private final PrivateCopies copies;
@@ -81,6 +86,8 @@ public final class PluginLoader implements AutoCloseable {
         this.config = Map.copyOf(b.config);
         this.allowUnguardedUnload = b.allowUnguardedUnload;
         this.collectionTimeout = b.collectionTimeout;
+        this.awaitCollection = b.awaitCollection;
+        this.collectionWatcher = b.collectionWatcher;
         this.beforeClose = b.beforeClose;
         this.trackReferences = b.trackReferences;
         this.copies = new PrivateCopies(b.copyDirectory);
@@ -252,6 +259,16 @@ public final class PluginLoader implements AutoCloseable {
      * Unloads a plugin with the seven-step protocol and returns its report. Concurrent calls for
      * the same plugin share one unload and see the same outcome.
      *
+     * <p>By default it returns once the class loader is closed: the plugin is
+     * {@link PluginState#UNLOADED} and the report is complete but for the outcome of the collection
+     * check (step 7), which says UNLOADED. The check goes on in the background and ends, within the
+     * loader's {@link Builder#collectionTimeout collection timeout}, with
+     * {@link PluginState#COLLECTED} or {@link PluginState#LEAKED}: the plugin's state, its
+     * {@link Plugin#unloadReport() report}, its MXBean and JFR follow, and
+     * {@link Plugin#collectionCheck()} completes. To have the outcome in the returned report, build
+     * the loader with {@link Builder#awaitCollection awaitCollection(true)}, or call
+     * {@link Plugin#awaitCollectionCheck()} after this.
+     *
      * @param timeout bounds steps 2 to 4 (exit hook, live devices, release barrier); the
      *                collection check has its own bound ({@link Builder#collectionTimeout})
      * @throws UnloadTimeoutException if devices stayed live or guarded plugin code kept running
@@ -282,7 +299,7 @@ public final class PluginLoader implements AutoCloseable {
         }
         try {
             Object event = observability.unloadStarted();
-            UnloadReport report = unload.run();
+            UnloadReport report = unload.run(awaitCollection);
             observability.unloaded(event, plugin, report);
             mine.complete(report);
             return report;
@@ -403,6 +420,8 @@ public final class PluginLoader implements AutoCloseable {
         private final Map<String, String> config = new HashMap<>();
         private boolean allowUnguardedUnload;
         private Duration collectionTimeout = Duration.ofSeconds(5);
+        private boolean awaitCollection;
+        private CollectionWatcher collectionWatcher = CollectionWatcher.SHARED;
         private Consumer<Plugin> beforeClose;
         private boolean trackReferences = Boolean.getBoolean("unloadguard.trackReferences");
         private Path copyDirectory;
@@ -497,14 +516,40 @@ public final class PluginLoader implements AutoCloseable {
         }
 
         /**
-         * How long step 6 may nudge the GC to confirm the class loader was collected (default
-         * 5 s); {@link Duration#ZERO} skips the check (the report then says UNLOADED).
+         * The deadline of the collection check (step 7, default 5 s), counted from the close of
+         * the class loader: a class loader still reachable when it passes is declared
+         * {@link PluginState#LEAKED}, with leak suspects. Asynchronously (the default) the check
+         * waits for the GC cycles the host runs anyway and, if the class loader is not collected
+         * by half the deadline, nudges the GC once ({@code System.gc()}) for every unload pending
+         * then; with {@link #awaitCollection awaitCollection(true)} it nudges until the class loader
+         * is collected or the deadline passes. {@link Duration#ZERO} skips the check (the report
+         * then says UNLOADED).
          */
         public Builder collectionTimeout(Duration bound) {
             if (bound.isNegative()) {
                 throw new IllegalArgumentException("collection timeout is negative: " + bound);
             }
             this.collectionTimeout = bound;
+            return this;
+        }
+
+        /**
+         * Whether {@link PluginLoader#unload} waits for the collection check and returns the
+         * final report (COLLECTED or LEAKED), nudging the GC until the class loader is collected
+         * or the {@link #collectionTimeout collection timeout} passes: unloadguard's behaviour
+         * before the check became asynchronous. Default false: {@code unload} returns once the
+         * class loader is closed and the check ends later ({@link Plugin#collectionCheck()}).
+         * Each nudge is a full collection of the whole heap on most collectors, paid per unload:
+         * for tests and tools that need the answer at once, not for a host that must not pause.
+         */
+        public Builder awaitCollection(boolean await) {
+            this.awaitCollection = await;
+            return this;
+        }
+
+        /** The watcher of asynchronous collection checks (tests: one with a counting nudge). */
+        Builder collectionWatcher(CollectionWatcher watcher) {
+            this.collectionWatcher = Objects.requireNonNull(watcher, "watcher");
             return this;
         }
 

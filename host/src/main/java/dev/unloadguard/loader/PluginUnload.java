@@ -11,7 +11,8 @@ import java.util.stream.Collectors;
  * {@link PluginLoader}'s part in the {@link UnloadSequence} of one plugin generation: an unload,
  * or (forced) the rollback of a failed load. It reads the plugin's class loader, driver and
  * devices from the {@link Plugin} each time and keeps none of them: it must not keep the plugin
- * reachable while step 6 watches it being collected.
+ * reachable while step 7 watches it being collected (the {@link CollectionWatcher} holds this
+ * sequence until then).
  */
 final class PluginUnload extends UnloadSequence {
 
@@ -26,7 +27,7 @@ final class PluginUnload extends UnloadSequence {
     PluginUnload(PluginLoader owner, Plugin plugin, Duration timeout, Duration collectionTimeout, boolean rollback) {
         super(plugin.id(), plugin.generation(), "plugin " + plugin.id() + " generation " + plugin.generation(),
                 plugin.epoch(), plugin.classLoaderRef(), plugin.collectedQueue(), plugin.classLoaderName(), owner.services,
-                true, timeout, collectionTimeout, rollback, owner.closeAudit());
+                true, timeout, collectionTimeout, rollback, owner.closeAudit(), owner.collectionWatcher);
         this.owner = owner;
         this.plugin = plugin;
         this.rollback = rollback;
@@ -106,9 +107,19 @@ final class PluginUnload extends UnloadSequence {
     }
 
     @Override
-    void finished(UnloadReport report) {
-        plugin.state(report.outcome());
+    void closed(UnloadReport report) {
         plugin.report(report);
+        plugin.collectionPending(this);
+    }
+
+    @Override
+    void finished(UnloadReport report) {
+        plugin.report(report);
+        plugin.state(report.outcome());
         owner.generations.forget(plugin);
+        if (!rollback) {
+            owner.observability.collectionChecked(plugin, report);
+        }
+        plugin.collectionChecked(report);
     }
 }

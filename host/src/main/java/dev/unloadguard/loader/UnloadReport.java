@@ -19,8 +19,11 @@ import java.util.Map;
  * @param stepTimes     the time of each step, in protocol order
  * @param barrier       how the release barrier ended ({@code IMMEDIATE} or {@code WAITED})
  * @param outcome       {@link PluginState#COLLECTED}, {@link PluginState#LEAKED}, or
- *                      {@link PluginState#UNLOADED} when collection was not checked
- * @param gcNudges      how many {@code System.gc()} calls the collection check made
+ *                      {@link PluginState#UNLOADED} when collection was not checked, or not yet:
+ *                      the report {@link PluginLoader#unload} returns by default, before the
+ *                      collection check ended ({@link Plugin#collectionCheck()} gives the final one)
+ * @param gcNudges      how many {@code System.gc()} calls the collection check made (in the
+ *                      asynchronous check 0 or 1: the one nudge shared by every pending check)
  * @param devicesCreated devices the generation created over its life
  * @param releaseFailures release callbacks or actions that threw (the unload went on)
  * @param leakSuspects  when {@code LEAKED}: what probably keeps the class loader alive
@@ -79,7 +82,10 @@ public record UnloadReport(
         return outcome == PluginState.COLLECTED;
     }
 
-    /** Total time from GOING to the end of the collection check. */
+    /**
+     * Total time from GOING to the end of the collection check (to the close, while the check is
+     * pending; an asynchronous check's collect step lasts until a GC collected the class loader).
+     */
     public Duration total() {
         return stepTimes.values().stream().reduce(Duration.ZERO, Duration::plus);
     }

@@ -27,7 +27,13 @@ final class UnloadReports {
     static UnloadReport unloaded(String id, int generation, StepClock clock, BarrierOutcome barrier, Kept kept,
                                  CollectionResult collection, List<String> leakSuspects, GuardScope scope,
                                  long refusedEntries, CloseAudit audit) {
-        return new UnloadReport(id, generation, Epochs.agentActive(), clock.times(), barrier, collection.outcome(),
+        return unloaded(id, generation, clock.times(), barrier, kept, collection, leakSuspects, scope, refusedEntries, audit);
+    }
+
+    static UnloadReport unloaded(String id, int generation, Map<UnloadStep, Duration> stepTimes, BarrierOutcome barrier,
+                                 Kept kept, CollectionResult collection, List<String> leakSuspects, GuardScope scope,
+                                 long refusedEntries, CloseAudit audit) {
+        return new UnloadReport(id, generation, Epochs.agentActive(), stepTimes, barrier, collection.outcome(),
                 collection.nudges(), kept.devicesCreated(), kept.releaseFailures(), collection.leaked() ? leakSuspects : List.of(),
                 scope, refusedEntries, audit);
     }

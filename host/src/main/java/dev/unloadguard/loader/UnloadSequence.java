@@ -28,7 +28,11 @@ import java.util.Set;
  *       loader ({@link ThreadFrames}; re-scanned over a grace of up to {@link #AUDIT_GRACE});</li>
  *   <li>{@link #close}: close the class loader and drop every strong reference; the gate then says
  *       "unloaded";</li>
- *   <li>confirm collection ({@link CollectionResult#await}), suspects if it leaked.</li>
+ *   <li>confirm collection, suspects if it leaked: by default later, from the GC cycles the host
+ *       runs anyway, by the shared {@link CollectionWatcher} ({@link #run} returns a report that
+ *       says UNLOADED, the final one completes {@link #endedReport}); or at once, on the calling
+ *       thread, nudging the GC as long as it takes ({@link #awaitCollection},
+ *       {@link CollectionResult#await}).</li>
  * </ol>
  * Before it, {@link #refuseFromInside} refuses a caller inside the plugin's own release epoch (the
  * barrier would wait for its caller) with nothing changed. The timeout bounds steps 1 to 4 together
@@ -39,8 +43,14 @@ import java.util.Set;
  * leave nothing behind) logs the timeout or the audit's finding instead, closes anyway, and skips
  * the collection check.
  *
- * <p>Concurrency: a sequence is run once, by one thread; it takes no lock. Whoever runs it makes
- * sure one plugin has one sequence running at a time (for a plugin, {@link Plugin#startUnload}).
+ * <p>Concurrency: a sequence is run once, by one thread; it takes no lock. Step 7 is the exception:
+ * when it is left to the watcher, it ends on the watcher thread, or on a thread that calls
+ * {@link #awaitCollection} meanwhile; whichever sets {@code checkEnding} first (a CAS) ends it, and
+ * the others get its report from {@link #endedReport}. What steps 1 to 6 found is written before
+ * the watch is registered under the watcher's monitor, which the watcher thread takes before it
+ * reads them; {@code awaitCollection} is reached through a volatile field written after them
+ * ({@link Plugin#awaitCollectionCheck}). Whoever runs a sequence makes sure one plugin has one
+ * sequence running at a time (for a plugin, {@link Plugin#startUnload}).
  * The host's steps call plugin and host code (exit hooks, stop and close callbacks, observers), so
  * they must not be called under a lock either: a callback that blocks, or calls back into the
  * loader, would stall or deadlock every other thread that needs that lock. The gate is closed
@@ -73,6 +83,19 @@ abstract class UnloadSequence {
     private final Duration collectionTimeout;
     private final boolean forced;
     private final boolean audits;
+    private final CollectionWatcher watcher;
+    /** Set by the thread that ends step 7: the watcher's callback or {@link #awaitCollection}, once. */
+    private final java.util.concurrent.atomic.AtomicBoolean checkEnding = new java.util.concurrent.atomic.AtomicBoolean();
+    private final java.util.concurrent.CompletableFuture<UnloadReport> endedReport = new java.util.concurrent.CompletableFuture<>();
+    // What steps 1 to 6 found, for the report step 7 ends with; written by run() before the
+    // watch is registered (the watcher's monitor publishes them to its thread).
+    private java.util.Map<UnloadStep, Duration> closedTimes;
+    private long closedAt;
+    private BarrierOutcome barrierOutcome;
+    private UnloadReports.Kept kept;
+    private CloseAudit audit;
+    /** The pending asynchronous check, if any. */
+    private volatile CollectionWatcher.Watch watch;
 
     /**
      * @param loader     a weak reference to the class loader, enqueued on {@code collected}
@@ -82,10 +105,12 @@ abstract class UnloadSequence {
      * @param countsDevices whether the host counts devices (has DRAIN)
      * @param forced     close even if step 3, 4 or 5 fails, and skip the collection check
      * @param audits     whether step 5 runs (the host may turn the close audit off)
+     * @param watcher    confirms collection when the caller does not wait for it
      */
     UnloadSequence(String id, int generation, String name, ReleaseEpoch epoch, WeakReference<ClassLoader> loader,
                    ReferenceQueue<ClassLoader> collected, String loaderName, Map<Class<?>, Object> services,
-                   boolean countsDevices, Duration timeout, Duration collectionTimeout, boolean forced, boolean audits) {
+                   boolean countsDevices, Duration timeout, Duration collectionTimeout, boolean forced, boolean audits,
+                   CollectionWatcher watcher) {
         this.id = id;
         this.generation = generation;
         this.name = name;
@@ -99,6 +124,7 @@ abstract class UnloadSequence {
         this.collectionTimeout = forced ? Duration.ZERO : collectionTimeout;
         this.forced = forced;
         this.audits = audits;
+        this.watcher = watcher;
     }
 
     /** The guard scope in force: what the epoch covers. */
@@ -106,8 +132,17 @@ abstract class UnloadSequence {
         return epoch.guardsEntries() ? GuardScope.ENTRIES : GuardScope.RELEASE_PATHS;
     }
 
-    /** The seven steps. Call {@link #refuseFromInside} first, before anything changes. */
+    /** The seven steps, step 7 on this thread (nudging). Call {@link #refuseFromInside} first, before anything changes. */
     final UnloadReport run() throws UnloadTimeoutException, InterruptedException {
+        return run(false);
+    }
+
+    /**
+     * The seven steps; with {@code awaitCollection} false, step 7 is left to the
+     * {@link CollectionWatcher} and the report returned says UNLOADED (its final one completes
+     * {@link #endedReport}). Call {@link #refuseFromInside} first, before anything changes.
+     */
+    final UnloadReport run(boolean awaitCollection) throws UnloadTimeoutException, InterruptedException {
         StepClock clock = new StepClock(timeout, countsDevices ? ALL_STEPS : NO_DEVICE_STEPS);
         epoch.closeGate(id, generation, Thread.currentThread());           // 1. no new entries (but ours),
         BarrierOutcome barrier;
@@ -133,13 +168,85 @@ abstract class UnloadSequence {
         UnloadReports.Kept kept = close();                                 // 6. close, forget
         epoch.markUnloaded(java.time.Instant.now());
         clock.lap(UnloadStep.CLOSE);
-        CollectionResult collection = CollectionResult.await(loader, collected, collectionTimeout); // 7. collected?
-        clock.lap(UnloadStep.COLLECT);
-        UnloadReport report = UnloadReports.unloaded(id, generation, clock, barrier, kept, collection,
-                collection.leaked() ? leakSuspects() : List.of(), scope(), epoch.refusedEntries(), audit);
-        finished(report);
-        LOG.log(report.outcome() == PluginState.LEAKED ? Level.WARNING : Level.DEBUG, report::summary);
+        this.closedTimes = clock.times();
+        this.closedAt = System.nanoTime();
+        this.barrierOutcome = barrier;
+        this.kept = kept;
+        this.audit = audit;
+        if (collectionTimeout.isZero()) {                                  // 7. collected? not checked
+            return end(CollectionResult.unchecked());
+        }
+        UnloadReport closedReport = report(new CollectionResult(PluginState.UNLOADED, 0), 0);
+        closed(closedReport);
+        if (awaitCollection) {
+            return awaitCollection();                                      // 7. collected? (now, nudging)
+        }
+        ClassLoader cl = loader.get();                                     // 7. collected? (later)
+        if (cl == null) {
+            return end(new CollectionResult(PluginState.COLLECTED, 0));
+        }
+        watch = watcher.watch(cl, collectionTimeout, this::watched);
+        cl = null; // no strong reference to the loader in this frame from here on (interpreted frames too)
+        return closedReport;
+    }
+
+    /**
+     * Step 7 now, on the calling thread, as the synchronous check always did: nudges the GC until
+     * the class loader is collected or the collection timeout (counted from now) passes, and
+     * returns the final report. If the asynchronous check already ended (or another caller is
+     * ending it), waits for and returns its report instead. Call only after {@link #run} closed
+     * the loader.
+     */
+    final UnloadReport awaitCollection() throws InterruptedException {
+        if (!checkEnding.compareAndSet(false, true)) {
+            try {
+                return endedReport.get(); // the watcher (or another caller) ends it
+            } catch (java.util.concurrent.ExecutionException e) {
+                throw new IllegalStateException("the collection check failed", e.getCause()); // finish() never completes exceptionally
+            }
+        }
+        CollectionWatcher.Watch w = watch;
+        if (w != null) {
+            watcher.cancel(w); // no nudge for it from the watcher any more
+        }
+        CollectionResult collection = CollectionResult.await(loader, collected, collectionTimeout);
+        return finish(collection);
+    }
+
+    /** The final report once step 7 ended (COLLECTED, LEAKED, or UNLOADED if not checked or interrupted). */
+    final java.util.concurrent.CompletableFuture<UnloadReport> endedReport() {
+        return endedReport;
+    }
+
+    /** The watcher's end of step 7, on its thread. */
+    private void watched(CollectionResult collection) {
+        if (checkEnding.compareAndSet(false, true)) {
+            finish(collection);
+        }
+    }
+
+    private UnloadReport end(CollectionResult collection) {
+        checkEnding.set(true);
+        return finish(collection);
+    }
+
+    private UnloadReport finish(CollectionResult collection) {
+        UnloadReport report = report(collection, System.nanoTime() - closedAt);
+        watch = null;
+        try {
+            finished(report);
+            LOG.log(report.outcome() == PluginState.LEAKED ? Level.WARNING : Level.DEBUG, report::summary);
+        } finally {
+            endedReport.complete(report);
+        }
         return report;
+    }
+
+    private UnloadReport report(CollectionResult collection, long collectNanos) {
+        java.util.Map<UnloadStep, Duration> times = new java.util.EnumMap<>(closedTimes);
+        times.put(UnloadStep.COLLECT, Duration.ofNanos(collectNanos));
+        return UnloadReports.unloaded(id, generation, times, barrierOutcome, kept, collection,
+                collection.leaked() ? leakSuspects() : List.of(), scope(), epoch.refusedEntries(), audit);
     }
 
     /** Before anything changes: plugin code (a release path; in ENTRIES any) cannot wait for itself. */
@@ -275,6 +382,11 @@ abstract class UnloadSequence {
     void timedOut(UnloadTimeoutException e) {
     }
 
+    /** Step 6 ended and step 7 goes on (its report says UNLOADED); not called if the check is skipped. */
+    void closed(UnloadReport report) {
+    }
+
+    /** Step 7 ended: the final report. On the watcher thread if the check was asynchronous. */
     void finished(UnloadReport report) {
     }
 }

@@ -47,7 +47,8 @@ public final class UnloadguardEvents {
         @Label("Generation")
         public int generation;
         @Label("Outcome")
-        @Description("COLLECTED, LEAKED, or UNLOADED when collection was not checked")
+        @Description("COLLECTED or LEAKED when the unload awaited its collection check; UNLOADED when the check "
+                + "goes on after the unload (the default; a CollectionCheck event follows) or was off")
         public String outcome;
         @Label("Barrier")
         @Description("IMMEDIATE or WAITED")
@@ -136,6 +137,28 @@ public final class UnloadguardEvents {
         @Label("Threads Inside The Epoch")
         @Description("For step AUDIT: the threads with frames of the plugin's class loader")
         public String threadsInsideEpoch;
+    }
+
+    @Name("dev.unloadguard.CollectionCheck")
+    @Label("Collection Check")
+    @Category("unloadguard")
+    @Description("The collection check of an unloaded plugin ended: its class loader was collected, or leaked")
+    @StackTrace(false)
+    public static final class CollectionCheck extends Event {
+        @Label("Plugin Id")
+        public String pluginId;
+        @Label("Generation")
+        public int generation;
+        @Label("Outcome")
+        @Description("COLLECTED or LEAKED")
+        public String outcome;
+        @Label("GC Nudges")
+        @Description("System.gc() calls made while the check was pending (asynchronous: 0 or 1, shared by every pending check)")
+        public int gcNudges;
+        @Label("Collect")
+        @Description("From the close of the class loader to the end of the check")
+        @Timespan(Timespan.NANOSECONDS)
+        public long collect;
     }
 
     @Name("dev.unloadguard.LeakDetected")

@@ -140,7 +140,7 @@ class PluginLoaderTest {
     @Test
     void withPermissionAnUnguardedUnloadRunsAndSaysSo() throws Exception {
         assumeFalse(ReleaseGuard.agentActive(), "this JVM runs with the agent");
-        PluginLoader loader = builder().allowUnguardedUnload(true).build();
+        PluginLoader loader = builder().allowUnguardedUnload(true).awaitCollection(true).build();
         Plugin p = loader.load(plugin);
         UnloadReport report = loader.unload(p, Duration.ofSeconds(10));
         assertFalse(report.agentActive());

@@ -178,7 +178,7 @@ class BadInputIT {
     void newLoader() {
         threadsBefore = Leftovers.threads();
         probe = new HostProbe();
-        loader = PluginLoader.builder().service(HostProbe.class, probe).copyDirectory(dir.resolve("copies")).build();
+        loader = PluginLoader.builder().service(HostProbe.class, probe).copyDirectory(dir.resolve("copies")).awaitCollection(true).build();
     }
 
     @AfterEach
@@ -323,7 +323,7 @@ class BadInputIT {
     @Test
     void unloadingAHandleOfAnotherLoader() throws Exception {
         Plugin plugin = loader.load(dupA);
-        PluginLoader other = PluginLoader.builder().build();
+        PluginLoader other = PluginLoader.builder().awaitCollection(true).build();
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> other.unload(plugin, LONG));
         assertTrue(e.getMessage().contains("plugin dup generation 1") && e.getMessage().contains("another PluginLoader")
                 && e.getMessage().contains("unload it with that loader"), e::getMessage);

@@ -88,7 +88,7 @@ class EntryGuardIT {
     // ---- support ----------------------------------------------------------------------------
 
     private PluginLoader loader(UnaryOperator<PluginLoader.Builder> configure) {
-        PluginLoader loader = configure.apply(PluginLoader.builder().service(EntryBus.class, bus)
+        PluginLoader loader = configure.apply(PluginLoader.builder().awaitCollection(true).service(EntryBus.class, bus)
                 .collectionTimeout(Duration.ofSeconds(10))).build();
         loaders.add(loader);
         return loader;

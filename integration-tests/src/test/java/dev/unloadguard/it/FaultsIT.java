@@ -170,7 +170,7 @@ class FaultsIT {
     }
 
     private PluginLoader loader(boolean track) {
-        return PluginLoader.builder().service(HostProbe.class, probe).trackReferences(track).build();
+        return PluginLoader.builder().service(HostProbe.class, probe).trackReferences(track).awaitCollection(true).build();
     }
 
 
@@ -331,7 +331,7 @@ class FaultsIT {
         PagemapCache cache = new PagemapCache("never-dropping-cache");
         try {
             PluginLoader loader = PluginLoader.builder().service(PagemapCache.class, cache).trackReferences(track)
-                    .config("xe.devices", "1").config("xe.pagemaps", "2").config("xe.pages", "16").build();
+                    .config("xe.devices", "1").config("xe.pagemaps", "2").config("xe.pages", "16").awaitCollection(true).build();
             Plugin plugin = loader.load(BuiltJars.driverSample());
             UnloadTimeoutException e = assertThrows(UnloadTimeoutException.class, () -> loader.unload(plugin, SHORT));
             assertEquals(UnloadStep.DRAIN, e.step());

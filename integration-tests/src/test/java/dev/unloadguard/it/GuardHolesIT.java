@@ -110,7 +110,7 @@ class GuardHolesIT {
     // ---- support ----------------------------------------------------------------------------
 
     private PluginLoader loader(UnaryOperator<PluginLoader.Builder> configure) {
-        PluginLoader loader = configure.apply(PluginLoader.builder().service(HoleBus.class, bus)).build();
+        PluginLoader loader = configure.apply(PluginLoader.builder().awaitCollection(true).service(HoleBus.class, bus)).build();
         loaders.add(loader);
         return loader;
     }

@@ -92,7 +92,7 @@ class LeaksIT {
     }
 
     private PluginLoader loader() {
-        return PluginLoader.builder().service(HostBus.class, bus).collectionTimeout(COLLECTION).build();
+        return PluginLoader.builder().service(HostBus.class, bus).collectionTimeout(COLLECTION).awaitCollection(true).build();
     }
 
     private static String refused(PluginLoader loader, Path jar) {

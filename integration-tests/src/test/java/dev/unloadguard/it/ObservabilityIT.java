@@ -98,7 +98,7 @@ class ObservabilityIT {
         RecordingTailHook hook = new RecordingTailHook().closeGate();
         try (PagemapCache cache = new PagemapCache("pagemap-cache-worker")) {
             PluginLoader loader = PluginLoader.builder().service(PagemapCache.class, cache).service(ReleaseTailHook.class, hook)
-                    .config("xe.devices", "1").build();
+                    .config("xe.devices", "1").awaitCollection(true).build();
             Plugin plugin = loader.load(BuiltJars.driverSample());
             assertThrows(UnloadTimeoutException.class, () -> loader.unload(plugin, Duration.ofMillis(100)));
             cache.dropAllLater();
@@ -137,7 +137,7 @@ class ObservabilityIT {
         Consumer<Runnable> host = kept::set;
         // release paths only: the late Runnable runs and asks the closed loader for a class (a late access)
         PluginLoader loader = PluginLoader.builder().service(Consumer.class, host)
-                .collectionTimeout(Duration.ofMillis(300)).build();
+                .collectionTimeout(Duration.ofMillis(300)).awaitCollection(true).build();
         Plugin plugin = loader.load(jar, LoadOption.GUARD_RELEASE_PATHS_ONLY);
         UnloadReport report = loader.unload(plugin, Duration.ofSeconds(10));
         assertEquals(PluginState.LEAKED, report.outcome(), "the host keeps the plugin's Runnable");
@@ -159,7 +159,7 @@ class ObservabilityIT {
     void eachPluginIdHasAnMXBeanWithStateGenerationDevicesAndTheLastReport() throws Exception {
         MBeanServer server = ManagementFactory.getPlatformMBeanServer();
         try (PagemapCache cache = new PagemapCache("pagemap-cache-worker")) {
-            PluginLoader loader = PluginLoader.builder().service(PagemapCache.class, cache).config("xe.devices", "1").build();
+            PluginLoader loader = PluginLoader.builder().service(PagemapCache.class, cache).config("xe.devices", "1").awaitCollection(true).build();
             Plugin plugin = loader.load(BuiltJars.driverSample());
             ObjectName name = loader.mbeanName("xe");
             assertEquals("LIVE", server.getAttribute(name, "State"));

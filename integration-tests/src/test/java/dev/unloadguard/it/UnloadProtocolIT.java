@@ -157,7 +157,7 @@ class UnloadProtocolIT {
                 }
                 """).build("hotplug");
         HostBus bus = new HostBus();
-        PluginLoader loader = PluginLoader.builder().service(HostBus.class, bus).build();
+        PluginLoader loader = PluginLoader.builder().service(HostBus.class, bus).awaitCollection(true).build();
         Plugin plugin = loader.load(jar);
         Device late = bus.createDevice("dev1"); // LIVE: hotplug works
         assertTrue(late.release(), "the host held the only reference of dev1");

@@ -80,7 +80,8 @@ public final class NoPluginLeftLoaded implements AfterEachCallback {
     private String unloadLeftOver(PluginLoader loader, Plugin plugin) throws InterruptedException {
         String left = "- " + plugin + " from " + plugin.jar();
         try {
-            UnloadReport report = loader.unload(plugin, unloadTimeout);
+            loader.unload(plugin, unloadTimeout);
+            UnloadReport report = plugin.awaitCollectionCheck(); // the outcome now: a left-over that leaked says so
             return left + "; unloaded after the test:\n" + report;
         } catch (UnloadTimeoutException e) {
             return left + "; it did not unload after the test either, it stays GOING and its loader open:\n" + e.getMessage();

@@ -55,10 +55,12 @@ public final class UnloadAssertions {
 
     /**
      * Unloads {@code plugin} with {@link PluginLoader#unload(Plugin, Duration) loader.unload(plugin,
-     * within)} and asserts it was clean: no timeout, the class loader COLLECTED, no release
-     * callback threw, and the release callbacks were guarded by the agent. {@code within} bounds
-     * the exit hook, the live-device drain and the release barrier; the collection check has the
-     * loader's own bound ({@code PluginLoader.Builder.collectionTimeout}, default 5 s).
+     * within)}, awaits its collection check ({@link Plugin#awaitCollectionCheck()}: at once, nudging
+     * the GC, whether the loader checks asynchronously or not) and asserts it was clean: no
+     * timeout, the class loader COLLECTED, no release callback threw, and the release callbacks
+     * were guarded by the agent. {@code within} bounds the exit hook, the live-device drain and the
+     * release barrier; the collection check has the loader's own bound
+     * ({@code PluginLoader.Builder.collectionTimeout}, default 5 s).
      *
      * @return the report, for further checks ({@code report.barrierWaited()}, step times)
      * @throws AssertionFailedError whose message is the timeout report or the whole unload report
@@ -68,7 +70,10 @@ public final class UnloadAssertions {
         Objects.requireNonNull(plugin, "plugin");
         Objects.requireNonNull(within, "within");
         String what = "plugin " + plugin.id() + " generation " + plugin.generation();
-        return check(what, within, () -> loader.unload(plugin, within));
+        return check(what, within, () -> {
+            loader.unload(plugin, within);
+            return plugin.awaitCollectionCheck(); // the final report: COLLECTED or LEAKED
+        });
     }
 
     /**
@@ -106,7 +111,8 @@ public final class UnloadAssertions {
             problems.add("its class loader was not collected (LEAKED): see the leak suspects below");
         } else if (report.outcome() != PluginState.COLLECTED) {
             problems.add("its collection was not checked (" + report.outcome() + "): build the loader with a non-zero "
-                    + "collection timeout");
+                    + "collection timeout, and return the report of the check (plugin.awaitCollectionCheck(), or a loader "
+                    + "built with awaitCollection(true))");
         }
         if (!report.releaseFailures().isEmpty()) {
             problems.add(report.releaseFailures().size() + " release callback(s) or action(s) threw");

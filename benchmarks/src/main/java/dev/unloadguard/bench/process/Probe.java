@@ -167,7 +167,7 @@ public final class Probe {
             returned[i] = (System.nanoTime() - t0) / 1e6;
             closeStep[i] = report.time(UnloadStep.CLOSE).toNanos() / 1e6;
         }
-        PluginLoader collecting = loaderBuilder().collectionTimeout(Duration.ofSeconds(5)).build();
+        PluginLoader collecting = loaderBuilder().collectionTimeout(Duration.ofSeconds(5)).awaitCollection(true).build();
         double[] collect = new double[n];
         double[] nudges = new double[n];
         int collected = 0;

@@ -122,7 +122,7 @@ public final class EntryScenario {
     /** A host call in flight on a virtual thread, parked inside the service: waited for, completes, collected. */
     private void inFlight() throws Exception {
         EntryBus bus = new EntryBus().closeGate("hold-v");
-        PluginLoader loader = PluginLoader.builder().service(EntryBus.class, bus).collectionTimeout(Duration.ofSeconds(10)).build();
+        PluginLoader loader = PluginLoader.builder().service(EntryBus.class, bus).collectionTimeout(Duration.ofSeconds(10)).awaitCollection(true).build();
         Plugin plugin = loader.load(jars.get("service"));
         AtomicReference<String> outcome = new AtomicReference<>();
         Thread caller = virtualCall(bus, "v-caller", "hold-v", outcome);
@@ -161,7 +161,7 @@ public final class EntryScenario {
      */
     private void audit(String key, String request) throws Exception {
         EntryBus bus = new EntryBus().closeGate(request);
-        PluginLoader loader = PluginLoader.builder().service(EntryBus.class, bus).collectionTimeout(Duration.ofSeconds(10)).build();
+        PluginLoader loader = PluginLoader.builder().service(EntryBus.class, bus).collectionTimeout(Duration.ofSeconds(10)).awaitCollection(true).build();
         Plugin plugin = loader.load(jars.get("audit"));
         AtomicReference<String> outcome = new AtomicReference<>();
         String name = "v-audit-" + key;

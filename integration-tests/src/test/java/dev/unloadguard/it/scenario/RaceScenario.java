@@ -56,7 +56,7 @@ public final class RaceScenario {
                     .allowUnguardedUnload(true)
                     .closeAudit(closeAudit)
                     .collectionTimeout(Duration.ZERO)
-                    .build();
+                    .awaitCollection(true).build();
             for (int i = 0; i < attempts; i++) {
                 int before = cache.failures().size();
                 Plugin plugin = loader.load(driverJar);

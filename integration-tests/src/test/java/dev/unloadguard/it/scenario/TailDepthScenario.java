@@ -28,7 +28,7 @@ public final class TailDepthScenario {
                     .service(ReleaseTailHook.class, hook)
                     .config("xe.devices", "1")
                     .allowUnguardedUnload(true)
-                    .build();
+                    .awaitCollection(true).build();
             Plugin plugin = loader.load(driverJar);
             System.out.println("loaded=" + plugin.generation());
             System.out.flush();

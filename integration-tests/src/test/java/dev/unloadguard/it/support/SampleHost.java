@@ -28,6 +28,7 @@ public final class SampleHost implements AutoCloseable, AfterEachCallback {
     /** A builder with the cache and the hook as services, one card, two pagemaps. */
     public PluginLoader.Builder builder() {
         return PluginLoader.builder()
+                .awaitCollection(true) // the tests assert the outcome in the report unload returns
                 .service(PagemapCache.class, cache)
                 .service(ReleaseTailHook.class, hook)
                 .config("xe.devices", "1")

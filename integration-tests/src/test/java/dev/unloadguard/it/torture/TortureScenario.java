@@ -160,7 +160,7 @@ public final class TortureScenario {
                     .allowUnguardedUnload(!agent)        // only to show the failure without the agent
                     .closeAudit(cfg.closeAudit)          // off only to show the failure without any safety
                     .collectionTimeout(Duration.ZERO)    // checked below, once the workers let go
-                    .build();
+                    .awaitCollection(true).build();
             if (cfg.bystander != null) {
                 bystander.start(loader, cfg.bystander, cache); // Y: sections of its own epoch open from now on
             }
