@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 
 /** The shared watcher of asynchronous collection checks, on plain objects, with a counting nudge. */
@@ -42,6 +43,38 @@ class CollectionWatcherTest {
         }
         assertEquals(1, gcCalls.get(), "20 pending watches, one nudge");
         assertEquals(1, watcher.nudges());
+        Reference.reachabilityFence(pinned);
+    }
+
+    /**
+     * A nudge that is a concurrent cycle may leave a young class loader behind (G1 with
+     * ExplicitGCInvokesConcurrent): such a watcher repeats its shared nudge until the referent is
+     * gone. Here the referent is held until the third nudge, as a loader that survives the first
+     * cycles would be; a watcher that nudged once would end it LEAKED at its deadline.
+     */
+    @Test
+    void aConcurrentNudgeIsRepeatedSharedUntilTheReferentIsCollected() throws Exception {
+        AtomicInteger calls = new AtomicInteger();
+        AtomicReference<Object> holder = new AtomicReference<>(new Object());
+        CollectionWatcher repeating = new CollectionWatcher(() -> {
+            if (calls.incrementAndGet() >= 3) {
+                holder.set(null);                        // released after the third cycle
+            }
+            System.gc();
+        }, "test-repeating-watcher", true);
+        CompletableFuture<CollectionResult> first = new CompletableFuture<>();
+        CompletableFuture<CollectionResult> second = new CompletableFuture<>();
+        repeating.watch(holder.get(), Duration.ofSeconds(20), first::complete);
+        Object pinned = new Object();
+        CollectionWatcher.Watch pinnedWatch = repeating.watch(pinned, Duration.ofSeconds(20), second::complete);
+        CollectionResult result = first.get(60, TimeUnit.SECONDS);
+        assertEquals(PluginState.COLLECTED, result.outcome(), result::toString);
+        assertTrue(result.nudges() >= 3, "collected after repeated nudges: " + result);
+        long nudgesThen = repeating.nudges();
+        assertEquals(calls.get(), nudgesThen, "every repeat is one shared nudge for both watches");
+        assertTrue(repeating.cancel(pinnedWatch), "the pinned watch was still pending");
+        await("the idle watcher thread ends").atMost(Duration.ofSeconds(10)).until(() -> repeating.thread() == null);
+        assertTrue(!second.isDone(), "a cancelled watch is never ended");
         Reference.reachabilityFence(pinned);
     }
 
