@@ -281,8 +281,8 @@ public final class ReleaseEpoch {
     /** Slots of the fast path to a thread's own cell (a power of two): see "Finding the own cell". */
     static final int FAST_SLOTS = 128;
     static final int FAST_MASK = FAST_SLOTS - 1;
-    /** A waiting barrier looks for dead threads' cells every this many parks. */
-    private static final int PRUNE_EVERY_PARKS = 8;
+    /** A waiting barrier sweeps the cell array (idle and dead threads) every this many parks. */
+    private static final int SWEEP_EVERY_PARKS = 8;
 
     /** Flip count: its low bit is the active index. Written by barriers (under the lock) only. */
     private volatile int flips;
@@ -308,6 +308,7 @@ public final class ReleaseEpoch {
     private static final VarHandle UNLOCK0;
     private static final VarHandle UNLOCK1;
     private static final VarHandle DEPTH;
+    private static final VarHandle DETACHED;
     private static final VarHandle FAST = MethodHandles.arrayElementVarHandle(Cell[].class);
 
     static {
@@ -320,6 +321,7 @@ public final class ReleaseEpoch {
             UNLOCK0 = l.findVarHandle(CellFields.class, "unlock0", long.class);
             UNLOCK1 = l.findVarHandle(CellFields.class, "unlock1", long.class);
             DEPTH = l.findVarHandle(CellFields.class, "depth", int.class);
+            DETACHED = l.findVarHandle(CellFields.class, "detached", int.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -561,14 +563,17 @@ public final class ReleaseEpoch {
         return enterOuter(c, idx & 1);
     }
 
-    /** An outermost section: count it on {@code idx}, fence B, depth 1. */
-    private static int enterOuter(Cell c, int idx) {
+    /** An outermost section: count it on {@code idx}, fence B, attached again if idle-detached, depth 1. */
+    private int enterOuter(Cell c, int idx) {
         if (idx == 0) {
             LOCK0.setOpaque(c, c.lock0 + 1L);            // single writer: no read-modify-write needed
         } else {
             LOCK1.setOpaque(c, c.lock1 + 1L);
         }
-        VarHandle.fullFence();                           // B: pairs with A, D and E
+        VarHandle.fullFence();                           // B: pairs with A, D, E and the detach fence F
+        if ((int) DETACHED.getOpaque(c) != 0) {         // after B: either F's re-read saw our lock or we see this
+            attachAgain(c, idx);
+        }
         c.outerIndex = idx;
         c.depth = 1;
         return 1 << 1 | idx;
@@ -727,7 +732,7 @@ public final class ReleaseEpoch {
         return barrierLock.getQueueLength();
     }
 
-    /** The number of registered cells (live or not yet found dead): for tests. */
+    /** The number of cells in the array (threads that may be inside: not found idle or dead by a sweep yet): for tests. */
     int cellCount() {
         return ((CellArray) CELL_ARRAY.getVolatile(this)).size;
     }
@@ -751,7 +756,7 @@ public final class ReleaseEpoch {
     /** Steps 1-3 of the class comment. Caller holds {@link #barrierLock}. */
     private BarrierOutcome runBarrier(Waiter w) {
         VarHandle.fullFence();                           // E: the caller's writes before our loads; pairs with B
-        pruneDeadCells();
+        sweepCells();                                    // only cells that may be inside stay: "Idle and dead threads"
         int active = (int) FLIPS.getOpaque(this) & 1;   // only barriers write it, and we hold their lock
         if (!awaitDrained(active ^ 1, w)) {              // step 1: race (i)
             return BarrierOutcome.TIMED_OUT;
@@ -805,8 +810,8 @@ public final class ReleaseEpoch {
             if (Thread.interrupted()) {                  // else park returns at once, forever
                 w.interrupted = true;
             }
-            if (parks % PRUNE_EVERY_PARKS == 0) {
-                pruneDeadCells();                        // a thread may have died inside: race (iv)
+            if (parks % SWEEP_EVERY_PARKS == 0) {
+                sweepCells();                            // a thread may have died inside: race (iv)
             }
             if (drained(idx)) {
                 return true;
@@ -864,13 +869,7 @@ public final class ReleaseEpoch {
         Cell c = new Cell(Thread.currentThread());
         cellsLock.lock();
         try {
-            CellArray current = cellArray;
-            if (current.size == current.cells.length) {
-                current = withoutDeadCells(current, 1);  // race (iv): bounded even without barriers
-            }
-            // The slot is beyond every published size: no check reads it before the store below.
-            current.cells[current.size] = c;
-            CELL_ARRAY.setVolatile(this, new CellArray(current.cells, current.size + 1));
+            append(c);
         } finally {
             cellsLock.unlock();
         }
@@ -879,42 +878,128 @@ public final class ReleaseEpoch {
         return c;
     }
 
-    /** Drops the cells of dead threads from the array, if there are any: race (iv). */
-    private void pruneDeadCells() {
-        CellArray snapshot = (CellArray) CELL_ARRAY.getVolatile(this);
-        boolean anyDead = false;
-        for (int i = 0; i < snapshot.size && !anyDead; i++) {
-            anyDead = snapshot.cells[i].isDead();
+    /**
+     * Publishes {@code c} at the end of the cell array; a full array is first swept
+     * ({@link #sweep}), so the array's size follows the threads that may be inside, not the
+     * threads that ever entered, even if no barrier ever runs. Caller holds {@link #cellsLock}.
+     */
+    private void append(Cell c) {
+        CellArray current = cellArray;
+        if (current.size == current.cells.length) {
+            current = sweep(current, 1);
         }
-        if (!anyDead) {
-            return;
+        // The slot is beyond every published size: no check reads it before the store below.
+        current.cells[current.size] = c;
+        CELL_ARRAY.setVolatile(this, new CellArray(current.cells, current.size + 1));
+    }
+
+    /**
+     * The slow path of an outermost enter whose cell a sweep detached while the thread was idle:
+     * puts the cell back into the array before the section's first load ("Idle and dead
+     * threads"). The section's lock increment is already done; if attaching fails (an
+     * {@link OutOfMemoryError} growing the array) it is balanced with an unlock, so the cell stays
+     * idle and the section never opened.
+     */
+    private void attachAgain(Cell c, int idx) {
+        try {
+            cellsLock.lock();
+            try {
+                if ((int) DETACHED.getOpaque(c) != 0) {  // under the lock: the sweep's final word
+                    append(c);
+                    DETACHED.setOpaque(c, 0);
+                }
+            } finally {
+                cellsLock.unlock();
+            }
+        } catch (RuntimeException | Error e) {
+            leaveRefused(c, idx);
+            throw e;
         }
+        VarHandle.fullFence();                           // R: the publication before the section's loads; pairs with E (G3)
+    }
+
+    /** A sweep of the current cell array: see {@link #sweep(CellArray, int)}. */
+    private void sweepCells() {
+        sweepCells(null);
+    }
+
+    /**
+     * {@link #sweepCells()}, running {@code beforeMark} (if not null) after the sweep read the
+     * counters and before it marks the idle cells: lets a test enter a section in that window.
+     */
+    void sweepCells(Runnable beforeMark) {
         cellsLock.lock();
         try {
-            CELL_ARRAY.setVolatile(this, withoutDeadCells(cellArray, 0));
+            CellArray current = cellArray;
+            CellArray swept = sweep(current, 0, beforeMark);
+            if (swept != current) {
+                CELL_ARRAY.setVolatile(this, swept);
+            }
         } finally {
             cellsLock.unlock();
         }
     }
 
+    private CellArray sweep(CellArray current, int room) {
+        return sweep(current, room, null);
+    }
+
     /**
-     * A new array with the live cells of {@code current}, with room for {@code room} more and
-     * then as many again. Caller holds {@link #cellsLock}. Never writes {@code current}'s array.
+     * Detaches the cells of idle threads and drops those of threads that died inside ("Idle and
+     * dead threads"): returns a new array with the other cells and room for {@code room} more
+     * and then as many again, or {@code current} itself if nothing changed and no room was asked
+     * for. Caller holds {@link #cellsLock}. Never writes {@code current}'s array.
      */
-    private CellArray withoutDeadCells(CellArray current, int room) {
-        Cell[] live = new Cell[current.size];
-        int n = 0;
-        for (int i = 0; i < current.size; i++) {
-            Cell c = current.cells[i];
-            if (c.isDead()) {
-                c.retired();
+    private CellArray sweep(CellArray current, int room, Runnable beforeMark) {
+        int n = current.size;
+        if (n == 0 && room == 0) {
+            return current;
+        }
+        Cell[] cells = current.cells;
+        Cell[] kept = new Cell[n];
+        int k = 0;
+        Cell[] idle = new Cell[n];
+        long[] seenLocks = new long[2 * n];
+        int m = 0;
+        for (int i = 0; i < n; i++) {
+            Cell c = cells[i];
+            long u0 = (long) UNLOCK0.getAcquire(c);      // unlocks first, as in drained()
+            long u1 = (long) UNLOCK1.getAcquire(c);
+            long l0 = (long) LOCK0.getOpaque(c);
+            long l1 = (long) LOCK1.getOpaque(c);
+            if (l0 == u0 && l1 == u1) {
+                idle[m] = c;
+                seenLocks[2 * m] = l0;
+                seenLocks[2 * m + 1] = l1;
+                m++;
+            } else if (c.isDead()) {
+                c.retired();                             // died inside: its sections are treated as exited
                 FAST.compareAndSet(fast, (int) c.ownerId & FAST_MASK, c, (Cell) null);
             } else {
-                live[n++] = c;
+                kept[k++] = c;
             }
         }
-        int capacity = Math.max(MIN_CELL_CAPACITY, 2 * (n + room));
-        return new CellArray(Arrays.copyOf(live, capacity), n);
+        if (m > 0) {
+            if (beforeMark != null) {
+                beforeMark.run();
+            }
+            for (int j = 0; j < m; j++) {
+                DETACHED.setOpaque(idle[j], 1);
+            }
+            VarHandle.fullFence();                       // F: the marks before the re-reads; pairs with B
+            for (int j = 0; j < m; j++) {
+                Cell c = idle[j];
+                if ((long) LOCK0.getOpaque(c) != seenLocks[2 * j] || (long) LOCK1.getOpaque(c) != seenLocks[2 * j + 1]) {
+                    DETACHED.setOpaque(c, 0);            // its thread entered meanwhile: it stays
+                    kept[k++] = c;
+                }
+            }
+        }
+        if (k == n && room == 0) {
+            return current;
+        }
+        int capacity = Math.max(MIN_CELL_CAPACITY, 2 * (k + room));
+        return new CellArray(Arrays.copyOf(kept, capacity), k);
     }
 
     /** What a barrier needs to know while it waits. */
@@ -996,6 +1081,12 @@ public final class ReleaseEpoch {
         int depth;
         /** The index the thread's outermost open section counted on: owner only. */
         int outerIndex;
+        /**
+         * 1 while a sweep has taken the cell out of the array (its thread was idle), else 0.
+         * Written under the cells lock (by a sweep, and by the owner putting it back); read
+         * opaquely by the owner after fence B of each outermost enter.
+         */
+        int detached;
         /** Weak: a cell never keeps its thread alive. */
         final WeakReference<Thread> owner;
         /** The owner's id, for its fast-path slot (only an index: a hit is checked with {@code owner.refersTo}). */
