@@ -79,10 +79,11 @@ import dev.unloadguard.epoch.BarrierOutcome;
  *
  * <p><b>Data.</b> A flip counter whose low bit is the <em>active index</em>, and one
  * {@code Cell} per thread that ever entered (a {@link ThreadLocal} created on the thread's
- * first {@code enter()}, registered in the epoch's array of cells). A cell holds, for each of
+ * first {@code enter()}, registered in the epoch's array of cells, which sweeps keep to the
+ * threads that may be inside: see "Idle and dead threads"). A cell holds, for each of
  * the two indexes, an increment-only {@code lock} and {@code unlock} counter, plus its thread's
- * nesting depth, the index of its outermost open section and a weak reference to its thread.
- * Only the owner thread writes a cell, so a
+ * nesting depth, the index of its outermost open section, a weak reference to its thread and
+ * the sweep's {@code detached} mark. Only the owner thread writes a cell's counters, so a
  * reader never writes a cache line another thread writes (cells are padded on both sides
  * against false sharing), and enter/exit take no lock and allocate nothing after the first
  * enter. This is {@code srcu_data}'s per-CPU {@code srcu_lock_count[2]}/{@code
@@ -101,8 +102,10 @@ import dev.unloadguard.epoch.BarrierOutcome;
  * thread-local path as before. A registering thread takes its slot (the newest thread wins a
  * shared slot; the older one keeps working through its thread local), and a thread that missed
  * on an empty slot takes it with a CAS. The table holds cells, and cells hold their thread only
- * weakly, so a slot never keeps a thread reachable; dropping a dead thread's cell (race (iv))
- * also clears its slot with a CAS, so the cell goes too. The table changes nothing the barrier
+ * weakly, so a slot never keeps a thread reachable; dropping the cell of a thread that died
+ * inside (race (iv)) also clears its slot with a CAS, so the cell goes too. A cell that a sweep
+ * detached stays in its slot (it is its thread's, which may enter again), so each slot may keep
+ * one dead thread's cell (not the thread) until another thread of that slot registers. The table changes nothing the barrier
  * reads: counters, fences, the index, the gate and the cell array are as described below.
  *
  * <ul>
@@ -161,32 +164,98 @@ import dev.unloadguard.epoch.BarrierOutcome;
  *     the flip. So the old index only loses sections, and the barrier returns as soon as the
  *     sections that were already inside exit. Sections started after the flip are never waited
  *     for (G4).
- * <li><em>Cells registered or dropped during a check.</em> Each drain check takes one snapshot
- *     of the cell array (a volatile read) and sums both counters over that same snapshot. Two
- *     reads of the array could differ by cells registered or dropped in between, and a cell
- *     counted in {@code U} but not in {@code L} would void the unlocks-first argument (a dropped
- *     cell's unlocks would cancel a section still inside). A cell missing from the snapshot was
- *     published (a volatile write) after the snapshot's read in the synchronization order; its
- *     thread reads the index (a volatile read) after publishing its cell, so it reads it after the
- *     snapshot too: during step 1 it gets the active index (only this barrier can flip, and it has
- *     not yet), during step 3 the new index (the flip precedes the snapshot). Either way the
- *     missed thread has no section on the index being drained; it is a new reader (G4). Publishing
- *     never writes a slot of the array below a published size, so a snapshot's prefix never
- *     changes under a check.
- * <li><em>Threads that die.</em> Millions of short-lived (virtual) threads each leave a cell.
- *     A cell whose thread is dead (the weak reference cleared, or {@code isAlive()} false, which
- *     happens-after everything the thread did) is dropped from the array: by barriers, at the
- *     start and while they wait, and by registrations when the array is full (so its size follows
- *     the number of live threads, not the number that ever entered, even if no barrier ever runs).
- *     A dead thread that exited all its sections has equal counts on both indexes, so dropping its
- *     cell changes {@code L} and {@code U} by the same amount: no retired totals need to be kept.
- *     Dropping races with a concurrent check harmlessly: the check uses its own snapshot, which
- *     either contains the (final, balanced) cell in both sums or not at all. A thread can only die
- *     <em>inside</em> a section if an enter was never matched by an exit (hand-written code
- *     without {@code finally}); a dead thread runs no more plugin code, so its sections are
- *     treated as exited (its cell is dropped the same way) and a warning is logged, rather than
- *     making every later barrier wait forever.
+ * <li><em>Cells registered, detached or put back during a check.</em> Each drain check takes one
+ *     snapshot of the cell array (a volatile read) and sums both counters over that same
+ *     snapshot. Two reads of the array could differ by cells registered or detached in between,
+ *     and a cell counted in {@code U} but not in {@code L} would void the unlocks-first argument
+ *     (a detached cell's unlocks would cancel a section still inside). A cell missing from the
+ *     snapshot was published (a volatile write) after the snapshot's read in the synchronization
+ *     order; its thread reads the index (a volatile read) after publishing its cell, so it reads it
+ *     after the snapshot too: during step 1 it gets the active index (only this barrier can flip,
+ *     and it has not yet), during step 3 the new index (the flip precedes the snapshot). Either
+ *     way the missed thread has no section on the index being drained; it is a new reader (G4).
+ *     A cell a sweep detached, or that is being put back, is the subject of "Idle and dead
+ *     threads" below. Publishing never writes a slot of the array below a published size, so a
+ *     snapshot's prefix never changes under a check.
+ * <li><em>Threads that die.</em> Millions of short-lived (virtual) threads each leave a cell. A
+ *     dead thread that exited all its sections left a balanced cell, which a sweep detaches like
+ *     an idle thread's: the sweep need not know the thread is dead, and nothing else refers to the
+ *     cell but (perhaps) its fast-path slot. A thread can only die <em>inside</em> a section if an
+ *     enter was never matched by an exit (hand-written code without {@code finally}); its cell
+ *     stays unbalanced, and would keep every later barrier waiting. A dead thread runs no more
+ *     plugin code, so its sections are treated as exited: a sweep that finds an unbalanced cell
+ *     whose thread is dead (the weak reference cleared, or {@code isAlive()} false, which
+ *     happens-after everything the thread did) drops it from the array and logs a warning naming
+ *     the thread. Barriers sweep when they start and every few parks while they wait, so a
+ *     barrier waiting for a thread that dies inside returns soon after.
  * </ol>
+ *
+ * <p><b>Idle and dead threads: the sweep.</b> A barrier reads every cell of the array four
+ * times (two checks of two sums), so its cost is the array's size, and most threads that ever
+ * entered are idle (alive and outside: a pool thread between tasks, a parked virtual thread) or
+ * dead. Their cells are <em>balanced</em>, {@code lock[i] == unlock[i]} on both indexes, and add
+ * the same to {@code L} as to {@code U}: a check may leave them out, provided their threads
+ * cannot enter unseen. A <em>sweep</em> (under the cells lock) takes them out of the array:
+ * <ol>
+ * <li>read each cell's unlocks (acquire), then its locks, as a check does; a cell whose two
+ *     pairs are equal had no open section when its unlocks were read;
+ * <li>mark each such cell {@code detached}; full fence <b>F</b>;
+ * <li>read their locks again: a cell whose lock changed since step 1 has a thread that entered
+ *     meanwhile; it is unmarked and stays. The others are left out of the new array, published
+ *     as a registration publishes (never writing the old one).
+ * </ol>
+ * An outermost {@code enter} reads its own cell's mark after fence B; if it is set, the thread
+ * puts its cell back before the section's first load ({@code attachAgain}: under the cells lock,
+ * appended, published and unmarked; then a full fence <b>R</b>). Store buffering again, B against
+ * F: either the sweep's re-read sees the enter's lock increment (the cell stays) or the enter sees
+ * the mark (the cell comes back); never neither. It follows that (a) no sweep detaches a cell
+ * while a section whose enter returned is open on it (if that enter read no mark, any sweep that
+ * marks the cell later sees its lock increment on the re-read, by the pair B/F, whatever step 1
+ * read; if it read a mark, it went through the cells lock after its increment, and every later
+ * sweep, which takes that lock, sees the increment in step 1), and (b) every enter on a detached
+ * cell, however much later, sees the mark.
+ *
+ * <p>Why the checks stay sound. The unlocks-first argument is cell by cell over one snapshot, so
+ * it holds for any set of cells: {@code L == U} still says that no cell of the snapshot has a
+ * section open on the index. What needs showing is that no section a barrier must wait for sits
+ * in a cell the snapshot left out, and that the others see the caller's writes. (G1) A section
+ * whose enter returned before the barrier was called: its cell was in the array when the enter
+ * returned (a returning thread publishes its cell before its enter returns), cannot be detached
+ * while the section is open (a), and so is in every snapshot the barrier takes; the check sees its
+ * lock increment, which happened-before. (G3) A section whose cell a check left out, counted on
+ * the drained index after the sweep: its thread published the cell again and then fenced (R)
+ * before its first load, while the barrier's caller wrote, fenced (E) and then read the array; as
+ * for a new registration (race (iii)), either the snapshot has the cell or the section sees the
+ * caller's writes. Such a section may count on an index it read before its cell was back, even
+ * the index a running barrier is draining, and that barrier may miss it: its enter had not
+ * returned when the barrier was called, so G1 does not ask for it, and every barrier called after
+ * its enter returned finds the cell, on both of its checks (race (i)). Race (ii) is unchanged: a
+ * returning thread adds at most one late section to the old index, like any other.
+ *
+ * <p>No counts are moved anywhere (no retired totals), so none can be lost or counted twice: a
+ * detached cell keeps its own counts, is balanced, and adds exactly 0 to {@code L - U} whether
+ * a check's snapshot holds it (taken before the sweep published) or not; when it comes back its
+ * counts come with it, still balanced but for the section that brought it back. Nothing scans
+ * every cell to find dead threads (no {@code isAlive()} per cell, no {@link java.lang.ref.ReferenceQueue}):
+ * a dead thread's balanced cell is just an idle cell that never comes back; {@code isDead()} is
+ * asked only of unbalanced cells, the few whose threads are inside (race (iv)).
+ *
+ * <p>When sweeps run: when a barrier starts (after E), every {@code SWEEP_EVERY_PARKS} parks of a
+ * waiting barrier, and when a registration (or a cell coming back) finds the array full. A
+ * barrier sweeps only if the array is not empty and the cells lock is free ({@code tryLock}): it
+ * never waits for a reader's slow path (a reader descheduled while it holds the lock would
+ * otherwise add a scheduler quantum to the barrier), and a skipped sweep only leaves more cells to
+ * read, which the next one takes out. A swept
+ * array gets room for as many cells again as it kept (at least {@code MIN_CELL_CAPACITY}), so a
+ * sweep of {@code n} cells follows at least {@code n / 2} appends: O(1) amortised per
+ * registration, and the array's size follows the threads that were inside at the last sweep
+ * (times two, plus 16), not the threads that ever entered, with or without barriers. A barrier
+ * then reads only the cells of threads that were inside at the last sweep or entered since.
+ * Readers pay nothing on nested enters and exits; an outermost enter reads its own cell's mark,
+ * on the line it has just written (fence B has already made it wait for that store). A sweep
+ * writes the mark of an idle thread's cell once per detach, and the thread takes the cells lock
+ * once on its next outermost enter: at most once per sweep, that is per barrier or array fill.
+ * Readers still never write a shared line on their fast path.
  *
  * <p><b>Memory ordering, access by access.</b>
  * <ul>
@@ -223,6 +292,15 @@ import dev.unloadguard.epoch.BarrierOutcome;
  *     clean, and find the forbidden outcome once A goes too). They are kept because each states
  *     at its own place which store must be ordered before which loads, as the kernel's
  *     {@code srcu_flip} does, and because they cost nothing next to a barrier's parking.
+ * <li><em>Sweep</em>: counters read as a check reads them (acquire unlocks, then opaque locks);
+ *     the {@code detached} marks stored opaquely, then <em>fence F</em> (full): orders the marks
+ *     before the locks' opaque re-reads and pairs with B (store buffering, "Idle and dead
+ *     threads"). A plain or release store would not do, for the reason given for B.
+ * <li><em>Mark read</em> in an outermost {@code enter}: opaque, after B, which orders it after the
+ *     lock increment. A stale 1 only costs the slow path, which reads the mark again under the
+ *     cells lock, ordered after the sweep that wrote it; unmarking happens under that lock too.
+ * <li><em>Fence R</em> (full, after a cell is put back): orders the array's publication before
+ *     the section's loads; pairs with E as a registration's publication does (race (iii)).
  * <li><em>Cell array</em>: published with a volatile store under a small lock, read with a
  *     volatile load per check; the slot written before the store is seen by every check that
  *     reads a size covering it.
@@ -918,25 +996,42 @@ public final class ReleaseEpoch {
         VarHandle.fullFence();                           // R: the publication before the section's loads; pairs with E (G3)
     }
 
-    /** A sweep of the current cell array: see {@link #sweep(CellArray, int)}. */
+    /**
+     * A barrier's sweep of the cell array ({@link #sweep(CellArray, int)}), unless the array is
+     * empty or the cells lock is taken (a registration, a thread putting its cell back, or its
+     * sweep): a barrier never waits for a reader's slow path, and the sweep is only there to
+     * make the checks cheaper (and to find threads that died inside, which the next one does).
+     */
     private void sweepCells() {
-        sweepCells(null);
+        if (((CellArray) CELL_ARRAY.getVolatile(this)).size == 0 || !cellsLock.tryLock()) {
+            return;
+        }
+        try {
+            sweepLocked(null);
+        } finally {
+            cellsLock.unlock();
+        }
     }
 
     /**
-     * {@link #sweepCells()}, running {@code beforeMark} (if not null) after the sweep read the
-     * counters and before it marks the idle cells: lets a test enter a section in that window.
+     * A sweep that waits for the cells lock and runs {@code beforeMark} (if not null) after it read
+     * the counters and before it marks the idle cells: lets a test enter a section in that window.
      */
     void sweepCells(Runnable beforeMark) {
         cellsLock.lock();
         try {
-            CellArray current = cellArray;
-            CellArray swept = sweep(current, 0, beforeMark);
-            if (swept != current) {
-                CELL_ARRAY.setVolatile(this, swept);
-            }
+            sweepLocked(beforeMark);
         } finally {
             cellsLock.unlock();
+        }
+    }
+
+    /** Sweeps and publishes the result. Caller holds {@link #cellsLock}. */
+    private void sweepLocked(Runnable beforeMark) {
+        CellArray current = cellArray;
+        CellArray swept = sweep(current, 0, beforeMark);
+        if (swept != current) {
+            CELL_ARRAY.setVolatile(this, swept);
         }
     }
 
