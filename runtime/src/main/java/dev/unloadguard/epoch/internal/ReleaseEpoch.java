@@ -86,7 +86,8 @@ import dev.unloadguard.epoch.BarrierOutcome;
  * the sweep's {@code detached} mark. Only the owner thread writes a cell's counters, so a
  * reader never writes a cache line another thread writes (cells are padded on both sides
  * against false sharing), and enter/exit take no lock and allocate nothing after the first
- * enter. This is {@code srcu_data}'s per-CPU {@code srcu_lock_count[2]}/{@code
+ * enter, except the first outermost enter after a sweep detached the thread's cell, which puts
+ * it back under the cells lock (and publishes a new array view). This is {@code srcu_data}'s per-CPU {@code srcu_lock_count[2]}/{@code
  * srcu_unlock_count[2]}, per thread instead of per CPU: a thread cannot migrate between cells.
  *
  * <p><b>Finding the own cell.</b> A {@link ThreadLocal} lookup (a hash probe and a weak-reference
@@ -105,16 +106,20 @@ import dev.unloadguard.epoch.BarrierOutcome;
  * weakly, so a slot never keeps a thread reachable; dropping the cell of a thread that died
  * inside (race (iv)) also clears its slot with a CAS, so the cell goes too. A cell that a sweep
  * detached stays in its slot (it is its thread's, which may enter again), so each slot may keep
- * one dead thread's cell (not the thread) until another thread of that slot registers. The table changes nothing the barrier
- * reads: counters, fences, the index, the gate and the cell array are as described below.
+ * one dead thread's cell (not the thread) until another thread of that slot registers. The
+ * table changes nothing the barrier reads: counters, fences, the index, the gate and the cell
+ * array are as described below.
  *
  * <ul>
  * <li>{@code enter()}, outermost: read the active index {@code i}; {@code lock[i]++} on the own
- *     cell; full fence <b>B</b>; {@code depth = 1}, remember {@code i}; return {@code 1 << 1 | i}.
+ *     cell; full fence <b>B</b>; if a sweep marked the cell {@code detached}, put it back into
+ *     the array ("Idle and dead threads"); {@code depth = 1}, remember {@code i}; return
+ *     {@code 1 << 1 | i}.
  *     Nested: {@code depth++}; return {@code depth << 1 | i}.
  * <li>{@code exit(t)}: check that {@code t} is the innermost section's token; {@code depth--};
  *     if that closed the outermost section, {@code unlock[i]++} on the own cell, a release store.
- * <li>{@code barrier()}: serialized by a lock. (1) Wait until the <em>inactive</em> index
+ * <li>{@code barrier()}: serialized by a lock. Fence <b>E</b>; sweep the cell array ("Idle and
+ *     dead threads"). (1) Wait until the <em>inactive</em> index
  *     drains. (2) Flip: increment the flip counter, so new sections use the other index; full
  *     fence <b>D</b>. (3) Wait until the formerly active index drains.
  * <li><em>Drains</em> ({@code srcu_readers_active_idx_check}): take one snapshot of the cell
