@@ -300,7 +300,8 @@ import dev.unloadguard.epoch.BarrierOutcome;
  * <li><em>Sweep</em>: counters read as a check reads them (acquire unlocks, then opaque locks);
  *     the {@code detached} marks stored opaquely, then <em>fence F</em> (full): orders the marks
  *     before the locks' opaque re-reads and pairs with B (store buffering, "Idle and dead
- *     threads"). A plain or release store would not do, for the reason given for B.
+ *     threads"). A plain or release store would not do, for the reason given for B; with F
+ *     deleted, {@code ReleaseEpochSweepLitmusTest} finds a reader inside whose cell is out.
  * <li><em>Mark read</em> in an outermost {@code enter}: opaque, after B, which orders it after the
  *     lock increment. A stale 1 only costs the slow path, which reads the mark again under the
  *     cells lock, ordered after the sweep that wrote it; unmarking happens under that lock too.
