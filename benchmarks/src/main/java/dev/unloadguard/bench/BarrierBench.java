@@ -1,6 +1,11 @@
 package dev.unloadguard.bench;
 
 import dev.unloadguard.epoch.internal.ReleaseEpoch;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -9,6 +14,7 @@ import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
@@ -17,10 +23,17 @@ import org.openjdk.jmh.annotations.Threads;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * Target 2, the two cases JMH can time: a release barrier with no reader inside, and a barrier
- * while another thread enters and exits the epoch in a tight loop (so the barrier always finds
- * the flip racing a reader). The third case, a reader parked inside, is timed by
+ * Release barriers: with no reader inside, racing a reader in a tight enter/exit loop, and (issue
+ * 11, target 3) with many threads that each entered once and are now idle (alive, parked outside
+ * the epoch) or dead. The third case of issue 2, a reader parked inside, is timed by
  * {@code process.Probe park}: it is about waking up, not about nanoseconds.
+ *
+ * <p>The crowds: {@code 1-cell} (only the benchmark thread entered), {@code 10k-platform-alive}
+ * and {@code -dead} (10,000 platform threads entered and exited once; then they park, or end),
+ * {@code 100k-virtual-alive} and {@code -dead} (the same with 100,000 virtual threads; needs a JDK
+ * 21+, the setup fails with a message on 17 and JMH goes on with the next case). {@link #crowd}
+ * times a barrier again and again on one crowd (the steady state); {@link #firstBarrier} times the
+ * first barrier after a fresh crowd entered (single shot, a new crowd per iteration).
  */
 @BenchmarkMode(Mode.SampleTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
@@ -87,6 +100,117 @@ public class BarrierBench {
         }
     }
 
+    /**
+     * An epoch that a crowd of threads entered once each (one section, exited), plus the benchmark
+     * thread. Alive crowds stay parked outside the epoch until tear-down; dead ones have ended (and
+     * nothing keeps their {@code Thread} objects).
+     * (A state only for its parameter: the benchmarks use its two subclasses.)
+     */
+    @State(Scope.Benchmark)
+    public static class CrowdBase {
+        @Param({"1-cell", "10k-platform-alive", "10k-platform-dead", "100k-virtual-alive", "100k-virtual-dead"})
+        public String crowd;
+
+        ReleaseEpoch epoch;
+        private CountDownLatch release;
+        private List<Thread> alive;
+
+        void enterCrowd() throws InterruptedException {
+            epoch = new ReleaseEpoch();
+            epoch.exit(epoch.enter());
+            release = new CountDownLatch(1);
+            alive = new ArrayList<>();
+            if (crowd.equals("1-cell")) {
+                return;
+            }
+            boolean virtual = crowd.contains("virtual");
+            int n = crowd.startsWith("100k") ? 100_000 : 10_000;
+            boolean stay = crowd.endsWith("alive");
+            CountDownLatch entered = new CountDownLatch(n);
+            ReleaseEpoch e = epoch;
+            CountDownLatch r = release;
+            Runnable body = () -> {
+                e.exit(e.enter());
+                entered.countDown();
+                if (stay) {
+                    try {
+                        r.await();
+                    } catch (InterruptedException ex) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+            };
+            List<Thread> started = new ArrayList<>(n);
+            for (int i = 0; i < n; i++) {
+                started.add(virtual ? startVirtual(body) : startPlatform(body, i));
+            }
+            entered.await();
+            if (stay) {
+                alive = started;
+            } else {
+                for (Thread t : started) {
+                    t.join();
+                }
+            }
+        }
+
+        void leaveCrowd() throws InterruptedException {
+            release.countDown();
+            for (Thread t : alive) {
+                t.join();
+            }
+            alive = new ArrayList<>();
+        }
+
+        private static Thread startPlatform(Runnable body, int i) {
+            Thread t = new Thread(null, body, "crowd-" + i, 256 * 1024);
+            t.setDaemon(true);
+            t.start();
+            return t;
+        }
+
+        private static Thread startVirtual(Runnable body) {
+            try {
+                Method ofVirtual = Thread.class.getMethod("ofVirtual");
+                Method start = Class.forName("java.lang.Thread$Builder").getMethod("start", Runnable.class);
+                return (Thread) start.invoke(ofVirtual.invoke(null), body);
+            } catch (NoSuchMethodException | ClassNotFoundException | IllegalAccessException e) {
+                throw new IllegalStateException("the virtual-thread crowds need a JDK 21+ (this is "
+                        + Runtime.version() + "): run them with a newer java, or pick -p crowd=1-cell,10k-platform-alive,...", e);
+            } catch (InvocationTargetException e) {
+                throw new IllegalStateException("cannot start a virtual thread on " + Runtime.version(), e.getCause());
+            }
+        }
+    }
+
+    /** A crowd made once per trial: {@link #crowd} times its barriers in the steady state. */
+    @State(Scope.Benchmark)
+    public static class Crowd extends CrowdBase {
+        @Setup(Level.Trial)
+        public void setup() throws InterruptedException {
+            enterCrowd();
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() throws InterruptedException {
+            leaveCrowd();
+        }
+    }
+
+    /** A fresh crowd per iteration: {@link #firstBarrier} times the first barrier after it entered. */
+    @State(Scope.Benchmark)
+    public static class FreshCrowd extends CrowdBase {
+        @Setup(Level.Iteration)
+        public void setup() throws InterruptedException {
+            enterCrowd();
+        }
+
+        @TearDown(Level.Iteration)
+        public void tearDown() throws InterruptedException {
+            leaveCrowd();
+        }
+    }
+
     /** A barrier with no reader inside (a few idle cells registered). */
     @Benchmark
     @BenchmarkMode(Mode.AverageTime)
@@ -98,6 +222,20 @@ public class BarrierBench {
     /** A barrier racing one reader thread in a tight enter/exit loop; sampled for its median. */
     @Benchmark
     public void busyReader(Busy s) {
+        s.epoch.barrier();
+    }
+
+    /** An idle barrier after a crowd entered once each, again and again (the steady state). */
+    @Benchmark
+    @BenchmarkMode(Mode.AverageTime)
+    public void crowd(Crowd s) {
+        s.epoch.barrier();
+    }
+
+    /** The first barrier after a fresh crowd entered once each (one per iteration). */
+    @Benchmark
+    @BenchmarkMode(Mode.SingleShotTime)
+    public void firstBarrier(FreshCrowd s) {
         s.epoch.barrier();
     }
 }

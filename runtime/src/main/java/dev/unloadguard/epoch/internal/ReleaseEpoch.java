@@ -79,13 +79,15 @@ import dev.unloadguard.epoch.BarrierOutcome;
  *
  * <p><b>Data.</b> A flip counter whose low bit is the <em>active index</em>, and one
  * {@code Cell} per thread that ever entered (a {@link ThreadLocal} created on the thread's
- * first {@code enter()}, registered in the epoch's array of cells). A cell holds, for each of
+ * first {@code enter()}, registered in the epoch's array of cells, which sweeps keep to the
+ * threads that may be inside: see "Idle and dead threads"). A cell holds, for each of
  * the two indexes, an increment-only {@code lock} and {@code unlock} counter, plus its thread's
- * nesting depth, the index of its outermost open section and a weak reference to its thread.
- * Only the owner thread writes a cell, so a
+ * nesting depth, the index of its outermost open section, a weak reference to its thread and
+ * the sweep's {@code detached} mark. Only the owner thread writes a cell's counters, so a
  * reader never writes a cache line another thread writes (cells are padded on both sides
  * against false sharing), and enter/exit take no lock and allocate nothing after the first
- * enter. This is {@code srcu_data}'s per-CPU {@code srcu_lock_count[2]}/{@code
+ * enter, except the first outermost enter after a sweep detached the thread's cell, which puts
+ * it back under the cells lock (and publishes a new array view). This is {@code srcu_data}'s per-CPU {@code srcu_lock_count[2]}/{@code
  * srcu_unlock_count[2]}, per thread instead of per CPU: a thread cannot migrate between cells.
  *
  * <p><b>Finding the own cell.</b> A {@link ThreadLocal} lookup (a hash probe and a weak-reference
@@ -101,17 +103,23 @@ import dev.unloadguard.epoch.BarrierOutcome;
  * thread-local path as before. A registering thread takes its slot (the newest thread wins a
  * shared slot; the older one keeps working through its thread local), and a thread that missed
  * on an empty slot takes it with a CAS. The table holds cells, and cells hold their thread only
- * weakly, so a slot never keeps a thread reachable; dropping a dead thread's cell (race (iv))
- * also clears its slot with a CAS, so the cell goes too. The table changes nothing the barrier
- * reads: counters, fences, the index, the gate and the cell array are as described below.
+ * weakly, so a slot never keeps a thread reachable; dropping the cell of a thread that died
+ * inside (race (iv)) also clears its slot with a CAS, so the cell goes too. A cell that a sweep
+ * detached stays in its slot (it is its thread's, which may enter again), so each slot may keep
+ * one dead thread's cell (not the thread) until another thread of that slot registers. The
+ * table changes nothing the barrier reads: counters, fences, the index, the gate and the cell
+ * array are as described below.
  *
  * <ul>
  * <li>{@code enter()}, outermost: read the active index {@code i}; {@code lock[i]++} on the own
- *     cell; full fence <b>B</b>; {@code depth = 1}, remember {@code i}; return {@code 1 << 1 | i}.
+ *     cell; full fence <b>B</b>; if a sweep marked the cell {@code detached}, put it back into
+ *     the array ("Idle and dead threads"); {@code depth = 1}, remember {@code i}; return
+ *     {@code 1 << 1 | i}.
  *     Nested: {@code depth++}; return {@code depth << 1 | i}.
  * <li>{@code exit(t)}: check that {@code t} is the innermost section's token; {@code depth--};
  *     if that closed the outermost section, {@code unlock[i]++} on the own cell, a release store.
- * <li>{@code barrier()}: serialized by a lock. (1) Wait until the <em>inactive</em> index
+ * <li>{@code barrier()}: serialized by a lock. Fence <b>E</b>; sweep the cell array ("Idle and
+ *     dead threads"). (1) Wait until the <em>inactive</em> index
  *     drains. (2) Flip: increment the flip counter, so new sections use the other index; full
  *     fence <b>D</b>. (3) Wait until the formerly active index drains.
  * <li><em>Drains</em> ({@code srcu_readers_active_idx_check}): take one snapshot of the cell
@@ -161,32 +169,98 @@ import dev.unloadguard.epoch.BarrierOutcome;
  *     the flip. So the old index only loses sections, and the barrier returns as soon as the
  *     sections that were already inside exit. Sections started after the flip are never waited
  *     for (G4).
- * <li><em>Cells registered or dropped during a check.</em> Each drain check takes one snapshot
- *     of the cell array (a volatile read) and sums both counters over that same snapshot. Two
- *     reads of the array could differ by cells registered or dropped in between, and a cell
- *     counted in {@code U} but not in {@code L} would void the unlocks-first argument (a dropped
- *     cell's unlocks would cancel a section still inside). A cell missing from the snapshot was
- *     published (a volatile write) after the snapshot's read in the synchronization order; its
- *     thread reads the index (a volatile read) after publishing its cell, so it reads it after the
- *     snapshot too: during step 1 it gets the active index (only this barrier can flip, and it has
- *     not yet), during step 3 the new index (the flip precedes the snapshot). Either way the
- *     missed thread has no section on the index being drained; it is a new reader (G4). Publishing
- *     never writes a slot of the array below a published size, so a snapshot's prefix never
- *     changes under a check.
- * <li><em>Threads that die.</em> Millions of short-lived (virtual) threads each leave a cell.
- *     A cell whose thread is dead (the weak reference cleared, or {@code isAlive()} false, which
- *     happens-after everything the thread did) is dropped from the array: by barriers, at the
- *     start and while they wait, and by registrations when the array is full (so its size follows
- *     the number of live threads, not the number that ever entered, even if no barrier ever runs).
- *     A dead thread that exited all its sections has equal counts on both indexes, so dropping its
- *     cell changes {@code L} and {@code U} by the same amount: no retired totals need to be kept.
- *     Dropping races with a concurrent check harmlessly: the check uses its own snapshot, which
- *     either contains the (final, balanced) cell in both sums or not at all. A thread can only die
- *     <em>inside</em> a section if an enter was never matched by an exit (hand-written code
- *     without {@code finally}); a dead thread runs no more plugin code, so its sections are
- *     treated as exited (its cell is dropped the same way) and a warning is logged, rather than
- *     making every later barrier wait forever.
+ * <li><em>Cells registered, detached or put back during a check.</em> Each drain check takes one
+ *     snapshot of the cell array (a volatile read) and sums both counters over that same
+ *     snapshot. Two reads of the array could differ by cells registered or detached in between,
+ *     and a cell counted in {@code U} but not in {@code L} would void the unlocks-first argument
+ *     (a detached cell's unlocks would cancel a section still inside). A cell missing from the
+ *     snapshot was published (a volatile write) after the snapshot's read in the synchronization
+ *     order; its thread reads the index (a volatile read) after publishing its cell, so it reads it
+ *     after the snapshot too: during step 1 it gets the active index (only this barrier can flip,
+ *     and it has not yet), during step 3 the new index (the flip precedes the snapshot). Either
+ *     way the missed thread has no section on the index being drained; it is a new reader (G4).
+ *     A cell a sweep detached, or that is being put back, is the subject of "Idle and dead
+ *     threads" below. Publishing never writes a slot of the array below a published size, so a
+ *     snapshot's prefix never changes under a check.
+ * <li><em>Threads that die.</em> Millions of short-lived (virtual) threads each leave a cell. A
+ *     dead thread that exited all its sections left a balanced cell, which a sweep detaches like
+ *     an idle thread's: the sweep need not know the thread is dead, and nothing else refers to the
+ *     cell but (perhaps) its fast-path slot. A thread can only die <em>inside</em> a section if an
+ *     enter was never matched by an exit (hand-written code without {@code finally}); its cell
+ *     stays unbalanced, and would keep every later barrier waiting. A dead thread runs no more
+ *     plugin code, so its sections are treated as exited: a sweep that finds an unbalanced cell
+ *     whose thread is dead (the weak reference cleared, or {@code isAlive()} false, which
+ *     happens-after everything the thread did) drops it from the array and logs a warning naming
+ *     the thread. Barriers sweep when they start and every few parks while they wait, so a
+ *     barrier waiting for a thread that dies inside returns soon after.
  * </ol>
+ *
+ * <p><b>Idle and dead threads: the sweep.</b> A barrier reads every cell of the array four
+ * times (two checks of two sums), so its cost is the array's size, and most threads that ever
+ * entered are idle (alive and outside: a pool thread between tasks, a parked virtual thread) or
+ * dead. Their cells are <em>balanced</em>, {@code lock[i] == unlock[i]} on both indexes, and add
+ * the same to {@code L} as to {@code U}: a check may leave them out, provided their threads
+ * cannot enter unseen. A <em>sweep</em> (under the cells lock) takes them out of the array:
+ * <ol>
+ * <li>read each cell's unlocks (acquire), then its locks, as a check does; a cell whose two
+ *     pairs are equal had no open section when its unlocks were read;
+ * <li>mark each such cell {@code detached}; full fence <b>F</b>;
+ * <li>read their locks again: a cell whose lock changed since step 1 has a thread that entered
+ *     meanwhile; it is unmarked and stays. The others are left out of the new array, published
+ *     as a registration publishes (never writing the old one).
+ * </ol>
+ * An outermost {@code enter} reads its own cell's mark after fence B; if it is set, the thread
+ * puts its cell back before the section's first load ({@code attachAgain}: under the cells lock,
+ * appended, published and unmarked; then a full fence <b>R</b>). Store buffering again, B against
+ * F: either the sweep's re-read sees the enter's lock increment (the cell stays) or the enter sees
+ * the mark (the cell comes back); never neither. It follows that (a) no sweep detaches a cell
+ * while a section whose enter returned is open on it (if that enter read no mark, any sweep that
+ * marks the cell later sees its lock increment on the re-read, by the pair B/F, whatever step 1
+ * read; if it read a mark, it went through the cells lock after its increment, and every later
+ * sweep, which takes that lock, sees the increment in step 1), and (b) every enter on a detached
+ * cell, however much later, sees the mark.
+ *
+ * <p>Why the checks stay sound. The unlocks-first argument is cell by cell over one snapshot, so
+ * it holds for any set of cells: {@code L == U} still says that no cell of the snapshot has a
+ * section open on the index. What needs showing is that no section a barrier must wait for sits
+ * in a cell the snapshot left out, and that the others see the caller's writes. (G1) A section
+ * whose enter returned before the barrier was called: its cell was in the array when the enter
+ * returned (a returning thread publishes its cell before its enter returns), cannot be detached
+ * while the section is open (a), and so is in every snapshot the barrier takes; the check sees its
+ * lock increment, which happened-before. (G3) A section whose cell a check left out, counted on
+ * the drained index after the sweep: its thread published the cell again and then fenced (R)
+ * before its first load, while the barrier's caller wrote, fenced (E) and then read the array; as
+ * for a new registration (race (iii)), either the snapshot has the cell or the section sees the
+ * caller's writes. Such a section may count on an index it read before its cell was back, even
+ * the index a running barrier is draining, and that barrier may miss it: its enter had not
+ * returned when the barrier was called, so G1 does not ask for it, and every barrier called after
+ * its enter returned finds the cell, on both of its checks (race (i)). Race (ii) is unchanged: a
+ * returning thread adds at most one late section to the old index, like any other.
+ *
+ * <p>No counts are moved anywhere (no retired totals), so none can be lost or counted twice: a
+ * detached cell keeps its own counts, is balanced, and adds exactly 0 to {@code L - U} whether
+ * a check's snapshot holds it (taken before the sweep published) or not; when it comes back its
+ * counts come with it, still balanced but for the section that brought it back. Nothing scans
+ * every cell to find dead threads (no {@code isAlive()} per cell, no {@link java.lang.ref.ReferenceQueue}):
+ * a dead thread's balanced cell is just an idle cell that never comes back; {@code isDead()} is
+ * asked only of unbalanced cells, the few whose threads are inside (race (iv)).
+ *
+ * <p>When sweeps run: when a barrier starts (after E), every {@code SWEEP_EVERY_PARKS} parks of a
+ * waiting barrier, and when a registration (or a cell coming back) finds the array full. A
+ * barrier sweeps only if the array is not empty and the cells lock is free ({@code tryLock}): it
+ * never waits for a reader's slow path (a reader descheduled while it holds the lock would
+ * otherwise add a scheduler quantum to the barrier), and a skipped sweep only leaves more cells to
+ * read, which the next one takes out. A swept
+ * array gets room for as many cells again as it kept (at least {@code MIN_CELL_CAPACITY}), so a
+ * sweep of {@code n} cells follows at least {@code n / 2} appends: O(1) amortised per
+ * registration, and the array's size follows the threads that were inside at the last sweep
+ * (times two, plus 16), not the threads that ever entered, with or without barriers. A barrier
+ * then reads only the cells of threads that were inside at the last sweep or entered since.
+ * Readers pay nothing on nested enters and exits; an outermost enter reads its own cell's mark,
+ * on the line it has just written (fence B has already made it wait for that store). A sweep
+ * writes the mark of an idle thread's cell once per detach, and the thread takes the cells lock
+ * once on its next outermost enter: at most once per sweep, that is per barrier or array fill.
+ * Readers still never write a shared line on their fast path.
  *
  * <p><b>Memory ordering, access by access.</b>
  * <ul>
@@ -223,6 +297,16 @@ import dev.unloadguard.epoch.BarrierOutcome;
  *     clean, and find the forbidden outcome once A goes too). They are kept because each states
  *     at its own place which store must be ordered before which loads, as the kernel's
  *     {@code srcu_flip} does, and because they cost nothing next to a barrier's parking.
+ * <li><em>Sweep</em>: counters read as a check reads them (acquire unlocks, then opaque locks);
+ *     the {@code detached} marks stored opaquely, then <em>fence F</em> (full): orders the marks
+ *     before the locks' opaque re-reads and pairs with B (store buffering, "Idle and dead
+ *     threads"). A plain or release store would not do, for the reason given for B; with F
+ *     deleted, {@code ReleaseEpochSweepLitmusTest} finds a reader inside whose cell is out.
+ * <li><em>Mark read</em> in an outermost {@code enter}: opaque, after B, which orders it after the
+ *     lock increment. A stale 1 only costs the slow path, which reads the mark again under the
+ *     cells lock, ordered after the sweep that wrote it; unmarking happens under that lock too.
+ * <li><em>Fence R</em> (full, after a cell is put back): orders the array's publication before
+ *     the section's loads; pairs with E as a registration's publication does (race (iii)).
  * <li><em>Cell array</em>: published with a volatile store under a small lock, read with a
  *     volatile load per check; the slot written before the store is seen by every check that
  *     reads a size covering it.
@@ -281,8 +365,8 @@ public final class ReleaseEpoch {
     /** Slots of the fast path to a thread's own cell (a power of two): see "Finding the own cell". */
     static final int FAST_SLOTS = 128;
     static final int FAST_MASK = FAST_SLOTS - 1;
-    /** A waiting barrier looks for dead threads' cells every this many parks. */
-    private static final int PRUNE_EVERY_PARKS = 8;
+    /** A waiting barrier sweeps the cell array (idle and dead threads) every this many parks. */
+    private static final int SWEEP_EVERY_PARKS = 8;
 
     /** Flip count: its low bit is the active index. Written by barriers (under the lock) only. */
     private volatile int flips;
@@ -308,6 +392,7 @@ public final class ReleaseEpoch {
     private static final VarHandle UNLOCK0;
     private static final VarHandle UNLOCK1;
     private static final VarHandle DEPTH;
+    private static final VarHandle DETACHED;
     private static final VarHandle FAST = MethodHandles.arrayElementVarHandle(Cell[].class);
 
     static {
@@ -320,6 +405,7 @@ public final class ReleaseEpoch {
             UNLOCK0 = l.findVarHandle(CellFields.class, "unlock0", long.class);
             UNLOCK1 = l.findVarHandle(CellFields.class, "unlock1", long.class);
             DEPTH = l.findVarHandle(CellFields.class, "depth", int.class);
+            DETACHED = l.findVarHandle(CellFields.class, "detached", int.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -561,14 +647,17 @@ public final class ReleaseEpoch {
         return enterOuter(c, idx & 1);
     }
 
-    /** An outermost section: count it on {@code idx}, fence B, depth 1. */
-    private static int enterOuter(Cell c, int idx) {
+    /** An outermost section: count it on {@code idx}, fence B, attached again if idle-detached, depth 1. */
+    private int enterOuter(Cell c, int idx) {
         if (idx == 0) {
             LOCK0.setOpaque(c, c.lock0 + 1L);            // single writer: no read-modify-write needed
         } else {
             LOCK1.setOpaque(c, c.lock1 + 1L);
         }
-        VarHandle.fullFence();                           // B: pairs with A, D and E
+        VarHandle.fullFence();                           // B: pairs with A, D, E and the detach fence F
+        if ((int) DETACHED.getOpaque(c) != 0) {         // after B: either F's re-read saw our lock or we see this
+            attachAgain(c, idx);
+        }
         c.outerIndex = idx;
         c.depth = 1;
         return 1 << 1 | idx;
@@ -767,7 +856,7 @@ public final class ReleaseEpoch {
         return barrierLock.getQueueLength();
     }
 
-    /** The number of registered cells (live or not yet found dead): for tests. */
+    /** The number of cells in the array (threads that may be inside: not found idle or dead by a sweep yet): for tests. */
     int cellCount() {
         return ((CellArray) CELL_ARRAY.getVolatile(this)).size;
     }
@@ -791,7 +880,7 @@ public final class ReleaseEpoch {
     /** Steps 1-3 of the class comment. Caller holds {@link #barrierLock}. */
     private BarrierOutcome runBarrier(Waiter w) {
         VarHandle.fullFence();                           // E: the caller's writes before our loads; pairs with B
-        pruneDeadCells();
+        sweepCells();                                    // only cells that may be inside stay: "Idle and dead threads"
         int active = (int) FLIPS.getOpaque(this) & 1;   // only barriers write it, and we hold their lock
         if (!awaitDrained(active ^ 1, w)) {              // step 1: race (i)
             return BarrierOutcome.TIMED_OUT;
@@ -845,8 +934,8 @@ public final class ReleaseEpoch {
             if (Thread.interrupted()) {                  // else park returns at once, forever
                 w.interrupted = true;
             }
-            if (parks % PRUNE_EVERY_PARKS == 0) {
-                pruneDeadCells();                        // a thread may have died inside: race (iv)
+            if (parks % SWEEP_EVERY_PARKS == 0) {
+                sweepCells();                            // a thread may have died inside: race (iv)
             }
             if (drained(idx)) {
                 return true;
@@ -904,13 +993,7 @@ public final class ReleaseEpoch {
         Cell c = new Cell(Thread.currentThread());
         cellsLock.lock();
         try {
-            CellArray current = cellArray;
-            if (current.size == current.cells.length) {
-                current = withoutDeadCells(current, 1);  // race (iv): bounded even without barriers
-            }
-            // The slot is beyond every published size: no check reads it before the store below.
-            current.cells[current.size] = c;
-            CELL_ARRAY.setVolatile(this, new CellArray(current.cells, current.size + 1));
+            append(c);
         } finally {
             cellsLock.unlock();
         }
@@ -919,42 +1002,145 @@ public final class ReleaseEpoch {
         return c;
     }
 
-    /** Drops the cells of dead threads from the array, if there are any: race (iv). */
-    private void pruneDeadCells() {
-        CellArray snapshot = (CellArray) CELL_ARRAY.getVolatile(this);
-        boolean anyDead = false;
-        for (int i = 0; i < snapshot.size && !anyDead; i++) {
-            anyDead = snapshot.cells[i].isDead();
+    /**
+     * Publishes {@code c} at the end of the cell array; a full array is first swept
+     * ({@link #sweep}), so the array's size follows the threads that may be inside, not the
+     * threads that ever entered, even if no barrier ever runs. Caller holds {@link #cellsLock}.
+     */
+    private void append(Cell c) {
+        CellArray current = cellArray;
+        if (current.size == current.cells.length) {
+            current = sweep(current, 1);
         }
-        if (!anyDead) {
+        // The slot is beyond every published size: no check reads it before the store below.
+        current.cells[current.size] = c;
+        CELL_ARRAY.setVolatile(this, new CellArray(current.cells, current.size + 1));
+    }
+
+    /**
+     * The slow path of an outermost enter whose cell a sweep detached while the thread was idle:
+     * puts the cell back into the array before the section's first load ("Idle and dead
+     * threads"). The section's lock increment is already done; if attaching fails (an
+     * {@link OutOfMemoryError} growing the array) it is balanced with an unlock, so the cell stays
+     * idle and the section never opened.
+     */
+    private void attachAgain(Cell c, int idx) {
+        try {
+            cellsLock.lock();
+            try {
+                if ((int) DETACHED.getOpaque(c) != 0) {  // under the lock: the sweep's final word
+                    append(c);
+                    DETACHED.setOpaque(c, 0);
+                }
+            } finally {
+                cellsLock.unlock();
+            }
+        } catch (RuntimeException | Error e) {
+            leaveRefused(c, idx);
+            throw e;
+        }
+        VarHandle.fullFence();                           // R: the publication before the section's loads; pairs with E (G3)
+    }
+
+    /**
+     * A barrier's sweep of the cell array ({@link #sweep(CellArray, int)}), unless the array is
+     * empty or the cells lock is taken (a registration, a thread putting its cell back, or its
+     * sweep): a barrier never waits for a reader's slow path, and the sweep is only there to
+     * make the checks cheaper (and to find threads that died inside, which the next one does).
+     */
+    private void sweepCells() {
+        if (((CellArray) CELL_ARRAY.getVolatile(this)).size == 0 || !cellsLock.tryLock()) {
             return;
         }
-        cellsLock.lock();
         try {
-            CELL_ARRAY.setVolatile(this, withoutDeadCells(cellArray, 0));
+            sweepLocked(null);
         } finally {
             cellsLock.unlock();
         }
     }
 
     /**
-     * A new array with the live cells of {@code current}, with room for {@code room} more and
-     * then as many again. Caller holds {@link #cellsLock}. Never writes {@code current}'s array.
+     * A sweep that waits for the cells lock and runs {@code beforeMark} (if not null) after it read
+     * the counters and before it marks the idle cells: lets a test enter a section in that window.
      */
-    private CellArray withoutDeadCells(CellArray current, int room) {
-        Cell[] live = new Cell[current.size];
-        int n = 0;
-        for (int i = 0; i < current.size; i++) {
-            Cell c = current.cells[i];
-            if (c.isDead()) {
-                c.retired();
+    void sweepCells(Runnable beforeMark) {
+        cellsLock.lock();
+        try {
+            sweepLocked(beforeMark);
+        } finally {
+            cellsLock.unlock();
+        }
+    }
+
+    /** Sweeps and publishes the result. Caller holds {@link #cellsLock}. */
+    private void sweepLocked(Runnable beforeMark) {
+        CellArray current = cellArray;
+        CellArray swept = sweep(current, 0, beforeMark);
+        if (swept != current) {
+            CELL_ARRAY.setVolatile(this, swept);
+        }
+    }
+
+    private CellArray sweep(CellArray current, int room) {
+        return sweep(current, room, null);
+    }
+
+    /**
+     * Detaches the cells of idle threads and drops those of threads that died inside ("Idle and
+     * dead threads"): returns a new array with the other cells and room for {@code room} more
+     * and then as many again, or {@code current} itself if nothing changed and no room was asked
+     * for. Caller holds {@link #cellsLock}. Never writes {@code current}'s array.
+     */
+    private CellArray sweep(CellArray current, int room, Runnable beforeMark) {
+        int n = current.size;
+        if (n == 0 && room == 0) {
+            return current;
+        }
+        Cell[] cells = current.cells;
+        Cell[] kept = new Cell[n];
+        int k = 0;
+        Cell[] idle = new Cell[n];
+        long[] seenLocks = new long[2 * n];
+        int m = 0;
+        for (int i = 0; i < n; i++) {
+            Cell c = cells[i];
+            long u0 = (long) UNLOCK0.getAcquire(c);      // unlocks first, as in drained()
+            long u1 = (long) UNLOCK1.getAcquire(c);
+            long l0 = (long) LOCK0.getOpaque(c);
+            long l1 = (long) LOCK1.getOpaque(c);
+            if (l0 == u0 && l1 == u1) {
+                idle[m] = c;
+                seenLocks[2 * m] = l0;
+                seenLocks[2 * m + 1] = l1;
+                m++;
+            } else if (c.isDead()) {
+                c.retired();                             // died inside: its sections are treated as exited
                 FAST.compareAndSet(fast, (int) c.ownerId & FAST_MASK, c, (Cell) null);
             } else {
-                live[n++] = c;
+                kept[k++] = c;
             }
         }
-        int capacity = Math.max(MIN_CELL_CAPACITY, 2 * (n + room));
-        return new CellArray(Arrays.copyOf(live, capacity), n);
+        if (m > 0) {
+            if (beforeMark != null) {
+                beforeMark.run();
+            }
+            for (int j = 0; j < m; j++) {
+                DETACHED.setOpaque(idle[j], 1);
+            }
+            VarHandle.fullFence();                       // F: the marks before the re-reads; pairs with B
+            for (int j = 0; j < m; j++) {
+                Cell c = idle[j];
+                if ((long) LOCK0.getOpaque(c) != seenLocks[2 * j] || (long) LOCK1.getOpaque(c) != seenLocks[2 * j + 1]) {
+                    DETACHED.setOpaque(c, 0);            // its thread entered meanwhile: it stays
+                    kept[k++] = c;
+                }
+            }
+        }
+        if (k == n && room == 0) {
+            return current;
+        }
+        int capacity = Math.max(MIN_CELL_CAPACITY, 2 * (k + room));
+        return new CellArray(Arrays.copyOf(kept, capacity), k);
     }
 
     /** What a barrier needs to know while it waits. */
@@ -1036,6 +1222,12 @@ public final class ReleaseEpoch {
         int depth;
         /** The index the thread's outermost open section counted on: owner only. */
         int outerIndex;
+        /**
+         * 1 while a sweep has taken the cell out of the array (its thread was idle), else 0.
+         * Written under the cells lock (by a sweep, and by the owner putting it back); read
+         * opaquely by the owner after fence B of each outermost enter.
+         */
+        int detached;
         /** Weak: a cell never keeps its thread alive. */
         final WeakReference<Thread> owner;
         /** The owner's id, for its fast-path slot (only an index: a hit is checked with {@code owner.refersTo}). */

@@ -20,7 +20,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
-/** Per-thread cells: threads that died leave nothing behind; virtual threads work. */
+/** Per-thread cells: threads that died or idle leave no cell in the array; virtual threads work. */
 class ReleaseEpochCellsTest {
 
     private final ReleaseEpoch epoch = new ReleaseEpoch();
@@ -40,7 +40,13 @@ class ReleaseEpochCellsTest {
         assertEquals(1, epoch.cellCount());
         epoch.exit(t);
         epoch.barrier();
-        assertEquals(1, epoch.cellCount(), "a live thread's cell stays");
+        assertEquals(0, epoch.cellCount(), "an idle live thread's cell is detached too");
+        t = epoch.enter();
+        assertEquals(1, epoch.cellCount(), "and put back by its next enter");
+        CompletableFuture<BarrierOutcome> barrier = barrierAsync(epoch, BOUND.multipliedBy(2));
+        assertStillWaiting(barrier);
+        epoch.exit(t);
+        assertEquals(BarrierOutcome.WAITED, awaitDone(barrier));
     }
 
     @Test
