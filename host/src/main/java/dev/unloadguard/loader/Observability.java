@@ -78,7 +78,7 @@ final class Observability {
     void unloaded(Object token, Plugin plugin, UnloadReport report) {
         View view = views.get(plugin.id());
         if (view != null) {
-            view.lastReport = report.toString();
+            view.lastReport = report; // its text is written when the attribute is read, not at every unload
         }
         if (jfr()) {
             Jfr.unloaded(token, report);
@@ -141,7 +141,8 @@ final class Observability {
     private final class View implements PluginMXBean {
         private final String id;
         private volatile Plugin current;
-        private volatile String lastReport = "";
+        /** The report itself (immutable, pins no plugin); formatted only when a JMX client asks. */
+        private volatile UnloadReport lastReport;
         private final AtomicLong lateAccesses = new AtomicLong();
         private final AtomicLong refusedEntries = new AtomicLong();
 
@@ -208,7 +209,8 @@ final class Observability {
 
         @Override
         public String getLastUnloadReport() {
-            return lastReport;
+            UnloadReport r = lastReport;
+            return r == null ? "" : r.toString();
         }
     }
 
