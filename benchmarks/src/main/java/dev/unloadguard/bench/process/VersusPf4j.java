@@ -36,7 +36,7 @@ import org.pf4j.PluginManager;
  * measured in {@code rounds} rounds of {@code n} cycles each, alternating which host goes first
  * (ABBA), so a change of load on the shared machine hits both. Prints {@code key=value} lines: each
  * round's cycles per second, the medians, and the ratio unloadguard / PF4J per round
- * (min / median / max) and of the medians.
+ * (min / median / max) and of the medians; the same per second of the process's CPU time.
  *
  * <pre>
  * java -javaagent:unloadguard-agent.jar -cp unloadguard-cli.jar:probe:pf4j.jar:slf4j-api.jar:slf4j-nop.jar \
@@ -73,16 +73,27 @@ public final class VersusPf4j {
         double[] ugRate = new double[rounds];
         double[] pfRate = new double[rounds];
         double[] ratio = new double[rounds];
+        double[] ugCpu = new double[rounds];
+        double[] pfCpu = new double[rounds];
+        double[] cpuRatio = new double[rounds];
         for (int r = 0; r < rounds; r++) {
+            double[] a;
+            double[] b;
             if (r % 2 == 0) {
-                ugRate[r] = ug.rate(n);
-                pfRate[r] = pf.rate(n);
+                a = ug.rate(n);
+                b = pf.rate(n);
             } else {
-                pfRate[r] = pf.rate(n);
-                ugRate[r] = ug.rate(n);
+                b = pf.rate(n);
+                a = ug.rate(n);
             }
+            ugRate[r] = a[0];
+            ugCpu[r] = a[1];
+            pfRate[r] = b[0];
+            pfCpu[r] = b[1];
             ratio[r] = ugRate[r] / pfRate[r];
-            System.out.printf(Locale.ROOT, "round.%d=unloadguard %.0f/s, pf4j %.0f/s, ratio %.3f%n", r, ugRate[r], pfRate[r], ratio[r]);
+            cpuRatio[r] = ugCpu[r] / pfCpu[r];
+            System.out.printf(Locale.ROOT, "round.%d=unloadguard %.0f/s (%.0f per CPU-s), pf4j %.0f/s (%.0f per CPU-s), ratio %.3f (CPU %.3f)%n",
+                    r, ugRate[r], ugCpu[r], pfRate[r], pfCpu[r], ratio[r], cpuRatio[r]);
         }
         out("rounds", rounds);
         out("cyclesPerRound", n);
@@ -92,6 +103,11 @@ public final class VersusPf4j {
         out("ratio.min", Arrays.stream(ratio).min().orElse(Double.NaN));
         out("ratio.median", median(ratio));
         out("ratio.max", Arrays.stream(ratio).max().orElse(Double.NaN));
+        out("unloadguard.cyclesPerCpuSecond.median", median(ugCpu));
+        out("pf4j.cyclesPerCpuSecond.median", median(pfCpu));
+        out("cpuRatio.min", Arrays.stream(cpuRatio).min().orElse(Double.NaN));
+        out("cpuRatio.median", median(cpuRatio));
+        out("cpuRatio.max", Arrays.stream(cpuRatio).max().orElse(Double.NaN));
         out("loadAverage", ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
         out("java", Runtime.version());
     }
@@ -106,10 +122,19 @@ public final class VersusPf4j {
             }
         }
 
-        default double rate(int n) throws Exception {
+        /**
+         * Cycles per second of wall time, and per second of the process's CPU time (all its threads:
+         * GC and JIT included), which other processes on a shared machine disturb less.
+         */
+        default double[] rate(int n) throws Exception {
+            com.sun.management.OperatingSystemMXBean os =
+                    (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+            long c0 = os.getProcessCpuTime();
             long t0 = System.nanoTime();
             cycles(n);
-            return n / ((System.nanoTime() - t0) / 1e9);
+            long t1 = System.nanoTime();
+            long c1 = os.getProcessCpuTime();
+            return new double[] {n / ((t1 - t0) / 1e9), n / ((c1 - c0) / 1e9)};
         }
     }
 
