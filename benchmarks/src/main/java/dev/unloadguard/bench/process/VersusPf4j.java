@@ -76,6 +76,8 @@ public final class VersusPf4j {
         double[] ugCpu = new double[rounds];
         double[] pfCpu = new double[rounds];
         double[] cpuRatio = new double[rounds];
+        double[] ugThread = new double[rounds];
+        double[] pfThread = new double[rounds];
         for (int r = 0; r < rounds; r++) {
             double[] a;
             double[] b;
@@ -88,12 +90,15 @@ public final class VersusPf4j {
             }
             ugRate[r] = a[0];
             ugCpu[r] = a[1];
+            ugThread[r] = a[2];
+            pfThread[r] = b[2];
             pfRate[r] = b[0];
             pfCpu[r] = b[1];
             ratio[r] = ugRate[r] / pfRate[r];
             cpuRatio[r] = ugCpu[r] / pfCpu[r];
-            System.out.printf(Locale.ROOT, "round.%d=unloadguard %.0f/s (%.0f per CPU-s), pf4j %.0f/s (%.0f per CPU-s), ratio %.3f (CPU %.3f)%n",
-                    r, ugRate[r], ugCpu[r], pfRate[r], pfCpu[r], ratio[r], cpuRatio[r]);
+            System.out.printf(Locale.ROOT, "round.%d=unloadguard %.0f/s (%.0f per CPU-s, %.1f us main-thread CPU per cycle), "
+                    + "pf4j %.0f/s (%.0f per CPU-s, %.1f us), ratio %.3f (CPU %.3f)%n",
+                    r, ugRate[r], ugCpu[r], ugThread[r], pfRate[r], pfCpu[r], pfThread[r], ratio[r], cpuRatio[r]);
         }
         out("rounds", rounds);
         out("cyclesPerRound", n);
@@ -108,6 +113,8 @@ public final class VersusPf4j {
         out("cpuRatio.min", Arrays.stream(cpuRatio).min().orElse(Double.NaN));
         out("cpuRatio.median", median(cpuRatio));
         out("cpuRatio.max", Arrays.stream(cpuRatio).max().orElse(Double.NaN));
+        out("unloadguard.mainThreadCpuMicrosPerCycle.median", median(ugThread));
+        out("pf4j.mainThreadCpuMicrosPerCycle.median", median(pfThread));
         out("loadAverage", ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
         out("java", Runtime.version());
     }
@@ -123,18 +130,22 @@ public final class VersusPf4j {
         }
 
         /**
-         * Cycles per second of wall time, and per second of the process's CPU time (all its threads:
-         * GC and JIT included), which other processes on a shared machine disturb less.
+         * Cycles per second of wall time; per second of the process's CPU time (all its threads:
+         * GC and JIT included), which other processes on a shared machine disturb less; and the
+         * main thread's CPU time per cycle in microseconds.
          */
         default double[] rate(int n) throws Exception {
             com.sun.management.OperatingSystemMXBean os =
                     (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+            java.lang.management.ThreadMXBean threads = ManagementFactory.getThreadMXBean();
             long c0 = os.getProcessCpuTime();
+            long m0 = threads.getCurrentThreadCpuTime();
             long t0 = System.nanoTime();
             cycles(n);
             long t1 = System.nanoTime();
+            long m1 = threads.getCurrentThreadCpuTime();
             long c1 = os.getProcessCpuTime();
-            return new double[] {n / ((t1 - t0) / 1e9), n / ((c1 - c0) / 1e9)};
+            return new double[] {n / ((t1 - t0) / 1e9), n / ((c1 - c0) / 1e9), (m1 - m0) / 1e3 / n};
         }
     }
 
