@@ -9,6 +9,7 @@ import java.lang.reflect.Modifier;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.ServiceConfigurationError;
@@ -34,10 +35,16 @@ final class PluginJars {
 
     /** The jar exists and is a readable regular file (whether it is a zip: {@link #servicesFile}). */
     static void check(Path path) throws PluginLoadException {
-        if (!Files.exists(path)) {
+        BasicFileAttributes attributes;
+        try {
+            attributes = Files.readAttributes(path, BasicFileAttributes.class); // one stat for both checks
+        } catch (IOException e) {
+            attributes = null; // as Files.exists: missing, or not even its attributes can be read
+        }
+        if (attributes == null) {
             throw new PluginLoadException(path, "plugin jar " + path + " does not exist: pass the path of a built plugin jar", null);
         }
-        if (!Files.isRegularFile(path)) {
+        if (!attributes.isRegularFile()) {
             throw new PluginLoadException(path, "plugin jar " + path + " is not a regular file (a directory?): pass the path of a .jar file", null);
         }
         if (!Files.isReadable(path)) {
