@@ -32,11 +32,13 @@ import org.pf4j.PluginManager;
  * in one JVM: same flags, same agent (it weaves only unloadguard's plugin loaders; PF4J's are not
  * registered, so its classes pass the transformer's one loader check).
  *
- * <p>Both hosts are warmed up first ({@code warmup} cycles each, alternating in blocks), then
- * measured in {@code rounds} rounds of {@code n} cycles each, alternating which host goes first
- * (ABBA), so a change of load on the shared machine hits both. Prints {@code key=value} lines: each
- * round's cycles per second, the medians, and the ratio unloadguard / PF4J per round
- * (min / median / max) and of the medians; the same per second of the process's CPU time.
+ * <p>The hosts are warmed up first ({@code warmup} cycles each, alternating in blocks), then
+ * measured in {@code rounds} rounds of {@code n} cycles each, rotating which host goes first, so
+ * a change of load on the shared machine hits all. Prints {@code key=value} lines: each round's
+ * cycles per second, the medians, and the ratio unloadguard / PF4J per round (min / median /
+ * max) and of the medians; the same per second of the process's CPU time, and the main thread's
+ * CPU time per cycle. A third host, unloadguard with its close audit off (a diagnosis, not a
+ * default), shows what that step costs.
  *
  * <pre>
  * java -javaagent:unloadguard-agent.jar -cp unloadguard-cli.jar:probe:pf4j.jar:slf4j-api.jar:slf4j-nop.jar \
@@ -64,57 +66,51 @@ public final class VersusPf4j {
         Path ugJar = unloadguardPlugin(work, cp);
         Path pf4jJar = pf4jPlugin(work, cp);
 
-        Host ug = new Unloadguard(ugJar, work.resolve("ug-copies"));
+        Host ug = new Unloadguard(ugJar, work.resolve("ug-copies"), true);
         Host pf = new Pf4j(pf4jJar, Files.createDirectories(work.resolve("pf4j-root")));
+        // A diagnosis, not a default: the same loader without the close audit (step 5), to show
+        // what that one step costs per cycle.
+        Host noAudit = new Unloadguard(ugJar, work.resolve("ug-copies-no-audit"), false);
+        Host[] hosts = {ug, pf, noAudit};
+        String[] names = {"unloadguard", "pf4j", "unloadguard.noCloseAudit"};
         for (int done = 0; done < warmup; done += 250) {
-            ug.cycles(250);
-            pf.cycles(250);
-        }
-        double[] ugRate = new double[rounds];
-        double[] pfRate = new double[rounds];
-        double[] ratio = new double[rounds];
-        double[] ugCpu = new double[rounds];
-        double[] pfCpu = new double[rounds];
-        double[] cpuRatio = new double[rounds];
-        double[] ugThread = new double[rounds];
-        double[] pfThread = new double[rounds];
-        for (int r = 0; r < rounds; r++) {
-            double[] a;
-            double[] b;
-            if (r % 2 == 0) {
-                a = ug.rate(n);
-                b = pf.rate(n);
-            } else {
-                b = pf.rate(n);
-                a = ug.rate(n);
+            for (Host h : hosts) {
+                h.cycles(250);
             }
-            ugRate[r] = a[0];
-            ugCpu[r] = a[1];
-            ugThread[r] = a[2];
-            pfThread[r] = b[2];
-            pfRate[r] = b[0];
-            pfCpu[r] = b[1];
-            ratio[r] = ugRate[r] / pfRate[r];
-            cpuRatio[r] = ugCpu[r] / pfCpu[r];
+        }
+        // [host][round] = {wall cycles/s, cycles per process CPU-second, main-thread CPU us per cycle}
+        double[][][] m = new double[hosts.length][rounds][];
+        for (int r = 0; r < rounds; r++) {
+            for (int k = 0; k < hosts.length; k++) {
+                int h = (k + r) % hosts.length; // each host goes first, second and last in turn
+                m[h][r] = hosts[h].rate(n);
+            }
             System.out.printf(Locale.ROOT, "round.%d=unloadguard %.0f/s (%.0f per CPU-s, %.1f us main-thread CPU per cycle), "
-                    + "pf4j %.0f/s (%.0f per CPU-s, %.1f us), ratio %.3f (CPU %.3f)%n",
-                    r, ugRate[r], ugCpu[r], ugThread[r], pfRate[r], pfCpu[r], pfThread[r], ratio[r], cpuRatio[r]);
+                    + "pf4j %.0f/s (%.0f per CPU-s, %.1f us), ratio %.3f (CPU %.3f); without the close audit %.0f/s, ratio %.3f%n",
+                    r, m[0][r][0], m[0][r][1], m[0][r][2], m[1][r][0], m[1][r][1], m[1][r][2],
+                    m[0][r][0] / m[1][r][0], m[0][r][1] / m[1][r][1], m[2][r][0], m[2][r][0] / m[1][r][0]);
         }
         out("rounds", rounds);
         out("cyclesPerRound", n);
-        out("unloadguard.cyclesPerSecond.median", median(ugRate));
-        out("pf4j.cyclesPerSecond.median", median(pfRate));
-        out("ratio.ofMedians", median(ugRate) / median(pfRate));
-        out("ratio.min", Arrays.stream(ratio).min().orElse(Double.NaN));
-        out("ratio.median", median(ratio));
-        out("ratio.max", Arrays.stream(ratio).max().orElse(Double.NaN));
-        out("unloadguard.cyclesPerCpuSecond.median", median(ugCpu));
-        out("pf4j.cyclesPerCpuSecond.median", median(pfCpu));
-        out("cpuRatio.min", Arrays.stream(cpuRatio).min().orElse(Double.NaN));
-        out("cpuRatio.median", median(cpuRatio));
-        out("cpuRatio.max", Arrays.stream(cpuRatio).max().orElse(Double.NaN));
-        out("unloadguard.mainThreadCpuMicrosPerCycle.median", median(ugThread));
-        out("pf4j.mainThreadCpuMicrosPerCycle.median", median(pfThread));
+        for (int h = 0; h < hosts.length; h++) {
+            out(names[h] + ".cyclesPerSecond.median", median(column(m[h], 0)));
+            out(names[h] + ".cyclesPerCpuSecond.median", median(column(m[h], 1)));
+            out(names[h] + ".mainThreadCpuMicrosPerCycle.median", median(column(m[h], 2)));
+        }
+        for (int h : new int[] {0, 2}) {
+            String prefix = h == 0 ? "ratio" : "noCloseAudit.ratio";
+            double[] wall = new double[rounds];
+            double[] cpu = new double[rounds];
+            for (int r = 0; r < rounds; r++) {
+                wall[r] = m[h][r][0] / m[1][r][0];
+                cpu[r] = m[h][r][1] / m[1][r][1];
+            }
+            out(prefix + ".min", Arrays.stream(wall).min().orElse(Double.NaN));
+            out(prefix + ".median", median(wall));
+            out(prefix + ".max", Arrays.stream(wall).max().orElse(Double.NaN));
+            out(prefix + ".ofMedians", median(column(m[h], 0)) / median(column(m[1], 0)));
+            out(prefix + ".cpu.median", median(cpu));
+        }
         out("loadAverage", ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
         out("java", Runtime.version());
     }
@@ -153,9 +149,9 @@ public final class VersusPf4j {
         private final Path jar;
         private final PluginLoader loader;
 
-        Unloadguard(Path jar, Path copies) {
+        Unloadguard(Path jar, Path copies, boolean closeAudit) {
             this.jar = jar;
-            this.loader = PluginLoader.builder().collectionTimeout(Duration.ZERO).copyDirectory(copies).build();
+            this.loader = PluginLoader.builder().collectionTimeout(Duration.ZERO).closeAudit(closeAudit).copyDirectory(copies).build();
         }
 
         @Override
@@ -249,6 +245,14 @@ public final class VersusPf4j {
             jos.closeEntry();
         }
         return jar;
+    }
+
+    private static double[] column(double[][] rows, int k) {
+        double[] c = new double[rows.length];
+        for (int i = 0; i < rows.length; i++) {
+            c[i] = rows[i][k];
+        }
+        return c;
     }
 
     private static double median(double[] v) {
