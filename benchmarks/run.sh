@@ -21,7 +21,8 @@
 #                                          # (load/start/stop/unload), the same trivial plugin, one JVM
 #                                          # with the agent, alternating rounds (default 10 rounds of 500
 #                                          # cycles after 3000 warm-up cycles each; about 1 minute);
-#                                          # prints both figures and the ratio, writes no results file
+#                                          # prints both figures and the ratio (and, as a diagnosis,
+#                                          # PluginLoader with its close audit off), writes no results file
 #   benchmarks/run.sh --quick --out /tmp/r.md
 #
 # One run at a time: a second run.sh fails at once (lock ${TMPDIR:-/tmp}/unloadguard-bench.lock), and
