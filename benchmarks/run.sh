@@ -15,6 +15,14 @@
 #                                          # alternatives, barrier isolation; about 4 minutes): rewrites
 #                                          # their section of the results file, leaves the rest as it is
 #   benchmarks/run.sh --update-results     # full run, written to benchmarks/results.md (tracked)
+#   benchmarks/run.sh --versus-pf4j [ROUNDS [N [WARMUP]]]
+#                                          # only issue 11 target 2: load+unload cycles per second of
+#                                          # PluginLoader against the real PF4J's DefaultPluginManager
+#                                          # (load/start/stop/unload), the same trivial plugin, one JVM
+#                                          # with the agent, alternating rounds (default 10 rounds of 500
+#                                          # cycles after 3000 warm-up cycles each; about 1 minute);
+#                                          # prints both figures and the ratio (and, as a diagnosis,
+#                                          # PluginLoader with its close audit off), writes no results file
 #   benchmarks/run.sh --quick --out /tmp/r.md
 #
 # One run at a time: a second run.sh fails at once (lock ${TMPDIR:-/tmp}/unloadguard-bench.lock), and
@@ -28,8 +36,12 @@ cd "$(dirname "$0")/.."
 
 OUT=benchmarks/target/results.md
 SUITE_ARGS=()
+VERSUS_PF4J=()
 while (( $# )); do
   case $1 in
+    --versus-pf4j)
+      shift; VERSUS_PF4J=(on)
+      while (( $# )) && [[ $1 =~ ^[0-9]+$ ]]; do VERSUS_PF4J+=("$1"); shift; done ;;
     --out)
       [[ $# -ge 2 && -n $2 ]] || { echo "benchmarks/run.sh: --out needs a file name" >&2; exit 2; }
       OUT=$2; shift 2 ;;
@@ -87,6 +99,17 @@ cp "$BENCH" "$RUN/benchmarks.jar"
 mkdir -p "$RUN/probe"
 (cd benchmarks/target/classes && cp --parents dev/unloadguard/bench/process/*.class \
   'META-INF/services/java.lang.System$LoggerFinder' "$RUN/probe/")
+
+if (( ${#VERSUS_PF4J[@]} )); then
+  # One JVM, the agent attached (it weaves only unloadguard's plugin loaders), PF4J and its slf4j
+  # (slf4j-nop: no logging) beside the host library: both hosts under the same flags.
+  cp -r benchmarks/target/pf4j-lib "$RUN/pf4j-lib"
+  "$JAVA" -javaagent:"$RUN/unloadguard-agent.jar" \
+    -cp "$RUN/unloadguard-cli.jar:$RUN/probe:$RUN/pf4j-lib/*" \
+    dev.unloadguard.bench.process.VersusPf4j "$RUN/work" "${VERSUS_PF4J[@]:1}"
+  echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'); load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
+  exit 0
+fi
 
 "$JAVA" -cp "$RUN/benchmarks.jar" dev.unloadguard.bench.Suite \
   --agent "$RUN/unloadguard-agent.jar" \

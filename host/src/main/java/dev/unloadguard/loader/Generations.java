@@ -1,10 +1,14 @@
 package dev.unloadguard.loader;
 
 import java.lang.System.Logger.Level;
+import java.lang.ref.Reference;
+import java.lang.ref.ReferenceQueue;
 import java.lang.ref.WeakReference;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Set;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -28,7 +32,14 @@ final class Generations {
 
     private final Map<String, List<Plugin>> byId = new LinkedHashMap<>();
     private final Map<String, Integer> lastGeneration = new HashMap<>();
-    private final List<WeakReference<ClassLoader>> madeLoaders = new ArrayList<>();
+    /**
+     * Every class loader made and not collected yet. A collected one's reference arrives on
+     * {@link #collectedLoaders} and is dropped at the next {@link #made}: constant work per load,
+     * where a scan of the whole set grew with every generation not yet collected (class loaders
+     * are collected only by a full GC or a concurrent cycle, so thousands pile up between them).
+     */
+    private final Set<Reference<ClassLoader>> madeLoaders = new HashSet<>();
+    private final ReferenceQueue<ClassLoader> collectedLoaders = new ReferenceQueue<>();
 
     static boolean loaded(Plugin p) {
         return p.state().compareTo(PluginState.GOING) <= 0;
@@ -39,10 +50,13 @@ final class Generations {
     }
 
     synchronized void made(ClassLoader cl) {
-        madeLoaders.removeIf(r -> r.refersTo(null)); // keeps it to the loaders not collected yet
-        madeLoaders.add(new WeakReference<>(cl));
+        for (Reference<? extends ClassLoader> r; (r = collectedLoaders.poll()) != null; ) {
+            madeLoaders.remove(r);
+        }
+        madeLoaders.add(new WeakReference<>(cl, collectedLoaders));
     }
 
+    /** Exact (a cleared reference may not be enqueued yet): scans them all; a diagnostic. */
     synchronized int notCollected() {
         madeLoaders.removeIf(r -> r.refersTo(null));
         return madeLoaders.size();

@@ -2,12 +2,19 @@ package dev.unloadguard.loader;
 
 import dev.unloadguard.driver.Driver;
 import java.io.IOException;
+import java.io.InputStream;
+import java.lang.reflect.Constructor;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Modifier;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.ServiceConfigurationError;
 import java.util.ServiceLoader;
+import java.util.jar.JarEntry;
 import java.util.jar.JarFile;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
@@ -23,27 +30,138 @@ final class PluginJars {
     private PluginJars() {
     }
 
-    /** The jar exists, is a readable regular file, and is a zip. */
+    /** Where a jar names its driver, as {@link ServiceLoader} reads it. */
+    static final String SERVICES = "META-INF/services/" + Driver.class.getName();
+
+    /** The jar exists and is a readable regular file (whether it is a zip: {@link #servicesFile}). */
     static void check(Path path) throws PluginLoadException {
-        if (!Files.exists(path)) {
+        BasicFileAttributes attributes;
+        try {
+            attributes = Files.readAttributes(path, BasicFileAttributes.class); // one stat for both checks
+        } catch (IOException e) {
+            attributes = null; // as Files.exists: missing, or not even its attributes can be read
+        }
+        if (attributes == null) {
             throw new PluginLoadException(path, "plugin jar " + path + " does not exist: pass the path of a built plugin jar", null);
         }
-        if (!Files.isRegularFile(path)) {
+        if (!attributes.isRegularFile()) {
             throw new PluginLoadException(path, "plugin jar " + path + " is not a regular file (a directory?): pass the path of a .jar file", null);
         }
         if (!Files.isReadable(path)) {
             throw new PluginLoadException(path, "plugin jar " + path + " is not readable: check its permissions", null);
         }
-        try (JarFile ignored = new JarFile(path.toFile())) {
-            // opened: it is a zip
+    }
+
+    /**
+     * Opens {@code copy} (the private copy of {@code path}) as a jar, which checks it is a zip, and
+     * returns the text of its {@link #SERVICES} entry, or {@code null} if it has none. Read from the
+     * copy, the generation's class loader will read: what names the driver and the driver's class
+     * come from the same bytes even if {@code path} is replaced meanwhile.
+     */
+    static String servicesFile(Path copy, Path path) throws PluginLoadException {
+        try (JarFile jar = new JarFile(copy.toFile(), false)) {
+            JarEntry entry = jar.getJarEntry(SERVICES);
+            if (entry == null) {
+                return null;
+            }
+            try (InputStream in = jar.getInputStream(entry)) {
+                return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            }
         } catch (IOException e) {
             throw new PluginLoadException(path, "plugin jar " + path + " is not a jar (zip) file or is corrupt: "
                     + e.getMessage() + "; rebuild the plugin", e);
         }
     }
 
-    /** The one driver the jar declares (with {@link ServiceLoader}), created. */
-    static Driver driver(PluginClassLoader cl, Path path) throws PluginLoadException {
+    /**
+     * The one driver the jar declares, created. {@code services} is the jar's own {@link #SERVICES}
+     * text ({@link #servicesFile}): when it names exactly one public, concrete {@link Driver} class
+     * of the jar with a public no-argument constructor, that class is loaded and created directly
+     * (what {@link ServiceLoader} would do, without its look-up of the service file in every parent
+     * loader, its parsing through a fresh jar connection, and its stream). Anything else, every
+     * bad input included, goes through {@link #driverByServiceLoader}, so the errors are the ones
+     * it has always given; a constructor that throws is reported as {@code ServiceLoader} reports
+     * it.
+     */
+    static Driver driver(PluginClassLoader cl, Path path, String services) throws PluginLoadException {
+        String name = services == null ? null : onlyProviderName(services);
+        Constructor<?> ctor = name == null ? null : directConstructor(cl, name);
+        if (ctor == null) {
+            return driverByServiceLoader(cl, path);
+        }
+        Object driver;
+        try {
+            driver = ctor.newInstance();
+        } catch (Throwable t) {
+            Throwable cause = t instanceof InvocationTargetException ? t.getCause() : t;
+            // ServiceLoader's words for it (ProviderImpl.newInstance), so the report is the same either way
+            throw cannotCreate(path, new ServiceConfigurationError(Driver.class.getName() + ": Provider " + name
+                    + " could not be instantiated", cause));
+        }
+        return (Driver) driver;
+    }
+
+    /**
+     * The one provider name in a service file, if its every line is well-formed (comments after
+     * {@code #}, blank lines, duplicates) and it names exactly one class; {@code null} otherwise.
+     */
+    static String onlyProviderName(String services) {
+        String only = null;
+        for (String line : services.split("\\r\\n|\\r|\\n", -1)) {
+            int hash = line.indexOf('#');
+            String ln = (hash >= 0 ? line.substring(0, hash) : line).trim();
+            if (ln.isEmpty()) {
+                continue;
+            }
+            if (!isClassName(ln) || (only != null && !only.equals(ln))) {
+                return null; // ServiceLoader's syntax errors, or several drivers: its messages
+            }
+            only = ln;
+        }
+        return only;
+    }
+
+    private static boolean isClassName(String ln) {
+        int cp = ln.codePointAt(0);
+        if (!Character.isJavaIdentifierStart(cp)) {
+            return false;
+        }
+        for (int i = Character.charCount(cp); i < ln.length(); i += Character.charCount(cp)) {
+            cp = ln.codePointAt(i);
+            if (!Character.isJavaIdentifierPart(cp) && cp != '.') {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * The public no-argument constructor of {@code name} if it is a public, concrete {@link Driver}
+     * class defined by {@code cl} in an unnamed module; {@code null} for anything else (the
+     * class is missing or broken, a parent's, not a driver, ...).
+     */
+    private static Constructor<?> directConstructor(PluginClassLoader cl, String name) {
+        try {
+            Class<?> c = Class.forName(name, false, cl);
+            int mods = c.getModifiers();
+            if (c.getClassLoader() != cl || c.getModule().isNamed() || !Driver.class.isAssignableFrom(c)
+                    || !Modifier.isPublic(mods) || Modifier.isAbstract(mods)) {
+                return null;
+            }
+            return c.getConstructor();
+        } catch (ClassNotFoundException | LinkageError | NoSuchMethodException | RuntimeException e) {
+            return null;
+        }
+    }
+
+    private static PluginLoadException cannotCreate(Path path, ServiceConfigurationError e) {
+        return new PluginLoadException(path, "plugin jar " + path + " declares a driver that cannot be created: "
+                + e.getMessage() + " (check META-INF/services/" + Driver.class.getName()
+                + " and the driver's public no-argument constructor)", e);
+    }
+
+    /** The one driver the jar declares, found and created with {@link ServiceLoader}. */
+    static Driver driverByServiceLoader(PluginClassLoader cl, Path path) throws PluginLoadException {
         List<Driver> drivers = new ArrayList<>();
         try {
             for (ServiceLoader.Provider<Driver> p : ServiceLoader.load(Driver.class, cl).stream().collect(Collectors.toList())) {
@@ -52,9 +170,7 @@ final class PluginJars {
                 }
             }
         } catch (ServiceConfigurationError e) {
-            throw new PluginLoadException(path, "plugin jar " + path + " declares a driver that cannot be created: "
-                    + e.getMessage() + " (check META-INF/services/" + Driver.class.getName()
-                    + " and the driver's public no-argument constructor)", e);
+            throw cannotCreate(path, e);
         } catch (LinkageError e) { // ServiceLoader lets a corrupt or incompatible class file through as is
             throw new PluginLoadException(path, "plugin jar " + path + " declares a driver class that cannot be loaded: "
                     + e + " (the jar is corrupt or built for a newer Java: rebuild the plugin for Java "

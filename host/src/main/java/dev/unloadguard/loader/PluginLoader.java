@@ -180,8 +180,8 @@ public final class PluginLoader implements AutoCloseable {
     // Load
 
     /**
-     * Loads a plugin jar in a class loader of its own, finds its one {@link Driver} with
-     * {@link ServiceLoader}, and runs the driver's init. The class loader reads a private copy of
+     * Loads a plugin jar in a class loader of its own, finds its one {@link Driver} in the jar's
+     * {@code META-INF/services} (as {@link ServiceLoader} does), and runs the driver's init. The class loader reads a private copy of
      * the jar, so replacing or deleting the jar on disk never disturbs the loaded generation.
      * On any failure nothing is left behind: no class loader, no copy.
      *
@@ -198,6 +198,13 @@ public final class PluginLoader implements AutoCloseable {
         Path path = jar.toAbsolutePath().normalize();
         PluginJars.check(path);
         Path copy = copies.copyOf(path);
+        String servicesFile;
+        try {
+            servicesFile = PluginJars.servicesFile(copy, path); // and it is a zip
+        } catch (PluginLoadException e) {
+            copies.delete(copy);
+            throw e;
+        }
         PluginClassLoader cl;
         GuardScope scope = List.of(options).contains(LoadOption.GUARD_RELEASE_PATHS_ONLY) ? GuardScope.RELEASE_PATHS : guardScope;
         try {
@@ -212,7 +219,7 @@ public final class PluginLoader implements AutoCloseable {
         generations.made(cl);
         Plugin plugin = null;
         try {
-            Driver driver = PluginJars.driver(cl, path);
+            Driver driver = PluginJars.driver(cl, path, servicesFile);
             String id = PluginJars.id(driver, path);
             Plugin loading = plugin = generations.register(id, path, List.of(options), generation -> {
                 cl.releaseEpoch().describeAs("plugin " + id + " generation " + generation);

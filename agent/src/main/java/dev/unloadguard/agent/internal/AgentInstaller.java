@@ -21,9 +21,9 @@ import java.util.jar.JarFile;
 import java.util.jar.Manifest;
 
 /**
- * Installs the {@link GuardTransformer} once per JVM, tells the runtime the agent is active (and
- * how to install the bootstrap bridge if a host ever needs it, see {@link BootstrapInjector}), and
- * on a late attach retransforms the plugin classes loaded before it.
+ * Installs the {@link GuardTransformer}, behind its {@link WovenClassCache}, once per JVM, tells the
+ * runtime the agent is active (and how to install the bootstrap bridge if a host ever needs it, see
+ * {@link BootstrapInjector}), and on a late attach retransforms the plugin classes loaded before it.
  */
 final class AgentInstaller {
 
@@ -42,7 +42,9 @@ final class AgentInstaller {
         }
         openThrowableToRuntime(inst);
         openThreadContainersToRuntime(inst);
-        inst.addTransformer(new GuardTransformer(inst), true);
+        // The weaver behind a cache of woven class files (reloads do not weave again), bounded by
+        // -Dunloadguard.wovenClassCache.maxBytes (0: off).
+        inst.addTransformer(new WovenClassCache(new GuardTransformer(inst), WovenClassCache.configuredMaxBytes()), true);
         INSTALLED.incrementAndGet();
         Epochs.agentInstalled(inst, version(), () -> BootstrapInjector.installBridge(inst, AgentInstaller.class));
         // For tools outside the JVM (the command line's status): the version, readable with jcmd.

@@ -157,14 +157,35 @@ public final class GuardTransformer implements ClassFileTransformer {
         return plan.targets().isEmpty() ? null : Weaver.weave(reader, plan, Weaver.RELEASE_GUARD);
     }
 
+    /**
+     * What {@link #transform} made of one class, for a woven-bytes cache in front of it (the
+     * agent's).
+     *
+     * @param classfile      the class file to define, {@code null} for the input unchanged
+     * @param methodsGuarded the methods it guarded
+     * @param reusable       whether the same input, defined by another plugin loader with the
+     *                       same guard scope, guard owner and supertypes, is woven to the same
+     *                       bytes and leaves nothing to record per loader: a class being defined
+     *                       (not retransformed), no pending body consulted or recorded, no method
+     *                       added, nothing left unwoven, no failure
+     */
+    public record Definition(byte[] classfile, int methodsGuarded, boolean reusable) {
+        private static final Definition UNCHANGED = new Definition(null, 0, false);
+    }
+
     @Override
     public byte[] transform(ClassLoader loader, String className, Class<?> classBeingRedefined,
             ProtectionDomain protectionDomain, byte[] classfileBuffer) {
+        return define(loader, className, classBeingRedefined, classfileBuffer).classfile();
+    }
+
+    /** {@link #transform}, saying whether its answer may be reused (see {@link Definition}). */
+    public Definition define(ClassLoader loader, String className, Class<?> classBeingRedefined, byte[] classfileBuffer) {
         if (!Epochs.isPluginLoader(loader)) {
-            return null;
+            return Definition.UNCHANGED;
         }
         if (className == null || classfileBuffer == null || isOwn(className)) {
-            return null;
+            return Definition.UNCHANGED;
         }
         EXAMINED.increment();
         try {
@@ -173,7 +194,7 @@ public final class GuardTransformer implements ClassFileTransformer {
             Map<String, GuardPlan.Reason> pendingKeys = anyPending ? pendingFor(loader, className) : Map.of();
             int scanned = GuardPlan.scanConstantPool(classfileBuffer);
             if (scope == GuardPlan.Scope.RELEASE_PATHS && pendingKeys.isEmpty() && !GuardPlan.mayGuard(scanned)) {
-                return null; // most plugin classes: passes over the constant pool, no parse, no ASM
+                return Definition.UNCHANGED; // most plugin classes: passes over the constant pool, no parse, no ASM
             }
             // Defined now, or retransformed after being defined with methods added: the same plan.
             boolean mayAddMethods = classBeingRedefined == null || wasShaped(loader, className);
@@ -184,8 +205,9 @@ public final class GuardTransformer implements ClassFileTransformer {
                     scheduleRetransform(loader, t.owner());
                 }
             }
+            boolean reusable = classBeingRedefined == null && pendingKeys.isEmpty() && plan.externalTargets().isEmpty();
             if (plan.targets().isEmpty()) {
-                return null;
+                return new Definition(null, 0, reusable);
             }
             String guard = Epochs.needsBootBridge(loader) ? Weaver.BOOT_GUARD : Weaver.RELEASE_GUARD;
             if (guard == Weaver.RELEASE_GUARD && plan.weavesBodiesOnly()) {
@@ -194,7 +216,7 @@ public final class GuardTransformer implements ClassFileTransformer {
                     TRANSFORMED.increment();
                     GUARDED.add(plan.targets().size());
                     Log.debug(() -> describe(plan, new Weaver.Woven(fast, List.of()), loader));
-                    return fast;
+                    return new Definition(fast, plan.targets().size(), reusable); // adds no method, leaves none unwoven
                 }
             }
             Weaver.Woven woven = Weaver.weaveReporting(reader, plan, guard);
@@ -202,18 +224,36 @@ public final class GuardTransformer implements ClassFileTransformer {
                 shape(loader, className);
             }
             TRANSFORMED.increment();
-            GUARDED.add(plan.targets().size() - woven.notWoven().size());
+            int guarded = plan.targets().size() - woven.notWoven().size();
+            GUARDED.add(guarded);
             if (!woven.notWoven().isEmpty()) {
                 notWoven(className, loader, woven.notWoven());
             }
             Log.debug(() -> describe(plan, woven, loader));
-            return woven.classfile();
+            return new Definition(woven.classfile(), guarded, reusable && !plan.addsMethods() && woven.notWoven().isEmpty());
         } catch (Throwable t) {
             if (FAILED.size() >= MAX_FAILURES_REMEMBERED || FAILED.add(className)) {
                 Log.warning("could not guard " + className.replace('/', '.') + " (defined by " + loader
                         + "); it is loaded unchanged, its release callbacks run outside the release epoch", t);
             }
-            return null;
+            return Definition.UNCHANGED;
+        }
+    }
+
+    /**
+     * Whether a {@link Definition} cached for {@code className} may answer for {@code loader}:
+     * no method-reference body is pending for that class there (it would be guarded too).
+     */
+    public boolean mayReuse(ClassLoader loader, String className) {
+        return !anyPending || pendingFor(loader, className).isEmpty();
+    }
+
+    /** Counts a class a cache in front of {@link #define} answered, as {@link #define} would have. */
+    public static void countReused(Definition reused) {
+        EXAMINED.increment();
+        if (reused.classfile() != null) {
+            TRANSFORMED.increment();
+            GUARDED.add(reused.methodsGuarded());
         }
     }
 
