@@ -1,5 +1,7 @@
 package dev.unloadguard.bench;
 
+import dev.unloadguard.bench.process.CrowdThreads;
+
 import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
@@ -142,7 +144,8 @@ public class BarrierBench {
             };
             List<Thread> started = new ArrayList<>(n);
             for (int i = 0; i < n; i++) {
-                started.add(virtual ? startVirtual(body) : startPlatform(body, i));
+                started.add(virtual ? CrowdThreads.startVirtual(body, "run the virtual-thread crowds with a newer java, or pick -p crowd=1-cell,10k-platform-alive,...")
+                        : CrowdThreads.startPlatform(body, "crowd-" + i));
             }
             entered.await();
             if (stay) {
@@ -160,26 +163,6 @@ public class BarrierBench {
                 t.join();
             }
             alive = new ArrayList<>();
-        }
-
-        private static Thread startPlatform(Runnable body, int i) {
-            Thread t = new Thread(null, body, "crowd-" + i, 256 * 1024);
-            t.setDaemon(true);
-            t.start();
-            return t;
-        }
-
-        private static Thread startVirtual(Runnable body) {
-            try {
-                Method ofVirtual = Thread.class.getMethod("ofVirtual");
-                Method start = Class.forName("java.lang.Thread$Builder").getMethod("start", Runnable.class);
-                return (Thread) start.invoke(ofVirtual.invoke(null), body);
-            } catch (NoSuchMethodException | ClassNotFoundException | IllegalAccessException e) {
-                throw new IllegalStateException("the virtual-thread crowds need a JDK 21+ (this is "
-                        + Runtime.version() + "): run them with a newer java, or pick -p crowd=1-cell,10k-platform-alive,...", e);
-            } catch (InvocationTargetException e) {
-                throw new IllegalStateException("cannot start a virtual thread on " + Runtime.version(), e.getCause());
-            }
         }
     }
 

@@ -68,7 +68,7 @@ public final class CellMemory {
         };
         List<Thread> threads = new ArrayList<>(n);
         for (int i = 0; i < n; i++) {
-            threads.add(virtual ? startVirtual(body) : startPlatform(body));
+            threads.add(virtual ? CrowdThreads.startVirtual(body, "measure virtual threads with a newer java") : CrowdThreads.startPlatform(body, "cell-memory"));
         }
         parked.await();
         long before = heapAfterGc();
@@ -99,24 +99,5 @@ public final class CellMemory {
             used = Math.min(used, memory.getHeapMemoryUsage().getUsed());
         }
         return used;
-    }
-
-    private static Thread startPlatform(Runnable body) {
-        Thread t = new Thread(null, body, "cell-memory", 256 * 1024);
-        t.setDaemon(true);
-        t.start();
-        return t;
-    }
-
-    private static Thread startVirtual(Runnable body) {
-        try {
-            Method ofVirtual = Thread.class.getMethod("ofVirtual");
-            Method start = Class.forName("java.lang.Thread$Builder").getMethod("start", Runnable.class);
-            return (Thread) start.invoke(ofVirtual.invoke(null), body);
-        } catch (NoSuchMethodException | ClassNotFoundException | IllegalAccessException e) {
-            throw new IllegalStateException("virtual threads need Java 21+ (this is " + Runtime.version() + ")", e);
-        } catch (InvocationTargetException e) {
-            throw new IllegalStateException("cannot start a virtual thread on " + Runtime.version(), e.getCause());
-        }
     }
 }

@@ -317,9 +317,7 @@ final class EntryWeaver {
             int len = s4(at + 2);
             if (!found && named(at, "BootstrapMethods")) {
                 found = true;
-                out.bytes(b, at, 2).u4(len + 4).u2(u2(at + 6) + 1);
-                out.bytes(b, at + 8, len - 2);
-                out.u2(bootstrapHandle).u2(0);
+                copyWithEntry(at, len, bootstrapHandle, 0, out); // our bootstrap method, no arguments
             } else {
                 out.bytes(b, at, 6 + len);
             }
@@ -329,6 +327,16 @@ final class EntryWeaver {
             out.set2(countAt, count + 1);
             out.u2(bootstrapMethodsName).u4(6).u2(1).u2(bootstrapHandle).u2(0);
         }
+    }
+
+    /**
+     * Copies the attribute at {@code at} (of length {@code len}; its body a u2 count, then its
+     * entries) with one more entry at the end, made of the two u2 {@code first} and {@code second}.
+     */
+    private void copyWithEntry(int at, int len, int first, int second, Out out) {
+        out.bytes(b, at, 2).u4(len + 4).u2(u2(at + 6) + 1);
+        out.bytes(b, at + 8, len - 2);
+        out.u2(first).u2(second);
     }
 
     // ---- methods -----------------------------------------------------------------------------
@@ -357,9 +365,7 @@ final class EntryWeaver {
                 code(a, constructor, entryName, out);
             } else if (!annotated && named(a, "RuntimeVisibleAnnotations")) {
                 annotated = true;
-                out.bytes(b, a, 2).u4(len + 4).u2(u2(a + 6) + 1);
-                out.bytes(b, a + 8, len - 2);
-                out.u2(guardedDesc).u2(0);
+                copyWithEntry(a, len, guardedDesc, 0, out);       // @Guarded, no elements
             } else {
                 out.bytes(b, a, 6 + len);
             }
