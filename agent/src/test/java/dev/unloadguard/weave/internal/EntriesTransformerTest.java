@@ -168,9 +168,10 @@ class EntriesTransformerTest {
 
     // ---- The woven code ----
 
+    /** The ASM weaving (classes the byte-level weaver leaves to it); {@link EntryWeaverTest} has the byte-level shape. */
     @Test
     void gatedEntriesNameTheirMethodAndEveryMethodOfAClassUsesItsOneEpochConstant() {
-        byte[] woven = GuardTransformer.guard(bytes("Service"), loader, GuardPlan.Scope.ENTRIES);
+        byte[] woven = GuardTransformer.guardWithAsm(bytes("Service"), loader, GuardPlan.Scope.ENTRIES);
         Map<String, String> enters = constantEnters(woven, Weaver.RELEASE_GUARD);
         String service = "dev.unloadguard.agent.fixture.entries.Service";
         assertEquals("enterEntry " + "static initializer of " + service, enters.get("<clinit>()V"));
