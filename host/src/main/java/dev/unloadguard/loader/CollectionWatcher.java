@@ -153,7 +153,7 @@ final class CollectionWatcher {
             if (thread == null) {
                 if (!caveatChecked) {
                     caveatChecked = true;
-                    explicitGcCaveat().ifPresent(c -> LOG.log(Level.WARNING, c));
+                    explicitGcCaveat().ifPresent(c -> LOG.log(Level.INFO, c));
                 }
                 wakeAt = w.nudgeAt;
                 thread = newThread();
