@@ -5,6 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.unloadguard.driver.PluginUnloadedError;
+import dev.unloadguard.driver.ReleaseCallback;
+import dev.unloadguard.driver.PluginUnloadedError;
+import dev.unloadguard.driver.ReleaseCallback;
 import dev.unloadguard.it.support.HostProbe;
 import dev.unloadguard.it.support.JarManifests;
 import dev.unloadguard.it.support.Leftovers;
@@ -86,6 +90,7 @@ class LayoutsIT {
                                 probe.keep(new Depth()); // a library object the host calls
                                 probe.keep((Runnable) () -> probe.record("later " + new Later().version()));
                                 probe.keep((java.util.concurrent.Callable<String>) () -> new Latest().version());
+                                probe.keep((ReleaseCallback) () -> probe.record("tail " + new Tail().version()));
                             }
                             public void exit() { }
                         }
@@ -113,6 +118,10 @@ class LayoutsIT {
                 .source("it.layouts.lib.Latest", """
                         package it.layouts.lib;
                         public final class Latest { public String version() { return "%s"; } }
+                        """.formatted(version))
+                .source("it.layouts.lib.Tail", """
+                        package it.layouts.lib;
+                        public final class Tail { public String version() { return "%s"; } }
                         """.formatted(version))
                 .source("dev.unloadguard.it.layouts.Greeting", """
                         package dev.unloadguard.it.layouts;
@@ -285,6 +294,37 @@ class LayoutsIT {
         assertTrue(probe.events().containsAll(List.of("greeting plugin", "greeting host")), () -> "" + probe.events());
         assertTrue(probe.events().indexOf("greeting plugin") < probe.events().indexOf("greeting host"),
                 () -> "plugin-first: the plugin's; with the package shared: the host's: " + probe.events());
+    }
+
+    /**
+     * A release callback the host kept runs after the unload and first uses a library class: the
+     * closed generation loader answers with {@link PluginUnloadedError}, counted, in either policy.
+     */
+    @Test
+    void aLibraryClassFirstUsedAfterTheUnloadIsALateAccessInEitherPolicy() throws Exception {
+        for (LoadOption policy : List.of(LoadOption.PARENT_FIRST, LoadOption.PLUGIN_FIRST)) {
+            PluginLoader l = PluginLoader.builder().service(HostProbe.class, probe).copyDirectory(dir.resolve("late-" + policy))
+                    .collectionTimeout(Duration.ZERO).build();
+            Plugin p = l.load(nestedJar(Files.readAllBytes(libV1)), policy);
+            assertEquals(PluginState.UNLOADED, l.unload(p, LONG).outcome(), "the host still keeps the callback");
+            String late = lateCallback();
+            assertTrue(late.startsWith(PluginUnloadedError.class.getName() + ": it.layouts.lib.Tail cannot be loaded: plugin layouts "
+                    + "generation 1 was unloaded at "), policy + ": " + late);
+            assertFalse(probe.saw("tail v1"));
+            assertEquals(1, p.lateAccesses(), policy::toString);
+            probe.forget();
+            Leftovers.assertNothingLeftBehind(l, threadsBefore);
+        }
+    }
+
+    /** Runs the kept release callback; returns what it threw as text (the throwable itself would pin the plugin). */
+    private String lateCallback() {
+        try {
+            probe.kept(ReleaseCallback.class).release();
+            return "nothing thrown";
+        } catch (Throwable t) {
+            return t.toString();
+        }
     }
 
     // ---- the files on disk change while the generation runs ------------------------------------
