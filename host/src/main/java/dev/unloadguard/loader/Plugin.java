@@ -215,7 +215,7 @@ public final class Plugin {
         return owner;
     }
 
-    /** The loader's private copy of the jar, which the class loader reads. */
+    /** The loader's private copy of the plugin (a file, or a directory with its libraries), which the class loader reads. */
     Path copy() {
         return copy;
     }

@@ -62,6 +62,8 @@ class LayoutsIT {
     private static Path libV2;
     /** The driver's classes alone: a plain jar that needs the library beside it or inside it. */
     private static Path driverJar;
+    /** One plain jar bringing its own {@code dev.unloadguard.it.layouts.Base}, a release callback (the host's is not). */
+    private static Path shadow;
 
     @TempDir
     Path dir;
@@ -96,6 +98,39 @@ class LayoutsIT {
                         }
                         """)
                 .build("layouts-driver");
+        shadow = TestPlugins.plugin().driver("it.shadow.ShadowDriver")
+                .source("dev.unloadguard.it.layouts.Base", """
+                        package dev.unloadguard.it.layouts;
+                        public abstract class Base implements dev.unloadguard.driver.ReleaseCallback { }
+                        """)
+                .source("it.shadow.Sub", """
+                        package it.shadow;
+                        import dev.unloadguard.it.support.HostProbe;
+                        public final class Sub extends dev.unloadguard.it.layouts.Base implements Runnable {
+                            private final HostProbe probe;
+                            public Sub(HostProbe probe) { this.probe = probe; }
+                            public void release() { probe.record("release ran"); }
+                            public void run() { probe.record("run ran"); }
+                        }
+                        """)
+                .source("it.shadow.ShadowDriver", """
+                        package it.shadow;
+                        import dev.unloadguard.device.Device;
+                        import dev.unloadguard.driver.*;
+                        import dev.unloadguard.it.support.HostProbe;
+                        public final class ShadowDriver implements Driver {
+                            private Device card;
+                            public String id() { return "shadow"; }
+                            public void init(DriverContext ctx) {
+                                HostProbe probe = ctx.service(HostProbe.class).orElseThrow();
+                                card = ctx.createDevice("card0");
+                                probe.keep(card.acquire()); // the host holds one: the unload waits, GOING
+                                probe.keep(new Sub(probe));
+                            }
+                            public void exit() { card.release(); card = null; }
+                        }
+                        """)
+                .build("layouts-shadow");
     }
 
     /** The library: its own classes, and its own version of a class the host also has. */
@@ -324,6 +359,46 @@ class LayoutsIT {
             return "nothing thrown";
         } catch (Throwable t) {
             return t.toString();
+        }
+    }
+
+    /**
+     * The weaving follows the policy: plugin-first, a class's supertypes are the plugin's own. The
+     * plugin's {@code Sub} extends {@code Base}; the plugin's {@code Base} is a
+     * {@code ReleaseCallback}, the host's is not. Parent-first (loaded first, so the agent has woven
+     * this very jar once already), {@code Sub.release()} is an ordinary method, refused once the
+     * plugin is GOING; plugin-first it is a release path, which runs. (The agent's cache of woven
+     * classes, keyed by the jar and its parent, must not hand the plugin-first loader the
+     * parent-first weaving.)
+     */
+    @Test
+    void pluginFirstTheAgentWeavesAgainstThePluginsOwnSupertypes() throws Exception {
+        for (LoadOption policy : List.of(LoadOption.PARENT_FIRST, LoadOption.PLUGIN_FIRST)) {
+            Plugin p = loader.load(shadow, policy);
+            assertThrows(UnloadTimeoutException.class, () -> loader.unload(p, Duration.ofMillis(300)));
+            assertEquals(PluginState.GOING, p.state());
+            assertTrue(invokeKept("run").startsWith(PluginUnloadedError.class.getName()), "the gate is closed: an ordinary entry is refused");
+            String release = invokeKept("release");
+            if (policy == LoadOption.PLUGIN_FIRST) {
+                assertEquals("ran", release, "plugin-first, Sub is the plugin's ReleaseCallback: a release path, never refused");
+                assertTrue(probe.saw("release ran"));
+            } else {
+                assertTrue(release.startsWith(PluginUnloadedError.class.getName()), "parent-first, Sub.release() is ordinary: " + release);
+            }
+            probe.kept(dev.unloadguard.device.Device.class).release();
+            probe.forget();
+            assertEquals(PluginState.COLLECTED, loader.unload(p, LONG).outcome());
+        }
+    }
+
+    /** Calls a public no-argument method of the kept {@code Sub} from the host; what it threw, as text. */
+    private String invokeKept(String method) throws Exception {
+        Runnable sub = probe.kept(Runnable.class);
+        try {
+            sub.getClass().getMethod(method).invoke(sub);
+            return "ran";
+        } catch (java.lang.reflect.InvocationTargetException e) {
+            return e.getCause().toString();
         }
     }
 
