@@ -10,16 +10,12 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.Deque;
 import java.util.Enumeration;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.TreeMap;
 import java.util.jar.Attributes;
 import java.util.jar.JarEntry;
@@ -84,10 +80,11 @@ final class PluginFiles {
 
     /**
      * Makes the private copy of {@code path} (absolute, normalized, checked by
-     * {@link PluginJars#check}): on failure nothing of it is left.
+     * {@link PluginJars#check}, which says whether it is a {@code directory}): on failure nothing
+     * of it is left.
      */
-    static PluginFiles copy(Path path, PrivateCopies copies) throws PluginLoadException {
-        if (Files.isDirectory(path)) {
+    static PluginFiles copy(Path path, boolean directory, PrivateCopies copies) throws PluginLoadException {
+        if (directory) {
             Path unit = copies.newDirectory(path);
             try {
                 return fromDirectory(path, unit);
@@ -102,8 +99,9 @@ final class PluginFiles {
         try {
             Scan scan = scan(copy, path);
             if (!scan.pf4j && scan.nestedLibs.isEmpty() && scan.classPath == null) {
+                PluginFiles plain = new PluginFiles(copy, List.of(url(copy)), scan.services, List.of(), List.of());
                 made = true;
-                return new PluginFiles(copy, List.of(url(copy)), scan.services, List.of(), List.of()); // plain jar
+                return plain;
             }
             String name = copy.getFileName().toString();
             unit = Files.createDirectory(copy.resolveSibling(name.endsWith(".jar") ? name.substring(0, name.length() - 4) : name + ".d"));
@@ -183,17 +181,18 @@ final class PluginFiles {
         }
     }
 
-    /** Builds the class path: the order of discovery, each library's {@code Class-Path} right after it. */
-    private static final class Builder {
+    /**
+     * The class path being built: in the order of discovery, each library's {@code Class-Path}
+     * right after it; and what the error messages need (the libraries, the missing entries).
+     */
+    private static final class ClassPath {
         final Path path;
         final Path unit;
         final Map<Path, URL> urls = new LinkedHashMap<>();
         final List<String> libraries = new ArrayList<>();
         final List<String> missing = new ArrayList<>();
-        final Set<Path> opened = new HashSet<>();
-        final Deque<Object[]> queue = new ArrayDeque<>();
 
-        Builder(Path path, Path unit) {
+        ClassPath(Path path, Path unit) {
             this.path = path;
             this.unit = unit;
         }
@@ -320,7 +319,7 @@ final class PluginFiles {
 
     /** A jar with nested libraries or a Class-Path, or a zip in the PF4J layout; {@code copy} is the jar's private copy. */
     private static PluginFiles fromArchive(Path path, Path copy, Path unit, Scan scan) throws IOException, PluginLoadException {
-        Builder b = new Builder(path, unit);
+        ClassPath b = new ClassPath(path, unit);
         Path plugin = Files.createDirectory(unit.resolve("plugin"));
         if (scan.pf4j) {
             extract(copy, plugin, path);
@@ -349,7 +348,7 @@ final class PluginFiles {
 
     /** A directory in the PF4J layout, copied into {@code unit}. */
     private static PluginFiles fromDirectory(Path path, Path unit) throws PluginLoadException {
-        Builder b = new Builder(path, unit);
+        ClassPath b = new ClassPath(path, unit);
         Path plugin = unit.resolve("plugin");
         String services;
         try {
@@ -378,7 +377,7 @@ final class PluginFiles {
         return b.build(unit, services);
     }
 
-    private static void pf4jLibraries(Builder b, Root root, Path plugin) throws PluginLoadException {
+    private static void pf4jLibraries(ClassPath b, Root root, Path plugin) throws PluginLoadException {
         Path libs = plugin.resolve("lib");
         if (!Files.isDirectory(libs)) {
             return;

@@ -32,8 +32,10 @@ final class PluginJars {
     /**
      * The plugin exists and is readable: a regular file (whether it is a zip: {@link PluginFiles}),
      * or a directory in the PF4J layout ({@code classes/}, {@code lib/}).
+     *
+     * @return whether it is a directory
      */
-    static void check(Path path) throws PluginLoadException {
+    static boolean check(Path path) throws PluginLoadException {
         BasicFileAttributes attributes;
         try {
             attributes = Files.readAttributes(path, BasicFileAttributes.class); // one stat for both checks
@@ -55,6 +57,7 @@ final class PluginJars {
         if (!Files.isReadable(path)) {
             throw new PluginLoadException(path, "plugin jar " + path + " is not readable: check its permissions", null);
         }
+        return attributes.isDirectory();
     }
 
     /**

@@ -223,8 +223,8 @@ public final class PluginLoader implements AutoCloseable {
         }
         Object loadEvent = observability.loadStarted();
         Path path = jar.toAbsolutePath().normalize();
-        PluginJars.check(path);
-        PluginFiles files = PluginFiles.copy(path, copies); // and the archive is a zip
+        boolean directory = PluginJars.check(path);
+        PluginFiles files = PluginFiles.copy(path, directory, copies); // and the archive is a zip
         Path copy = files.copy;
         PluginClassLoader cl;
         GuardScope scope = opts.contains(LoadOption.GUARD_RELEASE_PATHS_ONLY) ? GuardScope.RELEASE_PATHS : guardScope;

@@ -95,6 +95,36 @@ class PluginLayoutsTest {
     }
 
     @Test
+    void aPlainJarIsStillOneCopiedFileReadAsOneJar() throws Exception {
+        Path plugin = jar(dir.resolve("plain.jar"), withLib(driverClasses), null);
+        try (PluginLoader loader = builder("plain").build()) {
+            Plugin p = loader.load(plugin);
+            List<Path> copies = list(loader.copyDirectory());
+            assertEquals(1, copies.size(), () -> "one copy: " + copies);
+            assertTrue(Files.isRegularFile(copies.get(0)), "a file, no directory: " + copies);
+            assertEquals(List.of(copies.get(0).toUri().toURL()), List.of(p.classLoader().getURLs()), "the copy, as before");
+            loader.unload(p, Duration.ofSeconds(10));
+            assertEquals(List.of(), list(loader.copyDirectory()));
+        }
+    }
+
+    /** The driver's classes with the library's classes next to them (no library jar). */
+    private static Map<String, byte[]> withLib(Map<String, byte[]> classes) throws IOException {
+        Map<String, byte[]> all = new LinkedHashMap<>(classes);
+        try (java.util.jar.JarFile j = new java.util.jar.JarFile(lib.toFile())) {
+            for (java.util.Enumeration<JarEntry> e = j.entries(); e.hasMoreElements(); ) {
+                JarEntry entry = e.nextElement();
+                if (!entry.isDirectory() && !entry.getName().startsWith("META-INF/")) {
+                    try (java.io.InputStream in = j.getInputStream(entry)) {
+                        all.put(entry.getName(), in.readAllBytes());
+                    }
+                }
+            }
+        }
+        return all;
+    }
+
+    @Test
     void aJarWithNestedLibs() throws Exception {
         Map<String, byte[]> entries = new LinkedHashMap<>(driverClasses);
         entries.put("lib/lib.jar", Files.readAllBytes(lib));
