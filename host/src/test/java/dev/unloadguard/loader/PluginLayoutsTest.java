@@ -198,6 +198,31 @@ class PluginLayoutsTest {
     }
 
     @Test
+    void aLibrarysOwnClassPathIsFollowedAndConfinedToo() throws Exception {
+        // lib/outer.jar names util/lib.jar (relative to itself: lib/util/lib.jar), which holds the classes
+        Path folder = Files.createDirectories(dir.resolve("transitive"));
+        Files.createDirectories(folder.resolve("lib/util"));
+        Files.copy(lib, folder.resolve("lib/util/lib.jar"));
+        jar(folder.resolve("lib/outer.jar"), Map.of(), "util/lib.jar");
+        Path plugin = jar(folder.resolve("t.jar"), driverClasses, "lib/outer.jar");
+        assertEquals("plugin+util", loadAndUnload(plugin, builder("transitive"), "transitive", LoadOption.PLUGIN_FIRST));
+
+        jar(folder.resolve("lib/outer.jar"), Map.of(), "../../../lib.jar"); // escapes the plugin's folder
+        try (PluginLoader loader = builder("transitive").build()) {
+            String m = assertThrows(PluginLoadException.class, () -> loader.load(plugin)).getMessage();
+            assertTrue(m.contains("library lib/outer.jar (Class-Path, beside the plugin)") && m.contains("'../../../lib.jar'")
+                    && m.contains("outside the plugin's folder"), m);
+            assertEquals(List.of(), list(loader.copyDirectory()));
+        }
+        Files.writeString(folder.resolve("lib/outer.jar"), "not a zip");
+        try (PluginLoader loader = builder("transitive").build()) {
+            String m = assertThrows(PluginLoadException.class, () -> loader.load(plugin)).getMessage();
+            assertTrue(m.contains("library lib/outer.jar (Class-Path, beside the plugin)") && m.contains("corrupt"), m);
+            assertEquals(List.of(), list(loader.copyDirectory()));
+        }
+    }
+
+    @Test
     void aCorruptNestedJarIsRefusedNamingIt() throws Exception {
         Map<String, byte[]> entries = new LinkedHashMap<>(driverClasses);
         entries.put("lib/broken.jar", "not a zip".getBytes(StandardCharsets.UTF_8));
