@@ -22,5 +22,18 @@ public enum LoadOption {
      * loader's {@link PluginLoader.Builder#guardScope}: its other code is neither waited for nor
      * refused once it is unloading.
      */
-    GUARD_RELEASE_PATHS_ONLY
+    GUARD_RELEASE_PATHS_ONLY,
+
+    /**
+     * Load this plugin {@link IsolationPolicy#PLUGIN_FIRST plugin-first}, whatever the loader's
+     * {@link PluginLoader.Builder#isolation}: its own classes and libraries win over the host's
+     * (except the JDK's, unloadguard's API and the host's shared packages).
+     */
+    PLUGIN_FIRST,
+
+    /**
+     * Load this plugin {@link IsolationPolicy#PARENT_FIRST parent-first}, whatever the loader's
+     * {@link PluginLoader.Builder#isolation}: the host's classes win over the plugin's.
+     */
+    PARENT_FIRST
 }

@@ -31,6 +31,7 @@ public final class Plugin {
     private final ReferenceQueue<ClassLoader> collected = new ReferenceQueue<>();
     /** This generation's release epoch: holds no reference to the plugin, so it is kept for reports. */
     private final ReleaseEpoch epoch;
+    private final IsolationPolicy isolation;
 
     private volatile PluginState state = PluginState.LOADING;
     // Strong references, dropped in step 6 of the unload protocol.
@@ -58,6 +59,7 @@ public final class Plugin {
         this.classLoaderRef = new WeakReference<>(classLoader, collected);
         this.classLoaderName = classLoader.getName();
         this.epoch = classLoader.releaseEpoch();
+        this.isolation = classLoader.isolation();
         this.driver = driver;
         this.devices = devices;
     }
@@ -76,7 +78,15 @@ public final class Plugin {
         return state;
     }
 
-    /** The jar the host loaded. */
+    /**
+     * Where this generation's class loader looks first for a class: the host (parent-first) or
+     * the plugin (plugin-first).
+     */
+    public IsolationPolicy isolation() {
+        return isolation;
+    }
+
+    /** The plugin the host loaded: a jar, a zip or a directory (see {@link PluginLoader#load}). */
     public Path jar() {
         return jar;
     }
@@ -205,7 +215,7 @@ public final class Plugin {
         return owner;
     }
 
-    /** The loader's private copy of the jar, which the class loader reads. */
+    /** The loader's private copy of the plugin (a file, or a directory with its libraries), which the class loader reads. */
     Path copy() {
         return copy;
     }

@@ -3,13 +3,23 @@ package dev.unloadguard.loader;
 import dev.unloadguard.driver.PluginUnloadedError;
 import dev.unloadguard.epoch.internal.EpochHolder;
 import dev.unloadguard.epoch.internal.ReleaseEpoch;
+import java.io.IOException;
 import java.net.URL;
 import java.net.URLClassLoader;
 import java.time.Instant;
+import java.util.Collections;
+import java.util.Enumeration;
+import java.util.HashSet;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
 
 /**
- * The class loader of one plugin generation: one jar (the loader's private copy), parent-first
- * delegation, with two exceptions for unloadguard's own classes:
+ * The class loader of one plugin generation: every class the plugin brought (its jar or
+ * {@code classes/} folder and its libraries, all in the loader's private copy: {@link PluginFiles})
+ * is defined by this one loader, so the agent guards them all, the close audit finds their frames
+ * by this loader's name and they are collected with it. Delegation is parent-first or plugin-first
+ * ({@link IsolationPolicy}), with two exceptions for unloadguard's own classes, whatever the policy:
  * <ul>
  * <li>the plugin API ({@code dev.unloadguard.driver}, {@code dev.unloadguard.device}: the
  *     unloadguard-api artifact) and the woven code's runtime ({@code dev.unloadguard.epoch})
@@ -20,12 +30,19 @@ import java.time.Instant;
  *     {@code *.internal} package) is never delegated: a plugin cannot make epochs,
  *     count devices, register loaders or claim the agent is attached.
  * </ul>
- * It owns its generation's release epoch ({@link EpochHolder}): the agent guards every class it
+ * Plugin-first: the JDK's own packages (those of the boot layer's modules defined to the boot or
+ * platform loader) and the host's shared packages go parent-first; any other class is looked up in
+ * the plugin first, then in the parent; resources likewise.
+ *
+ * <p>It owns its generation's release epoch ({@link EpochHolder}): the agent guards every class it
  * defines, and their woven code enters that epoch.
  *
  * <p>Once closed, a request for a class it would have defined is a late access: it throws
  * {@link PluginUnloadedError} (naming the plugin, generation and unload time) and counts it —
- * including a request that raced the close and failed inside the JDK's zip layer.
+ * including a request that raced the close and failed inside the JDK's zip layer. Plugin-first, a
+ * closed loader cannot tell its own classes from the host's any more, so every request it would
+ * have looked up in the plugin first (any but the JDK's, unloadguard's API and the shared packages)
+ * is a late access.
  */
 final class PluginClassLoader extends URLClassLoader implements EpochHolder {
 
@@ -53,13 +70,32 @@ final class PluginClassLoader extends URLClassLoader implements EpochHolder {
 
     private final ClassLoader unloadguardLoader;
     private final ReleaseEpoch epoch;
+    private final boolean pluginFirst;
+    /** Shared package prefixes ({@code "com.host.api."}), each with its subpackages. */
+    private final String[] shared;
     /** Set once, when the plugin is unloaded; read by every class request afterwards. */
     private volatile Plugin unloaded;
 
+    /** A parent-first loader of one jar. */
     PluginClassLoader(String name, URL jar, ClassLoader parent, ClassLoader unloadguardLoader, ReleaseEpoch epoch) {
-        super(name, new URL[] {jar}, parent);
+        this(name, new URL[] {jar}, parent, unloadguardLoader, epoch, IsolationPolicy.PARENT_FIRST, List.of());
+    }
+
+    /**
+     * @param sharedPackages package names (with their subpackages) that plugin-first delegation
+     *                       takes from the parent first
+     */
+    PluginClassLoader(String name, URL[] classPath, ClassLoader parent, ClassLoader unloadguardLoader, ReleaseEpoch epoch,
+                      IsolationPolicy policy, List<String> sharedPackages) {
+        super(name, classPath, parent);
         this.unloadguardLoader = unloadguardLoader;
         this.epoch = epoch;
+        this.pluginFirst = policy == IsolationPolicy.PLUGIN_FIRST;
+        this.shared = sharedPackages.stream().map(p -> p + ".").toArray(String[]::new);
+    }
+
+    IsolationPolicy isolation() {
+        return pluginFirst ? IsolationPolicy.PLUGIN_FIRST : IsolationPolicy.PARENT_FIRST;
     }
 
     @Override
@@ -77,7 +113,88 @@ final class PluginClassLoader extends URLClassLoader implements EpochHolder {
             }
             return Class.forName(name, false, unloadguardLoader);
         }
-        return super.loadClass(name, resolve);
+        if (!pluginFirst || parentFirst(name, '.')) {
+            return super.loadClass(name, resolve);
+        }
+        synchronized (getClassLoadingLock(name)) {
+            Class<?> c = findLoadedClass(name);
+            if (c == null) {
+                try {
+                    c = findClass(name); // after the close: PluginUnloadedError, a late access
+                } catch (ClassNotFoundException notThePlugins) {
+                    ClassLoader parent = getParent();
+                    c = parent != null ? parent.loadClass(name) : Class.forName(name, false, null);
+                }
+            }
+            if (resolve) {
+                resolveClass(c);
+            }
+            return c;
+        }
+    }
+
+    /**
+     * Whether plugin-first delegation still asks the parent first for {@code name} (a class name
+     * with {@code sep} '.', or a resource name with '/'): the JDK's packages, unloadguard's and
+     * the host's shared ones.
+     */
+    private boolean parentFirst(String name, char sep) {
+        int last = name.lastIndexOf(sep);
+        if (last < 0) {
+            return false; // the unnamed package: the plugin's
+        }
+        String pkg = sep == '.' ? name.substring(0, last) : name.substring(0, last).replace('/', '.');
+        String dotted = pkg + ".";
+        if (JdkPackages.ALL.contains(pkg) || isOwn(dotted)) {
+            return true;
+        }
+        for (String s : shared) {
+            if (dotted.startsWith(s)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    @Override
+    public URL getResource(String name) {
+        if (!pluginFirst || parentFirst(name, '/')) {
+            return super.getResource(name);
+        }
+        URL mine = findResource(name);
+        if (mine != null) {
+            return mine;
+        }
+        ClassLoader parent = getParent();
+        return parent != null ? parent.getResource(name) : ClassLoader.getPlatformClassLoader().getResource(name);
+    }
+
+    @Override
+    public Enumeration<URL> getResources(String name) throws IOException {
+        if (!pluginFirst || parentFirst(name, '/')) {
+            return super.getResources(name);
+        }
+        Set<URL> all = new LinkedHashSet<>(Collections.list(findResources(name)));
+        ClassLoader parent = getParent();
+        all.addAll(Collections.list(parent != null ? parent.getResources(name) : ClassLoader.getPlatformClassLoader().getResources(name)));
+        return Collections.enumeration(all);
+    }
+
+    /** The packages of the JDK's own modules (boot and platform loaders), read once when first needed. */
+    private static final class JdkPackages {
+        static final Set<String> ALL = read();
+
+        private static Set<String> read() {
+            Set<String> all = new HashSet<>();
+            ClassLoader platform = ClassLoader.getPlatformClassLoader();
+            for (Module m : ModuleLayer.boot().modules()) {
+                ClassLoader l = m.getClassLoader();
+                if (l == null || l == platform) {
+                    all.addAll(m.getPackages());
+                }
+            }
+            return Set.copyOf(all);
+        }
     }
 
     private static boolean isOwn(String name) {

@@ -2,11 +2,9 @@ package dev.unloadguard.loader;
 
 import dev.unloadguard.driver.Driver;
 import java.io.IOException;
-import java.io.InputStream;
 import java.lang.reflect.Constructor;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Modifier;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
@@ -14,8 +12,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.ServiceConfigurationError;
 import java.util.ServiceLoader;
-import java.util.jar.JarEntry;
-import java.util.jar.JarFile;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 
@@ -33,8 +29,13 @@ final class PluginJars {
     /** Where a jar names its driver, as {@link ServiceLoader} reads it. */
     static final String SERVICES = "META-INF/services/" + Driver.class.getName();
 
-    /** The jar exists and is a readable regular file (whether it is a zip: {@link #servicesFile}). */
-    static void check(Path path) throws PluginLoadException {
+    /**
+     * The plugin exists and is readable: a regular file (whether it is a zip: {@link PluginFiles}),
+     * or a directory in the PF4J layout ({@code classes/}, {@code lib/}).
+     *
+     * @return whether it is a directory
+     */
+    static boolean check(Path path) throws PluginLoadException {
         BasicFileAttributes attributes;
         try {
             attributes = Files.readAttributes(path, BasicFileAttributes.class); // one stat for both checks
@@ -44,33 +45,19 @@ final class PluginJars {
         if (attributes == null) {
             throw new PluginLoadException(path, "plugin jar " + path + " does not exist: pass the path of a built plugin jar", null);
         }
-        if (!attributes.isRegularFile()) {
-            throw new PluginLoadException(path, "plugin jar " + path + " is not a regular file (a directory?): pass the path of a .jar file", null);
+        if (attributes.isDirectory()) {
+            if (!Files.isDirectory(path.resolve("classes")) && !Files.isDirectory(path.resolve("lib"))) {
+                throw new PluginLoadException(path, "plugin jar " + path + " is not a regular file but a directory without "
+                        + "classes/ or lib/: pass the path of a .jar file, or of a plugin directory in the PF4J layout "
+                        + "(classes/ with the driver's META-INF/services, lib/*.jar)", null);
+            }
+        } else if (!attributes.isRegularFile()) {
+            throw new PluginLoadException(path, "plugin jar " + path + " is not a regular file: pass the path of a .jar file", null);
         }
         if (!Files.isReadable(path)) {
             throw new PluginLoadException(path, "plugin jar " + path + " is not readable: check its permissions", null);
         }
-    }
-
-    /**
-     * Opens {@code copy} (the private copy of {@code path}) as a jar, which checks it is a zip, and
-     * returns the text of its {@link #SERVICES} entry, or {@code null} if it has none. Read from the
-     * copy, the generation's class loader will read: what names the driver and the driver's class
-     * come from the same bytes even if {@code path} is replaced meanwhile.
-     */
-    static String servicesFile(Path copy, Path path) throws PluginLoadException {
-        try (JarFile jar = new JarFile(copy.toFile(), false)) {
-            JarEntry entry = jar.getJarEntry(SERVICES);
-            if (entry == null) {
-                return null;
-            }
-            try (InputStream in = jar.getInputStream(entry)) {
-                return new String(in.readAllBytes(), StandardCharsets.UTF_8);
-            }
-        } catch (IOException e) {
-            throw new PluginLoadException(path, "plugin jar " + path + " is not a jar (zip) file or is corrupt: "
-                    + e.getMessage() + "; rebuild the plugin", e);
-        }
+        return attributes.isDirectory();
     }
 
     /**
@@ -83,11 +70,12 @@ final class PluginJars {
      * it has always given; a constructor that throws is reported as {@code ServiceLoader} reports
      * it.
      */
-    static Driver driver(PluginClassLoader cl, Path path, String services) throws PluginLoadException {
+    static Driver driver(PluginClassLoader cl, Path path, PluginFiles files) throws PluginLoadException {
+        String services = files.services;
         String name = services == null ? null : onlyProviderName(services);
         Constructor<?> ctor = name == null ? null : directConstructor(cl, name);
         if (ctor == null) {
-            return driverByServiceLoader(cl, path);
+            return driverByServiceLoader(cl, path, files);
         }
         Object driver;
         try {
@@ -96,7 +84,7 @@ final class PluginJars {
             Throwable cause = t instanceof InvocationTargetException ? t.getCause() : t;
             // ServiceLoader's words for it (ProviderImpl.newInstance), so the report is the same either way
             throw cannotCreate(path, new ServiceConfigurationError(Driver.class.getName() + ": Provider " + name
-                    + " could not be instantiated", cause));
+                    + " could not be instantiated", cause), files, cl);
         }
         return (Driver) driver;
     }
@@ -154,14 +142,32 @@ final class PluginJars {
         }
     }
 
-    private static PluginLoadException cannotCreate(Path path, ServiceConfigurationError e) {
+    private static PluginLoadException cannotCreate(Path path, ServiceConfigurationError e, PluginFiles files, ClassLoader cl) {
+        PluginLoadException missing = missingClass(path, e, files, cl);
+        if (missing != null) {
+            return missing;
+        }
         return new PluginLoadException(path, "plugin jar " + path + " declares a driver that cannot be created: "
                 + e.getMessage() + " (check META-INF/services/" + Driver.class.getName()
                 + " and the driver's public no-argument constructor)", e);
     }
 
+    /**
+     * A driver that cannot be created or loaded because a class is missing (a library is): said as
+     * such ({@link PluginFiles#missingClass}); {@code null} for any other cause.
+     */
+    private static PluginLoadException missingClass(Path path, Throwable e, PluginFiles files, ClassLoader cl) {
+        String missing = files == null ? null : files.missingClass(e, cl);
+        return missing == null ? null
+                : new PluginLoadException(path, "the driver of plugin " + path + " cannot be loaded: " + missing, e);
+    }
+
     /** The one driver the jar declares, found and created with {@link ServiceLoader}. */
     static Driver driverByServiceLoader(PluginClassLoader cl, Path path) throws PluginLoadException {
+        return driverByServiceLoader(cl, path, null);
+    }
+
+    private static Driver driverByServiceLoader(PluginClassLoader cl, Path path, PluginFiles files) throws PluginLoadException {
         List<Driver> drivers = new ArrayList<>();
         try {
             for (ServiceLoader.Provider<Driver> p : ServiceLoader.load(Driver.class, cl).stream().collect(Collectors.toList())) {
@@ -170,8 +176,12 @@ final class PluginJars {
                 }
             }
         } catch (ServiceConfigurationError e) {
-            throw cannotCreate(path, e);
+            throw cannotCreate(path, e, files, cl);
         } catch (LinkageError e) { // ServiceLoader lets a corrupt or incompatible class file through as is
+            PluginLoadException missing = missingClass(path, e, files, cl);
+            if (missing != null) {
+                throw missing;
+            }
             throw new PluginLoadException(path, "plugin jar " + path + " declares a driver class that cannot be loaded: "
                     + e + " (the jar is corrupt or built for a newer Java: rebuild the plugin for Java "
                     + Runtime.version().feature() + " or older)", e);

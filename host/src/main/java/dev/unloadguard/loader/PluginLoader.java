@@ -9,6 +9,7 @@ import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import java.io.IOException;
 import java.lang.System.Logger.Level;
 import java.net.MalformedURLException;
+import java.net.URL;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
@@ -74,6 +75,8 @@ public final class PluginLoader implements AutoCloseable {
     private final boolean trackReferences;
     private final PrivateCopies copies;
     private final GuardScope guardScope;
+    private final IsolationPolicy isolation;
+    private final List<String> sharedPackages;
     private final boolean closeAudit;
     private final AtomicLong lateAccesses = new AtomicLong();
     private final AtomicLong refusedEntries = new AtomicLong();
@@ -92,6 +95,8 @@ public final class PluginLoader implements AutoCloseable {
         this.trackReferences = b.trackReferences;
         this.copies = new PrivateCopies(b.copyDirectory);
         this.guardScope = b.guardScope;
+        this.isolation = b.isolation;
+        this.sharedPackages = List.copyOf(b.sharedPackages);
         this.closeAudit = b.closeAudit;
         if (!ReleaseGuard.agentActive()) {
             LOG.log(allowUnguardedUnload ? Level.WARNING : Level.INFO,
@@ -142,6 +147,14 @@ public final class PluginLoader implements AutoCloseable {
         return guardScope;
     }
 
+    /**
+     * The isolation policy plugins get unless loaded with {@link LoadOption#PLUGIN_FIRST} or
+     * {@link LoadOption#PARENT_FIRST}.
+     */
+    public IsolationPolicy isolation() {
+        return isolation;
+    }
+
     /** Whether unloads run the close audit (step 5); see {@link Builder#closeAudit}. */
     boolean closeAudit() {
         return closeAudit;
@@ -180,38 +193,57 @@ public final class PluginLoader implements AutoCloseable {
     // Load
 
     /**
-     * Loads a plugin jar in a class loader of its own, finds its one {@link Driver} in the jar's
-     * {@code META-INF/services} (as {@link ServiceLoader} does), and runs the driver's init. The class loader reads a private copy of
-     * the jar, so replacing or deleting the jar on disk never disturbs the loaded generation.
-     * On any failure nothing is left behind: no class loader, no copy.
+     * Loads a plugin in a class loader of its own, finds its one {@link Driver} in its
+     * {@code META-INF/services} (as {@link ServiceLoader} does), and runs the driver's init. The
+     * plugin is a jar, a jar with nested {@code lib/*.jar}, a jar whose manifest {@code Class-Path}
+     * names libraries relative to it, or a directory or zip in the PF4J layout ({@code classes/},
+     * {@code lib/*.jar}); see docs/plugin-guide.md, "Plugin layouts". The class loader reads a
+     * private copy of the plugin and all its libraries, made here, so replacing or deleting any of
+     * them on disk never disturbs the loaded generation; every class the plugin brought is defined
+     * by that one loader (guarded, audited and collected with it). On any failure nothing is left
+     * behind: no class loader, no copy.
      *
      * <p>The plugin is guarded with the loader's {@link Builder#guardScope} (default
-     * {@link GuardScope#ENTRIES}), or release paths only with {@link LoadOption#GUARD_RELEASE_PATHS_ONLY}.
+     * {@link GuardScope#ENTRIES}), or release paths only with {@link LoadOption#GUARD_RELEASE_PATHS_ONLY};
+     * its classes are looked up with the loader's {@link Builder#isolation} (default
+     * {@link IsolationPolicy#PARENT_FIRST}), or as {@link LoadOption#PLUGIN_FIRST} or
+     * {@link LoadOption#PARENT_FIRST} say.
      *
-     * @throws PluginLoadException naming the jar, what is wrong, and the fix; also when an earlier
-     *                             generation of the same id leaked (unless
+     * @throws PluginLoadException naming the plugin, what is wrong, and the fix (a class missing
+     *                             because a library is: the class and what would provide it); also
+     *                             when an earlier generation of the same id leaked (unless
      *                             {@link LoadOption#IGNORE_LEAKED_GENERATIONS})
+     * @throws IllegalArgumentException for both {@link LoadOption#PLUGIN_FIRST} and {@link LoadOption#PARENT_FIRST}
      */
     public Plugin load(Path jar, LoadOption... options) throws PluginLoadException {
         Objects.requireNonNull(jar, "jar");
+        List<LoadOption> opts = List.of(options);
+        if (opts.contains(LoadOption.PLUGIN_FIRST) && opts.contains(LoadOption.PARENT_FIRST)) {
+            throw new IllegalArgumentException("LoadOption.PLUGIN_FIRST and LoadOption.PARENT_FIRST together: pass one of them");
+        }
         Object loadEvent = observability.loadStarted();
         Path path = jar.toAbsolutePath().normalize();
-        PluginJars.check(path);
-        Path copy = copies.copyOf(path);
-        String servicesFile;
-        try {
-            servicesFile = PluginJars.servicesFile(copy, path); // and it is a zip
-        } catch (PluginLoadException e) {
-            copies.delete(copy);
-            throw e;
-        }
+        boolean directory = PluginJars.check(path);
+        PluginFiles files = PluginFiles.copy(path, directory, copies); // and the archive is a zip
+        Path copy = files.copy;
         PluginClassLoader cl;
-        GuardScope scope = List.of(options).contains(LoadOption.GUARD_RELEASE_PATHS_ONLY) ? GuardScope.RELEASE_PATHS : guardScope;
+        GuardScope scope = opts.contains(LoadOption.GUARD_RELEASE_PATHS_ONLY) ? GuardScope.RELEASE_PATHS : guardScope;
+        IsolationPolicy policy = opts.contains(LoadOption.PLUGIN_FIRST) ? IsolationPolicy.PLUGIN_FIRST
+                : opts.contains(LoadOption.PARENT_FIRST) ? IsolationPolicy.PARENT_FIRST : isolation;
         try {
             String loaderName = "plugin:" + path.getFileName() + "#" + LOADER_SEQ.incrementAndGet();
+            URL[] classPath = files.classPath.toArray(new URL[0]);
+            if (policy == IsolationPolicy.PLUGIN_FIRST && files.plainJar()) {
+                // The same jar, read the same way (a jar: URL of the whole file is the JDK's JarLoader
+                // too), but not the one-file: URL shape the agent's cache of woven classes keys by
+                // the jar and its parent alone: plugin-first, a class's supertypes may be the
+                // plugin's own where parent-first they are the host's, so the woven bytes may differ.
+                classPath = new URL[] {new URL("jar:" + classPath[0] + "!/")};
+            }
             // One release epoch per generation: unloading it waits for its own sections only.
-            cl = new PluginClassLoader(loaderName, copy.toUri().toURL(), parent, PluginLoader.class.getClassLoader(),
-                    new ReleaseEpoch("plugin jar " + path.getFileName() + " (" + loaderName + ")", scope == GuardScope.ENTRIES));
+            cl = new PluginClassLoader(loaderName, classPath, parent, PluginLoader.class.getClassLoader(),
+                    new ReleaseEpoch("plugin jar " + path.getFileName() + " (" + loaderName + ")", scope == GuardScope.ENTRIES),
+                    policy, sharedPackages);
         } catch (MalformedURLException | RuntimeException e) {
             copies.delete(copy);
             throw new PluginLoadException(path, "cannot turn " + copy + " into a class path URL: " + e.getMessage(), e);
@@ -219,9 +251,9 @@ public final class PluginLoader implements AutoCloseable {
         generations.made(cl);
         Plugin plugin = null;
         try {
-            Driver driver = PluginJars.driver(cl, path, servicesFile);
+            Driver driver = PluginJars.driver(cl, path, files);
             String id = PluginJars.id(driver, path);
-            Plugin loading = plugin = generations.register(id, path, List.of(options), generation -> {
+            Plugin loading = plugin = generations.register(id, path, opts, generation -> {
                 cl.releaseEpoch().describeAs("plugin " + id + " generation " + generation);
                 Plugin made = new Plugin(this, id, generation, path, copy, cl, driver,
                         new PluginDevices(id, generation, driver, trackReferences, cl.releaseEpoch()));
@@ -237,8 +269,13 @@ public final class PluginLoader implements AutoCloseable {
             rollBack(plugin, cl, copy);
             throw e;
         } catch (Throwable t) {
-            rollBack(plugin, cl, copy);
             String who = plugin == null ? path.toString() : "plugin " + plugin.id() + " from " + path;
+            String missing = files.missingClass(t, cl); // while the loader is open
+            rollBack(plugin, cl, copy);
+            if (missing != null) {
+                throw new PluginLoadException(path, "the driver of " + who + " needs a class that is missing: " + missing
+                        + " (the load was rolled back)", t);
+            }
             throw new PluginLoadException(path, "the driver of " + who + " failed in init: " + t
                     + " (fix the driver's init; the load was rolled back)", t);
         }
@@ -433,6 +470,8 @@ public final class PluginLoader implements AutoCloseable {
         private boolean trackReferences = Boolean.getBoolean("unloadguard.trackReferences");
         private Path copyDirectory;
         private GuardScope guardScope = GuardScope.ENTRIES;
+        private IsolationPolicy isolation = IsolationPolicy.PARENT_FIRST;
+        private final java.util.Set<String> sharedPackages = new java.util.LinkedHashSet<>();
         private boolean closeAudit = true;
 
         private Builder() {
@@ -447,6 +486,35 @@ public final class PluginLoader implements AutoCloseable {
          */
         public Builder guardScope(GuardScope scope) {
             this.guardScope = Objects.requireNonNull(scope, "scope");
+            return this;
+        }
+
+        /**
+         * Where the plugins this loader loads look first for a class: the parent (default
+         * {@link IsolationPolicy#PARENT_FIRST}: the host's classes win) or the plugin
+         * ({@link IsolationPolicy#PLUGIN_FIRST}: a plugin's own version of a library wins over the
+         * host's, except for the JDK, unloadguard's API and the {@link #sharedPackage shared
+         * packages}). A plugin loaded with {@link LoadOption#PLUGIN_FIRST} or
+         * {@link LoadOption#PARENT_FIRST} gets that policy either way.
+         */
+        public Builder isolation(IsolationPolicy policy) {
+            this.isolation = Objects.requireNonNull(policy, "policy");
+            return this;
+        }
+
+        /**
+         * A package (with its subpackages) that plugin-first plugins still take from the parent
+         * first: the host's API the plugins and the host must share (the same {@code Class} on
+         * both sides), for example {@code "com.example.host.api"}. Parent-first plugins take
+         * everything the parent has from it anyway.
+         */
+        public Builder sharedPackage(String packageName) {
+            Objects.requireNonNull(packageName, "packageName");
+            if (!packageName.matches("\\p{javaJavaIdentifierStart}\\p{javaJavaIdentifierPart}*(\\.\\p{javaJavaIdentifierStart}\\p{javaJavaIdentifierPart}*)*")) {
+                throw new IllegalArgumentException("'" + packageName + "' is not a package name: pass one like com.example.host.api "
+                        + "(no trailing dot or wildcard: subpackages are shared too)");
+            }
+            sharedPackages.add(packageName);
             return this;
         }
 

@@ -11,7 +11,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * it lives; if it read the host's file, replacing that file (a new build, a deploy) or deleting it
  * would break the generation still running — classes not loaded yet would come from the new jar,
  * or from nowhere. So each generation reads a copy made at load, deleted when the generation is
- * unloaded (or its load fails).
+ * unloaded (or its load fails). A plugin with libraries or in a folder layout gets a directory
+ * ({@link PluginFiles}), deleted with everything in it.
  */
 final class PrivateCopies {
 
@@ -61,13 +62,36 @@ final class PrivateCopies {
         }
     }
 
+    /** A new, empty directory for the private copy of the plugin at {@code plugin}. */
+    Path newDirectory(Path plugin) throws PluginLoadException {
+        String name = plugin.getFileName().toString();
+        Path target = null;
+        try {
+            target = directory().resolve(name + "-" + seq.incrementAndGet());
+            return Files.createDirectory(target);
+        } catch (IllegalStateException | IOException e) {
+            throw new PluginLoadException(plugin, "cannot make the private copy of plugin " + plugin
+                    + (target == null ? "" : " at " + target) + ": " + e.getMessage()
+                    + "; check free space and permissions there (PluginLoader.Builder.copyDirectory)", e);
+        }
+    }
+
+    /** Deletes a private copy: a file, or a directory with everything in it. */
     void delete(Path copy) {
         if (copy == null) {
             return;
         }
         try {
+            if (Files.isDirectory(copy, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                try (java.util.stream.Stream<Path> walk = Files.walk(copy)) {
+                    for (Path p : (Iterable<Path>) walk.sorted(java.util.Comparator.reverseOrder())::iterator) {
+                        Files.deleteIfExists(p);
+                    }
+                }
+                return;
+            }
             Files.deleteIfExists(copy);
-        } catch (IOException e) {
+        } catch (IOException | java.io.UncheckedIOException e) {
             LOG.log(System.Logger.Level.WARNING, "could not delete the private plugin copy " + copy, e);
         }
     }

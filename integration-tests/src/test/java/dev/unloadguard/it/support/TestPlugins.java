@@ -34,6 +34,7 @@ public final class TestPlugins {
     private static final AtomicInteger SEQ = new AtomicInteger();
     private final Map<String, String> sources = new LinkedHashMap<>();
     private String driverClass;
+    private final List<Path> classPath = new ArrayList<>();
 
     public static TestPlugins plugin() {
         return new TestPlugins();
@@ -42,6 +43,12 @@ public final class TestPlugins {
     /** Adds a class; {@code fqcn} is its binary name, {@code source} its whole compilation unit. */
     public TestPlugins source(String fqcn, String source) {
         sources.put(fqcn, source);
+        return this;
+    }
+
+    /** Compiles against {@code jars} too (a plugin's libraries), ahead of this JVM's class path. */
+    public TestPlugins classPath(Path... jars) {
+        classPath.addAll(List.of(jars));
         return this;
     }
 
@@ -65,8 +72,12 @@ public final class TestPlugins {
             files.setLocation(StandardLocation.CLASS_OUTPUT, List.of(classes.toFile()));
             List<JavaFileObject> units = new ArrayList<>();
             sources.forEach((fqcn, src) -> units.add(new Source(fqcn, src)));
-            String cp = System.getProperty("java.class.path"); // the api and host-side test types
-            boolean ok = javac.getTask(null, files, diagnostics, List.of("--release", "17", "-cp", cp, "-proc:none"), null, units).call();
+            StringBuilder cp = new StringBuilder();
+            for (Path p : classPath) {
+                cp.append(p).append(java.io.File.pathSeparator);
+            }
+            cp.append(System.getProperty("java.class.path")); // the api and host-side test types
+            boolean ok = javac.getTask(null, files, diagnostics, List.of("--release", "17", "-cp", cp.toString(), "-proc:none"), null, units).call();
             if (!ok) {
                 StringBuilder sb = new StringBuilder("test plugin " + name + " does not compile:\n");
                 for (Diagnostic<? extends JavaFileObject> d : diagnostics.getDiagnostics()) {
