@@ -7,11 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.unloadguard.driver.PluginUnloadedError;
 import dev.unloadguard.driver.ReleaseCallback;
-import dev.unloadguard.driver.PluginUnloadedError;
-import dev.unloadguard.driver.ReleaseCallback;
 import dev.unloadguard.it.support.HostProbe;
 import dev.unloadguard.it.support.JarManifests;
 import dev.unloadguard.it.support.Leftovers;
+import dev.unloadguard.it.support.RawJars;
 import dev.unloadguard.it.support.TestPlugins;
 import dev.unloadguard.loader.IsolationPolicy;
 import dev.unloadguard.loader.LoadOption;
@@ -35,7 +34,6 @@ import java.util.concurrent.Callable;
 import java.util.function.Supplier;
 import java.util.jar.JarEntry;
 import java.util.jar.JarFile;
-import java.util.jar.JarOutputStream;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -243,14 +241,7 @@ class LayoutsIT {
     }
 
     private static Path write(Path jar, Map<String, byte[]> entries) throws IOException {
-        try (JarOutputStream out = new JarOutputStream(Files.newOutputStream(jar))) {
-            for (Map.Entry<String, byte[]> e : entries.entrySet()) {
-                out.putNextEntry(new JarEntry(e.getKey()));
-                out.write(e.getValue());
-                out.closeEntry();
-            }
-        }
-        return jar;
+        return RawJars.write(jar, entries);
     }
 
     // ---- each layout: one generation loader, guarded, collected --------------------------------

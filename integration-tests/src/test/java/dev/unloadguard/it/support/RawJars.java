@@ -32,7 +32,11 @@ public final class RawJars {
     public Path build(String name) throws IOException {
         Path dir = Path.of("target", "test-plugins").toAbsolutePath();
         Files.createDirectories(dir);
-        Path jar = dir.resolve(name + "-raw-" + SEQ.incrementAndGet() + ".jar");
+        return write(dir.resolve(name + "-raw-" + SEQ.incrementAndGet() + ".jar"), entries);
+    }
+
+    /** Writes {@code entries} (name to bytes, in their order) as the jar {@code jar}; returns it. */
+    public static Path write(Path jar, Map<String, byte[]> entries) throws IOException {
         try (JarOutputStream out = new JarOutputStream(Files.newOutputStream(jar))) {
             for (Map.Entry<String, byte[]> e : entries.entrySet()) {
                 out.putNextEntry(new JarEntry(e.getKey()));
