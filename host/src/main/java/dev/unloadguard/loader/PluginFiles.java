@@ -64,6 +64,11 @@ final class PluginFiles {
     final List<String> libraries;
     /** Libraries named in a {@code Class-Path} that do not exist, each said as a sentence. */
     final List<String> missing;
+    /**
+     * What would provide a missing class from another plugin (a dependency that does not export
+     * it, a plugin not required), or {@code null}; set by the loader before the plugin's classes load.
+     */
+    volatile java.util.function.Function<String, String> providers;
 
     private PluginFiles(Path copy, List<URL> classPath, String services, List<String> libraries, List<String> missing) {
         this.copy = copy;
@@ -467,6 +472,11 @@ final class PluginFiles {
             }
             if (loader.getResource(name.replace('.', '/') + ".class") != null) {
                 return null; // it is there: something else is wrong with it
+            }
+            java.util.function.Function<String, String> p = providers;
+            String hint = p == null ? null : p.apply(name);
+            if (hint != null) {
+                return "class " + name + " is not visible to the plugin: " + hint;
             }
             String where = libraries.isEmpty() ? "the plugin (which brings no libraries)"
                     : "the plugin or its libraries (" + String.join(", ", libraries) + ")";
