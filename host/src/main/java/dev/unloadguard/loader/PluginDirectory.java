@@ -26,7 +26,10 @@ import java.util.jar.JarFile;
 /**
  * Hosts every {@code *.jar} in a directory and follows it: a new jar is loaded; a replaced jar is
  * loaded as a new generation <em>alongside</em> the old one, which then unloads (it drains while
- * the new one already takes new devices); a removed jar is unloaded. Writes are debounced: a jar
+ * the new one already takes new devices); a removed jar is unloaded. Plugins of the directory that
+ * depend on a replaced one are reloaded too, against its new generation, and their old
+ * generations unload first (see {@link PluginLoader#unloadWithDependents}); jars that settle
+ * together load in any order, a dependency before its dependents. Writes are debounced: a jar
  * is acted on only once its size and modification time have stayed the same for the settle time
  * and it opens as a jar, so a half-copied file is never loaded.
  *
@@ -159,6 +162,7 @@ public final class PluginDirectory implements AutoCloseable {
             event("removed " + jar.getFileName() + ": unloading " + describe(old));
             unloadLater(jar, old);
         }
+        List<Path> settled = new java.util.ArrayList<>();
         present.forEach((jar, attrs) -> {
             Seen before = seen.get(jar);
             if (before == null || before.size() != attrs.size() || !before.modified().equals(attrs.lastModifiedTime())) {
@@ -169,7 +173,31 @@ public final class PluginDirectory implements AutoCloseable {
                 return; // acted on already, or still settling
             }
             seen.put(jar, new Seen(before.size(), before.modified(), Long.MIN_VALUE));
-            apply(jar);
+            settled.add(jar);
+        });
+        // Jars that settled together load in any order: one that failed (maybe for a dependency
+        // among the others) is tried again while the others make progress; only a failure that
+        // remains is reported.
+        Map<Path, PluginLoadException> failed = new java.util.LinkedHashMap<>();
+        for (Path jar : settled) {
+            apply(jar, failed);
+        }
+        while (!failed.isEmpty()) {
+            Map<Path, PluginLoadException> again = new java.util.LinkedHashMap<>();
+            for (Path jar : failed.keySet()) {
+                apply(jar, again);
+            }
+            if (again.size() == failed.size()) {
+                break;
+            }
+            failed = again;
+        }
+        failed.forEach((jar, e) -> {
+            Plugin old;
+            synchronized (this) {
+                old = hosted.get(jar);
+            }
+            event("failed to load " + jar.getFileName() + (old == null ? "" : " (" + describe(old) + " stays)") + ": " + e.getMessage());
         });
     }
 
@@ -177,8 +205,11 @@ public final class PluginDirectory implements AutoCloseable {
         return List.copyOf(hosted.keySet());
     }
 
-    /** The jar settled: load it, or load its new content alongside the old generation. */
-    private void apply(Path jar) {
+    /**
+     * The jar settled: load it, or load its new content alongside the old generation (and reload
+     * the old generation's dependents against the new one); a failed load goes into {@code failed}.
+     */
+    private void apply(Path jar, Map<Path, PluginLoadException> failed) {
         try (JarFile ignored = new JarFile(jar.toFile())) {
             // a complete jar
         } catch (IOException e) {
@@ -199,11 +230,52 @@ public final class PluginDirectory implements AutoCloseable {
                 event("loaded " + describe(fresh) + " from " + jar.getFileName());
             } else {
                 event("reloaded " + jar.getFileName() + ": " + describe(fresh) + " is live, " + describe(old) + " unloading");
+                List<Plugin> dependents = reloadDependents(old);
+                for (Plugin d : dependents) { // dependents first: the one unloader thread runs them in this order
+                    unloadLater(d.jar(), d);
+                }
                 unloadLater(jar, old);
             }
         } catch (PluginLoadException e) {
-            event("failed to load " + jar.getFileName() + (old == null ? "" : " (" + describe(old) + " stays)") + ": " + e.getMessage());
+            failed.put(jar, e);
         }
+    }
+
+    /**
+     * Loads a new generation of every plugin of this directory that depends on {@code old}
+     * (dependencies first, so each resolves against the new generations); returns the old
+     * generations reloaded, in the order to unload them. A dependent not hosted here, or whose
+     * new generation fails to load, stays on {@code old}, whose unload is then refused naming it.
+     */
+    private List<Plugin> reloadDependents(Plugin old) {
+        List<Plugin> unloadOrder = loader.dependentsInUnloadOrder(old);
+        List<Plugin> reloaded = new java.util.ArrayList<>();
+        for (int i = unloadOrder.size() - 1; i >= 0; i--) {
+            Plugin d = unloadOrder.get(i);
+            Path dj = d.jar();
+            Plugin current;
+            synchronized (this) {
+                current = hosted.get(dj);
+            }
+            if (current != d) {
+                event("not reloading " + describe(d) + ", which depends on " + describe(old) + ": this directory does not host it;"
+                        + " unload it to let " + describe(old) + " unload");
+                continue;
+            }
+            try {
+                Plugin fresh = loader.load(dj, LoadOption.ALONGSIDE_LOADED_GENERATIONS);
+                synchronized (this) {
+                    hosted.put(dj, fresh);
+                }
+                reloaded.add(0, d);
+                event("reloaded " + dj.getFileName() + " (depends on " + old.id() + "): " + describe(fresh) + " is live, "
+                        + describe(d) + " unloading");
+            } catch (PluginLoadException e) {
+                event("failed to reload " + dj.getFileName() + ", which depends on " + old.id() + " (" + describe(d)
+                        + " stays, and keeps " + describe(old) + " loaded): " + e.getMessage());
+            }
+        }
+        return reloaded;
     }
 
     private void unloadLater(Path jar, Plugin plugin) {

@@ -611,6 +611,14 @@ public final class PluginLoader implements AutoCloseable {
         return List.copyOf(reports);
     }
 
+    /** The loaded plugins that depend on {@code plugin}, directly or not, in the order to unload them (dependents first). */
+    List<Plugin> dependentsInUnloadOrder(Plugin plugin) {
+        java.util.LinkedHashSet<Plugin> order = new java.util.LinkedHashSet<>();
+        dependentsFirst(plugin, order);
+        order.remove(plugin);
+        return List.copyOf(order);
+    }
+
     /** Adds the plugin's dependents (theirs first), then the plugin: a post-order walk. */
     private void dependentsFirst(Plugin plugin, java.util.Set<Plugin> order) {
         if (order.contains(plugin)) {

@@ -60,6 +60,10 @@ class DependenciesIT {
     private static Path b;
     /** Plugin c, requiring a and b. */
     private static Path c;
+    /** Plugin c requiring a only. */
+    private static Path cOnA;
+    /** Plugin a 1.1, same code: a replacement of a 1.0 within b's and c's range. */
+    private static Path a11;
     /** Plugin hidden: requires a but uses a class of its package it.deps.a.impl, which a does not export. */
     private static Path usesImpl;
     /** Plugin undeclared: uses a's export without requiring a. */
@@ -141,7 +145,7 @@ class DependenciesIT {
                         }
                         """).build("deps-b"), "b-1.0", "Plugin-Version", "1.0", "Plugin-Requires", "a@[1.0,2.0)",
                 "Plugin-Exports", "it.deps.b");
-        c = manifest(TestPlugins.plugin().classPath(aClasses).driver("it.deps.c.CDriver")
+        Path cJar = TestPlugins.plugin().classPath(aClasses).driver("it.deps.c.CDriver")
                 .source("it.deps.c.CDriver", """
                         package it.deps.c;
                         import dev.unloadguard.driver.*;
@@ -150,7 +154,10 @@ class DependenciesIT {
                             public void init(DriverContext ctx) { it.deps.a.api.Greeter.hello(); }
                             public void exit() { }
                         }
-                        """).build("deps-c"), "c", "Plugin-Requires", "b, a@1.0");
+                        """).build("deps-c");
+        c = manifest(cJar, "c", "Plugin-Requires", "b, a@1.0");
+        cOnA = manifest(cJar, "c-on-a", "Plugin-Requires", "a@1.0");
+        a11 = manifest(aClasses, "a-1.1", "Plugin-Version", "1.1", "Plugin-Exports", "it.deps.a.api");
         usesImpl = manifest(TestPlugins.plugin().classPath(aClasses).driver("it.deps.h.HDriver")
                 .source("it.deps.h.HDriver", """
                         package it.deps.h;
@@ -400,6 +407,43 @@ class DependenciesIT {
                 () -> "events: " + probe.events());
         assertFalse(probe.saw("tail ran to the end"));
         assertEquals(1, a.lateAccesses());
+    }
+
+    /**
+     * Hot reload: a directory holding a dependent and its dependency (settling together, in any
+     * order) loads the dependency first; replacing the dependency's jar reloads the dependent
+     * against the new generation, and the old generations unload, the dependent's first.
+     */
+    @Test
+    void replacingADependencyInAWatchedDirectoryReloadsItsDependents() throws Exception {
+        Path watched = java.nio.file.Files.createDirectory(dir.resolve("plugins"));
+        java.nio.file.Files.copy(cOnA, watched.resolve("c.jar"));
+        java.nio.file.Files.copy(a1, watched.resolve("a.jar"));
+        List<String> events = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (dev.unloadguard.loader.PluginDirectory directory = dev.unloadguard.loader.PluginDirectory.watch(
+                loader, watched, Duration.ofMillis(200), LONG, events::add)) {
+            await().atMost(LONG).until(() -> directory.hosted().size() == 2);
+            Plugin oldA = loader.plugin("a").orElseThrow();
+            Plugin oldC = loader.plugin("c").orElseThrow();
+            assertEquals(List.of(oldA), oldC.dependencies());
+            assertFalse(events.stream().anyMatch(e -> e.startsWith("failed")), () -> "events: " + events);
+
+            Path next = java.nio.file.Files.copy(a11, watched.resolve("a.jar.tmp"));
+            java.nio.file.Files.move(next, watched.resolve("a.jar"), java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                    java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+
+            await().atMost(LONG).until(() -> oldA.state() == PluginState.COLLECTED && oldC.state() == PluginState.COLLECTED);
+            Plugin newA = loader.plugin("a").orElseThrow();
+            Plugin newC = loader.plugin("c").orElseThrow();
+            assertEquals(PluginVersion.parse("1.1"), newA.version());
+            assertEquals(List.of(newA), newC.dependencies());
+            assertEquals(List.of(newA, newC), loader.plugins());
+            List<String> unloads = events.stream().filter(e -> e.startsWith("unloaded ")).collect(Collectors.toList());
+            assertTrue(unloads.size() == 2 && unloads.get(0).startsWith("unloaded c generation 1")
+                    && unloads.get(1).startsWith("unloaded a generation 1"), () -> "events: " + events);
+            assertTrue(events.stream().anyMatch(e -> e.startsWith("reloaded c.jar (depends on a): c generation 2 is live")),
+                    () -> "events: " + events);
+        }
     }
 
     /** A host thread that runs the callback the plugin handed over (fetched inside, so only its frame holds it). */
