@@ -35,6 +35,11 @@ import java.util.Set;
  * platform loader) and the host's shared packages go parent-first; any other class is looked up in
  * the plugin first, then in the parent; resources likewise.
  *
+ * <p>Before either policy, a class or resource of a package the plugin imports (an exported
+ * package of a dependency generation it was resolved against, {@code Plugin-Exports}) is asked of
+ * that generation's loader alone: the dependent links against the dependency's own classes, and
+ * sees nothing else of it.
+ *
  * <p>It owns its generation's release epoch ({@link EpochHolder}): the agent guards every class it
  * defines, and their woven code enters that epoch.
  *
