@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.unloadguard.it.support.HostProbe;
 import dev.unloadguard.it.support.JarManifests;
+import dev.unloadguard.it.support.LatestSupplier;
 import dev.unloadguard.it.support.Leftovers;
 import dev.unloadguard.it.support.TestPlugins;
 import dev.unloadguard.loader.LoadOption;
@@ -68,6 +69,8 @@ class DependenciesIT {
     private static Path usesImpl;
     /** Plugin undeclared: uses a's export without requiring a. */
     private static Path undeclared;
+    /** Plugin chain: requires a and offers the host a supplier that calls a's export. */
+    private static Path chain;
     /** Plugin tail: requires a and hands the host a callback a's API made (code of a). */
     private static Path tail;
 
@@ -178,6 +181,19 @@ class DependenciesIT {
                             public void exit() { }
                         }
                         """).build("deps-undeclared");
+        chain = manifest(TestPlugins.plugin().classPath(aClasses).driver("it.deps.chain.ChainDriver")
+                .source("it.deps.chain.ChainDriver", """
+                        package it.deps.chain;
+                        import dev.unloadguard.driver.*;
+                        import dev.unloadguard.it.support.LatestSupplier;
+                        public final class ChainDriver implements Driver {
+                            public String id() { return "chain"; }
+                            public void init(DriverContext ctx) {
+                                ctx.service(LatestSupplier.class).orElseThrow().offer(() -> "chain: " + it.deps.a.api.Greeter.hello());
+                            }
+                            public void exit() { }
+                        }
+                        """).build("deps-chain"), "chain", "Plugin-Requires", "a@[1.0,2.0)");
         tail = manifest(TestPlugins.plugin().classPath(aClasses).driver("it.deps.t.TDriver")
                 .source("it.deps.t.TDriver", """
                         package it.deps.t;
@@ -211,8 +227,11 @@ class DependenciesIT {
         loader = loader(true, true);
     }
 
+    private final LatestSupplier latest = new LatestSupplier();
+
     private PluginLoader loader(boolean closeAudit, boolean awaitCollection) {
-        return PluginLoader.builder().service(HostProbe.class, probe).copyDirectory(dir.resolve("copies"))
+        return PluginLoader.builder().service(HostProbe.class, probe).service(LatestSupplier.class, latest)
+                .copyDirectory(dir.resolve("copies"))
                 .closeAudit(closeAudit).awaitCollection(awaitCollection).build();
     }
 
@@ -220,6 +239,7 @@ class DependenciesIT {
     void nothingLeftBehind() throws Exception {
         probe.openAllGates();
         probe.forget();
+        latest.clear();
         List<Plugin> left = new ArrayList<>(loader.plugins());
         Collections.reverse(left); // dependents first
         for (Plugin p : left) { // a failed test may leave some loaded
@@ -444,6 +464,68 @@ class DependenciesIT {
             assertTrue(events.stream().anyMatch(e -> e.startsWith("reloaded c.jar (depends on a): c generation 2 is live")),
                     () -> "events: " + events);
         }
+    }
+
+    /**
+     * A two-plugin chain under reload: host threads call the dependent's service (which calls the
+     * dependency's export) all the time, while each cycle loads new generations of both beside
+     * the old ones (the new dependent resolving against the new dependency) and cascades the old
+     * ones away. Every call either runs to the end on a consistent pair of generations or is
+     * refused at the call (the dependent unloading); no class is ever requested of a closed loader,
+     * and every generation is collected.
+     */
+    @Test
+    void aTwoPluginChainSurvivesReloadCyclesUnderLoad() throws Exception {
+        loader = loader(true, false);
+        Plugin a = loader.load(a1);
+        Plugin dependent = loader.load(chain);
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicLong ran = new java.util.concurrent.atomic.AtomicLong();
+        java.util.concurrent.atomic.AtomicLong refused = new java.util.concurrent.atomic.AtomicLong();
+        List<Throwable> errors = new java.util.concurrent.CopyOnWriteArrayList<>();
+        List<Thread> callers = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            Thread t = new Thread(() -> {
+                while (!stop.get()) {
+                    java.util.function.Supplier<String> s = latest.current();
+                    try {
+                        String r = s == null ? null : s.get();
+                        if (r != null && !r.startsWith("chain: hello from plugin:")) {
+                            errors.add(new AssertionError("unexpected answer " + r));
+                        }
+                        ran.incrementAndGet();
+                    } catch (dev.unloadguard.driver.PluginUnloadedError e) {
+                        refused.incrementAndGet();
+                    } catch (Throwable e) {
+                        errors.add(e);
+                    }
+                }
+            }, "chain-caller-" + i);
+            t.start();
+            callers.add(t);
+        }
+        try {
+            for (int cycle = 0; cycle < 25 && errors.isEmpty(); cycle++) {
+                Plugin nextA = loader.load(a1, LoadOption.ALONGSIDE_LOADED_GENERATIONS);
+                Plugin nextDependent = loader.load(chain, LoadOption.ALONGSIDE_LOADED_GENERATIONS);
+                assertEquals(List.of(nextA), nextDependent.dependencies());
+                List<UnloadReport> reports = loader.unloadWithDependents(a, LONG);
+                assertEquals(List.of(dependent.generation(), a.generation()),
+                        reports.stream().map(UnloadReport::generation).collect(Collectors.toList()));
+                a = nextA;
+                dependent = nextDependent;
+            }
+        } finally {
+            stop.set(true);
+            for (Thread t : callers) {
+                t.join(LONG.toMillis());
+            }
+        }
+        assertEquals(List.of(), errors);
+        assertTrue(ran.get() > 0, "the callers must have called the chain");
+        assertEquals(0, loader.lateAccesses(), () -> "no class may be requested of a closed loader; refused " + refused);
+        latest.clear();
+        loader.unloadWithDependents(a, LONG);
     }
 
     /** A host thread that runs the callback the plugin handed over (fetched inside, so only its frame holds it). */
