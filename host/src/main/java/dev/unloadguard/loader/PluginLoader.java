@@ -56,6 +56,15 @@ import java.util.function.Consumer;
  * a few map operations; each {@link Plugin}'s monitor hands its one running unload to concurrent
  * callers ({@link Plugin#startUnload}), who share its outcome. What is loaded and what leaked is
  * not stored: it is read from each generation's state.
+ *
+ * <p>Dependencies. A load resolves its {@code Plugin-Requires} and counts itself against the
+ * chosen generations ({@code loadsResolvedAgainst}) under one monitor ({@code dependencyLock});
+ * an unload checks for dependents (loaded plugins resolved against the generation, and counted
+ * loads) and marks itself starting ({@code unloadsStarting}) under the same monitor. So either the
+ * load sees the unload starting and refuses the generation, or the unload sees the load and
+ * refuses; neither misses the other. A load's count ends when it ended (LIVE, or rolled back):
+ * from then on the plugin's own {@link Plugin#dependencies()} say who depends on whom. The
+ * monitor is held for a few map operations and reads of the registry, never around plugin code.
  */
 public final class PluginLoader implements AutoCloseable {
 
@@ -220,10 +229,18 @@ public final class PluginLoader implements AutoCloseable {
      * {@link IsolationPolicy#PARENT_FIRST}), or as {@link LoadOption#PLUGIN_FIRST} or
      * {@link LoadOption#PARENT_FIRST} say.
      *
+     * <p>Dependencies ({@code Plugin-Requires}, {@code Plugin-Exports}, {@code Plugin-Version} in
+     * the plugin's own manifest; docs/plugin-guide.md, "Plugin dependencies"): each required
+     * plugin resolves to the newest LIVE generation of its id whose version is in the declared
+     * range; the plugin's class loader takes the packages those generations export from their
+     * loaders, and nothing else of them ({@link Plugin#dependencies()}).
+     *
      * @throws PluginLoadException naming the plugin, what is wrong, and the fix (a class missing
      *                             because a library is: the class and what would provide it); also
      *                             when an earlier generation of the same id leaked (unless
-     *                             {@link LoadOption#IGNORE_LEAKED_GENERATIONS})
+     *                             {@link LoadOption#IGNORE_LEAKED_GENERATIONS}); for a required
+     *                             plugin that is not loaded, or not in a version in the range, two
+     *                             dependencies exporting one package, or a dependency cycle
      * @throws IllegalArgumentException for both {@link LoadOption#PLUGIN_FIRST} and {@link LoadOption#PARENT_FIRST}
      */
     public Plugin load(Path jar, LoadOption... options) throws PluginLoadException {
@@ -240,7 +257,7 @@ public final class PluginLoader implements AutoCloseable {
         PluginManifest manifest;
         Resolution resolution;
         try {
-            manifest = PluginManifest.read(files.classPath.get(0), path);
+            manifest = PluginManifest.of(files.manifest, path);
             resolution = resolve(manifest, path);
         } catch (PluginLoadException | RuntimeException | Error e) {
             copies.delete(copy);

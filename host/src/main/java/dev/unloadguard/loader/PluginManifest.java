@@ -1,18 +1,11 @@
 package dev.unloadguard.loader;
 
-import java.io.IOException;
-import java.io.InputStream;
-import java.net.URISyntaxException;
-import java.net.URL;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.jar.Attributes;
-import java.util.jar.JarFile;
-import java.util.jar.Manifest;
 import java.util.regex.Pattern;
 
 /**
@@ -53,31 +46,10 @@ final class PluginManifest {
         this.exports = List.copyOf(exports);
     }
 
-    /** Reads the manifest of the plugin's own class path entry {@code own} (a jar or a folder). */
-    static PluginManifest read(URL own, Path plugin) throws PluginLoadException {
-        Manifest mf;
-        try {
-            Path p = Path.of(own.toURI());
-            if (Files.isDirectory(p)) {
-                Path f = p.resolve(JarFile.MANIFEST_NAME);
-                if (!Files.isRegularFile(f)) {
-                    mf = null;
-                } else {
-                    try (InputStream in = Files.newInputStream(f)) {
-                        mf = new Manifest(in);
-                    }
-                }
-            } else {
-                try (JarFile jar = new JarFile(p.toFile(), false)) {
-                    mf = jar.getManifest();
-                }
-            }
-        } catch (IOException | URISyntaxException | RuntimeException e) {
-            throw new PluginLoadException(plugin, "cannot read the manifest of plugin " + plugin + ": " + e
-                    + "; rebuild the plugin", e);
-        }
-        Attributes a = mf == null ? new Attributes() : mf.getMainAttributes();
-        return parse(a.getValue(VERSION), a.getValue(REQUIRES), a.getValue(EXPORTS), plugin);
+    /** What the main attributes of the plugin's own manifest ({@code null}: none) declare. */
+    static PluginManifest of(Attributes a, Path plugin) throws PluginLoadException {
+        return a == null ? parse(null, null, null, plugin)
+                : parse(a.getValue(VERSION), a.getValue(REQUIRES), a.getValue(EXPORTS), plugin);
     }
 
     static PluginManifest parse(String version, String requires, String exports, Path plugin) throws PluginLoadException {

@@ -275,6 +275,28 @@ class DependenciesIT {
         assertTrue(ra.collected(), ra::summary);
     }
 
+    /** In the PF4J layout the plugin's own manifest is {@code classes/META-INF/MANIFEST.MF}. */
+    @Test
+    void aPf4jDirectoryDeclaresItsDependenciesInItsClassesManifest() throws Exception {
+        Path classes = java.nio.file.Files.createDirectories(dir.resolve("c-plugin").resolve("classes"));
+        try (java.util.jar.JarFile jar = new java.util.jar.JarFile(cOnA.toFile())) {
+            for (java.util.jar.JarEntry e : Collections.list(jar.entries())) {
+                if (!e.isDirectory()) {
+                    Path to = classes.resolve(e.getName());
+                    java.nio.file.Files.createDirectories(to.getParent());
+                    try (java.io.InputStream in = jar.getInputStream(e)) {
+                        java.nio.file.Files.copy(in, to);
+                    }
+                }
+            }
+        }
+        assertTrue(java.nio.file.Files.isRegularFile(classes.resolve("META-INF/MANIFEST.MF")));
+        Plugin a = loader.load(a1);
+        Plugin pc = loader.load(dir.resolve("c-plugin"));
+        assertEquals(List.of(a), pc.dependencies());
+        loader.unloadWithDependents(a, LONG);
+    }
+
     @Test
     void aMissingDependencyIsRefusedNamingItAndTheFix() {
         PluginLoadException e = assertThrows(PluginLoadException.class, () -> loader.load(b));
