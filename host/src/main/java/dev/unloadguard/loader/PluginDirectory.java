@@ -28,8 +28,9 @@ import java.util.jar.JarFile;
  * loaded as a new generation <em>alongside</em> the old one, which then unloads (it drains while
  * the new one already takes new devices); a removed jar is unloaded. Plugins of the directory that
  * depend on a replaced one are reloaded too, against its new generation, and their old
- * generations unload first (see {@link PluginLoader#unloadWithDependents}); jars that settle
- * together load in any order, a dependency before its dependents. Writes are debounced: a jar
+ * generations unload first (see {@link PluginLoader#unloadWithDependents}). Jars load in any
+ * order: a jar whose load failed is tried again whenever another jar loads (it may be the
+ * dependency it lacked), its failure reported once per message. Writes are debounced: a jar
  * is acted on only once its size and modification time have stayed the same for the settle time
  * and it opens as a jar, so a half-copied file is never loaded.
  *
@@ -62,6 +63,12 @@ public final class PluginDirectory implements AutoCloseable {
     private final Map<Path, Long> missingSince = new HashMap<>();
     /** Generations unloading per jar; a new generation of the same jar loads alongside them. */
     private final Map<Path, java.util.Set<Plugin>> draining = new java.util.concurrent.ConcurrentHashMap<>();
+    /**
+     * Watcher-thread state: settled jars whose last load failed, with the error reported: tried
+     * again whenever another jar loads (it may be the dependency they lacked); a failure is
+     * reported again only if its message changed.
+     */
+    private final Map<Path, String> lastFailure = new HashMap<>();
     private volatile boolean closed;
 
     private record Seen(long size, FileTime modified, long since) {
@@ -175,24 +182,41 @@ public final class PluginDirectory implements AutoCloseable {
             seen.put(jar, new Seen(before.size(), before.modified(), Long.MIN_VALUE));
             settled.add(jar);
         });
-        // Jars that settled together load in any order: one that failed (maybe for a dependency
-        // among the others) is tried again while the others make progress; only a failure that
-        // remains is reported.
-        Map<Path, PluginLoadException> failed = new java.util.LinkedHashMap<>();
-        for (Path jar : settled) {
-            apply(jar, failed);
+        lastFailure.keySet().removeIf(jar -> !present.containsKey(jar));
+        if (settled.isEmpty()) {
+            return;
         }
-        while (!failed.isEmpty()) {
-            Map<Path, PluginLoadException> again = new java.util.LinkedHashMap<>();
-            for (Path jar : failed.keySet()) {
-                apply(jar, again);
+        // Jars load in any order: one that failed (maybe for a dependency among the others, or
+        // one that settles later) is tried again whenever another loads; only a failure that
+        // remains is reported, and only once per message.
+        Map<Path, PluginLoadException> failed = new java.util.LinkedHashMap<>();
+        java.util.Set<Path> tried = new java.util.LinkedHashSet<>(settled);
+        boolean loaded = false;
+        for (Path jar : settled) {
+            loaded |= apply(jar, failed);
+        }
+        java.util.Set<Path> waiting = new java.util.LinkedHashSet<>(lastFailure.keySet());
+        waiting.removeAll(settled);
+        while (loaded && !(failed.isEmpty() && waiting.isEmpty())) { // each round loads one more jar at least, or ends
+            java.util.Set<Path> again = new java.util.LinkedHashSet<>(failed.keySet());
+            again.addAll(waiting);
+            waiting.clear();
+            tried.addAll(again);
+            failed = new java.util.LinkedHashMap<>();
+            loaded = false;
+            for (Path jar : again) {
+                loaded |= apply(jar, failed);
             }
-            if (again.size() == failed.size()) {
-                break;
+        }
+        for (Path jar : tried) {
+            if (!failed.containsKey(jar)) {
+                lastFailure.remove(jar);
             }
-            failed = again;
         }
         failed.forEach((jar, e) -> {
+            if (e.getMessage().equals(lastFailure.put(jar, e.getMessage()))) {
+                return; // reported already
+            }
             Plugin old;
             synchronized (this) {
                 old = hosted.get(jar);
@@ -208,13 +232,15 @@ public final class PluginDirectory implements AutoCloseable {
     /**
      * The jar settled: load it, or load its new content alongside the old generation (and reload
      * the old generation's dependents against the new one); a failed load goes into {@code failed}.
+     *
+     * @return whether it loaded a new generation
      */
-    private void apply(Path jar, Map<Path, PluginLoadException> failed) {
+    private boolean apply(Path jar, Map<Path, PluginLoadException> failed) {
         try (JarFile ignored = new JarFile(jar.toFile())) {
             // a complete jar
         } catch (IOException e) {
             event("not loading " + jar.getFileName() + ": not a complete jar yet (" + e.getMessage() + "); waiting for it to change");
-            return;
+            return false;
         }
         Plugin old;
         synchronized (this) {
@@ -236,8 +262,10 @@ public final class PluginDirectory implements AutoCloseable {
                 }
                 unloadLater(jar, old);
             }
+            return true;
         } catch (PluginLoadException e) {
             failed.put(jar, e);
+            return false;
         }
     }
 

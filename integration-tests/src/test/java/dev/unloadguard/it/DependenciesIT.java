@@ -489,6 +489,29 @@ class DependenciesIT {
     }
 
     /**
+     * A dependent dropped into a watched directory before its dependency fails to load (reported
+     * once, naming the missing plugin), and loads as soon as the dependency does.
+     */
+    @Test
+    void aDependentDroppedBeforeItsDependencyLoadsWhenTheDependencyArrives() throws Exception {
+        Path watched = java.nio.file.Files.createDirectory(dir.resolve("plugins"));
+        List<String> events = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (dev.unloadguard.loader.PluginDirectory directory = dev.unloadguard.loader.PluginDirectory.watch(
+                loader, watched, Duration.ofMillis(100), LONG, events::add)) {
+            java.nio.file.Files.copy(cOnA, watched.resolve("c.jar"));
+            await().atMost(LONG).until(() -> events.stream().anyMatch(e -> e.startsWith("failed to load c.jar")));
+            assertTrue(events.stream().anyMatch(e -> e.contains("requires plugin a@1.0, which is not loaded")), () -> "events: " + events);
+            await().during(Duration.ofMillis(400)).atMost(LONG).until(() -> loader.plugins().isEmpty());
+
+            java.nio.file.Files.copy(a1, watched.resolve("a.jar"));
+            await().atMost(LONG).until(() -> directory.hosted().size() == 2);
+            Plugin a = loader.plugin("a").orElseThrow();
+            assertEquals(List.of(a), loader.plugin("c").orElseThrow().dependencies());
+            assertEquals(1, events.stream().filter(e -> e.startsWith("failed to load c.jar")).count(), () -> "events: " + events);
+        }
+    }
+
+    /**
      * A two-plugin chain under reload: host threads call the dependent's service (which calls the
      * dependency's export) all the time, while each cycle loads new generations of both beside
      * the old ones (the new dependent resolving against the new dependency) and cascades the old
