@@ -9,6 +9,7 @@ import java.lang.ref.ReferenceQueue;
 import java.lang.ref.WeakReference;
 import java.nio.file.Path;
 import java.time.Instant;
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 
@@ -34,6 +35,10 @@ public final class Plugin {
     private final IsolationPolicy isolation;
 
     private volatile PluginState state = PluginState.LOADING;
+    /** Set once while loading, before the plugin is visible to anyone else. */
+    private volatile PluginVersion version = PluginVersion.NONE;
+    private volatile List<Plugin> dependencies = List.of();
+    private volatile List<String> exports = List.of();
     // Strong references, dropped in step 6 of the unload protocol.
     private volatile PluginClassLoader classLoader;
     private volatile Driver driver;
@@ -210,6 +215,31 @@ public final class Plugin {
     }
 
     // ---- used by PluginLoader -------------------------------------------------------------
+
+    /** The plugin's version, from its manifest's {@code Plugin-Version} ({@link PluginVersion#NONE} if it declares none). */
+    public PluginVersion version() {
+        return version;
+    }
+
+    /**
+     * The dependency generations this plugin was resolved against when it was loaded (its
+     * manifest's {@code Plugin-Requires}), in declaration order: it sees exactly their
+     * {@link #exports()}, and none of them can be unloaded while this plugin is loaded.
+     */
+    public List<Plugin> dependencies() {
+        return dependencies;
+    }
+
+    /** The packages this plugin exports to its dependents (its manifest's {@code Plugin-Exports}). */
+    public List<String> exports() {
+        return exports;
+    }
+
+    void declared(PluginVersion version, List<Plugin> dependencies, List<String> exports) {
+        this.version = version;
+        this.dependencies = List.copyOf(dependencies);
+        this.exports = List.copyOf(exports);
+    }
 
     PluginLoader owner() {
         return owner;

@@ -12,6 +12,7 @@ import java.util.Enumeration;
 import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -33,6 +34,11 @@ import java.util.Set;
  * Plugin-first: the JDK's own packages (those of the boot layer's modules defined to the boot or
  * platform loader) and the host's shared packages go parent-first; any other class is looked up in
  * the plugin first, then in the parent; resources likewise.
+ *
+ * <p>Before either policy, a class or resource of a package the plugin imports (an exported
+ * package of a dependency generation it was resolved against, {@code Plugin-Exports}) is asked of
+ * that generation's loader alone: the dependent links against the dependency's own classes, and
+ * sees nothing else of it.
  *
  * <p>It owns its generation's release epoch ({@link EpochHolder}): the agent guards every class it
  * defines, and their woven code enters that epoch.
@@ -75,19 +81,27 @@ final class PluginClassLoader extends URLClassLoader implements EpochHolder {
     private final String[] shared;
     /** Set once, when the plugin is unloaded; read by every class request afterwards. */
     private volatile Plugin unloaded;
+    /**
+     * The packages this plugin imports: each exported package of a dependency generation it was
+     * resolved against, to that generation's loader. Emptied at the close (so a closed dependent
+     * holds no dependency loader); afterwards a request for such a class is a late access.
+     */
+    private volatile Map<String, PluginClassLoader> imports;
 
     /** A parent-first loader of one jar. */
     PluginClassLoader(String name, URL jar, ClassLoader parent, ClassLoader unloadguardLoader, ReleaseEpoch epoch) {
-        this(name, new URL[] {jar}, parent, unloadguardLoader, epoch, IsolationPolicy.PARENT_FIRST, List.of());
+        this(name, new URL[] {jar}, parent, unloadguardLoader, epoch, IsolationPolicy.PARENT_FIRST, List.of(), Map.of());
     }
 
     /**
      * @param sharedPackages package names (with their subpackages) that plugin-first delegation
      *                       takes from the parent first
+     * @param imports        package name to the loader of the dependency generation that exports it
      */
     PluginClassLoader(String name, URL[] classPath, ClassLoader parent, ClassLoader unloadguardLoader, ReleaseEpoch epoch,
-                      IsolationPolicy policy, List<String> sharedPackages) {
+                      IsolationPolicy policy, List<String> sharedPackages, Map<String, PluginClassLoader> imports) {
         super(name, classPath, parent);
+        this.imports = Map.copyOf(imports);
         this.unloadguardLoader = unloadguardLoader;
         this.epoch = epoch;
         this.pluginFirst = policy == IsolationPolicy.PLUGIN_FIRST;
@@ -112,6 +126,10 @@ final class PluginClassLoader extends URLClassLoader implements EpochHolder {
                         + "(dev.unloadguard.driver, dev.unloadguard.device) and dev.unloadguard.epoch");
             }
             return Class.forName(name, false, unloadguardLoader);
+        }
+        PluginClassLoader exporter = exporterOf(name, '.');
+        if (exporter != null) {
+            return exporter.loadClass(name); // a dependency's export: its class, defined (and guarded) by its loader
         }
         if (!pluginFirst || parentFirst(name, '.')) {
             return super.loadClass(name, resolve);
@@ -156,8 +174,30 @@ final class PluginClassLoader extends URLClassLoader implements EpochHolder {
         return false;
     }
 
+    /** The dependency loader exporting the package of {@code name} (a class or, with '/', a resource), or null. */
+    private PluginClassLoader exporterOf(String name, char sep) {
+        Map<String, PluginClassLoader> im = imports;
+        if (im.isEmpty()) {
+            return null;
+        }
+        int last = name.lastIndexOf(sep);
+        if (last < 0) {
+            return null;
+        }
+        return im.get(sep == '.' ? name.substring(0, last) : name.substring(0, last).replace('/', '.'));
+    }
+
+    /** The packages this loader takes from its dependencies (empty once closed). */
+    Set<String> importedPackages() {
+        return imports.keySet();
+    }
+
     @Override
     public URL getResource(String name) {
+        PluginClassLoader exporter = exporterOf(name, '/');
+        if (exporter != null) {
+            return exporter.getResource(name);
+        }
         if (!pluginFirst || parentFirst(name, '/')) {
             return super.getResource(name);
         }
@@ -171,6 +211,10 @@ final class PluginClassLoader extends URLClassLoader implements EpochHolder {
 
     @Override
     public Enumeration<URL> getResources(String name) throws IOException {
+        PluginClassLoader exporter = exporterOf(name, '/');
+        if (exporter != null) {
+            return exporter.getResources(name);
+        }
         if (!pluginFirst || parentFirst(name, '/')) {
             return super.getResources(name);
         }
@@ -242,6 +286,7 @@ final class PluginClassLoader extends URLClassLoader implements EpochHolder {
     /** Marks the loader unloaded (late accesses are reported against {@code plugin}), then closes it. */
     void closeFor(Plugin plugin) throws java.io.IOException {
         unloaded = plugin;
+        imports = Map.of();
         close();
     }
 

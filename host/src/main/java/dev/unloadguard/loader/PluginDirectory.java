@@ -26,7 +26,11 @@ import java.util.jar.JarFile;
 /**
  * Hosts every {@code *.jar} in a directory and follows it: a new jar is loaded; a replaced jar is
  * loaded as a new generation <em>alongside</em> the old one, which then unloads (it drains while
- * the new one already takes new devices); a removed jar is unloaded. Writes are debounced: a jar
+ * the new one already takes new devices); a removed jar is unloaded. Plugins of the directory that
+ * depend on a replaced one are reloaded too, against its new generation, and their old
+ * generations unload first (see {@link PluginLoader#unloadWithDependents}). Jars load in any
+ * order: a jar whose load failed is tried again whenever another jar loads (it may be the
+ * dependency it lacked), its failure reported once per message. Writes are debounced: a jar
  * is acted on only once its size and modification time have stayed the same for the settle time
  * and it opens as a jar, so a half-copied file is never loaded.
  *
@@ -59,6 +63,12 @@ public final class PluginDirectory implements AutoCloseable {
     private final Map<Path, Long> missingSince = new HashMap<>();
     /** Generations unloading per jar; a new generation of the same jar loads alongside them. */
     private final Map<Path, java.util.Set<Plugin>> draining = new java.util.concurrent.ConcurrentHashMap<>();
+    /**
+     * Watcher-thread state: settled jars whose last load failed, with the error reported: tried
+     * again whenever another jar loads (it may be the dependency they lacked); a failure is
+     * reported again only if its message changed.
+     */
+    private final Map<Path, String> lastFailure = new HashMap<>();
     private volatile boolean closed;
 
     private record Seen(long size, FileTime modified, long since) {
@@ -159,6 +169,7 @@ public final class PluginDirectory implements AutoCloseable {
             event("removed " + jar.getFileName() + ": unloading " + describe(old));
             unloadLater(jar, old);
         }
+        List<Path> settled = new java.util.ArrayList<>();
         present.forEach((jar, attrs) -> {
             Seen before = seen.get(jar);
             if (before == null || before.size() != attrs.size() || !before.modified().equals(attrs.lastModifiedTime())) {
@@ -169,7 +180,48 @@ public final class PluginDirectory implements AutoCloseable {
                 return; // acted on already, or still settling
             }
             seen.put(jar, new Seen(before.size(), before.modified(), Long.MIN_VALUE));
-            apply(jar);
+            settled.add(jar);
+        });
+        lastFailure.keySet().removeIf(jar -> !present.containsKey(jar));
+        if (settled.isEmpty()) {
+            return;
+        }
+        // Jars load in any order: one that failed (maybe for a dependency among the others, or
+        // one that settles later) is tried again whenever another loads; only a failure that
+        // remains is reported, and only once per message.
+        Map<Path, PluginLoadException> failed = new java.util.LinkedHashMap<>();
+        java.util.Set<Path> tried = new java.util.LinkedHashSet<>(settled);
+        boolean loaded = false;
+        for (Path jar : settled) {
+            loaded |= apply(jar, failed);
+        }
+        java.util.Set<Path> waiting = new java.util.LinkedHashSet<>(lastFailure.keySet());
+        waiting.removeAll(settled);
+        while (loaded && !(failed.isEmpty() && waiting.isEmpty())) { // each round loads one more jar at least, or ends
+            java.util.Set<Path> again = new java.util.LinkedHashSet<>(failed.keySet());
+            again.addAll(waiting);
+            waiting.clear();
+            tried.addAll(again);
+            failed = new java.util.LinkedHashMap<>();
+            loaded = false;
+            for (Path jar : again) {
+                loaded |= apply(jar, failed);
+            }
+        }
+        for (Path jar : tried) {
+            if (!failed.containsKey(jar)) {
+                lastFailure.remove(jar);
+            }
+        }
+        failed.forEach((jar, e) -> {
+            if (e.getMessage().equals(lastFailure.put(jar, e.getMessage()))) {
+                return; // reported already
+            }
+            Plugin old;
+            synchronized (this) {
+                old = hosted.get(jar);
+            }
+            event("failed to load " + jar.getFileName() + (old == null ? "" : " (" + describe(old) + " stays)") + ": " + e.getMessage());
         });
     }
 
@@ -177,13 +229,18 @@ public final class PluginDirectory implements AutoCloseable {
         return List.copyOf(hosted.keySet());
     }
 
-    /** The jar settled: load it, or load its new content alongside the old generation. */
-    private void apply(Path jar) {
+    /**
+     * The jar settled: load it, or load its new content alongside the old generation (and reload
+     * the old generation's dependents against the new one); a failed load goes into {@code failed}.
+     *
+     * @return whether it loaded a new generation
+     */
+    private boolean apply(Path jar, Map<Path, PluginLoadException> failed) {
         try (JarFile ignored = new JarFile(jar.toFile())) {
             // a complete jar
         } catch (IOException e) {
             event("not loading " + jar.getFileName() + ": not a complete jar yet (" + e.getMessage() + "); waiting for it to change");
-            return;
+            return false;
         }
         Plugin old;
         synchronized (this) {
@@ -199,11 +256,54 @@ public final class PluginDirectory implements AutoCloseable {
                 event("loaded " + describe(fresh) + " from " + jar.getFileName());
             } else {
                 event("reloaded " + jar.getFileName() + ": " + describe(fresh) + " is live, " + describe(old) + " unloading");
+                List<Plugin> dependents = reloadDependents(old);
+                for (Plugin d : dependents) { // dependents first: the one unloader thread runs them in this order
+                    unloadLater(d.jar(), d);
+                }
                 unloadLater(jar, old);
             }
+            return true;
         } catch (PluginLoadException e) {
-            event("failed to load " + jar.getFileName() + (old == null ? "" : " (" + describe(old) + " stays)") + ": " + e.getMessage());
+            failed.put(jar, e);
+            return false;
         }
+    }
+
+    /**
+     * Loads a new generation of every plugin of this directory that depends on {@code old}
+     * (dependencies first, so each resolves against the new generations); returns the old
+     * generations reloaded, in the order to unload them. A dependent not hosted here, or whose
+     * new generation fails to load, stays on {@code old}, whose unload is then refused naming it.
+     */
+    private List<Plugin> reloadDependents(Plugin old) {
+        List<Plugin> unloadOrder = loader.dependentsInUnloadOrder(old);
+        List<Plugin> reloaded = new java.util.ArrayList<>();
+        for (int i = unloadOrder.size() - 1; i >= 0; i--) {
+            Plugin d = unloadOrder.get(i);
+            Path dj = d.jar();
+            Plugin current;
+            synchronized (this) {
+                current = hosted.get(dj);
+            }
+            if (current != d) {
+                event("not reloading " + describe(d) + ", which depends on " + describe(old) + ": this directory does not host it;"
+                        + " unload it to let " + describe(old) + " unload");
+                continue;
+            }
+            try {
+                Plugin fresh = loader.load(dj, LoadOption.ALONGSIDE_LOADED_GENERATIONS);
+                synchronized (this) {
+                    hosted.put(dj, fresh);
+                }
+                reloaded.add(0, d);
+                event("reloaded " + dj.getFileName() + " (depends on " + old.id() + "): " + describe(fresh) + " is live, "
+                        + describe(d) + " unloading");
+            } catch (PluginLoadException e) {
+                event("failed to reload " + dj.getFileName() + ", which depends on " + old.id() + " (" + describe(d)
+                        + " stays, and keeps " + describe(old) + " loaded): " + e.getMessage());
+            }
+        }
+        return reloaded;
     }
 
     private void unloadLater(Path jar, Plugin plugin) {

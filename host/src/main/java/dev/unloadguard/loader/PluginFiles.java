@@ -64,8 +64,20 @@ final class PluginFiles {
     final List<String> libraries;
     /** Libraries named in a {@code Class-Path} that do not exist, each said as a sentence. */
     final List<String> missing;
+    /**
+     * The main attributes of the plugin's own manifest (the plugin jar's, or {@code classes/}'s
+     * in the PF4J layout), read with the rest; {@code null} if it has none.
+     */
+    final Attributes manifest;
+    /**
+     * What would provide a missing class from another plugin (a dependency that does not export
+     * it, a plugin not required), or {@code null}; set by the loader before the plugin's classes load.
+     */
+    volatile java.util.function.Function<String, String> providers;
 
-    private PluginFiles(Path copy, List<URL> classPath, String services, List<String> libraries, List<String> missing) {
+    private PluginFiles(Path copy, List<URL> classPath, String services, List<String> libraries, List<String> missing,
+                        Attributes manifest) {
+        this.manifest = manifest;
         this.copy = copy;
         this.classPath = List.copyOf(classPath);
         this.services = services;
@@ -99,7 +111,7 @@ final class PluginFiles {
         try {
             Scan scan = scan(copy, path);
             if (!scan.pf4j && scan.nestedLibs.isEmpty() && scan.classPath == null) {
-                PluginFiles plain = new PluginFiles(copy, List.of(url(copy)), scan.services, List.of(), List.of());
+                PluginFiles plain = new PluginFiles(copy, List.of(url(copy)), scan.services, List.of(), List.of(), scan.manifest);
                 made = true;
                 return plain;
             }
@@ -127,6 +139,7 @@ final class PluginFiles {
         boolean pf4j;
         final List<String> nestedLibs = new ArrayList<>();
         String classPath;
+        Attributes manifest;
     }
 
     private static Scan scan(Path copy, Path path) throws PluginLoadException {
@@ -147,6 +160,7 @@ final class PluginFiles {
                 s.services = read(jar, CLASSES + PluginJars.SERVICES);
             } else {
                 Manifest mf = jar.getManifest();
+                s.manifest = mf == null ? null : mf.getMainAttributes();
                 String cp = mf == null ? null : mf.getMainAttributes().getValue(Attributes.Name.CLASS_PATH);
                 s.classPath = cp == null || cp.isBlank() ? null : cp;
             }
@@ -303,8 +317,8 @@ final class PluginFiles {
             return named;
         }
 
-        PluginFiles build(Path copy, String services) {
-            return new PluginFiles(copy, new ArrayList<>(urls.values()), services, libraries, missing);
+        PluginFiles build(Path copy, String services, Attributes manifest) {
+            return new PluginFiles(copy, new ArrayList<>(urls.values()), services, libraries, missing, manifest);
         }
     }
 
@@ -327,7 +341,7 @@ final class PluginFiles {
             Path classes = plugin.resolve("classes");
             b.add(classes);
             pf4jLibraries(b, root, plugin);
-            return b.build(unit, scan.services);
+            return b.build(unit, scan.services, folderManifest(classes));
         }
         Path jar = plugin.resolve(path.getFileName().toString());
         Files.move(copy, jar);
@@ -343,7 +357,7 @@ final class PluginFiles {
                 b.library(inside, Path.of(n), n + " (inside the plugin jar)");
             }
         }
-        return b.build(unit, scan.services);
+        return b.build(unit, scan.services, scan.manifest);
     }
 
     /** A directory in the PF4J layout, copied into {@code unit}. */
@@ -374,7 +388,25 @@ final class PluginFiles {
                     + ": " + e + "; check that it is readable, and free space and permissions there (PluginLoader.Builder.copyDirectory)", e);
         }
         pf4jLibraries(b, new Root(path, plugin, "the plugin directory " + path), plugin);
-        return b.build(unit, services);
+        Attributes manifest;
+        try {
+            manifest = folderManifest(plugin.resolve("classes"));
+        } catch (IOException e) {
+            throw new PluginLoadException(path, "cannot read the manifest of plugin directory " + path + ": " + e
+                    + "; rebuild the plugin", e);
+        }
+        return b.build(unit, services, manifest);
+    }
+
+    /** The main attributes of {@code classes/META-INF/MANIFEST.MF}, or null. */
+    private static Attributes folderManifest(Path classes) throws IOException {
+        Path f = classes.resolve(JarFile.MANIFEST_NAME);
+        if (!Files.isRegularFile(f)) {
+            return null;
+        }
+        try (InputStream in = Files.newInputStream(f)) {
+            return new Manifest(in).getMainAttributes();
+        }
     }
 
     private static void pf4jLibraries(ClassPath b, Root root, Path plugin) throws PluginLoadException {
@@ -467,6 +499,11 @@ final class PluginFiles {
             }
             if (loader.getResource(name.replace('.', '/') + ".class") != null) {
                 return null; // it is there: something else is wrong with it
+            }
+            java.util.function.Function<String, String> p = providers;
+            String hint = p == null ? null : p.apply(name);
+            if (hint != null) {
+                return "class " + name + " is not visible to the plugin: " + hint;
             }
             String where = libraries.isEmpty() ? "the plugin (which brings no libraries)"
                     : "the plugin or its libraries (" + String.join(", ", libraries) + ")";

@@ -12,6 +12,7 @@ import java.net.MalformedURLException;
 import java.net.URL;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -55,6 +56,15 @@ import java.util.function.Consumer;
  * a few map operations; each {@link Plugin}'s monitor hands its one running unload to concurrent
  * callers ({@link Plugin#startUnload}), who share its outcome. What is loaded and what leaked is
  * not stored: it is read from each generation's state.
+ *
+ * <p>Dependencies. A load resolves its {@code Plugin-Requires} and counts itself against the
+ * chosen generations ({@code loadsResolvedAgainst}) under one monitor ({@code dependencyLock});
+ * an unload checks for dependents (loaded plugins resolved against the generation, and counted
+ * loads) and marks itself starting ({@code unloadsStarting}) under the same monitor. So either the
+ * load sees the unload starting and refuses the generation, or the unload sees the load and
+ * refuses; neither misses the other. A load's count ends when it ended (LIVE, or rolled back):
+ * from then on the plugin's own {@link Plugin#dependencies()} say who depends on whom. The
+ * monitor is held for a few map operations and reads of the registry, never around plugin code.
  */
 public final class PluginLoader implements AutoCloseable {
 
@@ -82,6 +92,16 @@ public final class PluginLoader implements AutoCloseable {
     private final AtomicLong refusedEntries = new AtomicLong();
     final Observability observability = new Observability();
     final Generations generations = new Generations();
+    /**
+     * Guards {@link #loadsResolvedAgainst} and {@link #unloadsStarting}, so a load resolving
+     * against a plugin and an unload of that plugin see each other: the load refuses a plugin
+     * whose unload is starting, the unload refuses a plugin a load resolved against.
+     */
+    private final Object dependencyLock = new Object();
+    /** Loads in progress per dependency generation they resolved against. */
+    private final Map<Plugin, Integer> loadsResolvedAgainst = new HashMap<>();
+    /** Plugins whose unload passed the dependents check and has not ended. */
+    private final java.util.Set<Plugin> unloadsStarting = new java.util.HashSet<>();
 
     private PluginLoader(Builder b) {
         this.parent = b.parent;
@@ -209,10 +229,18 @@ public final class PluginLoader implements AutoCloseable {
      * {@link IsolationPolicy#PARENT_FIRST}), or as {@link LoadOption#PLUGIN_FIRST} or
      * {@link LoadOption#PARENT_FIRST} say.
      *
+     * <p>Dependencies ({@code Plugin-Requires}, {@code Plugin-Exports}, {@code Plugin-Version} in
+     * the plugin's own manifest; docs/plugin-guide.md, "Plugin dependencies"): each required
+     * plugin resolves to the newest LIVE generation of its id whose version is in the declared
+     * range; the plugin's class loader takes the packages those generations export from their
+     * loaders, and nothing else of them ({@link Plugin#dependencies()}).
+     *
      * @throws PluginLoadException naming the plugin, what is wrong, and the fix (a class missing
      *                             because a library is: the class and what would provide it); also
      *                             when an earlier generation of the same id leaked (unless
-     *                             {@link LoadOption#IGNORE_LEAKED_GENERATIONS})
+     *                             {@link LoadOption#IGNORE_LEAKED_GENERATIONS}); for a required
+     *                             plugin that is not loaded, or not in a version in the range, two
+     *                             dependencies exporting one package, or a dependency cycle
      * @throws IllegalArgumentException for both {@link LoadOption#PLUGIN_FIRST} and {@link LoadOption#PARENT_FIRST}
      */
     public Plugin load(Path jar, LoadOption... options) throws PluginLoadException {
@@ -225,6 +253,25 @@ public final class PluginLoader implements AutoCloseable {
         Path path = jar.toAbsolutePath().normalize();
         boolean directory = PluginJars.check(path);
         PluginFiles files = PluginFiles.copy(path, directory, copies); // and the archive is a zip
+        Path copy = files.copy;
+        PluginManifest manifest;
+        Resolution resolution;
+        try {
+            manifest = PluginManifest.of(files.manifest, path);
+            resolution = resolve(manifest, path);
+        } catch (PluginLoadException | RuntimeException | Error e) {
+            copies.delete(copy);
+            throw e;
+        }
+        try {
+            return load(path, opts, files, manifest, resolution, loadEvent);
+        } finally {
+            resolved(resolution);
+        }
+    }
+
+    private Plugin load(Path path, List<LoadOption> opts, PluginFiles files, PluginManifest manifest, Resolution resolution,
+                        Object loadEvent) throws PluginLoadException {
         Path copy = files.copy;
         PluginClassLoader cl;
         GuardScope scope = opts.contains(LoadOption.GUARD_RELEASE_PATHS_ONLY) ? GuardScope.RELEASE_PATHS : guardScope;
@@ -243,21 +290,24 @@ public final class PluginLoader implements AutoCloseable {
             // One release epoch per generation: unloading it waits for its own sections only.
             cl = new PluginClassLoader(loaderName, classPath, parent, PluginLoader.class.getClassLoader(),
                     new ReleaseEpoch("plugin jar " + path.getFileName() + " (" + loaderName + ")", scope == GuardScope.ENTRIES),
-                    policy, sharedPackages);
+                    policy, sharedPackages, resolution.imports);
         } catch (MalformedURLException | RuntimeException e) {
             copies.delete(copy);
             throw new PluginLoadException(path, "cannot turn " + copy + " into a class path URL: " + e.getMessage(), e);
         }
         generations.made(cl);
         Plugin plugin = null;
+        files.providers = className -> dependencyHint(className, resolution.dependencies);
         try {
             Driver driver = PluginJars.driver(cl, path, files);
             String id = PluginJars.id(driver, path);
+            refuseCycle(id, manifest, resolution.dependencies, path);
             Plugin loading = plugin = generations.register(id, path, opts, generation -> {
                 cl.releaseEpoch().describeAs("plugin " + id + " generation " + generation);
                 Plugin made = new Plugin(this, id, generation, path, copy, cl, driver,
                         new PluginDevices(id, generation, driver, trackReferences, cl.releaseEpoch()));
                 cl.releaseEpoch().onRefusedEntry(method -> countRefusedEntry(made, method));
+                made.declared(manifest.version, resolution.dependencies, manifest.exports);
                 return made;
             });
             callWithContextLoader(cl, () -> driver.init(new HostContext(loading, services, config)));
@@ -279,6 +329,173 @@ public final class PluginLoader implements AutoCloseable {
             throw new PluginLoadException(path, "the driver of " + who + " failed in init: " + t
                     + " (fix the driver's init; the load was rolled back)", t);
         }
+    }
+
+    /** The dependency generations a load was resolved against, and the packages it imports from them. */
+    private static final class Resolution {
+        static final Resolution NONE = new Resolution(List.of(), Map.of());
+        final List<Plugin> dependencies;
+        final Map<String, PluginClassLoader> imports;
+
+        Resolution(List<Plugin> dependencies, Map<String, PluginClassLoader> imports) {
+            this.dependencies = dependencies;
+            this.imports = imports;
+        }
+    }
+
+    /**
+     * Resolves a plugin's {@code Plugin-Requires} against the loaded plugins: for each, the newest
+     * LIVE generation of that id whose version is in the range. Until {@link #resolved} the
+     * chosen generations count as depended on ({@link #dependents}), so none of them starts
+     * unloading under the load.
+     */
+    private Resolution resolve(PluginManifest manifest, Path path) throws PluginLoadException {
+        if (manifest.requires.isEmpty()) {
+            return Resolution.NONE;
+        }
+        String who = "plugin " + path;
+        synchronized (dependencyLock) {
+            List<Plugin> deps = new ArrayList<>();
+            Map<String, PluginClassLoader> imports = new HashMap<>();
+            Map<String, Plugin> exporters = new HashMap<>();
+            List<Plugin> loaded = generations.loaded();
+            for (PluginManifest.Requirement r : manifest.requires) {
+                Plugin chosen = null;
+                List<Plugin> sameId = new ArrayList<>();
+                for (Plugin p : loaded) {
+                    if (p.id().equals(r.id())) {
+                        sameId.add(p);
+                        if (p.state() == PluginState.LIVE && !unloadsStarting.contains(p) && r.range().contains(p.version())
+                                && (chosen == null || p.generation() > chosen.generation())) {
+                            chosen = p;
+                        }
+                    }
+                }
+                if (chosen == null) {
+                    String fix = "; load " + r.id() + (r.range().isAny() ? "" : " in a version in " + r.range()) + " first";
+                    if (sameId.isEmpty()) {
+                        throw new PluginLoadException(path, who + " requires plugin " + r + ", which is not loaded" + fix
+                                + " (or remove " + r.id() + " from the manifest's " + PluginManifest.REQUIRES + ")", null);
+                    }
+                    List<String> found = new ArrayList<>();
+                    boolean versionMismatch = false;
+                    for (Plugin p : sameId) {
+                        boolean live = p.state() == PluginState.LIVE && !unloadsStarting.contains(p);
+                        versionMismatch |= live;
+                        found.add(p + " version " + p.version() + (live ? "" : " (unloading)"));
+                    }
+                    if (versionMismatch) {
+                        throw new PluginLoadException(path, who + " requires plugin " + r.id() + " in a version in " + r.range()
+                                + ", but the loaded " + String.join(", ", found) + (sameId.size() == 1 ? " is" : " are")
+                                + " outside it" + fix + ", or widen the range in the manifest's " + PluginManifest.REQUIRES, null);
+                    }
+                    throw new PluginLoadException(path, who + " requires plugin " + r + ", which is being unloaded ("
+                            + String.join(", ", found) + ")" + fix, null);
+                }
+                deps.add(chosen);
+                for (String pkg : chosen.exports()) {
+                    Plugin other = exporters.putIfAbsent(pkg, chosen);
+                    if (other != null) {
+                        throw new PluginLoadException(path, who + " requires both " + other + " and " + chosen
+                                + ", which both export package " + pkg + ": a package is exported by one plugin; remove it "
+                                + "from one of their " + PluginManifest.EXPORTS, null);
+                    }
+                    PluginClassLoader cl = chosen.classLoader();
+                    if (cl == null) {
+                        throw new IllegalStateException(chosen + " is LIVE without a class loader");
+                    }
+                    imports.put(pkg, cl);
+                }
+            }
+            for (Plugin d : deps) {
+                loadsResolvedAgainst.merge(d, 1, Integer::sum);
+            }
+            return new Resolution(List.copyOf(deps), Map.copyOf(imports));
+        }
+    }
+
+    /** The load against {@code resolution} ended (LIVE or rolled back): its dependencies are held by the plugin only. */
+    private void resolved(Resolution resolution) {
+        if (resolution.dependencies.isEmpty()) {
+            return;
+        }
+        synchronized (dependencyLock) {
+            for (Plugin d : resolution.dependencies) {
+                loadsResolvedAgainst.computeIfPresent(d, (k, n) -> n == 1 ? null : n - 1);
+            }
+        }
+    }
+
+    /** Refuses a plugin that requires itself, directly or through its dependencies. */
+    private static void refuseCycle(String id, PluginManifest manifest, List<Plugin> deps, Path path) throws PluginLoadException {
+        for (PluginManifest.Requirement r : manifest.requires) {
+            if (r.id().equals(id)) {
+                throw new PluginLoadException(path, "plugin " + id + " from " + path + " requires itself (" + r + " in its "
+                        + PluginManifest.REQUIRES + "): a dependency cycle; remove " + id + " from it", null);
+            }
+        }
+        for (Plugin d : deps) {
+            String chain = chainTo(id, d, id + " -> " + d.id());
+            if (chain != null) {
+                throw new PluginLoadException(path, "plugin " + id + " from " + path + " would close a dependency cycle: "
+                        + chain + " (plugins that require each other cannot be loaded or unloaded one at a time); move what "
+                        + "they share into a plugin that both require, and remove " + id + " from the "
+                        + PluginManifest.REQUIRES + " of " + d.id(), null);
+            }
+        }
+    }
+
+    private static String chainTo(String id, Plugin from, String chain) {
+        for (Plugin d : from.dependencies()) {
+            String next = chain + " -> " + d.id();
+            if (d.id().equals(id)) {
+                return next + " (generation " + d.generation() + ")";
+            }
+            String deeper = chainTo(id, d, next);
+            if (deeper != null) {
+                return deeper;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * What would provide a class a loading plugin misses, if a loaded plugin has it: a dependency
+     * that does not export its package, or a plugin it does not require; {@code null} otherwise.
+     */
+    private String dependencyHint(String className, List<Plugin> deps) {
+        int dot = className.lastIndexOf('.');
+        String pkg = dot < 0 ? "" : className.substring(0, dot);
+        String file = className.replace('.', '/') + ".class";
+        for (Plugin p : generations.loaded()) {
+            PluginClassLoader cl = p.classLoader();
+            if (cl == null || cl.findResource(file) == null) {
+                continue;
+            }
+            if (deps.contains(p)) {
+                return "its dependency " + p + " has it but does not export package " + pkg + ": add " + pkg
+                        + " to the " + PluginManifest.EXPORTS + " manifest attribute of " + p.id();
+            }
+            return p + " has it, but this plugin does not require " + p.id() + ": add " + p.id()
+                    + " to this plugin's " + PluginManifest.REQUIRES + " manifest attribute"
+                    + (p.exports().contains(pkg) ? "" : " and " + pkg + " to the " + PluginManifest.EXPORTS + " of " + p.id());
+        }
+        return null;
+    }
+
+    /**
+     * The loaded (LIVE or GOING) plugins resolved against this generation of a plugin, in load
+     * order: while there are any, {@link #unload} refuses it ({@link #unloadWithDependents} unloads
+     * them first).
+     */
+    public List<Plugin> dependents(Plugin plugin) {
+        List<Plugin> out = new ArrayList<>();
+        for (Plugin p : generations.loaded()) {
+            if (p.dependencies().contains(plugin)) {
+                out.add(p);
+            }
+        }
+        return out;
     }
 
     /** A failed load leaves nothing behind: the unload sequence, forced; or just the loader and copy. */
@@ -325,6 +542,9 @@ public final class PluginLoader implements AutoCloseable {
      *                                callback or action, the driver's release): the barrier would
      *                                wait for its own caller. Thrown before anything changes: the
      *                                plugin stays LIVE
+     * @throws IllegalStateException  also if loaded plugins depend on it (see {@link #dependents}):
+     *                                the message names them; the plugin stays LIVE. Unload them
+     *                                first, or use {@link #unloadWithDependents}
      * @throws IllegalArgumentException if the plugin was loaded by another loader
      */
     public UnloadReport unload(Plugin plugin, Duration timeout) throws UnloadTimeoutException, InterruptedException {
@@ -336,23 +556,95 @@ public final class PluginLoader implements AutoCloseable {
         PluginUnload unload = new PluginUnload(this, plugin, timeout, collectionTimeout, false);
         unload.refuseFromInside();
         requireGuardOrPermission(plugin);
-        CompletableFuture<UnloadReport> mine = new CompletableFuture<>();
-        CompletableFuture<UnloadReport> running = plugin.startUnload(mine);
-        if (running != null) {
-            return join(running);
-        }
+        refuseIfDependedOn(plugin);
         try {
-            Object event = observability.unloadStarted();
-            UnloadReport report = unload.run(awaitCollection);
-            observability.unloaded(event, plugin, report);
-            mine.complete(report);
-            return report;
-        } catch (Throwable t) {
-            mine.completeExceptionally(t);
-            throw t;
+            CompletableFuture<UnloadReport> mine = new CompletableFuture<>();
+            CompletableFuture<UnloadReport> running = plugin.startUnload(mine);
+            if (running != null) {
+                return join(running);
+            }
+            try {
+                Object event = observability.unloadStarted();
+                UnloadReport report = unload.run(awaitCollection);
+                observability.unloaded(event, plugin, report);
+                mine.complete(report);
+                return report;
+            } catch (Throwable t) {
+                mine.completeExceptionally(t);
+                throw t;
+            } finally {
+                plugin.unloadEnded();
+            }
         } finally {
-            plugin.unloadEnded();
+            synchronized (dependencyLock) {
+                unloadsStarting.remove(plugin);
+            }
         }
+    }
+
+    /**
+     * Refuses to unload a plugin that loaded plugins (or loads in progress) were resolved against;
+     * otherwise marks its unload as starting, so no load resolves against it from now on.
+     */
+    private void refuseIfDependedOn(Plugin plugin) {
+        synchronized (dependencyLock) {
+            List<Plugin> dependents = dependents(plugin);
+            Integer loading = loadsResolvedAgainst.get(plugin);
+            if (!dependents.isEmpty() || loading != null) {
+                List<String> names = new ArrayList<>();
+                for (Plugin d : dependents) {
+                    names.add(d + " (" + d.state() + ")");
+                }
+                if (loading != null) {
+                    names.add(loading + " plugin load(s) in progress");
+                }
+                throw new IllegalStateException("refusing to unload " + plugin + ": loaded plugins depend on it: "
+                        + String.join(", ", names) + ". Unload them first, or unload them all with "
+                        + "PluginLoader.unloadWithDependents (dependents first); " + plugin + " stays " + plugin.state());
+            }
+            unloadsStarting.add(plugin);
+        }
+    }
+
+    /**
+     * Unloads a plugin and, first, every loaded plugin that depends on it, directly or through
+     * others: dependents before their dependencies (reverse dependency order), each with the full
+     * protocol of {@link #unload}; returns one report per plugin, in the order they were unloaded,
+     * the given plugin's last. If one of them cannot be unloaded (it times out, or a new dependent
+     * was loaded meanwhile), that exception is thrown: the plugins unloaded before it stay
+     * unloaded (their reports are in {@link Plugin#unloadReport()}), it and the rest stay loaded.
+     *
+     * @throws UnloadTimeoutException as {@link #unload}, for the first plugin that did not unload
+     */
+    public List<UnloadReport> unloadWithDependents(Plugin plugin, Duration timeout) throws UnloadTimeoutException, InterruptedException {
+        Objects.requireNonNull(plugin, "plugin");
+        Objects.requireNonNull(timeout, "timeout");
+        java.util.LinkedHashSet<Plugin> order = new java.util.LinkedHashSet<>();
+        dependentsFirst(plugin, order);
+        List<UnloadReport> reports = new ArrayList<>();
+        for (Plugin p : order) {
+            reports.add(unload(p, timeout));
+        }
+        return List.copyOf(reports);
+    }
+
+    /** The loaded plugins that depend on {@code plugin}, directly or not, in the order to unload them (dependents first). */
+    List<Plugin> dependentsInUnloadOrder(Plugin plugin) {
+        java.util.LinkedHashSet<Plugin> order = new java.util.LinkedHashSet<>();
+        dependentsFirst(plugin, order);
+        order.remove(plugin);
+        return List.copyOf(order);
+    }
+
+    /** Adds the plugin's dependents (theirs first), then the plugin: a post-order walk. */
+    private void dependentsFirst(Plugin plugin, java.util.Set<Plugin> order) {
+        if (order.contains(plugin)) {
+            return;
+        }
+        for (Plugin d : dependents(plugin)) {
+            dependentsFirst(d, order);
+        }
+        order.add(plugin);
     }
 
     /** Shares the outcome of the unload another caller runs: its report, or what it threw. */
@@ -417,13 +709,15 @@ public final class PluginLoader implements AutoCloseable {
     }
 
     /**
-     * Unloads every loaded plugin (30 s each); plugins that do not unload in time stay GOING and
-     * are named in the exception.
+     * Unloads every loaded plugin (30 s each), the last loaded first (so dependents before their
+     * dependencies); plugins that do not unload in time stay GOING and are named in the exception.
      */
     @Override
     public void close() throws UnloadTimeoutException, InterruptedException {
         UnloadTimeoutException first = null;
-        for (Plugin p : plugins()) {
+        List<Plugin> all = new ArrayList<>(plugins());
+        java.util.Collections.reverse(all);
+        for (Plugin p : all) {
             try {
                 unload(p, Duration.ofSeconds(30));
             } catch (UnloadTimeoutException e) {
