@@ -593,14 +593,14 @@ public final class PluginLoader implements AutoCloseable {
             if (!dependents.isEmpty() || loading != null) {
                 List<String> names = new ArrayList<>();
                 for (Plugin d : dependents) {
-                    names.add(d + " (" + d.state() + ")");
+                    names.add(d.toString());             // names the plugin, its generation and state
                 }
                 if (loading != null) {
                     names.add(loading + " plugin load(s) in progress");
                 }
                 throw new IllegalStateException("refusing to unload " + plugin + ": loaded plugins depend on it: "
                         + String.join(", ", names) + ". Unload them first, or unload them all with "
-                        + "PluginLoader.unloadWithDependents (dependents first); " + plugin + " stays " + plugin.state());
+                        + "PluginLoader.unloadWithDependents (dependents first); " + plugin.id() + " stays " + plugin.state());
             }
             unloadsStarting.add(plugin);
         }
