@@ -597,6 +597,12 @@ public final class ReleaseEpoch {
         return c != null && c.owner.refersTo(t) ? c : null; // identity, not the id: only the own cell matches
     }
 
+    /** This thread's cell if it has one (never registers): from its fast-path slot, else the thread local. */
+    private Cell registeredCell() {
+        Cell c = slotCell(Thread.currentThread());
+        return c != null ? c : myCell.get();             // the slot holds another thread's cell, or none
+    }
+
     /** {@link #ownCell()} when the slot held another thread's cell or none: takes an empty slot. */
     private Cell ownCellSlow(int i) {
         Cell c = cell();
@@ -693,10 +699,7 @@ public final class ReleaseEpoch {
      *         out of order); nothing is changed then
      */
     public void exit(int token) {
-        Cell c = slotCell(Thread.currentThread());
-        if (c == null) {
-            c = myCell.get();                            // the slot holds another thread's cell, or none
-        }
+        Cell c = registeredCell();
         int d = c == null ? 0 : c.depth;
         if (d == 0 || (token >>> 1) != d || c.outerIndex != (token & 1)) {
             throw notInnermost(token, d, c);
@@ -719,14 +722,10 @@ public final class ReleaseEpoch {
      * body), so the innermost open section is always the body's own. The same effect, fences and
      * pairings as {@link #exit(int)} with that section's token.
      *
-     * @return the depth of the section it closed: 1 for the thread's outermost section
      * @throws IllegalStateException if the thread has no open section in this epoch; nothing is changed then
      */
-    public int exitInnermost() {
-        Cell c = slotCell(Thread.currentThread());
-        if (c == null) {
-            c = myCell.get();                            // the slot holds another thread's cell, or none
-        }
+    public void exitInnermost() {
+        Cell c = registeredCell();
         int d = c == null ? 0 : c.depth;
         if (d == 0) {
             throw new IllegalStateException("release epoch exit without an open section: thread \""
@@ -740,15 +739,11 @@ public final class ReleaseEpoch {
                 UNLOCK1.setRelease(c, c.unlock1 + 1L);
             }
         }
-        return d;
     }
 
     /** The calling thread's depth in this epoch from its fast-path slot: {@link #depth()} without the thread local. */
     public int ownDepth() {
-        Cell c = slotCell(Thread.currentThread());
-        if (c == null) {
-            c = myCell.get();
-        }
+        Cell c = registeredCell();
         return c == null ? 0 : c.depth;
     }
 

@@ -607,7 +607,6 @@ final class EntryWeaver {
 
     /** Length of the instruction at code offset {@code o}; {@code jsr}, {@code ret} and unknown opcodes are refused. */
     private int insnLength(int o) {
-        int oldPos = o;
         int op = b[code + o] & 0xFF;
         switch (op) {
             case 0x10: case 0x12: case 0x15: case 0x16: case 0x17: case 0x18: case 0x19:
@@ -625,14 +624,14 @@ final class EntryWeaver {
             case 0xc4: // wide
                 return (b[code + o + 1] & 0xFF) == 0x84 ? 6 : 4;
             case 0xaa: { // tableswitch
-                int q = code + o + 1 + pad(oldPos);
+                int q = code + o + 1 + pad(o);
                 int low = s4(q + 4);
                 int high = s4(q + 8);
-                return 1 + pad(oldPos) + 12 + 4 * (high - low + 1);
+                return 1 + pad(o) + 12 + 4 * (high - low + 1);
             }
             case 0xab: { // lookupswitch
-                int q = code + o + 1 + pad(oldPos);
-                return 1 + pad(oldPos) + 8 + 8 * s4(q + 4);
+                int q = code + o + 1 + pad(o);
+                return 1 + pad(o) + 8 + 8 * s4(q + 4);
             }
             case 0xa8: case 0xa9: case 0xc9:
                 throw UNSUPPORTED; // jsr, ret, jsr_w

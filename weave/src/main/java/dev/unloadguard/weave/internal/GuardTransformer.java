@@ -155,20 +155,22 @@ public final class GuardTransformer implements ClassFileTransformer {
      * the agent defines (byte by byte where {@link EntryWeaver} takes the class, ASM otherwise).
      */
     public static byte[] guard(byte[] classfile, ClassLoader hierarchyLoader, GuardPlan.Scope scope) {
+        return guard(classfile, hierarchyLoader, scope, true);
+    }
+
+    /** {@link #guard(byte[], ClassLoader, GuardPlan.Scope)} with ASM only: the weaving before {@link EntryWeaver}. */
+    public static byte[] guardWithAsm(byte[] classfile, ClassLoader hierarchyLoader, GuardPlan.Scope scope) {
+        return guard(classfile, hierarchyLoader, scope, false);
+    }
+
+    private static byte[] guard(byte[] classfile, ClassLoader hierarchyLoader, GuardPlan.Scope scope, boolean byteLevel) {
         ClassReader reader = new ClassReader(classfile);
         GuardPlan plan = GuardPlan.analyze(reader, classfile, hierarchyLoader, Map.of(), true, scope);
         if (plan.targets().isEmpty()) {
             return null;
         }
-        byte[] fast = plan.weavesBodiesOnly() ? EntryWeaver.weave(classfile, reader, plan) : null;
+        byte[] fast = byteLevel && plan.weavesBodiesOnly() ? EntryWeaver.weave(classfile, reader, plan) : null;
         return fast != null ? fast : Weaver.weave(reader, plan, Weaver.RELEASE_GUARD);
-    }
-
-    /** {@link #guard(byte[], ClassLoader, GuardPlan.Scope)} with ASM only: the weaving before {@link EntryWeaver}. */
-    public static byte[] guardWithAsm(byte[] classfile, ClassLoader hierarchyLoader, GuardPlan.Scope scope) {
-        ClassReader reader = new ClassReader(classfile);
-        GuardPlan plan = GuardPlan.analyze(reader, classfile, hierarchyLoader, Map.of(), true, scope);
-        return plan.targets().isEmpty() ? null : Weaver.weave(reader, plan, Weaver.RELEASE_GUARD);
     }
 
     /**
