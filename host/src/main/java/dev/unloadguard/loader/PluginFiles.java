@@ -301,7 +301,7 @@ final class PluginFiles {
             }
             absolute |= p.startsWith("/") || p.startsWith("\\") || Path.of(p).isAbsolute();
             if (absolute) {
-                throw new PluginLoadException(path, who + " of plugin " + path + " names '" + entry
+                throw new PluginLoadException(path, subject(who, path) + " names '" + entry
                         + "' in its manifest Class-Path, an absolute path or URL: a plugin's libraries must be inside "
                         + root.what + " (they are copied with it); copy the library there and name it relative to the jar, "
                         + "for example lib/" + lastName(p), null);
@@ -309,7 +309,7 @@ final class PluginFiles {
             Path parent = rel.getParent();
             Path named = (parent == null ? Path.of(p) : parent.resolve(p)).normalize();
             if (named.toString().isEmpty() || named.startsWith("..")) {
-                throw new PluginLoadException(path, who + " of plugin " + path + " names '" + entry
+                throw new PluginLoadException(path, subject(who, path) + " names '" + entry
                         + "' in its manifest Class-Path, which is outside " + root.what
                         + ": a plugin's libraries must be inside it (they are copied with it); move the library into "
                         + "the plugin's folder, for example lib/" + lastName(p) + ", and name it relative to the jar", null);
@@ -320,6 +320,11 @@ final class PluginFiles {
         PluginFiles build(Path copy, String services, Attributes manifest) {
             return new PluginFiles(copy, new ArrayList<>(urls.values()), services, libraries, missing, manifest);
         }
+    }
+
+    /** Whose manifest it is, for error messages: "plugin X", or "the library L of plugin X". */
+    private static String subject(String who, Path plugin) {
+        return who.equals("the plugin") ? "plugin " + plugin : who + " of plugin " + plugin;
     }
 
     private static String lastName(String p) {
