@@ -28,11 +28,15 @@ import org.junit.jupiter.params.provider.EnumSource;
  * second plugin Y alongside ({@link TortureBystander}) that keeps sections of its own release epoch
  * open all run long: no unload of X may wait for them (one epoch per plugin), and Y's own unload
  * must time out naming Y and the threads inside, then succeed once they are closed or gone.
+ * A two-plugin dependency chain ({@link TortureChainScenario}) is reloaded with the cascade while
+ * host threads call through the dependent into its dependency; its reproducer, the dependency
+ * not entry-guarded and no close audit, must see the dependency's loader closed under its code.
  *
  * <p>Bounded for CI (about 80 s on two cores); {@code -Dunloadguard.torture.soak=true} runs
  * {@value #SOAK_FACTOR} times as many cycles, {@code -Dunloadguard.torture.cycles=N} runs N cycles
  * in every guarded mode, {@code -Dunloadguard.torture.unguardedCycles=N} bounds the run without
- * the agent (40), {@code -Dunloadguard.torture.seed=S} fixes the seed (printed on every run; the
+ * the agent (40), {@code -Dunloadguard.torture.chainCycles=N} the chain's
+ * cycles ({@value #CHAIN_DEFAULT}), {@code -Dunloadguard.torture.seed=S} fixes the seed (printed on every run; the
  * thread schedule still varies). Each mode prints a one-line summary.
  */
 class TortureIT {
@@ -44,8 +48,12 @@ class TortureIT {
     static final Long SEED = Long.getLong("unloadguard.torture.seed");
     static final int UNGUARDED_CYCLES = Integer.getInteger("unloadguard.torture.unguardedCycles", 40);
 
+    static final int CHAIN_DEFAULT = 60;
+    static final int CHAIN_CYCLES = Integer.getInteger("unloadguard.torture.chainCycles", CHAIN_DEFAULT);
+
     private static Path plugin;
     private static Path bystander;
+    private static Path[] chain;
 
     /** How a child JVM runs the scenario. */
     enum Mode {
@@ -87,6 +95,82 @@ class TortureIT {
     static void buildPlugin() throws Exception {
         plugin = TorturePlugin.build();
         bystander = TorturePlugin.buildBystander();
+        chain = TortureChain.build();
+    }
+
+    /**
+     * The two-plugin dependency chain under reload ({@link TortureChainScenario}): host threads
+     * call through chain-b into chain-a and run chain-a's callbacks while every cycle loads new
+     * generations of both and cascades the old pair away. No call may run on a closed loader (no
+     * NoClassDefFoundError, no late access), every cascade unloads the old chain-b then the old
+     * chain-a within the timeout, and every generation is collected: nothing is left behind.
+     */
+    @Test
+    void aDependencyChainSurvivesReloadCascadesUnderHostCalls() throws Exception {
+        int cycles = SOAK ? CHAIN_CYCLES * SOAK_FACTOR : CHAIN_CYCLES;
+        try (ChildJvm jvm = ChildJvm.start(System.getProperty("java.home"), List.of(ChildJvm.javaagent()),
+                TortureChainScenario.class.getName(), chainArgs(cycles, true))) {
+            int status = jvm.waitFor(Duration.ofMinutes(2).plusSeconds(cycles));
+            String summary = chainSummary("test JDK, with the agent", jvm);
+            System.out.println(summary);
+            String firstError = summary + "\nfirst error: " + value(jvm, "firstError");
+            assertEquals("true", value(jvm, "agent"), jvm::output);
+            assertEquals(0, status, () -> "the scenario failed:\n" + jvm.output());
+            assertEquals(Integer.toString(cycles), value(jvm, "cycles"), firstError);
+            assertEquals("0", value(jvm, "ncdfe"), firstError);
+            assertEquals("0", value(jvm, "lateAccesses"), firstError);
+            assertEquals("0", value(jvm, "otherErrors"), firstError);
+            assertEquals("0", value(jvm, "timeouts"), firstError);
+            assertEquals("0", value(jvm, "wrongOrder"), firstError);
+            assertEquals("0", value(jvm, "releaseFailures"), firstError);
+            assertEquals("0", value(jvm, "notCollected"), firstError);
+            assertEquals("0", value(jvm, "loadersNotCollected"), firstError);
+            assertTrue(count(jvm, "calls") > 0, () -> "the callers must have called through chain-b: " + summary);
+            assertTrue(count(jvm, "tails") > 0, () -> "the callers must have run chain-a's callbacks: " + summary);
+            assertTrue(count(jvm, "refused") > 0, () -> "calls into an unloading generation must have been refused: " + summary);
+        }
+    }
+
+    /**
+     * The reproducer of the test above: chain-a guarded in its release paths only (its callbacks
+     * the host runs are not), and no close audit. Nothing then keeps the cascade from closing
+     * chain-a's loader under a callback still running its code: the callback's late class load
+     * fails, and the loader counts late accesses.
+     */
+    @Test
+    void withoutTheGuardOnTheDependencyTheChainsCascadeClosesUnderRunningCallbacks() throws Exception {
+        int cycles = UNGUARDED_CYCLES;
+        try (ChildJvm jvm = ChildJvm.start(System.getProperty("java.home"), List.of(ChildJvm.javaagent()),
+                TortureChainScenario.class.getName(), chainArgs(cycles, false))) {
+            int status = jvm.waitFor(Duration.ofMinutes(3));
+            String summary = chainSummary("test JDK, chain-a guarding release paths only, no close audit", jvm);
+            System.out.println(summary);
+            assertEquals(0, status, () -> "the scenario failed:\n" + jvm.output());
+            assertEquals("false", value(jvm, "guardA"), jvm::output);
+            assertTrue(count(jvm, "lateAccesses") > 0, () -> "without chain-a's entry guard a callback must hit its closed "
+                    + "loader within " + cycles + " cycles: " + summary);
+            assertTrue(count(jvm, "ncdfe") > 0, () -> "the callbacks that hit it must fail with NoClassDefFoundError: " + summary);
+        }
+    }
+
+    private static String[] chainArgs(int cycles, boolean guarded) {
+        List<String> args = new ArrayList<>(List.of("a=" + chain[0], "b=" + chain[1], "cycles=" + cycles));
+        if (!guarded) {
+            args.addAll(List.of("guardA=false", "closeAudit=false"));
+        }
+        if (SEED != null) {
+            args.add("seed=" + SEED);
+        }
+        return args.toArray(String[]::new);
+    }
+
+    private static String chainSummary(String label, ChildJvm jvm) {
+        return String.format(Locale.ROOT, "torture chain [%s]: %s cycles (chain-b on chain-a, cascaded), %s calls through chain-b, "
+                        + "%s chain-a callbacks, %s lingering tails ran to the end, %s refused at the call, %s NoClassDefFoundError, "
+                        + "%s late accesses, %s other errors, %s not collected, %.1f s, seed %s, %s",
+                label, value(jvm, "cycles"), value(jvm, "calls"), value(jvm, "tails"), value(jvm, "lateNotes"), value(jvm, "refused"),
+                value(jvm, "ncdfe"), value(jvm, "lateAccesses"), value(jvm, "otherErrors"), value(jvm, "notCollected"),
+                count(jvm, "elapsedMs") / 1000.0, value(jvm, "seed"), value(jvm, "jvm"));
     }
 
     @ParameterizedTest(name = "{0}")
