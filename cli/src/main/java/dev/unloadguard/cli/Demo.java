@@ -32,19 +32,26 @@ import java.util.jar.JarFile;
  * pagemaps from its worker thread after a short random delay, and hot-unloads the plugin at the
  * same time; the unload must wait for the helper's drops and for their release tails.
  *
+ * <p>With {@code --dependencies} it runs {@link DependencyDemo} instead: a plugin with a library
+ * and a plugin that depends on it.
+ *
  * <p>The helper is a library built after this jar, so the demo drives it through method handles
  * (five public methods of {@code PagemapCache}), in a class loader that is the plugins' parent.
  */
 final class Demo {
 
     static final int DEFAULT_CYCLES = 30;
-    static final Set<String> OPTIONS = Set.of("--cycles", "--driver", "--helper", "--timeout-ms", "--unguarded!", "--quiet!");
+    static final Set<String> OPTIONS = Set.of("--cycles", "--driver", "--helper", "--timeout-ms", "--unguarded!", "--quiet!",
+            "--dependencies!", "--greeting", "--welcome");
     private static final String CACHE_CLASS = "dev.unloadguard.sample.helper.PagemapCache";
 
     private Demo() {
     }
 
     static int run(Options options, PrintStream out, PrintStream err) throws UsageException {
+        if (options.flag("--dependencies")) {
+            return DependencyDemo.run(options, out, err); // the second job: a plugin with a library and a dependency
+        }
         int cycles = options.positiveInt("--cycles", DEFAULT_CYCLES);
         int timeoutMs = options.positiveInt("--timeout-ms", 10_000);
         boolean unguarded = options.flag("--unguarded");

@@ -23,6 +23,37 @@ final class Status {
     private Status() {
     }
 
+    /**
+     * The plugin's version and dependencies, one line ({@code version 1.0; requires a generation 2
+     * version 1.0; required by b generation 3; exports com.example.api}), or empty when it has
+     * none of them (or runs an unloadguard without these attributes).
+     */
+    static String dependencies(MBeanServerConnection server, ObjectName n) {
+        List<String> parts = new ArrayList<>();
+        try {
+            String version = (String) server.getAttribute(n, "Version");
+            String[] requires = (String[]) server.getAttribute(n, "Dependencies");
+            String[] dependents = (String[]) server.getAttribute(n, "Dependents");
+            String[] exports = (String[]) server.getAttribute(n, "Exports");
+            if (requires.length + dependents.length + exports.length == 0 && "0".equals(version)) {
+                return "";
+            }
+            parts.add("version " + version);
+            if (requires.length > 0) {
+                parts.add("requires " + String.join(", ", requires));
+            }
+            if (dependents.length > 0) {
+                parts.add("required by " + String.join(", ", dependents));
+            }
+            if (exports.length > 0) {
+                parts.add("exports " + String.join(", ", exports));
+            }
+        } catch (Exception e) {
+            return "";
+        }
+        return String.join("; ", parts);
+    }
+
     static int run(String[] args, PrintStream out, PrintStream err) throws UsageException {
         if (args.length != 1) {
             throw new UsageException("usage: status PID (the process id of a running JVM, e.g. from 'jps -l')");
@@ -60,6 +91,10 @@ final class Status {
                         n.getKeyProperty("loader"), id, server.getAttribute(n, "Generation"), server.getAttribute(n, "State"),
                         server.getAttribute(n, "LiveDevices"), server.getAttribute(n, "ReadersInEpoch"),
                         server.getAttribute(n, "LateAccesses"), server.getAttribute(n, "Jar"));
+                String deps = dependencies(server, n);
+                if (!deps.isEmpty()) {
+                    out.println("        " + deps);
+                }
                 String report = (String) server.getAttribute(n, "LastUnloadReport");
                 if (!report.isEmpty()) {
                     reports.add(report);

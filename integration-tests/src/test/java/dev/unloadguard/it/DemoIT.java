@@ -35,6 +35,43 @@ class DemoIT {
         }
     }
 
+    /**
+     * The second job, {@code demo --dependencies}: greeting-sample (its library nested in lib/)
+     * and welcome-sample (requiring it), reloaded with the cascade while the host calls welcome.
+     */
+    @Test
+    void theDependencyDemoShowsALibraryInsideAPluginAndADependencyReloadedWithTheCascade() throws Exception {
+        List<String> args = List.of(ChildJvm.javaagent(), "-jar", BuiltJars.cli().toString(), "demo", "--dependencies",
+                "--greeting", BuiltJars.greetingSample().toString(), "--welcome", BuiltJars.welcomeSample().toString(), "--cycles", "4");
+        try (ChildJvm jvm = ChildJvm.java(args)) {
+            assertEquals(0, jvm.waitFor(Duration.ofMinutes(2)), jvm::output);
+            String out = jvm.output();
+            assertTrue(out.contains("loaded plugin greeting generation 1 version 1.0.0 from greeting-sample.jar: exports "
+                    + "dev.unloadguard.sample.greeting.api"), out);
+            assertTrue(out.contains("loaded plugin welcome generation 1 version 1.0.0 from welcome-sample.jar: requires greeting "
+                    + "generation 1 version 1.0.0"), out);
+            assertTrue(out.contains("welcome says: Hello, Demo Host | greeting API from plugin:greeting-sample.jar#"), out);
+            assertTrue(out.contains("greeting's library (lib/textlib-sample.jar) is defined by greeting's own class loader: yes"), out);
+            assertTrue(out.contains("unloading greeting alone: refused, as it must be: refusing to unload plugin greeting generation 1 "
+                    + "(LIVE): loaded plugins depend on it: plugin welcome generation 1 (LIVE)"), out);
+            assertTrue(out.contains("[  4/4] greeting gen 5 and welcome gen 5 live; cascade unloaded welcome gen 4 COLLECTED"), out);
+            assertTrue(out.contains("then greeting gen 4 COLLECTED"), out);
+            assertTrue(out.contains("unloads (one per plugin):    10, dependents first"), out);
+            assertTrue(out.contains("loaders collected:           10 of 10"), out);
+            assertTrue(out.contains("late accesses:               0"), out);
+            assertTrue(out.contains("NoClassDefFoundError:        0"), out);
+            assertTrue(out.lines().anyMatch(l -> l.matches("  calls through welcome: +[1-9][0-9]* answered, [0-9]+ refused at the call while unloading")), out);
+            assertTrue(out.contains("failures:                    0"), out);
+        }
+        List<String> wrong = List.of(ChildJvm.javaagent(), "-jar", BuiltJars.cli().toString(), "demo", "--dependencies",
+                "--greeting", BuiltJars.driverSample().toString());
+        try (ChildJvm jvm = ChildJvm.java(wrong)) {
+            assertEquals(2, jvm.waitFor(Duration.ofMinutes(1)), jvm::output);
+            assertTrue(jvm.output().contains("is a jar but not greeting-sample (it has no dev/unloadguard/sample/greeting/api/Greetings.class)"),
+                    jvm::output);
+        }
+    }
+
     @Test
     void theDemoRefusesToRunWithoutTheAgentUnlessAskedAndSaysHow() throws Exception {
         try (ChildJvm jvm = ChildJvm.java(demo(List.of(), "--cycles", "2"))) {

@@ -36,6 +36,16 @@ public final class BuiltJars {
         return jar("unloadguard.helperJar");
     }
 
+    /** greeting-sample: a plugin with a library nested in lib/, exporting an API package. */
+    public static Path greetingSample() {
+        return jar("unloadguard.greetingJar");
+    }
+
+    /** welcome-sample: a plugin requiring greeting-sample's plugin. */
+    public static Path welcomeSample() {
+        return jar("unloadguard.welcomeJar");
+    }
+
     private static Path jar(String property) {
         String value = System.getProperty(property);
         if (value == null) {

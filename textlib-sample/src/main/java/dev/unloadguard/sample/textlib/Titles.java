@@ -1,7 +1,5 @@
 package dev.unloadguard.sample.textlib;
 
-import java.util.Locale;
-
 /**
  * A plain library a plugin carries inside its own jar ({@code lib/textlib-sample.jar} in
  * greeting-sample): nothing of unloadguard, and not on the host's class path. Loaded by the
@@ -26,7 +24,6 @@ public final class Titles {
     /** The name of the class loader that defined this library (a plugin generation's, in the demo). */
     public static String loadedBy() {
         ClassLoader cl = Titles.class.getClassLoader();
-        return cl == null ? "the boot loader" : String.valueOf(cl.getName()).toLowerCase(Locale.ROOT).isEmpty() ? cl.toString()
-                : cl.getName();
+        return cl == null ? "the boot loader" : cl.getName() != null ? cl.getName() : cl.toString();
     }
 }

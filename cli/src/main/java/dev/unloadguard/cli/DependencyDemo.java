@@ -1,0 +1,260 @@
+package dev.unloadguard.cli;
+
+import dev.unloadguard.driver.PluginUnloadedError;
+import dev.unloadguard.epoch.ReleaseGuard;
+import dev.unloadguard.loader.LoadOption;
+import dev.unloadguard.loader.Plugin;
+import dev.unloadguard.loader.PluginLoadException;
+import dev.unloadguard.loader.PluginLoader;
+import dev.unloadguard.loader.UnloadReport;
+import dev.unloadguard.loader.UnloadTimeoutException;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
+import java.util.function.Supplier;
+import java.util.jar.JarFile;
+
+/**
+ * {@code demo --dependencies}: a plugin with a library and a plugin that depends on it, hot
+ * reloaded while the host calls through them. greeting-sample carries its library in its jar
+ * ({@code lib/textlib-sample.jar}) and exports an API package; welcome-sample requires it
+ * ({@code Plugin-Requires: greeting@[1.0,2.0)}) and offers the host a welcome that calls that
+ * API. The demo shows what the loader resolved, that unloading greeting alone is refused while
+ * welcome depends on it, then runs N reload cycles: new generations of both beside the old
+ * ones, the host switched to the new welcome, the old pair unloaded with the cascade (welcome
+ * first), while two host threads keep calling the current welcome.
+ */
+final class DependencyDemo {
+
+    static final int DEFAULT_CYCLES = 10;
+    private static final String GREETING_API = "dev/unloadguard/sample/greeting/api/Greetings.class";
+    private static final String WELCOME_DRIVER = "dev/unloadguard/sample/welcome/WelcomeDriver.class";
+
+    private DependencyDemo() {
+    }
+
+    static int run(Options options, PrintStream out, PrintStream err) throws UsageException {
+        int cycles = options.positiveInt("--cycles", DEFAULT_CYCLES);
+        int timeoutMs = options.positiveInt("--timeout-ms", 10_000);
+        boolean unguarded = options.flag("--unguarded");
+        boolean quiet = options.flag("--quiet");
+        Path greeting = jar(options.get("--greeting", "greeting-sample/target/greeting-sample.jar"), "--greeting",
+                "greeting-sample", GREETING_API);
+        Path welcome = jar(options.get("--welcome", "welcome-sample/target/welcome-sample.jar"), "--welcome",
+                "welcome-sample", WELCOME_DRIVER);
+        if (!ReleaseGuard.agentActive() && !unguarded) {
+            err.println("unloadguard demo: the agent is not attached. Run it as");
+            err.println("  java -javaagent:agent/target/unloadguard-agent.jar -jar cli/target/unloadguard-cli.jar demo --dependencies");
+            err.println("or add --unguarded to watch unloads without the release barrier's protection.");
+            return 2;
+        }
+        try {
+            return cycles(cycles, Duration.ofMillis(timeoutMs), unguarded, quiet, greeting, welcome, out);
+        } catch (UsageException e) {
+            throw e;
+        } catch (Throwable t) {
+            err.println("unloadguard demo failed: " + t);
+            t.printStackTrace(err);
+            return 1;
+        }
+    }
+
+    private static int cycles(int cycles, Duration timeout, boolean unguarded, boolean quiet, Path greetingJar, Path welcomeJar,
+                              PrintStream out) throws Throwable {
+        AtomicReference<Supplier<String>> current = new AtomicReference<>();
+        Consumer<Supplier<String>> host = current::set;
+        PluginLoader loader = service(PluginLoader.builder(), Consumer.class, host)
+                .allowUnguardedUnload(unguarded)
+                .awaitCollection(true) // each report says whether its generation was collected
+                .build();
+        out.printf(Locale.ROOT, "unloadguard demo --dependencies: %d reloads of %s (a library in lib/) and %s (requires it)%n",
+                cycles, greetingJar.getFileName(), welcomeJar.getFileName());
+        out.println("agent: " + (ReleaseGuard.agentActive() ? "attached (version " + ReleaseGuard.agentVersion()
+                + "), every entry into the plugins guarded" : "NOT attached: unguarded unloads"));
+        Plugin greeting;
+        Plugin welcome;
+        try {
+            greeting = loader.load(greetingJar);
+        } catch (PluginLoadException e) {
+            throw new UsageException("--greeting " + greetingJar + " cannot be loaded: " + TargetJvm.oneLine(e));
+        }
+        try {
+            welcome = loader.load(welcomeJar);
+        } catch (PluginLoadException e) {
+            loader.close();
+            throw new UsageException("--welcome " + welcomeJar + " cannot be loaded: " + TargetJvm.oneLine(e));
+        }
+        int failures = 0;
+        out.println("loaded " + describe(greeting) + ": exports " + String.join(", ", greeting.exports()));
+        out.println("loaded " + describe(welcome) + ": requires " + dependencies(welcome));
+        String said = current.get().get();
+        out.println("welcome says: " + said);
+        boolean libraryInside = said.endsWith("its library from " + greeting.classLoaderName());
+        out.println("greeting's library (lib/textlib-sample.jar) is defined by greeting's own class loader: "
+                + (libraryInside ? "yes" : "NO"));
+        failures += libraryInside ? 0 : 1;
+        boolean refused;
+        try {
+            loader.unload(greeting, timeout);
+            refused = false;
+            out.println("unloading greeting alone: NOT refused (a failure: welcome depends on it)");
+        } catch (IllegalStateException e) {
+            refused = true;
+            out.println("unloading greeting alone: refused, as it must be: " + e.getMessage());
+        }
+        failures += refused ? 0 : 1;
+
+        AtomicBoolean stop = new AtomicBoolean();
+        AtomicLong answered = new AtomicLong();
+        AtomicLong refusedCalls = new AtomicLong();
+        AtomicLong ncdfe = new AtomicLong();
+        AtomicLong otherErrors = new AtomicLong();
+        AtomicReference<Throwable> firstError = new AtomicReference<>();
+        List<Thread> callers = new ArrayList<>();
+        for (int i = 0; i < 2; i++) {
+            Thread t = new Thread(() -> {
+                while (!stop.get()) {
+                    Supplier<String> s = current.get();
+                    try {
+                        if (s != null) {
+                            s.get();
+                            answered.incrementAndGet();
+                        }
+                    } catch (PluginUnloadedError e) {
+                        refusedCalls.incrementAndGet(); // the generation is unloading: call the new one
+                    } catch (Throwable e) {
+                        (e instanceof NoClassDefFoundError ? ncdfe : otherErrors).incrementAndGet();
+                        firstError.compareAndSet(null, e);
+                    }
+                }
+            }, "demo-caller-" + i);
+            t.setDaemon(true);
+            callers.add(t);
+        }
+        callers.forEach(Thread::start);
+        int unloads = 0;
+        int collected = 0;
+        int timeouts = 0;
+        int loadFailures = 0;
+        try {
+            for (int cycle = 1; cycle <= cycles; cycle++) {
+                Plugin nextGreeting;
+                Plugin nextWelcome;
+                try {
+                    nextGreeting = loader.load(greetingJar, LoadOption.ALONGSIDE_LOADED_GENERATIONS);
+                    nextWelcome = loader.load(welcomeJar, LoadOption.ALONGSIDE_LOADED_GENERATIONS); // the host calls it from now on
+                } catch (PluginLoadException e) {
+                    loadFailures++;
+                    out.printf(Locale.ROOT, "[%3d/%d] load failed: %s%n", cycle, cycles, e.getMessage());
+                    break;
+                }
+                List<UnloadReport> reports;
+                try {
+                    reports = loader.unloadWithDependents(greeting, timeout);
+                } catch (UnloadTimeoutException e) {
+                    timeouts++;
+                    out.printf(Locale.ROOT, "[%3d/%d] %s%n", cycle, cycles, e.getMessage());
+                    break;
+                }
+                List<String> done = new ArrayList<>();
+                for (UnloadReport r : reports) {
+                    unloads++;
+                    collected += r.collected() ? 1 : 0;
+                    done.add(r.pluginId() + " gen " + r.generation() + " " + r.outcome() + " (barrier " + r.barrier() + ")");
+                }
+                if (!quiet) {
+                    out.printf(Locale.ROOT, "[%3d/%d] %s and %s live; cascade unloaded %s%n", cycle, cycles,
+                            shortName(nextGreeting), shortName(nextWelcome), String.join(", then ", done));
+                }
+                greeting = nextGreeting;
+                welcome = nextWelcome;
+            }
+        } finally {
+            stop.set(true);
+            for (Thread t : callers) {
+                t.join(timeout.toMillis());
+            }
+        }
+        current.set(null);
+        for (UnloadReport r : loader.unloadWithDependents(greeting, timeout)) {
+            unloads++;
+            collected += r.collected() ? 1 : 0;
+        }
+        long late = loader.lateAccesses();
+        failures += timeouts + loadFailures + (unloads - collected) + (int) Math.min(Integer.MAX_VALUE, ncdfe.get() + otherErrors.get() + late);
+
+        out.println();
+        out.println("unloadguard demo --dependencies report");
+        out.printf(Locale.ROOT, "  reload cycles:               %d%n", cycles);
+        out.printf(Locale.ROOT, "  calls through welcome:       %d answered, %d refused at the call while unloading%n",
+                answered.get(), refusedCalls.get());
+        out.printf(Locale.ROOT, "  unloads (one per plugin):    %d, dependents first%n", unloads);
+        out.printf(Locale.ROOT, "  loaders collected:           %d of %d%n", collected, unloads);
+        out.printf(Locale.ROOT, "  late accesses:               %d%n", late);
+        out.printf(Locale.ROOT, "  NoClassDefFoundError:        %d%n", ncdfe.get());
+        out.printf(Locale.ROOT, "  failures:                    %d%n", failures);
+        if (failures > 0) {
+            out.printf(Locale.ROOT, "    unload timeouts: %d, load failures: %d, not collected: %d, other errors: %d%n",
+                    timeouts, loadFailures, unloads - collected, otherErrors.get());
+            Throwable first = firstError.get();
+            if (first != null) {
+                out.println("    first caller error: " + first);
+            }
+        }
+        return failures == 0 ? 0 : 1;
+    }
+
+    private static String describe(Plugin p) {
+        return "plugin " + p.id() + " generation " + p.generation() + " version " + p.version() + " from " + p.jar().getFileName();
+    }
+
+    private static String shortName(Plugin p) {
+        return p.id() + " gen " + p.generation();
+    }
+
+    private static String dependencies(Plugin p) {
+        List<String> out = new ArrayList<>();
+        for (Plugin d : p.dependencies()) {
+            out.add(d.id() + " generation " + d.generation() + " version " + d.version());
+        }
+        return String.join(", ", out);
+    }
+
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    private static PluginLoader.Builder service(PluginLoader.Builder b, Class type, Object instance) {
+        return b.service(type, instance);
+    }
+
+    /** The jar of {@code option}, checked before anything is loaded from it: a readable jar holding {@code entry}. */
+    private static Path jar(String value, String option, String module, String entry) throws UsageException {
+        Path p;
+        try {
+            p = Path.of(value);
+        } catch (java.nio.file.InvalidPathException e) {
+            throw new UsageException(option + " '" + value + "' is not a valid path: " + e.getReason());
+        }
+        if (!Files.isRegularFile(p)) {
+            throw new UsageException(module + " jar not found at " + p.toAbsolutePath()
+                    + ": build it with 'mvn -B -q package -DskipTests' from the repository root, or pass " + option + " PATH");
+        }
+        try (JarFile jar = new JarFile(p.toFile())) {
+            if (jar.getEntry(entry) == null) {
+                throw new UsageException(option + " " + p + " is a jar but not " + module + " (it has no " + entry
+                        + "); pass " + module + "/target/" + module + ".jar");
+            }
+        } catch (IOException e) {
+            throw new UsageException(option + " " + p + " is not a jar (" + TargetJvm.oneLine(e) + "); pass " + module
+                    + "/target/" + module + ".jar");
+        }
+        return p;
+    }
+}
