@@ -24,15 +24,21 @@ import java.util.function.Consumer;
 import java.util.jar.JarFile;
 
 /**
- * Hosts every {@code *.jar} in a directory and follows it: a new jar is loaded; a replaced jar is
- * loaded as a new generation <em>alongside</em> the old one, which then unloads (it drains while
- * the new one already takes new devices); a removed jar is unloaded. Plugins of the directory that
- * depend on a replaced one are reloaded too, against its new generation, and their old
- * generations unload first (see {@link PluginLoader#unloadWithDependents}). Jars load in any
- * order: a jar whose load failed is tried again whenever another jar loads (it may be the
- * dependency it lacked), its failure reported once per message. Writes are debounced: a jar
- * is acted on only once its size and modification time have stayed the same for the settle time
- * and it opens as a jar, so a half-copied file is never loaded.
+ * Hosts every plugin in a directory and follows it. A plugin is a {@code *.jar}, a {@code *.zip}
+ * or a subdirectory in the PF4J layout (one with {@code classes/} or {@code lib/}), in any of the
+ * layouts {@link PluginLoader#load} takes. A new plugin is loaded; a replaced one is loaded as a
+ * new generation <em>alongside</em> the old one, which then unloads (it drains while the new one
+ * already takes new devices); a removed one is unloaded. Plugins of the directory that depend on
+ * a replaced one are reloaded too, against its new generation, and their old generations unload
+ * first. Removing a plugin others depend on unloads those dependents first (a cascade, as
+ * {@link PluginLoader#unloadWithDependents}); a dependent whose file stays loads again when its
+ * dependency comes back. A cascade is not atomic: when one of its unloads times out, the plugins
+ * unloaded before it stay unloaded, it (GOING, intact) and the rest stay loaded, and the event
+ * line names them; the unload is retried. Plugins load in any order: one whose load failed is
+ * tried again whenever another loads (it may be the dependency it lacked), its failure reported
+ * once per message. Writes are debounced: a plugin is acted on only once its size and
+ * modification time (for a directory: of every file in it) have stayed the same for the settle
+ * time and a jar or zip opens as one, so a half-copied plugin is never loaded.
  *
  * <p>One watcher thread polls a {@link WatchService} (and rescans the directory every settle
  * period, so a missed or overflowed event only delays a change); unloads run on one background
@@ -94,10 +100,11 @@ public final class PluginDirectory implements AutoCloseable {
     }
 
     /**
-     * Starts hosting {@code directory}: its jars are loaded once they settle, and it is followed
+     * Starts hosting {@code directory}: its plugins (jars, zips, PF4J-layout directories) are
+     * loaded once they settle, and it is followed
      * until {@link #close()}.
      *
-     * @param settle        how long a jar must stay unchanged before it is acted on
+     * @param settle        how long a plugin must stay unchanged before it is acted on
      * @param unloadTimeout the timeout of each unload attempt
      * @param events        receives one line per thing that happened (loaded, reloaded, unloaded, failed)
      */
@@ -105,7 +112,7 @@ public final class PluginDirectory implements AutoCloseable {
                                         Consumer<String> events) throws IOException {
         Objects.requireNonNull(loader, "loader");
         if (!Files.isDirectory(directory)) {
-            throw new IllegalArgumentException(directory + " is not a directory: pass the directory that holds the plugin jars");
+            throw new IllegalArgumentException(directory + " is not a directory: pass the directory that holds the plugins");
         }
         PluginDirectory d = new PluginDirectory(loader, directory.toAbsolutePath().normalize(), settle, unloadTimeout, events);
         d.thread.start();
@@ -138,13 +145,12 @@ public final class PluginDirectory implements AutoCloseable {
 
     private void rescan() {
         long now = System.nanoTime();
-        Map<Path, BasicFileAttributes> present = new HashMap<>();
-        try (DirectoryStream<Path> jars = Files.newDirectoryStream(directory, "*.jar")) {
-            for (Path jar : jars) {
-                try {
-                    present.put(jar, Files.readAttributes(jar, BasicFileAttributes.class));
-                } catch (NoSuchFileException gone) {
-                    // removed while listing: the next scan sees it gone
+        Map<Path, Seen> present = new HashMap<>();
+        try (DirectoryStream<Path> entries = Files.newDirectoryStream(directory)) {
+            for (Path entry : entries) {
+                Seen now0 = look(entry, now);
+                if (now0 != null) {
+                    present.put(entry, now0);
                 }
             }
         } catch (IOException e) {
@@ -166,14 +172,13 @@ public final class PluginDirectory implements AutoCloseable {
             synchronized (this) {
                 old = hosted.remove(jar);
             }
-            event("removed " + jar.getFileName() + ": unloading " + describe(old));
-            unloadLater(jar, old);
+            removed(jar, old);
         }
         List<Path> settled = new java.util.ArrayList<>();
         present.forEach((jar, attrs) -> {
             Seen before = seen.get(jar);
-            if (before == null || before.size() != attrs.size() || !before.modified().equals(attrs.lastModifiedTime())) {
-                seen.put(jar, new Seen(attrs.size(), attrs.lastModifiedTime(), now)); // changed: settle again
+            if (before == null || before.size() != attrs.size() || !before.modified().equals(attrs.modified())) {
+                seen.put(jar, attrs); // changed: settle again
                 return;
             }
             if (before.since() == Long.MIN_VALUE || now - before.since() < settle.toNanos()) {
@@ -225,6 +230,114 @@ public final class PluginDirectory implements AutoCloseable {
         });
     }
 
+    /**
+     * What a directory entry looks like now if it is a plugin: a regular {@code *.jar} or
+     * {@code *.zip} (its size and modification time), or a directory with {@code classes/} or
+     * {@code lib/} (a digest of the size and path of every file in it, and the newest
+     * modification time among them and their folders); {@code null} for anything else, or an
+     * entry that vanished while being looked at (the next scan sees it again, or gone).
+     */
+    private static Seen look(Path entry, long now) {
+        String name = entry.getFileName().toString();
+        if (name.startsWith(".")) {
+            return null;
+        }
+        try {
+            BasicFileAttributes a = Files.readAttributes(entry, BasicFileAttributes.class);
+            if (a.isRegularFile()) {
+                return name.endsWith(".jar") || name.endsWith(".zip") ? new Seen(a.size(), a.lastModifiedTime(), now) : null;
+            }
+            if (!a.isDirectory() || !Files.isDirectory(entry.resolve("classes")) && !Files.isDirectory(entry.resolve("lib"))) {
+                return null;
+            }
+            long[] digest = {0};
+            FileTime[] newest = {a.lastModifiedTime()};
+            Files.walkFileTree(entry, new java.nio.file.SimpleFileVisitor<>() {
+                @Override
+                public java.nio.file.FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) {
+                    newer(attrs.lastModifiedTime());
+                    return java.nio.file.FileVisitResult.CONTINUE;
+                }
+
+                @Override
+                public java.nio.file.FileVisitResult visitFile(Path file, BasicFileAttributes attrs) {
+                    digest[0] = digest[0] * 31 + entry.relativize(file).toString().hashCode() * 17L + attrs.size();
+                    newer(attrs.lastModifiedTime());
+                    return java.nio.file.FileVisitResult.CONTINUE;
+                }
+
+                private void newer(FileTime t) {
+                    if (t.compareTo(newest[0]) > 0) {
+                        newest[0] = t;
+                    }
+                }
+            });
+            return new Seen(digest[0], newest[0], now);
+        } catch (IOException gone) {
+            return null; // removed or changing while listed: the next scan sees it again
+        }
+    }
+
+    /**
+     * A hosted plugin's file is gone: unload it and, first, the plugins of this directory that
+     * depend on it (their files may stay: each is then tried again whenever another plugin loads,
+     * so it comes back with its dependency).
+     */
+    private void removed(Path jar, Plugin old) {
+        if (old == null) {
+            return;
+        }
+        List<Plugin> dependents = hostedDependents(old, "removed");
+        List<Plugin> order = new java.util.ArrayList<>(dependents);
+        order.add(old);
+        StringBuilder line = new StringBuilder("removed " + jar.getFileName() + ": unloading " + describe(old));
+        if (!dependents.isEmpty()) {
+            line.append(" and, first, the plugins that depend on it: ").append(describeAll(dependents));
+        }
+        for (Plugin d : dependents) {
+            Path dj = d.jar();
+            synchronized (this) {
+                hosted.remove(dj);
+            }
+            if (Files.exists(dj)) {
+                lastFailure.put(dj, "needs " + old.id() + ", which was removed");
+                line.append("; ").append(dj.getFileName()).append(" stays and loads again when ").append(old.id()).append(" does");
+            }
+        }
+        event(line.toString());
+        unloadCascade(jar.getFileName() + " removed", order);
+    }
+
+    /**
+     * The plugins of this directory that depend on {@code plugin}, directly or not, in the order to
+     * unload them; those this directory does not host are named in an event and left out (the
+     * plugin's own unload is then refused, naming them).
+     */
+    private List<Plugin> hostedDependents(Plugin plugin, String why) {
+        List<Plugin> out = new java.util.ArrayList<>();
+        for (Plugin d : loader.dependentsInUnloadOrder(plugin)) {
+            Plugin current;
+            synchronized (this) {
+                current = hosted.get(d.jar());
+            }
+            if (current == d) {
+                out.add(d);
+            } else {
+                event("not unloading " + describe(d) + ", which depends on " + describe(plugin) + " (" + why + "): this directory "
+                        + "does not host it; unload it to let " + describe(plugin) + " unload");
+            }
+        }
+        return out;
+    }
+
+    private static String describeAll(List<Plugin> plugins) {
+        List<String> names = new java.util.ArrayList<>();
+        for (Plugin p : plugins) {
+            names.add(describe(p));
+        }
+        return String.join(", ", names);
+    }
+
     private synchronized List<Path> hostedPaths() {
         return List.copyOf(hosted.keySet());
     }
@@ -236,11 +349,14 @@ public final class PluginDirectory implements AutoCloseable {
      * @return whether it loaded a new generation
      */
     private boolean apply(Path jar, Map<Path, PluginLoadException> failed) {
-        try (JarFile ignored = new JarFile(jar.toFile())) {
-            // a complete jar
-        } catch (IOException e) {
-            event("not loading " + jar.getFileName() + ": not a complete jar yet (" + e.getMessage() + "); waiting for it to change");
-            return false;
+        if (!Files.isDirectory(jar)) {
+            try (JarFile ignored = new JarFile(jar.toFile())) {
+                // a complete jar or zip
+            } catch (IOException e) {
+                event("not loading " + jar.getFileName() + ": not a complete " + (jar.toString().endsWith(".zip") ? "zip" : "jar")
+                        + " yet (" + e.getMessage() + "); waiting for it to change");
+                return false;
+            }
         }
         Plugin old;
         synchronized (this) {
@@ -256,11 +372,9 @@ public final class PluginDirectory implements AutoCloseable {
                 event("loaded " + describe(fresh) + " from " + jar.getFileName());
             } else {
                 event("reloaded " + jar.getFileName() + ": " + describe(fresh) + " is live, " + describe(old) + " unloading");
-                List<Plugin> dependents = reloadDependents(old);
-                for (Plugin d : dependents) { // dependents first: the one unloader thread runs them in this order
-                    unloadLater(d.jar(), d);
-                }
-                unloadLater(jar, old);
+                List<Plugin> order = new java.util.ArrayList<>(reloadDependents(old));
+                order.add(old); // dependents first
+                unloadCascade(jar.getFileName() + " replaced", order);
             }
             return true;
         } catch (PluginLoadException e) {
@@ -306,33 +420,67 @@ public final class PluginDirectory implements AutoCloseable {
         return reloaded;
     }
 
-    private void unloadLater(Path jar, Plugin plugin) {
-        if (plugin == null) {
-            return;
+    /**
+     * Unloads {@code order} on the unloader thread, one after the other (dependents before their
+     * dependencies). An unload that times out is retried until it succeeds or the directory is
+     * closed; each timeout's line says, for a cascade of several, which of them are unloaded and
+     * which are still loaded (the cascade is not atomic: the plugin that timed out stays GOING and
+     * intact, the rest as they were). An unload refused for another reason (a dependent this
+     * directory does not host) ends the cascade, naming what stays loaded.
+     */
+    private void unloadCascade(String cause, List<Plugin> order) {
+        for (Plugin p : order) {
+            draining.computeIfAbsent(p.jar(), j -> java.util.concurrent.ConcurrentHashMap.newKeySet()).add(p);
         }
-        draining.computeIfAbsent(jar, j -> java.util.concurrent.ConcurrentHashMap.newKeySet()).add(plugin);
         unloader.execute(() -> {
-            while (!closed) {
-                try {
-                    UnloadReport r = loader.unload(plugin, unloadTimeout);
-                    draining.get(jar).remove(plugin);
-                    event("unloaded " + describe(plugin) + ": " + r.summary());
-                    if (r.outcome() == PluginState.UNLOADED) {
-                        // The check goes on without blocking this thread; its line is written on it, not the watcher's.
-                        plugin.collectionCheck().thenAcceptAsync(this::collectionChecked, unloader);
-                    }
-                    return;
-                } catch (UnloadTimeoutException e) {
-                    event("unload of " + describe(plugin) + " timed out, retrying: " + e.getMessage().lines().findFirst().orElse(""));
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    return;
-                } catch (RuntimeException e) {
-                    event("unload of " + describe(plugin) + " failed: " + e.getMessage());
+            for (int i = 0; i < order.size(); i++) {
+                Plugin plugin = order.get(i);
+                if (!unloadOne(cause, order, i)) {
                     return;
                 }
+                draining.get(plugin.jar()).remove(plugin);
             }
         });
+    }
+
+    /** Unloads {@code order.get(i)}, retrying timeouts; whether it is unloaded. */
+    private boolean unloadOne(String cause, List<Plugin> order, int i) {
+        Plugin plugin = order.get(i);
+        while (!closed) {
+            try {
+                UnloadReport r = loader.unload(plugin, unloadTimeout);
+                event("unloaded " + describe(plugin) + ": " + r.summary());
+                if (r.outcome() == PluginState.UNLOADED) {
+                    // The check goes on without blocking this thread; its line is written on it, not the watcher's.
+                    plugin.collectionCheck().thenAcceptAsync(this::collectionChecked, unloader);
+                }
+                return true;
+            } catch (UnloadTimeoutException e) {
+                event("unload of " + describe(plugin) + " timed out, retrying: " + e.getMessage().lines().findFirst().orElse("")
+                        + cascadeState(cause, order, i));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            } catch (RuntimeException e) {
+                event("unload of " + describe(plugin) + " failed: " + e.getMessage() + cascadeState(cause, order, i));
+                return false;
+            }
+        }
+        return false;
+    }
+
+    /** For a cascade of several plugins: what it unloaded and what is still loaded; empty for one plugin. */
+    private static String cascadeState(String cause, List<Plugin> order, int stuck) {
+        if (order.size() < 2) {
+            return "";
+        }
+        List<Plugin> done = order.subList(0, stuck);
+        List<String> still = new java.util.ArrayList<>();
+        for (Plugin p : order.subList(stuck, order.size())) {
+            still.add(describe(p) + " (" + p.state() + ")");
+        }
+        return "; the cascade for " + cause + " is not atomic: unloaded so far " + (done.isEmpty() ? "none" : describeAll(done))
+                + "; still loaded " + String.join(", ", still);
     }
 
     private void collectionChecked(UnloadReport r) {

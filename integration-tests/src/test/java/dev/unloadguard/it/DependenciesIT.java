@@ -73,6 +73,8 @@ class DependenciesIT {
     private static Path chain;
     /** Plugin tail: requires a and hands the host a callback a's API made (code of a). */
     private static Path tail;
+    /** Plugin slow: requires a and hands the host a runnable of its own code that waits at the gate "slow". */
+    private static Path slow;
 
     @TempDir
     Path dir;
@@ -208,6 +210,27 @@ class DependenciesIT {
                             public void exit() { }
                         }
                         """).build("deps-tail"), "tail", "Plugin-Requires", "a");
+        slow = buildSlow();
+    }
+
+    private static Path buildSlow() throws Exception {
+        return manifest(TestPlugins.plugin().driver("it.deps.s.SDriver")
+                .source("it.deps.s.SDriver", """
+                        package it.deps.s;
+                        import dev.unloadguard.driver.*;
+                        import dev.unloadguard.it.support.HostProbe;
+                        public final class SDriver implements Driver {
+                            public String id() { return "slow"; }
+                            public void init(DriverContext ctx) {
+                                HostProbe probe = ctx.service(HostProbe.class).orElseThrow();
+                                probe.keep((Runnable) () -> {  // its own code: its unload waits while it runs
+                                    probe.pass("slow");
+                                    probe.record("slow done");
+                                });
+                            }
+                            public void exit() { }
+                        }
+                        """).build("deps-slow"), "slow", "Plugin-Requires", "a");
     }
 
     private static Path manifest(Path jar, String name, String... entries) throws Exception {
@@ -508,6 +531,65 @@ class DependenciesIT {
             Plugin a = loader.plugin("a").orElseThrow();
             assertEquals(List.of(a), loader.plugin("c").orElseThrow().dependencies());
             assertEquals(1, events.stream().filter(e -> e.startsWith("failed to load c.jar")).count(), () -> "events: " + events);
+        }
+    }
+
+    /**
+     * Removing a jar that others in the watched directory depend on unloads them first (one
+     * cascade, reported in one line naming them); their jars stay and they load again when the
+     * dependency comes back. The cascade is not atomic: a dependent whose unload times out (its
+     * own code still runs on a host thread) stays GOING and intact with the dependency LIVE, the
+     * dependent unloaded before it stays unloaded, and the line says which are unloaded and which
+     * are still loaded; the unload is retried and the cascade finishes once the code returned.
+     */
+    @Test
+    void removingADependencyFromAWatchedDirectoryCascadesAndAStuckDependentLeavesTheRestIntact() throws Exception {
+        Path watched = java.nio.file.Files.createDirectory(dir.resolve("plugins"));
+        java.nio.file.Files.copy(a1, watched.resolve("a.jar"));
+        java.nio.file.Files.copy(cOnA, watched.resolve("c.jar"));
+        List<String> events = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (dev.unloadguard.loader.PluginDirectory directory = dev.unloadguard.loader.PluginDirectory.watch(
+                loader, watched, Duration.ofMillis(150), Duration.ofMillis(300), events::add)) {
+            await().atMost(LONG).until(() -> directory.hosted().size() == 2);
+            java.nio.file.Files.copy(slow, watched.resolve("slow.jar"));
+            await().atMost(LONG).until(() -> directory.hosted().size() == 3);
+            Plugin a = loader.plugin("a").orElseThrow();
+            Plugin pc = loader.plugin("c").orElseThrow();
+            Plugin ps = loader.plugin("slow").orElseThrow();
+            probe.closeGate("slow");
+            Thread host = runKeptCallback();
+            await().atMost(LONG).until(() -> probe.saw("reached slow"));
+
+            java.nio.file.Files.delete(watched.resolve("a.jar"));
+            await().atMost(LONG).until(() -> events.stream().anyMatch(e -> e.contains("is not atomic")));
+            assertTrue(events.contains("removed a.jar: unloading a generation 1 and, first, the plugins that depend on it: "
+                    + "c generation 1, slow generation 1; c.jar stays and loads again when a does; slow.jar stays and loads again "
+                    + "when a does"), () -> "events: " + events);
+            String stuck = events.stream().filter(e -> e.contains("is not atomic")).findFirst().orElseThrow();
+            assertTrue(stuck.startsWith("unload of slow generation 1 timed out, retrying: ")
+                    && stuck.endsWith("; the cascade for a.jar removed is not atomic: unloaded so far c generation 1; "
+                    + "still loaded slow generation 1 (GOING), a generation 1 (LIVE)"), stuck);
+            assertEquals(PluginState.COLLECTED, pc.state());
+            assertEquals(PluginState.GOING, ps.state());
+            assertEquals(PluginState.LIVE, a.state());
+
+            probe.forget();
+            probe.openGate("slow");
+            host.join(LONG.toMillis());
+            assertTrue(probe.saw("slow done"), () -> "the stuck dependent's code ran to its end: " + probe.events());
+            await().atMost(LONG).until(() -> a.state() == PluginState.COLLECTED && ps.state() == PluginState.COLLECTED);
+            List<String> unloads = events.stream().filter(e -> e.startsWith("unloaded ")).collect(Collectors.toList());
+            assertEquals(3, unloads.size(), () -> "events: " + events);
+            assertTrue(unloads.get(0).startsWith("unloaded c generation 1") && unloads.get(1).startsWith("unloaded slow generation 1")
+                    && unloads.get(2).startsWith("unloaded a generation 1"), () -> "events: " + events);
+            assertEquals(0, a.lateAccesses());
+
+            java.nio.file.Files.copy(a1, watched.resolve("a.jar"));
+            await().atMost(LONG).until(() -> directory.hosted().size() == 3);
+            Plugin a2 = loader.plugin("a").orElseThrow();
+            assertEquals(List.of(a2), loader.plugin("c").orElseThrow().dependencies());
+            assertEquals(List.of(a2), loader.plugin("slow").orElseThrow().dependencies());
+            probe.forget();
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.unloadguard.it;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -15,6 +16,7 @@ import dev.unloadguard.it.support.TestPlugins;
 import dev.unloadguard.loader.IsolationPolicy;
 import dev.unloadguard.loader.LoadOption;
 import dev.unloadguard.loader.Plugin;
+import dev.unloadguard.loader.PluginDirectory;
 import dev.unloadguard.loader.PluginLoadException;
 import dev.unloadguard.loader.PluginLoader;
 import dev.unloadguard.loader.PluginState;
@@ -207,7 +209,10 @@ class LayoutsIT {
 
     /** A directory in the PF4J layout: {@code classes/} and {@code lib/util.jar}. */
     private Path pf4jDirectory() throws IOException {
-        Path plugin = dir.resolve("pf4j-plugin");
+        return pf4jDirectory(dir.resolve("pf4j-plugin"));
+    }
+
+    private Path pf4jDirectory(Path plugin) throws IOException {
         for (Map.Entry<String, byte[]> e : entries(driverJar, "").entrySet()) {
             Path f = plugin.resolve("classes").resolve(e.getKey());
             Files.createDirectories(f.getParent());
@@ -220,9 +225,13 @@ class LayoutsIT {
 
     /** A zip in the PF4J layout. */
     private Path pf4jZip() throws IOException {
+        return pf4jZip(dir.resolve("pf4j-plugin.zip"), libV1);
+    }
+
+    private Path pf4jZip(Path zip, Path lib) throws IOException {
         Map<String, byte[]> entries = entries(driverJar, "classes/");
-        entries.put("lib/util.jar", Files.readAllBytes(libV1));
-        return write(dir.resolve("pf4j-plugin.zip"), entries);
+        entries.put("lib/util.jar", Files.readAllBytes(lib));
+        return write(zip, entries);
     }
 
     private static Map<String, byte[]> entries(Path jar, String prefix) throws IOException {
@@ -290,6 +299,50 @@ class LayoutsIT {
     @Test
     void aPf4jZip() throws Exception {
         assertEquals("greeting host", loadRunUnload(pf4jZip()));
+    }
+
+    /**
+     * {@code run --watch} hosts PF4J-layout plugins too ({@link PluginDirectory}): a directory
+     * moved in is loaded (once it settled) and unloaded when moved out; a zip is loaded, reloaded
+     * when replaced (its new library version live, the old generation collected), and unloaded
+     * when deleted.
+     */
+    @Test
+    void aWatchedDirectoryHostsPf4jDirectoriesAndZips() throws Exception {
+        Path watched = Files.createDirectory(dir.resolve("watched"));
+        Path staging = Files.createDirectory(dir.resolve("staging"));
+        List<String> events = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (PluginDirectory directory = PluginDirectory.watch(loader, watched, Duration.ofMillis(150), LONG, events::add)) {
+            Path built = pf4jDirectory(staging.resolve("pf4j-plugin"));
+            Path hosted = Files.move(built, watched.resolve("pf4j-plugin"));
+            await().atMost(LONG).until(() -> directory.hosted().containsKey(hosted));
+            Plugin fromDirectory = directory.hosted().get(hosted);
+            assertTrue(probe.saw("util loader " + fromDirectory.classLoaderName()), () -> "events: " + probe.events());
+            assertTrue(events.contains("loaded layouts generation 1 from pf4j-plugin"), () -> "events: " + events);
+            probe.forget();
+            Files.move(hosted, staging.resolve("moved-out"));
+            await().atMost(LONG).until(() -> fromDirectory.state() == PluginState.COLLECTED);
+            assertTrue(events.stream().anyMatch(e -> e.startsWith("removed pf4j-plugin: unloading layouts generation 1")),
+                    () -> "events: " + events);
+
+            Path zip = Files.move(pf4jZip(staging.resolve("plugin.zip"), libV1), watched.resolve("plugin.zip"));
+            await().atMost(LONG).until(() -> directory.hosted().containsKey(zip));
+            Plugin first = directory.hosted().get(zip);
+            assertTrue(probe.saw("util util v1"), () -> "events: " + probe.events());
+            probe.forget();
+            Files.move(pf4jZip(staging.resolve("plugin-v2.zip"), libV2), zip, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                    java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            await().atMost(LONG).until(() -> probe.saw("util util v2"));
+            probe.forget();
+            await().atMost(LONG).until(() -> first.state() == PluginState.COLLECTED);
+            Plugin second = directory.hosted().get(zip);
+            assertEquals(first.generation() + 1, second.generation());
+            assertTrue(events.stream().anyMatch(e -> e.startsWith("reloaded plugin.zip: layouts generation " + second.generation()
+                    + " is live")), () -> "events: " + events);
+            Files.delete(zip);
+            await().atMost(LONG).until(() -> second.state() == PluginState.COLLECTED);
+            assertEquals(Map.of(), directory.hosted());
+        }
     }
 
     // ---- isolation policy ----------------------------------------------------------------------
