@@ -112,6 +112,18 @@ final class PluginClassLoader extends URLClassLoader implements EpochHolder {
         return pluginFirst ? IsolationPolicy.PLUGIN_FIRST : IsolationPolicy.PARENT_FIRST;
     }
 
+    /** For the agent's cache of woven classes: the delegation, which decides where supertypes are read. */
+    @Override
+    public String lookupOrder() {
+        return pluginFirst ? "plugin-first;shared=" + String.join(",", shared) : "parent-first";
+    }
+
+    /** For the agent's cache of woven classes: the dependency loaders whose exports this loader reads. */
+    @Override
+    public Map<String, ClassLoader> importSources() {
+        return Map.<String, ClassLoader>copyOf(imports);
+    }
+
     @Override
     public ReleaseEpoch releaseEpoch() {
         return epoch;

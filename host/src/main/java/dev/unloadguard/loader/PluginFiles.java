@@ -85,11 +85,6 @@ final class PluginFiles {
         this.missing = List.copyOf(missing);
     }
 
-    /** Whether the plugin is one plain jar: its class path is the private copy alone. */
-    boolean plainJar() {
-        return libraries.isEmpty() && classPath.size() == 1 && !Files.isDirectory(copy);
-    }
-
     /**
      * Makes the private copy of {@code path} (absolute, normalized, checked by
      * {@link PluginJars#check}, which says whether it is a {@code directory}): on failure nothing

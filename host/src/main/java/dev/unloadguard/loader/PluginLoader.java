@@ -8,7 +8,6 @@ import dev.unloadguard.epoch.ReleaseGuard;
 import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import java.io.IOException;
 import java.lang.System.Logger.Level;
-import java.net.MalformedURLException;
 import java.net.URL;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -280,20 +279,13 @@ public final class PluginLoader implements AutoCloseable {
         try {
             String loaderName = "plugin:" + path.getFileName() + "#" + LOADER_SEQ.incrementAndGet();
             URL[] classPath = files.classPath.toArray(new URL[0]);
-            if (policy == IsolationPolicy.PLUGIN_FIRST && files.plainJar()) {
-                // The same jar, read the same way (a jar: URL of the whole file is the JDK's JarLoader
-                // too), but not the one-file: URL shape the agent's cache of woven classes keys by
-                // the jar and its parent alone: plugin-first, a class's supertypes may be the
-                // plugin's own where parent-first they are the host's, so the woven bytes may differ.
-                classPath = new URL[] {new URL("jar:" + classPath[0] + "!/")};
-            }
             // One release epoch per generation: unloading it waits for its own sections only.
             cl = new PluginClassLoader(loaderName, classPath, parent, PluginLoader.class.getClassLoader(),
                     new ReleaseEpoch("plugin jar " + path.getFileName() + " (" + loaderName + ")", scope == GuardScope.ENTRIES),
                     policy, sharedPackages, resolution.imports);
-        } catch (MalformedURLException | RuntimeException e) {
+        } catch (RuntimeException e) {
             copies.delete(copy);
-            throw new PluginLoadException(path, "cannot turn " + copy + " into a class path URL: " + e.getMessage(), e);
+            throw new PluginLoadException(path, "cannot make a class loader for " + copy + ": " + e.getMessage(), e);
         }
         generations.made(cl);
         Plugin plugin = null;

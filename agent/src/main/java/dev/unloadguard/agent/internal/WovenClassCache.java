@@ -1,5 +1,6 @@
 package dev.unloadguard.agent.internal;
 
+import dev.unloadguard.epoch.internal.EpochHolder;
 import dev.unloadguard.epoch.internal.Epochs;
 import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import dev.unloadguard.weave.internal.GuardTransformer;
@@ -19,6 +20,7 @@ import java.util.Arrays;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.WeakHashMap;
 
 /**
@@ -33,9 +35,12 @@ import java.util.WeakHashMap;
  * <li>the guard scope of its loader's epoch (ENTRIES or RELEASE_PATHS) and the guard owner
  *     (the runtime's {@code ReleaseGuard}, or the bootstrap bridge for a loader that cannot see
  *     it);</li>
- * <li>its supertypes, which the planner reads as resources through the loader: the jar's own
- *     classes (the key holds the SHA-256 of the loader's jar file, read once per loader) and the
- *     parent's (the key holds the parent loader itself, weakly);</li>
+ * <li>its supertypes, which the planner reads as resources through the loader: the plugin's own
+ *     classes (the key holds the SHA-256 of the loader's jars, its libraries included, read once
+ *     per loader), the parent's (the key holds the parent loader itself, weakly), which of the two
+ *     is looked at first (the loader's {@linkplain EpochHolder#lookupOrder lookup order}:
+ *     parent-first, or plugin-first with its shared packages), and the exports of the dependency
+ *     loaders it imports packages from (the key holds their identities, computed the same way);</li>
  * <li>per-loader state of the transformer (bodies other classes asked it to guard, classes that
  *     gained methods): a class that consulted or recorded any, or gained methods, or had a method
  *     left unwoven, is never cached ({@link GuardTransformer.Definition#reusable}), and a cached
@@ -47,9 +52,11 @@ import java.util.WeakHashMap;
  * {@code invokedynamic} call site) is first resolved, in both guard scopes and with either guard
  * owner. So the same input woven for another generation is the same output.
  *
- * <p>Only loaders the agent can identify by content are cached: a {@link URLClassLoader} with
- * one {@code file:} jar (unloadguard's plugin loaders read their private copy, which never
- * changes). Any other plugin loader, and every retransformation, goes straight to the weaver.
+ * <p>Only loaders the agent can identify by content are cached: a {@link URLClassLoader} whose
+ * class path is {@code file:} jars only (unloadguard's plugin loaders read their private copies,
+ * which never change), importing only from loaders that are cached too. Any other plugin loader
+ * (a PF4J directory's {@code classes/} folder, for one), and every retransformation, goes straight
+ * to the weaver.
  *
  * <h2>Memory</h2>
  * A least-recently-used map bounded by the bytes it holds (input and output of each class),
@@ -148,6 +155,17 @@ final class WovenClassCache implements ClassFileTransformer {
 
     /** The key of {@code className} defined by {@code loader}, or {@code null} if its loader is not cached. */
     private Key key(ClassLoader loader, String className, byte[] classfile) {
+        Object jar = identityOf(loader);
+        if (jar == NOT_CACHED) {
+            return null;
+        }
+        ReleaseEpoch epoch = Epochs.of(loader);
+        boolean entries = epoch != null && epoch.guardsEntries();
+        return new Key((Jar) jar, className, entries, Epochs.needsBootBridge(loader), Arrays.hashCode(classfile));
+    }
+
+    /** The loader's {@link #identify identity}, computed once per loader. */
+    private Object identityOf(ClassLoader loader) {
         Object jar;
         synchronized (jars) {
             jar = jars.get(loader);
@@ -158,53 +176,85 @@ final class WovenClassCache implements ClassFileTransformer {
                 jars.put(loader, jar);
             }
         }
-        if (jar == NOT_CACHED) {
-            return null;
-        }
-        ReleaseEpoch epoch = Epochs.of(loader);
-        boolean entries = epoch != null && epoch.guardsEntries();
-        return new Key((Jar) jar, className, entries, Epochs.needsBootBridge(loader), Arrays.hashCode(classfile));
+        return jar;
     }
 
-    /** The jar's identity: its SHA-256 and the loader's parent; {@link #NOT_CACHED} for any other shape of loader. */
-    private static Object identify(ClassLoader loader) {
+    /**
+     * The loader's identity as far as weaving goes: the SHA-256 of its class path (every entry a
+     * {@code file:} jar, in order), its parent, its lookup order ({@link EpochHolder#lookupOrder})
+     * and the identities of the loaders it imports packages from ({@link EpochHolder#importSources});
+     * {@link #NOT_CACHED} for any other shape of loader, or one importing from a loader that is not
+     * cached.
+     */
+    private Object identify(ClassLoader loader) {
         if (!(loader instanceof URLClassLoader)) {
             return NOT_CACHED;
         }
         URL[] urls = ((URLClassLoader) loader).getURLs();
-        if (urls.length != 1 || !"file".equals(urls[0].getProtocol())) {
+        if (urls.length == 0) {
             return NOT_CACHED;
         }
         try {
-            Path file = Path.of(urls[0].toURI());
-            if (!Files.isRegularFile(file)) {
-                return NOT_CACHED; // a directory of classes: no one digest to key it with
-            }
             MessageDigest sha = MessageDigest.getInstance("SHA-256");
-            try (InputStream in = Files.newInputStream(file)) {
-                byte[] buf = new byte[64 * 1024];
-                for (int n; (n = in.read(buf)) > 0; ) {
-                    sha.update(buf, 0, n);
+            byte[] buf = new byte[64 * 1024];
+            for (URL url : urls) {
+                if (!"file".equals(url.getProtocol())) {
+                    return NOT_CACHED;
+                }
+                Path file = Path.of(url.toURI());
+                if (!Files.isRegularFile(file)) {
+                    return NOT_CACHED; // a directory of classes: no one digest to key it with
+                }
+                long length = 0;
+                try (InputStream in = Files.newInputStream(file)) {
+                    for (int n; (n = in.read(buf)) > 0; ) {
+                        sha.update(buf, 0, n);
+                        length += n;
+                    }
+                }
+                for (int i = 0; i < 8; i++) {
+                    sha.update((byte) (length >>> (8 * i))); // where one jar ends and the next begins
+                }
+            }
+            String order = "parent-first";
+            Map<String, Jar> imports = new TreeMap<>();
+            if (loader instanceof EpochHolder) {
+                EpochHolder holder = (EpochHolder) loader;
+                order = holder.lookupOrder();
+                for (Map.Entry<String, ClassLoader> e : holder.importSources().entrySet()) {
+                    Object exporter = identityOf(e.getValue());
+                    if (exporter == NOT_CACHED) {
+                        return NOT_CACHED;
+                    }
+                    imports.put(e.getKey(), (Jar) exporter);
                 }
             }
             ClassLoader parent = loader.getParent();
-            return new Jar(sha.digest(), parent == null ? BOOT : parent);
+            return new Jar(sha.digest(), parent == null ? BOOT : parent, order, imports);
         } catch (IOException | NoSuchAlgorithmException | java.net.URISyntaxException | RuntimeException e) {
             Log.debug(() -> "not caching the woven classes of " + loader + ": " + e);
             return NOT_CACHED;
         }
     }
 
-    /** A jar's content and the parent its supertypes outside it come from. */
+    /**
+     * A jar's content, the parent its supertypes outside it come from, the order it looks them up
+     * in, and the content of the loaders it imports packages from. Holds no loader strongly.
+     */
     private static final class Jar {
         final byte[] sha256;
         final WeakReference<Object> parent;
+        final String lookupOrder;
+        final Map<String, Jar> imports;
         final int hash;
 
-        Jar(byte[] sha256, Object parent) {
+        Jar(byte[] sha256, Object parent, String lookupOrder, Map<String, Jar> imports) {
             this.sha256 = sha256;
             this.parent = new WeakReference<>(parent);
-            this.hash = Arrays.hashCode(sha256) * 31 + System.identityHashCode(parent);
+            this.lookupOrder = lookupOrder;
+            this.imports = Map.copyOf(imports);
+            this.hash = ((Arrays.hashCode(sha256) * 31 + System.identityHashCode(parent)) * 31 + lookupOrder.hashCode()) * 31
+                    + imports.hashCode();
         }
 
         @Override
@@ -214,7 +264,8 @@ final class WovenClassCache implements ClassFileTransformer {
             }
             Jar j = (Jar) o;
             Object p = parent.get();
-            return hash == j.hash && p != null && p == j.parent.get() && Arrays.equals(sha256, j.sha256);
+            return hash == j.hash && p != null && p == j.parent.get() && Arrays.equals(sha256, j.sha256)
+                    && lookupOrder.equals(j.lookupOrder) && imports.equals(j.imports);
         }
 
         @Override

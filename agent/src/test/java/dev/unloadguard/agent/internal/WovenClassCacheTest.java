@@ -45,7 +45,11 @@ class WovenClassCacheTest {
         private final ReleaseEpoch epoch;
 
         JarLoader(Path jar, boolean entries) throws IOException {
-            super("plugin:test", new URL[] {jar.toUri().toURL()}, WovenClassCacheTest.class.getClassLoader());
+            this(jar, entries, WovenClassCacheTest.class.getClassLoader());
+        }
+
+        JarLoader(Path jar, boolean entries, ClassLoader parent) throws IOException {
+            super("plugin:test", new URL[] {jar.toUri().toURL()}, parent);
             this.epoch = new ReleaseEpoch("test", entries);
         }
 
@@ -183,6 +187,111 @@ class WovenClassCacheTest {
         String s = new String(classFile, StandardCharsets.ISO_8859_1);
         assertTrue(s.contains("twice"));
         return s.replace("twice", name).getBytes(StandardCharsets.ISO_8859_1);
+    }
+
+    /** A plugin-first loader, as the host makes them: its own jar's resources before the parent's. */
+    static final class PluginFirstLoader extends URLClassLoader implements EpochHolder {
+        private final ReleaseEpoch epoch = new ReleaseEpoch("test", false);
+
+        PluginFirstLoader(Path jar, ClassLoader parent) throws IOException {
+            super("plugin:test-first", new URL[] {jar.toUri().toURL()}, parent);
+        }
+
+        @Override
+        public URL getResource(String name) {
+            URL own = findResource(name);
+            return own != null ? own : super.getResource(name);
+        }
+
+        @Override
+        public ReleaseEpoch releaseEpoch() {
+            return epoch;
+        }
+
+        @Override
+        public String lookupOrder() {
+            return "plugin-first;shared=";
+        }
+    }
+
+    /** A dependent's loader: package {@code p} (Cb's supertype's) read from the dependency that exports it. */
+    static final class DependentLoader extends URLClassLoader implements EpochHolder {
+        private final ReleaseEpoch epoch = new ReleaseEpoch("test", false);
+        private final ClassLoader exporter;
+
+        DependentLoader(Path jar, ClassLoader exporter) throws IOException {
+            super("plugin:test-dependent", new URL[] {jar.toUri().toURL()}, WovenClassCacheTest.class.getClassLoader());
+            this.exporter = exporter;
+        }
+
+        @Override
+        public URL getResource(String name) {
+            return name.startsWith("p/") && name.indexOf('/', 2) < 0 ? exporter.getResource(name) : super.getResource(name);
+        }
+
+        @Override
+        public ReleaseEpoch releaseEpoch() {
+            return epoch;
+        }
+
+        @Override
+        public Map<String, ClassLoader> importSources() {
+            return Map.of("p", exporter);
+        }
+    }
+
+    /**
+     * Plugin-first plugins are cached too, keyed by their lookup order: the same jar under the
+     * same parent weaves differently parent-first (Cb's supertype is the host's Base, no callback)
+     * and plugin-first (the jar's own Base, a ReleaseCallback); neither may be answered with the
+     * other's bytes, and a second plugin-first generation hits.
+     */
+    @Test
+    void aPluginFirstLoaderIsCachedAndItsLookupOrderIsPartOfTheKey() throws Exception {
+        Path host = jar("host-base", false);
+        Path plugin = jar("own-base", true);
+        Path copy = Files.copy(plugin, dir.resolve("own-base-copy.jar"));
+        byte[] cb = classFile(plugin, "p/Cb");
+        assertArrayEquals(cb, classFile(host, "p/Cb"));
+        WovenClassCache cache = new WovenClassCache(new GuardTransformer(null), 1 << 20);
+        try (URLClassLoader hostLoader = new URLClassLoader("host", new URL[] {host.toUri().toURL()}, getClass().getClassLoader());
+             JarLoader parentFirst = new JarLoader(plugin, false, hostLoader);
+             PluginFirstLoader first = new PluginFirstLoader(plugin, hostLoader);
+             PluginFirstLoader second = new PluginFirstLoader(copy, hostLoader);
+             PluginFirstLoader fresh = new PluginFirstLoader(plugin, hostLoader)) {
+            assertNull(cache.transform(parentFirst, "p/Cb", null, null, cb), "parent-first: the host's Base, no callback");
+            byte[] woven = cache.transform(first, "p/Cb", null, null, cb);
+            assertEquals(0, cache.hits(), "another lookup order: woven again");
+            assertNotNull(woven, "plugin-first: the plugin's own Base is a ReleaseCallback, release() is guarded");
+            assertArrayEquals(new GuardTransformer(null).transform(fresh, "p/Cb", null, null, cb), woven);
+            assertEquals(2, cache.size()[0], "both cached");
+            assertArrayEquals(woven, cache.transform(second, "p/Cb", null, null, cb.clone()));
+            assertEquals(1, cache.hits(), "the next plugin-first generation's class came from the cache");
+        }
+    }
+
+    /**
+     * A dependent's supertypes may be its dependency's exports: the dependency generation's
+     * content is part of the key, so a dependent of a changed dependency is woven fresh.
+     */
+    @Test
+    void theContentOfTheDependenciesADependentImportsFromIsPartOfTheKey() throws Exception {
+        Path plainApi = jar("api-plain", false);
+        Path callbackApi = jar("api-callback", true);
+        Path dependent = jar("dependent", false);
+        byte[] cb = classFile(dependent, "p/Cb");
+        WovenClassCache cache = new WovenClassCache(new GuardTransformer(null), 1 << 20);
+        try (JarLoader a1 = new JarLoader(plainApi, false); JarLoader a1Again = new JarLoader(Files.copy(plainApi,
+                dir.resolve("api-plain-copy.jar")), false); JarLoader a2 = new JarLoader(callbackApi, false);
+             DependentLoader b1 = new DependentLoader(dependent, a1); DependentLoader b2 = new DependentLoader(dependent, a1Again);
+             DependentLoader b3 = new DependentLoader(dependent, a2)) {
+            assertNull(cache.transform(b1, "p/Cb", null, null, cb), "its dependency's Base is no callback");
+            assertNull(cache.transform(b2, "p/Cb", null, null, cb.clone()));
+            assertEquals(1, cache.hits(), "the same dependency content: a hit");
+            byte[] woven = cache.transform(b3, "p/Cb", null, null, cb.clone());
+            assertEquals(1, cache.hits(), "another dependency content: woven again");
+            assertNotNull(woven, "the new dependency's Base is a ReleaseCallback: release() is guarded");
+        }
     }
 
     @Test
