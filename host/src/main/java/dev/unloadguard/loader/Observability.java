@@ -126,6 +126,20 @@ final class Observability {
         }
     }
 
+    private static boolean loaded(Plugin p) {
+        PluginState s = p.state();
+        return s == PluginState.LOADING || s == PluginState.LIVE || s == PluginState.GOING;
+    }
+
+    /** A plugin's dependencies as {@code "ID generation N version V"}. */
+    static List<String> describeDependencies(Plugin p) {
+        List<String> out = new java.util.ArrayList<>();
+        for (Plugin d : p.dependencies()) {
+            out.add(d.id() + " generation " + d.generation() + " version " + d.version());
+        }
+        return out;
+    }
+
     /** Unregisters this loader's MBeans. */
     void close() {
         MBeanServer server = ManagementFactory.getPlatformMBeanServer();
@@ -219,6 +233,37 @@ final class Observability {
         }
 
         @Override
+        public String getVersion() {
+            Plugin p = current;
+            return p == null ? "" : p.version().toString();
+        }
+
+        @Override
+        public List<String> getDependencies() {
+            Plugin p = current;
+            return p == null || !loaded(p) ? List.of() : describeDependencies(p);
+        }
+
+        @Override
+        public List<String> getDependents() {
+            Plugin p = current;
+            if (p == null || !loaded(p)) {
+                return List.of();
+            }
+            List<String> out = new java.util.ArrayList<>();
+            for (Plugin d : p.owner().dependents(p)) {
+                out.add(d.id() + " generation " + d.generation());
+            }
+            return out;
+        }
+
+        @Override
+        public List<String> getExports() {
+            Plugin p = current;
+            return p == null ? List.of() : p.exports();
+        }
+
+        @Override
         public String getLastUnloadReport() {
             Plugin p = lastUnloaded;
             return p == null ? "" : p.unloadReport().map(UnloadReport::toString).orElse("");
@@ -246,6 +291,8 @@ final class Observability {
                 e.generation = p.generation();
                 e.jar = p.jar().toString();
                 e.classLoader = p.classLoaderName();
+                e.version = p.version().toString();
+                e.dependencies = String.join(", ", describeDependencies(p));
                 e.commit();
             }
         }

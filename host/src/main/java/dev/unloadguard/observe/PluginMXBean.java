@@ -38,6 +38,24 @@ public interface PluginMXBean {
 
     String getJar();
 
+    /** The newest generation's {@code Plugin-Version} ({@code 0} when it declares none). */
+    String getVersion();
+
+    /**
+     * The plugins the newest generation was resolved against ({@code Plugin-Requires}), each as
+     * {@code "ID generation N version V"}; empty for a plugin that requires none or is unloaded.
+     */
+    java.util.List<String> getDependencies();
+
+    /**
+     * The loaded plugins resolved against the newest generation, each as {@code "ID generation N"}:
+     * while there are any, unloading it is refused unless the host cascades.
+     */
+    java.util.List<String> getDependents();
+
+    /** The packages the newest generation exports to its dependents ({@code Plugin-Exports}). */
+    java.util.List<String> getExports();
+
     /** The newest unload report of this id, or the empty string. */
     String getLastUnloadReport();
 }

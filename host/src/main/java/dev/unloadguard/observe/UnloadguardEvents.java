@@ -34,6 +34,13 @@ public final class UnloadguardEvents {
         public String jar;
         @Label("Class Loader")
         public String classLoader;
+        @Label("Version")
+        @Description("The plugin's Plugin-Version (0 when it declares none)")
+        public String version;
+        @Label("Dependencies")
+        @Description("The plugin generations the load was resolved against (Plugin-Requires), as 'ID generation N version V', "
+                + "comma-separated; empty when it requires none")
+        public String dependencies;
     }
 
     @Name("dev.unloadguard.PluginUnload")

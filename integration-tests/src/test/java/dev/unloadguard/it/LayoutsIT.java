@@ -412,7 +412,7 @@ class LayoutsIT {
      * {@code ReleaseCallback}, the host's is not. Parent-first (loaded first, so the agent has woven
      * this very jar once already), {@code Sub.release()} is an ordinary method, refused once the
      * plugin is GOING; plugin-first it is a release path, which runs. (The agent's cache of woven
-     * classes, keyed by the jar and its parent, must not hand the plugin-first loader the
+     * classes keys by the loader's lookup order too: it must not hand the plugin-first loader the
      * parent-first weaving.)
      */
     @Test

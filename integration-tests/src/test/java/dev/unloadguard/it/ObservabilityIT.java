@@ -177,6 +177,71 @@ class ObservabilityIT {
         }
     }
 
+    /**
+     * Dependencies in the MXBean and the load event: the dependency's MXBean lists its exports and
+     * its dependents, the dependent's its resolved dependencies; the dependent's PluginLoad event
+     * names them (greeting-sample and welcome-sample, the built samples).
+     */
+    @Test
+    void theMXBeanAndTheLoadEventShowDependencies(@TempDir Path tmp) throws Exception {
+        MBeanServer server = ManagementFactory.getPlatformMBeanServer();
+        Path file = tmp.resolve("deps.jfr");
+        PluginLoader loader = PluginLoader.builder().awaitCollection(true).build();
+        try (Recording recording = new Recording()) {
+            recording.enable("dev.unloadguard.PluginLoad").withThreshold(Duration.ZERO);
+            recording.start();
+            Plugin greeting = loader.load(BuiltJars.greetingSample());
+            Plugin welcome = loader.load(BuiltJars.welcomeSample());
+            recording.stop();
+            recording.dump(file);
+            ObjectName g = loader.mbeanName("greeting");
+            ObjectName w = loader.mbeanName("welcome");
+            assertEquals("1.0.0", server.getAttribute(g, "Version"));
+            assertEquals(List.of("dev.unloadguard.sample.greeting.api"), List.of((String[]) server.getAttribute(g, "Exports")));
+            assertEquals(List.of(), List.of((String[]) server.getAttribute(g, "Dependencies")));
+            assertEquals(List.of("welcome generation " + welcome.generation()), List.of((String[]) server.getAttribute(g, "Dependents")));
+            assertEquals(List.of("greeting generation " + greeting.generation() + " version 1.0.0"),
+                    List.of((String[]) server.getAttribute(w, "Dependencies")));
+            assertEquals(List.of(), List.of((String[]) server.getAttribute(w, "Dependents")));
+
+            loader.unloadWithDependents(greeting, Duration.ofSeconds(30));
+            assertEquals(List.of(), List.of((String[]) server.getAttribute(g, "Dependents")), "nothing depends on an unloaded plugin");
+            assertEquals(List.of(), List.of((String[]) server.getAttribute(w, "Dependencies")));
+        } finally {
+            loader.close();
+        }
+        List<RecordedEvent> loads = RecordingFile.readAllEvents(file).stream()
+                .filter(e -> e.getEventType().getName().equals("dev.unloadguard.PluginLoad")).collect(Collectors.toList());
+        RecordedEvent welcomeLoad = loads.stream().filter(e -> e.getString("pluginId").equals("welcome")).findFirst().orElseThrow();
+        assertEquals("greeting generation 1 version 1.0.0", welcomeLoad.getString("dependencies"));
+        assertEquals("1.0.0", welcomeLoad.getString("version"));
+        RecordedEvent greetingLoad = loads.stream().filter(e -> e.getString("pluginId").equals("greeting")).findFirst().orElseThrow();
+        assertEquals("", greetingLoad.getString("dependencies"));
+    }
+
+    /**
+     * {@code status} names each plugin's version and dependencies: a {@code run --watch} host (the
+     * real command line) with greeting-sample and welcome-sample dropped in its directory.
+     */
+    @Test
+    void theStatusCommandShowsDependencies(@TempDir Path tmp) throws Exception {
+        Path plugins = java.nio.file.Files.createDirectory(tmp.resolve("plugins"));
+        java.nio.file.Files.copy(BuiltJars.welcomeSample(), plugins.resolve("welcome.jar")); // before its dependency: any order
+        java.nio.file.Files.copy(BuiltJars.greetingSample(), plugins.resolve("greeting.jar"));
+        try (ChildJvm host = ChildJvm.java(List.of(ChildJvm.javaagent(), "-jar", BuiltJars.cli().toString(), "run", "--watch",
+                plugins.toString(), "--settle-ms", "100"))) {
+            host.awaitLine(l -> l.contains("loaded welcome generation"), Duration.ofSeconds(30));
+            try (ChildJvm status = ChildJvm.java(List.of("-jar", BuiltJars.cli().toString(), "status", Long.toString(host.pid())))) {
+                assertEquals(0, status.waitFor(Duration.ofMinutes(1)), status::output);
+                String out = status.output();
+                assertTrue(out.contains("2 plugin id(s)"), out);
+                assertTrue(out.lines().anyMatch(l -> l.matches("\\s+version 1\\.0\\.0; required by welcome generation \\d+; exports "
+                        + "dev\\.unloadguard\\.sample\\.greeting\\.api")), out);
+                assertTrue(out.lines().anyMatch(l -> l.matches("\\s+version 1\\.0\\.0; requires greeting generation \\d+ version 1\\.0\\.0")), out);
+            }
+        }
+    }
+
     @Test
     void theStatusCommandListsThePluginsOfARunningJvm() throws Exception {
         try (ChildJvm target = ChildJvm.start(List.of(ChildJvm.javaagent()), TailDepthScenario.class.getName(),
