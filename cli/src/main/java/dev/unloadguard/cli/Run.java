@@ -20,8 +20,9 @@ import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 
 /**
- * {@code run --watch DIR}: a plugin host that hosts every jar in a directory and hot-reloads
- * them (see {@link PluginDirectory}) until the process is stopped; on stop (Ctrl-C, SIGTERM) it
+ * {@code run --watch DIR}: a plugin host that hosts every plugin in a directory (jars, zips and
+ * PF4J-layout directories) and hot-reloads them, dependents with their dependencies (see
+ * {@link PluginDirectory}) until the process is stopped; on stop (Ctrl-C, SIGTERM) it
  * unloads every plugin. Plugins get configuration ({@code --config KEY=VALUE}) and services
  * ({@code --service TYPE=CLASS}, host classes made with their no-argument constructor) the way
  * {@link PluginLoader.Builder#config} and {@link PluginLoader.Builder#service} give them.
@@ -37,11 +38,11 @@ final class Run {
     static int run(Options options, PrintStream out, PrintStream err) throws UsageException {
         String dir = options.get("--watch", null);
         if (dir == null) {
-            throw new UsageException("run needs --watch DIR: the directory whose jars to host");
+            throw new UsageException("run needs --watch DIR: the directory whose plugins to host");
         }
         Path directory = Path.of(dir);
         if (!Files.isDirectory(directory)) {
-            throw new UsageException(directory.toAbsolutePath() + " is not a directory: create it, or pass the directory that holds the plugin jars");
+            throw new UsageException(directory.toAbsolutePath() + " is not a directory: create it, or pass the directory that holds the plugins");
         }
         Duration settle = Duration.ofMillis(options.positiveInt("--settle-ms", 500));
         Duration unloadTimeout = Duration.ofMillis(options.positiveInt("--unload-timeout-ms", 10_000));
@@ -95,7 +96,7 @@ final class Run {
                 stopped.countDown();
             }
         }, "unloadguard-run-shutdown"));
-        out.println("hosting the jars in " + directory.toAbsolutePath() + " (settle " + settle.toMillis()
+        out.println("hosting the jars in " + directory.toAbsolutePath() + " (zips and PF4J directories too; settle " + settle.toMillis()
                 + " ms); stop with Ctrl-C");
         out.flush();
         try {
