@@ -91,6 +91,8 @@ public final class Main {
         out.println("         options: --cycles N (default " + Demo.DEFAULT_CYCLES + "), --driver JAR, --helper JAR,");
         out.println("                  --timeout-ms N (per unload, default 10000), --unguarded (allow running");
         out.println("                  without -javaagent, to see what goes wrong), --quiet (no progress lines)");
+        out.println("         --dependencies: a plugin with a library and one depending on it, reloaded together");
+        out.println("                  (--greeting JAR, --welcome JAR; --cycles default " + DependencyDemo.DEFAULT_CYCLES + ")");
         out.println("  attach PID [--agent JAR]");
         out.println("         load the agent into a running JVM started without it; plugin classes it already");
         out.println("         loaded are retransformed (guarded) at once; the agent jar is --agent, else");
