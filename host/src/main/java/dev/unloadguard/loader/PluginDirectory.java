@@ -311,11 +311,15 @@ public final class PluginDirectory implements AutoCloseable {
     /**
      * The plugins of this directory that depend on {@code plugin}, directly or not, in the order to
      * unload them; those this directory does not host are named in an event and left out (the
-     * plugin's own unload is then refused, naming them).
+     * plugin's own unload is then refused, naming them), those already queued for unloading are
+     * left out silently (the one unloader thread runs them first).
      */
     private List<Plugin> hostedDependents(Plugin plugin, String why) {
         List<Plugin> out = new java.util.ArrayList<>();
         for (Plugin d : loader.dependentsInUnloadOrder(plugin)) {
+            if (draining.getOrDefault(d.jar(), java.util.Set.of()).contains(d)) {
+                continue; // its unload is queued already (its file went too): it runs before this one's
+            }
             Plugin current;
             synchronized (this) {
                 current = hosted.get(d.jar());

@@ -166,7 +166,7 @@ class TortureIT {
 
     private static String chainSummary(String label, ChildJvm jvm) {
         return String.format(Locale.ROOT, "torture chain [%s]: %s cycles (chain-b on chain-a, cascaded), %s calls through chain-b, "
-                        + "%s chain-a callbacks, %s lingering tails ran to the end, %s refused at the call, %s NoClassDefFoundError, "
+                        + "%s chain-a callbacks, %s calls that saw their exit lingered and ran to the end, %s refused at the call, %s NoClassDefFoundError, "
                         + "%s late accesses, %s other errors, %s not collected, %.1f s, seed %s, %s",
                 label, value(jvm, "cycles"), value(jvm, "calls"), value(jvm, "tails"), value(jvm, "lateNotes"), value(jvm, "refused"),
                 value(jvm, "ncdfe"), value(jvm, "lateAccesses"), value(jvm, "otherErrors"), value(jvm, "notCollected"),
