@@ -190,6 +190,7 @@ final class DependencyDemo {
             collected += r.collected() ? 1 : 0;
         }
         long late = loader.lateAccesses();
+        loader.close(); // nothing is loaded any more: unregisters the MBeans, removes the copies' folder
         failures += timeouts + loadFailures + (unloads - collected) + (int) Math.min(Integer.MAX_VALUE, ncdfe.get() + otherErrors.get() + late);
 
         out.println();

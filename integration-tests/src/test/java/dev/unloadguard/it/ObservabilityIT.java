@@ -239,6 +239,10 @@ class ObservabilityIT {
                         + "dev\\.unloadguard\\.sample\\.greeting\\.api")), out);
                 assertTrue(out.lines().anyMatch(l -> l.matches("\\s+version 1\\.0\\.0; requires greeting generation \\d+ version 1\\.0\\.0")), out);
             }
+            // SIGTERM: the host's shutdown unloads every plugin, the dependent before its dependency
+            ProcessHandle.of(host.pid()).orElseThrow().destroy();
+            host.waitFor(Duration.ofMinutes(1)); // the status a signal gives: not asserted, it differs by platform
+            assertTrue(host.lines().contains("stopped: every plugin unloaded"), host::output);
         }
     }
 
