@@ -604,7 +604,9 @@ public final class PluginLoader implements AutoCloseable {
      * protocol of {@link #unload}; returns one report per plugin, in the order they were unloaded,
      * the given plugin's last. If one of them cannot be unloaded (it times out, or a new dependent
      * was loaded meanwhile), that exception is thrown: the plugins unloaded before it stay
-     * unloaded (their reports are in {@link Plugin#unloadReport()}), it and the rest stay loaded.
+     * unloaded (their reports are in {@link Plugin#unloadReport()}), it and the rest stay loaded,
+     * and the exception carries, as a suppressed exception, which plugins the cascade unloaded and
+     * which are still loaded.
      *
      * @throws UnloadTimeoutException as {@link #unload}, for the first plugin that did not unload
      */
@@ -614,10 +616,36 @@ public final class PluginLoader implements AutoCloseable {
         java.util.LinkedHashSet<Plugin> order = new java.util.LinkedHashSet<>();
         dependentsFirst(plugin, order);
         List<UnloadReport> reports = new ArrayList<>();
+        List<String> unloaded = new ArrayList<>();
         for (Plugin p : order) {
-            reports.add(unload(p, timeout));
+            try {
+                reports.add(unload(p, timeout));
+            } catch (UnloadTimeoutException | RuntimeException e) {
+                e.addSuppressed(cascadeStopped(plugin, p, unloaded, order));
+                throw e;
+            }
+            unloaded.add(p.id() + " generation " + p.generation());
         }
         return List.copyOf(reports);
+    }
+
+    /**
+     * What a cascade that stopped at {@code failed} leaves: a cascade is not atomic, so the caller
+     * learns which plugins it unloaded already and which are still loaded (to retry, or to see what
+     * the host still runs).
+     */
+    private static IllegalStateException cascadeStopped(Plugin root, Plugin failed, List<String> unloaded,
+                                                        java.util.Set<Plugin> order) {
+        List<String> stillLoaded = new ArrayList<>();
+        for (Plugin p : order) {
+            if (p.state() != PluginState.UNLOADED && p.state() != PluginState.COLLECTED && p.state() != PluginState.LEAKED) {
+                stillLoaded.add(p.id() + " generation " + p.generation() + " (" + p.state() + ")");
+            }
+        }
+        return new IllegalStateException("the cascade unloading " + root.id() + " with its dependents stopped at " + failed.id() + " generation " + failed.generation()
+                + " (a cascade is not atomic): unloaded so far " + (unloaded.isEmpty() ? "none" : String.join(", ", unloaded))
+                + "; still loaded " + String.join(", ", stillLoaded)
+                + ". Retry unloadWithDependents once the cause above is fixed");
     }
 
     /** The loaded plugins that depend on {@code plugin}, directly or not, in the order to unload them (dependents first). */

@@ -417,6 +417,41 @@ class DependenciesIT {
     }
 
     /**
+     * The cascade is not atomic: when a dependent's unload times out (its own code still runs on
+     * a host thread), the dependents unloaded before it stay unloaded, it stays GOING and intact,
+     * the dependency stays LIVE, and the exception says which were unloaded and which are still
+     * loaded. A retry once the code returned finishes the cascade.
+     */
+    @Test
+    void aCascadeThatTimesOutMidwaySaysWhatItUnloadedAndWhatIsStillLoaded() throws Exception {
+        Plugin a = loader.load(a1);
+        Plugin pc = loader.load(cOnA);
+        Plugin ps = loader.load(slow);
+        probe.closeGate("slow");
+        Thread host = runKeptCallback();
+        await().atMost(LONG).until(() -> probe.saw("reached slow"));
+
+        UnloadTimeoutException e = assertThrows(UnloadTimeoutException.class,
+                () -> loader.unloadWithDependents(a, Duration.ofMillis(300)));
+        org.junit.jupiter.api.Assertions.assertSame(ps, e.plugin());
+        assertEquals(1, e.getSuppressed().length, () -> "suppressed: " + List.of(e.getSuppressed()));
+        assertEquals("the cascade unloading a with its dependents stopped at slow generation 1 (a cascade is not "
+                + "atomic): unloaded so far c generation 1; still loaded slow generation 1 (GOING), a generation 1 (LIVE). "
+                + "Retry unloadWithDependents once the cause above is fixed", e.getSuppressed()[0].getMessage());
+        assertEquals(PluginState.COLLECTED, pc.state());
+        assertEquals(PluginState.GOING, ps.state());
+        assertEquals(PluginState.LIVE, a.state());
+
+        probe.forget();
+        probe.openGate("slow");
+        host.join(LONG.toMillis());
+        assertTrue(probe.saw("slow done"), () -> "the stuck dependent's code ran to its end: " + probe.events());
+        List<UnloadReport> reports = loader.unloadWithDependents(a, LONG);
+        assertEquals(List.of("slow", "a"), reports.stream().map(UnloadReport::pluginId).collect(Collectors.toList()));
+        assertEquals(0, a.lateAccesses());
+    }
+
+    /**
      * The dependent hands the host a callback of its dependency's code (made by a's exported API);
      * the host runs it on its own thread, and it stops in its tail. The cascade unloads the
      * dependent at once (none of its code runs), then the dependency's unload waits at the release
