@@ -78,6 +78,7 @@ class UnloadFuzzIT {
         AssertionFailedError e = assertThrows(AssertionFailedError.class,
                 () -> fuzz(FuzzPlugins.buggy()).randomRuns(0).seeds(SEED_AT_WRITE).run());
         String m = e.getMessage();
+        System.out.println(m);                              // the message docs/testkit.md shows
         assertTrue(m.contains("(3 crossing(s)): 2 of 5 run(s) failed"), m);
         assertTrue(m.contains("exact run at crossing 2 of 3 (entering " + FuzzPlugins.WRITE + ")"), m);
         assertTrue(m.contains("replay: .crossings(2)"), m);

@@ -379,7 +379,7 @@ public final class UnloadFuzzer {
         String describe() {
             StringBuilder b = new StringBuilder(plan.describe(method));
             for (String p : problems) {
-                b.append("\n  - ").append(p.replace("\n", "\n    "));
+                b.append("\n  - ").append(p.stripTrailing().replace("\n", "\n    "));
             }
             return b.toString();
         }
