@@ -15,12 +15,10 @@ import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
@@ -490,6 +488,18 @@ public final class UnloadFuzzer {
                     + stack(runner));
             runner.interrupt();
         }
+        // judged (and dropped) before the collection check: a kept exception may pin the plugin's classes
+        Throwable t = thrown.getAndSet(null);
+        if (t != null) {
+            String escaped = lateAccessIn(t);
+            if (escaped != null) {
+                out.problems.add("a late access escaped to the scenario (" + escaped + "):\n" + stackTrace(t));
+            } else if (plan.crossing == 0 || !refusalIn(t)) {
+                out.problems.add("the scenario threw " + (plan.crossing == 0 ? "(without any unload during it)" : "")
+                        + ":\n" + stackTrace(t));
+            }
+            t = null;
+        }
         if (!trigger.started) {
             if (plan.crossing > 0 && crossed < plan.crossing) {
                 out.problems.add("the scenario crossed into the plugin only " + crossed + " time(s) this run, not "
@@ -505,25 +515,11 @@ public final class UnloadFuzzer {
         } catch (AssertionFailedError e) {
             out.problems.add(e.getMessage());
         }
-        Throwable t = thrown.get();
-        if (t != null) {
-            String escaped = lateAccessIn(t);
-            if (escaped != null) {
-                out.problems.add("a late access escaped to the scenario (" + escaped + "):\n" + stackTrace(t));
-            } else if (plan.crossing == 0 || !refusalIn(t)) {
-                out.problems.add("the scenario threw " + (plan.crossing == 0 ? "(without any unload during it)" : "")
-                        + ":\n" + stackTrace(t));
-            }
-        }
         if (plugin.lateAccesses() > 0) {
             out.problems.add("a late access escaped: code still running in the plugin asked its closed class loader "
                     + "for a class " + plugin.lateAccesses() + " time(s) (each got a PluginUnloadedError)");
         }
-        for (Map.Entry<Thread, Throwable> e : uncaught.end().entrySet()) {
-            String escaped = lateAccessIn(e.getValue());
-            out.problems.add("thread \"" + e.getKey().getName() + "\" died of an uncaught exception"
-                    + (escaped != null ? ", a late access (" + escaped + ")" : "") + ":\n" + stackTrace(e.getValue()));
-        }
+        out.problems.addAll(uncaught.end());
         return out;
     }
 
@@ -662,10 +658,16 @@ public final class UnloadFuzzer {
             return r;
         }
 
+        /** Kept as text at once: neither the thread (maybe a plugin's) nor the exception may pin the plugin. */
         @Override
         public void uncaughtException(Thread t, Throwable e) {
-            for (Run r : RUNS) {
-                r.seen.put(t, e);
+            if (!RUNS.isEmpty()) {
+                String escaped = lateAccessIn(e);
+                String problem = "thread \"" + t.getName() + "\" died of an uncaught exception"
+                        + (escaped != null ? ", a late access (" + escaped + ")" : "") + ":\n" + stackTrace(e);
+                for (Run r : RUNS) {
+                    r.seen.add(problem);
+                }
             }
             if (previous != null) {
                 previous.uncaughtException(t, e);
@@ -677,9 +679,9 @@ public final class UnloadFuzzer {
 
         /** The uncaught exceptions of one run. */
         static final class Run {
-            final Map<Thread, Throwable> seen = new ConcurrentHashMap<>();
+            final List<String> seen = new CopyOnWriteArrayList<>();
 
-            Map<Thread, Throwable> end() {
+            List<String> end() {
                 RUNS.remove(this);
                 return seen;
             }
