@@ -320,6 +320,13 @@ import dev.unloadguard.epoch.BarrierOutcome;
  * <li><em>Mark read</em> in an outermost {@code enter}: opaque, after B, which orders it after the
  *     lock increment. A stale 1 only costs the slow path, which reads the mark again under the
  *     cells lock, ordered after the sweep that wrote it; unmarking happens under that lock too.
+ * <li><em>Gate read</em> in an outermost {@code enterEntry}: volatile, after fence B, which
+ *     orders it after the section's lock increment; pairs with the unloading thread's volatile
+ *     store of the closed gate, made before its barrier's fence E (see "The gate"). A probing gate
+ *     is stored the same way (a CAS from {@code null}, removed by a CAS back to {@code null}, so
+ *     neither can overwrite a closed gate, which is only ever replaced by another closed gate);
+ *     its crossing counter is an atomic increment, so ordinals are distinct and gapless across
+ *     threads. An entry that reads a probing gate is an open gate's entry: nothing is refused.
  * <li><em>Fence R</em> (full, after a cell is put back): orders the array's publication before
  *     the section's loads; pairs with E as a registration's publication does (race (iii)).
  * <li><em>Cell array</em>: published with a volatile store under a small lock, read with a
