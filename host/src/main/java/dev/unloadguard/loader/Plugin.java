@@ -21,6 +21,10 @@ import java.util.concurrent.CompletableFuture;
  */
 public final class Plugin {
 
+    static {
+        dev.unloadguard.loader.internal.PluginAccess.install(Plugin::epoch); // the test kit's crossing probe
+    }
+
     private final PluginLoader owner;
     private final String id;
     private final int generation;

@@ -77,6 +77,21 @@ import dev.unloadguard.epoch.BarrierOutcome;
  * exempt (it calls the driver's {@code exit()}), and {@link #enter()} never looks at the gate:
  * release paths must run so devices can drain.
  *
+ * <p><b>The crossing probe (the test kit's unload-point fuzzing).</b> A test may install a probe
+ * ({@link #probeCrossings}) that counts <em>crossings</em>, the outermost gated entries from
+ * outside into the plugin, and tells a listener each one's ordinal, so a test can start an unload
+ * at exactly the k-th crossing. It costs nothing when unused: the probe is an open
+ * {@code Gate} that carries it, stored in the same {@code gate} field, so an outermost gated entry
+ * still reads the gate once and compares it with {@code null}; only a non-null gate (closed, or
+ * probing) takes the out-of-line slow path, which tells the two apart. Nested entries and
+ * {@link #enter()} never read the gate. The listener runs after fence B and the gate read, inside
+ * the counted section: an unload it starts (on another thread) either waits for that section in
+ * its barrier or, if the section has exited by then, refuses the entries that follow once it
+ * closed the gate. Probes are installed and removed with a CAS from and to {@code null}, so a
+ * probe never replaces a closed gate; closing the gate replaces the probing gate (the probe
+ * ends: crossings after GOING are refusals, not crossings). {@link #gateClosed()} is false
+ * while a probe is installed.
+ *
  * <p><b>Data.</b> A flip counter whose low bit is the <em>active index</em>, and one
  * {@code Cell} per thread that ever entered (a {@link ThreadLocal} created on the thread's
  * first {@code enter()}, registered in the epoch's array of cells, which sweeps keep to the
@@ -305,6 +320,13 @@ import dev.unloadguard.epoch.BarrierOutcome;
  * <li><em>Mark read</em> in an outermost {@code enter}: opaque, after B, which orders it after the
  *     lock increment. A stale 1 only costs the slow path, which reads the mark again under the
  *     cells lock, ordered after the sweep that wrote it; unmarking happens under that lock too.
+ * <li><em>Gate read</em> in an outermost {@code enterEntry}: volatile, after fence B, which
+ *     orders it after the section's lock increment; pairs with the unloading thread's volatile
+ *     store of the closed gate, made before its barrier's fence E (see "The gate"). A probing gate
+ *     is stored the same way (a CAS from {@code null}, removed by a CAS back to {@code null}, so
+ *     neither can overwrite a closed gate, which is only ever replaced by another closed gate);
+ *     its crossing counter is an atomic increment, so ordinals are distinct and gapless across
+ *     threads. An entry that reads a probing gate is an open gate's entry: nothing is refused.
  * <li><em>Fence R</em> (full, after a cell is put back): orders the array's publication before
  *     the section's loads; pairs with E as a registration's publication does (race (iii)).
  * <li><em>Cell array</em>: published with a volatile store under a small lock, read with a
@@ -387,6 +409,7 @@ public final class ReleaseEpoch {
 
     private static final VarHandle FLIPS;
     private static final VarHandle CELL_ARRAY;
+    private static final VarHandle GATE;
     private static final VarHandle LOCK0;
     private static final VarHandle LOCK1;
     private static final VarHandle UNLOCK0;
@@ -400,6 +423,7 @@ public final class ReleaseEpoch {
             MethodHandles.Lookup l = MethodHandles.lookup();
             FLIPS = l.findVarHandle(ReleaseEpoch.class, "flips", int.class);
             CELL_ARRAY = l.findVarHandle(ReleaseEpoch.class, "cellArray", CellArray.class);
+            GATE = l.findVarHandle(ReleaseEpoch.class, "gate", Gate.class);
             LOCK0 = l.findVarHandle(CellFields.class, "lock0", long.class);
             LOCK1 = l.findVarHandle(CellFields.class, "lock1", long.class);
             UNLOCK0 = l.findVarHandle(CellFields.class, "unlock0", long.class);
@@ -416,21 +440,30 @@ public final class ReleaseEpoch {
     /** Whether the agent weaves every entry into the plugin into this epoch, not only release paths. */
     private final boolean guardsEntries;
     /**
-     * {@code null} while the plugin takes new entries; set once its unload starts (GOING) and
-     * replaced, never cleared, by a retry or when it is unloaded. Volatile: read by
-     * {@link #enterEntry} after fence B, written by the unloading thread before its barrier.
+     * {@code null} while the plugin takes new entries and no crossing probe is installed; a
+     * closed gate once its unload starts (GOING), replaced, never cleared, by a retry or when it
+     * is unloaded. An open gate with a {@link Gate#probe} while a probe counts crossings
+     * ({@link #probeCrossings}), until the probe is removed or the gate closes. Volatile: read by
+     * {@link #enterEntry} after fence B, written by the unloading thread before its barrier;
+     * probes are installed and removed with a CAS, so they never replace a closed gate.
      */
     private volatile Gate gate;
     private final AtomicLong refused = new AtomicLong();
     private volatile Consumer<String> refusalListener;
 
-    /** A closed gate: whose plugin, since when, which thread may still enter (the unloader), unloaded when. */
+    /**
+     * A closed gate: whose plugin, since when, which thread may still enter (the unloader),
+     * unloaded when. Or an open gate that only carries a crossing probe ({@link #probe} not null,
+     * the other fields unused): every gated outermost entry passes and is counted.
+     */
     private static final class Gate {
         final String pluginId;
         final int generation;
         final Thread unloader;
         final Instant since;
         final Instant unloadedAt;
+        /** Non-null only in an open probing gate. */
+        final Probe probe;
 
         Gate(String pluginId, int generation, Thread unloader, Instant since, Instant unloadedAt) {
             this.pluginId = pluginId;
@@ -438,6 +471,53 @@ public final class ReleaseEpoch {
             this.unloader = unloader;
             this.since = since;
             this.unloadedAt = unloadedAt;
+            this.probe = null;
+        }
+
+        Gate(Probe probe) {
+            this.pluginId = null;
+            this.generation = 0;
+            this.unloader = null;
+            this.since = null;
+            this.unloadedAt = null;
+            this.probe = probe;
+        }
+
+        /** This gate if it is closed, {@code null} if it is open (a probing gate is open). */
+        static Gate closed(Gate g) {
+            return g == null || g.probe != null ? null : g;
+        }
+    }
+
+    /**
+     * Told about each crossing while a probe is installed ({@link #probeCrossings}): an outermost
+     * gated entry ({@link #enterEntry}) from outside the plugin, that is, non-plugin code (a host
+     * thread, another plugin, a thread outside any section of this epoch) entering this plugin's
+     * code through a method the agent guards as an entry.
+     */
+    @FunctionalInterface
+    public interface CrossingListener {
+        /**
+         * Called on the crossing thread, inside the section the entry just opened (counted, after
+         * fence B and the gate read: a barrier that starts now waits for it), before any of the
+         * entered method's code runs. It must not call this epoch's barrier (the thread is inside:
+         * the barrier throws) nor wait for one; to unload the plugin at this crossing, start the
+         * unload on another thread. What it throws is logged and ignored: the entry goes on.
+         *
+         * @param ordinal 1 for the first crossing since the probe was installed, then 2, 3, ...
+         *     (across all threads: one counter per probe)
+         * @param method the method entered, as refusals name it
+         */
+        void crossed(long ordinal, String method);
+    }
+
+    /** A crossing probe: its counter and listener. */
+    private static final class Probe {
+        final AtomicLong crossings = new AtomicLong();
+        final CrossingListener listener;
+
+        Probe(CrossingListener listener) {
+            this.listener = listener;
         }
     }
 
@@ -477,20 +557,64 @@ public final class ReleaseEpoch {
      */
     public void closeGate(String pluginId, int generation, Thread unloader) {
         Objects.requireNonNull(pluginId, "pluginId");
-        Gate g = gate;
+        Gate g = Gate.closed(gate);                      // a probing gate is open: it is replaced, its probe ends
         gate = new Gate(pluginId, generation, unloader, g == null ? Instant.now() : g.since, null);
     }
 
     /** Records that the plugin's class loader was closed at {@code at}: refusals say "was unloaded". No exemption. */
     public void markUnloaded(Instant at) {
         Objects.requireNonNull(at, "at");
-        Gate g = gate;
+        Gate g = Gate.closed(gate);
         gate = g == null ? new Gate(name, 0, null, at, at) : new Gate(g.pluginId, g.generation, null, g.since, at);
     }
 
     /** Whether the gate is closed (the plugin is GOING or unloaded). */
     public boolean gateClosed() {
-        return gate != null;
+        return Gate.closed(gate) != null;
+    }
+
+    /**
+     * Installs a crossing probe: from now until {@link #stopProbing()} or the gate closes
+     * ({@link #closeGate}, which replaces the probing gate), every crossing into the plugin (an
+     * outermost {@link #enterEntry} on any thread, see {@link CrossingListener}) is counted and
+     * reported to {@code listener} with its ordinal. For tests (the test kit's unload-point
+     * fuzzing): the probe lives in the gate field that every outermost gated entry reads anyway,
+     * so an epoch without a probe pays nothing for it (the entry's fast path stays one read of
+     * the gate and a null check); with one, each outermost gated entry takes the slow path (a
+     * counter increment and the listener). Nested entries and {@link #enter()} never see it.
+     *
+     * @throws IllegalStateException if the gate is closed (the plugin is unloading or unloaded),
+     *     or a probe is installed already
+     */
+    public void probeCrossings(CrossingListener listener) {
+        Objects.requireNonNull(listener, "listener");
+        Gate probing = new Gate(new Probe(listener));
+        if (!GATE.compareAndSet(this, (Gate) null, probing)) { // never replaces a closed gate, nor another probe
+            Gate g = gate;
+            throw new IllegalStateException(g != null && g.probe != null
+                    ? "the " + this + " has a crossing probe already: stop it first"
+                    : "the gate of the " + this + " is closed (the plugin is unloading or unloaded): no crossings to probe");
+        }
+    }
+
+    /**
+     * Removes the crossing probe, if one is installed and the gate is still open; a closed gate
+     * stays closed.
+     *
+     * @return the crossings the probe counted, or -1 if no probe was installed (or the gate closed)
+     */
+    public long stopProbing() {
+        Gate g = gate;
+        if (g != null && g.probe != null && GATE.compareAndSet(this, g, (Gate) null)) {
+            return g.probe.crossings.get();
+        }
+        return -1L;
+    }
+
+    /** The crossings the installed probe counted so far, or -1 if none is installed (or the gate closed). */
+    public long crossings() {
+        Gate g = gate;
+        return g != null && g.probe != null ? g.probe.crossings.get() : -1L;
     }
 
     /** How many entries the gate refused. */
@@ -574,11 +698,38 @@ public final class ReleaseEpoch {
         }
         int token = enterOuter(c, readIndex());
         Gate g = gate;                                   // volatile, after fence B: pairs with the barrier's E/A (G3)
-        if (g != null && g.unloader != Thread.currentThread()) {
+        if (g != null) {                                 // closed, or probing: the fast path is this null check
+            passGate(g, c, token, method);
+        }
+        return token;
+    }
+
+    /**
+     * The slow path of an outermost gated entry through a gate that is not {@code null}: a
+     * probing gate counts the crossing and tells its listener; a closed one refuses every thread
+     * but the unloader. Out of line, so {@link #enterEntry} stays small enough to inline.
+     */
+    private void passGate(Gate g, Cell c, int token, String method) {
+        Probe p = g.probe;
+        if (p != null) {
+            crossed(p, method);
+            return;
+        }
+        if (g.unloader != Thread.currentThread()) {
             leaveRefused(c, token & 1);
             throw refuse(g, method);
         }
-        return token;
+    }
+
+    /** Counts a crossing and tells the probe's listener; never throws out (the section is open). */
+    private void crossed(Probe p, String method) {
+        long ordinal = p.crossings.incrementAndGet();
+        try {
+            p.listener.crossed(ordinal, method);
+        } catch (RuntimeException | Error e) {
+            System.getLogger(ReleaseEpoch.class.getName()).log(System.Logger.Level.WARNING,
+                    "the crossing listener of the " + this + " threw at crossing " + ordinal + "; ignored", e);
+        }
     }
 
     /**
