@@ -16,6 +16,9 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
@@ -31,7 +34,8 @@ import java.util.jar.JarFile;
  * API. The demo shows what the loader resolved, that unloading greeting alone is refused while
  * welcome depends on it, then runs N reload cycles: new generations of both beside the old
  * ones, the host switched to the new welcome, the old pair unloaded with the cascade (welcome
- * first), while two host threads keep calling the current welcome.
+ * first), while host threads keep calling welcome: two per generation, each calling its
+ * generation until that generation refuses a call because it is unloading.
  */
 final class DependencyDemo {
 
@@ -113,34 +117,15 @@ final class DependencyDemo {
         }
         failures += refused ? 0 : 1;
 
-        AtomicBoolean stop = new AtomicBoolean();
-        AtomicLong answered = new AtomicLong();
-        AtomicLong refusedCalls = new AtomicLong();
-        AtomicLong ncdfe = new AtomicLong();
-        AtomicLong otherErrors = new AtomicLong();
-        AtomicReference<Throwable> firstError = new AtomicReference<>();
-        List<Thread> callers = new ArrayList<>();
-        for (int i = 0; i < 2; i++) {
-            Thread t = new Thread(() -> {
-                while (!stop.get()) {
-                    Supplier<String> s = current.get();
-                    try {
-                        if (s != null) {
-                            s.get();
-                            answered.incrementAndGet();
-                        }
-                    } catch (PluginUnloadedError e) {
-                        refusedCalls.incrementAndGet(); // the generation is unloading: call the new one
-                    } catch (Throwable e) {
-                        (e instanceof NoClassDefFoundError ? ncdfe : otherErrors).incrementAndGet();
-                        firstError.compareAndSet(null, e);
-                    }
-                }
-            }, "demo-caller-" + i);
-            t.setDaemon(true);
-            callers.add(t);
-        }
-        callers.forEach(Thread::start);
+        // Each welcome generation has two host threads of its own that call it (a host's request
+        // threads for that generation) until it refuses a call because it is unloading; then they
+        // end. A thread that ended holds nothing. One thread looping over every generation would
+        // not do: the JIT compiles its loop once (on-stack replacement) with old generations'
+        // code inlined, and HotSpot keeps the classes of code inlined into a running compiled
+        // frame alive for as long as that frame runs, so old generations would never be
+        // collected although no object of theirs is reachable (docs/troubleshooting.md).
+        Callers callers = new Callers();
+        List<Thread> running = callers.start(current.get(), welcome.generation());
         int unloads = 0;
         int collected = 0;
         int timeouts = 0;
@@ -157,6 +142,7 @@ final class DependencyDemo {
                     out.printf(Locale.ROOT, "[%3d/%d] load failed: %s%n", cycle, cycles, e.getMessage());
                     break;
                 }
+                List<Thread> next = callers.start(current.get(), nextWelcome.generation());
                 List<UnloadReport> reports;
                 try {
                     reports = loader.unloadWithDependents(greeting, timeout);
@@ -164,6 +150,9 @@ final class DependencyDemo {
                     timeouts++;
                     out.printf(Locale.ROOT, "[%3d/%d] %s%n", cycle, cycles, e.getMessage());
                     break;
+                } finally {
+                    callers.join(running, timeout);  // refused by the generation they called: ended
+                    running = next;
                 }
                 List<String> done = new ArrayList<>();
                 for (UnloadReport r : reports) {
@@ -179,10 +168,8 @@ final class DependencyDemo {
                 welcome = nextWelcome;
             }
         } finally {
-            stop.set(true);
-            for (Thread t : callers) {
-                t.join(timeout.toMillis());
-            }
+            callers.stop.set(true);
+            callers.join(running, timeout);
         }
         current.set(null);
         for (UnloadReport r : loader.unloadWithDependents(greeting, timeout)) {
@@ -191,27 +178,87 @@ final class DependencyDemo {
         }
         long late = loader.lateAccesses();
         loader.close(); // nothing is loaded any more: unregisters the MBeans, removes the copies' folder
-        failures += timeouts + loadFailures + (unloads - collected) + (int) Math.min(Integer.MAX_VALUE, ncdfe.get() + otherErrors.get() + late);
+        failures += timeouts + loadFailures + (unloads - collected)
+                + (int) Math.min(Integer.MAX_VALUE, callers.ncdfe.get() + callers.otherErrors.get() + late);
 
         out.println();
         out.println("unloadguard demo --dependencies report");
         out.printf(Locale.ROOT, "  reload cycles:               %d%n", cycles);
         out.printf(Locale.ROOT, "  calls through welcome:       %d answered, %d refused at the call while unloading%n",
-                answered.get(), refusedCalls.get());
+                callers.answered.get(), callers.refused.get());
         out.printf(Locale.ROOT, "  unloads (one per plugin):    %d, dependents first%n", unloads);
         out.printf(Locale.ROOT, "  loaders collected:           %d of %d%n", collected, unloads);
         out.printf(Locale.ROOT, "  late accesses:               %d%n", late);
-        out.printf(Locale.ROOT, "  NoClassDefFoundError:        %d%n", ncdfe.get());
+        out.printf(Locale.ROOT, "  NoClassDefFoundError:        %d%n", callers.ncdfe.get());
         out.printf(Locale.ROOT, "  failures:                    %d%n", failures);
         if (failures > 0) {
             out.printf(Locale.ROOT, "    unload timeouts: %d, load failures: %d, not collected: %d, other errors: %d%n",
-                    timeouts, loadFailures, unloads - collected, otherErrors.get());
-            Throwable first = firstError.get();
+                    timeouts, loadFailures, unloads - collected, callers.otherErrors.get());
+            Throwable first = callers.firstError.get();
             if (first != null) {
                 out.println("    first caller error: " + first);
             }
         }
         return failures == 0 ? 0 : 1;
+    }
+
+    /** The host threads that call welcome generations, and what their calls did. */
+    private static final class Callers {
+        private static final MethodHandle SUPPLIER_GET = supplierGet();
+        final AtomicBoolean stop = new AtomicBoolean();
+        final AtomicLong answered = new AtomicLong();
+        final AtomicLong refused = new AtomicLong();
+        final AtomicLong ncdfe = new AtomicLong();
+        final AtomicLong otherErrors = new AtomicLong();
+        final AtomicReference<Throwable> firstError = new AtomicReference<>();
+
+        /** Two threads that call {@code welcome} until it refuses a call (its generation is unloading) or the demo ends. */
+        List<Thread> start(Supplier<String> welcome, int generation) {
+            List<Thread> threads = new ArrayList<>();
+            for (int i = 0; i < 2; i++) {
+                Thread t = new Thread(() -> call(welcome), "demo-caller-gen" + generation + "-" + i);
+                t.setDaemon(true);
+                threads.add(t);
+                t.start();
+            }
+            return threads;
+        }
+
+        private void call(Supplier<String> welcome) {
+            // Through a method handle bound to this generation's welcome, not welcome.get(): this
+            // loop is one compiled frame for as long as the thread runs, and a plain call site
+            // shared by every generation's threads would make the JIT inline the generations it
+            // profiled into it (docs/troubleshooting.md, "LEAKED, no suspects, no path in a heap
+            // dump"); a call through a handle that is not a constant is never inlined.
+            MethodHandle get = SUPPLIER_GET.bindTo(welcome);
+            while (!stop.get()) {
+                try {
+                    Object unused = (Object) get.invokeExact();
+                    answered.incrementAndGet();
+                } catch (PluginUnloadedError e) {
+                    refused.incrementAndGet();      // the generation is unloading: this thread's work is done
+                    return;
+                } catch (Throwable e) {
+                    (e instanceof NoClassDefFoundError ? ncdfe : otherErrors).incrementAndGet();
+                    firstError.compareAndSet(null, e);
+                    return;
+                }
+            }
+        }
+
+        private static MethodHandle supplierGet() {
+            try {
+                return MethodHandles.publicLookup().findVirtual(Supplier.class, "get", MethodType.methodType(Object.class));
+            } catch (ReflectiveOperationException e) {
+                throw new AssertionError("Supplier.get is public", e);
+            }
+        }
+
+        void join(List<Thread> threads, Duration timeout) throws InterruptedException {
+            for (Thread t : threads) {
+                t.join(timeout.toMillis());
+            }
+        }
     }
 
     private static String describe(Plugin p) {

@@ -243,6 +243,38 @@ class EntryGuardIT {
     }
 
     /*
+     * A host that keeps the refusal it caught (the last error of a call, a log queue, a metric)
+     * must not pin the generation, although the error's stack names the refused plugin method
+     * (a throwable's hidden backtrace refers to the class of every frame).
+     */
+    @Test
+    void aRefusedEntryErrorTheHostKeepsDoesNotPinTheGeneration() throws Exception {
+        bus.closeGate("hold-1");
+        PluginLoader loader = loader(b -> b);
+        Plugin plugin = loader.load(serviceJar());
+        Call inFlight = holdACallInFlight("host-caller", "hold-1");
+        CompletableFuture<UnloadReport> unload = SampleHost.unloadAsync(loader, plugin, LONG);
+        await().atMost(Duration.ofSeconds(10)).until(() -> plugin.state() != PluginState.LIVE);
+
+        Throwable kept = null;
+        try {
+            bus.kept("service", Service.class).handle("ping");
+        } catch (Throwable e) {
+            kept = e;                                          // the host keeps it past the unload
+        }
+        assertRefusedEntry("threw " + kept, ServicePlugins.SERVICE_ID, 1, ServicePlugins.HANDLE, "unloading");
+        assertTrue(java.util.Arrays.stream(kept.getStackTrace()).anyMatch(f -> f.getClassName().startsWith("it.entries.svc.")),
+                () -> "the refusal's stack still names the refused plugin method");
+
+        bus.forget();
+        bus.openGate("hold-1");
+        assertEquals("returned reply to hold-1", inFlight.await());
+        UnloadReport report = unload.get(30, TimeUnit.SECONDS);
+        assertEquals(PluginState.COLLECTED, report.outcome(), report::toString);
+        assertTrue(kept instanceof Error);
+    }
+
+    /*
      * On main before the feature (c3a88f7), the late call ran the plugin's loaded code silently:
      *   the call must fail at the entry with a PluginUnloadedError naming plugin entries-svc,
      *   generation 1, the method it.entries.svc.GatedService.handle(java.lang.String) and "was
