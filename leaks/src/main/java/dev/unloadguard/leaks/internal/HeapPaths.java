@@ -334,27 +334,22 @@ public final class HeapPaths {
     private void edges(HeapObject o, Edge edge) {
         if (o instanceof HeapInstance) {
             HeapInstance i = (HeapInstance) o;
-            boolean ref = isReference(i.getInstanceClass());
-            for (Iterator<HeapField> it = i.readFields().iterator(); it.hasNext(); ) {
-                HeapField f = it.next();
-                HeapValue v = f.getValue();
-                if (!v.isNonNullReference()) {
-                    continue;
-                }
-                if (ref && f.getName().equals("referent") && f.getDeclaringClass().getName().equals("java.lang.ref.Reference")) {
-                    continue; // not a strong reference
-                }
-                if (edge.accept(v.getAsObjectId(), FIELD, f.getName(), -1)) {
-                    return;
+            Layout layout = layoutOf(i.getInstanceClass());
+            if (layout.offsets.length > 0) {
+                byte[] values = i.readRecord().getFieldValues();
+                for (int f = 0; f < layout.offsets.length; f++) {
+                    long id = readId(values, layout.offsets[f]);
+                    if (id != 0 && edge.accept(id, FIELD, layout.names[f], -1)) {
+                        return;
+                    }
                 }
             }
             edge.accept(i.getInstanceClassId(), CLASS, null, -1);
         } else if (o instanceof HeapObjectArray) {
             HeapObjectArray a = (HeapObjectArray) o;
-            int idx = 0;
-            for (Iterator<HeapValue> it = a.readElements().iterator(); it.hasNext(); idx++) {
-                HeapValue v = it.next();
-                if (v.isNonNullReference() && edge.accept(v.getAsObjectId(), ELEMENT, null, idx)) {
+            long[] elements = a.readRecord().getElementIds();
+            for (int idx = 0; idx < elements.length; idx++) {
+                if (elements[idx] != 0 && edge.accept(elements[idx], ELEMENT, null, idx)) {
                     return;
                 }
             }
@@ -377,6 +372,88 @@ public final class HeapPaths {
                 edge.accept(loader, LOADER, null, -1);
             }
         }
+    }
+
+    /**
+     * Where an instance of a class keeps its strong references: the byte offset in its dump
+     * record's field values of each reference field (the class's own fields first, then its
+     * superclass's, as HPROF lays them out), and the field's name. {@code Reference.referent} is
+     * left out: it is not a strong reference.
+     */
+    private static final class Layout {
+        final int[] offsets;
+        final String[] names;
+
+        Layout(int[] offsets, String[] names) {
+            this.offsets = offsets;
+            this.names = names;
+        }
+    }
+
+    private final Map<Long, Layout> layouts = new HashMap<>();
+
+    private Layout layoutOf(HeapClass c) {
+        Layout known = layouts.get(c.getObjectId());
+        if (known != null) {
+            return known;
+        }
+        boolean reference = isReference(c);
+        int idSize = graph.getIdentifierByteSize();
+        List<Integer> offsets = new ArrayList<>();
+        List<String> names = new ArrayList<>();
+        int offset = 0;
+        for (HeapClass k = c; k != null; k = k.getSuperclass()) {
+            for (shark.HprofRecord.HeapDumpRecord.ObjectRecord.ClassDumpRecord.FieldRecord f : k.readRecordFields()) {
+                int type = f.getType();
+                if (type == OBJECT) {
+                    String name = k.instanceFieldName(f);
+                    if (!(reference && name.equals("referent") && k.getName().equals("java.lang.ref.Reference"))) {
+                        offsets.add(offset); // referent: not a strong reference, skipped
+                        names.add(name);
+                    }
+                    offset += idSize;
+                } else {
+                    offset += primitiveSize(type);
+                }
+            }
+        }
+        Layout layout = new Layout(offsets.stream().mapToInt(Integer::intValue).toArray(), names.toArray(new String[0]));
+        layouts.put(c.getObjectId(), layout);
+        return layout;
+    }
+
+    /** HPROF's basic type code of an object reference. */
+    private static final int OBJECT = 2;
+
+    private static int primitiveSize(int type) {
+        switch (type) {
+            case 4: // boolean
+            case 8: // byte
+                return 1;
+            case 5: // char
+            case 9: // short
+                return 2;
+            case 6: // float
+            case 10: // int
+                return 4;
+            case 7: // double
+            case 11: // long
+                return 8;
+            default:
+                throw new IllegalStateException("unknown HPROF basic type " + type);
+        }
+    }
+
+    private long readId(byte[] values, int at) {
+        if (graph.getIdentifierByteSize() == 4) {
+            return ((values[at] & 0xffL) << 24) | ((values[at + 1] & 0xffL) << 16) | ((values[at + 2] & 0xffL) << 8)
+                    | (values[at + 3] & 0xffL);
+        }
+        long v = 0;
+        for (int k = 0; k < 8; k++) {
+            v = (v << 8) | (values[at + k] & 0xffL);
+        }
+        return v;
     }
 
     private boolean isReference(HeapClass c) {
