@@ -561,7 +561,7 @@ public final class HeapPaths {
                 if (i > 0 && kinds[i - 1] == FIELD && kind == ELEMENT) {
                     continue; // merged into the field step: "ArrayList.elementData[3]"
                 }
-                out.add(kind == ELEMENT ? a.getArrayClassName().replaceFirst("\\[]$", "") + "[" + indexes[i] + "]"
+                out.add(kind == ELEMENT ? a.getArrayClassName() + "[" + indexes[i] + "]"
                         + loaderSuffix(loaderOf(a.getArrayClass()))
                         : a.getArrayClassName() + loaderSuffix(loaderOf(a.getArrayClass())));
             } else if (o instanceof HeapInstance) {
