@@ -15,8 +15,12 @@ CLI=cli/target/unloadguard-cli.jar
 for f in "$CLI" benchmarks/target/classes/dev/unloadguard/bench/process/LeakPathTiming.class; do
   [[ -f $f ]] || { echo "benchmarks/leak-path.sh: $f is missing: run mvn -B -o -q package -DskipTests first" >&2; exit 2; }
 done
+RUN=$(mktemp -d "${TMPDIR:-/tmp}/unloadguard-leakpath.XXXXXX")
+trap 'rm -rf "$RUN"' EXIT
+cp "$CLI" "$RUN/cli.jar"              # a copy: a rebuild during a long run does not pull the jar from under it
+cp -r benchmarks/target/classes "$RUN/classes"
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load: $(uptime | sed 's/.*load average: //')"
 for mb in $SIZES; do
-  "$JAVA" -Xmx"$XMX" -cp "$CLI:benchmarks/target/classes" dev.unloadguard.bench.process.LeakPathTiming "$mb"
+  "$JAVA" -Xmx"$XMX" -cp "$RUN/cli.jar:$RUN/classes" dev.unloadguard.bench.process.LeakPathTiming "$mb"
 done
 echo "load after: $(uptime | sed 's/.*load average: //')"

@@ -112,9 +112,14 @@ public final class LeakPathTiming {
     }
 
     private static void report(String what, String loader) throws IOException {
+        java.lang.management.ThreadMXBean threads = java.lang.management.ManagementFactory.getThreadMXBean();
+        long cpu = threads.getCurrentThreadCpuTime();
         LeakAnalysis a = LeakPaths.inThisJvm(Set.of(loader), null);
+        long cpuMs = (threads.getCurrentThreadCpuTime() - cpu) / 1_000_000; // the analysis runs on this thread, the dump on the VM's
         LeakedLoader l = a.loader(loader).orElseThrow(() -> new IllegalStateException("not found: " + a));
-        System.out.printf(Locale.ROOT, "%s: %d objects in the dump, dump %d ms, analysis %d ms, path of %d steps%n",
-                what, a.objects(), a.dumpTime().toMillis(), a.analysisTime().toMillis(), l.path().size());
+        System.out.printf(Locale.ROOT, "%s: %d objects in the dump, dump %d ms, analysis %d ms (this thread's CPU: %d ms), "
+                + "path of %d steps; load %s%n", what, a.objects(), a.dumpTime().toMillis(), a.analysisTime().toMillis(), cpuMs,
+                l.path().size(), String.format(Locale.ROOT, "%.1f",
+                        java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage()));
     }
 }

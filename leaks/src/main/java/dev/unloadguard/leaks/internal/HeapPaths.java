@@ -160,24 +160,24 @@ public final class HeapPaths {
             rootKinds.put(idx, r.getValue());
             queue = enqueue(queue, idx);
         }
+        int targetCount = targetIndex.size();
         Set<Integer> pending = new HashSet<>(targetIndex.values());
         pending.removeIf(this::seen);
         while (head < tail && !pending.isEmpty()) {
             int from = queue[head++];
-            HeapObject o = objectAt(from);
+            HeapObject o = graph.findObjectByIdOrNull(numbers.id(from));
+            if (o == null) {
+                continue; // a reference to an object the dump does not hold: a dead end
+            }
             int[][] q = {queue};
             edges(o, (childId, kind, name, index) -> {
-                int c = numbers.get(childId);
-                if (c < 0) {
-                    if (!graph.objectExists(childId)) {
-                        return false;
-                    }
-                    c = numbers.add(childId);
-                }
+                int c = numbers.add(childId); // whether the dump holds it is read when it is dequeued
                 if (!seen(c)) {
                     parent[c] = from;
                     q[0] = enqueue(q[0], c);
-                    pending.remove(c);
+                    if (c < targetCount) {
+                        pending.remove(c); // the targets were numbered first
+                    }
                 }
                 return false;
             });
