@@ -2,7 +2,6 @@ package dev.unloadguard.leaks;
 
 import java.util.List;
 import java.util.Objects;
-import java.util.Optional;
 
 /**
  * A class loader found in a heap dump that should have been collected (an unloaded plugin
@@ -42,11 +41,6 @@ public record LeakedLoader(String loaderName, String loaderClass, String pluginI
     /** Whether a GC root reaches it (a strong path was found). */
     public boolean reachable() {
         return !path.isEmpty();
-    }
-
-    /** Its field of the path that contains {@code text}, if any (tests: which field holds it). */
-    public Optional<String> step(String text) {
-        return path.stream().filter(s -> s.contains(text)).findFirst();
     }
 
     /** "plugin X generation N (loader NAME)", or the loader's name and class. */
