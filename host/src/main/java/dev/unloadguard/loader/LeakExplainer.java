@@ -12,7 +12,7 @@ import java.util.List;
  *
  * <p>Called once per LEAKED generation, on the thread that ends its collection check (the
  * collection watcher's, or the caller of {@link Plugin#awaitCollectionCheck()}), while the class
- * loader is still reachable. Its lines join the report's {@link UnloadReport#leakSuspects() leak
+ * loader is still reachable; on the watcher, other pending checks end after it returns. Its lines join the report's {@link UnloadReport#leakSuspects() leak
  * suspects}. What it throws is reported as one suspect line, never thrown from the unload.
  */
 @FunctionalInterface
