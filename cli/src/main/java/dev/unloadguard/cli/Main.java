@@ -44,6 +44,10 @@ public final class Main {
                     return Status.run(rest, out, err);
                 case "run":
                     return Run.run(Options.parse(rest, Run.OPTIONS), out, err);
+                case "analyze":
+                    return Analyze.run(rest, out, err);
+                case "leaks":
+                    return Leaks.run(rest, out, err);
                 default:
                     err.println("unknown command '" + args[0] + "'");
                     usage(err);
@@ -112,6 +116,13 @@ public final class Main {
         out.println("                  as ctx.service(TYPE.class); --service CLASS registers it under its own type;");
         out.println("                  repeatable; closed on stop if AutoCloseable), --settle-ms N (default 500),");
         out.println("                  --unload-timeout-ms N (default 10000), --track-references, --unguarded");
+        out.println("  " + Leaks.USAGE);
+        out.println("         ask a running JVM to dump its live heap (as jcmd GC.heap_dump does; it needs neither");
+        out.println("         the agent nor unloadguard-leaks), then print for each leaked plugin generation the");
+        out.println("         shortest chain of strong references from a GC root to its class loader; the dump is");
+        out.println("         deleted unless --keep names a file for it; exit 1 if a generation leaked");
+        out.println("  " + Analyze.USAGE);
+        out.println("         the same for a heap dump taken earlier (jcmd PID GC.heap_dump FILE.hprof)");
         out.println("  " + Check.USAGE);
         out.println("         read a plugin jar without loading it; list the release callbacks the agent will guard");
         out.println("         and the unload hazards (threads, executors, timers, shutdown hooks, ThreadLocals, JDBC");

@@ -17,7 +17,8 @@ import java.util.Set;
  * plugin code, and plugin objects reachable from the host's own registries (the services the
  * host gave the {@link PluginLoader}, scanned a few fields deep), and throwables of plugin classes
  * that left plugin code and are still reachable (see {@link Throwables}). A suspect list, not a proof:
- * only a heap dump shows every path.
+ * only a heap dump shows every path; the host's {@link LeakExplainer}, if it set one (kept in the
+ * services under its own type), adds what it finds, typically that path.
  */
 final class LeakSuspects {
 
@@ -46,9 +47,30 @@ final class LeakSuspects {
             }
         }
         Set<Object> seen = Collections.newSetFromMap(new IdentityHashMap<>());
-        services.forEach((type, service) -> scan(service, "host service " + type.getName(), loader, out, MAX_DEPTH, seen));
+        services.forEach((type, service) -> {
+            if (type != LeakExplainer.class) {
+                scan(service, "host service " + type.getName(), loader, out, MAX_DEPTH, seen);
+            }
+        });
         out.addAll(Throwables.stillReachable(loader));
+        Object explainer = services.get(LeakExplainer.class);
+        if (explainer != null) {
+            out.addAll(explain((LeakExplainer) explainer, loader, loaderName));
+        }
         return out;
+    }
+
+    /** What the host's {@link LeakExplainer} says; a failure of it is one line, never thrown. */
+    static List<String> explain(LeakExplainer explainer, ClassLoader loader, String loaderName) {
+        try {
+            List<String> lines = explainer.explain(loader);
+            return lines == null ? List.of() : List.copyOf(lines);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return List.of("leak explainer " + explainer.getClass().getName() + " was interrupted explaining " + loaderName);
+        } catch (Exception | LinkageError | OutOfMemoryError e) {
+            return List.of("leak explainer " + explainer.getClass().getName() + " could not explain " + loaderName + ": " + e);
+        }
     }
 
     private static void scan(Object o, String path, ClassLoader loader, List<String> out, int depth, Set<Object> seen) {

@@ -888,6 +888,19 @@ public final class PluginLoader implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Names what keeps a LEAKED generation's class loader reachable with {@code explainer}
+         * (for example {@code HeapDumpLeakExplainer} of the unloadguard-leaks artifact: the
+         * shortest path of strong references from a GC root, from a heap dump it takes): its lines
+         * join the report's leak suspects. Off by default: a heap dump pauses the JVM for a time
+         * that grows with the live heap.
+         */
+        public Builder leakExplainer(LeakExplainer explainer) {
+            // Kept with the services (a plugin cannot name this host-library type, so cannot look it up).
+            services.put(LeakExplainer.class, Objects.requireNonNull(explainer, "explainer"));
+            return this;
+        }
+
         /** A configuration value drivers can read with {@link DriverContext#config}. */
         public Builder config(String key, String value) {
             config.put(Objects.requireNonNull(key, "key"), Objects.requireNonNull(value, "value"));

@@ -32,7 +32,8 @@ import org.opentest4j.AssertionFailedError;
  * After each test, every plugin still loaded (LIVE or GOING) in a tracked loader is unloaded
  * (bounded by the timeout given to the constructor, default 30 s), the loader is closed, and the
  * test fails naming each such plugin with its unload report (or its timeout report, if it would
- * not unload: then its loader is left open, the plugin GOING and intact).
+ * not unload: then its loader is left open, the plugin GOING and intact). A left-over that LEAKED
+ * is named with its leak path (see {@link UnloadAssertions}).
  */
 public final class NoPluginLeftLoaded implements AfterEachCallback {
 
@@ -82,7 +83,8 @@ public final class NoPluginLeftLoaded implements AfterEachCallback {
         try {
             loader.unload(plugin, unloadTimeout);
             UnloadReport report = plugin.awaitCollectionCheck(); // the outcome now: a left-over that leaked says so
-            return left + "; unloaded after the test:\n" + report;
+            return left + "; unloaded after the test:\n" + report
+                    + (report.outcome() == dev.unloadguard.loader.PluginState.LEAKED ? LeakPathsInFailures.forReport(report) : "");
         } catch (UnloadTimeoutException e) {
             return left + "; it did not unload after the test either, it stays GOING and its loader open:\n" + e.getMessage();
         } catch (RuntimeException e) {

@@ -32,7 +32,11 @@ import org.opentest4j.AssertionFailedError;
  *
  * Each failure is an {@link AssertionFailedError} whose message carries what unloadguard knows:
  * the timeout report (live devices, threads inside the release epoch with their stacks) or the
- * whole unload report (step times, barrier, outcome, release failures, leak suspects). Waiting
+ * whole unload report (step times, barrier, outcome, release failures, leak suspects). A LEAKED
+ * generation's failure, and an {@link #assertCollected} failure for a class loader or a class,
+ * also carry the leak path: the shortest chain of strong references from a GC root to the class
+ * loader, found in a heap dump of the test JVM taken at the failure and deleted afterwards
+ * (unloadguard-leaks; {@code -Dunloadguard.testkit.leakPaths=false} turns it off). Waiting
  * is done with Awaitility on conditions; nothing here sleeps for a fixed time.
  */
 public final class UnloadAssertions {
@@ -108,7 +112,7 @@ public final class UnloadAssertions {
         }
         List<String> problems = new ArrayList<>();
         if (report.outcome() == PluginState.LEAKED) {
-            problems.add("its class loader was not collected (LEAKED): see the leak suspects below");
+            problems.add("its class loader was not collected (LEAKED): see the leak suspects and the leak path below");
         } else if (report.outcome() != PluginState.COLLECTED) {
             problems.add("its collection was not checked (" + report.outcome() + "): build the loader with a non-zero "
                     + "collection timeout, and return the report of the check (plugin.awaitCollectionCheck(), or a loader "
@@ -124,7 +128,8 @@ public final class UnloadAssertions {
         if (!problems.isEmpty()) {
             throw new AssertionFailedError("plugin " + report.pluginId()
                     + (report.generation() > 0 ? " generation " + report.generation() : "")
-                    + " did not unload cleanly: " + String.join("; ", problems) + "\n" + report);
+                    + " did not unload cleanly: " + String.join("; ", problems) + "\n" + report
+                    + (report.outcome() == PluginState.LEAKED ? LeakPathsInFailures.forReport(report) : ""));
         }
         return report;
     }
@@ -166,11 +171,13 @@ public final class UnloadAssertions {
                         return ref.refersTo(null);
                     });
         } catch (ConditionTimeoutException e) {
+            String loader = loaderNameOf(ref);
+            String path = loader == null ? "" : LeakPathsInFailures.forLoader(loader);
             throw new AssertionFailedError("expected " + describe(ref) + " to be garbage collected within " + format(within)
                     + ", but it is still reachable after " + nudges.get() + " GC nudge(s). Something keeps it alive: "
                     + "if it is (or belongs to) an unloaded plugin, the unload report lists leak suspects (a host "
                     + "service, a thread, a cache holding a plugin object; printed when the outcome is LEAKED); "
-                    + "otherwise take a heap dump (jcmd <pid> GC.heap_dump) and look for the paths to it");
+                    + "otherwise take a heap dump (jcmd <pid> GC.heap_dump) and look for the paths to it" + path);
         }
     }
 
@@ -211,6 +218,16 @@ public final class UnloadAssertions {
             Thread.currentThread().interrupt();
             return "(interrupted while reading its result)";
         }
+    }
+
+    /**
+     * The name of the class loader the referent is, or whose class it is (its leak path is then
+     * looked for), or {@code null} (unnamed, the JDK's, or not a loader or class).
+     */
+    private static String loaderNameOf(Reference<?> ref) {
+        Object o = ref.get();
+        ClassLoader cl = o instanceof ClassLoader ? (ClassLoader) o : o instanceof Class ? ((Class<?>) o).getClassLoader() : null;
+        return cl == null || cl == ClassLoader.getSystemClassLoader() || cl == ClassLoader.getPlatformClassLoader() ? null : cl.getName();
     }
 
     /** Names a referent without calling its own {@code toString} (plugin code). */

@@ -25,6 +25,7 @@ class NoPluginLeftLoadedTest {
     static Path dir;
 
     private static Path jar;
+    private static Path leaking;
 
     @BeforeAll
     static void buildPlugin() throws IOException {
@@ -39,6 +40,35 @@ class NoPluginLeftLoadedTest {
                     public void exit() { card.release(); card = null; }
                 }
                 """);
+        leaking = TestJars.driverJar(dir, "kept.KeptDriver", """
+                package kept;
+                import dev.unloadguard.driver.*;
+                public final class KeptDriver implements Driver {
+                    public String id() { return "kept"; }
+                    public void init(DriverContext ctx) { dev.unloadguard.testkit.StaticKeeper.KEPT.add(new Listener()); }
+                    public void exit() { }
+                    static final class Listener { }
+                }
+                """);
+    }
+
+    @Test
+    void aLeftOverThatLeaksIsNamedWithItsLeakPath() throws Exception {
+        NoPluginLeftLoaded extension = new NoPluginLeftLoaded(Duration.ofSeconds(10));
+        PluginLoader loader = extension.track(PluginLoader.builder().collectionTimeout(Duration.ofMillis(800)).build());
+        Plugin plugin = loader.load(leaking);
+        try {
+            AssertionError e = assertThrows(AssertionError.class, () -> extension.afterEach(null));
+            String m = e.getMessage();
+            assertTrue(m.contains("outcome: LEAKED"), m);
+            assertTrue(m.contains("\nleak path (from a heap dump of this JVM"), m);
+            assertTrue(m.contains("static field " + StaticKeeper.class.getName() + ".KEPT (class "), m);
+            assertTrue(m.contains("→ java.util.concurrent.CopyOnWriteArrayList.array[0]\n  → kept.KeptDriver$Listener (loader plugin:"), m);
+            assertTrue(m.contains("→ PluginClassLoader plugin:"), m);
+            assertEquals(PluginState.LEAKED, plugin.state());
+        } finally {
+            StaticKeeper.KEPT.clear();
+        }
     }
 
     @Test

@@ -154,6 +154,15 @@ class UnloadAssertionsTest {
         assertTrue(e.getMessage().contains("outcome: LEAKED"), e::getMessage);
         assertTrue(e.getMessage().contains("host service dev.unloadguard.testkit.Holder.objects")
                 && e.getMessage().contains("holds a plugin object of class kit.KitDriver$Listener"), e::getMessage);
+        // the path from a heap dump: the host service's list, its array, the plugin object, its loader
+        String path = e.getMessage().substring(e.getMessage().indexOf("\nleak path (from a heap dump of this JVM"));
+        // the test thread's own frame is a root: the dump is taken on another thread
+        assertTrue(path.contains("a local variable of thread \"" + Thread.currentThread().getName() + "\"\n  → "
+                + getClass().getName() + ".holder (loader app)\n  → dev.unloadguard.testkit.Holder.objects (loader app)"), path);
+        assertTrue(path.contains("dev.unloadguard.testkit.Holder.objects")
+                && path.contains("java.util.concurrent.CopyOnWriteArrayList.array[0]")
+                && path.contains("→ kit.KitDriver$Listener (loader plugin:")
+                && path.contains("→ PluginClassLoader plugin:") && path.contains("plugin kit generation 1, unloaded"), path);
         assertEquals(PluginState.LEAKED, plugin.state());
     }
 
@@ -248,6 +257,8 @@ class UnloadAssertionsTest {
 
         AssertionError e = assertThrows(AssertionError.class, () -> assertCollected(driverClass, Duration.ofMillis(300)));
         assertTrue(e.getMessage().startsWith("expected class kit.KitDriver (defined by 'plugin:"), e::getMessage);
+        assertTrue(e.getMessage().contains("Holder.objects") && e.getMessage().contains("→ kit.KitDriver$Listener (loader plugin:"),
+                e::getMessage);
     }
 
     // ---- assertStillWaiting ----------------------------------------------------------------
