@@ -36,25 +36,43 @@ final class Analyze {
             err.println("unloadguard analyze: " + e.getMessage());
             return 1;
         }
-        return print(a, "heap dump " + file, out);
+        return print(a, "heap dump " + file, false, out);
     }
 
-    /** Prints what {@code a} found; returns 1 if a leaked generation is reachable, else 0. */
-    static int print(LeakAnalysis a, String what, PrintStream out) {
+    /**
+     * Prints what {@code a} found; returns 1 if a leaked generation is reachable, else 0.
+     *
+     * @param liveDump whether the dump holds live objects only ({@code leaks PID} takes one so: the
+     *                 JVM ran a full GC first). An unloaded generation in such a dump that no strong
+     *                 path from a root of the dump reaches is held by a root the HPROF format does
+     *                 not record (the JIT-compiled code of a running thread) or only softly. It
+     *                 leaked, and counts as such.
+     */
+    static int print(LeakAnalysis a, String what, boolean liveDump, PrintStream out) {
         out.println(what + ": " + a.objects() + " objects, read and searched in " + a.analysisTime().toMillis() + " ms"
                 + (a.dumpTime().isZero() ? "" : " (the dump took " + a.dumpTime().toMillis() + " ms)"));
         List<LeakedLoader> reachable = a.leaked().stream().filter(LeakedLoader::reachable).collect(Collectors.toList());
         List<LeakedLoader> garbage = a.leaked().stream().filter(l -> !l.reachable()).collect(Collectors.toList());
+        if (liveDump && !garbage.isEmpty()) {
+            out.println(garbage.size() + " unloaded generation(s) survived the full GC before this dump of live objects, "
+                    + "though no strong path from a root the dump records reaches them: the JIT-compiled code of a running "
+                    + "thread holds them (see \"LEAKED with no suspects and no path in a heap dump\" in docs/troubleshooting.md; "
+                    + "-XX:-UseOnStackReplacement confirms it), or only a SoftReference does (cleared under memory pressure):");
+            for (LeakedLoader l : garbage) {
+                out.println("  " + l.loaderName() + " (" + l.loaderClass() + ")");
+            }
+        }
         if (reachable.isEmpty()) {
             out.println("no leaked plugin generations found: no unloaded unloadguard plugin class loader is reachable"
-                    + (garbage.isEmpty() ? " (none is in the dump)" : " (" + garbage.size() + " in the dump are garbage not collected yet)"));
-            return 0;
+                    + (garbage.isEmpty() ? " (none is in the dump)" : liveDump ? " from a root the dump records"
+                    : " (" + garbage.size() + " in the dump are garbage not collected yet)"));
+            return liveDump && !garbage.isEmpty() ? 1 : 0;
         }
         out.println(reachable.size() + " leaked plugin generation(s):");
         for (LeakedLoader l : reachable) {
             out.println("  " + l.toString().replace("\n", "\n  "));
         }
-        if (!garbage.isEmpty()) {
+        if (!garbage.isEmpty() && !liveDump) {
             out.println(garbage.size() + " other unloaded generation(s) in the dump are garbage not collected yet (no GC root reaches them)");
         }
         return 1;

@@ -70,7 +70,7 @@ final class Leaks {
             out.println("JVM " + pid + " dumped its live heap to " + file + " (" + Files.size(file) / (1024 * 1024) + " MB) in "
                     + (dumped - start) / 1_000_000 + " ms" + (keep != null ? "; kept" : "; deleted after the analysis"));
             LeakAnalysis a = LeakPaths.analyze(file);
-            return Analyze.print(a, "JVM " + pid, out);
+            return Analyze.print(a, "JVM " + pid, true, out);
         } catch (IOException e) {
             err.println("unloadguard leaks: " + e.getMessage());
             return 1;

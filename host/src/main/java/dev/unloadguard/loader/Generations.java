@@ -95,7 +95,7 @@ final class Generations {
             Plugin g = leaked.get();
             throw new PluginLoadException(path, "plugin id '" + id + "' (from " + path + "): generation " + g.generation()
                     + " was unloaded but is still reachable (LEAKED), so loading it again would leak another class loader. "
-                    + "Suspects: " + g.unloadReport().map(r -> r.leakSuspects().isEmpty() ? "none found (take a heap dump)"
+                    + "Suspects: " + g.unloadReport().map(r -> r.leakSuspects().isEmpty() ? UnloadReport.NO_SUSPECTS
                             : String.join("; ", r.leakSuspects())).orElse("unknown")
                     + ". Fix the leak, or load anyway with LoadOption.IGNORE_LEAKED_GENERATIONS", null);
         }

@@ -492,7 +492,7 @@ public final class PluginDirectory implements AutoCloseable {
             event("collection check of " + r.pluginId() + " generation " + r.generation() + ": " + r.outcome()
                     + " after " + UnloadReport.millis(r.time(UnloadStep.COLLECT)) + " ms, " + r.gcNudges() + " GC nudge(s)"
                     + (r.outcome() == PluginState.LEAKED ? "; leak suspects: " + (r.leakSuspects().isEmpty()
-                    ? "none found (take a heap dump)" : String.join("; ", r.leakSuspects())) : ""));
+                    ? UnloadReport.NO_SUSPECTS : String.join("; ", r.leakSuspects())) : ""));
         }
     }
 

@@ -48,6 +48,10 @@ public record UnloadReport(
         long refusedEntries,
         CloseAudit audit) {
 
+    /** The text for a leak without suspects: what finds the holder then. */
+    static final String NO_SUSPECTS = "none found (name the holder with a heap dump: java -jar unloadguard-cli.jar leaks PID, "
+            + "see docs/troubleshooting.md)";
+
     public UnloadReport {
         stepTimes = java.util.Collections.unmodifiableMap(new EnumMap<>(stepTimes));
         releaseFailures = List.copyOf(releaseFailures);
@@ -147,7 +151,7 @@ public record UnloadReport(
             sb.append("  release failure: ").append(f).append('\n');
         }
         if (outcome == PluginState.LEAKED) {
-            sb.append("  leak suspects:").append(leakSuspects.isEmpty() ? " none found (take a heap dump)" : "").append('\n');
+            sb.append("  leak suspects:").append(leakSuspects.isEmpty() ? " " + NO_SUSPECTS : "").append('\n');
             for (String s : leakSuspects) {
                 sb.append("    ").append(s).append('\n');
             }
