@@ -25,6 +25,15 @@ import java.util.Set;
  */
 public final class HeapDumpLeakExplainer implements LeakExplainer {
 
+    /**
+     * A loader in a dump of live objects (the JVM ran a full GC first) that no strong path reaches
+     * survived that GC through a holder the heap-dump format does not record.
+     */
+    static final String NO_STRONG_PATH = "none in the heap: the class loader survived the full GC before the dump, yet no "
+            + "strong path from a root the dump records reaches it, so the JIT-compiled code of a running thread holds it "
+            + "(a long-running host loop that called this generation; -XX:-UseOnStackReplacement confirms it), or only a "
+            + "SoftReference does; see \"LEAKED with no suspects and no path in a heap dump\" in docs/troubleshooting.md";
+
     private final Path keepIn;
 
     private HeapDumpLeakExplainer(Path keepIn) {
@@ -55,7 +64,7 @@ public final class HeapDumpLeakExplainer implements LeakExplainer {
         LeakAnalysis a = LeakPaths.inThisJvm(Set.of(name), keep);
         String kept = keep == null ? "" : " (heap dump kept: " + keep + ")";
         return a.loader(name)
-                .map(l -> List.of("leak path: " + l.pathLine() + kept))
+                .map(l -> List.of("leak path: " + (l.reachable() ? l.pathLine() : NO_STRONG_PATH) + kept))
                 .orElse(List.of("leak path: class loader " + name + " is not in the heap dump (collected meanwhile)" + kept));
     }
 }

@@ -126,6 +126,24 @@ class LeakPathsTest {
         assertTrue(a.toString().startsWith("no leaked plugin generation in "), a::toString);
     }
 
+    /**
+     * A loader that survives the dump's full GC with no strong path from a recorded root (here a
+     * SoftReference keeps it, the way a running thread's JIT-compiled code would) is explained as
+     * such, not as garbage.
+     */
+    @Test
+    void theExplainerSaysWhatHoldsALoaderThatSurvivedTheGcWithNoStrongPath() throws Exception {
+        Object held = newHeld("only-softly");
+        Holder.soft = new SoftReference<>(held);
+        ClassLoader loader = held.getClass().getClassLoader();
+        held = null;
+        List<String> lines = HeapDumpLeakExplainer.create().explain(loader);
+        assertEquals(List.of("leak path: " + HeapDumpLeakExplainer.NO_STRONG_PATH), lines);
+        assertTrue(lines.get(0).contains("JIT-compiled code of a running thread") && lines.get(0).contains("SoftReference"),
+                lines::toString);
+        Holder.soft = null;
+    }
+
     @Test
     void aKeptDumpCanBeAnalysedAgainFromItsFile() throws Exception {
         Holder.KEPT.add(newHeld("kept-dump"));
