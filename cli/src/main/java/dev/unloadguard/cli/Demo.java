@@ -199,9 +199,10 @@ final class Demo {
 
     /**
      * The jar of {@code option}, checked before anything is loaded from it: a readable jar holding
-     * {@code entry} (the helper's cache class, the driver's service file).
+     * {@code entry} (the helper's cache class, the driver's service file; for
+     * {@code demo --dependencies}, the samples' API and driver classes).
      */
-    private static Path jar(String value, String option, String module, String entry) throws UsageException {
+    static Path jar(String value, String option, String module, String entry) throws UsageException {
         Path p;
         try {
             p = Path.of(value);

@@ -51,9 +51,9 @@ final class DependencyDemo {
         int timeoutMs = options.positiveInt("--timeout-ms", 10_000);
         boolean unguarded = options.flag("--unguarded");
         boolean quiet = options.flag("--quiet");
-        Path greeting = jar(options.get("--greeting", "greeting-sample/target/greeting-sample.jar"), "--greeting",
+        Path greeting = Demo.jar(options.get("--greeting", "greeting-sample/target/greeting-sample.jar"), "--greeting",
                 "greeting-sample", GREETING_API);
-        Path welcome = jar(options.get("--welcome", "welcome-sample/target/welcome-sample.jar"), "--welcome",
+        Path welcome = Demo.jar(options.get("--welcome", "welcome-sample/target/welcome-sample.jar"), "--welcome",
                 "welcome-sample", WELCOME_DRIVER);
         if (!ReleaseGuard.agentActive() && !unguarded) {
             err.println("unloadguard demo: the agent is not attached. Run it as");
@@ -280,29 +280,5 @@ final class DependencyDemo {
     @SuppressWarnings({"unchecked", "rawtypes"})
     private static PluginLoader.Builder service(PluginLoader.Builder b, Class type, Object instance) {
         return b.service(type, instance);
-    }
-
-    /** The jar of {@code option}, checked before anything is loaded from it: a readable jar holding {@code entry}. */
-    private static Path jar(String value, String option, String module, String entry) throws UsageException {
-        Path p;
-        try {
-            p = Path.of(value);
-        } catch (java.nio.file.InvalidPathException e) {
-            throw new UsageException(option + " '" + value + "' is not a valid path: " + e.getReason());
-        }
-        if (!Files.isRegularFile(p)) {
-            throw new UsageException(module + " jar not found at " + p.toAbsolutePath()
-                    + ": build it with 'mvn -B -q package -DskipTests' from the repository root, or pass " + option + " PATH");
-        }
-        try (JarFile jar = new JarFile(p.toFile())) {
-            if (jar.getEntry(entry) == null) {
-                throw new UsageException(option + " " + p + " is a jar but not " + module + " (it has no " + entry
-                        + "); pass " + module + "/target/" + module + ".jar");
-            }
-        } catch (IOException e) {
-            throw new UsageException(option + " " + p + " is not a jar (" + TargetJvm.oneLine(e) + "); pass " + module
-                    + "/target/" + module + ".jar");
-        }
-        return p;
     }
 }

@@ -41,14 +41,7 @@ class ReleaseEpochGateTest {
 
     /** Runs a gated entry on the host thread: the error it threw, or null (the section is then exited). */
     private Throwable entryOnHost(String method) {
-        return host.call(() -> {
-            try {
-                epoch.exit(epoch.enterEntry(method));
-                return null;
-            } catch (NoClassDefFoundError e) {
-                return e;
-            }
-        });
+        return host.gatedEntry(method);
     }
 
     @Test

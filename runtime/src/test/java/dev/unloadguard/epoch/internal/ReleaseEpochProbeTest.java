@@ -47,14 +47,7 @@ class ReleaseEpochProbeTest {
 
     /** One gated entry and its exit on the host thread: the error it threw, or null. */
     private Throwable entryOnHost(String method) {
-        return host.call(() -> {
-            try {
-                epoch.exit(epoch.enterEntry(method));
-                return null;
-            } catch (NoClassDefFoundError e) {
-                return e;
-            }
-        });
+        return host.gatedEntry(method);
     }
 
     @Test

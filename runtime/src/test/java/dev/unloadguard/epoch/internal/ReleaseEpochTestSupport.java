@@ -111,6 +111,23 @@ final class ReleaseEpochTestSupport {
         }
 
         /**
+         * A gated entry ({@link ReleaseEpoch#enterEntry}) on this thread, exited at once if let in:
+         * the refusal it threw, or {@code null}. (The api's {@code PluginUnloadedError} is not on
+         * this module's class path: the runtime's stand-in, a {@link NoClassDefFoundError} with the
+         * same message, is what is thrown here.)
+         */
+        Throwable gatedEntry(String method) {
+            return call(() -> {
+                try {
+                    epoch.exit(epoch.enterEntry(method));
+                    return null;
+                } catch (NoClassDefFoundError e) {
+                    return e;
+                }
+            });
+        }
+
+        /**
          * Enters, nested if already inside, until {@code enter()} returns a token whose index
          * differs from {@code token}'s, that is, until a barrier has flipped the index; probes
          * that got the same index are exited again (they are the innermost section). Returns the
