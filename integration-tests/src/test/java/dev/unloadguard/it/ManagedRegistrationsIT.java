@@ -83,10 +83,21 @@ class ManagedRegistrationsIT {
         handed.forget();
     }
 
+    /** Waits until the thread named {@code name} is parked, inside the plugin's run(). */
+    private static void awaitWaiting(String name) {
+        await(name + " parked in its run()").atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(10))
+                .until(() -> Thread.getAllStackTraces().keySet().stream().anyMatch(t -> t.getName().equals(name)
+                        && (t.getState() == Thread.State.WAITING || t.getState() == Thread.State.TIMED_WAITING)));
+    }
+
     /** Loads managed, unloads: COLLECTED, and an undo of {@code kind} in the report and its text. */
     private static UnloadReport managed(PluginLoader loader, Path jar, String kind) throws Exception {
         Plugin p = loader.load(jar);
-        UnloadReport r = loader.unload(p, LONG);
+        return assertUndone(loader.unload(p, LONG), kind);
+    }
+
+    /** COLLECTED, and an undo of {@code kind} in the report and its text. */
+    private static UnloadReport assertUndone(UnloadReport r, String kind) {
         assertEquals(PluginState.COLLECTED, r.outcome(), r::toString);
         assertTrue(r.registrations().stream().anyMatch(u -> u.kind().equals(kind) && u.outcome() == UndoneRegistration.Outcome.UNDONE),
                 () -> "expected an undone " + kind + ": " + r);
@@ -110,7 +121,9 @@ class ManagedRegistrationsIT {
     void aThreadThePluginStartedIsInterruptedAndJoined() throws Exception {
         Path jar = RegistrationPlugins.thread();
         PluginLoader loader = loader();
-        UnloadReport r = managed(loader, jar, "thread");
+        Plugin g1 = loader.load(jar);
+        awaitWaiting(RegistrationPlugins.THREADS + "thread-g1");
+        UnloadReport r = assertUndone(loader.unload(g1, LONG), "thread");
         UndoneRegistration t = r.registrations().get(0);
         assertTrue(t.what().startsWith("thread \"" + RegistrationPlugins.THREADS + "thread-g1"), t::toString);
         assertTrue(t.registeredAt().startsWith("it.reg.reg_thread.RegDriver.init("), t::toString);
@@ -118,6 +131,7 @@ class ManagedRegistrationsIT {
 
         // unmanaged: the thread runs plugin code, so the unload waits for it until it times out, and stays GOING
         Plugin g2 = loader.load(jar, LoadOption.UNMANAGED_REGISTRATIONS);
+        awaitWaiting(RegistrationPlugins.THREADS + "thread-g2");
         assertThrows(UnloadTimeoutException.class, () -> loader.unload(g2, SHORT));
         assertEquals(PluginState.GOING, g2.state());
         Leftovers.stopThreads(RegistrationPlugins.THREADS + "thread-g2");
@@ -128,6 +142,7 @@ class ManagedRegistrationsIT {
     void aThreadThatWillNotStopIsALeftoverNamedWithTheStackThatStartedIt() throws Exception {
         PluginLoader loader = loader();
         Plugin p = loader.load(RegistrationPlugins.stubbornThread());
+        awaitWaiting(RegistrationPlugins.THREADS + "stubborn-g1"); // inside its run(): an entry started later is refused
         UnloadTimeoutException e = assertThrows(UnloadTimeoutException.class, () -> loader.unload(p, Duration.ofSeconds(4)));
         String m = e.getMessage();
         assertTrue(m.contains("registrations the unload could not undo") && m.contains("thread: thread \""

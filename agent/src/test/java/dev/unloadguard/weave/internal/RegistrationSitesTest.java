@@ -72,6 +72,16 @@ class RegistrationSitesTest {
         throw new AssertionError("no method " + method);
     }
 
+    private Object callOnWorker(String method, Object... args) throws Exception {
+        try {
+            return call(method, args);
+        } catch (Exception | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
     private List<Undone> undo() {
         return Registrations.undo(loader, System.nanoTime() + BOUND);
     }
@@ -207,7 +217,7 @@ class RegistrationSitesTest {
         ExecutorService worker = java.util.concurrent.Executors.newSingleThreadExecutor();
         try {
             worker.submit(() -> {
-                call("threadLocal", tl, "value");
+                callOnWorker("threadLocal", tl, "value");
                 return null;
             }).get();
             Undone u = only(undo(), Kind.THREAD_LOCAL);
@@ -216,7 +226,7 @@ class RegistrationSitesTest {
             assertFalse(u.stack().isEmpty());
             // the worker's next pass through a managed call removes it, on the worker
             Object after = worker.submit(() -> {
-                call("threadLocal", new ThreadLocal<>(), "other");
+                callOnWorker("threadLocal", new ThreadLocal<>(), "other");
                 return tl.get();
             }).get();
             assertNull(after);

@@ -299,11 +299,7 @@ public final class Registrations {
         }
 
         synchronized int size() {
-            int n = 0;
-            for (Map<ThreadLocal<?>, Entry> m : threadLocals.values()) {
-                n += m.size();
-            }
-            return entries.size() + n + previousContextLoaders.size();
+            return entries.size();
         }
 
         synchronized void threadLocalSet(ThreadLocal<?> tl, Thread thread) {

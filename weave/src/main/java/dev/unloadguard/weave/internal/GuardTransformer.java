@@ -42,6 +42,14 @@ import org.objectweb.asm.ClassReader;
  *     planned ones. Planned methods the weaver has to leave as they were (constructors of a
  *     shape no compiler emits, methods too large) are logged once per class at INFO.
  * </ol>
+ * Then, for a class whose constant pool names a JDK registry ({@link RegistrationSites#mayRegister},
+ * another pass over the pool without ASM), a second, ASM pass over the guarded bytes points its
+ * registration calls at {@code ManagedCalls} (managed registrations: recorded per plugin generation
+ * and undone at unload). It is a pass of its own rather than part of the {@link GuardPlan}: it
+ * changes call sites, not sections, applies in both guard scopes (a class with nothing to guard is
+ * rewritten all the same), keeps frames and locals as they are, adds no member (so it is a valid
+ * retransformation), and is a function of the bytes alone (so a reusable definition stays
+ * reusable). Loaders that reach the runtime only through the boot bridge are not rewritten.
  * Any throwable is caught, logged once per class at WARNING and answered with "unchanged": a
  * transformer must never break class loading.
  *
