@@ -64,20 +64,24 @@ public final class ManagedCalls {
         Registrations.recordCreated(made, caller);
     }
 
+    /** {@code runtime.addShutdownHook(hook)}, recorded: removed at unload. */
     public static void addShutdownHook(Runtime runtime, Thread hook, Class<?> caller) {
         runtime.addShutdownHook(hook);
         Registrations.record(Kind.SHUTDOWN_HOOK, "shutdown hook thread \"" + hook.getName() + "\"", hook, null, caller);
     }
 
+    /** {@code runtime.removeShutdownHook(hook)}: the undo then finds it gone. */
     public static boolean removeShutdownHook(Runtime runtime, Thread hook, Class<?> caller) {
         return runtime.removeShutdownHook(hook); // the undo then finds it gone
     }
 
+    /** {@code DriverManager.registerDriver(driver)}, recorded: deregistered at unload, as the plugin's class. */
     public static void registerDriver(Driver driver, MethodHandles.Lookup caller) throws SQLException {
         DriverManager.registerDriver(driver);
         recordDriver(driver, caller);
     }
 
+    /** {@code DriverManager.registerDriver(driver, action)}, recorded: deregistered at unload, as the plugin's class. */
     public static void registerDriver(Driver driver, DriverAction action, MethodHandles.Lookup caller) throws SQLException {
         DriverManager.registerDriver(driver, action);
         recordDriver(driver, caller);
@@ -101,6 +105,7 @@ public final class ManagedCalls {
                 caller.lookupClass());
     }
 
+    /** {@code server.registerMBean(mbean, name)}, recorded: unregistered at unload. */
     public static ObjectInstance registerMBean(MBeanServer server, Object mbean, ObjectName name, Class<?> caller)
             throws InstanceAlreadyExistsException, MBeanRegistrationException, NotCompliantMBeanException {
         ObjectInstance registered = server.registerMBean(mbean, name);
@@ -108,22 +113,26 @@ public final class ManagedCalls {
         return registered;
     }
 
+    /** {@code tl.set(value)}, recorded once per thread: removed at unload (see the limits for other threads). */
     public static <T> void threadLocalSet(ThreadLocal<T> tl, T value, Class<?> caller) {
         tl.set(value);
         Registrations.recordThreadLocal(tl, caller);
     }
 
+    /** {@code tl.remove()}: the record of this thread's value is dropped. */
     public static void threadLocalRemove(ThreadLocal<?> tl, Class<?> caller) {
         tl.remove();
         Registrations.forgetThreadLocal(tl, caller);
     }
 
+    /** {@code logger.addHandler(handler)}, recorded: removed at unload. */
     public static void addHandler(Logger logger, Handler handler, Class<?> caller) {
         logger.addHandler(handler);
         Registrations.record(Kind.LOG_HANDLER, "handler " + handler.getClass().getName() + " on logger \"" + logger.getName() + "\"",
                 logger, handler, caller);
     }
 
+    /** {@code Security.addProvider(provider)}, recorded if installed: removed at unload. */
     public static int addProvider(Provider provider, Class<?> caller) {
         int at = Security.addProvider(provider);
         if (at != -1) {
@@ -132,6 +141,7 @@ public final class ManagedCalls {
         return at;
     }
 
+    /** {@code Security.insertProviderAt(provider, position)}, recorded if installed: removed at unload. */
     public static int insertProviderAt(Provider provider, int position, Class<?> caller) {
         int at = Security.insertProviderAt(provider, position);
         if (at != -1) {
@@ -140,12 +150,14 @@ public final class ManagedCalls {
         return at;
     }
 
+    /** {@code thread.setContextClassLoader(loader)}, with the former loader recorded: reset at unload. */
     public static void setContextClassLoader(Thread thread, ClassLoader loader, Class<?> caller) {
         ClassLoader previous = thread.getContextClassLoader();
         thread.setContextClassLoader(loader);
         Registrations.recordContextLoader(thread, previous, caller);
     }
 
+    /** {@code System.setProperty(key, value)}, recorded: restored at unload if it still holds {@code value}. */
     public static String setProperty(String key, String value, Class<?> caller) {
         String previous = System.setProperty(key, value);
         Registrations.record(Kind.SYSTEM_PROPERTY, "system property " + key + "=" + value, key, new String[] {previous, value}, caller);

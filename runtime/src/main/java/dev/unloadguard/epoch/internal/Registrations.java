@@ -244,6 +244,7 @@ public final class Registrations {
         }
     }
 
+    /** Records a registration of {@code kind} ({@code target} and {@code extra} are what its undo needs) for {@code caller}'s generation. */
     public static void record(Kind kind, String what, Object target, Object extra, Class<?> caller) {
         Registry r = of(caller);
         if (r != null) {
@@ -259,6 +260,7 @@ public final class Registrations {
         }
     }
 
+    /** The plugin removed {@code tl}'s value on the current thread itself: its record is dropped. */
     public static void forgetThreadLocal(ThreadLocal<?> tl, Class<?> caller) {
         Registry r = of(caller);
         if (r != null) {
