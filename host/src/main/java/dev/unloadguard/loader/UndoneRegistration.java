@@ -14,7 +14,8 @@ import java.util.Objects;
  *                     {@code context class loader}, {@code system property}
  * @param what         the registered thing, as {@code thread "poller"} or {@code system property a.b=c}
  * @param registeredAt the plugin's call site that registered it ({@code a.b.C.m(C.java:12)}); for a
- *                     context class loader found pointing at the plugin, {@code (found at unload)}
+ *                     context class loader, {@code (set by plugin code)} or {@code (found at unload)}
+ *                     (inherited, or set where it was not recorded)
  * @param outcome      how the undo ended
  * @param note         what was done ({@code interrupted and joined}), or why it could not be
  * @param stack        for a {@link Outcome#LEFT_OVER}: the stack that registered it; else empty
@@ -55,7 +56,7 @@ public record UndoneRegistration(String kind, String what, String registeredAt, 
     public String toString() {
         StringBuilder sb = new StringBuilder();
         sb.append(kind.equals("context class loader") ? "context class loader of " : "").append(what)
-                .append(" (registered at ").append(registeredAt).append("): ")
+                .append(registeredAt.startsWith("(") ? " " + registeredAt : " (registered at " + registeredAt + ")").append(": ")
                 .append(outcome == Outcome.LEFT_OVER ? "LEFT OVER, " : "").append(note);
         for (StackTraceElement e : stack) {
             sb.append("\n        at ").append(e);

@@ -31,7 +31,7 @@ import javax.tools.ToolProvider;
  * thread's context class loader, a system property) and undoes none of it in its exit hook: each
  * unload undoes them all. Run with the agent:
  * <pre>
- * java -javaagent:agent/target/unloadguard-agent.jar -cp agent/target/unloadguard-agent.jar:benchmarks/target/classes \
+ * java -javaagent:agent/target/unloadguard-agent.jar -cp cli/target/unloadguard-cli.jar:benchmarks/target/classes \
  *      dev.unloadguard.bench.process.RegistrationCycles WORK_DIR [CYCLES]
  * </pre>
  * It generates the plugin under {@code WORK_DIR}, runs one cycle, then {@code CYCLES} (default
@@ -155,11 +155,14 @@ public final class RegistrationCycles {
 
                 public void init(DriverContext ctx) throws Exception {
                     int gen = ctx.generation();
+                    java.util.concurrent.CountDownLatch running = new java.util.concurrent.CountDownLatch(1);
                     Thread t = new Thread(() -> {
+                        running.countDown();
                         try { Thread.sleep(Long.MAX_VALUE); } catch (InterruptedException e) { }
                     }, "registers-" + gen);
                     t.setDaemon(true);
                     t.start();
+                    running.await(); // inside its run() before the unload can start: an entry started later is refused
                     ExecutorService pool = Executors.newSingleThreadExecutor();
                     pool.submit(() -> { }).get();
                     new Timer(true).schedule(new TimerTask() { public void run() { } }, 3_600_000L);

@@ -107,7 +107,7 @@ public final class Registrations {
      * @param kind what was registered
      * @param what the registered thing ({@code thread "poller"}, {@code property a.b=c})
      * @param site the plugin frame that registered it ({@code a.b.C.m(C.java:12)}), or
-     *     {@code "(found at unload)"} for a context class loader nobody recorded
+     *     {@code "(set by plugin code)"} or {@code "(found at unload)"} for a context class loader
      * @param outcome how the undo ended
      * @param note what was done, or why it could not be
      * @param stack the stack that registered it (plugin frames first), empty if not recorded
@@ -542,7 +542,7 @@ public final class Registrations {
             ClassLoader to = previous != null && previous != loader ? previous : loader.getParent();
             t.setContextClassLoader(to);
             done.add(new Undone(Kind.CONTEXT_CLASS_LOADER, "thread \"" + t.getName() + "\"",
-                    previous != null ? "(set by the plugin)" : "(found at unload)", Outcome.UNDONE,
+                    previous != null ? "(set by plugin code)" : "(found at unload)", Outcome.UNDONE,
                     "reset to " + (to == null ? "the bootstrap loader" : to.toString()), List.of()));
         }
         return done;
