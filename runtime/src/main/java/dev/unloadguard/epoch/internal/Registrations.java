@@ -35,10 +35,12 @@ import javax.management.ObjectName;
  * its classes runs); for any other loader the call is made and nothing is recorded. The registry
  * of a generation is one list in registration order, under its own monitor: registrations are
  * rare (thread starts, {@code ThreadLocal.set} is the frequent one and is recorded once per
- * thread and {@code ThreadLocal}). Threads and executors are held weakly (a finished thread, a
- * pool that was shut down and dropped, must not be kept by the record; a pool with a live worker
- * is reachable from it); everything else strongly, as the JDK registry holds it anyway until it is
- * undone (a timer's thread runs its queued tasks even once the {@code Timer} is unreachable).
+ * thread and {@code ThreadLocal}). Threads are held weakly (a finished thread must not be kept by
+ * the record), and the records of finished threads and terminated pools are pruned every 64
+ * registrations; everything else is held strongly, as the JDK registry or a live worker holds it
+ * anyway until it is undone (a timer's thread runs its queued tasks even once the {@code Timer} is
+ * unreachable; {@code Executors.newSingleThreadExecutor()} returns a wrapper only the plugin holds,
+ * whose pool lives on in its worker).
  *
  * <h2>Undo, and its races</h2>
  * {@link #undo} takes the generation's list, newest first, and undoes each entry; the host calls
@@ -236,8 +238,10 @@ public final class Registrations {
             Thread t = (Thread) target;
             r.add(new Entry(Kind.THREAD, "thread \"" + t.getName() + "\"", new WeakReference<>(t), null, null));
         } else if (target instanceof ExecutorService) {
+            // Strongly: Executors.newSingleThreadExecutor() returns a wrapper nothing but the plugin holds, while
+            // the pool it wraps lives on in its worker; pruned once terminated (see Registry.add).
             r.add(new Entry(Kind.EXECUTOR, "executor " + target.getClass().getName() + "@"
-                    + Integer.toHexString(System.identityHashCode(target)), new WeakReference<>(target), null, null));
+                    + Integer.toHexString(System.identityHashCode(target)), null, target, null));
         } else if (target instanceof Timer) {
             // Strongly: a timer's thread runs its queued tasks whether or not the Timer is still reachable.
             r.add(new Entry(Kind.TIMER, "timer " + Integer.toHexString(System.identityHashCode(target)), null, target, null));
@@ -296,7 +300,7 @@ public final class Registrations {
             entries.add(e);
             if (++sinceCompaction >= 64 && entries.size() >= 64) {
                 sinceCompaction = 0;
-                entries.removeIf(Entry::vanished); // finished threads, collected pools
+                entries.removeIf(Entry::vanished); // finished threads, terminated pools
             }
         }
 
@@ -376,7 +380,7 @@ public final class Registrations {
                 Thread t = (Thread) weak.get();
                 return t == null || t.getState() == Thread.State.TERMINATED;
             }
-            return kind == Kind.EXECUTOR && weak.get() == null;
+            return kind == Kind.EXECUTOR && ((ExecutorService) target).isTerminated();
         }
 
         /** The registering frame as {@code a.b.C.m(C.java:12)}, without the loader and module prefix. */
@@ -451,10 +455,7 @@ public final class Registrations {
         }
 
         private Undone undoExecutor(long deadline) {
-            ExecutorService es = (ExecutorService) weak.get();
-            if (es == null) {
-                return null; // collected: it had no thread left
-            }
+            ExecutorService es = (ExecutorService) target;
             if (es.isTerminated()) {
                 return undone(Outcome.ALREADY_GONE, "already terminated");
             }
