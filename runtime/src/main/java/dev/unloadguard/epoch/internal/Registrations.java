@@ -43,7 +43,9 @@ import javax.management.ObjectName;
  * whose pool lives on in its worker).
  *
  * <h2>Undo, and its races</h2>
- * {@link #undo} takes the generation's list, newest first, and undoes each entry; the host calls
+ * {@link #undo} takes the generation's list, newest first, and undoes each entry ({@code ThreadLocal}
+ * values after the rest, so that a value on a thread the plugin started is gone with its thread,
+ * joined before); the host calls
  * it after the exit hook, so what the driver undid itself is found undone (and said so). Threads
  * are interrupted and joined, executors {@code shutdownNow()} and awaited, both against one
  * deadline for the whole undo; a thread or pool still running at the deadline is a leftover, kept
@@ -205,8 +207,20 @@ public final class Registrations {
         List<Entry> entries = registry.takeAll();
         List<Undone> done = new ArrayList<>();
         List<Entry> left = new ArrayList<>();
+        // ThreadLocal values last: one on a thread the plugin started is gone once that thread is joined, and
+        // must not be reported as a value left on a live thread.
+        List<Entry> ordered = new ArrayList<>(entries.size());
         for (int i = entries.size() - 1; i >= 0; i--) {
-            Entry e = entries.get(i);
+            if (entries.get(i).kind != Kind.THREAD_LOCAL) {
+                ordered.add(entries.get(i));
+            }
+        }
+        for (int i = entries.size() - 1; i >= 0; i--) {
+            if (entries.get(i).kind == Kind.THREAD_LOCAL) {
+                ordered.add(entries.get(i));
+            }
+        }
+        for (Entry e : ordered) {
             Undone u;
             try {
                 u = e.undo(deadlineNanos);
