@@ -35,5 +35,15 @@ public enum LoadOption {
      * Load this plugin {@link IsolationPolicy#PARENT_FIRST parent-first}, whatever the loader's
      * {@link PluginLoader.Builder#isolation}: the host's classes win over the plugin's.
      */
-    PARENT_FIRST
+    PARENT_FIRST,
+
+    /**
+     * Do not manage this plugin's JDK registrations: what its code registers with JVM-wide
+     * registries (threads it starts, executors and timers it creates, shutdown hooks, JDBC drivers,
+     * MBeans, {@code ThreadLocal} values, logging handlers, security providers, context class
+     * loaders, system properties) is neither recorded nor undone at unload, and its exit hook must
+     * undo it all itself. Managed registrations are on by default (with the agent); see
+     * {@link UnloadReport#registrations()}.
+     */
+    UNMANAGED_REGISTRATIONS
 }

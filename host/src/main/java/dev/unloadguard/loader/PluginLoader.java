@@ -5,6 +5,7 @@ import dev.unloadguard.driver.Driver;
 import dev.unloadguard.driver.DriverContext;
 import dev.unloadguard.driver.PluginUnloadedError;
 import dev.unloadguard.epoch.ReleaseGuard;
+import dev.unloadguard.epoch.internal.Registrations;
 import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import java.io.IOException;
 import java.lang.System.Logger.Level;
@@ -288,6 +289,9 @@ public final class PluginLoader implements AutoCloseable {
             throw new PluginLoadException(path, "cannot make a class loader for " + copy + ": " + e.getMessage(), e);
         }
         generations.made(cl);
+        if (!opts.contains(LoadOption.UNMANAGED_REGISTRATIONS)) {
+            Registrations.manage(cl, cl.getName()); // before any class of it runs: recorded from its first line
+        }
         Plugin plugin = null;
         files.providers = className -> dependencyHint(className, resolution.dependencies);
         try {
@@ -493,6 +497,8 @@ public final class PluginLoader implements AutoCloseable {
     /** A failed load leaves nothing behind: the unload sequence, forced; or just the loader and copy. */
     private void rollBack(Plugin plugin, PluginClassLoader cl, Path copy) {
         if (plugin == null) {
+            UnloadSequence.undoRegistrations(cl, cl.getName(), UnloadSequence.UNDO_BOUND); // what the driver class's loading registered
+            Registrations.forget(cl);
             discard(cl, null, copy);
             return;
         }

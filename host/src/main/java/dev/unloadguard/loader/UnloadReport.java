@@ -32,6 +32,9 @@ import java.util.Map;
  * @param refusedEntries calls from outside into the plugin refused while it was GOING (0 in
  *                      {@link GuardScope#RELEASE_PATHS}, which refuses none)
  * @param audit         what the close audit (step 5) scanned
+ * @param registrations the plugin's managed JDK registrations that step 2 undid after the exit
+ *                      hook, newest first, leftovers included (empty if it registered nothing,
+ *                      or with {@link LoadOption#UNMANAGED_REGISTRATIONS})
  */
 public record UnloadReport(
         String pluginId,
@@ -46,7 +49,8 @@ public record UnloadReport(
         List<String> leakSuspects,
         GuardScope guardScope,
         long refusedEntries,
-        CloseAudit audit) {
+        CloseAudit audit,
+        List<UndoneRegistration> registrations) {
 
     /** The text for a leak without suspects: what finds the holder then. */
     static final String NO_SUSPECTS = "none found (name the holder with a heap dump: java -jar unloadguard-cli.jar leaks PID, "
@@ -55,9 +59,24 @@ public record UnloadReport(
     public UnloadReport {
         stepTimes = java.util.Collections.unmodifiableMap(new EnumMap<>(stepTimes));
         releaseFailures = List.copyOf(releaseFailures);
+        registrations = List.copyOf(registrations);
         leakSuspects = List.copyOf(leakSuspects);
         java.util.Objects.requireNonNull(guardScope, "guardScope");
         java.util.Objects.requireNonNull(audit, "audit");
+    }
+
+    /** A report without managed registrations (none recorded, or the host turned them off). */
+    public UnloadReport(String pluginId, int generation, boolean agentActive, Map<UnloadStep, Duration> stepTimes,
+                        BarrierOutcome barrier, PluginState outcome, int gcNudges, long devicesCreated,
+                        List<String> releaseFailures, List<String> leakSuspects, GuardScope guardScope, long refusedEntries,
+                        CloseAudit audit) {
+        this(pluginId, generation, agentActive, stepTimes, barrier, outcome, gcNudges, devicesCreated, releaseFailures,
+                leakSuspects, guardScope, refusedEntries, audit, List.of());
+    }
+
+    /** The managed registrations left over (not undone; see {@link UndoneRegistration.Outcome#LEFT_OVER}). */
+    public List<UndoneRegistration> leftoverRegistrations() {
+        return registrations.stream().filter(UndoneRegistration::leftOver).collect(java.util.stream.Collectors.toList());
     }
 
     /**
@@ -68,7 +87,7 @@ public record UnloadReport(
                         BarrierOutcome barrier, PluginState outcome, int gcNudges, long devicesCreated,
                         List<String> releaseFailures, List<String> leakSuspects) {
         this(pluginId, generation, agentActive, stepTimes, barrier, outcome, gcNudges, devicesCreated, releaseFailures,
-                leakSuspects, GuardScope.RELEASE_PATHS, 0, CloseAudit.notRun("not an unload"));
+                leakSuspects, GuardScope.RELEASE_PATHS, 0, CloseAudit.notRun("not an unload"), List.of());
     }
 
     /** The time of one step ({@link Duration#ZERO} for a step that did not run). */
@@ -110,6 +129,13 @@ public record UnloadReport(
         if (refusedEntries > 0) {
             sb.append("; ").append(refusedEntries).append(" entr").append(refusedEntries == 1 ? "y" : "ies").append(" refused");
         }
+        if (!registrations.isEmpty()) {
+            int left = leftoverRegistrations().size();
+            sb.append("; ").append(registrations.size() - left).append(" registration(s) undone");
+            if (left > 0) {
+                sb.append(", ").append(left).append(" LEFT OVER");
+            }
+        }
         if (!agentActive) {
             sb.append("; UNGUARDED (no agent)");
         }
@@ -134,6 +160,12 @@ public record UnloadReport(
                 .append(agentActive ? " (guarded by the agent: " + scopeText() + ")" : " (UNGUARDED: no agent)").append('\n');
         for (UnloadStep step : UnloadStep.values()) {
             sb.append(String.format(Locale.ROOT, "  %d. %-8s %10s ms%n", step.ordinal() + 1, step.label(), millis(time(step))));
+        }
+        if (!registrations.isEmpty()) {
+            sb.append("  registrations undone after exit (newest first): ").append(registrations.size()).append('\n');
+            for (UndoneRegistration r : registrations) {
+                sb.append("    ").append(r.kind()).append(": ").append(r.toString().replace("\n", "\n    ")).append('\n');
+            }
         }
         sb.append("  barrier: ").append(barrier).append('\n');
         sb.append("  close audit: ").append(audit.summary()).append('\n');

@@ -33,9 +33,35 @@ final class UnloadReports {
     static UnloadReport unloaded(String id, int generation, Map<UnloadStep, Duration> stepTimes, BarrierOutcome barrier,
                                  Kept kept, CollectionResult collection, List<String> leakSuspects, GuardScope scope,
                                  long refusedEntries, CloseAudit audit) {
+        return unloaded(id, generation, stepTimes, barrier, kept, collection, leakSuspects, scope, refusedEntries, audit,
+                List.of());
+    }
+
+    static UnloadReport unloaded(String id, int generation, Map<UnloadStep, Duration> stepTimes, BarrierOutcome barrier,
+                                 Kept kept, CollectionResult collection, List<String> leakSuspects, GuardScope scope,
+                                 long refusedEntries, CloseAudit audit, List<UndoneRegistration> registrations) {
         return new UnloadReport(id, generation, Epochs.agentActive(), stepTimes, barrier, collection.outcome(),
                 collection.nudges(), kept.devicesCreated(), kept.releaseFailures(), collection.leaked() ? leakSuspects : List.of(),
-                scope, refusedEntries, audit);
+                scope, refusedEntries, audit, registrations);
+    }
+
+    /**
+     * Appends the managed registrations step 2 could not undo, each with the stack that registered
+     * it, to a timeout or audit report: a thread that would not stop is usually why it waited.
+     */
+    static String withLeftovers(String message, List<UndoneRegistration> registrations) {
+        StringBuilder sb = new StringBuilder(message);
+        boolean any = false;
+        for (UndoneRegistration r : registrations) {
+            if (r.leftOver()) {
+                if (!any) {
+                    sb.append("\n  registrations the unload could not undo after the exit hook:");
+                    any = true;
+                }
+                sb.append("\n    ").append(r.kind()).append(": ").append(r.toString().replace("\n", "\n    "));
+            }
+        }
+        return sb.toString();
     }
 
     /**
@@ -50,6 +76,13 @@ final class UnloadReports {
      */
     static UnloadTimeoutException timeout(Plugin plugin, String name, GuardScope scope, UnloadStep step, Duration timeout,
                                           List<String> liveDevices, boolean suggestTracking, List<Thread> inside) {
+        return timeout(plugin, name, scope, step, timeout, liveDevices, suggestTracking, inside, List.of());
+    }
+
+    /** The timeout report, naming the registrations step 2 left over ({@link #withLeftovers}). */
+    static UnloadTimeoutException timeout(Plugin plugin, String name, GuardScope scope, UnloadStep step, Duration timeout,
+                                          List<String> liveDevices, boolean suggestTracking, List<Thread> inside,
+                                          List<UndoneRegistration> registrations) {
         StringBuilder sb = new StringBuilder();
         sb.append("unload of ").append(plugin != null ? plugin : name).append(" timed out after ").append(timeout.toMillis()).append(" ms in step ")
                 .append(step.ordinal() + 1).append(" (").append(step.label()).append(")")
@@ -76,7 +109,7 @@ final class UnloadReports {
         }
         sb.append("  ").append(nothingClosed(plugin));
         List<String> threads = inside.stream().map(Thread::getName).collect(Collectors.toList());
-        return new UnloadTimeoutException(plugin, step, sb.toString(), liveDevices == null ? List.of() : liveDevices, threads);
+        return new UnloadTimeoutException(plugin, step, withLeftovers(sb.toString(), registrations), liveDevices == null ? List.of() : liveDevices, threads);
     }
 
     /**
@@ -85,6 +118,13 @@ final class UnloadReports {
      */
     static CloseAuditException auditFailed(Plugin plugin, String name, GuardScope scope, String loaderName,
                                            Map<Thread, StackTraceElement[]> inside, CloseAudit audit) {
+        return auditFailed(plugin, name, scope, loaderName, inside, audit, List.of());
+    }
+
+    /** The audit's report, naming the registrations step 2 left over ({@link #withLeftovers}). */
+    static CloseAuditException auditFailed(Plugin plugin, String name, GuardScope scope, String loaderName,
+                                           Map<Thread, StackTraceElement[]> inside, CloseAudit audit,
+                                           List<UndoneRegistration> registrations) {
         StringBuilder sb = new StringBuilder();
         sb.append("unload of ").append(plugin != null ? plugin : name).append(" failed its close audit (step ")
                 .append(UnloadStep.AUDIT.ordinal() + 1).append(", ").append(UnloadStep.AUDIT.label()).append("): ")
@@ -104,7 +144,7 @@ final class UnloadReports {
                 : "  (only release paths are guarded (RELEASE_PATHS): stop the plugin's threads and calls in its exit hook, or "
                 + "load it with GuardScope.ENTRIES so the unload waits for them)\n");
         sb.append("  ").append(nothingClosed(plugin)).append(" once those threads left");
-        return new CloseAuditException(plugin, sb.toString(), threads, audit);
+        return new CloseAuditException(plugin, withLeftovers(sb.toString(), registrations), threads, audit);
     }
 
     private static void appendThread(StringBuilder sb, String name, Thread.State state, StackTraceElement[] stack) {

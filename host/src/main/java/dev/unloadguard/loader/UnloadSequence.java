@@ -1,6 +1,7 @@
 package dev.unloadguard.loader;
 
 import dev.unloadguard.epoch.BarrierOutcome;
+import dev.unloadguard.epoch.internal.Registrations;
 import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import dev.unloadguard.epoch.internal.ThreadFrames;
 import java.lang.System.Logger.Level;
@@ -21,7 +22,11 @@ import java.util.Set;
  *       outside are refused from now on; the thread running the unload stays exempt, so it can
  *       call the exit hook), then {@link #going} refuses new devices (a foreign host has no device
  *       count);</li>
- *   <li>{@link #exit}: the driver's exit hook, or the foreign host's stop;</li>
+ *   <li>{@link #exit}: the driver's exit hook, or the foreign host's stop; then, for a plugin whose
+ *       JDK registrations are managed, their undo newest first ({@link Registrations#undo}: its
+ *       threads interrupted and joined, executors shut down, hooks, drivers, MBeans, handlers,
+ *       providers removed, ...; bounded by {@link #UNDO_BOUND}), so that a thread it left running
+ *       is stopped before the barrier would wait for it;</li>
  *   <li>{@link #awaitNoLiveDevices}: wait until no device is live (a foreign host: no DRAIN);</li>
  *   <li>the release barrier on the generation's epoch;</li>
  *   <li>the close audit: no platform or virtual thread has a frame of the generation's class
@@ -68,6 +73,11 @@ abstract class UnloadSequence {
      * there for an instant.
      */
     static final Duration AUDIT_GRACE = Duration.ofMillis(100);
+    /**
+     * How long step 2 waits, at most, for the plugin's threads to stop once interrupted and its
+     * executors to terminate once shut down (all of them together; never past the unload's timeout).
+     */
+    static final Duration UNDO_BOUND = Duration.ofSeconds(2);
 
     /** Names the plugin in reports and messages: {@code plugin xe generation 3}, or a foreign host's name. */
     final String name;
@@ -94,6 +104,8 @@ abstract class UnloadSequence {
     private BarrierOutcome barrierOutcome;
     private UnloadReports.Kept kept;
     private CloseAudit audit;
+    /** What step 2 undid of the plugin's managed registrations; written and read by the thread running steps 1 to 6. */
+    private List<UndoneRegistration> registrations = List.of();
     /** The pending asynchronous check, if any. */
     private volatile CollectionWatcher.Watch watch;
 
@@ -151,7 +163,8 @@ abstract class UnloadSequence {
         try {
             going();                                                       //    no new devices
             clock.lap(UnloadStep.GOING);
-            exit();                                                        // 2. driver exit, host stop
+            exit();                                                        // 2. driver exit, host stop,
+            registrations = undoRegistrations(clock);                      //    then undo its registrations
             clock.lap(UnloadStep.EXIT);
             drain(clock.deadline());                                       // 3. live devices = 0
             clock.lap(UnloadStep.DRAIN);
@@ -166,6 +179,7 @@ abstract class UnloadSequence {
             }
         }
         UnloadReports.Kept kept = close();                                 // 6. close, forget
+        forgetRegistrations();
         epoch.markUnloaded(java.time.Instant.now());
         clock.lap(UnloadStep.CLOSE);
         this.closedTimes = clock.times();
@@ -246,7 +260,7 @@ abstract class UnloadSequence {
         java.util.Map<UnloadStep, Duration> times = new java.util.EnumMap<>(closedTimes);
         times.put(UnloadStep.COLLECT, Duration.ofNanos(collectNanos));
         return UnloadReports.unloaded(id, generation, times, barrierOutcome, kept, collection,
-                collection.leaked() ? leakSuspects() : List.of(), scope(), epoch.refusedEntries(), audit);
+                collection.leaked() ? leakSuspects() : List.of(), scope(), epoch.refusedEntries(), audit, registrations);
     }
 
     /** Before anything changes: plugin code (a release path; in ENTRIES any) cannot wait for itself. */
@@ -310,7 +324,7 @@ abstract class UnloadSequence {
         if (a.passed()) {
             return audit;
         }
-        CloseAuditException e = UnloadReports.auditFailed(plugin(), name, scope(), loaderName, a.inside(), audit);
+        CloseAuditException e = UnloadReports.auditFailed(plugin(), name, scope(), loaderName, a.inside(), audit, registrations);
         if (forced) {
             LOG.log(Level.WARNING, "rolling back " + name + " although its close audit failed; closing its class loader anyway: "
                     + e.getMessage());
@@ -329,9 +343,44 @@ abstract class UnloadSequence {
             return;
         }
         UnloadTimeoutException e = UnloadReports.timeout(plugin(), name, scope(), step, timeout, live,
-                countsDevices && !tracking(), epoch.threadsInside());
+                countsDevices && !tracking(), epoch.threadsInside(), registrations);
         timedOut(e);
         throw e;
+    }
+
+    /**
+     * Step 2, after the exit hook: undoes the plugin's managed JDK registrations, newest first
+     * ({@link Registrations#undo}); threads and executors are awaited until {@link #UNDO_BOUND} or
+     * the unload's deadline, whichever is first. A leftover is logged with the stack that
+     * registered it, reported, and named again if a later step times out.
+     */
+    private List<UndoneRegistration> undoRegistrations(StepClock clock) {
+        ClassLoader cl = loader.get();
+        if (cl == null) {
+            return List.of();
+        }
+        long bound = Math.min(clock.left().toNanos(), UNDO_BOUND.toNanos());
+        return undoRegistrations(cl, name, Duration.ofNanos(bound));
+    }
+
+    /** {@link #undoRegistrations(StepClock)} for {@code cl} within {@code bound}: also for a load rolled back before it had a plugin. */
+    static List<UndoneRegistration> undoRegistrations(ClassLoader cl, String name, Duration bound) {
+        if (!Registrations.isManaged(cl)) {
+            return List.of();
+        }
+        List<UndoneRegistration> out = new java.util.ArrayList<>();
+        for (Registrations.Undone u : Registrations.undo(cl, System.nanoTime() + bound.toNanos())) {
+            UndoneRegistration r = new UndoneRegistration(u.kind().label(), u.what(), u.site(),
+                    UndoneRegistration.Outcome.valueOf(u.outcome().name()), u.note(), u.stack());
+            out.add(r);
+            LOG.log(r.leftOver() ? Level.WARNING : Level.DEBUG, () -> "unload of " + name + ": " + r);
+        }
+        return List.copyOf(out);
+    }
+
+    /** Step 6, once the loader is closed: its registry of registrations is dropped. */
+    private void forgetRegistrations() {
+        Registrations.forget(loader.get());
     }
 
     private List<String> leakSuspects() {

@@ -349,7 +349,8 @@ class EntryGuardIT {
     void aPluginThreadStoppedInExitKeepsTheUnloadWaitingUntilItsRunReturns() throws Exception {
         bus.closeGate("pump-tail");
         PluginLoader loader = loader(b -> b);
-        Plugin plugin = loader.load(pumpJar());
+        // unmanaged: the managed undo after exit() would interrupt the pump out of its tail (ManagedRegistrationsIT)
+        Plugin plugin = loader.load(pumpJar(), LoadOption.UNMANAGED_REGISTRATIONS);
         awaitEvent("pump started entries-pump-1");
 
         CompletableFuture<UnloadReport> unload = SampleHost.unloadAsync(loader, plugin, LONG);

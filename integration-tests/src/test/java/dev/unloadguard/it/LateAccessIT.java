@@ -11,6 +11,7 @@ import dev.unloadguard.it.support.HostProbe;
 import dev.unloadguard.it.support.Leftovers;
 import dev.unloadguard.it.support.TestPlugins;
 import dev.unloadguard.loader.GuardScope;
+import dev.unloadguard.loader.LoadOption;
 import dev.unloadguard.loader.Plugin;
 import dev.unloadguard.loader.PluginLoader;
 import dev.unloadguard.loader.PluginState;
@@ -116,7 +117,8 @@ class LateAccessIT {
     }
 
     private Plugin loadAndUnload() throws Exception {
-        Plugin plugin = loader.load(late);
+        // unmanaged: managed registrations would interrupt and join the late thread at unload (ManagedRegistrationsIT)
+        Plugin plugin = loader.load(late, LoadOption.UNMANAGED_REGISTRATIONS);
         await().atMost(Duration.ofSeconds(10)).until(() -> probe.saw("reached late-thread"));
         UnloadReport report = loader.unload(plugin, LONG);
         assertEquals(PluginState.UNLOADED, report.outcome(), report::toString);
@@ -183,7 +185,7 @@ class LateAccessIT {
     void withEveryEntryGuardedTheLateRunnableIsRefusedAtTheCallButALateCallbackIsStillALateAccess() throws Exception {
         PluginLoader entries = PluginLoader.builder().service(HostProbe.class, probe).collectionTimeout(Duration.ZERO).build();
         try {
-            Plugin plugin = entries.load(late);
+            Plugin plugin = entries.load(late, LoadOption.UNMANAGED_REGISTRATIONS); // the late thread must outlive the unload
             assertEquals(GuardScope.ENTRIES, plugin.guardScope());
             await().atMost(Duration.ofSeconds(10)).until(() -> probe.saw("reached late-thread"));
             UnloadReport report = entries.unload(plugin, LONG);

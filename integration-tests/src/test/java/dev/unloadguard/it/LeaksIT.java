@@ -96,7 +96,7 @@ class LeaksIT {
     }
 
     private static String refused(PluginLoader loader, Path jar) {
-        PluginLoadException e = assertThrows(PluginLoadException.class, () -> loader.load(jar));
+        PluginLoadException e = assertThrows(PluginLoadException.class, () -> loader.load(jar, LoadOption.UNMANAGED_REGISTRATIONS));
         return e.getMessage();
     }
 
@@ -107,7 +107,8 @@ class LeaksIT {
     @Test
     void aPluginThreadLeftRunningLeaksIsNamedAndBlocksReloadingUntilStopped() throws Exception {
         PluginLoader loader = loader();
-        Plugin g1 = loader.load(threadLeak);
+        // unmanaged: managed registrations would interrupt and join the worker at unload (ManagedRegistrationsIT)
+        Plugin g1 = loader.load(threadLeak, LoadOption.UNMANAGED_REGISTRATIONS);
         UnloadReport report = loader.unload(g1, LONG);
         assertEquals(PluginState.LEAKED, report.outcome(), report::toString);
         assertEquals(PluginState.LEAKED, g1.state());
@@ -125,7 +126,7 @@ class LeaksIT {
                 && m.contains(thread) && m.contains("IGNORE_LEAKED_GENERATIONS"), m);
 
         // the host may insist
-        Plugin g2 = loader.load(threadLeak, LoadOption.IGNORE_LEAKED_GENERATIONS);
+        Plugin g2 = loader.load(threadLeak, LoadOption.IGNORE_LEAKED_GENERATIONS, LoadOption.UNMANAGED_REGISTRATIONS);
         assertEquals(2, g2.generation());
         assertEquals(PluginState.LIVE, g2.state());
         Leftovers.stopThreads(WORKER + "2");
@@ -135,7 +136,7 @@ class LeaksIT {
         // fix the leak: once generation 1 is collected, the id loads again without the option
         Leftovers.stopThreads(WORKER + "1");
         Leftovers.awaitLoadersCollected(loader);
-        Plugin g3 = loader.load(threadLeak);
+        Plugin g3 = loader.load(threadLeak, LoadOption.UNMANAGED_REGISTRATIONS);
         assertEquals(3, g3.generation());
         Leftovers.stopThreads(WORKER + "3");
         assertEquals(PluginState.COLLECTED, loader.unload(g3, LONG).outcome());

@@ -42,6 +42,14 @@ import org.objectweb.asm.ClassReader;
  *     planned ones. Planned methods the weaver has to leave as they were (constructors of a
  *     shape no compiler emits, methods too large) are logged once per class at INFO.
  * </ol>
+ * Then, for a class whose constant pool names a JDK registry ({@link RegistrationSites#mayRegister},
+ * another pass over the pool without ASM), a second, ASM pass over the guarded bytes points its
+ * registration calls at {@code ManagedCalls} (managed registrations: recorded per plugin generation
+ * and undone at unload). It is a pass of its own rather than part of the {@link GuardPlan}: it
+ * changes call sites, not sections, applies in both guard scopes (a class with nothing to guard is
+ * rewritten all the same), keeps frames and locals as they are, adds no member (so it is a valid
+ * retransformation), and is a function of the bytes alone (so a reusable definition stays
+ * reusable). Loaders that reach the runtime only through the boot bridge are not rewritten.
  * Any throwable is caught, logged once per class at WARNING and answered with "unchanged": a
  * transformer must never break class loading.
  *
@@ -209,7 +217,12 @@ public final class GuardTransformer implements ClassFileTransformer {
             GuardPlan.Scope scope = epoch != null && epoch.guardsEntries() ? GuardPlan.Scope.ENTRIES : GuardPlan.Scope.RELEASE_PATHS;
             Map<String, GuardPlan.Reason> pendingKeys = anyPending ? pendingFor(loader, className) : Map.of();
             int scanned = GuardPlan.scanConstantPool(classfileBuffer);
+            // Managed registrations: only for loaders that see the runtime (ManagedCalls), not through the boot bridge.
+            boolean registers = RegistrationSites.mayRegister(classfileBuffer) && !Epochs.needsBootBridge(loader);
             if (scope == GuardPlan.Scope.RELEASE_PATHS && pendingKeys.isEmpty() && !GuardPlan.mayGuard(scanned)) {
+                if (registers) {
+                    return registrations(null, classfileBuffer, 0, classBeingRedefined == null, loader);
+                }
                 return Definition.UNCHANGED; // most plugin classes: passes over the constant pool, no parse, no ASM
             }
             // Defined now, or retransformed after being defined with methods added: the same plan.
@@ -223,7 +236,7 @@ public final class GuardTransformer implements ClassFileTransformer {
             }
             boolean reusable = classBeingRedefined == null && pendingKeys.isEmpty() && plan.externalTargets().isEmpty();
             if (plan.targets().isEmpty()) {
-                return new Definition(null, 0, reusable);
+                return registers ? registrations(null, classfileBuffer, 0, reusable, loader) : new Definition(null, 0, reusable);
             }
             String guard = Epochs.needsBootBridge(loader) ? Weaver.BOOT_GUARD : Weaver.RELEASE_GUARD;
             if (guard == Weaver.RELEASE_GUARD && plan.weavesBodiesOnly()) {
@@ -232,7 +245,9 @@ public final class GuardTransformer implements ClassFileTransformer {
                     TRANSFORMED.increment();
                     GUARDED.add(plan.targets().size());
                     Log.debug(() -> describe(plan, new Weaver.Woven(fast, List.of()), loader));
-                    return new Definition(fast, plan.targets().size(), reusable); // adds no method, leaves none unwoven
+                    // adds no method, leaves none unwoven
+                    return registers ? registrations(fast, classfileBuffer, plan.targets().size(), reusable, loader)
+                            : new Definition(fast, plan.targets().size(), reusable);
                 }
             }
             Weaver.Woven woven = Weaver.weaveReporting(reader, plan, guard);
@@ -246,7 +261,9 @@ public final class GuardTransformer implements ClassFileTransformer {
                 notWoven(className, loader, woven.notWoven());
             }
             Log.debug(() -> describe(plan, woven, loader));
-            return new Definition(woven.classfile(), guarded, reusable && !plan.addsMethods() && woven.notWoven().isEmpty());
+            boolean wovenReusable = reusable && !plan.addsMethods() && woven.notWoven().isEmpty();
+            return registers ? registrations(woven.classfile(), classfileBuffer, guarded, wovenReusable, loader)
+                    : new Definition(woven.classfile(), guarded, wovenReusable);
         } catch (Throwable t) {
             if (FAILED.size() >= MAX_FAILURES_REMEMBERED || FAILED.add(className)) {
                 Log.warning("could not guard " + className.replace('/', '.') + " (defined by " + loader
@@ -254,6 +271,27 @@ public final class GuardTransformer implements ClassFileTransformer {
             }
             return Definition.UNCHANGED;
         }
+    }
+
+    /**
+     * The managed-registrations pass ({@link RegistrationSites}) over the class as guarded so far
+     * ({@code guarded}, or {@code original} if nothing was guarded): its registration calls go
+     * through {@code ManagedCalls}. A second ASM pass, over the few classes whose constant pool
+     * names a registry; a pure function of the bytes, so it keeps the definition's reusability.
+     */
+    private static Definition registrations(byte[] guarded, byte[] original, int methodsGuarded, boolean reusable,
+            ClassLoader loader) {
+        List<RegistrationSites.Site> sites = new ArrayList<>();
+        byte[] rewritten = RegistrationSites.rewrite(guarded != null ? guarded : original, sites);
+        if (sites.isEmpty()) {
+            return new Definition(guarded, methodsGuarded, reusable);
+        }
+        if (guarded == null) {
+            TRANSFORMED.increment();
+        }
+        Log.debug(() -> "managed registrations in " + new ClassReader(original).getClassName().replace('/', '.') + ": " + sites
+                + " (defined by " + loader + ")");
+        return new Definition(rewritten, methodsGuarded, reusable);
     }
 
     /**
