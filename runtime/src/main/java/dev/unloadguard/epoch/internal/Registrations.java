@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.Timer;
 import java.util.WeakHashMap;
 import java.util.concurrent.ConcurrentHashMap;
@@ -134,6 +135,9 @@ public final class Registrations {
     private static final Map<Thread, List<WeakReference<ThreadLocal<?>>>> DEFERRED = new WeakHashMap<>();
     private static volatile boolean pendingRemovals;
     private static final String OWN_PREFIX = "dev.unloadguard.epoch.";
+    /** Frames kept of the stack that set a {@code ThreadLocal} value (see {@link Entry}). */
+    private static final int THREAD_LOCAL_FRAMES = 12;
+    private static final StackWalker STACKS = StackWalker.getInstance();
 
     private Registrations() {
     }
@@ -296,13 +300,25 @@ public final class Registrations {
 
     // ---- the registry ----------------------------------------------------------------------------
 
-    /** One generation's records; every method holds its monitor. */
+    /**
+     * One generation's records; every method holds its monitor, but for the lock-free check of
+     * {@link #threadLocalSet} that the value is recorded already (the frequent case: a plugin that
+     * sets a {@code ThreadLocal} per request sets it again and again on the same threads).
+     */
     static final class Registry {
         final String name;
         private List<Entry> entries = new ArrayList<>();
         private int sinceCompaction;
         /** Threads on which a plugin {@code ThreadLocal} holds a value: weak keys. */
         private final Map<Thread, Map<ThreadLocal<?>, Entry>> threadLocals = new WeakHashMap<>();
+        /**
+         * The same pairs, for the lock-free check: by thread id (JDK 17 never reuses one, and an
+         * id does not keep its thread alive) to the {@code ThreadLocal}s recorded on it. Written
+         * under the monitor, together with {@link #threadLocals}; read without it. A reader that
+         * misses a pair written concurrently takes the monitor and finds it there: the check only
+         * skips the lock, it never decides alone that a pair is new. Pruned with the entries.
+         */
+        private final Map<Long, Set<ThreadLocal<?>>> recordedThreadLocals = new ConcurrentHashMap<>();
         /** The context class loader a thread had before the plugin first set it. */
         private final Map<Thread, WeakReference<ClassLoader>> previousContextLoaders = new WeakHashMap<>();
 
@@ -314,22 +330,40 @@ public final class Registrations {
             entries.add(e);
             if (++sinceCompaction >= 64 && entries.size() >= 64) {
                 sinceCompaction = 0;
-                entries.removeIf(Entry::vanished); // finished threads, terminated pools
+                entries.removeIf(this::prune); // finished threads, terminated pools, values of finished threads
             }
+        }
+
+        /** Whether {@code e} vanished (then forgotten everywhere): called under the monitor. */
+        private boolean prune(Entry e) {
+            if (!e.vanished()) {
+                return false;
+            }
+            if (e.kind == Kind.THREAD_LOCAL) {
+                recordedThreadLocals.remove(e.threadId);    // every value of a finished thread goes
+            }
+            return true;
         }
 
         synchronized int size() {
             return entries.size();
         }
 
-        synchronized void threadLocalSet(ThreadLocal<?> tl, Thread thread) {
-            Map<ThreadLocal<?>, Entry> onThread = threadLocals.computeIfAbsent(thread, t -> new WeakHashMap<>());
-            if (!onThread.containsKey(tl)) {
-                Entry e = new Entry(Kind.THREAD_LOCAL, "value of " + tl.getClass().getName() + "@"
-                        + Integer.toHexString(System.identityHashCode(tl)) + " on thread \"" + thread.getName() + "\"",
-                        new WeakReference<>(thread), new WeakReference<>(tl), null);
-                onThread.put(tl, e);
-                entries.add(e);
+        void threadLocalSet(ThreadLocal<?> tl, Thread thread) {
+            Set<ThreadLocal<?>> recorded = recordedThreadLocals.get(thread.getId());
+            if (recorded != null && recorded.contains(tl)) {
+                return;                                     // recorded already: no lock, no record
+            }
+            synchronized (this) {
+                Map<ThreadLocal<?>, Entry> onThread = threadLocals.computeIfAbsent(thread, t -> new WeakHashMap<>());
+                if (!onThread.containsKey(tl)) {
+                    Entry e = new Entry(Kind.THREAD_LOCAL, "value of " + tl.getClass().getName() + "@"
+                            + Integer.toHexString(System.identityHashCode(tl)) + " on thread \"" + thread.getName() + "\"",
+                            new WeakReference<>(thread), new WeakReference<>(tl), null, thread.getId());
+                    onThread.put(tl, e);
+                    recordedThreadLocals.computeIfAbsent(thread.getId(), id -> ConcurrentHashMap.newKeySet()).add(tl);
+                    add(e);
+                }
             }
         }
 
@@ -338,6 +372,10 @@ public final class Registrations {
             Entry e = onThread == null ? null : onThread.remove(tl);
             if (e != null) {
                 entries.remove(e);
+                Set<ThreadLocal<?>> recorded = recordedThreadLocals.get(thread.getId());
+                if (recorded != null) {
+                    recorded.remove(tl);
+                }
             }
         }
 
@@ -356,6 +394,7 @@ public final class Registrations {
             List<Entry> all = entries;
             entries = new ArrayList<>();
             threadLocals.clear();
+            recordedThreadLocals.clear();
             return all;
         }
 
@@ -379,19 +418,32 @@ public final class Registrations {
         final Object target;
         final Object extra;
         final StackTraceElement[] stack;
+        /** For a {@code ThreadLocal} value: its thread's id; else 0. */
+        final long threadId;
 
         Entry(Kind kind, String what, WeakReference<?> weak, Object target, Object extra) {
+            this(kind, what, weak, target, extra, 0L);
+        }
+
+        /**
+         * A {@code ThreadLocal} value's entry ({@code threadId} not 0) keeps the top
+         * {@link #THREAD_LOCAL_FRAMES} frames of its stack only: it is made once per thread and
+         * {@code ThreadLocal}, so a host that runs each request on a new thread (virtual threads)
+         * makes one per request.
+         */
+        Entry(Kind kind, String what, WeakReference<?> weak, Object target, Object extra, long threadId) {
             this.kind = kind;
             this.what = what;
             this.weak = weak;
             this.target = target;
             this.extra = extra;
-            this.stack = callerStack();
+            this.threadId = threadId;
+            this.stack = threadId == 0L ? callerStack() : callerStack(THREAD_LOCAL_FRAMES);
         }
 
         boolean vanished() {
-            if (kind == Kind.THREAD) {
-                Thread t = (Thread) weak.get();
+            if (kind == Kind.THREAD || kind == Kind.THREAD_LOCAL) {
+                Thread t = (Thread) weak.get();             // a ThreadLocal value's weak is its thread
                 return t == null || t.getState() == Thread.State.TERMINATED;
             }
             return kind == Kind.EXECUTOR && ((ExecutorService) target).isTerminated();
@@ -590,6 +642,11 @@ public final class Registrations {
     }
 
     /** The current stack from the first frame outside unloadguard's runtime: the plugin's call site first. */
+    private static StackTraceElement[] callerStack(int frames) {
+        return STACKS.walk(st -> st.dropWhile(f -> f.getClassName().startsWith(OWN_PREFIX)).limit(frames)
+                .map(StackWalker.StackFrame::toStackTraceElement).toArray(StackTraceElement[]::new));
+    }
+
     private static StackTraceElement[] callerStack() {
         StackTraceElement[] all = new Throwable().getStackTrace();
         int first = 0;
