@@ -61,10 +61,15 @@ class LeakPathIT {
         }
     }
 
+    /**
+     * Loads {@code jar} with managed registrations off (the root logger's handler and the pool
+     * thread's value would otherwise be undone at unload: ManagedRegistrationsIT shows that),
+     * unloads it: LEAKED, with the leak path in the report.
+     */
     private static UnloadReport leaked(Path jar) throws Exception {
         PluginLoader loader = PluginLoader.builder().collectionTimeout(COLLECTION).awaitCollection(true)
                 .leakExplainer(HeapDumpLeakExplainer.create()).build();
-        Plugin plugin = loader.load(jar);
+        Plugin plugin = loader.load(jar, dev.unloadguard.loader.LoadOption.UNMANAGED_REGISTRATIONS);
         UnloadReport report = loader.unload(plugin, LONG);
         assertEquals(PluginState.LEAKED, report.outcome(), report::toString);
         return report;

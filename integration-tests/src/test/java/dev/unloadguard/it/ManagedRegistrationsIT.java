@@ -71,7 +71,9 @@ class ManagedRegistrationsIT {
     private PluginLoader loader() {
         return PluginLoader.builder().service(Handed.class, handed).service(CountDownLatch.class, stubbornRelease)
                 .service(ExecutorService.class, hostWorker).service(Thread.class, hostThread)
-                .collectionTimeout(COLLECTION).awaitCollection(true).build();
+                .collectionTimeout(COLLECTION).awaitCollection(true)
+                .leakExplainer(dev.unloadguard.leaks.HeapDumpLeakExplainer.create()) // names the holder of what leaks
+                .build();
     }
 
     @AfterEach
@@ -108,12 +110,19 @@ class ManagedRegistrationsIT {
         return r;
     }
 
-    /** Loads unmanaged, unloads: LEAKED, nothing undone. */
-    private static UnloadReport unmanaged(PluginLoader loader, Path jar) throws Exception {
+    /**
+     * Loads unmanaged, unloads: LEAKED, nothing undone, and the report's leak path (from a heap
+     * dump) runs through the registry: {@code holder} is one step of it.
+     */
+    private static UnloadReport unmanaged(PluginLoader loader, Path jar, String holder) throws Exception {
         Plugin p = loader.load(jar, LoadOption.UNMANAGED_REGISTRATIONS);
         UnloadReport r = loader.unload(p, LONG);
         assertEquals(PluginState.LEAKED, r.outcome(), r::toString);
         assertEquals(List.of(), r.registrations(), r::toString);
+        String path = r.leakSuspects().stream().filter(s -> s.startsWith("leak path: ")).findFirst()
+                .orElseThrow(() -> new AssertionError("no leak path in the report: " + r));
+        System.out.println("[leak path of " + jar.getFileName() + "] " + path);
+        assertTrue(path.contains(holder), () -> "the leak path must run through " + holder + ": " + path);
         return r;
     }
 
@@ -163,7 +172,7 @@ class ManagedRegistrationsIT {
         UnloadReport r = managed(loader, jar, "executor");
         assertEquals(2, r.registrations().stream().filter(u -> u.kind().equals("executor")).count(), r::toString);
 
-        unmanaged(loader, jar);
+        unmanaged(loader, jar, "TODO");
         handed.all(ExecutorService.class).forEach(ExecutorService::shutdownNow);
         handed.forget();
         Leftovers.awaitLoadersCollected(loader);
@@ -175,7 +184,7 @@ class ManagedRegistrationsIT {
         PluginLoader loader = loader();
         managed(loader, jar, "timer");
 
-        unmanaged(loader, jar);
+        unmanaged(loader, jar, "TODO");
         handed.all(Timer.class).forEach(Timer::cancel);
         handed.forget();
         Leftovers.awaitLoadersCollected(loader);
@@ -187,7 +196,7 @@ class ManagedRegistrationsIT {
         PluginLoader loader = loader();
         managed(loader, jar, "shutdown hook");
         // removed: adding the same hook again would fail if it were still registered
-        unmanaged(loader, jar);
+        unmanaged(loader, jar, "TODO");
         assertEquals(1, handed.all(Thread.class).size(), "the unmanaged generation's hook is still registered (so still reachable)");
         assertTrue(Runtime.getRuntime().removeShutdownHook(handed.all(Thread.class).get(0)));
         handed.forget();
@@ -200,7 +209,7 @@ class ManagedRegistrationsIT {
         PluginLoader loader = loader();
         managed(loader, jar, "JDBC driver");
 
-        unmanaged(loader, jar);
+        unmanaged(loader, jar, "TODO");
         deregisterHandedDrivers();
         handed.forget();
         Leftovers.awaitLoadersCollected(loader);
@@ -231,7 +240,7 @@ class ManagedRegistrationsIT {
         managed(loader, jar, "MBean");
         assertEquals(0, server.queryNames(all, null).size());
 
-        unmanaged(loader, jar);
+        unmanaged(loader, jar, "TODO");
         for (ObjectName n : server.queryNames(all, null)) {
             server.unregisterMBean(n);
         }
@@ -244,7 +253,7 @@ class ManagedRegistrationsIT {
         PluginLoader loader = loader();
         managed(loader, jar, "ThreadLocal value");
 
-        unmanaged(loader, jar); // the value on this thread keeps its ThreadLocal's class alive
+        unmanaged(loader, jar, "TODO"); // the value on this thread keeps its ThreadLocal's class alive
         @SuppressWarnings("rawtypes")
         List<ThreadLocal> locals = handed.all(ThreadLocal.class);
         assertEquals(1, locals.size());
@@ -288,7 +297,7 @@ class ManagedRegistrationsIT {
         managed(loader, jar, "logging handler");
         assertEquals(0, logger.getHandlers().length);
 
-        unmanaged(loader, jar);
+        unmanaged(loader, jar, "TODO");
         removeHandlers(logger);
         Leftovers.awaitLoadersCollected(loader);
     }
@@ -300,7 +309,7 @@ class ManagedRegistrationsIT {
         managed(loader, jar, "security provider");
         assertNull(Security.getProvider("ItRegistrations1"));
 
-        unmanaged(loader, jar);
+        unmanaged(loader, jar, "TODO");
         assertTrue(Security.getProvider("ItRegistrations2") != null);
         Security.removeProvider("ItRegistrations2");
         Leftovers.awaitLoadersCollected(loader);
@@ -317,7 +326,7 @@ class ManagedRegistrationsIT {
         managed(loader, jar, "context class loader");
         assertSame(before, hostThread.getContextClassLoader(), "reset to the value it had before the plugin set it");
 
-        unmanaged(loader, jar);
+        unmanaged(loader, jar, "TODO");
         hostThread.setContextClassLoader(before);
         Leftovers.awaitLoadersCollected(loader);
     }
