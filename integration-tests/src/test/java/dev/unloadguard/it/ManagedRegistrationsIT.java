@@ -68,6 +68,9 @@ class ManagedRegistrationsIT {
         hostWorker.submit(() -> { }).get(); // its thread is the host's: started here, not inherited from plugin code
     }
 
+    /** A logger the host holds, as a host that configures logging does. */
+    private static Logger heldLogger;
+
     private PluginLoader loader() {
         return PluginLoader.builder().service(Handed.class, handed).service(CountDownLatch.class, stubbornRelease)
                 .service(ExecutorService.class, hostWorker).service(Thread.class, hostThread)
@@ -172,7 +175,7 @@ class ManagedRegistrationsIT {
         UnloadReport r = managed(loader, jar, "executor");
         assertEquals(2, r.registrations().stream().filter(u -> u.kind().equals("executor")).count(), r::toString);
 
-        unmanaged(loader, jar, "TODO");
+        unmanaged(loader, jar, "java.lang.Thread.contextClassLoader (thread \"pool-");
         handed.all(ExecutorService.class).forEach(ExecutorService::shutdownNow);
         handed.forget();
         Leftovers.awaitLoadersCollected(loader);
@@ -184,7 +187,7 @@ class ManagedRegistrationsIT {
         PluginLoader loader = loader();
         managed(loader, jar, "timer");
 
-        unmanaged(loader, jar, "TODO");
+        unmanaged(loader, jar, "live thread \"" + RegistrationPlugins.THREADS + "timer-g2\"");
         handed.all(Timer.class).forEach(Timer::cancel);
         handed.forget();
         Leftovers.awaitLoadersCollected(loader);
@@ -196,7 +199,7 @@ class ManagedRegistrationsIT {
         PluginLoader loader = loader();
         managed(loader, jar, "shutdown hook");
         // removed: adding the same hook again would fail if it were still registered
-        unmanaged(loader, jar, "TODO");
+        unmanaged(loader, jar, "static field java.lang.ApplicationShutdownHooks.hooks");
         assertEquals(1, handed.all(Thread.class).size(), "the unmanaged generation's hook is still registered (so still reachable)");
         assertTrue(Runtime.getRuntime().removeShutdownHook(handed.all(Thread.class).get(0)));
         handed.forget();
@@ -209,7 +212,7 @@ class ManagedRegistrationsIT {
         PluginLoader loader = loader();
         managed(loader, jar, "JDBC driver");
 
-        unmanaged(loader, jar, "TODO");
+        unmanaged(loader, jar, "static field java.sql.DriverManager.registeredDrivers");
         deregisterHandedDrivers();
         handed.forget();
         Leftovers.awaitLoadersCollected(loader);
@@ -240,7 +243,7 @@ class ManagedRegistrationsIT {
         managed(loader, jar, "MBean");
         assertEquals(0, server.queryNames(all, null).size());
 
-        unmanaged(loader, jar, "TODO");
+        unmanaged(loader, jar, "static field java.lang.management.ManagementFactory.platformMBeanServer");
         for (ObjectName n : server.queryNames(all, null)) {
             server.unregisterMBean(n);
         }
@@ -253,7 +256,7 @@ class ManagedRegistrationsIT {
         PluginLoader loader = loader();
         managed(loader, jar, "ThreadLocal value");
 
-        unmanaged(loader, jar, "TODO"); // the value on this thread keeps its ThreadLocal's class alive
+        unmanaged(loader, jar, "java.lang.ThreadLocal$ThreadLocalMap$Entry.value"); // the value on this thread keeps its ThreadLocal's class alive
         @SuppressWarnings("rawtypes")
         List<ThreadLocal> locals = handed.all(ThreadLocal.class);
         assertEquals(1, locals.size());
@@ -294,11 +297,13 @@ class ManagedRegistrationsIT {
         Path jar = RegistrationPlugins.logHandler();
         PluginLoader loader = loader();
         Logger logger = Logger.getLogger(RegistrationPlugins.LOGGER);
+        heldLogger = logger; // the host holds the logger (the LogManager holds named loggers weakly)
         managed(loader, jar, "logging handler");
         assertEquals(0, logger.getHandlers().length);
 
-        unmanaged(loader, jar, "TODO");
+        unmanaged(loader, jar, "static field " + ManagedRegistrationsIT.class.getName() + ".heldLogger");
         removeHandlers(logger);
+        heldLogger = null;
         Leftovers.awaitLoadersCollected(loader);
     }
 
@@ -309,7 +314,7 @@ class ManagedRegistrationsIT {
         managed(loader, jar, "security provider");
         assertNull(Security.getProvider("ItRegistrations1"));
 
-        unmanaged(loader, jar, "TODO");
+        unmanaged(loader, jar, "static field sun.security.jca.Providers.providerList");
         assertTrue(Security.getProvider("ItRegistrations2") != null);
         Security.removeProvider("ItRegistrations2");
         Leftovers.awaitLoadersCollected(loader);
@@ -326,7 +331,7 @@ class ManagedRegistrationsIT {
         managed(loader, jar, "context class loader");
         assertSame(before, hostThread.getContextClassLoader(), "reset to the value it had before the plugin set it");
 
-        unmanaged(loader, jar, "TODO");
+        unmanaged(loader, jar, "java.lang.Thread.contextClassLoader (thread \"it-host-thread\")");
         hostThread.setContextClassLoader(before);
         Leftovers.awaitLoadersCollected(loader);
     }

@@ -32,7 +32,9 @@ public final class HeapDumpLeakExplainer implements LeakExplainer {
     static final String NO_STRONG_PATH = "none in the heap: the class loader survived the full GC before the dump, yet no "
             + "strong path from a root the dump records reaches it, so the JIT-compiled code of a running thread holds it "
             + "(a long-running host loop that called this generation; -XX:-UseOnStackReplacement confirms it), or only a "
-            + "SoftReference does; see \"LEAKED with no suspects and no path in a heap dump\" in docs/troubleshooting.md";
+            + "SoftReference does, or a local variable of the thread that ran this check (its frames are not searched: "
+            + "they hold the loader asked about); see \"LEAKED with no suspects and no path in a heap dump\" in "
+            + "docs/troubleshooting.md";
 
     private final Path keepIn;
 
