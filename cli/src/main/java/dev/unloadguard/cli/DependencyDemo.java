@@ -212,16 +212,30 @@ final class DependencyDemo {
         final AtomicLong otherErrors = new AtomicLong();
         final AtomicReference<Throwable> firstError = new AtomicReference<>();
 
-        /** Two threads that call {@code welcome} until it refuses a call (its generation is unloading) or the demo ends. */
+        /**
+         * Two threads that call {@code welcome} until it refuses a call (its generation is
+         * unloading) or the demo ends. Their task holds the welcome through a reference the
+         * thread clears as it ends: from JDK 19 on, a {@code Thread} keeps its task after it
+         * ended, and the demo holds these threads until after the unload's collection check.
+         */
         List<Thread> start(Supplier<String> welcome, int generation) {
             List<Thread> threads = new ArrayList<>();
             for (int i = 0; i < 2; i++) {
-                Thread t = new Thread(() -> call(welcome), "demo-caller-gen" + generation + "-" + i);
+                AtomicReference<Supplier<String>> target = new AtomicReference<>(welcome);
+                Thread t = new Thread(() -> call(target), "demo-caller-gen" + generation + "-" + i);
                 t.setDaemon(true);
                 threads.add(t);
                 t.start();
             }
             return threads;
+        }
+
+        private void call(AtomicReference<Supplier<String>> target) {
+            try {
+                call(target.get());
+            } finally {
+                target.set(null);                   // an ended thread keeps its task: not the generation
+            }
         }
 
         private void call(Supplier<String> welcome) {
