@@ -129,7 +129,7 @@ public final class Probe {
      * Loaded classes, metaspace used and heap used, after full GCs until the class count stops
      * falling (classes of collected loaders are unloaded by the full GC {@code System.gc()} runs).
      */
-    private static long[] level() throws InterruptedException {
+    static long[] level() throws InterruptedException {
         long classes = Long.MAX_VALUE;
         for (int i = 0; i < 10; i++) {
             System.gc();

@@ -7,8 +7,6 @@ import dev.unloadguard.loader.UndoneRegistration;
 import dev.unloadguard.loader.UnloadReport;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.lang.management.ManagementFactory;
-import java.lang.management.MemoryPoolMXBean;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -70,17 +68,17 @@ public final class RegistrationCycles {
         PluginLoader loader = PluginLoader.builder().service(Thread.class, hostThread).collectionTimeout(Duration.ZERO).build();
         System.setProperty("bench.registrations", "host");
         cycle(loader, jar);
-        long[] first = level();
+        long[] first = Probe.level(); // loaded classes, metaspace used (and heap), after full GCs
         long t0 = System.nanoTime();
         for (int i = 0; i < n; i++) {
             cycle(loader, jar);
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
-        long[] after = level();
+        long[] after = Probe.level(); // loaded classes, metaspace used (and heap), after full GCs
         for (int i = 0; i < n; i++) {
             cycle(loader, jar);
         }
-        long[] after2 = level();
+        long[] after2 = Probe.level(); // loaded classes, metaspace used (and heap), after full GCs
         end.countDown();
         out("cycles", n);
         out("cyclesPerSecond", n / seconds);
@@ -107,27 +105,6 @@ public final class RegistrationCycles {
         }
     }
 
-    /** Loaded classes and metaspace used, after full GCs until the class count stops falling. */
-    private static long[] level() throws InterruptedException {
-        long classes = Long.MAX_VALUE;
-        for (int i = 0; i < 10; i++) {
-            System.gc();
-            Thread.sleep(20);
-            long now = ManagementFactory.getClassLoadingMXBean().getLoadedClassCount();
-            if (now >= classes && i >= 2) {
-                break;
-            }
-            classes = Math.min(classes, now);
-        }
-        System.gc();
-        long metaspace = 0;
-        for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) {
-            if (pool.getName().equals("Metaspace")) {
-                metaspace = pool.getUsage().getUsed();
-            }
-        }
-        return new long[] {ManagementFactory.getClassLoadingMXBean().getLoadedClassCount(), metaspace};
-    }
 
     private static void out(String key, Object value) {
         System.out.println(key + "=" + (value instanceof Double ? String.format(Locale.ROOT, "%.2f", value) : value));
