@@ -74,11 +74,11 @@ public final class RegistrationCycles {
             cycle(loader, jar);
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
-        long[] after = Probe.level(); // loaded classes, metaspace used (and heap), after full GCs
+        long[] after = Probe.level();
         for (int i = 0; i < n; i++) {
             cycle(loader, jar);
         }
-        long[] after2 = Probe.level(); // loaded classes, metaspace used (and heap), after full GCs
+        long[] after2 = Probe.level();
         end.countDown();
         out("cycles", n);
         out("cyclesPerSecond", n / seconds);
