@@ -118,7 +118,7 @@ final class PluginFiles {
             Scan scan = copies.scanned(lease, c -> scan(c, path));
             Attributes manifest = scan.manifest == null ? null : (Attributes) scan.manifest.clone();
             if (!scan.pf4j && scan.nestedLibs.isEmpty() && scan.classPath == null) {
-                PluginFiles plain = new PluginFiles(copy, List.of(url(copy)), scan.services, List.of(), List.of(), manifest, lease);
+                PluginFiles plain = new PluginFiles(copy, List.of(scan.url), scan.services, List.of(), List.of(), manifest, lease);
                 made = true;
                 return plain;
             }
@@ -147,6 +147,8 @@ final class PluginFiles {
         final List<String> nestedLibs = new ArrayList<>();
         String classPath;
         Attributes manifest;
+        /** The copy's URL, for a class path. */
+        URL url;
     }
 
     /** Reads the copy's layout; the {@link JarFile} stays open with the copy ({@link PrivateCopies#scanned}). */
@@ -186,6 +188,16 @@ final class PluginFiles {
                     + e.getMessage() + "; rebuild the plugin", e);
         }
         Collections.sort(s.nestedLibs);
+        try {
+            s.url = url(copy);
+        } catch (PluginLoadException e) {
+            try {
+                jar.close();
+            } catch (IOException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
         return new PrivateCopies.Opened<>(s, jar);
     }
 

@@ -61,6 +61,7 @@ final class PrivateCopies {
     private static final System.Logger LOG = System.getLogger("dev.unloadguard.loader");
     /** Jars up to this size are read whole (digested, then written from the same bytes); larger ones are streamed. */
     private static final long READ_WHOLE = 16L << 20;
+    private final long readWhole;
 
     /** One content's copy. {@code users}, {@code deleted}: guarded by the {@link PrivateCopies} monitor. */
     static final class Copy {
@@ -103,7 +104,13 @@ final class PrivateCopies {
     private boolean closed;
 
     PrivateCopies(Path configured) {
+        this(configured, READ_WHOLE);
+    }
+
+    /** Tests: jars larger than {@code readWhole} bytes are streamed. */
+    PrivateCopies(Path configured, long readWhole) {
         this.configured = configured;
+        this.readWhole = readWhole;
     }
 
     synchronized Path directory() {
@@ -129,15 +136,19 @@ final class PrivateCopies {
      * an existing copy of the same content, or a new one. On failure nothing of it is left.
      */
     Lease acquire(Path jar) throws PluginLoadException {
-        byte[] bytes;
+        byte[] bytes = null;
         String digest;
-        try {
-            if (Files.size(jar) <= READ_WHOLE) {
-                bytes = Files.readAllBytes(jar);
+        try (java.nio.channels.SeekableByteChannel in = Files.newByteChannel(jar)) { // one open, one fstat for the size
+            long size = in.size();
+            if (size <= readWhole) {
+                java.nio.ByteBuffer all = java.nio.ByteBuffer.allocate((int) size);
+                while (all.hasRemaining() && in.read(all) > 0) {
+                    // until the end, or the size seen at the open (a jar growing meanwhile is copied as it was then)
+                }
+                bytes = all.position() == size ? all.array() : java.util.Arrays.copyOf(all.array(), all.position());
                 digest = hex(sha256().digest(bytes));
             } else {
-                bytes = null;
-                digest = digestOf(jar);
+                digest = digestOf(in);
             }
         } catch (IOException | OutOfMemoryError e) {
             throw new PluginLoadException(jar, "cannot read plugin jar " + jar + ": " + e + "; check that it is readable", e);
@@ -449,13 +460,13 @@ final class PrivateCopies {
         return target.resolveSibling(n.substring(0, dot) + "-" + seq.incrementAndGet() + n.substring(dot));
     }
 
-    private static String digestOf(Path jar) throws IOException {
+    private static String digestOf(java.nio.channels.ReadableByteChannel in) throws IOException {
         MessageDigest md = sha256();
-        try (InputStream in = Files.newInputStream(jar)) {
-            byte[] buf = new byte[1 << 16];
-            for (int n; (n = in.read(buf)) > 0; ) {
-                md.update(buf, 0, n);
-            }
+        java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(1 << 16);
+        while (in.read(buf) >= 0) {
+            buf.flip();
+            md.update(buf);
+            buf.clear();
         }
         return hex(md.digest());
     }

@@ -132,6 +132,33 @@ class PrivateCopiesTest {
     }
 
     @Test
+    void aLargeJarIsStreamedAndSharedTheSameWay() throws Exception {
+        PrivateCopies copies = new PrivateCopies(dir.resolve("streamed"), 16); // anything over 16 bytes is streamed
+        Path jar = jar(dir.resolve("big.jar"), "1");
+        byte[] v1 = Files.readAllBytes(jar);
+        PrivateCopies.Lease first = copies.acquire(jar);
+        assertTrue(first.created);
+        assertArrayEquals(v1, Files.readAllBytes(first.file()));
+        assertTrue(first.file().getFileName().toString().startsWith("big-") && first.file().toString().endsWith(".jar"),
+                first.file()::toString);
+        PrivateCopies.Lease again = copies.acquire(jar);
+        assertFalse(again.created);
+        assertEquals(first.file(), again.file());
+        jar(jar, "2");
+        PrivateCopies.Lease other = copies.acquire(jar);
+        assertNotEquals(first.file(), other.file());
+        assertArrayEquals(v1, Files.readAllBytes(first.file()), "the copy in use is untouched");
+        assertArrayEquals(Files.readAllBytes(jar), Files.readAllBytes(other.file()));
+        copies.release(first.file());
+        copies.release(again.file());
+        assertFalse(Files.exists(first.file()), "not the path's latest content, unused: deleted");
+        copies.release(other.file());
+        assertEquals(List.of(other.file()), copies.kept());
+        copies.close();
+        assertEquals(List.of(), list(dir.resolve("streamed")));
+    }
+
+    @Test
     void aFailedLoadDeletesTheCopyItMadeAndKeepsOneItReused() throws Exception {
         Path jar = jar(dir.resolve("p.jar"), "1");
         try (PluginLoader loader = loader()) {
