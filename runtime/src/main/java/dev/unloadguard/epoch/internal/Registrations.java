@@ -197,18 +197,21 @@ public final class Registrations {
      * Undoes every registration of {@code loader}'s generation, newest first (see the class
      * comment), joining threads and awaiting executors until {@code deadlineNanos} (a
      * {@link System#nanoTime} value). Leftovers stay recorded. Nothing to undo without a registry.
+     * An undo that has nothing to do (no record, no thread with the loader as its context class
+     * loader: the usual unload of a plugin that registered nothing) returns at once, without the
+     * caller check: it changes nothing, whoever calls it.
      *
-     * @throws IllegalCallerException if plugin code calls it
+     * @throws IllegalCallerException if plugin code calls it (and there is something to undo)
      */
     public static List<Undone> undo(ClassLoader loader, long deadlineNanos) {
         if (loader == null || !anyManaged) {
             return List.of();
         }
-        HostOnly.check("undoing a plugin's JDK registrations");
         Registry registry = MANAGED.get(loader);
-        if (registry == null) {
+        if (registry == null || registry.size() == 0 && !anyContextLoader(loader)) {
             return List.of();
         }
+        HostOnly.check("undoing a plugin's JDK registrations");
         List<Entry> entries = registry.takeAll();
         List<Undone> done = new ArrayList<>();
         List<Entry> left = new ArrayList<>();
@@ -619,6 +622,16 @@ public final class Registrations {
                     "reset to " + (to == null ? "the bootstrap loader" : to.toString()), List.of()));
         }
         return done;
+    }
+
+    /** Whether a live platform thread has {@code loader} as its context class loader. */
+    private static boolean anyContextLoader(ClassLoader loader) {
+        for (Thread t : platformThreads()) {
+            if (t.getContextClassLoader() == loader) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**
