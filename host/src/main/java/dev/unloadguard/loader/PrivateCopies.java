@@ -150,6 +150,8 @@ final class PrivateCopies {
             } else {
                 digest = digestOf(in);
             }
+        } catch (java.nio.file.AccessDeniedException e) {
+            throw PluginJars.notReadable(jar, e);
         } catch (IOException | OutOfMemoryError e) {
             throw new PluginLoadException(jar, "cannot read plugin jar " + jar + ": " + e + "; check that it is readable", e);
         }
