@@ -155,6 +155,7 @@ final class PluginFiles {
     private static PrivateCopies.Opened<Scan> scan(Path copy, Path path) throws PluginLoadException {
         Scan s = new Scan();
         JarFile jar = null;
+        boolean scanned = false;
         try {
             jar = new JarFile(copy.toFile(), false);
             s.services = read(jar, PluginJars.SERVICES);
@@ -176,29 +177,22 @@ final class PluginFiles {
                 String cp = mf == null ? null : mf.getMainAttributes().getValue(Attributes.Name.CLASS_PATH);
                 s.classPath = cp == null || cp.isBlank() ? null : cp;
             }
+            Collections.sort(s.nestedLibs);
+            s.url = url(copy);
+            scanned = true;
+            return new PrivateCopies.Opened<>(s, jar);
         } catch (IOException e) {
-            if (jar != null) {
-                try {
-                    jar.close();
-                } catch (IOException suppressed) {
-                    e.addSuppressed(suppressed);
-                }
-            }
             throw new PluginLoadException(path, "plugin jar " + path + " is not a jar (zip) file or is corrupt: "
                     + e.getMessage() + "; rebuild the plugin", e);
-        }
-        Collections.sort(s.nestedLibs);
-        try {
-            s.url = url(copy);
-        } catch (PluginLoadException e) {
-            try {
-                jar.close();
-            } catch (IOException suppressed) {
-                e.addSuppressed(suppressed);
+        } finally {
+            if (!scanned && jar != null) {
+                try {
+                    jar.close(); // a failed scan keeps nothing open
+                } catch (IOException e) {
+                    LOG.log(System.Logger.Level.DEBUG, "could not close " + copy, e);
+                }
             }
-            throw e;
         }
-        return new PrivateCopies.Opened<>(s, jar);
     }
 
     private static String read(JarFile jar, String name) throws IOException {
