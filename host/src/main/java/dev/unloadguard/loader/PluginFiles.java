@@ -27,8 +27,8 @@ import java.util.stream.Stream;
  * The files of one plugin generation, copied privately as a unit at load, and the class path its
  * one class loader reads. The layouts (documented in docs/plugin-guide.md, "Plugin layouts"):
  * <ol>
- * <li>a plain jar: its private copy, one file (the common case: one copy, one open of the copy,
- *     nothing else);</li>
+ * <li>a plain jar: its private copy, one file shared by the generations of that content
+ *     ({@link PrivateCopies}; the common case: read once per content, nothing else);</li>
  * <li>a jar with nested {@code lib/*.jar} entries: the jar, then each nested jar extracted;</li>
  * <li>a jar whose manifest {@code Class-Path} names jars (or folders) relative to it: each is
  *     copied from the plugin's folder, at the same relative place, so the class loader's own
@@ -46,7 +46,8 @@ import java.util.stream.Stream;
  * <p>Layout of the copy for anything but a plain jar: {@code <copies>/<name>-<n>/plugin/} mirrors
  * the plugin's folder (the jar and its {@code Class-Path} libraries) or the PF4J layout;
  * {@code <copies>/<name>-<n>/nested/lib/} holds the jars extracted from the plugin jar's {@code lib/}.
- * The whole directory is deleted when the generation is unloaded or its load fails.
+ * The whole directory is made from the jar's shared copy, per generation, and deleted when the
+ * generation is unloaded or its load fails.
  */
 final class PluginFiles {
 
@@ -74,9 +75,16 @@ final class PluginFiles {
      * it, a plugin not required), or {@code null}; set by the loader before the plugin's classes load.
      */
     volatile java.util.function.Function<String, String> providers;
+    /**
+     * The shared copy of the plugin jar this load used ({@code null} for a directory): released
+     * with {@link #copy} when the generation ends; if the load fails, deleted if this load made it
+     * ({@link PrivateCopies#discardIfCreated}).
+     */
+    final PrivateCopies.Lease lease;
 
     private PluginFiles(Path copy, List<URL> classPath, String services, List<String> libraries, List<String> missing,
-                        Attributes manifest) {
+                        Attributes manifest, PrivateCopies.Lease lease) {
+        this.lease = lease;
         this.manifest = manifest;
         this.copy = copy;
         this.classPath = List.copyOf(classPath);
@@ -88,7 +96,9 @@ final class PluginFiles {
     /**
      * Makes the private copy of {@code path} (absolute, normalized, checked by
      * {@link PluginJars#check}, which says whether it is a {@code directory}): on failure nothing
-     * of it is left.
+     * this load made is left. A jar's copy is shared by the generations of its content
+     * ({@link PrivateCopies}) and read once: a plain jar's generation reads that copy; anything
+     * else gets a directory of its own made from it.
      */
     static PluginFiles copy(Path path, boolean directory, PrivateCopies copies) throws PluginLoadException {
         if (directory) {
@@ -100,19 +110,20 @@ final class PluginFiles {
                 throw e;
             }
         }
-        Path copy = copies.copyOf(path);
+        PrivateCopies.Lease lease = copies.acquire(path);
+        Path copy = lease.file();
         Path unit = null;
         boolean made = false;
         try {
-            Scan scan = scan(copy, path);
+            Scan scan = copies.scanned(lease, c -> scan(c, path));
+            Attributes manifest = scan.manifest == null ? null : (Attributes) scan.manifest.clone();
             if (!scan.pf4j && scan.nestedLibs.isEmpty() && scan.classPath == null) {
-                PluginFiles plain = new PluginFiles(copy, List.of(url(copy)), scan.services, List.of(), List.of(), scan.manifest);
+                PluginFiles plain = new PluginFiles(copy, List.of(scan.url), scan.services, List.of(), List.of(), manifest, lease);
                 made = true;
                 return plain;
             }
-            String name = copy.getFileName().toString();
-            unit = Files.createDirectory(copy.resolveSibling(name.endsWith(".jar") ? name.substring(0, name.length() - 4) : name + ".d"));
-            PluginFiles files = fromArchive(path, copy, unit, scan);
+            unit = copies.newDirectory(path);
+            PluginFiles files = fromArchive(path, copy, unit, scan, lease, manifest);
             made = true;
             return files;
         } catch (IOException e) {
@@ -120,26 +131,33 @@ final class PluginFiles {
                     + ": " + e + "; check free space and permissions there (PluginLoader.Builder.copyDirectory)", e);
         } finally {
             if (unit != null || !made) {
-                copies.delete(copy); // moved into the unit or extracted from (gone or not needed), or a failure
+                copies.release(copy); // the generation reads its own directory (or the load failed)
             }
             if (!made) {
                 copies.delete(unit);
+                copies.discardIfCreated(lease);
             }
         }
     }
 
-    /** What the plugin archive holds, read in the one open of its copy. */
+    /** What the plugin archive holds, read in the one open of its copy; shared by the loads of that copy (never changed). */
     private static final class Scan {
         String services;
         boolean pf4j;
         final List<String> nestedLibs = new ArrayList<>();
         String classPath;
         Attributes manifest;
+        /** The copy's URL, for a class path. */
+        URL url;
     }
 
-    private static Scan scan(Path copy, Path path) throws PluginLoadException {
+    /** Reads the copy's layout; the {@link JarFile} stays open with the copy ({@link PrivateCopies#scanned}). */
+    private static PrivateCopies.Opened<Scan> scan(Path copy, Path path) throws PluginLoadException {
         Scan s = new Scan();
-        try (JarFile jar = new JarFile(copy.toFile(), false)) {
+        JarFile jar = null;
+        boolean scanned = false;
+        try {
+            jar = new JarFile(copy.toFile(), false);
             s.services = read(jar, PluginJars.SERVICES);
             boolean classesFolder = false;
             for (Enumeration<JarEntry> e = jar.entries(); e.hasMoreElements(); ) {
@@ -159,12 +177,22 @@ final class PluginFiles {
                 String cp = mf == null ? null : mf.getMainAttributes().getValue(Attributes.Name.CLASS_PATH);
                 s.classPath = cp == null || cp.isBlank() ? null : cp;
             }
+            Collections.sort(s.nestedLibs);
+            s.url = url(copy);
+            scanned = true;
+            return new PrivateCopies.Opened<>(s, jar);
         } catch (IOException e) {
             throw new PluginLoadException(path, "plugin jar " + path + " is not a jar (zip) file or is corrupt: "
                     + e.getMessage() + "; rebuild the plugin", e);
+        } finally {
+            if (!scanned && jar != null) {
+                try {
+                    jar.close(); // a failed scan keeps nothing open
+                } catch (IOException e) {
+                    LOG.log(System.Logger.Level.DEBUG, "could not close " + copy, e);
+                }
+            }
         }
-        Collections.sort(s.nestedLibs);
-        return s;
     }
 
     private static String read(JarFile jar, String name) throws IOException {
@@ -312,8 +340,8 @@ final class PluginFiles {
             return named;
         }
 
-        PluginFiles build(Path copy, String services, Attributes manifest) {
-            return new PluginFiles(copy, new ArrayList<>(urls.values()), services, libraries, missing, manifest);
+        PluginFiles build(Path copy, String services, Attributes manifest, PrivateCopies.Lease lease) {
+            return new PluginFiles(copy, new ArrayList<>(urls.values()), services, libraries, missing, manifest, lease);
         }
     }
 
@@ -332,7 +360,8 @@ final class PluginFiles {
     }
 
     /** A jar with nested libraries or a Class-Path, or a zip in the PF4J layout; {@code copy} is the jar's private copy. */
-    private static PluginFiles fromArchive(Path path, Path copy, Path unit, Scan scan) throws IOException, PluginLoadException {
+    private static PluginFiles fromArchive(Path path, Path copy, Path unit, Scan scan, PrivateCopies.Lease lease,
+                                           Attributes manifest) throws IOException, PluginLoadException {
         ClassPath b = new ClassPath(path, unit);
         Path plugin = Files.createDirectory(unit.resolve("plugin"));
         if (scan.pf4j) {
@@ -341,10 +370,10 @@ final class PluginFiles {
             Path classes = plugin.resolve("classes");
             b.add(classes);
             pf4jLibraries(b, root, plugin);
-            return b.build(unit, scan.services, folderManifest(classes));
+            return b.build(unit, scan.services, folderManifest(classes), lease);
         }
         Path jar = plugin.resolve(path.getFileName().toString());
-        Files.move(copy, jar);
+        Files.copy(copy, jar); // the shared copy stays for the next load of the same content
         b.add(jar);
         Path folder = path.getParent();
         Root beside = new Root(folder, plugin, "the plugin's folder " + folder);
@@ -357,7 +386,7 @@ final class PluginFiles {
                 b.library(inside, Path.of(n), n + " (inside the plugin jar)");
             }
         }
-        return b.build(unit, scan.services, scan.manifest);
+        return b.build(unit, scan.services, manifest, lease);
     }
 
     /** A directory in the PF4J layout, copied into {@code unit}. */
@@ -395,7 +424,7 @@ final class PluginFiles {
             throw new PluginLoadException(path, "cannot read the manifest of plugin directory " + path + ": " + e
                     + "; rebuild the plugin", e);
         }
-        return b.build(unit, services, manifest);
+        return b.build(unit, services, manifest, null);
     }
 
     /** The main attributes of {@code classes/META-INF/MANIFEST.MF}, or null. */

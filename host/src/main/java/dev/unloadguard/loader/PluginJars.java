@@ -30,8 +30,9 @@ final class PluginJars {
     static final String SERVICES = "META-INF/services/" + Driver.class.getName();
 
     /**
-     * The plugin exists and is readable: a regular file (whether it is a zip: {@link PluginFiles}),
-     * or a directory in the PF4J layout ({@code classes/}, {@code lib/}).
+     * The plugin exists and is readable: a regular file (whether it is a zip: {@link PluginFiles};
+     * whether it is readable: the read that digests it, {@link PrivateCopies#acquire}), or a
+     * readable directory in the PF4J layout ({@code classes/}, {@code lib/}).
      *
      * @return whether it is a directory
      */
@@ -54,10 +55,15 @@ final class PluginJars {
         } else if (!attributes.isRegularFile()) {
             throw new PluginLoadException(path, "plugin jar " + path + " is not a regular file: pass the path of a .jar file", null);
         }
-        if (!Files.isReadable(path)) {
-            throw new PluginLoadException(path, "plugin jar " + path + " is not readable: check its permissions", null);
+        if (attributes.isDirectory() && !Files.isReadable(path)) { // a jar: its one read for the copy says it (notReadable)
+            throw notReadable(path, null);
         }
         return attributes.isDirectory();
+    }
+
+    /** The plugin at {@code path} cannot be read: its permissions. */
+    static PluginLoadException notReadable(Path path, Throwable cause) {
+        return new PluginLoadException(path, "plugin jar " + path + " is not readable: check its permissions", cause);
     }
 
     /**

@@ -209,6 +209,17 @@ public final class PluginLoader implements AutoCloseable {
         return copies.directory();
     }
 
+    /**
+     * The private copies in {@link #copyDirectory()} that no loaded generation uses, kept so that
+     * loading the same content again (a reload, a load after an unload) reuses them: at most one
+     * per plugin path, the copy of the content last loaded from it. Each is deleted once that path
+     * is loaded with other content, or at {@link #close()}. Everything else in the directory
+     * belongs to a loaded generation.
+     */
+    public List<Path> keptCopies() {
+        return copies.kept();
+    }
+
     // ---------------------------------------------------------------------------------------
     // Load
 
@@ -218,10 +229,12 @@ public final class PluginLoader implements AutoCloseable {
      * plugin is a jar, a jar with nested {@code lib/*.jar}, a jar whose manifest {@code Class-Path}
      * names libraries relative to it, or a directory or zip in the PF4J layout ({@code classes/},
      * {@code lib/*.jar}); see docs/plugin-guide.md, "Plugin layouts". The class loader reads a
-     * private copy of the plugin and all its libraries, made here, so replacing or deleting any of
-     * them on disk never disturbs the loaded generation; every class the plugin brought is defined
+     * private copy of the plugin and all its libraries (a jar's copy is made once per content and
+     * shared: see {@link #keptCopies()}), so replacing or deleting any of them on disk never
+     * disturbs the loaded generation; every class the plugin brought is defined
      * by that one loader (guarded, audited and collected with it). On any failure nothing is left
-     * behind: no class loader, no copy.
+     * behind: no class loader, no copy this load made (a copy of the same content that
+     * existed before it stays).
      *
      * <p>The plugin is guarded with the loader's {@link Builder#guardScope} (default
      * {@link GuardScope#ENTRIES}), or release paths only with {@link LoadOption#GUARD_RELEASE_PATHS_ONLY};
@@ -260,7 +273,7 @@ public final class PluginLoader implements AutoCloseable {
             manifest = PluginManifest.of(files.manifest, path);
             resolution = resolve(manifest, path);
         } catch (PluginLoadException | RuntimeException | Error e) {
-            copies.delete(copy);
+            dropFailed(files);
             throw e;
         }
         try {
@@ -285,7 +298,7 @@ public final class PluginLoader implements AutoCloseable {
                     new ReleaseEpoch("plugin jar " + path.getFileName() + " (" + loaderName + ")", scope == GuardScope.ENTRIES),
                     policy, sharedPackages, resolution.imports);
         } catch (RuntimeException e) {
-            copies.delete(copy);
+            dropFailed(files);
             throw new PluginLoadException(path, "cannot make a class loader for " + copy + ": " + e.getMessage(), e);
         }
         generations.made(cl);
@@ -313,11 +326,13 @@ public final class PluginLoader implements AutoCloseable {
             return loading;
         } catch (PluginLoadException e) {
             rollBack(plugin, cl, copy);
+            copies.discardIfCreated(files.lease);
             throw e;
         } catch (Throwable t) {
             String who = plugin == null ? path.toString() : "plugin " + plugin.id() + " from " + path;
             String missing = files.missingClass(t, cl); // while the loader is open
             rollBack(plugin, cl, copy);
+            copies.discardIfCreated(files.lease);
             if (missing != null) {
                 throw new PluginLoadException(path, "the driver of " + who + " needs a class that is missing: " + missing
                         + " (the load was rolled back)", t);
@@ -494,7 +509,16 @@ public final class PluginLoader implements AutoCloseable {
         return out;
     }
 
-    /** A failed load leaves nothing behind: the unload sequence, forced; or just the loader and copy. */
+    /** A load failed before it had a class loader: its copy is released, and deleted if this load made it. */
+    private void dropFailed(PluginFiles files) {
+        copies.release(files.copy);
+        copies.discardIfCreated(files.lease);
+    }
+
+    /**
+     * A failed load leaves nothing behind: the unload sequence, forced; or just the loader and copy.
+     * The caller then deletes the jar's shared copy if this load made it ({@link PrivateCopies#discardIfCreated}).
+     */
     private void rollBack(Plugin plugin, PluginClassLoader cl, Path copy) {
         if (plugin == null) {
             UnloadSequence.undoRegistrations(cl, cl.getName(), UnloadSequence.UNDO_BOUND); // what the driver class's loading registered
@@ -720,7 +744,11 @@ public final class PluginLoader implements AutoCloseable {
         }
     }
 
-    /** Closes a generation's class loader (late accesses then name {@code plugin}) and deletes its copy. */
+    /**
+     * Closes a generation's class loader (late accesses then name {@code plugin}) and releases its
+     * copy: a generation's directory is deleted, a jar's shared copy kept while it is its path's
+     * latest content (see {@link PrivateCopies}).
+     */
     void discard(PluginClassLoader cl, Plugin plugin, Path copy) {
         try {
             if (plugin != null) {
@@ -731,7 +759,7 @@ public final class PluginLoader implements AutoCloseable {
         } catch (IOException e) {
             LOG.log(Level.WARNING, "closing " + cl + " failed", e);
         }
-        copies.delete(copy);
+        copies.release(copy);
     }
 
     /**
@@ -754,7 +782,7 @@ public final class PluginLoader implements AutoCloseable {
                 }
             }
         }
-        copies.deleteDirectoryIfEmpty();
+        copies.close();
         observability.close();
         if (first != null) {
             throw first;
@@ -851,7 +879,12 @@ public final class PluginLoader implements AutoCloseable {
 
         /**
          * Where the loader keeps the private copies of loaded jars (default: a new temporary
-         * directory). Each copy is deleted when its generation is unloaded or its load fails.
+         * directory). A jar's copy is named by the SHA-256 of its content and shared by the
+         * generations of that content; once none uses it, it is kept for a load of the same content
+         * while it is the latest content of its path, and deleted when that path is loaded with other
+         * content, when the load that made it fails, or at {@link PluginLoader#close()}
+         * ({@link PluginLoader#keptCopies()}). A plugin with libraries or a folder layout gets a
+         * directory per generation, deleted when that generation is unloaded or its load fails.
          */
         public Builder copyDirectory(Path directory) {
             this.copyDirectory = Objects.requireNonNull(directory, "directory");

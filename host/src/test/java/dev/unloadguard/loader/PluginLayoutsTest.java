@@ -89,9 +89,25 @@ class PluginLayoutsTest {
             Plugin p = loader.load(plugin, options);
             String seen = System.getProperty(property);
             loader.unload(p, Duration.ofSeconds(10));
-            assertEquals(List.of(), list(loader.copyDirectory()), "the private copy is deleted at unload");
+            assertKeptCopyOnly(loader, Files.isDirectory(plugin) ? 0 : 1);
             return seen;
         }
+    }
+
+    /**
+     * After an unload, what is left in the copy directory is the jar's shared copy, kept for the
+     * next load of the same content (one file, none for a plugin directory; a generation's
+     * directory is gone); none after close.
+     */
+    static void assertKeptCopyOnly(PluginLoader loader, int kept) throws Exception {
+        List<Path> left = list(loader.copyDirectory());
+        assertEquals(loader.keptCopies(), left, "only the kept copy of the jar's content is left after the unload");
+        assertEquals(kept, left.size(), () -> kept + " kept copy: " + left);
+        for (Path p : left) {
+            assertTrue(Files.isRegularFile(p), () -> "a file, no generation's directory: " + left);
+        }
+        loader.close();
+        assertEquals(List.of(), list(loader.copyDirectory()), "close() deletes the kept copy");
     }
 
     @Test
@@ -104,7 +120,12 @@ class PluginLayoutsTest {
             assertTrue(Files.isRegularFile(copies.get(0)), "a file, no directory: " + copies);
             assertEquals(List.of(copies.get(0).toUri().toURL()), List.of(p.classLoader().getURLs()), "the copy, as before");
             loader.unload(p, Duration.ofSeconds(10));
-            assertEquals(List.of(), list(loader.copyDirectory()));
+            assertEquals(copies, loader.keptCopies(), "kept for the next load of the same content");
+            Plugin again = loader.load(plugin);
+            assertEquals(copies, list(loader.copyDirectory()), "the same copy, not a new one");
+            assertEquals(List.of(copies.get(0).toUri().toURL()), List.of(again.classLoader().getURLs()));
+            loader.unload(again, Duration.ofSeconds(10));
+            assertKeptCopyOnly(loader, 1);
         }
     }
 
@@ -253,14 +274,18 @@ class PluginLayoutsTest {
 
     // ---- building jars ---------------------------------------------------------------------
 
-    private static List<Path> list(Path directory) throws IOException {
+    static List<Path> list(Path directory) throws IOException {
         try (Stream<Path> s = Files.list(directory)) {
             return s.collect(Collectors.toList());
         }
     }
 
     static Map<String, byte[]> compile(Map<String, String> sources, List<Path> classPath) throws IOException {
-        Path classes = Files.createTempDirectory(shared, "classes");
+        return compile(shared, sources, classPath);
+    }
+
+    static Map<String, byte[]> compile(Path work, Map<String, String> sources, List<Path> classPath) throws IOException {
+        Path classes = Files.createTempDirectory(work, "classes");
         JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
         DiagnosticCollector<JavaFileObject> diagnostics = new DiagnosticCollector<>();
         try (StandardJavaFileManager files = javac.getStandardFileManager(diagnostics, null, StandardCharsets.UTF_8)) {

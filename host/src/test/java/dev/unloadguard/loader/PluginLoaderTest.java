@@ -147,7 +147,7 @@ class PluginLoaderTest {
         assertTrue(report.summary().contains("UNGUARDED"), report::summary);
         assertEquals(PluginState.COLLECTED, report.outcome(), report::toString);
         assertEquals(1, report.devicesCreated());
-        assertEmpty(loader.copyDirectory());
+        PluginLayoutsTest.assertKeptCopyOnly(loader, 1);
     }
 
     @Test

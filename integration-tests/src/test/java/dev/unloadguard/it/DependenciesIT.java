@@ -613,6 +613,8 @@ class DependenciesIT {
             host.join(LONG.toMillis());
             assertTrue(probe.saw("slow done"), () -> "the stuck dependent's code ran to its end: " + probe.events());
             await().atMost(LONG).until(() -> a.state() == PluginState.COLLECTED && ps.state() == PluginState.COLLECTED);
+            // the directory writes its "unloaded" line once unload() returned, which is after the state flipped
+            await().atMost(LONG).until(() -> events.stream().filter(e -> e.startsWith("unloaded ")).count() >= 3);
             List<String> unloads = events.stream().filter(e -> e.startsWith("unloaded ")).collect(Collectors.toList());
             assertEquals(3, unloads.size(), () -> "events: " + events);
             assertTrue(unloads.get(0).startsWith("unloaded c generation 1") && unloads.get(1).startsWith("unloaded slow generation 1")

@@ -1,6 +1,7 @@
 package dev.unloadguard.bench.process;
 
 import dev.unloadguard.epoch.ReleaseGuard;
+import dev.unloadguard.epoch.internal.ThreadFrames;
 import dev.unloadguard.loader.Plugin;
 import dev.unloadguard.loader.PluginLoader;
 import dev.unloadguard.loader.PluginState;
@@ -38,7 +39,8 @@ import org.pf4j.PluginManager;
  * cycles per second, the medians, and the ratio unloadguard / PF4J per round (min / median /
  * max) and of the medians; the same per second of the process's CPU time, and the main thread's
  * CPU time per cycle. A third host, unloadguard with its close audit off (a diagnosis, not a
- * default), shows what that step costs.
+ * default), shows what that step costs; the audit's own wall time inside the cycles (from the
+ * reports) and in a quiet loop of scans (main-thread CPU and wall) are printed at the end.
  *
  * <pre>
  * java -javaagent:unloadguard-agent.jar -cp unloadguard-cli.jar:probe:pf4j.jar:slf4j-api.jar:slf4j-nop.jar \
@@ -78,6 +80,7 @@ public final class VersusPf4j {
                 h.cycles(250);
             }
         }
+        ((Unloadguard) ug).audits = 0; // the audit times of the measured cycles only
         // [host][round] = {wall cycles/s, cycles per process CPU-second, main-thread CPU us per cycle}
         double[][][] m = new double[hosts.length][rounds][];
         for (int r = 0; r < rounds; r++) {
@@ -111,6 +114,13 @@ public final class VersusPf4j {
             out(prefix + ".ofMedians", median(column(m[h], 0)) / median(column(m[1], 0)));
             out(prefix + ".cpu.median", median(cpu));
         }
+        // The close audit's cost: its wall time inside the measured cycles (from the reports), then
+        // the same scan in a quiet loop (nothing else between two scans: the VM thread stays hot).
+        out("unloadguard.closeAudit.wallMicrosInCycle.median", ((Unloadguard) ug).auditMicrosMedian());
+        out("unloadguard.closeAudit.threadsScanned", ((Unloadguard) ug).lastAuditThreads);
+        double[] quiet = auditQuietLoop(2000);
+        out("closeAudit.quietLoop.mainThreadCpuMicros", quiet[0]);
+        out("closeAudit.quietLoop.wallMicros", quiet[1]);
         out("loadAverage", ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
         out("java", Runtime.version());
     }
@@ -145,9 +155,32 @@ public final class VersusPf4j {
         }
     }
 
+    /**
+     * Main-thread CPU and wall time, in microseconds, of one close-audit scan
+     * ({@code ThreadFrames.audit} of a loader name no frame has, no grace), {@code n} in a row.
+     */
+    private static double[] auditQuietLoop(int n) {
+        java.lang.management.ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+        for (int i = 0; i < n / 4; i++) {
+            ThreadFrames.audit("plugin:quiet-loop#0", Duration.ZERO); // warm-up
+        }
+        long m0 = threads.getCurrentThreadCpuTime();
+        long t0 = System.nanoTime();
+        for (int i = 0; i < n; i++) {
+            ThreadFrames.audit("plugin:quiet-loop#0", Duration.ZERO);
+        }
+        long t1 = System.nanoTime();
+        long m1 = threads.getCurrentThreadCpuTime();
+        return new double[] {(m1 - m0) / 1e3 / n, (t1 - t0) / 1e3 / n};
+    }
+
     private static final class Unloadguard implements Host {
         private final Path jar;
         private final PluginLoader loader;
+        /** The close audit's wall time per measured cycle, microseconds (a ring of the last ones). */
+        private final double[] auditMicros = new double[1 << 14];
+        private int audits;
+        int lastAuditThreads;
 
         Unloadguard(Path jar, Path copies, boolean closeAudit) {
             this.jar = jar;
@@ -161,6 +194,14 @@ public final class VersusPf4j {
             if (report.outcome() != PluginState.UNLOADED) {
                 throw new IllegalStateException("unexpected outcome " + report);
             }
+            if (report.audit().ran()) {
+                auditMicros[audits++ & (auditMicros.length - 1)] = report.audit().time().toNanos() / 1e3;
+                lastAuditThreads = report.audit().platformThreads() + report.audit().virtualThreads();
+            }
+        }
+
+        double auditMicrosMedian() {
+            return audits == 0 ? Double.NaN : median(Arrays.copyOf(auditMicros, Math.min(audits, auditMicros.length)));
         }
     }
 

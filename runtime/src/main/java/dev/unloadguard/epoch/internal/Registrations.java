@@ -69,7 +69,8 @@ import javax.management.ObjectName;
  *     it from the undoing thread. A thread that reads it at that instant sees either loader; one
  *     that sets it concurrently wins. Only threads whose context loader is the generation's loader
  *     at the scan are reset (to the value recorded before the plugin set it, else the loader's
- *     parent). Virtual threads are not listed by the JDK and are not reset.
+ *     parent). Every live platform thread is looked at, listed without stacks; virtual threads are not
+ *     listed by the JDK and are not reset.
  * <li>System properties: restored only if the property still holds the plugin's value (another
  *     writer after the plugin wins); check and restore are two calls, so a write between them is
  *     overwritten.
@@ -196,18 +197,21 @@ public final class Registrations {
      * Undoes every registration of {@code loader}'s generation, newest first (see the class
      * comment), joining threads and awaiting executors until {@code deadlineNanos} (a
      * {@link System#nanoTime} value). Leftovers stay recorded. Nothing to undo without a registry.
+     * An undo that has nothing to do (no record, no thread with the loader as its context class
+     * loader: the usual unload of a plugin that registered nothing) returns at once, without the
+     * caller check: it changes nothing, whoever calls it.
      *
-     * @throws IllegalCallerException if plugin code calls it
+     * @throws IllegalCallerException if plugin code calls it (and there is something to undo)
      */
     public static List<Undone> undo(ClassLoader loader, long deadlineNanos) {
         if (loader == null || !anyManaged) {
             return List.of();
         }
-        HostOnly.check("undoing a plugin's JDK registrations");
         Registry registry = MANAGED.get(loader);
-        if (registry == null) {
+        if (registry == null || registry.size() == 0 && !anyContextLoader(loader)) {
             return List.of();
         }
+        HostOnly.check("undoing a plugin's JDK registrations");
         List<Entry> entries = registry.takeAll();
         List<Undone> done = new ArrayList<>();
         List<Entry> left = new ArrayList<>();
@@ -598,10 +602,15 @@ public final class Registrations {
         }
     }
 
-    /** Resets every listed thread whose context class loader is {@code loader} (race iii). */
+    /**
+     * Resets every listed thread whose context class loader is {@code loader} (race iii), whether
+     * plugin code set it (its former value is recorded) or not (a thread that inherited it, or host
+     * code that set it: "found at unload"). So every live platform thread is looked at, at every
+     * undo: they are listed without their stacks ({@link #platformThreads}).
+     */
     private static List<Undone> resetContextLoaders(ClassLoader loader, Registry registry) {
         List<Undone> done = new ArrayList<>();
-        for (Thread t : Thread.getAllStackTraces().keySet()) {
+        for (Thread t : platformThreads()) {
             if (t.getContextClassLoader() != loader) {
                 continue;
             }
@@ -613,6 +622,40 @@ public final class Registrations {
                     "reset to " + (to == null ? "the bootstrap loader" : to.toString()), List.of()));
         }
         return done;
+    }
+
+    /** Whether a live platform thread has {@code loader} as its context class loader. */
+    private static boolean anyContextLoader(ClassLoader loader) {
+        for (Thread t : platformThreads()) {
+            if (t.getContextClassLoader() == loader) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Every live platform thread, listed without its stack: {@link ThreadGroup#enumerate(Thread[], boolean)}
+     * from the root group. {@link Thread#getAllStackTraces()} would list the same threads but stop
+     * them all to dump their stacks (a VM operation at a safepoint); the enumeration takes the
+     * groups' monitors on JDK 17 and, from JDK 19 on, reads the VM's thread list (no safepoint).
+     * Virtual threads are in neither list. A thread started during the enumeration may be missed,
+     * as with a stack dump; the array is grown until it has room to spare, so none is cut off.
+     */
+    static Thread[] platformThreads() {
+        ThreadGroup root = Thread.currentThread().getThreadGroup();
+        for (ThreadGroup up = root == null ? null : root.getParent(); up != null; up = up.getParent()) {
+            root = up;
+        }
+        if (root == null) { // the current thread has ended: cannot happen for a caller, but say something useful
+            return Thread.getAllStackTraces().keySet().toArray(new Thread[0]);
+        }
+        Thread[] threads = new Thread[root.activeCount() + 8];
+        int n;
+        while ((n = root.enumerate(threads, true)) == threads.length) {
+            threads = new Thread[threads.length * 2];
+        }
+        return java.util.Arrays.copyOf(threads, n);
     }
 
     private static void defer(Thread thread, ThreadLocal<?> tl) {

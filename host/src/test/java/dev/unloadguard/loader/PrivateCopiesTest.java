@@ -1,0 +1,189 @@
+package dev.unloadguard.loader;
+
+import static dev.unloadguard.loader.PluginLayoutsTest.list;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The private copy is made once per jar content and shared ({@link PrivateCopies}): reused by a
+ * reload of unchanged content, never by changed content, immune to the jar being rewritten in
+ * place, kept unused at most once per path, and never left behind by a failed load that made it.
+ * Without the agent (unguarded unloads allowed): what is checked is files and URLs.
+ */
+class PrivateCopiesTest {
+
+    private static final String FAIL = "dev.unloadguard.test.copies.fail";
+
+    @TempDir
+    static Path shared;
+
+    @TempDir
+    Path dir;
+
+    /** A driver whose init fails while the system property {@link #FAIL} is true. */
+    private static Map<String, byte[]> driver;
+
+    @BeforeAll
+    static void build() throws IOException {
+        driver = PluginLayoutsTest.compile(shared, Map.of("copies.CopiesDriver", """
+                package copies;
+                import dev.unloadguard.driver.*;
+                public final class CopiesDriver implements Driver {
+                    public String id() { return "copies"; }
+                    public void init(DriverContext ctx) {
+                        if (Boolean.getBoolean("%s")) { throw new IllegalStateException("asked to fail"); }
+                    }
+                    public void exit() { }
+                }
+                """.formatted(FAIL)), List.of());
+        driver.put(PluginJars.SERVICES, "copies.CopiesDriver\n".getBytes(StandardCharsets.UTF_8));
+    }
+
+    @AfterEach
+    void clear() {
+        System.clearProperty(FAIL);
+    }
+
+    /** The driver jar, with a {@code version.txt} entry so that versions differ in content. */
+    private Path jar(Path at, String version) throws IOException {
+        Map<String, byte[]> entries = new LinkedHashMap<>(driver);
+        entries.put("version.txt", version.getBytes(StandardCharsets.UTF_8));
+        return PluginLayoutsTest.jar(at, entries, null);
+    }
+
+    private PluginLoader loader() {
+        return PluginLoader.builder().copyDirectory(dir.resolve("copies")).allowUnguardedUnload(true)
+                .collectionTimeout(Duration.ZERO).build();
+    }
+
+    private static Path copyOf(Plugin p) throws Exception {
+        return Path.of(p.classLoader().getURLs()[0].toURI());
+    }
+
+    @Test
+    void generationsOfOneContentShareOneCopyKeptForTheNextLoad() throws Exception {
+        Path jar = jar(dir.resolve("p.jar"), "1");
+        try (PluginLoader loader = loader()) {
+            Plugin first = loader.load(jar);
+            Plugin second = loader.load(jar, LoadOption.ALONGSIDE_LOADED_GENERATIONS);
+            Path copy = copyOf(first);
+            assertEquals(copy, copyOf(second), "one copy for both generations");
+            assertEquals(List.of(copy), list(loader.copyDirectory()));
+            assertEquals(List.of(), loader.keptCopies(), "in use");
+            loader.unload(first, Duration.ofSeconds(10));
+            assertEquals(List.of(copy), list(loader.copyDirectory()), "still used by the second generation");
+            loader.unload(second, Duration.ofSeconds(10));
+            assertEquals(List.of(copy), loader.keptCopies(), "kept once unused");
+            Object fileKey = Files.readAttributes(copy, java.nio.file.attribute.BasicFileAttributes.class).fileKey();
+
+            Plugin third = loader.load(jar);
+            assertEquals(copy, copyOf(third), "the load after the unload reuses it");
+            assertEquals(fileKey, Files.readAttributes(copy, java.nio.file.attribute.BasicFileAttributes.class).fileKey(),
+                    "the same file, not made again");
+            loader.unload(third, Duration.ofSeconds(10));
+        }
+        assertEquals(List.of(), list(dir.resolve("copies")), "close() deletes the kept copy");
+    }
+
+    @Test
+    void aJarRewrittenInPlaceGetsANewCopyAndTheLoadedGenerationKeepsItsOwn() throws Exception {
+        Path jar = jar(dir.resolve("p.jar"), "1");
+        byte[] v1 = Files.readAllBytes(jar);
+        try (PluginLoader loader = loader()) {
+            Plugin old = loader.load(jar);
+            Path oldCopy = copyOf(old);
+            jar(jar, "2"); // in place: same path, other content
+            Plugin fresh = loader.load(jar, LoadOption.ALONGSIDE_LOADED_GENERATIONS);
+            Path freshCopy = copyOf(fresh);
+            assertNotEquals(oldCopy, freshCopy, "other content, another copy");
+            assertArrayEquals(v1, Files.readAllBytes(oldCopy), "the loaded generation's copy is untouched by the rewrite");
+            assertArrayEquals(Files.readAllBytes(jar), Files.readAllBytes(freshCopy));
+            assertEquals("1", new String(old.classLoader().getResourceAsStream("version.txt").readAllBytes(), StandardCharsets.UTF_8));
+            assertEquals("2", new String(fresh.classLoader().getResourceAsStream("version.txt").readAllBytes(), StandardCharsets.UTF_8));
+
+            loader.unload(old, Duration.ofSeconds(10));
+            assertFalse(Files.exists(oldCopy), "its path now holds other content: the old copy is not kept");
+            loader.unload(fresh, Duration.ofSeconds(10));
+            assertEquals(List.of(freshCopy), list(loader.copyDirectory()), "the latest content's copy is kept");
+
+            jar(jar, "3");
+            Plugin third = loader.load(jar);
+            assertFalse(Files.exists(freshCopy), "the path changed again: the kept copy of version 2 is deleted");
+            assertEquals(List.of(copyOf(third)), list(loader.copyDirectory()), "at most one unused copy per path, none here");
+            loader.unload(third, Duration.ofSeconds(10));
+        }
+    }
+
+    @Test
+    void aLargeJarIsStreamedAndSharedTheSameWay() throws Exception {
+        PrivateCopies copies = new PrivateCopies(dir.resolve("streamed"), 16); // anything over 16 bytes is streamed
+        Path jar = jar(dir.resolve("big.jar"), "1");
+        byte[] v1 = Files.readAllBytes(jar);
+        PrivateCopies.Lease first = copies.acquire(jar);
+        assertTrue(first.created);
+        assertArrayEquals(v1, Files.readAllBytes(first.file()));
+        assertTrue(first.file().getFileName().toString().startsWith("big-") && first.file().toString().endsWith(".jar"),
+                first.file()::toString);
+        PrivateCopies.Lease again = copies.acquire(jar);
+        assertFalse(again.created);
+        assertEquals(first.file(), again.file());
+        jar(jar, "2");
+        PrivateCopies.Lease other = copies.acquire(jar);
+        assertNotEquals(first.file(), other.file());
+        assertArrayEquals(v1, Files.readAllBytes(first.file()), "the copy in use is untouched");
+        assertArrayEquals(Files.readAllBytes(jar), Files.readAllBytes(other.file()));
+        copies.release(first.file());
+        copies.release(again.file());
+        assertFalse(Files.exists(first.file()), "not the path's latest content, unused: deleted");
+        copies.release(other.file());
+        assertEquals(List.of(other.file()), copies.kept());
+        copies.close();
+        assertEquals(List.of(), list(dir.resolve("streamed")));
+    }
+
+    @Test
+    void aFailedLoadDeletesTheCopyItMadeAndKeepsOneItReused() throws Exception {
+        Path jar = jar(dir.resolve("p.jar"), "1");
+        try (PluginLoader loader = loader()) {
+            System.setProperty(FAIL, "true");
+            PluginLoadException e = assertThrows(PluginLoadException.class, () -> loader.load(jar));
+            assertTrue(e.getMessage().contains("failed in init") && e.getMessage().contains("asked to fail"), e::getMessage);
+            assertEquals(List.of(), list(loader.copyDirectory()), "the failed load made the copy: it is deleted");
+
+            System.clearProperty(FAIL);
+            loader.unload(loader.load(jar), Duration.ofSeconds(10));
+            List<Path> kept = loader.keptCopies();
+            assertEquals(1, kept.size());
+            System.setProperty(FAIL, "true");
+            assertThrows(PluginLoadException.class, () -> loader.load(jar));
+            assertEquals(kept, list(loader.copyDirectory()), "a copy that existed before the failed load stays");
+
+            jar(jar, "2");
+            assertThrows(PluginLoadException.class, () -> loader.load(jar));
+            assertEquals(List.of(), list(loader.copyDirectory()),
+                    "the failed load's own copy is deleted, and so is the copy of the content the path no longer has");
+
+            Path text = Files.writeString(dir.resolve("text.jar"), "not a zip");
+            String m = assertThrows(PluginLoadException.class, () -> loader.load(text)).getMessage();
+            assertTrue(m.contains("not a jar (zip) file") && m.contains("rebuild the plugin"), m);
+            assertEquals(List.of(), list(loader.copyDirectory()), "nothing left of a file that is not a jar");
+        }
+    }
+}
