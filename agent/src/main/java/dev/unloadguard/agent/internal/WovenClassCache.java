@@ -423,32 +423,69 @@ final class WovenClassCache implements ClassFileTransformer {
     private static String pathFingerprint(String pathList) throws IOException {
         StringBuilder t = new StringBuilder();
         int[] files = {0};
+        java.util.Set<Path> seen = new java.util.HashSet<>();
         for (String entry : pathList.split(java.io.File.pathSeparator)) {
-            if (entry.isEmpty()) {
-                continue;
-            }
-            Path p = Path.of(entry).toAbsolutePath().normalize();
-            t.append(p).append(' ');
-            if (Files.isRegularFile(p)) {
-                BasicFileAttributes a = Files.readAttributes(p, BasicFileAttributes.class);
-                t.append(a.size()).append(' ').append(a.lastModifiedTime().to(TimeUnit.NANOSECONDS)).append(';');
-            } else if (Files.isDirectory(p)) {
-                try (java.util.stream.Stream<Path> walk = Files.walk(p)) {
-                    for (Path f : (Iterable<Path>) walk.filter(Files::isRegularFile).sorted()::iterator) {
-                        if (++files[0] > MAX_CLASS_PATH_FILES) {
-                            return null;
-                        }
-                        BasicFileAttributes a = Files.readAttributes(f, BasicFileAttributes.class);
-                        t.append(p.relativize(f)).append(' ').append(a.size()).append(' ')
-                                .append(a.lastModifiedTime().to(TimeUnit.NANOSECONDS)).append(',');
-                    }
-                }
-                t.append(';');
-            } else {
-                t.append("-;");
+            if (!entry.isEmpty() && !fingerprint(Path.of(entry).toAbsolutePath().normalize(), t, files, seen)) {
+                return null;
             }
         }
         return t.toString();
+    }
+
+    /**
+     * Appends one class path entry: a file by size and time, and the entries its manifest's
+     * {@code Class-Path} adds (the JDK's class path follows them: {@code java -jar app.jar} has
+     * its libraries there); a directory by every file in it; a missing entry as missing.
+     */
+    private static boolean fingerprint(Path p, StringBuilder t, int[] files, java.util.Set<Path> seen) throws IOException {
+        if (!seen.add(p)) {
+            return true;
+        }
+        t.append(p).append(' ');
+        if (Files.isRegularFile(p)) {
+            BasicFileAttributes a = Files.readAttributes(p, BasicFileAttributes.class);
+            t.append(a.size()).append(' ').append(a.lastModifiedTime().to(TimeUnit.NANOSECONDS)).append(";\n");
+            String classPath = null;
+            try (java.util.jar.JarFile jar = new java.util.jar.JarFile(p.toFile(), false)) {
+                java.util.jar.Manifest m = jar.getManifest();
+                classPath = m == null ? null : m.getMainAttributes().getValue(java.util.jar.Attributes.Name.CLASS_PATH);
+            } catch (IOException notAJar) {
+                // not a zip: it adds nothing
+            }
+            if (classPath != null) {
+                for (String ref : classPath.trim().split("\\s+")) {
+                    if (ref.isEmpty()) {
+                        continue;
+                    }
+                    try {
+                        java.net.URI uri = p.toUri().resolve(ref);
+                        if (!"file".equals(uri.getScheme())) {
+                            return false;
+                        }
+                        if (!fingerprint(Path.of(uri).toAbsolutePath().normalize(), t, files, seen)) {
+                            return false;
+                        }
+                    } catch (IllegalArgumentException | java.nio.file.FileSystemNotFoundException e) {
+                        t.append("bad ").append(ref).append(";\n"); // the JDK ignores it too
+                    }
+                }
+            }
+        } else if (Files.isDirectory(p)) {
+            try (java.util.stream.Stream<Path> walk = Files.walk(p)) {
+                for (Path f : (Iterable<Path>) walk.filter(Files::isRegularFile).sorted()::iterator) {
+                    if (++files[0] > MAX_CLASS_PATH_FILES) {
+                        return false;
+                    }
+                    BasicFileAttributes a = Files.readAttributes(f, BasicFileAttributes.class);
+                    t.append(p.relativize(f)).append(' ').append(a.size()).append(' ')
+                            .append(a.lastModifiedTime().to(TimeUnit.NANOSECONDS)).append(',');
+                }
+            }
+            t.append(";\n");
+        } else {
+            t.append("-;\n");
+        }
+        return true;
     }
 
     /**

@@ -62,7 +62,8 @@ import java.util.zip.CRC32C;
  * (another JVM may have written it meanwhile), merges (this JVM's classes win), writes a temporary
  * file in the directory and renames it over the old one atomically: concurrent JVMs sharing the
  * directory never see a half-written file; at worst one's additions are lost and woven again next
- * time. Then the directory is trimmed to its bound ({@link #maxBytes}), oldest files (by last
+ * time (each write merges the file with every class this JVM knows of the store, so the last of
+ * several sequential writers leaves the union). Then the directory is trimmed to its bound ({@link #maxBytes}), oldest files (by last
  * modification; a file read is touched by the thread) first, and temporary files left by a killed
  * JVM are removed once an hour old. A store not used for {@value #IDLE_SECONDS} s drops its classes
  * from memory (read again if its loader's key comes back).
@@ -71,8 +72,8 @@ import java.util.zip.CRC32C;
  * A stored class file is code this JVM will run: a file another user could write is a way to
  * inject code. The directory is created owner-only ({@code rwx------}) where the file system is
  * POSIX; an existing one is used only if it is owned by the current user and not writable by group
- * or others, and every ancestor is owned by the user or by root and not writable by others unless
- * owned by root (a sticky {@code /tmp}); a file in it is read only if owned by the user and not
+ * or others, and every ancestor is owned by the user or by root and not writable by group or
+ * others unless it has the sticky bit (as {@code /tmp} has); a file in it is read only if owned by the user and not
  * writable by group or others. Otherwise the disk cache is off for this JVM, said once at INFO.
  * On a file system without POSIX attributes only the owner is checked.
  *
@@ -181,17 +182,35 @@ final class WovenClassDirectory {
         }
         for (Path p = real.getParent(); p != null; p = p.getParent()) {
             PosixFileAttributes pa = Files.readAttributes(p, PosixFileAttributes.class);
-            boolean root = "root".equals(pa.owner().getName());
-            if (!root && !pa.owner().equals(me)) {
+            boolean trustedOwner = pa.owner().equals(me) || "root".equals(pa.owner().getName());
+            if (!trustedOwner) {
                 return "its ancestor " + p + " is owned by " + pa.owner().getName() + ", who could replace the cache directory";
             }
-            if (!root && (pa.permissions().contains(PosixFilePermission.GROUP_WRITE)
-                    || pa.permissions().contains(PosixFilePermission.OTHERS_WRITE))) {
+            boolean shared = pa.permissions().contains(PosixFilePermission.GROUP_WRITE)
+                    || pa.permissions().contains(PosixFilePermission.OTHERS_WRITE);
+            if (shared && !sticky(p, pa)) {
                 return "its ancestor " + p + " is writable by group or others (" + PosixFilePermissions.toString(pa.permissions())
-                        + "), who could replace the cache directory";
+                        + ") without the sticky bit: they could replace the cache directory";
             }
         }
         return null;
+    }
+
+    /**
+     * Whether a directory others may write has the sticky bit (only a file's owner may rename or
+     * delete it there, as in {@code /tmp}): read from the {@code unix} attribute view where there
+     * is one; without it, assumed for a directory owned by root.
+     */
+    private static boolean sticky(Path p, PosixFileAttributes pa) {
+        try {
+            Object mode = Files.getAttribute(p, "unix:mode");
+            if (mode instanceof Integer) {
+                return ((Integer) mode & 01000) != 0;
+            }
+        } catch (IOException | UnsupportedOperationException | IllegalArgumentException e) {
+            // no unix view
+        }
+        return "root".equals(pa.owner().getName());
     }
 
     private static UserPrincipal currentUser(Path d) throws IOException {
@@ -431,19 +450,23 @@ final class WovenClassDirectory {
             int written = 0;
             for (Store s : stores.values()) {
                 Map<String, Stored> snapshot;
+                Map<String, Stored> known = null;
                 boolean touch;
                 synchronized (s) {
                     touch = s.touch;
                     s.touch = false;
                     boolean quiet = now - s.lastAdd >= TimeUnit.MILLISECONDS.toNanos(QUIET_MILLIS);
                     snapshot = !s.pending.isEmpty() && (all || quiet) ? new HashMap<>(s.pending) : null;
+                    if (snapshot != null && s.classes != null) {
+                        known = new HashMap<>(s.classes);
+                    }
                     if (snapshot == null && s.pending.isEmpty() && s.classes != null
                             && now - s.lastUse >= TimeUnit.SECONDS.toNanos(IDLE_SECONDS)) {
                         s.classes = null; // idle: read again if it is used again
                     }
                 }
                 if (snapshot != null) {
-                    if (write(s, snapshot)) {
+                    if (write(s, known, snapshot)) {
                         written++;
                         synchronized (s) {
                             for (Map.Entry<String, Stored> e : snapshot.entrySet()) {
@@ -470,11 +493,19 @@ final class WovenClassDirectory {
         }
     }
 
-    /** Merges {@code added} into the store's file as it is now, written atomically; false if it failed (logged once). */
-    private boolean write(Store s, Map<String, Stored> added) {
+    /**
+     * Merges what this JVM knows of the store ({@code known}, may be {@code null}) and
+     * {@code added} into the store's file as it is now, written atomically; false if it failed
+     * (logged once). The file's current classes come first and this JVM's win: another JVM may
+     * have written it since, and its classes are kept unless this JVM has the same class.
+     */
+    private boolean write(Store s, Map<String, Stored> known, Map<String, Stored> added) {
         Path tmp = null;
         try {
-            Map<String, Stored> merged = read(s); // another JVM may have written it since
+            Map<String, Stored> merged = read(s);
+            if (known != null) {
+                merged.putAll(known);
+            }
             merged.putAll(added);
             byte[] bytes = format(s.keyText, merged);
             tmp = Files.createTempFile(dir, s.file.getFileName().toString(), ".tmp"); // owner-only where POSIX
