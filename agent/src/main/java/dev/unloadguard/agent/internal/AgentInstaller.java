@@ -34,6 +34,8 @@ import java.util.jar.Manifest;
 final class AgentInstaller {
 
     private static final AtomicInteger INSTALLED = new AtomicInteger();
+    /** The transformer this copy of the agent installed, or {@code null} (diagnostics, tests). */
+    private static volatile WovenClassCache cache;
 
     private AgentInstaller() {
     }
@@ -68,7 +70,9 @@ final class AgentInstaller {
                 disk.start();
             }
         }
-        inst.addTransformer(new WovenClassCache(new GuardTransformer(inst), maxBytes, disk, identity), true);
+        WovenClassCache installed = new WovenClassCache(new GuardTransformer(inst), maxBytes, disk, identity);
+        inst.addTransformer(installed, true);
+        cache = installed;
         INSTALLED.incrementAndGet();
         Epochs.agentInstalled(inst, version(), () -> BootstrapInjector.installBridge(inst, AgentInstaller.class));
         // For tools outside the JVM (the command line's status): the version, readable with jcmd.
@@ -214,6 +218,11 @@ final class AgentInstaller {
         }
         Log.debug(() -> "unloadguard's woven-class cache on disk is off: the agent's classes do not come from a jar (" + location + ")");
         return null;
+    }
+
+    /** The transformer this copy of the agent installed, or {@code null} (diagnostics, tests). */
+    static WovenClassCache cache() {
+        return cache;
     }
 
     /** How many transformers this copy of the agent installed: 0 or 1 (diagnostics, tests). */
