@@ -139,7 +139,6 @@ final class WovenClassCache implements ClassFileTransformer {
         }
         Key key = key(loader, className, classfileBuffer);
         WovenClassDirectory.Store store = null;
-        byte[] sha = null;
         if (key != null && weaver.mayReuse(loader, className)) {
             Entry hit;
             synchronized (this) {
@@ -153,13 +152,12 @@ final class WovenClassCache implements ClassFileTransformer {
             }
             store = store(key);
             if (store != null) {
-                sha = WovenClassDirectory.sha256(classfileBuffer);
                 WovenClassDirectory.Stored stored = store.get(className);
-                if (stored != null && sameInput(stored.inputSha256, sha)) {
+                if (stored != null && sameInput(stored.input, classfileBuffer)) {
                     GuardTransformer.Definition d = new GuardTransformer.Definition(stored.output, stored.methodsGuarded, true);
                     GuardTransformer.countReused(d);
                     diskHits.increment();
-                    put(key, new Entry(classfileBuffer.clone(), d));
+                    put(key, new Entry(stored.input, d)); // equal to the input, and never written to
                     return stored.output == null ? null : stored.output.clone();
                 }
             }
@@ -167,17 +165,18 @@ final class WovenClassCache implements ClassFileTransformer {
         woven.increment();
         GuardTransformer.Definition d = weaver.define(loader, className, null, classfileBuffer);
         if (key != null && d.reusable()) {
-            put(key, new Entry(classfileBuffer.clone(), d));
+            byte[] input = classfileBuffer.clone(); // shared by both: never written to
+            put(key, new Entry(input, d));
             if (store != null) {
-                store.add(className, new WovenClassDirectory.Stored(sha, d.methodsGuarded(), d.classfile()));
+                store.add(className, new WovenClassDirectory.Stored(input, d.methodsGuarded(), d.classfile()));
             }
         }
         return d.classfile();
     }
 
-    /** Whether a stored class was woven from these bytes: their SHA-256 against the stored one. */
-    static boolean sameInput(byte[] storedSha256, byte[] sha256) {
-        return MessageDigest.isEqual(storedSha256, sha256);
+    /** Whether a stored class was woven from these bytes: compared whole. */
+    static boolean sameInput(byte[] storedInput, byte[] classfile) {
+        return Arrays.equals(storedInput, classfile);
     }
 
     /** The disk store of the key's loader and variant, or {@code null} if it is not kept on disk. */

@@ -545,7 +545,7 @@ class WovenClassCacheTest {
                 for (int i = 0; i < 40; i++) {
                     byte[] out = new byte[1000 + i];
                     Arrays.fill(out, (byte) i);
-                    d.store(key).add(prefix + i, new WovenClassDirectory.Stored(new byte[32], i, out));
+                    d.store(key).add(prefix + i, new WovenClassDirectory.Stored(new byte[40], i, out));
                     d.flush(true);
                 }
             }));
@@ -559,9 +559,9 @@ class WovenClassCacheTest {
         reader.join();
         assertNull(failure.get(), () -> "a reader saw a torn file: " + failure.get());
         // one more class from each, written one after the other: the last write is the union
-        a.store(key).add("a/last", new WovenClassDirectory.Stored(new byte[32], 0, null));
+        a.store(key).add("a/last", new WovenClassDirectory.Stored(new byte[40], 0, null));
         a.flush(true);
-        b.store(key).add("b/last", new WovenClassDirectory.Stored(new byte[32], 0, null));
+        b.store(key).add("b/last", new WovenClassDirectory.Stored(new byte[40], 0, null));
         b.flush(true);
         Map<String, WovenClassDirectory.Stored> all = WovenClassDirectory.parse(Files.readAllBytes(file), key);
         assertEquals(82, all.size(), () -> "every class of both writers: " + new TreeMap<>(all).keySet());
@@ -576,7 +576,7 @@ class WovenClassCacheTest {
     void theDirectoryStaysWithinItsBound() throws Exception {
         WovenClassDirectory d = WovenClassDirectory.open(cacheDir(), 10_000);
         for (int i = 0; i < 6; i++) {
-            d.store("key " + i + "\n").add("C", new WovenClassDirectory.Stored(new byte[32], 0, new byte[3000]));
+            d.store("key " + i + "\n").add("C", new WovenClassDirectory.Stored(new byte[40], 0, new byte[3000]));
             d.flush(true);
             assertTrue(Files.exists(d.store("key " + i + "\n").file), "the file just written is kept");
             long total;
