@@ -61,6 +61,26 @@ import java.util.concurrent.atomic.LongAdder;
  * (a PF4J directory's {@code classes/} folder, for one), and every retransformation, goes straight
  * to the weaver.
  *
+ * <h2>On disk, across JVM starts</h2>
+ * With a {@link WovenClassDirectory} (the agent's default), a class that misses in memory is looked
+ * up in the file of its loader's <em>store key</em>, and a reusable definition is added to it. The
+ * store key is everything of the memory key that holds across JVMs, as text: the agent's identity
+ * (a hash of every entry of its jar: another build never reuses old woven bytes), the SHA-256 of the
+ * loader's jars, its lookup order, the store keys of the loaders it imports from, the guard scope and
+ * guard owner ({@link Key#variantText}), and, for the parent, what determines the classes the weaver
+ * reads through it ({@link #parentFingerprint}). The parent is the one part a loader's identity does
+ * not give across JVMs, so the rule is: <b>only loaders whose parent is the bootstrap, platform or
+ * application class loader are kept on disk</b>, the JDK named by its home, version and VM and
+ * {@code -Xbootclasspath/a}, the application loader also by its class path and module path (each
+ * file's absolute path, size and modification time, directories file by file, a jar's manifest
+ * {@code Class-Path} followed): a JDK update or a host with another class path, or a rebuilt host
+ * jar, gets another key. (A file changed in place with its size and time restored defeats that: the
+ * troubleshooting guide says to delete the directory then.) The loaders of a host's own making (a
+ * shared-library loader) cannot be named from outside the JVM; their children are cached in memory
+ * only. A stored class is used only when the bytes being defined equal its stored input, compared
+ * whole. The JDK's feature version needs no field of its own: the version is in the fingerprint.
+ * See {@link WovenClassDirectory} for the files, the writer thread and the permission rules.
+ *
  * <h2>Memory</h2>
  * A least-recently-used map bounded by the bytes it holds (input and output of each class),
  * {@value #DEFAULT_MAX_BYTES} bytes unless the system property {@value #MAX_BYTES_PROPERTY} says
