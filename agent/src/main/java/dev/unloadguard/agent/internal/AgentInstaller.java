@@ -61,16 +61,12 @@ final class AgentInstaller {
         Map<String, String> options = options(args);
         long maxBytes = WovenClassCache.configuredMaxBytes();
         WovenClassDirectory disk = null;
-        String identity = null;
         Path dir = maxBytes == 0 ? null : cacheDirectory(options.get("cacheDir"));
         if (dir != null) {
-            identity = identity();
-            disk = identity == null ? null : WovenClassDirectory.open(dir, configuredDiskMaxBytes());
-            if (disk != null) {
-                disk.start();
-            }
+            disk = new WovenClassDirectory(dir, configuredDiskMaxBytes()); // looked at when a class first needs it
+            disk.start(); // the writer thread: here, never from a class-loading thread
         }
-        WovenClassCache installed = new WovenClassCache(new GuardTransformer(inst), maxBytes, disk, identity);
+        WovenClassCache installed = new WovenClassCache(new GuardTransformer(inst), maxBytes, disk, AgentInstaller::identity);
         inst.addTransformer(installed, true);
         cache = installed;
         INSTALLED.incrementAndGet();
@@ -206,7 +202,13 @@ final class AgentInstaller {
                     try (JarFile jar = new JarFile(path.toFile(), false)) {
                         for (Enumeration<JarEntry> e = jar.entries(); e.hasMoreElements(); ) {
                             JarEntry entry = e.nextElement();
-                            sha.update((entry.getName() + " " + entry.getSize() + " " + entry.getCrc() + "\n").getBytes(StandardCharsets.UTF_8));
+                            sha.update(entry.getName().getBytes(StandardCharsets.UTF_8));
+                            long[] numbers = {entry.getSize(), entry.getCrc()};
+                            for (long n : numbers) {
+                                for (int i = 0; i < 8; i++) {
+                                    sha.update((byte) (n >>> (8 * i)));
+                                }
+                            }
                         }
                     }
                     return version() + "/" + WovenClassDirectory.hex(sha.digest());

@@ -97,8 +97,11 @@ final class WovenClassCache implements ClassFileTransformer {
     private final long maxBytes;
     /** The on-disk cache, or {@code null}: off. */
     private final WovenClassDirectory disk;
-    /** The agent's identity ({@link AgentInstaller#identity}): part of every store key. */
-    private final String agentIdentity;
+    /** The agent's identity ({@link AgentInstaller#identity}), computed when first needed: part of every store key. */
+    private final java.util.function.Supplier<String> agentIdentity;
+    /** Guarded by this: whether {@link #agentIdentity} was asked, and its answer ({@code null}: disk off). */
+    private boolean identityKnown;
+    private String identity;
     /** Guarded by this. */
     private final LinkedHashMap<Key, Entry> entries = new LinkedHashMap<>(64, 0.75f, true);
     /** Guarded by this. */
@@ -125,13 +128,23 @@ final class WovenClassCache implements ClassFileTransformer {
     /**
      * @param disk          the directory's cache, or {@code null} for memory only
      * @param agentIdentity what identifies the agent's weaving ({@link AgentInstaller#identity});
-     *                      {@code null} turns the disk cache off
+     *                      asked once, when a class first needs the disk; {@code null} from it
+     *                      turns the disk cache off
      */
-    WovenClassCache(GuardTransformer weaver, long maxBytes, WovenClassDirectory disk, String agentIdentity) {
+    WovenClassCache(GuardTransformer weaver, long maxBytes, WovenClassDirectory disk, java.util.function.Supplier<String> agentIdentity) {
         this.weaver = weaver;
         this.maxBytes = Math.max(0, maxBytes);
-        this.disk = this.maxBytes == 0 || agentIdentity == null ? null : disk;
+        this.disk = this.maxBytes == 0 ? null : disk;
         this.agentIdentity = agentIdentity;
+    }
+
+    /** The agent's identity, asked once; {@code null}: not kept on disk. */
+    private synchronized String agentIdentity() {
+        if (!identityKnown) {
+            identity = agentIdentity == null ? null : agentIdentity.get();
+            identityKnown = true;
+        }
+        return identity;
     }
 
     /** The bound from {@value #MAX_BYTES_PROPERTY}, or the default. */
@@ -378,14 +391,15 @@ final class WovenClassCache implements ClassFileTransformer {
      * a loader that is not kept on disk.
      */
     private String persistentText(byte[] jars, ClassLoader parent, String order, Map<String, Jar> imports) throws IOException {
-        if (disk == null) {
+        String agent = disk == null ? null : agentIdentity();
+        if (agent == null || !disk.usable()) {
             return null;
         }
         String parentText = parentFingerprint(parent);
         if (parentText == null) {
             return null;
         }
-        StringBuilder t = new StringBuilder(256).append("unloadguard woven classes\nagent=").append(agentIdentity)
+        StringBuilder t = new StringBuilder(256).append("unloadguard woven classes\nagent=").append(agent)
                 .append("\njars=").append(WovenClassDirectory.hex(jars))
                 .append("\nparent=").append(WovenClassDirectory.hex(WovenClassDirectory.sha256(parentText.getBytes(StandardCharsets.UTF_8))))
                 .append("\norder=").append(order.replace('\n', ' '));

@@ -101,9 +101,13 @@ final class WovenClassDirectory {
     private static final byte[] MAGIC = {'U', 'G', 'W', 'C'};
     private static final Set<PosixFilePermission> OWNER_ONLY = PosixFilePermissions.fromString("rwx------");
 
-    private final Path dir;
-    private final UserPrincipal me;
+    private final Path requested;
     private final long maxBytes;
+    /** 0: not checked yet, 1: usable, 2: off (said once). Written under this, read without it (volatile). */
+    private volatile int state;
+    /** The directory's real path and the current user, once checked; written before {@link #state} is set to 1. */
+    private Path dir;
+    private UserPrincipal me;
     private final ConcurrentHashMap<String, Store> stores = new ConcurrentHashMap<>();
     private final Object writeLock = new Object();
     /** Files whose corruption was logged: once each. */
@@ -112,36 +116,58 @@ final class WovenClassDirectory {
     private volatile boolean writeFailureLogged;
     private volatile Thread writer;
 
-    private WovenClassDirectory(Path dir, UserPrincipal me, long maxBytes) {
-        this.dir = dir;
-        this.me = me;
-        this.maxBytes = maxBytes;
+    /**
+     * A cache over {@code dir}, not looked at yet: the directory is created and checked when a
+     * class first needs it ({@link #usable}), not while the agent starts (that needs the file
+     * system's user look-up and attribute classes, which a JVM that loads no plugin never pays for).
+     */
+    WovenClassDirectory(Path dir, long maxBytes) {
+        this.requested = dir;
+        this.maxBytes = Math.max(0, maxBytes);
+    }
+
+    /** The directory's cache, checked now; {@code null} (said once at INFO) if it cannot be used. */
+    static WovenClassDirectory open(Path dir, long maxBytes) {
+        WovenClassDirectory d = new WovenClassDirectory(dir, maxBytes);
+        return d.usable() ? d : null;
     }
 
     /**
-     * The directory's cache, creating the directory owner-only if need be; {@code null}, with one
-     * INFO line saying why, if it cannot be created or is not safe to use (see the class comment).
+     * Whether the directory can be used, creating it owner-only if need be; checked once (see the
+     * class comment), and if not, said in one INFO line.
      */
-    static WovenClassDirectory open(Path dir, long maxBytes) {
-        try {
-            Path d = dir.toAbsolutePath().normalize();
-            createOwnerOnly(d);
-            String unsafe = unsafe(d);
-            if (unsafe != null) {
-                Log.info("unloadguard's woven-class cache is off: " + unsafe + " (choose another with -D" + DIR_PROPERTY
-                        + "=<dir> or the agent argument cacheDir=<dir>; 'off' turns it off)");
-                return null;
+    boolean usable() {
+        int s = state;
+        if (s != 0) {
+            return s == 1;
+        }
+        synchronized (this) {
+            if (state == 0) {
+                String why;
+                try {
+                    Path d = requested.toAbsolutePath().normalize();
+                    createOwnerOnly(d);
+                    why = unsafe(d);
+                    if (why == null) {
+                        dir = d.toRealPath();
+                        me = currentUser(d);
+                    }
+                } catch (IOException | RuntimeException e) {
+                    why = "cannot use the directory " + requested + ": " + e;
+                }
+                if (why != null) {
+                    Log.info("unloadguard's woven-class cache is off: " + why + " (choose another directory with -D" + DIR_PROPERTY
+                            + "=<dir> or the agent option cacheDir=<dir>; 'off' turns it off)");
+                }
+                state = why == null ? 1 : 2; // volatile write: publishes dir and me
             }
-            return new WovenClassDirectory(d.toRealPath(), currentUser(d), Math.max(0, maxBytes));
-        } catch (IOException | RuntimeException e) {
-            Log.info("unloadguard's woven-class cache is off: cannot use the directory " + dir + ": " + e
-                    + " (choose another with -D" + DIR_PROPERTY + "=<dir> or the agent argument cacheDir=<dir>; 'off' turns it off)");
-            return null;
+            return state == 1;
         }
     }
 
+    /** The directory's real path once {@link #usable}, else {@code null}. */
     Path directory() {
-        return dir;
+        return state == 1 ? dir : null;
     }
 
     /** Creates the missing directories of {@code d}, each owner-only where POSIX. */
@@ -231,7 +257,7 @@ final class WovenClassDirectory {
                 && !a.permissions().contains(PosixFilePermission.OTHERS_WRITE);
     }
 
-    /** The store for {@code keyText}, one per text in this JVM. */
+    /** The store for {@code keyText}, one per text in this JVM; call once {@link #usable}. */
     Store store(String keyText) {
         Store s = stores.get(keyText);
         return s != null ? s : stores.computeIfAbsent(keyText, k -> new Store(k, dir.resolve(hex(sha256(k.getBytes(StandardCharsets.UTF_8))) + SUFFIX)));
@@ -456,6 +482,9 @@ final class WovenClassDirectory {
      * directory if anything was written. Returns how many files were written.
      */
     int flush(boolean all) {
+        if (state != 1) {
+            return 0;
+        }
         synchronized (writeLock) {
             long now = System.nanoTime();
             int written = 0;

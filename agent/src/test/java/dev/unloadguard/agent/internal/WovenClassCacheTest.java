@@ -348,7 +348,7 @@ class WovenClassCacheTest {
     private static WovenClassCache onDisk(Path cacheDir, String identity) {
         WovenClassDirectory d = WovenClassDirectory.open(cacheDir, 1L << 30);
         assertNotNull(d, "the test's directory is safe to use");
-        return new WovenClassCache(new GuardTransformer(null), 1 << 20, d, identity);
+        return new WovenClassCache(new GuardTransformer(null), 1 << 20, d, () -> identity);
     }
 
     /** Classes whose weaving records nothing per loader (Base, an abstract callback, gets an added method in one scope). */
@@ -489,7 +489,7 @@ class WovenClassCacheTest {
                     "created owner-only");
         }
         Path jar = jar("unusable", true);
-        WovenClassCache off = new WovenClassCache(new GuardTransformer(null), 1 << 20, null, "agent-1");
+        WovenClassCache off = new WovenClassCache(new GuardTransformer(null), 1 << 20, null, () -> "agent-1");
         List<byte[]> out = defineAll(off, jar, true);
         assertArrayEquals(fresh(jar, true, "p/Plain", classFile(jar, "p/Plain")), out.get(1), "woven as without a cache");
 
