@@ -186,12 +186,13 @@ final class WovenClassCache implements ClassFileTransformer {
             store = store(key);
             if (store != null) {
                 WovenClassDirectory.Stored stored = store.get(className);
-                if (stored != null && sameInput(stored.input, classfileBuffer)) {
-                    GuardTransformer.Definition d = new GuardTransformer.Definition(stored.output, stored.methodsGuarded, true);
+                if (stored != null && sameInput(stored, classfileBuffer)) {
+                    byte[] out = stored.output();
+                    GuardTransformer.Definition d = new GuardTransformer.Definition(out, stored.methodsGuarded, true);
                     GuardTransformer.countReused(d);
                     diskHits.increment();
-                    put(key, new Entry(stored.input, d)); // equal to the input, and never written to
-                    return stored.output == null ? null : stored.output.clone();
+                    put(key, new Entry(classfileBuffer.clone(), d));
+                    return out == null ? null : out.clone();
                 }
             }
         }
@@ -208,8 +209,8 @@ final class WovenClassCache implements ClassFileTransformer {
     }
 
     /** Whether a stored class was woven from these bytes: compared whole. */
-    static boolean sameInput(byte[] storedInput, byte[] classfile) {
-        return Arrays.equals(storedInput, classfile);
+    static boolean sameInput(WovenClassDirectory.Stored stored, byte[] classfile) {
+        return stored.inputEquals(classfile);
     }
 
     /** The disk store of the key's loader and variant, or {@code null} if it is not kept on disk. */

@@ -1,10 +1,7 @@
 package dev.unloadguard.agent.internal;
 
 import dev.unloadguard.weave.internal.Log;
-import java.io.ByteArrayOutputStream;
-import java.io.DataOutputStream;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
@@ -24,6 +21,7 @@ import java.nio.file.attribute.UserPrincipal;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
@@ -263,16 +261,46 @@ final class WovenClassDirectory {
         return s != null ? s : stores.computeIfAbsent(keyText, k -> new Store(k, dir.resolve(hex(sha256(k.getBytes(StandardCharsets.UTF_8))) + SUFFIX)));
     }
 
-    /** A class as stored: its input bytes, the methods guarded, its woven bytes ({@code null}: unchanged). */
+    /**
+     * A class as stored: its input bytes, the methods guarded, its woven bytes (none: unchanged).
+     * A class read from a file is a slice of the file's bytes (read once, never copied whole per
+     * class); one added by this JVM holds its own arrays. Never written to.
+     */
     static final class Stored {
-        final byte[] input;
+        private final byte[] inBuf;
+        private final int inOff;
+        private final int inLen;
         final int methodsGuarded;
-        final byte[] output;
+        private final byte[] outBuf; // null: defined unchanged
+        private final int outOff;
+        private final int outLen;
 
         Stored(byte[] input, int methodsGuarded, byte[] output) {
-            this.input = input;
+            this(input, 0, input.length, methodsGuarded, output, 0, output == null ? 0 : output.length);
+        }
+
+        private Stored(byte[] inBuf, int inOff, int inLen, int methodsGuarded, byte[] outBuf, int outOff, int outLen) {
+            this.inBuf = inBuf;
+            this.inOff = inOff;
+            this.inLen = inLen;
             this.methodsGuarded = methodsGuarded;
-            this.output = output;
+            this.outBuf = outBuf;
+            this.outOff = outOff;
+            this.outLen = outLen;
+        }
+
+        /** Whether {@code classfile} is this class's input, compared whole. */
+        boolean inputEquals(byte[] classfile) {
+            return Arrays.equals(inBuf, inOff, inOff + inLen, classfile, 0, classfile.length);
+        }
+
+        /** A new copy of the woven bytes, or {@code null}: defined unchanged. */
+        byte[] output() {
+            return outBuf == null ? null : Arrays.copyOfRange(outBuf, outOff, outOff + outLen);
+        }
+
+        int size() {
+            return inLen + (outBuf == null ? 0 : outLen);
         }
     }
 
@@ -284,6 +312,8 @@ final class WovenClassDirectory {
         private Map<String, Stored> classes;
         /** Added by this JVM and not written yet; guarded by this. */
         private final Map<String, Stored> pending = new HashMap<>();
+        /** Guarded by this: counts {@link #add}s, so a write that saw them all can clear {@link #pending} at once. */
+        private long adds;
         /** Guarded by this: when a class was last added, and when the store was last used (nanoTime). */
         private long lastAdd;
         private long lastUse;
@@ -313,6 +343,7 @@ final class WovenClassDirectory {
             classes.put(className, s);
             boolean first = pending.isEmpty();
             pending.put(className, s);
+            adds++;
             lastAdd = lastUse = System.nanoTime();
             if (first) {
                 Thread w = writer;
@@ -399,28 +430,38 @@ final class WovenClassDirectory {
             throw new Corrupt("a negative number of classes");
         }
         Map<String, Stored> classes = new HashMap<>(Math.max(16, n * 4 / 3 + 1));
-        for (int i = 0; i < n; i++) {
-            String name = string(b);
-            int inLen = b.getInt();
-            if (inLen < 0 || inLen > b.remaining()) {
+        int end = bytes.length - 16;
+        int p = b.position();
+        for (int i = 0; i < n; i++) { // plain array reads: see format
+            if (end - p < 4) {
+                throw new Corrupt("truncated in class " + i);
+            }
+            int nameLen = getInt(bytes, p);
+            p += 4;
+            if (nameLen < 0 || nameLen > end - p) {
+                throw new Corrupt("a name of length " + nameLen);
+            }
+            String name = new String(bytes, p, nameLen, StandardCharsets.UTF_8);
+            p += nameLen;
+            if (end - p < 4) {
+                throw new Corrupt("truncated in class " + name);
+            }
+            int inLen = getInt(bytes, p);
+            int inOff = p + 4;
+            if (inLen < 0 || inLen > end - inOff - 8) {
                 throw new Corrupt("a class of length " + inLen);
             }
-            byte[] in = new byte[inLen];
-            b.get(in);
-            int guarded = b.getInt();
-            int len = b.getInt();
-            byte[] out = null;
-            if (len >= 0) {
-                if (len > b.remaining()) {
-                    throw new Corrupt("a class of length " + len);
-                }
-                out = new byte[len];
-                b.get(out);
-            } else if (len != -1) {
-                throw new Corrupt("a class of negative length");
+            p = inOff + inLen;
+            int guarded = getInt(bytes, p);
+            int len = getInt(bytes, p + 4);
+            int outOff = p + 8;
+            if (len < -1 || len > end - outOff) {
+                throw new Corrupt("a class of length " + len);
             }
-            classes.put(name, new Stored(in, guarded, out));
+            p = outOff + Math.max(len, 0);
+            classes.put(name, new Stored(bytes, inOff, inLen, guarded, len < 0 ? null : bytes, outOff, Math.max(len, 0)));
         }
+        b.position(p);
         if (b.position() != bytes.length - 16) {
             throw new Corrupt("bytes after the last class");
         }
@@ -439,41 +480,65 @@ final class WovenClassDirectory {
 
     // ---- writing --------------------------------------------------------------------------
 
-    static byte[] format(String keyText, Map<String, Stored> classes) {
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream(64 * 1024);
-        try (DataOutputStream out = new DataOutputStream(bytes)) {
-            out.write(MAGIC);
-            out.writeInt(FORMAT);
-            writeString(out, keyText);
-            out.writeInt(classes.size());
-            for (Map.Entry<String, Stored> e : classes.entrySet()) {
-                writeString(out, e.getKey());
-                out.writeInt(e.getValue().input.length);
-                out.write(e.getValue().input);
-                out.writeInt(e.getValue().methodsGuarded);
-                byte[] o = e.getValue().output;
-                out.writeInt(o == null ? -1 : o.length);
-                if (o != null) {
-                    out.write(o);
-                }
-            }
-            out.flush();
-            int length = bytes.size();
-            CRC32C c = new CRC32C();
-            byte[] body = bytes.toByteArray();
-            c.update(body, 0, length);
-            out.writeLong(length);
-            out.writeLong(c.getValue());
-        } catch (IOException e) {
-            throw new IllegalStateException(e); // a ByteArrayOutputStream does not fail
-        }
-        return bytes.toByteArray();
+    private static int putInt(byte[] b, int p, int v) {
+        b[p] = (byte) (v >>> 24);
+        b[p + 1] = (byte) (v >>> 16);
+        b[p + 2] = (byte) (v >>> 8);
+        b[p + 3] = (byte) v;
+        return p + 4;
     }
 
-    private static void writeString(DataOutputStream out, String s) throws IOException {
-        byte[] b = s.getBytes(StandardCharsets.UTF_8);
-        out.writeInt(b.length);
-        out.write(b);
+    private static int putLong(byte[] b, int p, long v) {
+        return putInt(b, putInt(b, p, (int) (v >>> 32)), (int) v);
+    }
+
+    private static int getInt(byte[] b, int p) {
+        return (b[p] & 0xff) << 24 | (b[p + 1] & 0xff) << 16 | (b[p + 2] & 0xff) << 8 | (b[p + 3] & 0xff);
+    }
+
+    /** The file's bytes for {@code classes}: the layout of the class comment, in one array. */
+    static byte[] format(String keyText, Map<String, Stored> classes) {
+        byte[] key = keyText.getBytes(StandardCharsets.UTF_8);
+        List<byte[]> names = new ArrayList<>(classes.size());
+        long total = MAGIC.length + 4 + 4 + key.length + 4;
+        for (Map.Entry<String, Stored> e : classes.entrySet()) {
+            byte[] name = e.getKey().getBytes(StandardCharsets.UTF_8);
+            names.add(name);
+            total += 4 + name.length + 4 + e.getValue().inLen + 4 + 4 + (e.getValue().outBuf == null ? 0 : e.getValue().outLen);
+        }
+        if (total + 16 > Integer.MAX_VALUE - 16) {
+            throw new IllegalStateException("a store of " + total + " bytes is too large for one file");
+        }
+        byte[] bytes = new byte[(int) total + 16];
+        // Plain array writes, not a ByteBuffer: this runs in a JVM that just started (often at
+        // exit), where every buffer call is interpreted; 10,000 classes took 3x as long that way.
+        System.arraycopy(MAGIC, 0, bytes, 0, MAGIC.length);
+        int p = putInt(bytes, MAGIC.length, FORMAT);
+        p = putInt(bytes, p, key.length);
+        System.arraycopy(key, 0, bytes, p, key.length);
+        p = putInt(bytes, p + key.length, classes.size());
+        int i = 0;
+        for (Map.Entry<String, Stored> e : classes.entrySet()) { // the same order as above: the map is not changed
+            Stored s = e.getValue();
+            byte[] name = names.get(i++);
+            p = putInt(bytes, p, name.length);
+            System.arraycopy(name, 0, bytes, p, name.length);
+            p = putInt(bytes, p + name.length, s.inLen);
+            System.arraycopy(s.inBuf, s.inOff, bytes, p, s.inLen);
+            p = putInt(bytes, p + s.inLen, s.methodsGuarded);
+            if (s.outBuf == null) {
+                p = putInt(bytes, p, -1);
+            } else {
+                p = putInt(bytes, p, s.outLen);
+                System.arraycopy(s.outBuf, s.outOff, bytes, p, s.outLen);
+                p += s.outLen;
+            }
+        }
+        CRC32C crc = new CRC32C();
+        crc.update(bytes, 0, p);
+        p = putLong(bytes, p, p);
+        putLong(bytes, p, crc.getValue());
+        return bytes;
     }
 
     /**
@@ -492,7 +557,9 @@ final class WovenClassDirectory {
                 Map<String, Stored> snapshot;
                 Map<String, Stored> known = null;
                 boolean touch;
+                long addsSeen;
                 synchronized (s) {
+                    addsSeen = s.adds;
                     touch = s.touch;
                     s.touch = false;
                     boolean quiet = now - s.lastAdd >= TimeUnit.MILLISECONDS.toNanos(QUIET_MILLIS);
@@ -509,8 +576,12 @@ final class WovenClassDirectory {
                     if (write(s, known, snapshot)) {
                         written++;
                         synchronized (s) {
-                            for (Map.Entry<String, Stored> e : snapshot.entrySet()) {
-                                s.pending.remove(e.getKey(), e.getValue());
+                            if (s.adds == addsSeen) {
+                                s.pending.clear(); // nothing added while writing: all of it was written
+                            } else {
+                                for (Map.Entry<String, Stored> e : snapshot.entrySet()) {
+                                    s.pending.remove(e.getKey(), e.getValue());
+                                }
                             }
                         }
                     } else {
@@ -543,14 +614,14 @@ final class WovenClassDirectory {
         Path tmp = null;
         try {
             Map<String, Stored> merged = read(s);
-            if (known != null) {
-                merged.putAll(known);
-            }
-            merged.putAll(added);
-            byte[] bytes = format(s.keyText, merged);
+            merged.putAll(known != null ? known : added); // known holds added: Store.add puts in both
             tmp = Files.createTempFile(dir, s.file.getFileName().toString(), ".tmp"); // owner-only where POSIX
-            try (OutputStream out = Files.newOutputStream(tmp)) {
-                out.write(bytes);
+            byte[] bytes = format(s.keyText, merged);
+            try (java.nio.channels.FileChannel out = java.nio.channels.FileChannel.open(tmp, java.nio.file.StandardOpenOption.WRITE)) {
+                ByteBuffer all = ByteBuffer.wrap(bytes);
+                while (all.hasRemaining()) {
+                    out.write(all);
+                }
             }
             try {
                 Files.move(tmp, s.file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
