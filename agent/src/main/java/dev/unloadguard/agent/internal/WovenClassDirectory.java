@@ -54,36 +54,41 @@ import java.util.zip.CRC32C;
  * comparison).
  *
  * <h2>Reading, and writing off the class-loading path</h2>
- * A store's file is read whole, once, by the first class its loader defines (under the store's
- * monitor: the loader's other classes wait for it instead of weaving). Classes woven afresh are
- * added to the store in memory only. One daemon thread ({@code unloadguard-woven-cache}, started
- * with the agent: never from a class-loading thread, whose context loader, inherited thread locals
- * and access-control context would pin a plugin) writes a store once no class was added to it for
- * {@value #QUIET_MILLIS} ms; a shutdown hook writes what is left. A write reads the file again
- * (another JVM may have written it meanwhile), merges (this JVM's classes win), writes a temporary
- * file in the directory and renames it over the old one atomically: concurrent JVMs sharing the
- * directory never see a half-written file; at worst one's additions are lost and woven again next
- * time (each write merges the file with every class this JVM knows of the store, so the last of
- * several sequential writers leaves the union). Then the directory is trimmed to its bound ({@link #maxBytes}), oldest files (by last
- * modification; a file read is touched by the thread) first, and temporary files left by a killed
- * JVM are removed once an hour old. A store not used for {@value #IDLE_SECONDS} s drops its classes
- * from memory (read again if its loader's key comes back).
+ * The directory is created and checked when a class first needs it ({@link #usable}), not while
+ * the agent starts. A store's file is read whole, once, by the first class its loader defines
+ * (under the store's monitor: the loader's other classes wait for it instead of weaving); its
+ * classes stay slices of the file's bytes. Classes woven afresh are added to the store in memory
+ * only. One daemon thread ({@code unloadguard-woven-cache}, started with the agent: never from a
+ * class-loading thread, whose context loader, inherited thread locals and access-control context
+ * would pin a plugin) writes a store once no class was added to it for {@value #QUIET_MILLIS} ms;
+ * a shutdown hook writes what is left. A write reads the file again (another JVM may have written
+ * it meanwhile), merges it with every class this JVM knows of the store (this JVM's win), writes a
+ * temporary file in the directory and renames it over the old one atomically: concurrent JVMs
+ * sharing the directory never see a half-written file; at worst one's additions are lost and woven
+ * again next time, and the last of several writers that follow each other leaves the union. Then
+ * the directory is trimmed to its bound ({@link #maxBytes}), oldest files (by last modification; a
+ * file read is touched by the thread) first, and temporary files left by a killed JVM are removed
+ * once an hour old. A store not used for {@value #IDLE_SECONDS} s drops its classes from memory
+ * (read again if its loader's key comes back).
  *
  * <h2>Who may write the directory</h2>
  * A stored class file is code this JVM will run: a file another user could write is a way to
  * inject code. The directory is created owner-only ({@code rwx------}) where the file system is
  * POSIX; an existing one is used only if it is owned by the current user and not writable by group
- * or others, and every ancestor is owned by the user or by root and not writable by group or
- * others unless it has the sticky bit (as {@code /tmp} has); a file in it is read only if owned by the user and not
- * writable by group or others. Otherwise the disk cache is off for this JVM, said once at INFO.
- * On a file system without POSIX attributes only the owner is checked.
+ * or others, and every ancestor is owned by the user or by root and not writable by group or others
+ * unless it has the sticky bit (as {@code /tmp} has); a file in it is read only if it is a regular
+ * file owned by the user and not writable by group or others. Otherwise the disk cache is off for
+ * this JVM, said once at INFO. On a file system without POSIX attributes only the owner is checked.
  *
  * <h2>Concurrency</h2>
- * {@link #stores} is a concurrent map; each {@link Store}'s state is guarded by its own monitor,
- * held to look up, add or snapshot classes and to read the file on first use, never while writing.
- * Writes are serialized by {@link #writeLock} (the daemon and the shutdown hook). A write takes a
- * snapshot of the classes added so far and, once the file is renamed, removes from the pending set
- * exactly the entries it wrote (an entry added meanwhile stays pending).
+ * {@link #state} is volatile: its write (under this object's monitor, once) publishes {@link #dir}
+ * and {@link #me}, and a reader that sees 1 sees them. {@link #stores} is a concurrent map; each
+ * {@link Store}'s state is guarded by its own monitor, held to look up, add or snapshot classes and
+ * to read the file on first use, never while writing. Writes are serialized by {@link #writeLock}
+ * (the daemon and the shutdown hook). A write takes a snapshot of the classes added so far and,
+ * once the file is renamed, clears the pending set if no class was added meanwhile, else removes
+ * exactly the entries it wrote. The writer parks; the first class added to an empty pending set
+ * unparks it ({@link #writer} is volatile, written before the thread starts).
  */
 final class WovenClassDirectory {
 
