@@ -184,9 +184,17 @@ final class WovenClassCache implements ClassFileTransformer {
                 return out == null ? null : out.clone(); // the JVM and later transformers get their own copy
             }
             store = store(key);
-            if (store != null) {
-                WovenClassDirectory.Stored stored = store.get(className);
-                if (stored != null && sameInput(stored, classfileBuffer)) {
+            WovenClassDirectory.Stored stored = null;
+            try {
+                stored = store == null ? null : store.get(className);
+            } catch (RuntimeException e) {
+                // never an error for the plugin, nor a class left unguarded (a transformer that throws
+                // has its answer ignored): weave it; the file was logged when it was read
+                Log.debug(() -> "unloadguard's woven-class cache could not look up " + className + ": " + e);
+                store = null;
+            }
+            if (stored != null) {
+                if (sameInput(stored, classfileBuffer)) {
                     byte[] out = stored.output();
                     GuardTransformer.Definition d = new GuardTransformer.Definition(out, stored.methodsGuarded, true);
                     GuardTransformer.countReused(d);
@@ -202,7 +210,11 @@ final class WovenClassCache implements ClassFileTransformer {
             byte[] input = classfileBuffer.clone(); // shared by both: never written to
             put(key, new Entry(input, d));
             if (store != null) {
-                store.add(className, new WovenClassDirectory.Stored(input, d.methodsGuarded(), d.classfile()));
+                try {
+                    store.add(className, new WovenClassDirectory.Stored(input, d.methodsGuarded(), d.classfile()));
+                } catch (RuntimeException e) {
+                    Log.debug(() -> "unloadguard's woven-class cache could not keep " + className + ": " + e);
+                }
             }
         }
         return d.classfile();
@@ -338,7 +350,14 @@ final class WovenClassCache implements ClassFileTransformer {
                 }
             }
             ClassLoader parent = loader.getParent();
-            return new Jar(jars, parent == null ? BOOT : parent, order, imports, persistentText(jars, parent, order, imports));
+            String persistent;
+            try {
+                persistent = persistentText(jars, parent, order, imports);
+            } catch (IOException | RuntimeException e) {
+                Log.debug(() -> "keeping the woven classes of " + loader + " in memory only: " + e);
+                persistent = null;
+            }
+            return new Jar(jars, parent == null ? BOOT : parent, order, imports, persistent);
         } catch (IOException | java.net.URISyntaxException | RuntimeException e) {
             Log.debug(() -> "not caching the woven classes of " + loader + ": " + e);
             return NOT_CACHED;
