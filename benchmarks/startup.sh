@@ -6,6 +6,14 @@
 #
 #   benchmarks/startup.sh [RUNS] [SIZES...]     # default: 11 runs each of 200 2000 10000
 #   SCOPE=RELEASE_PATHS benchmarks/startup.sh   # the narrower guard scope
+#   CACHE=cold benchmarks/startup.sh            # the woven-class cache directory emptied before every run
+#   CACHE=off benchmarks/startup.sh             # no woven-class cache on disk (cacheDir=off)
+#   AGENT=/path/to/unloadguard-agent.jar benchmarks/startup.sh   # another build of the agent
+#
+# The agent keeps woven classes on disk across starts (docs/agent.md): by default (CACHE=warm) the
+# runs share a cache directory of their own, filled by the uncounted first run, so each counted run
+# with the agent defines stored woven classes; CACHE=cold empties it before each run with the agent
+# (every class woven, and the file written at exit).
 #
 # Run it on an otherwise idle machine: it prints the load average before and after.
 set -euo pipefail
@@ -21,14 +29,20 @@ for f in agent/target/unloadguard-agent.jar cli/target/unloadguard-cli.jar bench
 done
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/unloadguard-startup.XXXXXX")
 trap 'rm -rf "$RUN"' EXIT
-cp agent/target/unloadguard-agent.jar "$RUN/agent.jar"
+cp "${AGENT:-agent/target/unloadguard-agent.jar}" "$RUN/agent.jar"
 cp cli/target/unloadguard-cli.jar "$RUN/host.jar"
 mkdir -p "$RUN/probe"
 (cd benchmarks/target/classes && cp --parents dev/unloadguard/bench/process/*.class \
   'META-INF/services/java.lang.System$LoggerFinder' "$RUN/probe/")
+CACHE=${CACHE:-warm}
+case $CACHE in
+  warm|cold) AGENT_OPTS="=cacheDir=$RUN/cache" ;;
+  off) AGENT_OPTS="=cacheDir=off" ;;
+  *) echo "CACHE=$CACHE: use warm (default), cold or off" >&2; exit 2 ;;
+esac
 SCOPE_ARG=()
 [[ -n ${SCOPE:-} ]] && SCOPE_ARG=("-Dunloadguard.bench.scope=$SCOPE")
-echo "cpu: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; java: $("$JAVA" -version 2>&1 | head -1); scope: ${SCOPE:-ENTRIES}"
+echo "cpu: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; java: $("$JAVA" -version 2>&1 | head -1); scope: ${SCOPE:-ENTRIES}; woven-class cache: $CACHE"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-8s %-34s %-34s %-18s %-18s\n' classes "wall s with / without (median)" "cpu s with / without (median)" "wall ratio" "cpu ratio"
 for n in "${SIZES[@]}"; do
@@ -36,7 +50,8 @@ for n in "${SIZES[@]}"; do
   : > "$RUN/with.txt"; : > "$RUN/without.txt"
   for ((i = 0; i <= RUNS; i++)); do   # run 0 warms the file cache and is not counted
     for mode in with without; do
-      agent=(); [[ $mode == with ]] && agent=("-javaagent:$RUN/agent.jar")
+      agent=(); [[ $mode == with ]] && agent=("-javaagent:$RUN/agent.jar$AGENT_OPTS")
+      [[ $mode == with && $CACHE == cold ]] && rm -rf "$RUN/cache"
       /usr/bin/time -f '%e %U %S' -o "$RUN/t" "$JAVA" "${agent[@]}" "${SCOPE_ARG[@]}" \
         -cp "$RUN/host.jar:$RUN/probe" dev.unloadguard.bench.process.Probe startup "$jar" > /dev/null 2> "$RUN/err" \
         || { cat "$RUN/err" >&2; exit 1; }

@@ -13,7 +13,13 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.security.CodeSource;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
 import java.util.ArrayList;
+import java.util.Enumeration;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.jar.JarEntry;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.jar.Attributes;
@@ -28,11 +34,18 @@ import java.util.jar.Manifest;
 final class AgentInstaller {
 
     private static final AtomicInteger INSTALLED = new AtomicInteger();
+    /** The transformer this copy of the agent installed, or {@code null} (diagnostics, tests). */
+    private static volatile WovenClassCache cache;
 
     private AgentInstaller() {
     }
 
-    static void install(Instrumentation inst, boolean lateAttach) {
+    /**
+     * @param args the agent's argument ({@code -javaagent:unloadguard-agent.jar=ARGS}): options
+     *     {@code name=value} separated by commas; {@code cacheDir=<dir>} or {@code cacheDir=off}
+     *     (see {@link #cacheDirectory})
+     */
+    static void install(Instrumentation inst, String args, boolean lateAttach) {
         // AgentMain's flag stops a second premain/agentmain of the same AgentMain class; this
         // stops a second copy of the agent classes (another loader) sharing the runtime.
         if (Epochs.agentActive()) {
@@ -43,8 +56,19 @@ final class AgentInstaller {
         openThrowableToRuntime(inst);
         openThreadContainersToRuntime(inst);
         // The weaver behind a cache of woven class files (reloads do not weave again), bounded by
-        // -Dunloadguard.wovenClassCache.maxBytes (0: off).
-        inst.addTransformer(new WovenClassCache(new GuardTransformer(inst), WovenClassCache.configuredMaxBytes()), true);
+        // -Dunloadguard.wovenClassCache.maxBytes (0: off), kept on disk for the next start in
+        // cacheDir= / -Dunloadguard.wovenClassCache.dir (default: the user's cache directory).
+        Map<String, String> options = options(args);
+        long maxBytes = WovenClassCache.configuredMaxBytes();
+        WovenClassDirectory disk = null;
+        Path dir = maxBytes == 0 ? null : cacheDirectory(options.get("cacheDir"));
+        if (dir != null) {
+            disk = new WovenClassDirectory(dir, configuredDiskMaxBytes()); // looked at when a class first needs it
+            disk.start(); // the writer thread: here, never from a class-loading thread
+        }
+        WovenClassCache installed = new WovenClassCache(new GuardTransformer(inst), maxBytes, disk, AgentInstaller::identity);
+        inst.addTransformer(installed, true);
+        cache = installed;
         INSTALLED.incrementAndGet();
         Epochs.agentInstalled(inst, version(), () -> BootstrapInjector.installBridge(inst, AgentInstaller.class));
         // For tools outside the JVM (the command line's status): the version, readable with jcmd.
@@ -96,6 +120,111 @@ final class AgentInstaller {
             Log.warning("could not open jdk.internal.vm to unloadguard's runtime: the close audit sees platform threads only, "
                     + "not virtual threads", e);
         }
+    }
+
+    /** The agent argument's options; an unknown one is logged and ignored. */
+    static Map<String, String> options(String args) {
+        Map<String, String> options = new HashMap<>();
+        if (args == null || args.isBlank()) {
+            return options;
+        }
+        for (String option : args.split(",")) {
+            int eq = option.indexOf('=');
+            String name = (eq < 0 ? option : option.substring(0, eq)).trim();
+            if (!"cacheDir".equals(name)) {
+                Log.warning("unknown unloadguard agent option '" + option + "' in -javaagent:unloadguard-agent.jar=" + args
+                        + "; ignored. Options: cacheDir=<directory> or cacheDir=off (the woven-class cache on disk)");
+                continue;
+            }
+            options.put(name, eq < 0 ? "" : option.substring(eq + 1).trim());
+        }
+        return options;
+    }
+
+    /**
+     * Where woven classes are kept across starts, or {@code null}: off. The agent option
+     * {@code cacheDir=} wins over the system property {@value WovenClassDirectory#DIR_PROPERTY};
+     * {@code off} (or {@code none}, {@code false}, empty) turns it off. Default:
+     * {@code $XDG_CACHE_HOME/unloadguard/woven} or {@code ~/.cache/unloadguard/woven}, or, without
+     * a usable home directory, {@code java.io.tmpdir/unloadguard-<user>/woven}.
+     */
+    static Path cacheDirectory(String option) {
+        String v = option != null ? option : System.getProperty(WovenClassDirectory.DIR_PROPERTY);
+        if (v != null) {
+            v = v.trim();
+            if (v.isEmpty() || v.equalsIgnoreCase("off") || v.equalsIgnoreCase("none") || v.equalsIgnoreCase("false")) {
+                return null;
+            }
+            return Paths.get(v);
+        }
+        String xdg = System.getenv("XDG_CACHE_HOME");
+        if (xdg != null && !xdg.isBlank() && Paths.get(xdg).isAbsolute()) {
+            return Paths.get(xdg, "unloadguard", "woven");
+        }
+        String home = System.getProperty("user.home");
+        if (home != null && !home.isBlank() && !home.equals("?") && Files.isDirectory(Paths.get(home))
+                && Files.isWritable(Paths.get(home))) {
+            return Paths.get(home, ".cache", "unloadguard", "woven");
+        }
+        return Paths.get(System.getProperty("java.io.tmpdir"), "unloadguard-" + System.getProperty("user.name", "user"), "woven");
+    }
+
+    /** The bound on the cache directory, from {@value WovenClassDirectory#MAX_BYTES_PROPERTY}, or the default. */
+    static long configuredDiskMaxBytes() {
+        String v = System.getProperty(WovenClassDirectory.MAX_BYTES_PROPERTY);
+        if (v == null || v.isBlank()) {
+            return WovenClassDirectory.DEFAULT_MAX_BYTES;
+        }
+        try {
+            return Long.parseLong(v.trim());
+        } catch (NumberFormatException e) {
+            Log.warning("-D" + WovenClassDirectory.MAX_BYTES_PROPERTY + "=" + v + " is not a number of bytes; using the default "
+                    + WovenClassDirectory.DEFAULT_MAX_BYTES);
+            return WovenClassDirectory.DEFAULT_MAX_BYTES;
+        }
+    }
+
+    /**
+     * What identifies this agent's weaving, so woven classes kept on disk are never used by
+     * another build: the SHA-256 of every entry of the agent jar (name, size and CRC-32, read from
+     * the jar's central directory, which the JVM has open already) and the agent's version.
+     * {@code null} (the disk cache off, said at DEBUG) when the agent's classes do not come from
+     * a jar.
+     */
+    static String identity() {
+        CodeSource source = AgentInstaller.class.getProtectionDomain().getCodeSource();
+        URL location = source == null ? null : source.getLocation();
+        try {
+            if (location != null && "file".equals(location.getProtocol())) {
+                Path path = Paths.get(location.toURI());
+                if (Files.isRegularFile(path)) {
+                    MessageDigest sha = WovenClassDirectory.sha256();
+                    try (JarFile jar = new JarFile(path.toFile(), false)) {
+                        for (Enumeration<JarEntry> e = jar.entries(); e.hasMoreElements(); ) {
+                            JarEntry entry = e.nextElement();
+                            sha.update(entry.getName().getBytes(StandardCharsets.UTF_8));
+                            long[] numbers = {entry.getSize(), entry.getCrc()};
+                            for (long n : numbers) {
+                                for (int i = 0; i < 8; i++) {
+                                    sha.update((byte) (n >>> (8 * i)));
+                                }
+                            }
+                        }
+                    }
+                    return version() + "/" + WovenClassDirectory.hex(sha.digest());
+                }
+            }
+        } catch (IOException | URISyntaxException | RuntimeException e) {
+            Log.debug(() -> "unloadguard's woven-class cache on disk is off: cannot read the agent jar " + location + ": " + e);
+            return null;
+        }
+        Log.debug(() -> "unloadguard's woven-class cache on disk is off: the agent's classes do not come from a jar (" + location + ")");
+        return null;
+    }
+
+    /** The transformer this copy of the agent installed, or {@code null} (diagnostics, tests). */
+    static WovenClassCache cache() {
+        return cache;
     }
 
     /** How many transformers this copy of the agent installed: 0 or 1 (diagnostics, tests). */

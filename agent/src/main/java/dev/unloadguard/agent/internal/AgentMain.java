@@ -31,20 +31,20 @@ public final class AgentMain {
 
     /** {@code -javaagent}: runs before {@code main}. */
     public static void premain(String args, Instrumentation inst) {
-        start(inst, false);
+        start(args, inst, false);
     }
 
     /** Dynamic attach: also guards the plugin classes already loaded. */
     public static void agentmain(String args, Instrumentation inst) {
-        start(inst, true);
+        start(args, inst, true);
     }
 
-    private static void start(Instrumentation inst, boolean lateAttach) {
+    private static void start(String args, Instrumentation inst, boolean lateAttach) {
         if (!STARTED.compareAndSet(false, true)) {
             Log.info("unloadguard agent already installed in this JVM; ignoring the second "
                     + (lateAttach ? "attach" : "-javaagent"));
             return;
         }
-        AgentInstaller.install(inst, lateAttach);
+        AgentInstaller.install(inst, args, lateAttach);
     }
 }

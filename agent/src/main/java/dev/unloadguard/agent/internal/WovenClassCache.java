@@ -13,8 +13,9 @@ import java.net.URL;
 import java.net.URLClassLoader;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.security.ProtectionDomain;
 import java.util.Arrays;
 import java.util.Iterator;
@@ -22,6 +23,8 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.WeakHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * The agent's transformer: {@link GuardTransformer} behind a cache of woven class files, so a
@@ -58,6 +61,26 @@ import java.util.WeakHashMap;
  * (a PF4J directory's {@code classes/} folder, for one), and every retransformation, goes straight
  * to the weaver.
  *
+ * <h2>On disk, across JVM starts</h2>
+ * With a {@link WovenClassDirectory} (the agent's default), a class that misses in memory is looked
+ * up in the file of its loader's <em>store key</em>, and a reusable definition is added to it. The
+ * store key is everything of the memory key that holds across JVMs, as text: the agent's identity
+ * (a hash of every entry of its jar: another build never reuses old woven bytes), the SHA-256 of the
+ * loader's jars, its lookup order, the store keys of the loaders it imports from, the guard scope and
+ * guard owner ({@link Key#variantText}), and, for the parent, what determines the classes the weaver
+ * reads through it ({@link #parentFingerprint}). The parent is the one part a loader's identity does
+ * not give across JVMs, so the rule is: <b>only loaders whose parent is the bootstrap, platform or
+ * application class loader are kept on disk</b>, the JDK named by its home, version and VM and
+ * {@code -Xbootclasspath/a}, the application loader also by its class path and module path (each
+ * file's absolute path, size and modification time, directories file by file, a jar's manifest
+ * {@code Class-Path} followed): a JDK update or a host with another class path, or a rebuilt host
+ * jar, gets another key. (A file changed in place with its size and time restored defeats that: the
+ * troubleshooting guide says to delete the directory then.) The loaders of a host's own making (a
+ * shared-library loader) cannot be named from outside the JVM; their children are cached in memory
+ * only. A stored class is used only when the bytes being defined equal its stored input, compared
+ * whole. The JDK's feature version needs no field of its own: the version is in the fingerprint.
+ * See {@link WovenClassDirectory} for the files, the writer thread and the permission rules.
+ *
  * <h2>Memory</h2>
  * A least-recently-used map bounded by the bytes it holds (input and output of each class),
  * {@value #DEFAULT_MAX_BYTES} bytes unless the system property {@value #MAX_BYTES_PROPERTY} says
@@ -72,6 +95,13 @@ final class WovenClassCache implements ClassFileTransformer {
 
     private final GuardTransformer weaver;
     private final long maxBytes;
+    /** The on-disk cache, or {@code null}: off. */
+    private final WovenClassDirectory disk;
+    /** The agent's identity ({@link AgentInstaller#identity}), computed when first needed: part of every store key. */
+    private final java.util.function.Supplier<String> agentIdentity;
+    /** Guarded by this: whether {@link #agentIdentity} was asked, and its answer ({@code null}: disk off). */
+    private boolean identityKnown;
+    private String identity;
     /** Guarded by this. */
     private final LinkedHashMap<Key, Entry> entries = new LinkedHashMap<>(64, 0.75f, true);
     /** Guarded by this. */
@@ -79,13 +109,42 @@ final class WovenClassCache implements ClassFileTransformer {
     /** Per loader, its jar's identity ({@link Jar}) or {@link #NOT_CACHED}; guarded by itself. */
     private final Map<ClassLoader, Object> jars = new WeakHashMap<>();
     private static final Object NOT_CACHED = new Object();
-    private final java.util.concurrent.atomic.LongAdder hits = new java.util.concurrent.atomic.LongAdder();
+    private final LongAdder hits = new LongAdder();
+    private final LongAdder diskHits = new LongAdder();
+    private final LongAdder woven = new LongAdder();
+    /** The parent fingerprint of the application class loader; computed once, guarded by this. */
+    private String appFingerprint;
+    /** Jar digests by file identity ({@link #digest}), least recently used first; guarded by itself. */
+    private final LinkedHashMap<String, byte[]> digests = new LinkedHashMap<>(16, 0.75f, true);
+    private static final int MAX_DIGESTS = 1024;
+    private final LongAdder jarsRead = new LongAdder();
     /** Stands for the bootstrap loader as a parent (a null parent). */
     private static final Object BOOT = new Object();
 
     WovenClassCache(GuardTransformer weaver, long maxBytes) {
+        this(weaver, maxBytes, null, null);
+    }
+
+    /**
+     * @param disk          the directory's cache, or {@code null} for memory only
+     * @param agentIdentity what identifies the agent's weaving ({@link AgentInstaller#identity});
+     *                      asked once, when a class first needs the disk; {@code null} from it
+     *                      turns the disk cache off
+     */
+    WovenClassCache(GuardTransformer weaver, long maxBytes, WovenClassDirectory disk, java.util.function.Supplier<String> agentIdentity) {
         this.weaver = weaver;
         this.maxBytes = Math.max(0, maxBytes);
+        this.disk = this.maxBytes == 0 ? null : disk;
+        this.agentIdentity = agentIdentity;
+    }
+
+    /** The agent's identity, asked once; {@code null}: not kept on disk. */
+    private synchronized String agentIdentity() {
+        if (!identityKnown) {
+            identity = agentIdentity == null ? null : agentIdentity.get();
+            identityKnown = true;
+        }
+        return identity;
     }
 
     /** The bound from {@value #MAX_BYTES_PROPERTY}, or the default. */
@@ -112,6 +171,7 @@ final class WovenClassCache implements ClassFileTransformer {
             return weaver.transform(loader, className, classBeingRedefined, protectionDomain, classfileBuffer);
         }
         Key key = key(loader, className, classfileBuffer);
+        WovenClassDirectory.Store store = null;
         if (key != null && weaver.mayReuse(loader, className)) {
             Entry hit;
             synchronized (this) {
@@ -123,17 +183,79 @@ final class WovenClassCache implements ClassFileTransformer {
                 byte[] out = hit.definition.classfile();
                 return out == null ? null : out.clone(); // the JVM and later transformers get their own copy
             }
+            store = store(key);
+            WovenClassDirectory.Stored stored = null;
+            try {
+                stored = store == null ? null : store.get(className);
+            } catch (RuntimeException e) {
+                // never an error for the plugin, nor a class left unguarded (a transformer that throws
+                // has its answer ignored): weave it; the file was logged when it was read
+                Log.debug(() -> "unloadguard's woven-class cache could not look up " + className + ": " + e);
+                store = null;
+            }
+            if (stored != null) {
+                if (sameInput(stored, classfileBuffer)) {
+                    byte[] out = stored.output();
+                    GuardTransformer.Definition d = new GuardTransformer.Definition(out, stored.methodsGuarded, true);
+                    GuardTransformer.countReused(d);
+                    diskHits.increment();
+                    put(key, new Entry(classfileBuffer.clone(), d));
+                    return out == null ? null : out.clone();
+                }
+            }
         }
+        woven.increment();
         GuardTransformer.Definition d = weaver.define(loader, className, null, classfileBuffer);
         if (key != null && d.reusable()) {
-            put(key, new Entry(classfileBuffer.clone(), d));
+            byte[] input = classfileBuffer.clone(); // shared by both: never written to
+            put(key, new Entry(input, d));
+            if (store != null) {
+                try {
+                    store.add(className, new WovenClassDirectory.Stored(input, d.methodsGuarded(), d.classfile()));
+                } catch (RuntimeException e) {
+                    Log.debug(() -> "unloadguard's woven-class cache could not keep " + className + ": " + e);
+                }
+            }
         }
         return d.classfile();
     }
 
-    /** Classes answered from the cache so far (tests, diagnostics). */
+    /** Whether a stored class was woven from these bytes: compared whole. */
+    static boolean sameInput(WovenClassDirectory.Stored stored, byte[] classfile) {
+        return stored.inputEquals(classfile);
+    }
+
+    /** The disk store of the key's loader and variant, or {@code null} if it is not kept on disk. */
+    private WovenClassDirectory.Store store(Key key) {
+        if (disk == null || key.jar.persistentText == null) {
+            return null;
+        }
+        return disk.store(key.jar.persistentText + key.variantText());
+    }
+
+    /** Classes answered from memory so far (tests, diagnostics). */
     long hits() {
         return hits.sum();
+    }
+
+    /** Classes answered from the directory so far (tests, diagnostics). */
+    long diskHits() {
+        return diskHits.sum();
+    }
+
+    /** Classes handed to the weaver so far, retransformations excluded (tests, diagnostics). */
+    long woven() {
+        return woven.sum();
+    }
+
+    /** Jar files read whole for their digest so far (tests, diagnostics). */
+    long jarsRead() {
+        return jarsRead.sum();
+    }
+
+    /** The directory's cache, or {@code null} (tests). */
+    WovenClassDirectory disk() {
+        return disk;
     }
 
     /** Entries and bytes held now (tests). */
@@ -181,10 +303,12 @@ final class WovenClassCache implements ClassFileTransformer {
 
     /**
      * The loader's identity as far as weaving goes: the SHA-256 of its class path (every entry a
-     * {@code file:} jar, in order), its parent, its lookup order ({@link EpochHolder#lookupOrder})
-     * and the identities of the loaders it imports packages from ({@link EpochHolder#importSources});
-     * {@link #NOT_CACHED} for any other shape of loader, or one importing from a loader that is not
-     * cached.
+     * {@code file:} jar, in order, each {@linkplain #digest digested}), its parent, its lookup
+     * order ({@link EpochHolder#lookupOrder}) and the identities of the loaders it imports packages
+     * from ({@link EpochHolder#importSources}); {@link #NOT_CACHED} for any other shape of loader,
+     * or one importing from a loader that is not cached. With the disk cache on, also its
+     * {@linkplain Jar#persistentText text for the disk}, if its parent's classes can be named from
+     * outside the JVM ({@link #parentFingerprint}).
      */
     private Object identify(ClassLoader loader) {
         if (!(loader instanceof URLClassLoader)) {
@@ -195,27 +319,23 @@ final class WovenClassCache implements ClassFileTransformer {
             return NOT_CACHED;
         }
         try {
-            MessageDigest sha = MessageDigest.getInstance("SHA-256");
-            byte[] buf = new byte[64 * 1024];
+            MessageDigest sha = WovenClassDirectory.sha256();
             for (URL url : urls) {
                 if (!"file".equals(url.getProtocol())) {
                     return NOT_CACHED;
                 }
                 Path file = Path.of(url.toURI());
-                if (!Files.isRegularFile(file)) {
+                BasicFileAttributes attributes = Files.readAttributes(file, BasicFileAttributes.class);
+                if (!attributes.isRegularFile()) {
                     return NOT_CACHED; // a directory of classes: no one digest to key it with
                 }
-                long length = 0;
-                try (InputStream in = Files.newInputStream(file)) {
-                    for (int n; (n = in.read(buf)) > 0; ) {
-                        sha.update(buf, 0, n);
-                        length += n;
-                    }
-                }
+                sha.update(digest(file, attributes, loader instanceof EpochHolder));
+                long length = attributes.size();
                 for (int i = 0; i < 8; i++) {
                     sha.update((byte) (length >>> (8 * i))); // where one jar ends and the next begins
                 }
             }
+            byte[] jars = sha.digest();
             String order = "parent-first";
             Map<String, Jar> imports = new TreeMap<>();
             if (loader instanceof EpochHolder) {
@@ -230,11 +350,195 @@ final class WovenClassCache implements ClassFileTransformer {
                 }
             }
             ClassLoader parent = loader.getParent();
-            return new Jar(sha.digest(), parent == null ? BOOT : parent, order, imports);
-        } catch (IOException | NoSuchAlgorithmException | java.net.URISyntaxException | RuntimeException e) {
+            String persistent;
+            try {
+                persistent = persistentText(jars, parent, order, imports);
+            } catch (IOException | RuntimeException e) {
+                Log.debug(() -> "keeping the woven classes of " + loader + " in memory only: " + e);
+                persistent = null;
+            }
+            return new Jar(jars, parent == null ? BOOT : parent, order, imports, persistent);
+        } catch (IOException | java.net.URISyntaxException | RuntimeException e) {
             Log.debug(() -> "not caching the woven classes of " + loader + ": " + e);
             return NOT_CACHED;
         }
+    }
+
+    /**
+     * The SHA-256 of a jar's content. For unloadguard's own loaders ({@code privateCopy}: an
+     * {@link EpochHolder}, which reads the host's private copies, made once and never written
+     * again) memoized by the file's identity: real path, size, last-modified time and file key
+     * (device and inode where the file system has them); a file without a file key is read every
+     * time. Any other loader's jar is read every time.
+     */
+    byte[] digest(Path file, BasicFileAttributes attributes, boolean privateCopy) throws IOException {
+        String id = null;
+        if (privateCopy && attributes.fileKey() != null) {
+            id = file.toRealPath() + "|" + attributes.size() + "|" + attributes.lastModifiedTime().to(TimeUnit.NANOSECONDS)
+                    + "|" + attributes.fileKey();
+            synchronized (digests) {
+                byte[] known = digests.get(id);
+                if (known != null) {
+                    return known;
+                }
+            }
+        }
+        jarsRead.increment();
+        MessageDigest sha = WovenClassDirectory.sha256();
+        byte[] buf = new byte[64 * 1024];
+        try (InputStream in = Files.newInputStream(file)) {
+            for (int n; (n = in.read(buf)) > 0; ) {
+                sha.update(buf, 0, n);
+            }
+        }
+        byte[] d = sha.digest();
+        if (id != null) {
+            synchronized (digests) {
+                digests.put(id, d);
+                if (digests.size() > MAX_DIGESTS) {
+                    Iterator<String> eldest = digests.keySet().iterator();
+                    eldest.next();
+                    eldest.remove();
+                }
+            }
+        }
+        return d;
+    }
+
+    /**
+     * The loader's part of the disk key, or {@code null} if it is not kept on disk: the disk cache
+     * is off, its parent is not one whose classes are known from outside the JVM, or it imports from
+     * a loader that is not kept on disk.
+     */
+    private String persistentText(byte[] jars, ClassLoader parent, String order, Map<String, Jar> imports) throws IOException {
+        String agent = disk == null ? null : agentIdentity();
+        if (agent == null || !disk.usable()) {
+            return null;
+        }
+        String parentText = parentFingerprint(parent);
+        if (parentText == null) {
+            return null;
+        }
+        StringBuilder t = new StringBuilder(256).append("unloadguard woven classes\nagent=").append(agent)
+                .append("\njars=").append(WovenClassDirectory.hex(jars))
+                .append("\nparent=").append(WovenClassDirectory.hex(WovenClassDirectory.sha256(parentText.getBytes(StandardCharsets.UTF_8))))
+                .append("\norder=").append(order.replace('\n', ' '));
+        for (Map.Entry<String, Jar> e : imports.entrySet()) { // a TreeMap: sorted
+            if (e.getValue().persistentText == null) {
+                return null;
+            }
+            t.append("\nimport ").append(e.getKey()).append('=')
+                    .append(WovenClassDirectory.hex(WovenClassDirectory.sha256(e.getValue().persistentText.getBytes(StandardCharsets.UTF_8))));
+        }
+        return t.append('\n').toString();
+    }
+
+    /**
+     * What determines the classes the weaver reads through a plugin loader's parent, as a text
+     * that is the same in another JVM exactly when those classes are; {@code null} for any parent
+     * but the bootstrap, platform and application class loaders: the classes of a loader the host
+     * made (a shared-library loader, a web application's) cannot be named from outside it, so its
+     * children are cached in memory only. The JDK is named by its home, version and VM, and by
+     * {@code -Xbootclasspath/a}; the application loader also by its class path and module path,
+     * each entry by its absolute path, size and last-modified time (a directory: every file in
+     * it the same way, up to {@value #MAX_CLASS_PATH_FILES} files, else not kept on disk).
+     */
+    String parentFingerprint(ClassLoader parent) throws IOException {
+        if (parent == null) {
+            return "boot\n" + jdkFingerprint();
+        }
+        if (parent == ClassLoader.getPlatformClassLoader()) {
+            return "platform\n" + jdkFingerprint();
+        }
+        if (parent != ClassLoader.getSystemClassLoader()) {
+            return null;
+        }
+        synchronized (this) {
+            if (appFingerprint == null) {
+                String cp = pathFingerprint(System.getProperty("java.class.path", ""));
+                String mp = pathFingerprint(System.getProperty("jdk.module.path", ""));
+                appFingerprint = cp == null || mp == null ? "" : "app\n" + jdkFingerprint() + "cp=" + cp + "\nmp=" + mp + "\n";
+            }
+            return appFingerprint.isEmpty() ? null : appFingerprint;
+        }
+    }
+
+    static final int MAX_CLASS_PATH_FILES = 20_000;
+
+    private static String jdkFingerprint() throws IOException {
+        String append = pathFingerprint(System.getProperty("jdk.boot.class.path.append", ""));
+        return "java.home=" + System.getProperty("java.home") + "\nversion=" + Runtime.version() + "\nvm="
+                + System.getProperty("java.vm.name") + " " + System.getProperty("java.vm.version") + "\nboot.append="
+                + append + "\n";
+    }
+
+    /** Every entry of a path list by absolute path, size and time; {@code null} if a directory in it is too large. */
+    private static String pathFingerprint(String pathList) throws IOException {
+        StringBuilder t = new StringBuilder();
+        int[] files = {0};
+        java.util.Set<Path> seen = new java.util.HashSet<>();
+        for (String entry : pathList.split(java.io.File.pathSeparator)) {
+            if (!entry.isEmpty() && !fingerprint(Path.of(entry).toAbsolutePath().normalize(), t, files, seen)) {
+                return null;
+            }
+        }
+        return t.toString();
+    }
+
+    /**
+     * Appends one class path entry: a file by size and time, and the entries its manifest's
+     * {@code Class-Path} adds (the JDK's class path follows them: {@code java -jar app.jar} has
+     * its libraries there); a directory by every file in it; a missing entry as missing.
+     */
+    private static boolean fingerprint(Path p, StringBuilder t, int[] files, java.util.Set<Path> seen) throws IOException {
+        if (!seen.add(p)) {
+            return true;
+        }
+        t.append(p).append(' ');
+        if (Files.isRegularFile(p)) {
+            BasicFileAttributes a = Files.readAttributes(p, BasicFileAttributes.class);
+            t.append(a.size()).append(' ').append(a.lastModifiedTime().to(TimeUnit.NANOSECONDS)).append(";\n");
+            String classPath = null;
+            try (java.util.jar.JarFile jar = new java.util.jar.JarFile(p.toFile(), false)) {
+                java.util.jar.Manifest m = jar.getManifest();
+                classPath = m == null ? null : m.getMainAttributes().getValue(java.util.jar.Attributes.Name.CLASS_PATH);
+            } catch (IOException notAJar) {
+                // not a zip: it adds nothing
+            }
+            if (classPath != null) {
+                for (String ref : classPath.trim().split("\\s+")) {
+                    if (ref.isEmpty()) {
+                        continue;
+                    }
+                    try {
+                        java.net.URI uri = p.toUri().resolve(ref);
+                        if (!"file".equals(uri.getScheme())) {
+                            return false;
+                        }
+                        if (!fingerprint(Path.of(uri).toAbsolutePath().normalize(), t, files, seen)) {
+                            return false;
+                        }
+                    } catch (IllegalArgumentException | java.nio.file.FileSystemNotFoundException e) {
+                        t.append("bad ").append(ref).append(";\n"); // the JDK ignores it too
+                    }
+                }
+            }
+        } else if (Files.isDirectory(p)) {
+            try (java.util.stream.Stream<Path> walk = Files.walk(p)) {
+                for (Path f : (Iterable<Path>) walk.filter(Files::isRegularFile).sorted()::iterator) {
+                    if (++files[0] > MAX_CLASS_PATH_FILES) {
+                        return false;
+                    }
+                    BasicFileAttributes a = Files.readAttributes(f, BasicFileAttributes.class);
+                    t.append(p.relativize(f)).append(' ').append(a.size()).append(' ')
+                            .append(a.lastModifiedTime().to(TimeUnit.NANOSECONDS)).append(',');
+                }
+            }
+            t.append(";\n");
+        } else {
+            t.append("-;\n");
+        }
+        return true;
     }
 
     /**
@@ -246,10 +550,13 @@ final class WovenClassCache implements ClassFileTransformer {
         final WeakReference<Object> parent;
         final String lookupOrder;
         final Map<String, Jar> imports;
+        /** Its part of the disk key ({@link #persistentText}), or {@code null}: memory only. */
+        final String persistentText;
         final int hash;
 
-        Jar(byte[] sha256, Object parent, String lookupOrder, Map<String, Jar> imports) {
+        Jar(byte[] sha256, Object parent, String lookupOrder, Map<String, Jar> imports, String persistentText) {
             this.sha256 = sha256;
+            this.persistentText = persistentText;
             this.parent = new WeakReference<>(parent);
             this.lookupOrder = lookupOrder;
             this.imports = Map.copyOf(imports);
@@ -274,6 +581,11 @@ final class WovenClassCache implements ClassFileTransformer {
         }
     }
 
+    /**
+     * A class's key in memory. To add a field: add it here (equals, hashCode), in {@link #key}, and
+     * in {@link #variantText} unless it is the class's name or bytes: the disk keeps a file per
+     * jar and variant, and a field missing there would let one variant's bytes answer for another.
+     */
     private static final class Key {
         final Jar jar;
         final String className;
@@ -302,6 +614,11 @@ final class WovenClassCache implements ClassFileTransformer {
         @Override
         public int hashCode() {
             return ((jar.hashCode() * 31 + className.hashCode()) * 31 + bytesHash) * 4 + (entries ? 2 : 0) + (bootBridge ? 1 : 0);
+        }
+
+        /** Every field but the jar, the class name and its bytes, for the disk key: one line each. */
+        String variantText() {
+            return "scope=" + (entries ? "ENTRIES" : "RELEASE_PATHS") + "\nguard=" + (bootBridge ? "boot-bridge" : "release-guard") + "\n";
         }
     }
 

@@ -228,4 +228,62 @@ class AgentJarTest {
         assertEquals("0", run.get("outside.depth"), run::toString);
     }
 
+    /**
+     * The woven-class cache on disk, through the real agent jar in two JVMs: the first weaves the
+     * plugin's classes and writes them at exit; the second defines them from the file without
+     * calling the weaver, and without loading the weaver's planning classes or ASM at all.
+     */
+    @Test
+    void aSecondJvmDefinesTheStoredClassesWithoutLoadingTheWeaver() throws Exception {
+        Path plugin = cachePluginJar();
+        Path cache = tmp.resolve("woven-cache");
+        List<Path> logs = List.of(tmp.resolve("classes-1.txt"), tmp.resolve("classes-2.txt"));
+        List<Run> runs = new ArrayList<>();
+        for (Path log : logs) {
+            runs.add(fork(List.of("-cp", classPathWithoutMainClasses(), "-javaagent:" + agentJar + "=cacheDir=" + cache,
+                    "-Xlog:class+load=info:file=" + log), List.of("cache", plugin.toString(), "p.Cb,p.Plain")));
+        }
+        assertEquals(cache.toRealPath().toString(), runs.get(0).get("cache.dir"), runs.get(0)::toString);
+        assertEquals("2", runs.get(0).get("cache.woven"), runs.get(0)::toString);
+        assertTrue(Files.readString(logs.get(0)).contains(" org.objectweb.asm.ClassReader "), "the first JVM weaves with ASM");
+        assertEquals("0", runs.get(1).get("cache.woven"), () -> "the second JVM weaves nothing\n" + runs.get(1));
+        assertEquals("2", runs.get(1).get("cache.diskHits"), runs.get(1)::toString);
+        List<String> weaving = Files.readAllLines(logs.get(1)).stream()
+                .filter(l -> l.contains(" org.objectweb.asm.") || l.contains("dev.unloadguard.weave.internal.GuardPlan "))
+                .collect(Collectors.toList());
+        assertEquals(List.of(), weaving, "neither ASM nor the planner is loaded on a full hit");
+    }
+
+    /** A cache directory that cannot be created: one INFO line, and the plugin's classes are woven as without a cache. */
+    @Test
+    void anUnusableCacheDirectoryIsOneLineAndThePluginStillLoads() throws Exception {
+        Path plugin = cachePluginJar();
+        Path file = Files.writeString(tmp.resolve("not-a-directory"), "x");
+        Run run = fork(List.of("-cp", classPathWithoutMainClasses(), "-javaagent:" + agentJar + "=cacheDir=" + file.resolve("woven")),
+                List.of("cache", plugin.toString(), "p.Cb,p.Plain"));
+        assertEquals("2", run.get("cache.woven"), run::toString);
+        assertEquals("0", run.get("cache.diskHits"), run::toString);
+        assertEquals(1, run.stderr().split("woven-class cache is off", -1).length - 1, () -> "said once\n" + run);
+    }
+
+    /** Cb (a release callback) and Plain, compiled into a jar. */
+    private static Path cachePluginJar() throws Exception {
+        Path src = Files.createDirectories(tmp.resolve("cache-plugin-src/p"));
+        Files.writeString(src.resolve("Cb.java"), "package p;\npublic class Cb implements dev.unloadguard.driver.ReleaseCallback {\n"
+                + "    int n;\n    public void release() { n++; }\n}\n");
+        Files.writeString(src.resolve("Plain.java"), "package p;\npublic final class Plain {\n    public int twice(int x) { return 2 * x; }\n}\n");
+        Path classes = Files.createDirectories(tmp.resolve("cache-plugin-classes"));
+        javax.tools.JavaCompiler javac = javax.tools.ToolProvider.getSystemJavaCompiler();
+        assertEquals(0, javac.run(null, null, null, "--release", "17", "-proc:none", "-cp", System.getProperty("java.class.path"),
+                "-d", classes.toString(), src.resolve("Cb.java").toString(), src.resolve("Plain.java").toString()));
+        Path plugin = tmp.resolve("cache-plugin.jar");
+        try (OutputStream file = Files.newOutputStream(plugin); JarOutputStream jar = new JarOutputStream(file)) {
+            for (String c : List.of("p/Cb.class", "p/Plain.class")) {
+                jar.putNextEntry(new JarEntry(c));
+                jar.write(Files.readAllBytes(classes.resolve(c)));
+                jar.closeEntry();
+            }
+        }
+        return plugin;
+    }
 }

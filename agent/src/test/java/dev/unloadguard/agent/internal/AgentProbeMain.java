@@ -36,6 +36,8 @@ public final class AgentProbeMain {
         Path testClasses = Path.of(args[1]);
         if (args[0].equals("premain")) {
             premain(testClasses);
+        } else if (args[0].equals("cache")) {
+            cache(Path.of(args[1]), args[2].split(","));
         } else if (args[0].equals("premain-app-only")) {
             common();
             try (Plugin app = new Plugin(testClasses, AgentProbeMain.class.getClassLoader())) {
@@ -45,6 +47,37 @@ public final class AgentProbeMain {
             attach(testClasses, new File(args[2]));
         }
         System.out.flush();
+    }
+
+    /**
+     * Defines the named classes of {@code jar} by a plugin loader of the shape the woven-class
+     * cache keeps on disk (one jar, the application loader as parent), and prints the cache's
+     * counters.
+     */
+    private static void cache(Path jar, String[] classes) throws Exception {
+        try (JarPlugin plugin = new JarPlugin(jar)) {
+            for (String c : classes) {
+                Class.forName(c, false, plugin);
+            }
+        }
+        WovenClassCache cache = AgentInstaller.cache();
+        out("cache.woven", cache.woven());
+        out("cache.diskHits", cache.diskHits());
+        out("cache.dir", cache.disk() == null ? "off" : cache.disk().directory());
+    }
+
+    /** A plugin loader over one jar, parent-first under the application loader, scope ENTRIES. */
+    static final class JarPlugin extends URLClassLoader implements EpochHolder {
+        private final ReleaseEpoch epoch = new ReleaseEpoch("jar probe plugin", true);
+
+        JarPlugin(Path jar) throws MalformedURLException {
+            super("plugin:jar-probe", new URL[] {jar.toUri().toURL()}, AgentProbeMain.class.getClassLoader());
+        }
+
+        @Override
+        public ReleaseEpoch releaseEpoch() {
+            return epoch;
+        }
     }
 
     private static void premain(Path testClasses) throws Exception {

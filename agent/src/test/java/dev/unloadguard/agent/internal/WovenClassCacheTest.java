@@ -19,6 +19,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -340,5 +341,268 @@ class WovenClassCacheTest {
             assertEquals(0, off.hits());
             assertEquals(0, off.size()[0]);
         }
+    }
+    // ---- on disk ----------------------------------------------------------------------------
+
+    /** A cache over {@code cacheDir} with the given agent identity, as a JVM start makes it. */
+    private static WovenClassCache onDisk(Path cacheDir, String identity) {
+        WovenClassDirectory d = WovenClassDirectory.open(cacheDir, 1L << 30);
+        assertNotNull(d, "the test's directory is safe to use");
+        return new WovenClassCache(new GuardTransformer(null), 1 << 20, d, () -> identity);
+    }
+
+    /** Classes whose weaving records nothing per loader (Base, an abstract callback, gets an added method in one scope). */
+    private static final String[] CLASSES = {"p/Cb", "p/Plain"};
+
+    /** Defines every class of {@code jar} through {@code cache}, by a fresh loader; returns the answers. */
+    private static List<byte[]> defineAll(WovenClassCache cache, Path jar, boolean entries) throws IOException {
+        List<byte[]> out = new ArrayList<>();
+        try (JarLoader l = new JarLoader(jar, entries)) {
+            for (String c : CLASSES) {
+                out.add(cache.transform(l, c, null, null, classFile(jar, c)));
+            }
+        }
+        return out;
+    }
+
+    private Path cacheDir() throws IOException {
+        return dir.resolve("cache/woven");
+    }
+
+    /**
+     * A restarted JVM (a fresh cache over the same directory) defines the stored bytes without
+     * calling the weaver: the same bytes a fresh weave gives, in both scopes.
+     */
+    @Test
+    void aFreshCacheOverTheSameDirectoryDefinesTheStoredBytesWithoutWeaving() throws Exception {
+        Path jar = jar("disk", true);
+        WovenClassCache first = onDisk(cacheDir(), "agent-1");
+        List<byte[]> entries = defineAll(first, jar, true);
+        List<byte[]> paths = defineAll(first, jar, false);
+        assertEquals(4, first.woven());
+        assertEquals(2, first.disk().flush(true), "one file per scope");
+        assertEquals(3, first.size()[0], "Plain, with nothing to guard in release-paths scope, is not reusable");
+        assertNull(paths.get(1), "release paths only: Plain is left unchanged");
+
+        WovenClassCache restarted = onDisk(cacheDir(), "agent-1");
+        Path copy = Files.copy(jar, dir.resolve("disk-copy.jar")); // the next start's private copy
+        List<byte[]> again = defineAll(restarted, copy, true);
+        assertEquals(0, restarted.woven(), "no class went to the weaver");
+        assertEquals(2, restarted.diskHits());
+        List<byte[]> againPaths = defineAll(restarted, copy, false);
+        assertEquals(3, restarted.diskHits(), "release paths only: Cb from the file");
+        assertEquals(1, restarted.woven(), "Plain again: the weaver's pass over its constant pool says 'nothing to guard' "
+                + "without a reusable answer, so it is never stored");
+        for (int i = 0; i < CLASSES.length; i++) {
+            assertArrayEquals(entries.get(i), again.get(i), CLASSES[i]);
+            assertArrayEquals(paths.get(i), againPaths.get(i), CLASSES[i]);
+            assertArrayEquals(fresh(jar, true, CLASSES[i], classFile(jar, CLASSES[i])), again.get(i), CLASSES[i]);
+        }
+        assertEquals(0, restarted.disk().flush(true), "nothing new to write");
+    }
+
+    /**
+     * No reuse when anything the weaving depends on changed: the class's bytes (as another
+     * transformer before this one could change them, the jar being the same), the agent, or the
+     * jar's other classes.
+     */
+    @Test
+    void changedClassBytesAgentOrJarAreWovenAgain() throws Exception {
+        Path jar = jar("changes", true);
+        WovenClassCache first = onDisk(cacheDir(), "agent-1");
+        defineAll(first, jar, true);
+        first.disk().flush(true);
+
+        byte[] plain = classFile(jar, "p/Plain");
+        byte[] changed = edit(plain, "twicE");
+        WovenClassCache sameAgent = onDisk(cacheDir(), "agent-1");
+        try (JarLoader l = new JarLoader(jar, true)) {
+            byte[] woven = sameAgent.transform(l, "p/Plain", null, null, changed);
+            assertEquals(0, sameAgent.diskHits(), "other bytes under the same name in the same jar: not the stored class");
+            assertEquals(1, sameAgent.woven());
+            assertArrayEquals(fresh(jar, true, "p/Plain", changed), woven);
+            assertTrue(new String(woven, StandardCharsets.ISO_8859_1).contains("twicE"));
+        }
+
+        WovenClassCache otherAgent = onDisk(cacheDir(), "agent-2");
+        defineAll(otherAgent, jar, true);
+        assertEquals(0, otherAgent.diskHits(), "another agent build never reuses the old woven bytes");
+        assertEquals(2, otherAgent.woven());
+
+        Path otherJar = jar("changes-other", false); // Plain and Cb the same bytes, Base no longer a callback
+        assertArrayEquals(plain, classFile(otherJar, "p/Plain"));
+        WovenClassCache otherContent = onDisk(cacheDir(), "agent-1");
+        defineAll(otherContent, otherJar, true);
+        assertEquals(0, otherContent.diskHits(), "another jar content: woven again");
+        assertEquals(2, otherContent.woven());
+    }
+
+    /** A torn, truncated or garbled file is ignored (the classes woven again) and rewritten. */
+    @Test
+    void aCorruptFileIsIgnoredAndRewritten() throws Exception {
+        Path jar = jar("corrupt", true);
+        WovenClassCache first = onDisk(cacheDir(), "agent-1");
+        List<byte[]> expected = defineAll(first, jar, true);
+        first.disk().flush(true);
+        Path file;
+        try (Stream<Path> files = Files.list(cacheDir())) {
+            file = files.filter(f -> f.toString().endsWith(WovenClassDirectory.SUFFIX)).findFirst().orElseThrow();
+        }
+        byte[] good = Files.readAllBytes(file);
+        byte[] flipped = good.clone();
+        flipped[good.length / 2] ^= 1;
+        List<byte[]> damages = List.of(Arrays.copyOf(good, good.length - 7), flipped, new byte[0],
+                "not a woven-class file at all, but long enough to have a trailer".getBytes(StandardCharsets.UTF_8));
+        for (byte[] damaged : damages) {
+            Files.write(file, damaged);
+            WovenClassCache reading = onDisk(cacheDir(), "agent-1");
+            List<byte[]> out = defineAll(reading, jar, true);
+            assertEquals(0, reading.diskHits(), "a damaged file is not used");
+            assertEquals(2, reading.woven(), "its classes are woven again");
+            for (int i = 0; i < CLASSES.length; i++) {
+                assertArrayEquals(expected.get(i), out.get(i));
+            }
+            assertEquals(1, reading.disk().flush(true), "and written again");
+            WovenClassCache after = onDisk(cacheDir(), "agent-1");
+            defineAll(after, jar, true);
+            assertEquals(2, after.diskHits(), "the rewritten file is used");
+        }
+    }
+
+    /**
+     * A directory that cannot be created, or that another user could write, turns the disk cache
+     * off (the classes are still woven); a directory that fails under a write only loses the write.
+     */
+    @Test
+    void anUnusableDirectoryTurnsTheDiskCacheOffAndPluginsStillLoad() throws Exception {
+        Path file = Files.writeString(dir.resolve("a-file"), "x");
+        assertNull(WovenClassDirectory.open(file.resolve("woven"), 1 << 20), "cannot be created under a file");
+        if (dir.getFileSystem().supportedFileAttributeViews().contains("posix")) {
+            Path open = Files.createDirectories(dir.resolve("world-writable"));
+            Files.setPosixFilePermissions(open, java.nio.file.attribute.PosixFilePermissions.fromString("rwxrwxrwx"));
+            assertNull(WovenClassDirectory.open(open, 1 << 20), "writable by others: refused");
+            Path inOpen = open.resolve("woven");
+            assertNull(WovenClassDirectory.open(inOpen, 1 << 20), "an ancestor writable by others: refused");
+            Path created = cacheDir();
+            assertNotNull(WovenClassDirectory.open(created, 1 << 20));
+            assertEquals("rwx------", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(created)),
+                    "created owner-only");
+        }
+        Path jar = jar("unusable", true);
+        WovenClassCache off = new WovenClassCache(new GuardTransformer(null), 1 << 20, null, () -> "agent-1");
+        List<byte[]> out = defineAll(off, jar, true);
+        assertArrayEquals(fresh(jar, true, "p/Plain", classFile(jar, "p/Plain")), out.get(1), "woven as without a cache");
+
+        WovenClassCache vanishing = onDisk(dir.resolve("vanishing"), "agent-1");
+        Files.delete(dir.resolve("vanishing"));
+        defineAll(vanishing, jar, true);
+        assertEquals(2, vanishing.woven());
+        assertEquals(0, vanishing.disk().flush(true), "the write failed, quietly");
+    }
+
+    /** A directory another user owns is refused (needs root to make one). */
+    @Test
+    void aDirectoryOwnedByAnotherUserIsRefused() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue("root".equals(System.getProperty("user.name"))
+                && dir.getFileSystem().supportedFileAttributeViews().contains("posix"), "only root can give a directory away");
+        Path theirs = Files.createDirectories(dir.resolve("theirs"));
+        Files.setPosixFilePermissions(theirs, java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"));
+        Files.setOwner(theirs, theirs.getFileSystem().getUserPrincipalLookupService().lookupPrincipalByName("nobody"));
+        assertNull(WovenClassDirectory.open(theirs, 1 << 20));
+    }
+
+    /**
+     * Two JVMs (two directory instances) writing the same file at once: a reader never sees a
+     * torn file, and once they stop, the last write holds every class both wrote.
+     */
+    @Test
+    void concurrentWritersNeverLeaveATornFile() throws Exception {
+        WovenClassDirectory a = WovenClassDirectory.open(cacheDir(), 1L << 30);
+        WovenClassDirectory b = WovenClassDirectory.open(cacheDir(), 1L << 30);
+        String key = "unloadguard woven classes\ntest=concurrent\n";
+        Path file = a.store(key).file;
+        java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicInteger parsed = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.concurrent.atomic.AtomicReference<Throwable> failure = new java.util.concurrent.atomic.AtomicReference<>();
+        Thread reader = new Thread(() -> {
+            while (!done.get()) {
+                try {
+                    byte[] bytes = Files.readAllBytes(file);
+                    WovenClassDirectory.parse(bytes, key);
+                    parsed.incrementAndGet();
+                } catch (java.nio.file.NoSuchFileException notYet) {
+                    Thread.onSpinWait();
+                } catch (Throwable t) {
+                    failure.compareAndSet(null, t);
+                }
+            }
+        });
+        reader.start();
+        List<Thread> writers = new ArrayList<>();
+        for (WovenClassDirectory d : List.of(a, b)) {
+            String prefix = d == a ? "a/C" : "b/C";
+            writers.add(new Thread(() -> {
+                for (int i = 0; i < 40; i++) {
+                    byte[] out = new byte[1000 + i];
+                    Arrays.fill(out, (byte) i);
+                    d.store(key).add(prefix + i, new WovenClassDirectory.Stored(new byte[40], i, out));
+                    d.flush(true);
+                }
+            }));
+        }
+        writers.forEach(Thread::start);
+        for (Thread w : writers) {
+            w.join();
+        }
+        org.awaitility.Awaitility.await().until(() -> parsed.get() > 0);
+        done.set(true);
+        reader.join();
+        assertNull(failure.get(), () -> "a reader saw a torn file: " + failure.get());
+        // one more class from each, written one after the other: the last write is the union
+        a.store(key).add("a/last", new WovenClassDirectory.Stored(new byte[40], 0, null));
+        a.flush(true);
+        b.store(key).add("b/last", new WovenClassDirectory.Stored(new byte[40], 0, null));
+        b.flush(true);
+        Map<String, WovenClassDirectory.Stored> all = WovenClassDirectory.parse(Files.readAllBytes(file), key);
+        assertEquals(82, all.size(), () -> "every class of both writers: " + new TreeMap<>(all).keySet());
+        try (Stream<Path> files = Files.list(cacheDir())) {
+            assertEquals(List.of(file.getFileName().toString()), files.map(f -> f.getFileName().toString()).collect(java.util.stream.Collectors.toList()),
+                    "no temporary file left behind");
+        }
+    }
+
+    /** The directory stays within its bound: the least recently written files go first. */
+    @Test
+    void theDirectoryStaysWithinItsBound() throws Exception {
+        WovenClassDirectory d = WovenClassDirectory.open(cacheDir(), 10_000);
+        for (int i = 0; i < 6; i++) {
+            d.store("key " + i + "\n").add("C", new WovenClassDirectory.Stored(new byte[40], 0, new byte[3000]));
+            d.flush(true);
+            assertTrue(Files.exists(d.store("key " + i + "\n").file), "the file just written is kept");
+            long total;
+            try (Stream<Path> files = Files.list(cacheDir())) {
+                total = files.mapToLong(f -> f.toFile().length()).sum();
+            }
+            assertTrue(total <= 10_000, "held " + total + " bytes");
+        }
+        assertFalse(Files.exists(d.store("key 0\n").file), "the oldest went first");
+    }
+
+    /** Jar digests of unloadguard's loaders are remembered by file identity; a changed file is read again. */
+    @Test
+    void aJarDigestIsReadOnceWhileTheFileIsUnchanged() throws Exception {
+        Path jar = jar("digest", false);
+        WovenClassCache cache = new WovenClassCache(new GuardTransformer(null), 1 << 20);
+        java.nio.file.attribute.BasicFileAttributes a = Files.readAttributes(jar, java.nio.file.attribute.BasicFileAttributes.class);
+        org.junit.jupiter.api.Assumptions.assumeTrue(a.fileKey() != null, "the file system has file keys");
+        byte[] first = cache.digest(jar, a, true);
+        assertArrayEquals(first, cache.digest(jar, a, true));
+        assertEquals(1, cache.jarsRead(), "read once");
+        cache.digest(jar, a, false);
+        assertEquals(2, cache.jarsRead(), "a foreign loader's jar is read every time");
+        rewrite(jar, "p/Extra.class", new byte[] {1, 2, 3});
+        java.nio.file.attribute.BasicFileAttributes changed = Files.readAttributes(jar, java.nio.file.attribute.BasicFileAttributes.class);
+        assertFalse(Arrays.equals(first, cache.digest(jar, changed, true)), "a changed file is read again");
+        assertEquals(3, cache.jarsRead());
     }
 }
