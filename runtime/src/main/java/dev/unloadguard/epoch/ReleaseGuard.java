@@ -25,6 +25,8 @@ import java.util.function.ToIntFunction;
  * catch (Throwable any) { any = unpin(any, t); exit(ldc EPOCH, t); throw any; }
  * exit(ldc EPOCH, t)                 // before every return
  * }</pre>
+ * ({@code ldc EPOCH} is {@code getstatic PluginEpoch.epoch} in classes of unloadguard's own plugin
+ * loaders, see "Binding").
  *
  * <p><b>Binding.</b> In class files of Java 11 and later (version 55, which can hold a
  * {@code CONSTANT_Dynamic}) each woven class has one dynamic constant {@code epoch}, typed
@@ -40,6 +42,14 @@ import java.util.function.ToIntFunction;
  * ({@code invokedynamic}) costs tens of microseconds the first time it runs, and every enter and
  * exit site of every method was linked on its own; resolving the constant costs about as much
  * as one such site, once per class (measured figures: {@code docs/guard-model.md}, "Start-up").
+ *
+ * <p>A plugin loader that defines the epoch class itself
+ * ({@link dev.unloadguard.epoch.internal.PluginEpochClass.Definer}: unloadguard's own plugin
+ * loaders) saves even that: its classes read the constant from the static final field
+ * {@code dev.unloadguard.epoch.woven.PluginEpoch.epoch}, which the epoch class's static initializer
+ * sets to {@code epochConstant(MethodHandles.lookup(), "epoch", Object.class)}, the same value
+ * their dynamic constant would resolve to. The bootstrap then runs once per plugin generation; the
+ * JIT folds a static final field of an initialized class as it folds a resolved constant.
  *
  * <p>Class files of Java 7 to 10 keep {@code invokedynamic enter()I} / {@code exit(I)V} sites:
  * {@link #bootstrap} (and {@link #bootstrapEntry} for gated entries) runs once per call site and
