@@ -39,7 +39,12 @@ import org.objectweb.asm.tree.VarInsnNode;
  * {@code BootstrapMethods} entry are added to the constant pool once per class, however many
  * methods use it), and the method gets the annotation {@code @dev.unloadguard.epoch.Guarded}. The
  * JVM resolves the constant once per class, the first time a woven method of the class runs: the
- * class's plugin epoch, opaque to the class (see {@code ReleaseGuard}); the JIT folds it. This is
+ * class's plugin epoch, opaque to the class (see {@code ReleaseGuard}); the JIT folds it. For a
+ * loader that defines the epoch class ({@code PluginEpochClass.definedBy}: unloadguard's own plugin
+ * loaders) {@code ldc EPOCH} is {@code getstatic dev/unloadguard/epoch/woven/PluginEpoch.epoch}
+ * instead ({@link Link#FIELD}): the same value, bootstrapped once per plugin generation by that
+ * class's static initializer, and a {@code Fieldref} in the constant pool instead of the constant
+ * and its bootstrap method. This is
  * for start-up: linking an {@code invokedynamic} site costs tens of microseconds the first time
  * it runs, and the former shape linked every enter and exit site of every method on its own
  * (figures: {@code docs/guard-model.md}, "Start-up"). Class files of Java 7 to 10, which cannot
@@ -58,7 +63,7 @@ import org.objectweb.asm.tree.VarInsnNode;
  * gets the same calls to {@code dev.unloadguard.boot.BootGuard}. Everything else of the class is
  * copied byte for byte (the {@link ClassWriter} is built on the {@link ClassReader}, so untouched
  * methods are not even parsed). Only the constant pool grows (the constant, its bootstrap method
- * and names); no field or method is added for it, so the weave stays a valid retransformation.
+ * and names, or the field reference); no field or method is added for it, so the weave stays a valid retransformation.
  *
  * <h2>Constructors</h2>
  * The verifier refuses an exception handler whose range covers code where {@code this} is still
@@ -460,11 +465,7 @@ final class Weaver {
          */
         FIELD;
 
-        static Link of(int classVersion) {
-            return of(classVersion, false);
-        }
-
-        /** {@link #of(int)}; {@link #FIELD} instead of {@link #CONDY} if {@code epochField}. */
+        /** The link for a class file of {@code classVersion}; {@link #FIELD} instead of {@link #CONDY} if {@code epochField}. */
         static Link of(int classVersion, boolean epochField) {
             int major = classVersion & 0xFFFF;
             return major >= Opcodes.V11 ? (epochField ? FIELD : CONDY) : major >= Opcodes.V1_7 ? INDY : CALLER;
