@@ -64,7 +64,10 @@ import java.util.function.ToIntFunction;
  * plugin code no more than the bootstraps already did (a way to enter and exit its own epoch):
  * it is an instance of a private record, so ordinary reflection cannot reach the epoch's other
  * public methods (closing the gate, replacing the refusal listener) through it, and
- * {@link #enter(Object)} and its siblings refuse any other object. Tokens name a section
+ * {@link #enter(Object)} and its siblings refuse any other object. The epoch class's public field
+ * holds the same value for the classes of its loader; code holding another plugin's class loader
+ * can read it by reflection, as it can reach that loader's public {@code releaseEpoch()}: the
+ * guarantee is about what plugin code links against, not about reflection. Tokens name a section
  * (depth and index): exiting anything but the calling thread's innermost open section of that
  * epoch throws {@link IllegalStateException} and changes nothing. What only the host or the agent
  * may do (make epochs, register loaders, record that the agent is installed) lives in
