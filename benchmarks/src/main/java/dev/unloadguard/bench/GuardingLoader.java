@@ -2,7 +2,7 @@ package dev.unloadguard.bench;
 
 import dev.unloadguard.weave.internal.GuardPlan;
 import dev.unloadguard.weave.internal.GuardTransformer;
-import dev.unloadguard.epoch.internal.EpochHolder;
+import dev.unloadguard.epoch.internal.PluginEpochClass;
 import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import java.io.IOException;
 import java.io.InputStream;
@@ -12,9 +12,11 @@ import java.util.Set;
 /**
  * A plugin loader for benchmarks: defines the named classes itself from the agent transformer's
  * output ({@link GuardTransformer#guard}), everything else comes from the parent. What the agent
- * would do to a class of a real plugin loader, without an agent in the JVM.
+ * would do to a class of a real plugin loader, without an agent in the JVM. Like the host's plugin
+ * loader it defines the epoch class itself ({@link PluginEpochClass.Definer}), so the woven code
+ * reads its epoch from that class's field, as in a real plugin.
  */
-final class GuardingLoader extends ClassLoader implements EpochHolder {
+final class GuardingLoader extends ClassLoader implements PluginEpochClass.Definer {
 
     private final Set<String> guarded;
     private final ReleaseEpoch epoch;
@@ -62,6 +64,16 @@ final class GuardingLoader extends ClassLoader implements EpochHolder {
 
     @Override
     protected Class<?> loadClass(String name, boolean resolve) throws ClassNotFoundException {
+        if (name.equals(PluginEpochClass.NAME)) {
+            synchronized (getClassLoadingLock(name)) {
+                Class<?> c = findLoadedClass(name);
+                if (c == null) {
+                    byte[] b = PluginEpochClass.bytes();
+                    c = defineClass(name, b, 0, b.length);
+                }
+                return c;
+            }
+        }
         if (!guarded.contains(name)) {
             return super.loadClass(name, resolve);
         }

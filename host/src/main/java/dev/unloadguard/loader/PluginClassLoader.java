@@ -1,7 +1,7 @@
 package dev.unloadguard.loader;
 
 import dev.unloadguard.driver.PluginUnloadedError;
-import dev.unloadguard.epoch.internal.EpochHolder;
+import dev.unloadguard.epoch.internal.PluginEpochClass;
 import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import java.io.IOException;
 import java.net.URL;
@@ -40,8 +40,14 @@ import java.util.Set;
  * that generation's loader alone: the dependent links against the dependency's own classes, and
  * sees nothing else of it.
  *
- * <p>It owns its generation's release epoch ({@link EpochHolder}): the agent guards every class it
- * defines, and their woven code enters that epoch.
+ * <p>It owns its generation's release epoch ({@link dev.unloadguard.epoch.internal.EpochHolder}): the
+ * agent guards every class it defines, and their woven code enters that epoch. The woven code
+ * reads the epoch from the generation's epoch class ({@link PluginEpochClass}), which this loader
+ * defines in itself the first time the JVM asks it for that name, from the runtime's bytes, before
+ * any other rule: never from the plugin's jar (a class of that name there is ignored), never
+ * delegated, never a late access. Defining it on demand rather than when the loader is made costs
+ * the same for a plugin with woven code (one {@code loadClass} call, once: the JVM remembers the
+ * class for this loader afterwards) and nothing for one without.
  *
  * <p>Once closed, a request for a class it would have defined is a late access: it throws
  * {@link PluginUnloadedError} (naming the plugin, generation and unload time) and counts it —
@@ -50,7 +56,7 @@ import java.util.Set;
  * have looked up in the plugin first (any but the JDK's, unloadguard's API and the shared packages)
  * is a late access.
  */
-final class PluginClassLoader extends URLClassLoader implements EpochHolder {
+final class PluginClassLoader extends URLClassLoader implements PluginEpochClass.Definer {
 
     static {
         registerAsParallelCapable();
@@ -132,6 +138,9 @@ final class PluginClassLoader extends URLClassLoader implements EpochHolder {
     @Override
     protected Class<?> loadClass(String name, boolean resolve) throws ClassNotFoundException {
         if (name.startsWith(UNLOADGUARD) && isOwn(name)) {
+            if (name.equals(PluginEpochClass.NAME)) {
+                return epochClass();
+            }
             if (!isApi(name)) {
                 throw new ClassNotFoundException(name + " is part of unloadguard's host library or internals, which plugins "
                         + "cannot use (plugin " + getName() + "): a plugin links only against unloadguard-api "
@@ -158,6 +167,22 @@ final class PluginClassLoader extends URLClassLoader implements EpochHolder {
             }
             if (resolve) {
                 resolveClass(c);
+            }
+            return c;
+        }
+    }
+
+    /**
+     * The generation's epoch class, defined in this loader on first request. Under the name's
+     * class-loading lock, so two threads resolving it at once define it once. Neither the close
+     * nor anything in the plugin's jar changes what it returns.
+     */
+    private Class<?> epochClass() {
+        synchronized (getClassLoadingLock(PluginEpochClass.NAME)) {
+            Class<?> c = findLoadedClass(PluginEpochClass.NAME);
+            if (c == null) {
+                byte[] b = PluginEpochClass.bytes();
+                c = defineClass(PluginEpochClass.NAME, b, 0, b.length);
             }
             return c;
         }

@@ -25,6 +25,8 @@ import java.util.function.ToIntFunction;
  * catch (Throwable any) { any = unpin(any, t); exit(ldc EPOCH, t); throw any; }
  * exit(ldc EPOCH, t)                 // before every return
  * }</pre>
+ * ({@code ldc EPOCH} is {@code getstatic PluginEpoch.epoch} in classes of unloadguard's own plugin
+ * loaders, see "Binding").
  *
  * <p><b>Binding.</b> In class files of Java 11 and later (version 55, which can hold a
  * {@code CONSTANT_Dynamic}) each woven class has one dynamic constant {@code epoch}, typed
@@ -41,6 +43,14 @@ import java.util.function.ToIntFunction;
  * exit site of every method was linked on its own; resolving the constant costs about as much
  * as one such site, once per class (measured figures: {@code docs/guard-model.md}, "Start-up").
  *
+ * <p>A plugin loader that defines the epoch class itself
+ * ({@link dev.unloadguard.epoch.internal.PluginEpochClass.Definer}: unloadguard's own plugin
+ * loaders) saves even that: its classes read the constant from the static final field
+ * {@code dev.unloadguard.epoch.woven.PluginEpoch.epoch}, which the epoch class's static initializer
+ * sets to {@code epochConstant(MethodHandles.lookup(), "epoch", Object.class)}, the same value
+ * their dynamic constant would resolve to. The bootstrap then runs once per plugin generation; the
+ * JIT folds a static final field of an initialized class as it folds a resolved constant.
+ *
  * <p>Class files of Java 7 to 10 keep {@code invokedynamic enter()I} / {@code exit(I)V} sites:
  * {@link #bootstrap} (and {@link #bootstrapEntry} for gated entries) runs once per call site and
  * returns a {@link ConstantCallSite} bound to the class's epoch's {@code enter} or {@code exit}.
@@ -54,7 +64,10 @@ import java.util.function.ToIntFunction;
  * plugin code no more than the bootstraps already did (a way to enter and exit its own epoch):
  * it is an instance of a private record, so ordinary reflection cannot reach the epoch's other
  * public methods (closing the gate, replacing the refusal listener) through it, and
- * {@link #enter(Object)} and its siblings refuse any other object. Tokens name a section
+ * {@link #enter(Object)} and its siblings refuse any other object. The epoch class's public field
+ * holds the same value for the classes of its loader; code holding another plugin's class loader
+ * can read it by reflection, as it can reach that loader's public {@code releaseEpoch()}: the
+ * guarantee is about what plugin code links against, not about reflection. Tokens name a section
  * (depth and index): exiting anything but the calling thread's innermost open section of that
  * epoch throws {@link IllegalStateException} and changes nothing. What only the host or the agent
  * may do (make epochs, register loaders, record that the agent is installed) lives in

@@ -2,6 +2,7 @@ package dev.unloadguard.agent.internal;
 
 import dev.unloadguard.epoch.internal.EpochHolder;
 import dev.unloadguard.epoch.internal.Epochs;
+import dev.unloadguard.epoch.internal.PluginEpochClass;
 import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import dev.unloadguard.weave.internal.GuardTransformer;
 import dev.unloadguard.weave.internal.Log;
@@ -37,7 +38,9 @@ import java.util.concurrent.atomic.LongAdder;
  * <li>its bytes: compared whole, not by a hash, before a cached answer is used;</li>
  * <li>the guard scope of its loader's epoch (ENTRIES or RELEASE_PATHS) and the guard owner
  *     (the runtime's {@code ReleaseGuard}, or the bootstrap bridge for a loader that cannot see
- *     it);</li>
+ *     it), and the epoch binding (whether the loader defines the epoch class,
+ *     {@link PluginEpochClass#definedBy}: woven code reads its field instead of a dynamic
+ *     constant);</li>
  * <li>its supertypes, which the planner reads as resources through the loader: the plugin's own
  *     classes (the key holds the SHA-256 of the loader's jars, its libraries included, read once
  *     per loader), the parent's (the key holds the parent loader itself, weakly), which of the two
@@ -52,8 +55,8 @@ import java.util.concurrent.atomic.LongAdder;
  * </ul>
  * Nothing in the woven bytes names a generation: the woven code finds its plugin's epoch through
  * its own class's loader when its dynamic constant (or, for class files older than Java 11, its
- * {@code invokedynamic} call site) is first resolved, in both guard scopes and with either guard
- * owner. So the same input woven for another generation is the same output.
+ * {@code invokedynamic} call site) is first resolved, or through the epoch class its loader
+ * defines, in both guard scopes and with either guard owner. So the same input woven for another generation is the same output.
  *
  * <p>Only loaders the agent can identify by content are cached: a {@link URLClassLoader} whose
  * class path is {@code file:} jars only (unloadguard's plugin loaders read their private copies,
@@ -283,7 +286,8 @@ final class WovenClassCache implements ClassFileTransformer {
         }
         ReleaseEpoch epoch = Epochs.of(loader);
         boolean entries = epoch != null && epoch.guardsEntries();
-        return new Key((Jar) jar, className, entries, Epochs.needsBootBridge(loader), Arrays.hashCode(classfile));
+        return new Key((Jar) jar, className, entries, Epochs.needsBootBridge(loader), PluginEpochClass.definedBy(loader),
+                Arrays.hashCode(classfile));
     }
 
     /** The loader's {@link #identify identity}, computed once per loader. */
@@ -591,13 +595,15 @@ final class WovenClassCache implements ClassFileTransformer {
         final String className;
         final boolean entries;
         final boolean bootBridge;
+        final boolean epochField;
         final int bytesHash;
 
-        Key(Jar jar, String className, boolean entries, boolean bootBridge, int bytesHash) {
+        Key(Jar jar, String className, boolean entries, boolean bootBridge, boolean epochField, int bytesHash) {
             this.jar = jar;
             this.className = className;
             this.entries = entries;
             this.bootBridge = bootBridge;
+            this.epochField = epochField;
             this.bytesHash = bytesHash;
         }
 
@@ -607,13 +613,14 @@ final class WovenClassCache implements ClassFileTransformer {
                 return false;
             }
             Key k = (Key) o;
-            return bytesHash == k.bytesHash && entries == k.entries && bootBridge == k.bootBridge
+            return bytesHash == k.bytesHash && entries == k.entries && bootBridge == k.bootBridge && epochField == k.epochField
                     && className.equals(k.className) && jar.equals(k.jar);
         }
 
         @Override
         public int hashCode() {
-            return ((jar.hashCode() * 31 + className.hashCode()) * 31 + bytesHash) * 4 + (entries ? 2 : 0) + (bootBridge ? 1 : 0);
+            return ((jar.hashCode() * 31 + className.hashCode()) * 31 + bytesHash) * 8 + (epochField ? 4 : 0) + (entries ? 2 : 0)
+                    + (bootBridge ? 1 : 0);
         }
 
         /** Every field but the jar, the class name and its bytes, for the disk key: one line each. */

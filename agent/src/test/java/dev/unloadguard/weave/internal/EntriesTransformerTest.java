@@ -594,13 +594,13 @@ class EntriesTransformerTest {
     }
 
     /** Links {@code c} (and so verifies it) without initializing it. */
-    private static void link(Class<?> c) {
+    static void link(Class<?> c) {
         c.getDeclaredMethods(); // HotSpot links the class to answer this
         c.getDeclaredConstructors();
     }
 
     /** Binary names of every class of the fixture package and its subpackages. */
-    private static List<String> fixtureClasses() throws IOException, URISyntaxException {
+    static List<String> fixtureClasses() throws IOException, URISyntaxException {
         Path root = Path.of(WeavingLoader.class.getClassLoader().getResource("dev/unloadguard/agent/fixture/").toURI());
         Path classes = root.getParent().getParent().getParent().getParent();
         try (Stream<Path> s = Files.walk(root)) {
@@ -660,7 +660,7 @@ class EntriesTransformerTest {
      * a constructor {@code (I)V}, and {@code int sum(int n)}: 0+1+...+(n-1) in a loop, or -1 from a
      * handler when n is negative ({@code throw} inside a try range); both record the depth.
      */
-    private static byte[] oldClass(String simpleName, int version) {
+    static byte[] oldClass(String simpleName, int version) {
         ClassWriter cw = new ClassWriter(ClassWriter.COMPUTE_MAXS);
         String name = "dev/unloadguard/agent/fixture/" + simpleName;
         cw.visit(version, Opcodes.ACC_PUBLIC | Opcodes.ACC_SUPER, name, null, "java/lang/Object", null);

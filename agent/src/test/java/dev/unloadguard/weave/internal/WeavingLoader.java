@@ -1,6 +1,7 @@
 package dev.unloadguard.weave.internal;
 
 import dev.unloadguard.epoch.internal.EpochHolder;
+import dev.unloadguard.epoch.internal.PluginEpochClass;
 import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import java.io.IOException;
 import java.io.InputStream;
@@ -22,7 +23,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * attached: the transformer must then not add methods (the class it gets is not the one being
  * redefined, and the transformer only tests it for {@code null}).
  */
-final class WeavingLoader extends ClassLoader implements EpochHolder {
+class WeavingLoader extends ClassLoader implements EpochHolder {
 
     static final String FIXTURES = "dev.unloadguard.agent.fixture.";
 
@@ -44,11 +45,56 @@ final class WeavingLoader extends ClassLoader implements EpochHolder {
     }
 
     private WeavingLoader(ClassFileTransformer transformer, int passes, boolean retransforming, boolean guardsEntries) {
-        super(guardsEntries ? "weaving-test-entries" : "weaving-test", WeavingLoader.class.getClassLoader());
+        this(guardsEntries ? "weaving-test-entries" : "weaving-test", transformer, passes, retransforming, guardsEntries);
+    }
+
+    private WeavingLoader(String name, ClassFileTransformer transformer, int passes, boolean retransforming, boolean guardsEntries) {
+        super(name, WeavingLoader.class.getClassLoader());
         this.transformer = transformer;
         this.passes = passes;
         this.retransforming = retransforming;
-        this.epoch = new ReleaseEpoch(guardsEntries ? "weaving-test-entries" : "weaving-test", guardsEntries);
+        this.epoch = new ReleaseEpoch(name, guardsEntries);
+    }
+
+    /**
+     * A loader that defines the epoch class itself ({@link PluginEpochClass.Definer}), as the
+     * host's plugin loaders do: the weaver reads the epoch from its field. Counts the times it was
+     * asked for the epoch class and the times it defined it.
+     */
+    static final class EpochClassDefining extends WeavingLoader implements PluginEpochClass.Definer {
+        final java.util.concurrent.atomic.AtomicInteger epochClassRequests = new java.util.concurrent.atomic.AtomicInteger();
+        final java.util.concurrent.atomic.AtomicInteger epochClassDefinitions = new java.util.concurrent.atomic.AtomicInteger();
+
+        EpochClassDefining(ClassFileTransformer transformer, boolean guardsEntries) {
+            super(guardsEntries ? "weaving-test-epoch-class-entries" : "weaving-test-epoch-class", transformer, 1, false, guardsEntries);
+        }
+
+        @Override
+        protected Class<?> loadClass(String name, boolean resolve) throws ClassNotFoundException {
+            if (!name.equals(PluginEpochClass.NAME)) {
+                return super.loadClass(name, resolve);
+            }
+            epochClassRequests.incrementAndGet();
+            synchronized (getClassLoadingLock(name)) {
+                Class<?> c = findLoadedClass(name);
+                if (c == null) {
+                    epochClassDefinitions.incrementAndGet();
+                    byte[] b = PluginEpochClass.bytes();
+                    c = defineClass(name, b, 0, b.length);
+                }
+                return c;
+            }
+        }
+    }
+
+    /** A loader of guard scope ENTRIES that defines the epoch class (see {@link EpochClassDefining}). */
+    static EpochClassDefining entriesWithEpochClass(ClassFileTransformer transformer) {
+        return new EpochClassDefining(transformer, true);
+    }
+
+    /** A loader of guard scope RELEASE_PATHS that defines the epoch class (see {@link EpochClassDefining}). */
+    static EpochClassDefining releasePathsWithEpochClass(ClassFileTransformer transformer) {
+        return new EpochClassDefining(transformer, false);
     }
 
     /** A loader whose classes go through the transformer as retransformations (no methods may be added). */

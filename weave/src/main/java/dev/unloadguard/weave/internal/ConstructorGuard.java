@@ -25,6 +25,7 @@ final class ConstructorGuard extends MethodVisitor {
     private final MethodVisitor out;
     private final int classVersion;
     private final String guardOwner;
+    private final boolean epochField;
     private final String entryName;
     private final int token;
     private final Runnable notWoven;
@@ -37,11 +38,12 @@ final class ConstructorGuard extends MethodVisitor {
      * @param notWoven called if the constructor is left as it was
      */
     ConstructorGuard(MethodVisitor out, int access, String name, String descriptor, String signature, String[] exceptions,
-            int classVersion, String guardOwner, String entryName, int[] maxs, Runnable notWoven) {
+            int classVersion, String guardOwner, boolean epochField, String entryName, int[] maxs, Runnable notWoven) {
         super(Opcodes.ASM9, out);
         this.out = out;
         this.classVersion = classVersion;
         this.guardOwner = guardOwner;
+        this.epochField = epochField;
         this.entryName = entryName;
         this.token = maxs[1];
         this.notWoven = notWoven;
@@ -92,7 +94,7 @@ final class ConstructorGuard extends MethodVisitor {
             return;
         }
         recorder.visitEnd();
-        if (!Weaver.guard(recorder, classVersion, guardOwner, entryName)) {
+        if (!Weaver.guard(recorder, classVersion, guardOwner, epochField, entryName)) {
             notWoven.run();
         }
         recorder.accept(out); // its annotations are @Guarded alone (the others went to the writer), then the code
@@ -113,7 +115,7 @@ final class ConstructorGuard extends MethodVisitor {
             for (AbstractInsnNode insn = recorder.instructions.getFirst(); insn != null; insn = insn.getNext()) {
                 insn.accept(out);
             }
-            StreamingGuard stream = new StreamingGuard(out, classVersion, guardOwner, entryName, token);
+            StreamingGuard stream = new StreamingGuard(out, classVersion, guardOwner, epochField, entryName, token);
             stream.begin();
             mv = stream;
             mode = Mode.STREAMING;

@@ -1,5 +1,6 @@
 package dev.unloadguard.weave.internal;
 
+import dev.unloadguard.epoch.internal.PluginEpochClass;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
@@ -21,9 +22,20 @@ import org.objectweb.asm.ClassReader;
  *   handler: ldc_w EPOCH; invokestatic ReleaseGuard.exitSectionThrowing; athrow
  * </pre>
  * {@code P} is the start of the code, or for a constructor the instruction after its
- * {@code super(...)}/{@code this(...)} call. {@code EPOCH} is the same dynamic constant the ASM
- * weaver uses ({@link Weaver#epochConstant}), with its bootstrap method appended to the class's
- * {@code BootstrapMethods}. The method gains {@code @Guarded}. The handler is the last entry of
+ * {@code super(...)}/{@code this(...)} call. {@code EPOCH} loads the class's plugin's epoch
+ * constant, three bytes either way:
+ * <ul>
+ * <li>for a loader that defines the epoch class ({@code PluginEpochClass.definedBy}: unloadguard's
+ *     own plugin loaders), {@code getstatic dev/unloadguard/epoch/woven/PluginEpoch.epoch}: a
+ *     {@code Fieldref} (and its class and name-and-type) is all the class gains, and the constant's
+ *     bootstrap runs once per plugin generation, in the epoch class's static initializer, not once
+ *     per woven class;</li>
+ * <li>for any other plugin loader (registered foreign loaders), {@code ldc_w} of the same dynamic
+ *     constant the ASM weaver uses ({@link Weaver#epochConstant}), with its bootstrap method
+ *     appended to the class's {@code BootstrapMethods}.</li>
+ * </ul>
+ * Both give the same value, the one {@code ReleaseGuard.epochConstant} returns for the class's
+ * loader. The method gains {@code @Guarded}. The handler is the last entry of
  * the exception table (the method's own handlers keep precedence) and covers the code from
  * {@code P} to the end, except the exit sequences themselves: an exit that threw must not exit
  * again. Unlike the ASM weaver's, these sections keep no token: the exit closes the thread's
@@ -73,6 +85,8 @@ final class EntryWeaver {
     private int bootstrapIndex;
     // Constant-pool indexes of what the woven code uses.
     private int epoch;
+    /** How the woven code loads {@link #epoch}: {@code ldc_w} (0x13) or {@code getstatic} (0xb2); both three bytes. */
+    private final int epochLoad;
     private int enterSection;
     private int enterEntrySection;
     private int exitSection;
@@ -83,10 +97,11 @@ final class EntryWeaver {
     private int annotationsName;
     private int bootstrapMethodsName;
 
-    private EntryWeaver(byte[] b, ClassReader reader, GuardPlan plan) {
+    private EntryWeaver(byte[] b, ClassReader reader, GuardPlan plan, boolean epochField) {
         this.b = b;
         this.reader = reader;
         this.plan = plan;
+        this.epochLoad = epochField ? 0xb2 : 0x13;
         this.chars = new char[reader.getMaxStringLength()];
     }
 
@@ -98,11 +113,23 @@ final class EntryWeaver {
      * @param plan a plan of whole method bodies ({@link GuardPlan#weavesBodiesOnly()})
      */
     static byte[] weave(byte[] classfile, ClassReader reader, GuardPlan plan) {
+        return weave(classfile, reader, plan, false);
+    }
+
+    /**
+     * {@link #weave(byte[], ClassReader, GuardPlan)}, the epoch read from the loader's epoch class
+     * ({@code getstatic PluginEpoch.epoch}) if {@code epochField}, else from the class's own
+     * dynamic constant.
+     *
+     * @param epochField whether the class's loader defines the epoch class
+     *                   ({@code PluginEpochClass.definedBy})
+     */
+    static byte[] weave(byte[] classfile, ClassReader reader, GuardPlan plan, boolean epochField) {
         if (!plan.weavesBodiesOnly() || reader.readUnsignedShort(6) < 55) {
             return null;
         }
         try {
-            return new EntryWeaver(classfile, reader, plan).run();
+            return new EntryWeaver(classfile, reader, plan, epochField).run();
         } catch (Unsupported | ArrayIndexOutOfBoundsException e) {
             return null; // a shape left to ASM, or a class file ASM will report on
         }
@@ -165,11 +192,18 @@ final class EntryWeaver {
 
     private void addConstants() {
         int guardClass = classEntry(GUARD);
-        int bootstrap = methodHandle(guardClass, "epochConstant",
-                "(Ljava/lang/invoke/MethodHandles$Lookup;Ljava/lang/String;Ljava/lang/Class;)Ljava/lang/Object;");
-        int nat = nameAndType("epoch", "Ljava/lang/Object;");
-        pool.u1(17).u2(bootstrapIndex).u2(nat);
-        epoch = poolCount++;
+        if (epochLoad == 0xb2) { // Fieldref PluginEpoch.epoch:Object
+            int holder = classEntry(PluginEpochClass.INTERNAL_NAME);
+            int nat = nameAndType(PluginEpochClass.FIELD, PluginEpochClass.FIELD_DESCRIPTOR);
+            pool.u1(9).u2(holder).u2(nat);
+            epoch = poolCount++;
+        } else { // Dynamic epoch:Object, bootstrapped by ReleaseGuard.epochConstant
+            bootstrapHandle = methodHandle(guardClass, "epochConstant",
+                    "(Ljava/lang/invoke/MethodHandles$Lookup;Ljava/lang/String;Ljava/lang/Class;)Ljava/lang/Object;");
+            int nat = nameAndType("epoch", "Ljava/lang/Object;");
+            pool.u1(17).u2(bootstrapIndex).u2(nat);
+            epoch = poolCount++;
+        }
         enterSection = methodRef(guardClass, "enterSection", "(Ljava/lang/Object;)V");
         enterEntrySection = methodRef(guardClass, "enterEntrySection", "(Ljava/lang/Object;Ljava/lang/String;)V");
         exitSection = methodRef(guardClass, "exitSection", "(Ljava/lang/Object;)V");
@@ -179,8 +213,9 @@ final class EntryWeaver {
         guardedDesc = utf8(GuardPlan.GUARDED_DESC);
         stackMapTableName = utf8("StackMapTable");
         annotationsName = utf8("RuntimeVisibleAnnotations");
-        bootstrapMethodsName = utf8("BootstrapMethods");
-        this.bootstrapHandle = bootstrap;
+        if (epochLoad == 0x13) {
+            bootstrapMethodsName = utf8("BootstrapMethods");
+        }
     }
 
     private int bootstrapHandle;
@@ -306,8 +341,15 @@ final class EntryWeaver {
         return 0;
     }
 
-    /** The class's attributes with our bootstrap method appended to {@code BootstrapMethods} (or a new one). */
+    /**
+     * The class's attributes with our bootstrap method appended to {@code BootstrapMethods} (or a
+     * new one); unchanged when the epoch is a field of the epoch class.
+     */
     private void classAttributes(int attributesAt, Out out) {
+        if (epochLoad == 0xb2) {
+            out.bytes(b, attributesAt, skipAttributes(attributesAt) - attributesAt);
+            return;
+        }
         int count = u2(attributesAt);
         int at = attributesAt + 2;
         boolean found = false;
@@ -381,10 +423,11 @@ final class EntryWeaver {
         return end;
     }
 
-    private static final int ENTER_LENGTH = 6;       // ldc_w EPOCH; invokestatic
-    private static final int ENTER_ENTRY_LENGTH = 9; // ldc_w EPOCH; ldc_w name; invokestatic
-    private static final int EXIT_LENGTH = 6;        // ldc_w EPOCH; invokestatic
-    private static final int HANDLER_LENGTH = 7;     // ldc_w EPOCH; invokestatic; athrow
+    // EPOCH: ldc_w or getstatic, three bytes either way.
+    private static final int ENTER_LENGTH = 6;       // EPOCH; invokestatic
+    private static final int ENTER_ENTRY_LENGTH = 9; // EPOCH; ldc_w name; invokestatic
+    private static final int EXIT_LENGTH = 6;        // EPOCH; invokestatic
+    private static final int HANDLER_LENGTH = 7;     // EPOCH; invokestatic; athrow
 
     // The code of the method being woven (fields, so each pass is a small method of its own: the
     // JIT compiles small methods sooner and cheaper, which matters while an application starts).
@@ -507,7 +550,7 @@ final class EntryWeaver {
     private void emit(int p, int entryName, Out c) {
         for (int o = 0; o < length; ) {
             if (o == p) {
-                c.u1(0x13).u2(epoch);
+                c.u1(epochLoad).u2(epoch);
                 if (entryName != 0) {
                     c.u1(0x13).u2(entryName).u1(0xb8).u2(enterEntrySection);
                 } else {
@@ -515,13 +558,13 @@ final class EntryWeaver {
                 }
             }
             if (isReturn[o]) {
-                c.u1(0x13).u2(epoch).u1(0xb8).u2(exitSection);
+                c.u1(epochLoad).u2(epoch).u1(0xb8).u2(exitSection);
             }
             int n = insnLength(o);
             copyInsn(o, n, c);
             o += n;
         }
-        c.u1(0x13).u2(epoch).u1(0xb8).u2(exitSectionThrowing).u1(0xbf);
+        c.u1(epochLoad).u2(epoch).u1(0xb8).u2(exitSectionThrowing).u1(0xbf);
     }
 
     /** The method's own handlers, remapped, then the catch-all ranges; returns the row count. */

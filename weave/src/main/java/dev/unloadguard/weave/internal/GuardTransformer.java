@@ -1,6 +1,7 @@
 package dev.unloadguard.weave.internal;
 
 import dev.unloadguard.epoch.internal.Epochs;
+import dev.unloadguard.epoch.internal.PluginEpochClass;
 import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import java.lang.instrument.ClassFileTransformer;
 import java.lang.instrument.Instrumentation;
@@ -114,9 +115,13 @@ public final class GuardTransformer implements ClassFileTransformer {
 
     /**
      * Never transformed, even by a plugin loader that defines them itself: the runtime (guarding
-     * it would recurse) and the agent. The packages themselves, not their subpackages.
+     * it would recurse), the epoch class a plugin loader defines in itself
+     * ({@link PluginEpochClass}: woven code reads its field, so guarding its static initializer
+     * would read the field it is about to set) and the agent. The packages themselves, not their
+     * subpackages.
      */
-    private static final String[] OWN_PACKAGES = {"dev/unloadguard/epoch/", "dev/unloadguard/epoch/internal/", "dev/unloadguard/agent/", "dev/unloadguard/boot/"};
+    private static final String[] OWN_PACKAGES = {"dev/unloadguard/epoch/", "dev/unloadguard/epoch/internal/",
+        "dev/unloadguard/epoch/woven/", "dev/unloadguard/agent/", "dev/unloadguard/boot/"};
 
     private final Instrumentation instrumentation;
     /** Per loader: owner class name to method key to why (bodies other classes asked to guard). */
@@ -152,7 +157,9 @@ public final class GuardTransformer implements ClassFileTransformer {
      * to guard. Bodies in other classes that are not bridged are not followed (see
      * {@link GuardPlan#externalTargets()}).
      *
-     * @param hierarchyLoader whose resources hold the class's supertypes, see {@link GuardPlan#of}
+     * @param hierarchyLoader whose resources hold the class's supertypes, see {@link GuardPlan#of};
+     *                        the loader that defines the class: if it defines the epoch class
+     *                        ({@link PluginEpochClass#definedBy}), woven code reads the epoch from it
      */
     public static byte[] guard(byte[] classfile, ClassLoader hierarchyLoader) {
         return guard(classfile, hierarchyLoader, GuardPlan.Scope.RELEASE_PATHS);
@@ -177,8 +184,9 @@ public final class GuardTransformer implements ClassFileTransformer {
         if (plan.targets().isEmpty()) {
             return null;
         }
-        byte[] fast = byteLevel && plan.weavesBodiesOnly() ? EntryWeaver.weave(classfile, reader, plan) : null;
-        return fast != null ? fast : Weaver.weave(reader, plan, Weaver.RELEASE_GUARD);
+        byte[] fast = byteLevel && plan.weavesBodiesOnly()
+                ? EntryWeaver.weave(classfile, reader, plan, PluginEpochClass.definedBy(hierarchyLoader)) : null;
+        return fast != null ? fast : Weaver.weave(reader, plan, Weaver.RELEASE_GUARD, PluginEpochClass.definedBy(hierarchyLoader));
     }
 
     /**
@@ -188,7 +196,9 @@ public final class GuardTransformer implements ClassFileTransformer {
      * @param classfile      the class file to define, {@code null} for the input unchanged
      * @param methodsGuarded the methods it guarded
      * @param reusable       whether the same input, defined by another plugin loader with the
-     *                       same guard scope, guard owner and supertypes, is woven to the same
+     *                       same guard scope, guard owner, epoch binding (whether the loader
+     *                       defines the epoch class, {@link PluginEpochClass#definedBy}) and
+     *                       supertypes, is woven to the same
      *                       bytes and leaves nothing to record per loader: a class being defined
      *                       (not retransformed), no pending body consulted or recorded, no method
      *                       added, nothing left unwoven, no failure
@@ -240,7 +250,7 @@ public final class GuardTransformer implements ClassFileTransformer {
             }
             String guard = Epochs.needsBootBridge(loader) ? Weaver.BOOT_GUARD : Weaver.RELEASE_GUARD;
             if (guard == Weaver.RELEASE_GUARD && plan.weavesBodiesOnly()) {
-                byte[] fast = EntryWeaver.weave(classfileBuffer, reader, plan);
+                byte[] fast = EntryWeaver.weave(classfileBuffer, reader, plan, PluginEpochClass.definedBy(loader));
                 if (fast != null) {
                     TRANSFORMED.increment();
                     GUARDED.add(plan.targets().size());
@@ -250,7 +260,8 @@ public final class GuardTransformer implements ClassFileTransformer {
                             : new Definition(fast, plan.targets().size(), reusable);
                 }
             }
-            Weaver.Woven woven = Weaver.weaveReporting(reader, plan, guard);
+            boolean epochField = guard == Weaver.RELEASE_GUARD && PluginEpochClass.definedBy(loader);
+            Weaver.Woven woven = Weaver.weaveReporting(reader, plan, guard, true, epochField);
             if (plan.addsMethods() && classBeingRedefined == null) {
                 shape(loader, className);
             }

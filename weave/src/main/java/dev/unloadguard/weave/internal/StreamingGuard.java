@@ -37,16 +37,17 @@ final class StreamingGuard extends MethodVisitor {
 
     /**
      * @param out where the woven method goes
+     * @param epochField whether the epoch is read from the loader's epoch class ({@link Weaver.Link#of(int, boolean)})
      * @param entryName the readable name of a gated entry, {@code null} for an ungated section
      * @param token the method's {@code max_locals}: the token's slot
      */
-    StreamingGuard(MethodVisitor out, int classVersion, String guardOwner, String entryName, int token) {
+    StreamingGuard(MethodVisitor out, int classVersion, String guardOwner, boolean epochField, String entryName, int token) {
         super(Opcodes.ASM9, out);
         this.guardOwner = guardOwner;
         this.entryName = entryName;
         this.token = token;
         this.classFrames = (classVersion & 0xFFFF) >= Opcodes.V1_7;
-        this.link = Weaver.Link.of(classVersion);
+        this.link = Weaver.Link.of(classVersion, epochField);
     }
 
     /** Adds {@code @Guarded}; the section begins with the code (constructors: see {@link ConstructorGuard}). */

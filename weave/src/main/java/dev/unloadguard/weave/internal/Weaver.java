@@ -1,5 +1,6 @@
 package dev.unloadguard.weave.internal;
 
+import dev.unloadguard.epoch.internal.PluginEpochClass;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -38,7 +39,12 @@ import org.objectweb.asm.tree.VarInsnNode;
  * {@code BootstrapMethods} entry are added to the constant pool once per class, however many
  * methods use it), and the method gets the annotation {@code @dev.unloadguard.epoch.Guarded}. The
  * JVM resolves the constant once per class, the first time a woven method of the class runs: the
- * class's plugin epoch, opaque to the class (see {@code ReleaseGuard}); the JIT folds it. This is
+ * class's plugin epoch, opaque to the class (see {@code ReleaseGuard}); the JIT folds it. For a
+ * loader that defines the epoch class ({@code PluginEpochClass.definedBy}: unloadguard's own plugin
+ * loaders) {@code ldc EPOCH} is {@code getstatic dev/unloadguard/epoch/woven/PluginEpoch.epoch}
+ * instead ({@link Link#FIELD}): the same value, bootstrapped once per plugin generation by that
+ * class's static initializer, and a {@code Fieldref} in the constant pool instead of the constant
+ * and its bootstrap method. This is
  * for start-up: linking an {@code invokedynamic} site costs tens of microseconds the first time
  * it runs, and the former shape linked every enter and exit site of every method on its own
  * (figures: {@code docs/guard-model.md}, "Start-up"). Class files of Java 7 to 10, which cannot
@@ -57,7 +63,7 @@ import org.objectweb.asm.tree.VarInsnNode;
  * gets the same calls to {@code dev.unloadguard.boot.BootGuard}. Everything else of the class is
  * copied byte for byte (the {@link ClassWriter} is built on the {@link ClassReader}, so untouched
  * methods are not even parsed). Only the constant pool grows (the constant, its bootstrap method
- * and names); no field or method is added for it, so the weave stays a valid retransformation.
+ * and names, or the field reference); no field or method is added for it, so the weave stays a valid retransformation.
  *
  * <h2>Constructors</h2>
  * The verifier refuses an exception handler whose range covers code where {@code this} is still
@@ -158,6 +164,14 @@ final class Weaver {
     }
 
     /**
+     * {@link #weave(ClassReader, GuardPlan, String)}; if {@code epochField}, class files of Java 11
+     * and later read the epoch from the loader's epoch class ({@link Link#FIELD}).
+     */
+    static byte[] weave(ClassReader reader, GuardPlan plan, String guardOwner, boolean epochField) {
+        return weaveReporting(reader, plan, guardOwner, true, epochField).classfile();
+    }
+
+    /**
      * {@link #weave}, saying which planned methods were left unwoven. A method whose woven code
      * would be too large is left as it was, and the class woven again without it.
      */
@@ -170,12 +184,21 @@ final class Weaver {
      * method as a tree ({@link #guard}), the reference the streaming weaver is tested against.
      */
     static Woven weaveReporting(ClassReader reader, GuardPlan plan, String guardOwner, boolean streaming) {
+        return weaveReporting(reader, plan, guardOwner, streaming, false);
+    }
+
+    /**
+     * {@link #weaveReporting(ClassReader, GuardPlan, String, boolean)}; if {@code epochField},
+     * class files of Java 11 and later read the epoch from the loader's epoch class
+     * ({@link Link#FIELD}; only for a loader that defines it, and with {@link #RELEASE_GUARD}).
+     */
+    static Woven weaveReporting(ClassReader reader, GuardPlan plan, String guardOwner, boolean streaming, boolean epochField) {
         Map<String, GuardPlan.Target> targets = plan.declaredTargets();
         List<String> notWoven = new ArrayList<>();
         while (true) {
             List<String> skipped = new ArrayList<>();
             try {
-                byte[] woven = weave(reader, plan, targets, guardOwner, skipped, streaming);
+                byte[] woven = weave(reader, plan, targets, guardOwner, epochField, skipped, streaming);
                 notWoven.addAll(skipped);
                 return new Woven(woven, List.copyOf(notWoven));
             } catch (MethodTooLargeException e) {
@@ -189,7 +212,7 @@ final class Weaver {
     }
 
     private static byte[] weave(ClassReader reader, GuardPlan plan, Map<String, GuardPlan.Target> targets, String guardOwner,
-            List<String> skipped, boolean streaming) {
+            boolean epochField, List<String> skipped, boolean streaming) {
         Map<String, Map<Integer, Handle>> rewrites = plan.siteRewrites();
         Map<String, int[]> maxs = streaming && !targets.isEmpty() ? codeMaxs(reader) : Map.of();
         ClassWriter writer = new ClassWriter(reader, 0);
@@ -217,8 +240,8 @@ final class Weaver {
                 if (codeMaxs != null) {
                     MethodVisitor guarded = name.equals("<init>")
                             ? new ConstructorGuard(out, access, name, descriptor, signature, exceptions, classVersion, guardOwner,
-                                    entryName, codeMaxs, () -> skipped.add(key))
-                            : new StreamingGuard(out, classVersion, guardOwner, entryName, codeMaxs[1]);
+                                    epochField, entryName, codeMaxs, () -> skipped.add(key))
+                            : new StreamingGuard(out, classVersion, guardOwner, epochField, entryName, codeMaxs[1]);
                     // The rewriter sees the original instructions only, not the woven enter/exit sites.
                     return sites == null ? guarded : new SiteRewriter(guarded, sites);
                 }
@@ -226,7 +249,7 @@ final class Weaver {
                     @Override
                     public void visitEnd() {
                         super.visitEnd();
-                        if (!guard(this, classVersion, guardOwner, entryName)) {
+                        if (!guard(this, classVersion, guardOwner, epochField, entryName)) {
                             skipped.add(key);
                         }
                         accept(out);
@@ -240,12 +263,12 @@ final class Weaver {
             public void visitEnd() {
                 for (GuardPlan.Bridge b : plan.bridges()) {
                     MethodNode m = bridge(b);
-                    guard(m, version, guardOwner, null);
+                    guard(m, version, guardOwner, epochField, null);
                     m.accept(cv);
                 }
                 for (GuardPlan.InheritedOverride o : plan.overrides()) {
                     MethodNode m = override(o);
-                    guard(m, version, guardOwner, null);
+                    guard(m, version, guardOwner, epochField, null);
                     m.accept(cv);
                 }
                 super.visitEnd();
@@ -333,6 +356,11 @@ final class Weaver {
      * be located for certain.
      */
     static boolean guard(MethodNode method, int classVersion, String guardOwner, String entryName) {
+        return guard(method, classVersion, guardOwner, false, entryName);
+    }
+
+    /** {@link #guard(MethodNode, int, String, String)}, the epoch read from the epoch class if {@code epochField} ({@link Link#of}). */
+    static boolean guard(MethodNode method, int classVersion, String guardOwner, boolean epochField, String entryName) {
         InsnList code = method.instructions;
         AbstractInsnNode initialized = null; // the section starts after it; null: at the method's start
         if (method.name.equals("<init>")) {
@@ -343,7 +371,7 @@ final class Weaver {
         }
         int token = method.maxLocals;
         boolean frames = (classVersion & 0xFFFF) >= Opcodes.V1_7 || hasFrames(code);
-        Link link = Link.of(classVersion);
+        Link link = Link.of(classVersion, epochField);
 
         // Existing frames: the token is an int in its slot from the section's start on (a
         // constructor's frames before its initializing call do not have it).
@@ -420,7 +448,8 @@ final class Weaver {
 
     /**
      * How woven code reaches its class's epoch, by class file version: a dynamic constant from
-     * Java 11 (version 55) on, {@code invokedynamic} sites from Java 7, a stack walk before.
+     * Java 11 (version 55) on (or the field of the loader's epoch class, for a loader that defines
+     * one), {@code invokedynamic} sites from Java 7, a stack walk before.
      */
     enum Link {
         /** {@code enterCaller()I}/{@code exitCaller(I)V}: the runtime finds the caller's class with a stack walk. */
@@ -428,21 +457,28 @@ final class Weaver {
         /** {@code invokedynamic enter()I}/{@code exit(I)V}, each site bound to the epoch by its bootstrap. */
         INDY,
         /** {@code ldc} of the class's one dynamic constant {@code epoch}, passed to static {@code enter}/{@code exit}. */
-        CONDY;
+        CONDY,
+        /**
+         * {@code getstatic dev/unloadguard/epoch/woven/PluginEpoch.epoch}: the same value as
+         * {@link #CONDY}'s, held by the epoch class the loader defines ({@code PluginEpochClass}),
+         * passed to the same static {@code enter}/{@code exit}.
+         */
+        FIELD;
 
-        static Link of(int classVersion) {
+        /** The link for a class file of {@code classVersion}; {@link #FIELD} instead of {@link #CONDY} if {@code epochField}. */
+        static Link of(int classVersion, boolean epochField) {
             int major = classVersion & 0xFFFF;
-            return major >= Opcodes.V11 ? CONDY : major >= Opcodes.V1_7 ? INDY : CALLER;
+            return major >= Opcodes.V11 ? (epochField ? FIELD : CONDY) : major >= Opcodes.V1_7 ? INDY : CALLER;
         }
 
         /** What a section needs on the operand stack beyond the method's own: while exiting, the epoch and the token over a return value. */
         int extraStack() {
-            return this == CONDY ? 2 : 1;
+            return this == CONDY || this == FIELD ? 2 : 1;
         }
 
         /** What the handler needs on the stack: the exception, then (epoch and) token. */
         int handlerStack() {
-            return this == CONDY ? 3 : 2;
+            return this == CONDY || this == FIELD ? 3 : 2;
         }
     }
 
@@ -470,6 +506,15 @@ final class Weaver {
                 "(Ljava/lang/invoke/MethodHandles$Lookup;Ljava/lang/String;Ljava/lang/Class;)Ljava/lang/Object;", false));
     }
 
+    /** Pushes the class's epoch constant: {@code ldc} of the dynamic constant, or {@code getstatic} of the epoch class's field. */
+    private static void loadEpoch(MethodVisitor mv, String guardOwner, Link link) {
+        if (link == Link.FIELD) {
+            mv.visitFieldInsn(Opcodes.GETSTATIC, PluginEpochClass.INTERNAL_NAME, PluginEpochClass.FIELD, PluginEpochClass.FIELD_DESCRIPTOR);
+        } else {
+            mv.visitLdcInsn(epochConstant(guardOwner));
+        }
+    }
+
     /** Appends the enter call: ungated ({@code entryName == null}) or gated, leaving the token on the stack. */
     private static void enterCall(InsnList code, String guardOwner, Link link, String entryName) {
         MethodNode events = new MethodNode();
@@ -488,7 +533,8 @@ final class Weaver {
     static void enterCall(MethodVisitor mv, String guardOwner, Link link, String entryName) {
         switch (link) {
             case CONDY:
-                mv.visitLdcInsn(epochConstant(guardOwner));
+            case FIELD:
+                loadEpoch(mv, guardOwner, link);
                 if (entryName == null) {
                     mv.visitMethodInsn(Opcodes.INVOKESTATIC, guardOwner, "enter", "(Ljava/lang/Object;)I", false);
                 } else {
@@ -517,7 +563,8 @@ final class Weaver {
     static void exitCall(MethodVisitor mv, String guardOwner, Link link, int token) {
         switch (link) {
             case CONDY:
-                mv.visitLdcInsn(epochConstant(guardOwner));
+            case FIELD:
+                loadEpoch(mv, guardOwner, link);
                 mv.visitVarInsn(Opcodes.ILOAD, token);
                 mv.visitMethodInsn(Opcodes.INVOKESTATIC, guardOwner, "exit", "(Ljava/lang/Object;I)V", false);
                 break;

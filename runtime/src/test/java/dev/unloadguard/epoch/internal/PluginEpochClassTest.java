@@ -1,0 +1,153 @@
+package dev.unloadguard.epoch.internal;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.unloadguard.epoch.ReleaseGuard;
+import java.lang.reflect.Field;
+import java.lang.reflect.Modifier;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The epoch class's hand-written class file ({@link PluginEpochClass#bytes()}): a loader defines
+ * it, the JVM verifies and initializes it, and its field holds exactly what
+ * {@link ReleaseGuard#epochConstant} gives the loader's classes, which every
+ * {@code ReleaseGuard.enter*}/{@code exit*} takes.
+ */
+class PluginEpochClassTest {
+
+    /** A plugin loader that defines the epoch class on request, as the host's does. */
+    private static final class Defining extends ClassLoader implements PluginEpochClass.Definer {
+        private final ReleaseEpoch epoch = new ReleaseEpoch("epoch-class-test", true);
+
+        Defining() {
+            super("epoch-class-test", PluginEpochClassTest.class.getClassLoader());
+        }
+
+        @Override
+        public ReleaseEpoch releaseEpoch() {
+            return epoch;
+        }
+
+        @Override
+        protected Class<?> loadClass(String name, boolean resolve) throws ClassNotFoundException {
+            if (!name.equals(PluginEpochClass.NAME)) {
+                return super.loadClass(name, resolve);
+            }
+            synchronized (getClassLoadingLock(name)) {
+                Class<?> c = findLoadedClass(name);
+                if (c == null) {
+                    byte[] b = PluginEpochClass.bytes();
+                    c = defineClass(name, b, 0, b.length);
+                }
+                return c;
+            }
+        }
+    }
+
+    private static Object epochField(Class<?> epochClass) throws ReflectiveOperationException {
+        return epochClass.getField(PluginEpochClass.FIELD).get(null);
+    }
+
+    @Test
+    void itIsAPublicFinalClassWithOnePublicStaticFinalFieldAndNothingElse() throws Exception {
+        Class<?> c = Class.forName(PluginEpochClass.NAME, false, new Defining());
+        assertEquals(PluginEpochClass.NAME, c.getName());
+        assertEquals(Modifier.PUBLIC | Modifier.FINAL, c.getModifiers());
+        assertSame(Object.class, c.getSuperclass());
+        assertEquals(0, c.getInterfaces().length);
+        Field[] fields = c.getDeclaredFields();
+        assertEquals(1, fields.length);
+        assertEquals(PluginEpochClass.FIELD, fields[0].getName());
+        assertSame(Object.class, fields[0].getType());
+        assertEquals(Modifier.PUBLIC | Modifier.STATIC | Modifier.FINAL, fields[0].getModifiers());
+        assertEquals(0, c.getDeclaredMethods().length);
+        assertEquals(0, c.getDeclaredConstructors().length, "no instance can be made");
+    }
+
+    @Test
+    void itsFieldIsTheLoadersEpochConstantWhichEnterAndExitTake() throws Exception {
+        Defining loader = new Defining();
+        Class<?> c = Class.forName(PluginEpochClass.NAME, true, loader);
+        Object constant = epochField(c);
+        assertInstanceOf(ReleaseGuard.epochConstantClass(), constant, "what ReleaseGuard.epochConstant returns");
+        assertEquals(0, loader.epoch.depth());
+        int token = ReleaseGuard.enterEntry(constant, "PluginEpochClassTest.run()");
+        assertEquals(1, loader.epoch.depth(), "the loader's own epoch");
+        ReleaseGuard.exit(constant, token);
+        ReleaseGuard.enterSection(constant);
+        assertEquals(1, loader.epoch.depth());
+        ReleaseGuard.exitSection(constant);
+        assertEquals(0, loader.epoch.depth());
+        assertSame(constant, epochField(c), "set once");
+
+        Defining other = new Defining();
+        Class<?> otherClass = Class.forName(PluginEpochClass.NAME, true, other);
+        assertNotSame(c, otherClass, "one epoch class per loader");
+        int t = ReleaseGuard.enter(epochField(otherClass));
+        assertEquals(1, other.epoch.depth());
+        assertEquals(0, loader.epoch.depth(), "another loader's epoch class holds its own epoch");
+        ReleaseGuard.exit(epochField(otherClass), t);
+    }
+
+    @Test
+    void threadsInitializingItAtOnceAllSeeTheOneValue() throws Exception {
+        Defining loader = new Defining();
+        ExecutorService pool = Executors.newFixedThreadPool(8);
+        try {
+            CountDownLatch start = new CountDownLatch(1);
+            List<Future<Object>> seen = new ArrayList<>();
+            for (int i = 0; i < 8; i++) {
+                seen.add(pool.submit(() -> {
+                    start.await();
+                    return epochField(Class.forName(PluginEpochClass.NAME, true, loader));
+                }));
+            }
+            start.countDown();
+            Object first = seen.get(0).get(30, TimeUnit.SECONDS);
+            for (Future<Object> f : seen) {
+                assertSame(first, f.get(30, TimeUnit.SECONDS));
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void aLoaderThatIsNoPluginLoaderCannotInitializeIt() throws Exception {
+        ClassLoader notAPlugin = new ClassLoader("not-a-plugin", PluginEpochClassTest.class.getClassLoader()) {
+            @Override
+            protected Class<?> findClass(String name) throws ClassNotFoundException {
+                if (!name.equals(PluginEpochClass.NAME)) {
+                    throw new ClassNotFoundException(name);
+                }
+                byte[] b = PluginEpochClass.bytes();
+                return defineClass(name, b, 0, b.length);
+            }
+        };
+        ExceptionInInitializerError e = assertThrows(ExceptionInInitializerError.class,
+                () -> Class.forName(PluginEpochClass.NAME, true, notAPlugin));
+        assertTrue(e.getCause().getMessage().contains("is not plugin code"), e.getCause().getMessage());
+        assertFalse(PluginEpochClass.definedBy(notAPlugin));
+        assertTrue(PluginEpochClass.definedBy(new Defining()));
+    }
+
+    @Test
+    void bytesAreAFreshCopyEachTime() {
+        byte[] a = PluginEpochClass.bytes();
+        a[0] = 0;
+        assertEquals((byte) 0xCA, PluginEpochClass.bytes()[0]);
+    }
+}
