@@ -625,7 +625,8 @@ final class WovenClassCache implements ClassFileTransformer {
 
         /** Every field but the jar, the class name and its bytes, for the disk key: one line each. */
         String variantText() {
-            return "scope=" + (entries ? "ENTRIES" : "RELEASE_PATHS") + "\nguard=" + (bootBridge ? "boot-bridge" : "release-guard") + "\n";
+            return "scope=" + (entries ? "ENTRIES" : "RELEASE_PATHS") + "\nguard=" + (bootBridge ? "boot-bridge" : "release-guard")
+                    + "\nepoch=" + (epochField ? "field" : "constant") + "\n";
         }
     }
 

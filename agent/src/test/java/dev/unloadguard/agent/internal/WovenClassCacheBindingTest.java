@@ -88,4 +88,37 @@ class WovenClassCacheBindingTest {
             assertEquals(1, cache.hits(), "the same binding hits");
         }
     }
+
+    /**
+     * On disk too: a JVM that stored a class woven with the field binding, restarted, answers a
+     * loader that does not define the epoch class by weaving it (one file per binding), not with
+     * the stored field reads, which such a loader could not resolve.
+     */
+    @Test
+    void onDiskTheTwoBindingsKeepSeparateFiles() throws Exception {
+        byte[][] plainOut = new byte[1][];
+        Path jar = jarWithPlain(plainOut);
+        byte[] input = plainOut[0];
+        Path cacheDir = dir.resolve("cache/woven");
+        WovenClassDirectory first = WovenClassDirectory.open(cacheDir, 1L << 30);
+        assertNotNull(first);
+        WovenClassCache before = new WovenClassCache(new GuardTransformer(null), 1 << 20, first, () -> "agent-1");
+        try (DefiningJarLoader defining = new DefiningJarLoader(jar)) {
+            assertTrue(readsEpochField(before.transform(defining, "p/Plain", null, null, input)));
+        }
+        assertEquals(1, before.disk().flush(true));
+
+        WovenClassCache restarted = new WovenClassCache(new GuardTransformer(null), 1 << 20,
+                WovenClassDirectory.open(cacheDir, 1L << 30), () -> "agent-1");
+        try (WovenClassCacheTest.JarLoader plain = new WovenClassCacheTest.JarLoader(jar, true)) {
+            byte[] condy = restarted.transform(plain, "p/Plain", null, null, input);
+            assertFalse(readsEpochField(condy), "the constant binding: not the stored field reads of the other binding");
+            assertEquals(0, restarted.diskHits());
+            assertEquals(1, restarted.woven());
+        }
+        try (DefiningJarLoader definingAgain = new DefiningJarLoader(jar)) {
+            assertTrue(readsEpochField(restarted.transform(definingAgain, "p/Plain", null, null, input)));
+            assertEquals(1, restarted.diskHits(), "the field binding's file answers its own binding");
+        }
+    }
 }
