@@ -1,5 +1,6 @@
 package dev.unloadguard.loader;
 
+import dev.unloadguard.epoch.internal.JarDigests;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -137,6 +138,7 @@ final class PrivateCopies {
      */
     Lease acquire(Path jar) throws PluginLoadException {
         byte[] bytes = null;
+        byte[] sha = null;
         String digest;
         try (java.nio.channels.SeekableByteChannel in = Files.newByteChannel(jar)) { // one open, one fstat for the size
             long size = in.size();
@@ -146,7 +148,8 @@ final class PrivateCopies {
                     // until the end, or the size seen at the open (a jar growing meanwhile is copied as it was then)
                 }
                 bytes = all.position() == size ? all.array() : java.util.Arrays.copyOf(all.array(), all.position());
-                digest = hex(sha256().digest(bytes));
+                sha = sha256().digest(bytes);
+                digest = hex(sha);
             } else {
                 digest = digestOf(in);
             }
@@ -186,7 +189,8 @@ final class PrivateCopies {
                         out.write(buf, 0, n);
                     }
                 }
-                digest = hex(md.digest());
+                sha = md.digest();
+                digest = hex(sha);
                 target = directory().resolve(base + "-" + digest + ext);
                 written = move(part, target);
             }
@@ -195,6 +199,8 @@ final class PrivateCopies {
             throw new PluginLoadException(jar, "cannot make the private copy of plugin jar " + jar + " at " + target + ": "
                     + e + "; check free space and permissions there (PluginLoader.Builder.copyDirectory)", e);
         }
+        // The agent keys this plugin's woven classes by the copy's digest: it need not read the copy again.
+        JarDigests.record(written, sha);
         Copy mine = new Copy(written, digest);
         Copy theirs;
         List<Copy> drop = new ArrayList<>();

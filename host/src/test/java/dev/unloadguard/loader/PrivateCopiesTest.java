@@ -186,4 +186,24 @@ class PrivateCopiesTest {
             assertEquals(List.of(), list(loader.copyDirectory()), "nothing left of a file that is not a jar");
         }
     }
+
+    /**
+     * Each copy's digest is left in the runtime's JarDigests under the copy's identity, read and
+     * streamed alike, so the agent's woven-class cache keys the plugin without reading the copy again.
+     */
+    @Test
+    void theDigestOfEachCopyIsLeftForTheAgent() throws Exception {
+        for (int readWhole : new int[] {1 << 20, 16}) {
+            PrivateCopies copies = new PrivateCopies(dir.resolve("recorded-" + readWhole), readWhole);
+            Path jar = jar(dir.resolve("recorded-" + readWhole + ".jar"), "1");
+            PrivateCopies.Lease lease = copies.acquire(jar);
+            java.nio.file.attribute.BasicFileAttributes a =
+                    Files.readAttributes(lease.file(), java.nio.file.attribute.BasicFileAttributes.class);
+            org.junit.jupiter.api.Assumptions.assumeTrue(a.fileKey() != null, "the file system has file keys");
+            byte[] expected = java.security.MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(jar));
+            assertArrayEquals(expected, dev.unloadguard.epoch.internal.JarDigests.known(
+                    dev.unloadguard.epoch.internal.JarDigests.identity(lease.file(), a)), "read whole up to " + readWhole + " bytes");
+            copies.release(lease.file());
+        }
+    }
 }

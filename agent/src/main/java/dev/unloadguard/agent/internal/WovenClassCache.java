@@ -2,6 +2,7 @@ package dev.unloadguard.agent.internal;
 
 import dev.unloadguard.epoch.internal.EpochHolder;
 import dev.unloadguard.epoch.internal.Epochs;
+import dev.unloadguard.epoch.internal.JarDigests;
 import dev.unloadguard.epoch.internal.PluginEpochClass;
 import dev.unloadguard.epoch.internal.ReleaseEpoch;
 import dev.unloadguard.weave.internal.GuardTransformer;
@@ -117,9 +118,6 @@ final class WovenClassCache implements ClassFileTransformer {
     private final LongAdder woven = new LongAdder();
     /** The parent fingerprint of the application class loader; computed once, guarded by this. */
     private String appFingerprint;
-    /** Jar digests by file identity ({@link #digest}), least recently used first; guarded by itself. */
-    private final LinkedHashMap<String, byte[]> digests = new LinkedHashMap<>(16, 0.75f, true);
-    private static final int MAX_DIGESTS = 1024;
     private final LongAdder jarsRead = new LongAdder();
     /** Stands for the bootstrap loader as a parent (a null parent). */
     private static final Object BOOT = new Object();
@@ -372,19 +370,17 @@ final class WovenClassCache implements ClassFileTransformer {
      * The SHA-256 of a jar's content. For unloadguard's own loaders ({@code privateCopy}: an
      * {@link EpochHolder}, which reads the host's private copies, made once and never written
      * again) memoized by the file's identity: real path, size, last-modified time and file key
-     * (device and inode where the file system has them); a file without a file key is read every
-     * time. Any other loader's jar is read every time.
+     * (device and inode where the file system has them), in the runtime's {@link JarDigests},
+     * where the host also leaves the digest of each copy it writes, so a copy is read once per
+     * load, by the host; a file without a file key is read every time. Any other loader's jar is
+     * read every time.
      */
     byte[] digest(Path file, BasicFileAttributes attributes, boolean privateCopy) throws IOException {
-        String id = null;
-        if (privateCopy && attributes.fileKey() != null) {
-            id = file.toRealPath() + "|" + attributes.size() + "|" + attributes.lastModifiedTime().to(TimeUnit.NANOSECONDS)
-                    + "|" + attributes.fileKey();
-            synchronized (digests) {
-                byte[] known = digests.get(id);
-                if (known != null) {
-                    return known;
-                }
+        String id = privateCopy ? JarDigests.identity(file, attributes) : null;
+        if (id != null) {
+            byte[] known = JarDigests.known(id); // digested before in this JVM: by us, or by the host as it wrote the copy
+            if (known != null) {
+                return known;
             }
         }
         jarsRead.increment();
@@ -396,16 +392,7 @@ final class WovenClassCache implements ClassFileTransformer {
             }
         }
         byte[] d = sha.digest();
-        if (id != null) {
-            synchronized (digests) {
-                digests.put(id, d);
-                if (digests.size() > MAX_DIGESTS) {
-                    Iterator<String> eldest = digests.keySet().iterator();
-                    eldest.next();
-                    eldest.remove();
-                }
-            }
-        }
+        JarDigests.remember(id, d);
         return d;
     }
 

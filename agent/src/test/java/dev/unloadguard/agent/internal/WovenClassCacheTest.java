@@ -605,4 +605,22 @@ class WovenClassCacheTest {
         assertFalse(Arrays.equals(first, cache.digest(jar, changed, true)), "a changed file is read again");
         assertEquals(3, cache.jarsRead());
     }
+
+    /**
+     * The host leaves the digest of each private copy it writes in the runtime's JarDigests: the
+     * agent keys the copy's loader by it without reading the jar (a copy is read once per load).
+     */
+    @Test
+    void aDigestTheHostRecordedIsNotReadAgain() throws Exception {
+        Path jar = jar("recorded", false);
+        byte[] sha = java.security.MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(jar));
+        dev.unloadguard.epoch.internal.JarDigests.record(jar, sha);
+        WovenClassCache cache = new WovenClassCache(new GuardTransformer(null), 1 << 20);
+        java.nio.file.attribute.BasicFileAttributes a = Files.readAttributes(jar, java.nio.file.attribute.BasicFileAttributes.class);
+        org.junit.jupiter.api.Assumptions.assumeTrue(a.fileKey() != null, "the file system has file keys");
+        assertArrayEquals(sha, cache.digest(jar, a, true));
+        assertEquals(0, cache.jarsRead(), "the recorded digest, not a read of the jar");
+        cache.digest(jar, a, false);
+        assertEquals(1, cache.jarsRead(), "a foreign loader's jar is read: nothing recorded is trusted for it");
+    }
 }
