@@ -1,5 +1,6 @@
 package dev.unloadguard.loader;
 
+import dev.unloadguard.epoch.internal.Epochs;
 import dev.unloadguard.epoch.internal.JarDigests;
 import java.io.IOException;
 import java.io.InputStream;
@@ -26,8 +27,9 @@ import java.util.jar.JarFile;
  * would break the generation still running — classes not loaded yet would come from the new jar,
  * or from nowhere. So each generation reads a private copy, never the host's file.
  *
- * <p><b>One copy per content.</b> A plugin jar's copy is named by the SHA-256 of its content
- * ({@code <name>-<sha256>.jar} for {@code <name>.jar}) and shared by every generation that loads that content: a reload,
+ * <p><b>One copy per content.</b> A plugin jar's copy is named by its content: the SHA-256 with
+ * the agent attached, checksums without it ({@link ContentDigest}); {@code <name>-<digest>.jar} for
+ * {@code <name>.jar}. It is shared by every generation that loads that content: a reload,
  * or a load after an unload, of an unchanged jar reads the jar (to digest it) but writes nothing.
  * The copy is made from the very bytes that were digested, so it never changes: rewriting the
  * host's jar in place gives the next load another digest, hence another copy, and the generations
@@ -110,9 +112,18 @@ final class PrivateCopies {
 
     /** Tests: jars larger than {@code readWhole} bytes are streamed. */
     PrivateCopies(Path configured, long readWhole) {
+        this(configured, readWhole, Epochs::agentActive);
+    }
+
+    /** Tests: {@code sha256} says whether copies are named by SHA-256 (as with the agent attached). */
+    PrivateCopies(Path configured, long readWhole, java.util.function.BooleanSupplier sha256) {
         this.configured = configured;
         this.readWhole = readWhole;
+        this.sha256 = sha256;
     }
+
+    /** Whether copies are named by their SHA-256 (the agent is attached) or by checksums. */
+    private final java.util.function.BooleanSupplier sha256;
 
     synchronized Path directory() {
         if (directory == null) {
@@ -148,8 +159,10 @@ final class PrivateCopies {
                     // until the end, or the size seen at the open (a jar growing meanwhile is copied as it was then)
                 }
                 bytes = all.position() == size ? all.array() : java.util.Arrays.copyOf(all.array(), all.position());
-                sha = sha256().digest(bytes);
-                digest = hex(sha);
+                ContentDigest cd = ContentDigest.start(sha256.getAsBoolean());
+                cd.update(bytes, 0, bytes.length);
+                digest = cd.finish();
+                sha = cd.sha256;
             } else {
                 digest = digestOf(in);
             }
@@ -180,7 +193,7 @@ final class PrivateCopies {
                 // Streamed: digested again while copying, and named by what was written (the jar may have changed since).
                 Path part = directory().resolve(base + "-" + seq.incrementAndGet() + ".part");
                 written = part;
-                MessageDigest md = sha256();
+                ContentDigest md = ContentDigest.start(sha256.getAsBoolean());
                 try (InputStream in = Files.newInputStream(jar);
                      OutputStream out = Files.newOutputStream(part, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
                     byte[] buf = new byte[1 << 16];
@@ -189,8 +202,8 @@ final class PrivateCopies {
                         out.write(buf, 0, n);
                     }
                 }
-                sha = md.digest();
-                digest = hex(sha);
+                digest = md.finish();
+                sha = md.sha256;
                 target = directory().resolve(base + "-" + digest + ext);
                 written = move(part, target);
             }
@@ -200,7 +213,9 @@ final class PrivateCopies {
                     + e + "; check free space and permissions there (PluginLoader.Builder.copyDirectory)", e);
         }
         // The agent keys this plugin's woven classes by the copy's digest: it need not read the copy again.
-        JarDigests.record(written, sha);
+        if (sha != null) {
+            JarDigests.record(written, sha);
+        }
         Copy mine = new Copy(written, digest);
         Copy theirs;
         List<Copy> drop = new ArrayList<>();
@@ -468,15 +483,69 @@ final class PrivateCopies {
         return target.resolveSibling(n.substring(0, dot) + "-" + seq.incrementAndGet() + n.substring(dot));
     }
 
-    private static String digestOf(java.nio.channels.ReadableByteChannel in) throws IOException {
-        MessageDigest md = sha256();
+    private String digestOf(java.nio.channels.ReadableByteChannel in) throws IOException {
+        ContentDigest md = ContentDigest.start(sha256.getAsBoolean());
         java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(1 << 16);
         while (in.read(buf) >= 0) {
-            buf.flip();
-            md.update(buf);
+            md.update(buf.array(), 0, buf.position());
             buf.clear();
         }
-        return hex(md.digest());
+        return md.finish();
+    }
+
+    /**
+     * What names a copy by its content. With the agent attached: the SHA-256, which the agent's
+     * woven-class cache keys the plugin by, so it is left for it ({@link JarDigests}) and the jar is
+     * digested once per load. Without the agent nothing else needs a cryptographic digest, and a
+     * host's first load would pay for one (in a JVM that just started: the JCA's set-up and
+     * SHA-256 running interpreted, ~30 ms for a small jar and ~80 ms for 4 MB, measured here):
+     * CRC-32C and CRC-32 of the content and its length instead (the CRCs run as intrinsics even in
+     * the interpreter, ~1–4 ms), 64 bits of checksum that tell apart every content a host loads
+     * except by a collision built on purpose, which only the author of both jars could make.
+     */
+    static final class ContentDigest {
+        private final MessageDigest sha;
+        private final java.util.zip.CRC32C crc32c;
+        private final java.util.zip.CRC32 crc32;
+        private long length;
+        /** The SHA-256 once finished, or {@code null} for the checksum name. */
+        byte[] sha256;
+
+        private ContentDigest(boolean strong) {
+            sha = strong ? sha256() : null;
+            crc32c = strong ? null : new java.util.zip.CRC32C();
+            crc32 = strong ? null : new java.util.zip.CRC32();
+        }
+
+        /** The SHA-256 ({@code strong}: the agent is attached) or the checksums. */
+        static ContentDigest start(boolean strong) {
+            return new ContentDigest(strong);
+        }
+
+        void update(byte[] b, int off, int len) {
+            if (sha != null) {
+                sha.update(b, off, len);
+            } else {
+                crc32c.update(b, off, len);
+                crc32.update(b, off, len);
+                length += len;
+            }
+        }
+
+        /** The name part: 64 hex digits (SHA-256), or {@code c<crc32c><crc32>-<length>} in hex. */
+        String finish() {
+            if (sha != null) {
+                sha256 = sha.digest();
+                return hex(sha256);
+            }
+            return "c" + hex8(crc32c.getValue()) + hex8(crc32.getValue()) + "-" + Long.toHexString(length);
+        }
+    }
+
+    /** A 32-bit value in 8 hex digits (not String.format: its set-up costs a starting JVM milliseconds). */
+    private static String hex8(long v) {
+        String h = Long.toHexString(v & 0xffff_ffffL);
+        return "00000000".substring(h.length()) + h;
     }
 
     private static MessageDigest sha256() {
