@@ -184,6 +184,21 @@ final class AgentInstaller {
         }
     }
 
+    /** Where this agent's classes come from, or {@code null}. */
+    private static URL agentLocation() {
+        CodeSource source = AgentInstaller.class.getProtectionDomain().getCodeSource();
+        return source == null ? null : source.getLocation();
+    }
+
+    /** The agent jar at {@code location}, or {@code null} if its classes do not come from a jar file. */
+    private static Path agentJar(URL location) throws URISyntaxException {
+        if (location == null || !"file".equals(location.getProtocol())) {
+            return null;
+        }
+        Path path = Paths.get(location.toURI());
+        return Files.isRegularFile(path) ? path : null;
+    }
+
     /**
      * What identifies this agent's weaving, so woven classes kept on disk are never used by
      * another build: the SHA-256 of every entry of the agent jar (name, size and CRC-32, read from
@@ -192,27 +207,24 @@ final class AgentInstaller {
      * a jar.
      */
     static String identity() {
-        CodeSource source = AgentInstaller.class.getProtectionDomain().getCodeSource();
-        URL location = source == null ? null : source.getLocation();
+        URL location = agentLocation();
         try {
-            if (location != null && "file".equals(location.getProtocol())) {
-                Path path = Paths.get(location.toURI());
-                if (Files.isRegularFile(path)) {
-                    MessageDigest sha = WovenClassDirectory.sha256();
-                    try (JarFile jar = new JarFile(path.toFile(), false)) {
-                        for (Enumeration<JarEntry> e = jar.entries(); e.hasMoreElements(); ) {
-                            JarEntry entry = e.nextElement();
-                            sha.update(entry.getName().getBytes(StandardCharsets.UTF_8));
-                            long[] numbers = {entry.getSize(), entry.getCrc()};
-                            for (long n : numbers) {
-                                for (int i = 0; i < 8; i++) {
-                                    sha.update((byte) (n >>> (8 * i)));
-                                }
+            Path path = agentJar(location);
+            if (path != null) {
+                MessageDigest sha = WovenClassDirectory.sha256();
+                try (JarFile jar = new JarFile(path.toFile(), false)) {
+                    for (Enumeration<JarEntry> e = jar.entries(); e.hasMoreElements(); ) {
+                        JarEntry entry = e.nextElement();
+                        sha.update(entry.getName().getBytes(StandardCharsets.UTF_8));
+                        long[] numbers = {entry.getSize(), entry.getCrc()};
+                        for (long n : numbers) {
+                            for (int i = 0; i < 8; i++) {
+                                sha.update((byte) (n >>> (8 * i)));
                             }
                         }
                     }
-                    return version() + "/" + WovenClassDirectory.hex(sha.digest());
                 }
+                return version() + "/" + WovenClassDirectory.hex(sha.digest());
             }
         } catch (IOException | URISyntaxException | RuntimeException e) {
             Log.debug(() -> "unloadguard's woven-class cache on disk is off: cannot read the agent jar " + location + ": " + e);
@@ -238,16 +250,13 @@ final class AgentInstaller {
      */
     static String version() {
         String v = null;
-        CodeSource source = AgentInstaller.class.getProtectionDomain().getCodeSource();
-        URL location = source == null ? null : source.getLocation();
+        URL location = agentLocation();
         try {
-            if (location != null && "file".equals(location.getProtocol())) {
-                Path path = Paths.get(location.toURI());
-                if (Files.isRegularFile(path)) {
-                    try (JarFile jar = new JarFile(path.toFile(), false)) {
-                        Manifest manifest = jar.getManifest();
-                        v = manifest == null ? null : manifest.getMainAttributes().getValue(Attributes.Name.IMPLEMENTATION_VERSION);
-                    }
+            Path path = agentJar(location);
+            if (path != null) {
+                try (JarFile jar = new JarFile(path.toFile(), false)) {
+                    Manifest manifest = jar.getManifest();
+                    v = manifest == null ? null : manifest.getMainAttributes().getValue(Attributes.Name.IMPLEMENTATION_VERSION);
                 }
             }
         } catch (IOException | URISyntaxException | RuntimeException e) {
