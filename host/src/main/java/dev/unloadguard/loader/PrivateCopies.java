@@ -1,6 +1,5 @@
 package dev.unloadguard.loader;
 
-import dev.unloadguard.epoch.internal.Epochs;
 import dev.unloadguard.epoch.internal.JarDigests;
 import java.io.IOException;
 import java.io.InputStream;
@@ -11,11 +10,8 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
@@ -27,9 +23,8 @@ import java.util.jar.JarFile;
  * would break the generation still running — classes not loaded yet would come from the new jar,
  * or from nowhere. So each generation reads a private copy, never the host's file.
  *
- * <p><b>One copy per content.</b> A plugin jar's copy is named by its content: the SHA-256 with
- * the agent attached, checksums without it ({@link ContentDigest}); {@code <name>-<digest>.jar} for
- * {@code <name>.jar}. It is shared by every generation that loads that content: a reload,
+ * <p><b>One copy per content.</b> A plugin jar's copy is named by checksums of its content
+ * ({@link ContentDigest}): {@code <name>-c<crc32c><crc32>-<length>.jar} for {@code <name>.jar}. It is shared by every generation that loads that content: a reload,
  * or a load after an unload, of an unchanged jar reads the jar (to digest it) but writes nothing.
  * The copy is made from the very bytes that were digested, so it never changes: rewriting the
  * host's jar in place gives the next load another digest, hence another copy, and the generations
@@ -112,18 +107,9 @@ final class PrivateCopies {
 
     /** Tests: jars larger than {@code readWhole} bytes are streamed. */
     PrivateCopies(Path configured, long readWhole) {
-        this(configured, readWhole, Epochs::agentActive);
-    }
-
-    /** Tests: {@code sha256} says whether copies are named by SHA-256 (as with the agent attached). */
-    PrivateCopies(Path configured, long readWhole, java.util.function.BooleanSupplier sha256) {
         this.configured = configured;
         this.readWhole = readWhole;
-        this.sha256 = sha256;
     }
-
-    /** Whether copies are named by their SHA-256 (the agent is attached) or by checksums. */
-    private final java.util.function.BooleanSupplier sha256;
 
     synchronized Path directory() {
         if (directory == null) {
@@ -149,7 +135,7 @@ final class PrivateCopies {
      */
     Lease acquire(Path jar) throws PluginLoadException {
         byte[] bytes = null;
-        byte[] sha = null;
+        byte[] sum = null;
         String digest;
         try (java.nio.channels.SeekableByteChannel in = Files.newByteChannel(jar)) { // one open, one fstat for the size
             long size = in.size();
@@ -159,10 +145,10 @@ final class PrivateCopies {
                     // until the end, or the size seen at the open (a jar growing meanwhile is copied as it was then)
                 }
                 bytes = all.position() == size ? all.array() : java.util.Arrays.copyOf(all.array(), all.position());
-                ContentDigest cd = ContentDigest.start(sha256.getAsBoolean());
+                ContentDigest cd = ContentDigest.start();
                 cd.update(bytes, 0, bytes.length);
                 digest = cd.finish();
-                sha = cd.sha256;
+                sum = cd.digest;
             } else {
                 digest = digestOf(in);
             }
@@ -193,7 +179,7 @@ final class PrivateCopies {
                 // Streamed: digested again while copying, and named by what was written (the jar may have changed since).
                 Path part = directory().resolve(base + "-" + seq.incrementAndGet() + ".part");
                 written = part;
-                ContentDigest md = ContentDigest.start(sha256.getAsBoolean());
+                ContentDigest md = ContentDigest.start();
                 try (InputStream in = Files.newInputStream(jar);
                      OutputStream out = Files.newOutputStream(part, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
                     byte[] buf = new byte[1 << 16];
@@ -203,7 +189,7 @@ final class PrivateCopies {
                     }
                 }
                 digest = md.finish();
-                sha = md.sha256;
+                sum = md.digest;
                 target = directory().resolve(base + "-" + digest + ext);
                 written = move(part, target);
             }
@@ -212,10 +198,8 @@ final class PrivateCopies {
             throw new PluginLoadException(jar, "cannot make the private copy of plugin jar " + jar + " at " + target + ": "
                     + e + "; check free space and permissions there (PluginLoader.Builder.copyDirectory)", e);
         }
-        // The agent keys this plugin's woven classes by the copy's digest: it need not read the copy again.
-        if (sha != null) {
-            JarDigests.record(written, sha);
-        }
+        // The agent keys this plugin's woven classes by the copy's checksum: it need not read the copy again.
+        JarDigests.record(written, sum);
         Copy mine = new Copy(written, digest);
         Copy theirs;
         List<Copy> drop = new ArrayList<>();
@@ -476,7 +460,7 @@ final class PrivateCopies {
         }
     }
 
-    /** {@code <name>-<sha256>-<n>.jar}: a file of that name exists and is not one of ours (another loader's, an old run's). */
+    /** {@code <name>-<digest>-<n>.jar}: a file of that name exists and is not one of ours (another loader's, an old run's). */
     private Path unique(Path target) {
         String n = target.getFileName().toString();
         int dot = n.lastIndexOf('.');
@@ -484,7 +468,7 @@ final class PrivateCopies {
     }
 
     private String digestOf(java.nio.channels.ReadableByteChannel in) throws IOException {
-        ContentDigest md = ContentDigest.start(sha256.getAsBoolean());
+        ContentDigest md = ContentDigest.start();
         java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(1 << 16);
         while (in.read(buf) >= 0) {
             md.update(buf.array(), 0, buf.position());
@@ -494,69 +478,30 @@ final class PrivateCopies {
     }
 
     /**
-     * What names a copy by its content. With the agent attached: the SHA-256, which the agent's
-     * woven-class cache keys the plugin by, so it is left for it ({@link JarDigests}) and the jar is
-     * digested once per load. Without the agent nothing else needs a cryptographic digest, and a
-     * host's first load would pay for one (in a JVM that just started: the JCA's set-up and
-     * SHA-256 running interpreted, ~30 ms for a small jar and ~80 ms for 4 MB, measured here):
-     * CRC-32C and CRC-32 of the content and its length instead (the CRCs run as intrinsics even in
-     * the interpreter, ~1–4 ms), 64 bits of checksum that tell apart every content a host loads
-     * except by a collision built on purpose, which only the author of both jars could make.
+     * What names a copy by its content: the runtime's {@link JarDigests.Checksum} (CRC-32C,
+     * CRC-32 and length), which the agent's woven-class cache keys the plugin by too, so the digest
+     * is left for it ({@link JarDigests}) and the jar is read once per load. Not SHA-256: see the
+     * checksum's comment (a starting host would pay ~50 ms for it at its first load).
      */
     static final class ContentDigest {
-        private final MessageDigest sha;
-        private final java.util.zip.CRC32C crc32c;
-        private final java.util.zip.CRC32 crc32;
-        private long length;
-        /** The SHA-256 once finished, or {@code null} for the checksum name. */
-        byte[] sha256;
+        private final JarDigests.Checksum sum = new JarDigests.Checksum();
+        /** The 16 bytes once finished. */
+        byte[] digest;
 
-        private ContentDigest(boolean strong) {
-            sha = strong ? sha256() : null;
-            crc32c = strong ? null : new java.util.zip.CRC32C();
-            crc32 = strong ? null : new java.util.zip.CRC32();
-        }
-
-        /** The SHA-256 ({@code strong}: the agent is attached) or the checksums. */
-        static ContentDigest start(boolean strong) {
-            return new ContentDigest(strong);
+        static ContentDigest start() {
+            return new ContentDigest();
         }
 
         void update(byte[] b, int off, int len) {
-            if (sha != null) {
-                sha.update(b, off, len);
-            } else {
-                crc32c.update(b, off, len);
-                crc32.update(b, off, len);
-                length += len;
-            }
+            sum.update(b, off, len);
         }
 
-        /** The name part: 64 hex digits (SHA-256), or {@code c<crc32c><crc32>-<length>} in hex. */
+        /** The name part: {@code c<crc32c><crc32>-<length>}, in hex. */
         String finish() {
-            if (sha != null) {
-                sha256 = sha.digest();
-                return hex(sha256);
-            }
-            return "c" + hex8(crc32c.getValue()) + hex8(crc32.getValue()) + "-" + Long.toHexString(length);
+            digest = sum.digest();
+            String crcs = JarDigests.hex(java.util.Arrays.copyOf(digest, 8));
+            return "c" + crcs + "-" + Long.toHexString(sum.length());
         }
     }
 
-    /** A 32-bit value in 8 hex digits (not String.format: its set-up costs a starting JVM milliseconds). */
-    private static String hex8(long v) {
-        String h = Long.toHexString(v & 0xffff_ffffL);
-        return "00000000".substring(h.length()) + h;
-    }
-
-    private static MessageDigest sha256() {
-        try {
-            return MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("every Java platform has SHA-256", e);
-        }
-    }
-
-    private static String hex(byte[] digest) {
-        return HexFormat.of().formatHex(digest);
-    }
 }

@@ -3,6 +3,7 @@ package dev.unloadguard.agent.internal;
 import dev.unloadguard.weave.internal.GuardTransformer;
 import dev.unloadguard.weave.internal.Log;
 import dev.unloadguard.epoch.internal.Epochs;
+import dev.unloadguard.epoch.internal.JarDigests;
 import dev.unloadguard.epoch.internal.ThreadFrames;
 import dev.unloadguard.epoch.internal.Throwables;
 import java.io.IOException;
@@ -14,7 +15,6 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.security.CodeSource;
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.Enumeration;
 import java.util.HashMap;
@@ -201,7 +201,7 @@ final class AgentInstaller {
 
     /**
      * What identifies this agent's weaving, so woven classes kept on disk are never used by
-     * another build: the SHA-256 of every entry of the agent jar (name, size and CRC-32, read from
+     * another build: the runtime's checksum of every entry of the agent jar (name, size and CRC-32, read from
      * the jar's central directory, which the JVM has open already) and the agent's version.
      * {@code null} (the disk cache off, said at DEBUG) when the agent's classes do not come from
      * a jar.
@@ -211,20 +211,15 @@ final class AgentInstaller {
         try {
             Path path = agentJar(location);
             if (path != null) {
-                MessageDigest sha = WovenClassDirectory.sha256();
+                JarDigests.Checksum sum = new JarDigests.Checksum();
                 try (JarFile jar = new JarFile(path.toFile(), false)) {
                     for (Enumeration<JarEntry> e = jar.entries(); e.hasMoreElements(); ) {
                         JarEntry entry = e.nextElement();
-                        sha.update(entry.getName().getBytes(StandardCharsets.UTF_8));
-                        long[] numbers = {entry.getSize(), entry.getCrc()};
-                        for (long n : numbers) {
-                            for (int i = 0; i < 8; i++) {
-                                sha.update((byte) (n >>> (8 * i)));
-                            }
-                        }
+                        byte[] name = entry.getName().getBytes(StandardCharsets.UTF_8);
+                        sum.update(name.length).update(name).update(entry.getSize()).update(entry.getCrc());
                     }
                 }
-                return version() + "/" + WovenClassDirectory.hex(sha.digest());
+                return version() + "/" + JarDigests.hex(sum.digest());
             }
         } catch (IOException | URISyntaxException | RuntimeException e) {
             Log.debug(() -> "unloadguard's woven-class cache on disk is off: cannot read the agent jar " + location + ": " + e);

@@ -17,7 +17,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
 import java.security.ProtectionDomain;
 import java.util.Arrays;
 import java.util.Iterator;
@@ -43,7 +42,7 @@ import java.util.concurrent.atomic.LongAdder;
  *     {@link PluginEpochClass#definedBy}: woven code reads its field instead of a dynamic
  *     constant);</li>
  * <li>its supertypes, which the planner reads as resources through the loader: the plugin's own
- *     classes (the key holds the SHA-256 of the loader's jars, its libraries included, read once
+ *     classes (the key holds the checksum of the loader's jars, its libraries included, read once
  *     per loader), the parent's (the key holds the parent loader itself, weakly), which of the two
  *     is looked at first (the loader's {@linkplain EpochHolder#lookupOrder lookup order}:
  *     parent-first, or plugin-first with its shared packages), and the exports of the dependency
@@ -69,7 +68,7 @@ import java.util.concurrent.atomic.LongAdder;
  * With a {@link WovenClassDirectory} (the agent's default), a class that misses in memory is looked
  * up in the file of its loader's <em>store key</em>, and a reusable definition is added to it. The
  * store key is everything of the memory key that holds across JVMs, as text: the agent's identity
- * (a hash of every entry of its jar: another build never reuses old woven bytes), the SHA-256 of the
+ * (a checksum of every entry of its jar: another build never reuses old woven bytes), the checksum of the
  * loader's jars, its lookup order, the store keys of the loaders it imports from, the guard scope and
  * guard owner ({@link Key#variantText}), and, for the parent, what determines the classes the weaver
  * reads through it ({@link #parentFingerprint}). The parent is the one part a loader's identity does
@@ -304,7 +303,7 @@ final class WovenClassCache implements ClassFileTransformer {
     }
 
     /**
-     * The loader's identity as far as weaving goes: the SHA-256 of its class path (every entry a
+     * The loader's identity as far as weaving goes: the checksum of its class path (every entry a
      * {@code file:} jar, in order, each {@linkplain #digest digested}), its parent, its lookup
      * order ({@link EpochHolder#lookupOrder}) and the identities of the loaders it imports packages
      * from ({@link EpochHolder#importSources}); {@link #NOT_CACHED} for any other shape of loader,
@@ -321,7 +320,7 @@ final class WovenClassCache implements ClassFileTransformer {
             return NOT_CACHED;
         }
         try {
-            MessageDigest sha = WovenClassDirectory.sha256();
+            JarDigests.Checksum sum = new JarDigests.Checksum();
             for (URL url : urls) {
                 if (!"file".equals(url.getProtocol())) {
                     return NOT_CACHED;
@@ -331,13 +330,9 @@ final class WovenClassCache implements ClassFileTransformer {
                 if (!attributes.isRegularFile()) {
                     return NOT_CACHED; // a directory of classes: no one digest to key it with
                 }
-                sha.update(digest(file, attributes, loader instanceof EpochHolder));
-                long length = attributes.size();
-                for (int i = 0; i < 8; i++) {
-                    sha.update((byte) (length >>> (8 * i))); // where one jar ends and the next begins
-                }
+                sum.update(digest(file, attributes, loader instanceof EpochHolder)); // fixed length: one jar's end is clear
             }
-            byte[] jars = sha.digest();
+            byte[] jars = sum.digest();
             String order = "parent-first";
             Map<String, Jar> imports = new TreeMap<>();
             if (loader instanceof EpochHolder) {
@@ -367,7 +362,8 @@ final class WovenClassCache implements ClassFileTransformer {
     }
 
     /**
-     * The SHA-256 of a jar's content. For unloadguard's own loaders ({@code privateCopy}: an
+     * The checksum of a jar's content ({@link JarDigests.Checksum}: CRC-32C, CRC-32 and length; why not
+     * SHA-256 is said there). For unloadguard's own loaders ({@code privateCopy}: an
      * {@link EpochHolder}, which reads the host's private copies, made once and never written
      * again) memoized by the file's identity: real path, size, last-modified time and file key
      * (device and inode where the file system has them), in the runtime's {@link JarDigests},
@@ -384,14 +380,14 @@ final class WovenClassCache implements ClassFileTransformer {
             }
         }
         jarsRead.increment();
-        MessageDigest sha = WovenClassDirectory.sha256();
+        JarDigests.Checksum sum = new JarDigests.Checksum();
         byte[] buf = new byte[64 * 1024];
         try (InputStream in = Files.newInputStream(file)) {
             for (int n; (n = in.read(buf)) > 0; ) {
-                sha.update(buf, 0, n);
+                sum.update(buf, 0, n);
             }
         }
-        byte[] d = sha.digest();
+        byte[] d = sum.digest();
         JarDigests.remember(id, d);
         return d;
     }
@@ -412,14 +408,14 @@ final class WovenClassCache implements ClassFileTransformer {
         }
         StringBuilder t = new StringBuilder(256).append("unloadguard woven classes\nagent=").append(agent)
                 .append("\njars=").append(WovenClassDirectory.hex(jars))
-                .append("\nparent=").append(WovenClassDirectory.hex(WovenClassDirectory.sha256(parentText.getBytes(StandardCharsets.UTF_8))))
+                .append("\nparent=").append(WovenClassDirectory.hex(WovenClassDirectory.sum(parentText.getBytes(StandardCharsets.UTF_8))))
                 .append("\norder=").append(order.replace('\n', ' '));
         for (Map.Entry<String, Jar> e : imports.entrySet()) { // a TreeMap: sorted
             if (e.getValue().persistentText == null) {
                 return null;
             }
             t.append("\nimport ").append(e.getKey()).append('=')
-                    .append(WovenClassDirectory.hex(WovenClassDirectory.sha256(e.getValue().persistentText.getBytes(StandardCharsets.UTF_8))));
+                    .append(WovenClassDirectory.hex(WovenClassDirectory.sum(e.getValue().persistentText.getBytes(StandardCharsets.UTF_8))));
         }
         return t.append('\n').toString();
     }

@@ -1,5 +1,6 @@
 package dev.unloadguard.agent.internal;
 
+import dev.unloadguard.epoch.internal.JarDigests;
 import dev.unloadguard.weave.internal.Log;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -18,8 +19,6 @@ import java.nio.file.attribute.PosixFileAttributes;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.nio.file.attribute.UserPrincipal;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -42,8 +41,9 @@ import java.util.zip.CRC32C;
  * besides the class's own bytes, as a text ({@link WovenClassCache} builds it: the agent's
  * identity, the content of the loader's jars, what determines its parent's classes, its lookup
  * order, the store keys of the loaders it imports from, the guard scope and guard owner). The file
- * is named by the SHA-256 of that text and holds the text itself, which is compared whole when the
- * file is read. Layout: magic {@code UGWC}, format {@value #FORMAT}, the key text, the number of
+ * is named by the runtime's checksum of that text ({@link JarDigests.Checksum}; a name only: two
+ * texts with one name would share a file that each finds is not its own, and rewrites) and holds
+ * the text itself, which is compared whole when the file is read. Layout: magic {@code UGWC}, format {@value #FORMAT}, the key text, the number of
  * classes, then per class its name, its input bytes, the methods guarded and its woven bytes
  * (length -1: defined unchanged); then the length of all that and its CRC-32C. A file
  * whose length, checksum, magic, format or key text does not match is torn, truncated or someone
@@ -263,7 +263,7 @@ final class WovenClassDirectory {
     /** The store for {@code keyText}, one per text in this JVM; call once {@link #usable}. */
     Store store(String keyText) {
         Store s = stores.get(keyText);
-        return s != null ? s : stores.computeIfAbsent(keyText, k -> new Store(k, dir.resolve(hex(sha256(k.getBytes(StandardCharsets.UTF_8))) + SUFFIX)));
+        return s != null ? s : stores.computeIfAbsent(keyText, k -> new Store(k, dir.resolve(hex(sum(k.getBytes(StandardCharsets.UTF_8))) + SUFFIX)));
     }
 
     /**
@@ -738,16 +738,9 @@ final class WovenClassDirectory {
 
     // ---- digests --------------------------------------------------------------------------
 
-    static byte[] sha256(byte[] bytes) {
-        return sha256().digest(bytes);
-    }
-
-    static MessageDigest sha256() {
-        try {
-            return MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("SHA-256 is required of every JDK", e);
-        }
+    /** The runtime's checksum of {@code bytes} ({@link JarDigests.Checksum}: CRC-32C, CRC-32, length). */
+    static byte[] sum(byte[] bytes) {
+        return new JarDigests.Checksum().update(bytes).digest();
     }
 
     static String hex(byte[] bytes) {

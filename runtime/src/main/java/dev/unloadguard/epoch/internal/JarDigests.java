@@ -9,11 +9,10 @@ import java.util.LinkedHashMap;
 import java.util.concurrent.TimeUnit;
 
 /**
- * SHA-256 digests of jars that are never written again once made (the host's private copies),
+ * {@linkplain Checksum Checksums} of jars that are never written again once made (the host's private copies),
  * remembered by the file's identity and shared by the two parts that need them: the host digests
  * a jar to name its private copy, and the agent's woven-class cache keys a plugin loader by the
- * digest of its jars. Without this each load would read the jar twice, and a JVM that just started
- * runs SHA-256 interpreted (about 0.1 s for a 4 MB jar).
+ * checksum of its jars. Without this each load would read the jar twice.
  *
  * <p>A file's identity is its real path, size, last-modified time and file key (device and inode
  * where the file system has them): a file rewritten, even in place, has another size, time or (if
@@ -47,13 +46,13 @@ public final class JarDigests {
         }
     }
 
-    /** Remembers {@code sha256} as the digest of the file whose identity is {@code id}. */
-    public static void remember(String id, byte[] sha256) {
+    /** Remembers {@code digest} as the checksum of the file whose identity is {@code id}. */
+    public static void remember(String id, byte[] digest) {
         if (id == null) {
             return;
         }
         synchronized (KNOWN) {
-            KNOWN.put(id, sha256.clone());
+            KNOWN.put(id, digest.clone());
             if (KNOWN.size() > MAX) {
                 Iterator<String> eldest = KNOWN.keySet().iterator();
                 eldest.next();
@@ -63,14 +62,83 @@ public final class JarDigests {
     }
 
     /**
-     * Remembers {@code sha256} as the digest of {@code file} as it is now: for the host, right after
-     * it wrote the file from the bytes it digested. A file that cannot be read is not remembered.
+     * Remembers {@code digest} as the checksum of {@code file} as it is now: for the host, right after
+     * it wrote the file from the bytes it summed. A file that cannot be read is not remembered.
      */
-    public static void record(Path file, byte[] sha256) {
+    public static void record(Path file, byte[] digest) {
         try {
-            remember(identity(file, Files.readAttributes(file, BasicFileAttributes.class)), sha256);
+            remember(identity(file, Files.readAttributes(file, BasicFileAttributes.class)), digest);
         } catch (IOException | SecurityException e) {
             // not remembered: the agent reads the jar itself
         }
+    }
+
+    /**
+     * What identifies a content (a jar, the agent's build, a cache key) for unloadguard: CRC-32C
+     * and CRC-32 of the bytes and their count, 16 bytes. Not SHA-256, on purpose: these digests are
+     * computed at start-up, the first thing a JVM does with a plugin, and there SHA-256 costs the
+     * JDK's security set-up (~25–40 ms) and then runs interpreted (~30 ms for a 100 KB jar, ~70 ms
+     * for 800 KB, measured on a 2-core AMD EPYC), while both CRCs run as intrinsics even in the
+     * interpreter (~1 ms a megabyte). Two CRCs with different polynomials and the length tell apart
+     * any two contents that differ by accident (a collision has odds of about 2^-64); they are no
+     * defence against a content made on purpose to collide, which only the author of a plugin
+     * could make, who runs code in the host anyway. Where a collision could matter, the user of a
+     * checksum compares bytes whole (the woven-class cache compares every class it reuses).
+     */
+    public static final class Checksum {
+        private final java.util.zip.CRC32C crc32c = new java.util.zip.CRC32C();
+        private final java.util.zip.CRC32 crc32 = new java.util.zip.CRC32();
+        private long length;
+
+        /** Adds {@code len} bytes of {@code b} from {@code off}. */
+        public Checksum update(byte[] b, int off, int len) {
+            crc32c.update(b, off, len);
+            crc32.update(b, off, len);
+            length += len;
+            return this;
+        }
+
+        /** Adds all of {@code b}. */
+        public Checksum update(byte[] b) {
+            return update(b, 0, b.length);
+        }
+
+        /** Adds {@code v} as eight bytes, least significant first. */
+        public Checksum update(long v) {
+            byte[] b = new byte[8];
+            for (int i = 0; i < 8; i++) {
+                b[i] = (byte) (v >>> (8 * i));
+            }
+            return update(b);
+        }
+
+        /** The 16 bytes: CRC-32C, CRC-32 (four bytes each, most significant first), then the length (eight). */
+        public byte[] digest() {
+            byte[] d = new byte[16];
+            put(d, 0, crc32c.getValue(), 4);
+            put(d, 4, crc32.getValue(), 4);
+            put(d, 8, length, 8);
+            return d;
+        }
+
+        /** The bytes summed so far. */
+        public long length() {
+            return length;
+        }
+
+        private static void put(byte[] d, int at, long v, int n) {
+            for (int i = 0; i < n; i++) {
+                d[at + i] = (byte) (v >>> (8 * (n - 1 - i)));
+            }
+        }
+    }
+
+    /** {@code bytes} in lower-case hex. */
+    public static String hex(byte[] bytes) {
+        StringBuilder s = new StringBuilder(bytes.length * 2);
+        for (byte x : bytes) {
+            s.append(Character.forDigit((x >> 4) & 0xf, 16)).append(Character.forDigit(x & 0xf, 16));
+        }
+        return s.toString();
     }
 }
