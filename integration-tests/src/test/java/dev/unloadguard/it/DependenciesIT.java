@@ -538,6 +538,8 @@ class DependenciesIT {
             assertEquals(PluginVersion.parse("1.1"), newA.version());
             assertEquals(List.of(newA), newC.dependencies());
             assertEquals(List.of(newA, newC), loader.plugins());
+            // the directory writes its "unloaded" line after unload() returned, after the state flipped
+            await().atMost(LONG).until(() -> events.stream().filter(e -> e.startsWith("unloaded ")).count() >= 2);
             List<String> unloads = events.stream().filter(e -> e.startsWith("unloaded ")).collect(Collectors.toList());
             assertTrue(unloads.size() == 2 && unloads.get(0).startsWith("unloaded c generation 1")
                     && unloads.get(1).startsWith("unloaded a generation 1"), () -> "events: " + events);
