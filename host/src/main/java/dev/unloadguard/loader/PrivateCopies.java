@@ -25,7 +25,8 @@ import java.util.jar.JarFile;
  *
  * <p><b>One copy per content.</b> A plugin jar's copy is named by checksums of its content
  * ({@link ContentDigest}): {@code <name>-c<crc32c><crc32>-<length>.jar} for {@code <name>.jar}. It is shared by every generation that loads that content: a reload,
- * or a load after an unload, of an unchanged jar reads the jar (to digest it) but writes nothing.
+ * or a load after an unload, of an unchanged jar reads the jar (to digest it) and the copy (to
+ * compare them: the checksum names a copy, the bytes decide) but writes nothing.
  * The copy is made from the very bytes that were digested, so it never changes: rewriting the
  * host's jar in place gives the next load another digest, hence another copy, and the generations
  * on the old one read it undisturbed. What the copy holds (its service file, manifest, layout) is
@@ -157,7 +158,7 @@ final class PrivateCopies {
         } catch (IOException | OutOfMemoryError e) {
             throw new PluginLoadException(jar, "cannot read plugin jar " + jar + ": " + e + "; check that it is readable", e);
         }
-        Lease reused = reuse(jar, digest);
+        Lease reused = reuse(jar, digest, bytes);
         if (reused != null) {
             return reused;
         }
@@ -220,8 +221,14 @@ final class PrivateCopies {
         return new Lease(theirs, theirs == mine);
     }
 
-    /** An existing copy of {@code digest}, now used by one more generation; {@code null} if there is none (on disk). */
-    private Lease reuse(Path jar, String digest) {
+    /**
+     * An existing copy of {@code digest}, now used by one more generation; {@code null} if there is
+     * none on disk, or if its bytes are not the jar's ({@code bytes}, or the jar's file when it was
+     * streamed): a checksum names a copy, the bytes decide. A copy whose bytes differ (changed in
+     * the copy directory, or a checksum collision) is never handed out again, and is deleted once
+     * no generation uses it.
+     */
+    private Lease reuse(Path jar, String digest, byte[] bytes) {
         Copy c;
         synchronized (this) {
             c = byDigest.get(digest);
@@ -231,18 +238,34 @@ final class PrivateCopies {
             c.users++; // held from here: nothing deletes it while we look
         }
         boolean there = Files.isRegularFile(c.file, LinkOption.NOFOLLOW_LINKS);
+        boolean same = there && sameBytes(jar, bytes, c.file);
         List<Copy> drop = new ArrayList<>();
         synchronized (this) {
             c.users--;
-            if (!there) {
-                forget(c, drop); // gone from under us: make a new one
+            if (!there || (!same && c.users == 0)) {
+                forget(c, drop); // gone from under us, or not the jar's bytes: make a new one
+            } else if (!same) {
+                byDigest.remove(c.digest, c); // its generations keep it; deleted at their last release
+                latest.values().removeIf(v -> v == c);
             } else {
                 c.users++;
                 becomeLatest(jar, c, drop);
             }
         }
         deleteAll(drop);
-        return there ? new Lease(c, false) : null;
+        return same ? new Lease(c, false) : null;
+    }
+
+    /** Whether {@code copy} holds exactly the jar's bytes ({@code bytes} if it was read whole, else the file {@code jar}). */
+    private static boolean sameBytes(Path jar, byte[] bytes, Path copy) {
+        try {
+            if (bytes == null) {
+                return Files.mismatch(jar, copy) == -1L;
+            }
+            return Files.size(copy) == bytes.length && java.util.Arrays.equals(bytes, Files.readAllBytes(copy));
+        } catch (IOException | OutOfMemoryError e) {
+            return false;
+        }
     }
 
     /** Under the monitor: {@code c} is {@code jar}'s latest copy; the one it replaces goes if nothing uses it. */

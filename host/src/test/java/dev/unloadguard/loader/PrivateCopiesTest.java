@@ -220,4 +220,46 @@ class PrivateCopiesTest {
             copies.release(two.file());
         }
     }
+
+    /**
+     * A copy is reused only if its bytes are the jar's: a kept copy changed in the copy directory
+     * (the same length, so the same name would match any checksum collision too) is not handed
+     * out: the load gets a fresh copy of the jar's bytes, and the changed one is deleted (at once
+     * if unused, at its generation's release if in use). Read whole and streamed alike.
+     */
+    @Test
+    void aCopyWhoseBytesAreNotTheJarsIsNeverReused() throws Exception {
+        for (int readWhole : new int[] {1 << 20, 16}) {
+            PrivateCopies copies = new PrivateCopies(dir.resolve("checked-" + readWhole), readWhole);
+            Path jar = jar(dir.resolve("checked-" + readWhole + ".jar"), "1");
+            byte[] content = Files.readAllBytes(jar);
+
+            PrivateCopies.Lease kept = copies.acquire(jar);
+            copies.release(kept.file());
+            assertEquals(List.of(kept.file()), copies.kept());
+            tamper(kept.file());
+            PrivateCopies.Lease fresh = copies.acquire(jar);
+            assertTrue(fresh.created, "not the tampered copy");
+            assertArrayEquals(content, Files.readAllBytes(fresh.file()));
+            assertFalse(Files.exists(kept.file()) && !kept.file().equals(fresh.file()), "the unused tampered copy is deleted");
+
+            tamper(fresh.file()); // now in use by a generation
+            PrivateCopies.Lease another = copies.acquire(jar);
+            assertTrue(another.created);
+            assertNotEquals(fresh.file(), another.file());
+            assertArrayEquals(content, Files.readAllBytes(another.file()));
+            assertTrue(Files.exists(fresh.file()), "still used by its generation: kept until its release");
+            copies.release(fresh.file());
+            assertFalse(Files.exists(fresh.file()), "released: deleted, never reused");
+            copies.release(another.file());
+            assertEquals(List.of(another.file()), copies.kept());
+        }
+    }
+
+    /** Changes one byte of {@code file} in place, its length kept. */
+    private static void tamper(Path file) throws IOException {
+        byte[] b = Files.readAllBytes(file);
+        b[b.length / 2] ^= 0x5a;
+        Files.write(file, b);
+    }
 }
