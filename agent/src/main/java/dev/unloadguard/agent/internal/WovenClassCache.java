@@ -407,15 +407,15 @@ final class WovenClassCache implements ClassFileTransformer {
             return null;
         }
         StringBuilder t = new StringBuilder(256).append("unloadguard woven classes\nagent=").append(agent)
-                .append("\njars=").append(WovenClassDirectory.hex(jars))
-                .append("\nparent=").append(WovenClassDirectory.hex(WovenClassDirectory.sum(parentText.getBytes(StandardCharsets.UTF_8))))
+                .append("\njars=").append(JarDigests.hex(jars))
+                .append("\nparent=").append(WovenClassDirectory.checksumOf(parentText))
                 .append("\norder=").append(order.replace('\n', ' '));
         for (Map.Entry<String, Jar> e : imports.entrySet()) { // a TreeMap: sorted
             if (e.getValue().persistentText == null) {
                 return null;
             }
             t.append("\nimport ").append(e.getKey()).append('=')
-                    .append(WovenClassDirectory.hex(WovenClassDirectory.sum(e.getValue().persistentText.getBytes(StandardCharsets.UTF_8))));
+                    .append(WovenClassDirectory.checksumOf(e.getValue().persistentText));
         }
         return t.append('\n').toString();
     }

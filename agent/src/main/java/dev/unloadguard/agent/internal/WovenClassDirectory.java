@@ -263,7 +263,7 @@ final class WovenClassDirectory {
     /** The store for {@code keyText}, one per text in this JVM; call once {@link #usable}. */
     Store store(String keyText) {
         Store s = stores.get(keyText);
-        return s != null ? s : stores.computeIfAbsent(keyText, k -> new Store(k, dir.resolve(hex(sum(k.getBytes(StandardCharsets.UTF_8))) + SUFFIX)));
+        return s != null ? s : stores.computeIfAbsent(keyText, k -> new Store(k, dir.resolve(checksumOf(k) + SUFFIX)));
     }
 
     /**
@@ -738,16 +738,8 @@ final class WovenClassDirectory {
 
     // ---- digests --------------------------------------------------------------------------
 
-    /** The runtime's checksum of {@code bytes} ({@link JarDigests.Checksum}: CRC-32C, CRC-32, length). */
-    static byte[] sum(byte[] bytes) {
-        return new JarDigests.Checksum().update(bytes).digest();
-    }
-
-    static String hex(byte[] bytes) {
-        StringBuilder s = new StringBuilder(bytes.length * 2);
-        for (byte x : bytes) {
-            s.append(Character.forDigit((x >> 4) & 0xf, 16)).append(Character.forDigit(x & 0xf, 16));
-        }
-        return s.toString();
+    /** The runtime's checksum of {@code text} ({@link JarDigests.Checksum}: CRC-32C, CRC-32, length), in hex. */
+    static String checksumOf(String text) {
+        return JarDigests.hex(new JarDigests.Checksum().update(text.getBytes(StandardCharsets.UTF_8)).digest());
     }
 }
