@@ -196,6 +196,61 @@ public final class ReleaseGuard {
         return thrown;
     }
 
+    /*
+     * The balanced forms that keep the cell: what the byte-level weaver writes since the cell
+     * became a local. The enter returns the calling thread's cell of the epoch (its counters and
+     * depth; opaque here, a private class of ReleaseEpoch), which the woven code keeps in a local
+     * of its own and hands to every exit of the same body, so a section looks the thread's cell
+     * up once instead of twice. The exits check that the cell is the calling thread's (an
+     * identity compare on its owner): a cell passed to another thread is refused, nothing
+     * changed. Same effect, gate, fences and pairings as the forms above.
+     */
+
+    /**
+     * Enters the epoch of the woven constant {@code epoch} for a balanced method body: an
+     * ungated section.
+     *
+     * @return the calling thread's cell of the epoch, for {@link #exitSectionCell(Object)} and
+     *         {@link #exitSectionThrowingCell(Throwable, Object)}
+     */
+    public static Object enterSectionCell(Object epoch) {
+        return unwrap(epoch).enterCell();
+    }
+
+    /**
+     * Enters the epoch of the woven constant {@code epoch} for a balanced method body: a gated
+     * entry named {@code method}.
+     *
+     * @return the calling thread's cell of the epoch, as {@link #enterSectionCell(Object)}
+     */
+    public static Object enterEntrySectionCell(Object epoch, String method) {
+        return unwrap(epoch).enterEntryCell(method);
+    }
+
+    /**
+     * Exits the innermost section of the calling thread in the epoch whose cell {@code cell} is
+     * (what the body's enter returned).
+     *
+     * @throws IllegalArgumentException if {@code cell} is not what an enter returned
+     * @throws IllegalStateException if {@code cell} is another thread's, or no section is open on it
+     */
+    public static void exitSectionCell(Object cell) {
+        ReleaseEpoch.exitCell(cell);
+    }
+
+    /**
+     * The catch-all handler of a balanced method body that keeps its cell: {@link #unpin(Throwable)
+     * unpins} {@code t} if it leaves the thread's outermost section in the plugin, then exits the
+     * innermost section as {@link #exitSectionCell(Object)}.
+     *
+     * @return {@code t}, to be thrown
+     */
+    public static Throwable exitSectionThrowingCell(Throwable t, Object cell) {
+        Throwable thrown = ReleaseEpoch.cellDepth(cell) == 1 ? Throwables.unpin(t) : t;
+        ReleaseEpoch.exitCell(cell);
+        return thrown;
+    }
+
     private static ReleaseEpoch unwrap(Object epoch) {
         if (epoch instanceof EpochConstant) {
             return ((EpochConstant) epoch).epoch();

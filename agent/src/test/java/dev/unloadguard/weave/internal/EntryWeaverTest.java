@@ -84,17 +84,17 @@ class EntryWeaverTest {
     @Test
     void wovenMethodsEnterOnceExitBeforeEveryReturnAndInTheHandler() {
         byte[] woven = weave(ENTRIES + "Bytecode");
-        assertEquals(List.of("enterEntrySection", "exitSection", "exitSection", "exitSection", "exitSectionThrowing"),
+        assertEquals(List.of("enterEntrySectionCell", "exitSectionCell", "exitSectionCell", "exitSectionCell", "exitSectionThrowingCell"),
                 guardCalls(woven, "earlyReturns"));
-        assertEquals(List.of("enterEntrySection", "exitSection", "exitSectionThrowing"), guardCalls(woven, "countDown"));
-        assertEquals("enterEntrySection", guardCalls(woven, "<init>").get(0));
+        assertEquals(List.of("enterEntrySectionCell", "exitSectionCell", "exitSectionThrowingCell"), guardCalls(woven, "countDown"));
+        assertEquals("enterEntrySectionCell", guardCalls(woven, "<init>").get(0));
     }
 
     @Test
     void everyShapeRunsAsOneSectionAndComputesWhatTheUnwovenMethodComputes() throws Throwable {
         Class<?> woven = loader.fixture("entries.Bytecode");
         assertTrue(loader.transformed.contains(ENTRIES + "Bytecode"));
-        assertEquals(List.of("enterEntrySection", "exitSection", "exitSectionThrowing"),
+        assertEquals(List.of("enterEntrySectionCell", "exitSectionCell", "exitSectionThrowingCell"),
                 guardCalls(loader.defined.get(ENTRIES + "Bytecode"), "straight"), "the transformer took the byte-level path");
         Object[][] calls = {
             {"straight", new Class<?>[] {int.class}, new Object[] {5}},

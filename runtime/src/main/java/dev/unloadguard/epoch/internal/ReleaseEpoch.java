@@ -892,6 +892,109 @@ public final class ReleaseEpoch {
         }
     }
 
+    /*
+     * Sections that keep the cell. The byte-level weaver's sections are balanced (see
+     * exitInnermost), so the cell the enter found is the one every exit of the same body needs:
+     * the enter returns it and the woven code keeps it in a local until its exits hand it back,
+     * so a section finds the thread's cell once, not twice (a nested section costs the depth
+     * check and the owner check below). The cell is typed Object outside this class: Cell is
+     * private, so plugin code can hold one but do nothing with it but pass it back.
+     */
+
+    /**
+     * {@link #enter()} for a balanced section that keeps its cell: the same effect, fences and
+     * pairings; returns the calling thread's cell of this epoch, to be passed to
+     * {@link #exitCell(Object)} (or {@link #exitCellThrowing}) by every exit of the section.
+     */
+    public Object enterCell() {
+        Cell c = ownCell();
+        int d = c.depth;
+        if (d > 0) {
+            nest(c, d);
+        } else {
+            enterOuter(c, readIndex());
+        }
+        return c;
+    }
+
+    /**
+     * {@link #enterEntry(String)} for a balanced section that keeps its cell: the same effect,
+     * gate, fences and pairings; returns the calling thread's cell as {@link #enterCell()} does.
+     * A refused entry throws and returns no cell (its section is already closed).
+     */
+    public Object enterEntryCell(String method) {
+        Cell c = ownCell();
+        int d = c.depth;
+        if (d > 0) {
+            nest(c, d);
+            return c;
+        }
+        int token = enterOuter(c, readIndex());
+        Gate g = gate;                                   // volatile, after fence B: pairs with the barrier's E/A (G3), as in enterEntry
+        if (g != null) {
+            passGate(g, c, token, method);
+        }
+        return c;
+    }
+
+    /**
+     * Exits the innermost open section of the thread whose cell {@code cell} is ({@link #enterCell()}
+     * returned it): the same effect, fences and pairings as {@link #exitInnermost()}, without
+     * looking the cell up. The cell must be the calling thread's: a cell handed to another thread
+     * (by buggy or hostile code: the woven code never does) would let two threads write one
+     * cell's depth and counters, breaking the single-writer rule every counter's access mode
+     * relies on; so the exit checks {@code owner.refersTo(Thread.currentThread())} first (an
+     * identity compare, no lookup) and refuses any other cell.
+     *
+     * @throws IllegalArgumentException if {@code cell} is not a cell of a release epoch
+     * @throws IllegalStateException if it is another thread's cell, or its thread has no open
+     *         section in its epoch; nothing is changed then
+     */
+    public static void exitCell(Object cell) {
+        Cell c = ownedCell(cell);
+        int d = c.depth;
+        if (d == 0) {
+            throw exitWithoutSection(c);
+        }
+        c.depth = d - 1;
+        if (d == 1) {
+            if (c.outerIndex == 0) {
+                UNLOCK0.setRelease(c, c.unlock0 + 1L);   // as in exit(int): pairs with the acquire unlock loads of drained()
+            } else {
+                UNLOCK1.setRelease(c, c.unlock1 + 1L);
+            }
+        }
+    }
+
+    /**
+     * The depth, in its epoch, of the thread whose cell {@code cell} is: for the catch-all exit,
+     * which unpins an exception leaving the outermost section. Checked as {@link #exitCell}.
+     */
+    public static int cellDepth(Object cell) {
+        return ownedCell(cell).depth;
+    }
+
+    /** {@code cell} as a cell of the calling thread: the owner check of {@link #exitCell}. */
+    private static Cell ownedCell(Object cell) {
+        if (!(cell instanceof Cell)) {
+            throw new IllegalArgumentException("not a release epoch cell: "
+                    + (cell == null ? "null" : "an instance of " + cell.getClass().getName())
+                    + "; pass back what the section's enter returned");
+        }
+        Cell c = (Cell) cell;
+        if (!c.owner.refersTo(Thread.currentThread())) { // identity: single writer, only the owner may exit with it
+            throw new IllegalStateException("release epoch exit with another thread's cell: thread \""
+                    + Thread.currentThread().getName() + "\" passed the cell of thread \"" + c.ownerName + "\" in the "
+                    + c.epoch + "; a section exits on the thread that entered it; nothing was changed");
+        }
+        return c;
+    }
+
+    private static IllegalStateException exitWithoutSection(Cell c) {
+        return new IllegalStateException("release epoch exit without an open section: thread \""
+                + Thread.currentThread().getName() + "\" is not inside the " + c.epoch + "; was it exited twice?");
+    }
+
     /** The calling thread's depth in this epoch from its fast-path slot: {@link #depth()} without the thread local. */
     public int ownDepth() {
         Cell c = registeredCell();
@@ -1136,7 +1239,7 @@ public final class ReleaseEpoch {
 
     /** Creates, publishes and installs the current thread's cell (its first enter). */
     private Cell register() {
-        Cell c = new Cell(Thread.currentThread());
+        Cell c = new Cell(Thread.currentThread(), this);
         cellsLock.lock();
         try {
             append(c);
@@ -1380,8 +1483,11 @@ public final class ReleaseEpoch {
         final long ownerId;
         /** For the warning if the thread dies inside. */
         final String ownerName;
+        /** The epoch the cell counts for: for the messages of exits that get the cell, not the epoch. */
+        final ReleaseEpoch epoch;
 
-        CellFields(Thread t) {
+        CellFields(Thread t, ReleaseEpoch epoch) {
+            this.epoch = epoch;
             owner = new WeakReference<>(t);
             ownerId = id(t);
             ownerName = t.getName();
@@ -1394,8 +1500,8 @@ public final class ReleaseEpoch {
     private static final class Cell extends CellFields {
         long q01, q02, q03, q04, q05, q06, q07;
 
-        Cell(Thread t) {
-            super(t);
+        Cell(Thread t, ReleaseEpoch epoch) {
+            super(t, epoch);
         }
 
         /**

@@ -92,6 +92,10 @@ final class EntryWeaver {
     private int exitSection;
     private int exitSectionThrowing;
     private int throwableClass;
+    /** {@code Class java/lang/Object}: the verification type of the cell's local. */
+    private int objectClass;
+    /** Class entries this weaver added for the types of parameters (initial frames), by name. */
+    private Map<String, Integer> addedClasses;
     private int guardedDesc;
     private int stackMapTableName;
     private int annotationsName;
@@ -204,12 +208,14 @@ final class EntryWeaver {
             pool.u1(17).u2(bootstrapIndex).u2(nat);
             epoch = poolCount++;
         }
-        enterSection = methodRef(guardClass, "enterSection", "(Ljava/lang/Object;)V");
-        enterEntrySection = methodRef(guardClass, "enterEntrySection", "(Ljava/lang/Object;Ljava/lang/String;)V");
-        exitSection = methodRef(guardClass, "exitSection", "(Ljava/lang/Object;)V");
-        exitSectionThrowing = methodRef(guardClass, "exitSectionThrowing",
+        enterSection = methodRef(guardClass, "enterSectionCell", "(Ljava/lang/Object;)Ljava/lang/Object;");
+        enterEntrySection = methodRef(guardClass, "enterEntrySectionCell",
+                "(Ljava/lang/Object;Ljava/lang/String;)Ljava/lang/Object;");
+        exitSection = methodRef(guardClass, "exitSectionCell", "(Ljava/lang/Object;)V");
+        exitSectionThrowing = methodRef(guardClass, "exitSectionThrowingCell",
                 "(Ljava/lang/Throwable;Ljava/lang/Object;)Ljava/lang/Throwable;");
         throwableClass = classEntry("java/lang/Throwable");
+        objectClass = classEntry("java/lang/Object");
         guardedDesc = utf8(GuardPlan.GUARDED_DESC);
         stackMapTableName = utf8("StackMapTable");
         annotationsName = utf8("RuntimeVisibleAnnotations");
@@ -404,7 +410,7 @@ final class EntryWeaver {
             int len = s4(a + 2);
             if (!code && named(a, "Code")) {
                 code = true;
-                code(a, constructor, entryName, out);
+                code(a, constructor, entryName, u2(at), utf8At(at + 4), out);
             } else if (!annotated && named(a, "RuntimeVisibleAnnotations")) {
                 annotated = true;
                 copyWithEntry(a, len, guardedDesc, 0, out);       // @Guarded, no elements
@@ -423,11 +429,19 @@ final class EntryWeaver {
         return end;
     }
 
-    // EPOCH: ldc_w or getstatic, three bytes either way.
-    private static final int ENTER_LENGTH = 6;       // EPOCH; invokestatic
-    private static final int ENTER_ENTRY_LENGTH = 9; // EPOCH; ldc_w name; invokestatic
-    private static final int EXIT_LENGTH = 6;        // EPOCH; invokestatic
-    private static final int HANDLER_LENGTH = 7;     // EPOCH; invokestatic; athrow
+    // EPOCH: ldc_w or getstatic, three bytes either way; CELL: the cell's local, 1, 2 or 4 bytes
+    // to load or store (aload_n / aload n / wide aload n).
+    private static final int ENTER_LENGTH = 6;       // EPOCH; invokestatic; then astore CELL
+    private static final int ENTER_ENTRY_LENGTH = 9; // EPOCH; ldc_w name; invokestatic; then astore CELL
+    private static final int EXIT_LENGTH = 3;        // aload CELL before it; invokestatic
+    private static final int HANDLER_LENGTH = 4;     // aload CELL before it; invokestatic; athrow
+
+    /** The local that keeps the cell in the method being woven: its old {@code max_locals}. */
+    private int cell;
+    /** Bytes of an {@code aload}/{@code astore} of {@link #cell}. */
+    private int cellAccess;
+    /** Bytes of an exit sequence in the method being woven. */
+    private int exitLength;
 
     // The code of the method being woven (fields, so each pass is a small method of its own: the
     // JIT compiles small methods sooner and cheaper, which matters while an application starts).
@@ -442,10 +456,23 @@ final class EntryWeaver {
     private int[] place = new int[64];
     private int sectionStart;
 
-    /** Weaves the {@code Code} attribute at {@code at} into {@code out}. */
-    private void code(int at, boolean constructor, int entryName, Out out) {
+    /**
+     * Weaves the {@code Code} attribute at {@code at} into {@code out}.
+     *
+     * @param access the method's access flags, and {@code descriptor} its descriptor: its initial frame
+     */
+    private void code(int at, boolean constructor, int entryName, int access, String descriptor, Out out) {
         int maxStack = u2(at + 6);
         int maxLocals = u2(at + 8);
+        if (maxLocals >= 0xFFFF) {
+            throw UNSUPPORTED; // no room for the cell's local
+        }
+        cell = maxLocals;
+        cellAccess = cell <= 3 ? 1 : cell <= 0xFF ? 2 : 4;
+        exitLength = EXIT_LENGTH + cellAccess;
+        this.access = access;
+        this.descriptor = descriptor;
+        this.constructor = constructor;
         length = s4(at + 10);
         code = at + 14;
         int tableAt = code + length;
@@ -457,9 +484,9 @@ final class EntryWeaver {
             place = new int[n];
         }
         int p = scan(constructor);
-        int enterLength = entryName != 0 ? ENTER_ENTRY_LENGTH : ENTER_LENGTH;
+        int enterLength = (entryName != 0 ? ENTER_ENTRY_LENGTH : ENTER_LENGTH) + cellAccess;
         int handler = layout(p, enterLength);
-        int newLength = handler + HANDLER_LENGTH;
+        int newLength = handler + HANDLER_LENGTH + cellAccess;
         if (newLength > 0xFFFF) {
             throw UNSUPPORTED;
         }
@@ -472,11 +499,11 @@ final class EntryWeaver {
 
         int attributesAt = tableAt + 2 + 8 * handlers;
         Out attributes = new Out(64);
-        int count = codeAttributes(attributesAt, handler, attributes);
+        int count = codeAttributes(attributesAt, p, handler, attributes);
 
         int attributeLength = 2 + 2 + 4 + newLength + 2 + 8 * rows + 2 + attributes.length;
         out.bytes(b, at, 2).u4(attributeLength);
-        out.u2(Math.max(maxStack + 1, 2)).u2(maxLocals).u4(newLength);
+        out.u2(Math.max(maxStack + 1, 2)).u2(maxLocals + 1).u4(newLength);
         out.bytes(c.data, 0, c.length);
         out.u2(rows).bytes(table.data, 0, table.length);
         out.u2(count).bytes(attributes.data, 0, attributes.length);
@@ -534,7 +561,7 @@ final class EntryWeaver {
             }
             target[o] = pos;
             if (isReturn[o]) {
-                pos += EXIT_LENGTH;
+                pos += exitLength;
             }
             place[o] = pos;
             int op = b[code + o] & 0xFF;
@@ -556,15 +583,29 @@ final class EntryWeaver {
                 } else {
                     c.u1(0xb8).u2(enterSection);
                 }
+                cellAccess(0x4b, 0x3a, c);                 // astore CELL
             }
             if (isReturn[o]) {
-                c.u1(epochLoad).u2(epoch).u1(0xb8).u2(exitSection);
+                cellAccess(0x2a, 0x19, c);                 // aload CELL
+                c.u1(0xb8).u2(exitSection);
             }
             int n = insnLength(o);
             copyInsn(o, n, c);
             o += n;
         }
-        c.u1(epochLoad).u2(epoch).u1(0xb8).u2(exitSectionThrowing).u1(0xbf);
+        cellAccess(0x2a, 0x19, c);
+        c.u1(0xb8).u2(exitSectionThrowing).u1(0xbf);
+    }
+
+    /** {@code aload}/{@code astore} of the cell's local: {@code short0} + n, {@code op} n, or {@code wide op} n. */
+    private void cellAccess(int short0, int op, Out c) {
+        if (cellAccess == 1) {
+            c.u1(short0 + cell);
+        } else if (cellAccess == 2) {
+            c.u1(op).u1(cell);
+        } else {
+            c.u1(0xc4).u1(op).u2(cell);
+        }
     }
 
     /** The method's own handlers, remapped, then the catch-all ranges; returns the row count. */
@@ -592,7 +633,7 @@ final class EntryWeaver {
     }
 
     /** The code's attributes with offsets remapped and the handler's frame added; returns their count. */
-    private int codeAttributes(int attributesAt, int handler, Out attributes) {
+    private int codeAttributes(int attributesAt, int p, int handler, Out attributes) {
         int count = u2(attributesAt);
         int a = attributesAt + 2;
         boolean frames = false;
@@ -600,7 +641,7 @@ final class EntryWeaver {
             int len = s4(a + 2);
             if (named(a, "StackMapTable")) {
                 frames = true;
-                stackMapTable(a, handler, attributes);
+                stackMapTable(a, p, handler, attributes);
             } else if (named(a, "LineNumberTable")) {
                 attributes.bytes(b, a, 8);
                 int n = u2(a + 6);
@@ -624,7 +665,7 @@ final class EntryWeaver {
         }
         if (!frames) {
             count++;
-            attributes.u2(stackMapTableName).u4(2 + 10).u2(1);
+            attributes.u2(stackMapTableName).u4(2 + handlerFrameLength()).u2(1);
             handlerFrame(attributes, handler);
         }
         return count;
@@ -725,13 +766,33 @@ final class EntryWeaver {
         }
     }
 
-    /** Rewrites a {@code StackMapTable} with new offsets, and appends the handler's frame. */
-    private void stackMapTable(int at, int handler, Out out) {
+    // The frame being decoded: its locals as verification types (tag << 16 | constant-pool index
+    // or, for Uninitialized, the new offset), one entry per type (a long or double is one entry
+    // of two slots, as in the class file).
+    private int[] frameLocals = new int[16];
+    private int frameLocalCount;
+    private int access;
+    private String descriptor;
+    private boolean constructor;
+
+    /**
+     * Rewrites a {@code StackMapTable} with new offsets and the cell's local, and appends the
+     * handler's frame. The frames are decompressed from the implicit initial frame (the
+     * descriptor's); each frame at or after {@code p} (where the section starts: every such
+     * frame's code runs after the enter stored the cell) is written as a full frame whose locals
+     * are the frame's own, padded with {@code Top} up to the cell's index, then the cell
+     * ({@code Object}); a {@code same} or {@code same_locals_1_stack_item} frame after such a
+     * full frame keeps its compressed form (its locals are the previous frame's, cell included).
+     * Frames before {@code p} (a constructor's prologue) are written as full frames without it.
+     */
+    private void stackMapTable(int at, int p, int handler, Out out) {
         int entries = u2(at + 6);
-        Out frames = new Out(s4(at + 2) + 16);
+        Out frames = new Out(s4(at + 2) + 16 + 8 * entries);
+        initialLocals();
         int q = at + 8;
         int oldOffset = -1;
         int newOffset = -1;
+        boolean withCell = false;                        // whether the frame written last declares the cell
         for (int i = 0; i < entries; i++) {
             int type = b[q] & 0xFF;
             int delta;
@@ -752,45 +813,159 @@ final class EntryWeaver {
             int mapped = map(oldOffset);
             int newDelta = i == 0 ? mapped : mapped - newOffset - 1;
             newOffset = mapped;
-            if (type < 64 || type == 251) {
-                if (newDelta < 64) {
-                    frames.u1(newDelta);
-                } else {
-                    frames.u1(251).u2(newDelta);
+            boolean sameLocals = type < 128 || type == 247 || type == 251;
+            int stackAt = body;
+            int stackCount = 0;
+            if (type >= 64 && (type < 128 || type == 247)) {
+                stackCount = 1;
+            } else if (type >= 248 && type <= 250) {     // chop
+                frameLocalCount -= 251 - type;
+                if (frameLocalCount < 0) {
+                    throw UNSUPPORTED;
                 }
-                q = body;
-            } else if (type < 128 || type == 247) {
-                if (newDelta < 64) {
+            } else if (type >= 252 && type <= 254) {     // append
+                stackAt = readLocals(body, type - 251);
+            } else if (type == 255) {                    // full
+                frameLocalCount = 0;
+                int r = readLocals(body + 2, u2(body));
+                stackCount = u2(r);
+                stackAt = r + 2;
+            }
+            boolean inSection = oldOffset >= p;
+            if (inSection && withCell && sameLocals) {
+                if (stackCount == 0) {
+                    if (newDelta < 64) {
+                        frames.u1(newDelta);
+                    } else {
+                        frames.u1(251).u2(newDelta);
+                    }
+                } else if (newDelta < 64) {
                     frames.u1(64 + newDelta);
                 } else {
                     frames.u1(247).u2(newDelta);
                 }
-                q = types(body, 1, frames);
-            } else if (type <= 250) { // chop
-                frames.u1(type).u2(newDelta);
-                q = body;
-            } else if (type <= 254) { // append
-                frames.u1(type).u2(newDelta);
-                q = types(body, type - 251, frames);
-            } else { // full
+            } else {
                 frames.u1(255).u2(newDelta);
-                int locals = u2(body);
-                frames.u2(locals);
-                int r = types(body + 2, locals, frames);
-                int stack = u2(r);
-                frames.u2(stack);
-                q = types(r + 2, stack, frames);
+                writeLocals(inSection, frames);
+                frames.u2(stackCount);
+                withCell = inSection;
             }
+            q = types(stackAt, stackCount, frames);
         }
         int handlerDelta = entries == 0 ? handler : handler - newOffset - 1;
-        out.bytes(b, at, 2).u4(2 + frames.length + 10).u2(entries + 1);
+        out.bytes(b, at, 2).u4(2 + frames.length + handlerFrameLength()).u2(entries + 1);
         out.bytes(frames.data, 0, frames.length);
         handlerFrame(out, handlerDelta);
     }
 
-    /** The handler's frame: no locals, the throwable on the stack. Ten bytes. */
+    /** The implicit initial frame's locals: {@code this} (uninitialized in a constructor), then the parameters. */
+    private void initialLocals() {
+        frameLocalCount = 0;
+        if ((access & 0x0008) == 0) { // not ACC_STATIC
+            addLocal(constructor ? 6 << 16 : 7 << 16 | u2(reader.header + 2));
+        }
+        String d = descriptor;
+        int i = 1;
+        while (d.charAt(i) != ')') {
+            char c = d.charAt(i);
+            int start = i;
+            while (d.charAt(i) == '[') {
+                i++;
+            }
+            if (d.charAt(i) == 'L') {
+                i = d.indexOf(';', i);
+            }
+            i++;
+            if (c == 'L' || c == '[') {
+                addLocal(7 << 16 | typeClass(c == 'L' ? d.substring(start + 1, i - 1) : d.substring(start, i)));
+            } else {
+                addLocal((c == 'J' ? 4 : c == 'D' ? 3 : c == 'F' ? 2 : 1) << 16);
+            }
+        }
+    }
+
+    /** A {@code Class} constant for {@code internalName}, added once per class. */
+    private int typeClass(String internalName) {
+        if (addedClasses == null) {
+            addedClasses = new HashMap<>();
+        }
+        Integer index = addedClasses.get(internalName);
+        if (index == null) {
+            index = classEntry(internalName);
+            addedClasses.put(internalName, index);
+        }
+        return index;
+    }
+
+    private void addLocal(int type) {
+        if (frameLocalCount == frameLocals.length) {
+            frameLocals = Arrays.copyOf(frameLocals, frameLocalCount * 2);
+        }
+        frameLocals[frameLocalCount++] = type;
+    }
+
+    /** Appends {@code n} verification types from {@code q} to the frame's locals; returns the offset past them. */
+    private int readLocals(int q, int n) {
+        for (int i = 0; i < n; i++) {
+            int tag = b[q] & 0xFF;
+            if (tag == 7) {
+                addLocal(7 << 16 | u2(q + 1));
+                q += 3;
+            } else if (tag == 8) {
+                addLocal(8 << 16 | map(u2(q + 1)));
+                q += 3;
+            } else if (tag <= 6) {
+                addLocal(tag << 16);
+                q += 1;
+            } else {
+                throw UNSUPPORTED;
+            }
+        }
+        return q;
+    }
+
+    /** The frame's locals (count, then types); with the cell: padded with {@code Top} to its index, then {@code Object}. */
+    private void writeLocals(boolean withCell, Out out) {
+        int slots = 0;
+        for (int i = 0; i < frameLocalCount; i++) {
+            int tag = frameLocals[i] >>> 16;
+            slots += tag == 3 || tag == 4 ? 2 : 1;
+        }
+        if (!withCell) {
+            out.u2(frameLocalCount);
+        } else if (slots > cell) {
+            throw UNSUPPORTED; // a frame with more locals than max_locals: the verifier would refuse the original
+        } else {
+            out.u2(frameLocalCount + cell - slots + 1);
+        }
+        for (int i = 0; i < frameLocalCount; i++) {
+            int t = frameLocals[i];
+            int tag = t >>> 16;
+            out.u1(tag);
+            if (tag == 7 || tag == 8) {
+                out.u2(t & 0xFFFF);
+            }
+        }
+        if (withCell) {
+            for (int i = slots; i < cell; i++) {
+                out.u1(0);                               // Top
+            }
+            out.u1(7).u2(objectClass);
+        }
+    }
+
+    /** Bytes of the handler's frame: see {@link #handlerFrame}. */
+    private int handlerFrameLength() {
+        return 13 + cell;
+    }
+
+    /** The handler's frame: locals {@code Top} up to the cell, then the cell; the throwable on the stack. */
     private void handlerFrame(Out out, int delta) {
-        out.u1(255).u2(delta).u2(0).u2(1).u1(7).u2(throwableClass);
+        out.u1(255).u2(delta).u2(cell + 1);
+        for (int i = 0; i < cell; i++) {
+            out.u1(0);
+        }
+        out.u1(7).u2(objectClass).u2(1).u1(7).u2(throwableClass);
     }
 
     /** Copies {@code n} verification types from {@code q}, remapping {@code Uninitialized} offsets; returns the offset past them. */
