@@ -1,0 +1,304 @@
+package dev.unloadguard.weave.internal;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.unloadguard.epoch.internal.EpochHolder;
+import dev.unloadguard.epoch.internal.PluginEpochClass;
+import dev.unloadguard.epoch.internal.ReleaseEpoch;
+import dev.unloadguard.weave.internal.cellfix.Depths;
+import dev.unloadguard.weave.internal.cellfix.Shapes;
+import dev.unloadguard.weave.internal.cellfix.Sub;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.objectweb.asm.ClassReader;
+import org.objectweb.asm.ClassWriter;
+import org.objectweb.asm.Label;
+import org.objectweb.asm.MethodVisitor;
+import org.objectweb.asm.Opcodes;
+import org.objectweb.asm.tree.AbstractInsnNode;
+import org.objectweb.asm.tree.ClassNode;
+import org.objectweb.asm.tree.MethodInsnNode;
+import org.objectweb.asm.tree.MethodNode;
+import org.objectweb.asm.tree.VarInsnNode;
+
+/**
+ * The byte-level weaver keeps the cell its enter returned in a new local (index: the method's old
+ * {@code max_locals}) and rewrites every stack map frame at or after the enter to declare it. The
+ * JVM's verifier is the oracle: the woven classes are defined by a plugin loader (classes of a
+ * non-boot loader are verified) and every method runs, as one balanced section (depth 1 inside,
+ * nested calls 2, back to 0 after, exceptions included), computing what the unwoven method
+ * computes.
+ */
+class EntryWeaverCellTest {
+
+    private static final String FIXTURES = "dev.unloadguard.weave.internal.cellfix.";
+
+    private final List<CellLoader> loaders = new ArrayList<>();
+
+    @AfterEach
+    void everySectionExited() {
+        for (CellLoader l : loaders) {
+            assertEquals(0, l.epoch.depth(), "every section was exited");
+        }
+    }
+
+    /** Defines the fixtures woven byte by byte (never by ASM: it fails if the byte-level weaver declines). */
+    private static final class CellLoader extends ClassLoader implements EpochHolder {
+        final ReleaseEpoch epoch = new ReleaseEpoch("cell-test", true);
+        final boolean epochField;
+        final Map<String, byte[]> generated = new HashMap<>();
+        final Map<String, byte[]> woven = new HashMap<>();
+
+        CellLoader(boolean epochField) {
+            super("cell-test", EntryWeaverCellTest.class.getClassLoader());
+            this.epochField = epochField;
+        }
+
+        @Override
+        public ReleaseEpoch releaseEpoch() {
+            return epoch;
+        }
+
+        @Override
+        protected Class<?> loadClass(String name, boolean resolve) throws ClassNotFoundException {
+            boolean epochClass = epochField && name.equals(PluginEpochClass.NAME);
+            if (!epochClass && (!name.startsWith(FIXTURES) || name.equals(Depths.class.getName()))) {
+                return super.loadClass(name, resolve);
+            }
+            synchronized (getClassLoadingLock(name)) {
+                Class<?> c = findLoadedClass(name);
+                if (c == null) {
+                    byte[] b = epochClass ? PluginEpochClass.bytes() : wovenBytes(name);
+                    c = defineClass(name, b, 0, b.length);
+                }
+                return c;
+            }
+        }
+
+        private byte[] wovenBytes(String name) {
+            byte[] original = generated.containsKey(name) ? generated.get(name) : bytes(name);
+            byte[] out = weave(original, epochField);
+            assertNotNull(out, name + " is woven byte by byte");
+            woven.put(name, out);
+            return out;
+        }
+    }
+
+    private CellLoader loader(boolean epochField) {
+        CellLoader l = new CellLoader(epochField);
+        loaders.add(l);
+        Depths.watch(l.epoch);
+        return l;
+    }
+
+    static byte[] bytes(String binaryName) {
+        String resource = binaryName.replace('.', '/') + ".class";
+        try (InputStream in = EntryWeaverCellTest.class.getClassLoader().getResourceAsStream(resource)) {
+            return in.readAllBytes();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    static byte[] weave(byte[] original, boolean epochField) {
+        ClassReader reader = new ClassReader(original);
+        GuardPlan plan = GuardPlan.analyze(reader, GuardPlan.scanConstantPool(original), EntryWeaverCellTest.class.getClassLoader(),
+                Map.of(), true, GuardPlan.Scope.ENTRIES);
+        return EntryWeaver.weave(original, reader, plan, epochField);
+    }
+
+    private static Object invoke(Class<?> c, Object target, String name, Class<?>[] types, Object... args) throws Throwable {
+        Method m = c.getMethod(name, types);
+        try {
+            return m.invoke(target, args);
+        } catch (InvocationTargetException e) {
+            throw e.getCause();
+        }
+    }
+
+    @ParameterizedTest(name = "epoch read from the epoch class: {0}")
+    @ValueSource(booleans = {false, true})
+    void everyShapeVerifiesRunsAsOneSectionAndComputesWhatTheUnwovenMethodComputes(boolean epochField) throws Throwable {
+        CellLoader l = loader(epochField);
+        Class<?> woven = Class.forName(FIXTURES + "Shapes", true, l);
+        Object[][] calls = {
+            {"straight", new Class<?>[] {int.class, long.class}, new Object[] {5, 7L}},
+            {"mixed", new Class<?>[] {long.class, double.class, int.class}, new Object[] {10L, 1.5, 9}},
+            {"table", new Class<?>[] {int.class, String.class}, new Object[] {0, "s"}},
+            {"table", new Class<?>[] {int.class, String.class}, new Object[] {1, "s"}},
+            {"table", new Class<?>[] {int.class, String.class}, new Object[] {2, "s"}},
+            {"table", new Class<?>[] {int.class, String.class}, new Object[] {3, "s"}},
+            {"table", new Class<?>[] {int.class, String.class}, new Object[] {9, "s"}},
+            {"lookup", new Class<?>[] {int.class}, new Object[] {100000}},
+            {"lookup", new Class<?>[] {int.class}, new Object[] {5}},
+            {"caught", new Class<?>[] {int[].class, boolean.class}, new Object[] {new int[1], true}},
+            {"caught", new Class<?>[] {int[].class, boolean.class}, new Object[] {new int[1], false}},
+            {"throwsOut", new Class<?>[] {int.class}, new Object[] {-3}},
+            {"countDown", new Class<?>[] {int.class}, new Object[] {6}},
+        };
+        for (Object[] c : calls) {
+            Object expected = invoke(Shapes.class, null, (String) c[0], (Class<?>[]) c[1], (Object[]) c[2]);
+            Depths.drain();
+            Object actual = invoke(woven, null, (String) c[0], (Class<?>[]) c[1], (Object[]) c[2]);
+            assertEquals(expected, actual, c[0] + " computes the same");
+            assertEquals(List.of(1), Depths.drain(), c[0] + " ran inside one outermost section");
+            assertEquals(0, l.epoch.depth(), c[0] + " exited its section");
+        }
+
+        Shapes plain = new Shapes(3L, "x", 4);
+        Depths.drain();
+        Object shapes = woven.getConstructor(long.class, String.class, int.class).newInstance(3L, "x", 4);
+        assertEquals(List.of(1), Depths.drain(), "the constructor's body runs inside its section, after super(...)");
+        assertEquals(plain.text(), invoke(woven, shapes, "text", new Class<?>[0]));
+        assertEquals(plain.locked(5L, 4), invoke(woven, shapes, "locked", new Class<?>[] {long.class, int.class}, 5L, 4));
+        Class<?>[] arrayTypes = {int[].class, String[][].class, List.class, double.class};
+        Object[] arrayArgs = {new int[] {1, 2, 3}, new String[][] {{"ab"}, {"c", "def"}}, List.of("xy"), 2.0};
+        assertEquals(plain.arrays((int[]) arrayArgs[0], (String[][]) arrayArgs[1], List.of("xy"), 2.0),
+                invoke(woven, shapes, "arrays", arrayTypes, arrayArgs));
+        Depths.drain();
+
+        assertEquals(Shapes.nested(-1), invoke(woven, null, "nested", new Class<?>[] {int.class}, -1));
+        Depths.drain();
+        int expected = Shapes.nested(2);
+        Depths.drain();
+        assertEquals(expected, invoke(woven, null, "nested", new Class<?>[] {int.class}, 2));
+        assertEquals(List.of(1, 2, 2, 2), Depths.drain(), "nested calls are nested sections, the one that threw included");
+        assertEquals(0, l.epoch.depth());
+    }
+
+    @Test
+    void exceptionsLeaveTheSectionThroughTheHandler() throws Throwable {
+        CellLoader l = loader(false);
+        Class<?> woven = Class.forName(FIXTURES + "Shapes", true, l);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> invoke(woven, null, "throwsOut", new Class<?>[] {int.class}, 4));
+        assertEquals("out of 4", e.getMessage());
+        assertEquals(List.of(1), Depths.drain());
+        assertEquals(0, l.epoch.depth(), "the handler exited the section the exception left");
+        int[] counter = new int[1];
+        assertEquals(2, invoke(woven, null, "caught", new Class<?>[] {int[].class, boolean.class}, counter, true));
+        assertEquals(1, counter[0], "finally ran once");
+    }
+
+    @Test
+    void constructorsWithAPrologueAndThisCallsVerifyAndRunTheirBodyInside() throws Throwable {
+        CellLoader l = loader(false);
+        Class<?> woven = Class.forName(FIXTURES + "Sub", true, l);
+        Object sub = woven.getConstructor(int.class).newInstance(-6);
+        assertEquals(List.of(1, 1), Depths.drain(), "this(...) runs the other constructor's section before this one's opens");
+        assertEquals(new Sub(-6).size(), invoke(woven, sub, "size", new Class<?>[0]));
+        Depths.drain();
+    }
+
+    @Test
+    void theCellLivesInANewLocalStoredAfterTheEnterAndLoadedByEveryExit() {
+        byte[] original = bytes(FIXTURES + "Shapes");
+        byte[] woven = weave(original, false);
+        assertNotNull(woven);
+        ClassNode before = new ClassNode();
+        new ClassReader(original).accept(before, 0);
+        ClassNode after = new ClassNode();
+        new ClassReader(woven).accept(after, 0);
+        int checked = 0;
+        for (int i = 0; i < after.methods.size(); i++) {
+            MethodNode m = after.methods.get(i);
+            int cell = before.methods.get(i).maxLocals;
+            assertEquals(cell + 1, m.maxLocals, m.name + ": one more local");
+            int stores = 0;
+            int exits = 0;
+            for (AbstractInsnNode insn : m.instructions) {
+                if (insn instanceof MethodInsnNode call && call.owner.equals(Weaver.RELEASE_GUARD)) {
+                    if (call.name.startsWith("enter")) {
+                        assertEquals("Ljava/lang/Object;", call.desc.substring(call.desc.indexOf(')') + 1), call.name);
+                        VarInsnNode store = (VarInsnNode) call.getNext();
+                        assertEquals(Opcodes.ASTORE, store.getOpcode());
+                        assertEquals(cell, store.var, m.name + ": the enter's cell is stored in the new local");
+                        stores++;
+                    } else {
+                        VarInsnNode load = (VarInsnNode) call.getPrevious();
+                        assertEquals(Opcodes.ALOAD, load.getOpcode());
+                        assertEquals(cell, load.var, m.name + ": " + call.name + " gets the cell back");
+                        exits++;
+                    }
+                }
+            }
+            assertEquals(1, stores, m.name);
+            assertTrue(exits >= 2, m.name + ": an exit before a return and one in the handler");
+            checked++;
+        }
+        assertTrue(checked >= 12, "checked " + checked);
+    }
+
+    /** A class with a method of 301 local slots and a loop: the cell's local needs {@code wide}. */
+    private static byte[] wideClass(String internalName) {
+        ClassWriter cw = new ClassWriter(ClassWriter.COMPUTE_FRAMES | ClassWriter.COMPUTE_MAXS);
+        cw.visit(Opcodes.V17, Opcodes.ACC_PUBLIC | Opcodes.ACC_SUPER, internalName, null, "java/lang/Object", null);
+        MethodVisitor mv = cw.visitMethod(Opcodes.ACC_PUBLIC | Opcodes.ACC_STATIC, "wide", "(I)I", null, null);
+        mv.visitCode();
+        for (int i = 1; i <= 300; i++) {
+            mv.visitIntInsn(Opcodes.SIPUSH, i);
+            mv.visitVarInsn(Opcodes.ISTORE, i);
+        }
+        Label loop = new Label();
+        Label end = new Label();
+        mv.visitLabel(loop);
+        mv.visitVarInsn(Opcodes.ILOAD, 0);
+        mv.visitJumpInsn(Opcodes.IFLE, end);
+        mv.visitIincInsn(0, -1);
+        mv.visitJumpInsn(Opcodes.GOTO, loop);
+        mv.visitLabel(end);
+        mv.visitMethodInsn(Opcodes.INVOKESTATIC, Depths.class.getName().replace('.', '/'), "record", "()V", false);
+        mv.visitVarInsn(Opcodes.ILOAD, 0);
+        mv.visitVarInsn(Opcodes.ILOAD, 300);
+        mv.visitInsn(Opcodes.IADD);
+        mv.visitInsn(Opcodes.IRETURN);
+        mv.visitMaxs(0, 0);
+        mv.visitEnd();
+        cw.visitEnd();
+        return cw.toByteArray();
+    }
+
+    @Test
+    void aCellPastLocal255UsesWideLoadsAndStores() throws Throwable {
+        CellLoader l = loader(false);
+        String name = FIXTURES + "GenWide";
+        l.generated.put(name, wideClass(name.replace('.', '/')));
+        Class<?> woven = Class.forName(name, true, l);
+        assertEquals(300, invoke(woven, null, "wide", new Class<?>[] {int.class}, 5));
+        assertEquals(List.of(1), Depths.drain());
+        ClassNode node = new ClassNode();
+        new ClassReader(l.woven.get(name)).accept(node, 0);
+        MethodNode wide = node.methods.stream().filter(m -> m.name.equals("wide")).findFirst().orElseThrow();
+        assertEquals(302, wide.maxLocals);
+    }
+
+    @Test
+    void aMethodWithNoRoomForTheCellIsLeftToAsm() {
+        ClassWriter cw = new ClassWriter(0);
+        cw.visit(Opcodes.V17, Opcodes.ACC_PUBLIC | Opcodes.ACC_SUPER, "dev/unloadguard/weave/internal/cellfix/GenFull", null,
+                "java/lang/Object", null);
+        MethodVisitor mv = cw.visitMethod(Opcodes.ACC_PUBLIC | Opcodes.ACC_STATIC, "full", "()I", null, null);
+        mv.visitCode();
+        mv.visitInsn(Opcodes.ICONST_0);
+        mv.visitInsn(Opcodes.IRETURN);
+        mv.visitMaxs(1, 0xFFFF);
+        mv.visitEnd();
+        cw.visitEnd();
+        assertNull(weave(cw.toByteArray(), false), "max_locals 65535: no local left for the cell");
+    }
+}
