@@ -161,49 +161,15 @@ public final class ReleaseGuard {
 
     /*
      * The balanced forms, woven by the agent's byte-level weaver for every method of a plugin in
-     * guard scope ENTRIES: a method body enters on its first instruction and exits before every
-     * return and in a catch-all handler over the rest of its code, so its section is always the
-     * thread's innermost one when it exits and no token needs to be kept in a local (which would
-     * change every stack map frame of the method).
-     */
-
-    /** Enters the epoch of the woven constant {@code epoch} for a balanced method body: an ungated section. */
-    public static void enterSection(Object epoch) {
-        unwrap(epoch).enter();
-    }
-
-    /** Enters the epoch of the woven constant {@code epoch} for a balanced method body: a gated entry named {@code method}. */
-    public static void enterEntrySection(Object epoch, String method) {
-        unwrap(epoch).enterEntry(method);
-    }
-
-    /** Exits the calling thread's innermost section of the epoch of the woven constant {@code epoch}. */
-    public static void exitSection(Object epoch) {
-        unwrap(epoch).exitInnermost();
-    }
-
-    /**
-     * The catch-all handler of a balanced method body: {@link #unpin(Throwable) unpins} {@code t}
-     * if it leaves the thread's outermost section in the plugin, then exits the innermost section
-     * of the epoch of {@code epoch}.
-     *
-     * @return {@code t}, to be thrown
-     */
-    public static Throwable exitSectionThrowing(Throwable t, Object epoch) {
-        ReleaseEpoch e = unwrap(epoch);
-        Throwable thrown = e.ownDepth() == 1 ? Throwables.unpin(t) : t;
-        e.exitInnermost();
-        return thrown;
-    }
-
-    /*
-     * The balanced forms that keep the cell: what the byte-level weaver writes since the cell
-     * became a local. The enter returns the calling thread's cell of the epoch (its counters and
-     * depth; opaque here, a private class of ReleaseEpoch), which the woven code keeps in a local
-     * of its own and hands to every exit of the same body, so a section looks the thread's cell
-     * up once instead of twice. The exits check that the cell is the calling thread's (an
-     * identity compare on its owner): a cell passed to another thread is refused, nothing
-     * changed. Same effect, gate, fences and pairings as the forms above.
+     * guard scope ENTRIES: a method body enters on its first instruction (a constructor after its
+     * super(...) call) and exits before every return and in a catch-all handler over the rest of
+     * its code, so its section is always the thread's innermost one when it exits and needs no
+     * token. The enter returns the calling thread's cell of the epoch (its counters and depth;
+     * opaque here, a private class of ReleaseEpoch), which the woven code keeps in a local of its
+     * own and hands back to every exit of the same body, so a section looks the thread's cell up
+     * once instead of twice. The exits check that the cell is the calling thread's (an identity
+     * compare on its owner): a cell passed to another thread is refused and nothing changes.
+     * Same effect, gate, fences and pairings as enter/enterEntry/exit.
      */
 
     /**

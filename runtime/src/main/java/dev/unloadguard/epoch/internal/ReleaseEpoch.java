@@ -125,6 +125,24 @@ import dev.unloadguard.epoch.BarrierOutcome;
  * table changes nothing the barrier reads: counters, fences, the index, the gate and the cell
  * array are as described below.
  *
+ * <p><b>Balanced sections: the cell kept.</b> Code woven by the agent's byte-level weaver opens
+ * one section per method body and exits it before every return and in a catch-all handler, so
+ * its exit always closes the thread's innermost section and the cell its enter found is the one
+ * the exit needs. {@link #enterCell()} and {@link #enterEntryCell(String)} return that cell (as an
+ * {@code Object}: the class is private, plugin code can only pass it back), the woven code keeps
+ * it in a local, and {@link #exitCell(Object)} takes it back: a nested section then finds its
+ * cell once instead of twice. Every counter write, fence and pairing is that of {@code enter},
+ * {@code enterEntry} and {@code exit}; the exit only skips the lookup. It does not skip the
+ * owner check: a cell handed to another thread (never by the woven code; by hostile or buggy
+ * code that got hold of the local's value) would let two threads write one cell's depth and
+ * counters, and the single-writer rule is what lets every counter use a plain read and an
+ * opaque or release store. So {@code exitCell} compares the cell's weak {@code owner} with
+ * {@link Thread#currentThread()} ({@code refersTo}, an identity compare, no lookup) and refuses a
+ * foreign cell with {@link IllegalStateException}, changing nothing. (Measured, docs/performance.md:
+ * the check costs well under a nanosecond per nested call.) A cell can only reach plugin code
+ * through an enter of that plugin's own epoch, so it gives plugin code no power over another
+ * plugin's epoch, and the sections it can close with it are its own, as with {@code exit}.
+ *
  * <ul>
  * <li>{@code enter()}, outermost: read the active index {@code i}; {@code lock[i]++} on the own
  *     cell; full fence <b>B</b>; if a sweep marked the cell {@code detached}, put it back into
@@ -343,6 +361,11 @@ import dev.unloadguard.epoch.BarrierOutcome;
  *     the slot, so no reader ever looks at a cell under construction, and costs nothing on x86.
  * <li><em>{@code owner.refersTo}</em> in the check: final field, then the referent compared
  *     without a read barrier; a cleared reference (a dead thread) never matches a live thread.
+ *     {@code exitCell} makes the same check on the cell it is given, so a cell it accepts is the
+ *     calling thread's own, which it created and alone writes: the plain depth read and the
+ *     release store of the unlock are then those of {@code exit}, paired the same way. The cell
+ *     reaches the exit through a local of the same thread's frame, so no publication is
+ *     involved.
  * <li><em>Depth</em>: plain, owner only; {@link #threadsInside()} reads other threads' depths
  *     with opaque loads, a racy diagnostic. Barrier state (the flip counter's value, whose
  *     writes are serialized) is guarded by the barrier lock.
@@ -866,39 +889,15 @@ public final class ReleaseEpoch {
         }
     }
 
-    /**
-     * Exits the calling thread's innermost open section in this epoch, whatever its token: the
-     * exit of woven code whose sections are balanced by construction (one section per method
-     * body, exited before every return and in a catch-all handler that covers the rest of the
-     * body), so the innermost open section is always the body's own. The same effect, fences and
-     * pairings as {@link #exit(int)} with that section's token.
-     *
-     * @throws IllegalStateException if the thread has no open section in this epoch; nothing is changed then
-     */
-    public void exitInnermost() {
-        Cell c = registeredCell();
-        int d = c == null ? 0 : c.depth;
-        if (d == 0) {
-            throw new IllegalStateException("release epoch exit without an open section: thread \""
-                    + Thread.currentThread().getName() + "\" is not inside the " + this + "; was it exited twice?");
-        }
-        c.depth = d - 1;
-        if (d == 1) {
-            if (c.outerIndex == 0) {
-                UNLOCK0.setRelease(c, c.unlock0 + 1L);   // as in exit(int): pairs with the acquire unlock loads of drained()
-            } else {
-                UNLOCK1.setRelease(c, c.unlock1 + 1L);
-            }
-        }
-    }
-
     /*
-     * Sections that keep the cell. The byte-level weaver's sections are balanced (see
-     * exitInnermost), so the cell the enter found is the one every exit of the same body needs:
-     * the enter returns it and the woven code keeps it in a local until its exits hand it back,
-     * so a section finds the thread's cell once, not twice (a nested section costs the depth
-     * check and the owner check below). The cell is typed Object outside this class: Cell is
-     * private, so plugin code can hold one but do nothing with it but pass it back.
+     * Sections that keep the cell ("Balanced sections" in the class comment): the byte-level
+     * weaver's sections are balanced by construction (one section per method body, exited before
+     * every return and in a catch-all handler that covers the rest of the body), so the section a
+     * body's exit closes is always the thread's innermost one and the cell its enter found is the
+     * one the exit needs: the enter returns it and the woven code keeps it in a local until its
+     * exits hand it back, so a section finds the thread's cell once, not twice. The cell is typed
+     * Object outside this class: Cell is private, so plugin code can hold one but do nothing with
+     * it but pass it back.
      */
 
     /**
@@ -939,8 +938,8 @@ public final class ReleaseEpoch {
 
     /**
      * Exits the innermost open section of the thread whose cell {@code cell} is ({@link #enterCell()}
-     * returned it): the same effect, fences and pairings as {@link #exitInnermost()}, without
-     * looking the cell up. The cell must be the calling thread's: a cell handed to another thread
+     * returned it), whatever its token: the same effect, fences and pairings as {@link #exit(int)}
+     * with that section's token, without looking the cell up. The cell must be the calling thread's: a cell handed to another thread
      * (by buggy or hostile code: the woven code never does) would let two threads write one
      * cell's depth and counters, breaking the single-writer rule every counter's access mode
      * relies on; so the exit checks {@code owner.refersTo(Thread.currentThread())} first (an
@@ -993,12 +992,6 @@ public final class ReleaseEpoch {
     private static IllegalStateException exitWithoutSection(Cell c) {
         return new IllegalStateException("release epoch exit without an open section: thread \""
                 + Thread.currentThread().getName() + "\" is not inside the " + c.epoch + "; was it exited twice?");
-    }
-
-    /** The calling thread's depth in this epoch from its fast-path slot: {@link #depth()} without the thread local. */
-    public int ownDepth() {
-        Cell c = registeredCell();
-        return c == null ? 0 : c.depth;
     }
 
     private IllegalStateException notInnermost(int token, int depth, Cell c) {

@@ -87,9 +87,13 @@ class PluginEpochClassTest {
         int token = ReleaseGuard.enterEntry(constant, "PluginEpochClassTest.run()");
         assertEquals(1, loader.epoch.depth(), "the loader's own epoch");
         ReleaseGuard.exit(constant, token);
-        ReleaseGuard.enterSection(constant);
+        Object cell = ReleaseGuard.enterSectionCell(constant);
         assertEquals(1, loader.epoch.depth());
-        ReleaseGuard.exitSection(constant);
+        assertSame(cell, ReleaseGuard.enterEntrySectionCell(constant, "PluginEpochClassTest.run()"), "the thread's one cell");
+        assertEquals(2, loader.epoch.depth());
+        ReleaseGuard.exitSectionCell(cell);
+        RuntimeException thrown = new RuntimeException("thrown");
+        assertSame(thrown, ReleaseGuard.exitSectionThrowingCell(thrown, cell));
         assertEquals(0, loader.epoch.depth());
         assertSame(constant, epochField(c), "set once");
 
