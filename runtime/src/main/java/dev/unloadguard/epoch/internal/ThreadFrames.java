@@ -40,8 +40,9 @@ import java.util.stream.Stream;
  * <p><b>Which frames.</b> A frame belongs to the loader iff
  * {@link StackTraceElement#getClassLoaderName()} equals the loader's name: a plugin loader's name
  * is unique in the JVM (an unnamed loader cannot be audited). One shape is not counted: a thread
- * whose only frame of the loader is a gated entry being refused ({@code ReleaseEpoch.enterEntry}
- * directly above it, the entry's first instruction; below it at most the frames of lambda proxies
+ * whose only frame of the loader is a gated entry being refused (an {@code enterEntry*} method
+ * directly above it, the entry's first instruction: {@code ReleaseGuard.enterEntrySectionCell} in
+ * code the byte-level weaver wrote, {@code ReleaseEpoch.enterEntry} or the bridges' for the rest; below it at most the frames of lambda proxies
  * that forwarded to it): the gate throws there and the thread runs no more code of the loader, it
  * only unwinds. A host thread calling a GOING plugin in a loop spends
  * most of its time in that shape; counting it would fail every audit it races.

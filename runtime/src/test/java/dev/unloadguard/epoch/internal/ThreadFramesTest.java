@@ -105,6 +105,10 @@ class ThreadFramesTest {
         assertEquals(2, ThreadFrames.countInside(new StackTraceElement[] {refusing, plugin, host, pluginCaller}, loaderName),
                 "a refused entry from a thread already running other plugin code is inside");
         assertEquals(0, ThreadFrames.countInside(new StackTraceElement[] {host}, loaderName));
+        StackTraceElement wovenRefusal = new StackTraceElement(null, null, null, "dev.unloadguard.epoch.ReleaseGuard",
+                "enterEntrySectionCell", "ReleaseGuard.java", 3);      // what the byte-level weaver writes
+        assertEquals(0, ThreadFrames.countInside(new StackTraceElement[] {wovenRefusal, plugin, host}, loaderName),
+                "refused at the entry the byte-level weaver writes: it only unwinds");
         StackTraceElement proxy = new StackTraceElement(loaderName, null, null, "com.acme.Service$$Lambda/0x0000000801001234", "run", null, -1);
         assertEquals(0, ThreadFrames.countInside(new StackTraceElement[] {refusing, plugin, proxy, host}, loaderName),
                 "a lambda body refused at its entry, called through its proxy: it only unwinds");

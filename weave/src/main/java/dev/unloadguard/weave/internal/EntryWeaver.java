@@ -17,9 +17,9 @@ import org.objectweb.asm.ClassReader;
  * <h2>What it writes</h2>
  * For each planned method (a gated entry, or an ungated section: a clean-up method, a release path):
  * <pre>
- *   [P:] ldc_w EPOCH; (ldc_w "entry name";) invokestatic ReleaseGuard.enterEntrySection / enterSection
- *   ... the method's code; before every return: ldc_w EPOCH; invokestatic ReleaseGuard.exitSection ...
- *   handler: ldc_w EPOCH; invokestatic ReleaseGuard.exitSectionThrowing; athrow
+ *   [P:] EPOCH; (ldc_w "entry name";) invokestatic ReleaseGuard.enterEntrySectionCell / enterSectionCell; astore CELL
+ *   ... the method's code; before every return: aload CELL; invokestatic ReleaseGuard.exitSectionCell ...
+ *   handler: aload CELL; invokestatic ReleaseGuard.exitSectionThrowingCell; athrow
  * </pre>
  * {@code P} is the start of the code, or for a constructor the instruction after its
  * {@code super(...)}/{@code this(...)} call. {@code EPOCH} loads the class's plugin's epoch
@@ -37,11 +37,31 @@ import org.objectweb.asm.ClassReader;
  * Both give the same value, the one {@code ReleaseGuard.epochConstant} returns for the class's
  * loader. The method gains {@code @Guarded}. The handler is the last entry of
  * the exception table (the method's own handlers keep precedence) and covers the code from
- * {@code P} to the end, except the exit sequences themselves: an exit that threw must not exit
- * again. Unlike the ASM weaver's, these sections keep no token: the exit closes the thread's
- * innermost section, which for a body balanced this way is always its own
- * ({@code ReleaseEpoch.exitInnermost}); so no local is added and every stack map frame keeps its
- * locals, only its offset changes, and the handler's frame holds no locals at all.
+ * the end of the enter sequence to the end, except the exit sequences themselves: an exit that
+ * threw must not exit again. Unlike the ASM weaver's, these sections keep no token: the exit
+ * closes the thread's innermost section, which for a body balanced this way is always its own.
+ *
+ * <h2>The cell's local</h2>
+ * The enter returns the calling thread's cell of the epoch ({@code ReleaseEpoch.enterCell}), and
+ * every exit of the body takes it back, so a section finds the cell once, not twice (a nested
+ * plugin-to-plugin call then costs the depth check and the exit's owner check). It lives in one new
+ * local, {@code CELL}, at the method's old {@code max_locals} ({@code max_locals} grows by one;
+ * {@code aload_n}, {@code aload n} or {@code wide aload n} by its index; a method whose
+ * {@code max_locals} is already 65535 is left to ASM). The JVM's type checker then needs every
+ * stack map frame the code reaches after the store to declare it, since the handler's frame does
+ * and every instruction the handler covers must match it. Without inferring frames: the frames
+ * are decompressed in order from the implicit initial frame (the descriptor's parameters, and
+ * {@code this}, {@code UninitializedThis} in a constructor; reference types as {@code Class}
+ * constants the weaver adds), following {@code same}, {@code same_locals_1_stack_item},
+ * {@code chop}, {@code append} and {@code full_frame} ({@code long} and {@code double} take two
+ * slots; {@code Uninitialized} offsets are remapped), and each frame at or after {@code P} is
+ * written as a {@code full_frame} whose locals are the frame's own, padded with {@code Top} up to
+ * {@code CELL}, then {@code Object(java/lang/Object)}; a {@code same} or
+ * {@code same_locals_1_stack_item} frame after such a frame keeps its compressed form (it repeats
+ * the previous locals, the cell included). Frames before {@code P} (a constructor's prologue) are
+ * written as full frames without it. The handler's frame: locals {@code Top} up to {@code CELL},
+ * then the cell; stack the {@code Throwable}. A method with no {@code StackMapTable} gets one
+ * holding the handler's frame only, as before: its code has no other branch target.
  *
  * <h2>Offsets</h2>
  * Inserted bytes shift the code after them. Each original instruction start {@code o} has a new
@@ -58,7 +78,8 @@ import org.objectweb.asm.ClassReader;
  * {@code this}, locals and constants (any other shape needs the data-flow analysis of
  * {@link ConstructorPrologue}), {@code jsr}/{@code ret}, type annotations on code or any other
  * code attribute it does not know, a 16-bit branch that would overflow, a constant pool or a
- * method that would pass the class file's limits, a constant-pool tag it does not know.
+ * method that would pass the class file's limits (code length, {@code max_locals} with no room
+ * for the cell), a constant-pool tag or a stack map frame type it does not know.
  */
 final class EntryWeaver {
 
