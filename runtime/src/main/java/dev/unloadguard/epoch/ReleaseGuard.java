@@ -106,7 +106,12 @@ public final class ReleaseGuard {
      * ({@code dev.unloadguard.boot.BootGuard}), which links no unloadguard type, enter and exit
      * through it; they offer nothing the bootstraps do not.
      */
-    private record EpochConstant(ReleaseEpoch epoch) implements IntSupplier, ToIntFunction<String>, IntConsumer {
+    private record EpochConstant(ReleaseEpoch epoch, Object slots) implements IntSupplier, ToIntFunction<String>, IntConsumer {
+        /** The epoch's constant: the epoch and its fast-path table ({@link ReleaseEpoch#fastSlots()}), both folded by the JIT. */
+        EpochConstant(ReleaseEpoch epoch) {
+            this(epoch, epoch.fastSlots());
+        }
+
         @Override
         public int getAsInt() {
             return epoch.enter();
@@ -180,7 +185,8 @@ public final class ReleaseGuard {
      *         {@link #exitSectionThrowingCell(Throwable, Object)}
      */
     public static Object enterSectionCell(Object epoch) {
-        return unwrap(epoch).enterCell();
+        EpochConstant k = constant(epoch);
+        return k.epoch().enterCell(k.slots());
     }
 
     /**
@@ -190,7 +196,8 @@ public final class ReleaseGuard {
      * @return the calling thread's cell of the epoch, as {@link #enterSectionCell(Object)}
      */
     public static Object enterEntrySectionCell(Object epoch, String method) {
-        return unwrap(epoch).enterEntryCell(method);
+        EpochConstant k = constant(epoch);
+        return k.epoch().enterEntryCell(k.slots(), method);
     }
 
     /**
@@ -218,8 +225,12 @@ public final class ReleaseGuard {
     }
 
     private static ReleaseEpoch unwrap(Object epoch) {
+        return constant(epoch).epoch();
+    }
+
+    private static EpochConstant constant(Object epoch) {
         if (epoch instanceof EpochConstant) {
-            return ((EpochConstant) epoch).epoch();
+            return (EpochConstant) epoch;
         }
         throw notAnEpochConstant(epoch);
     }

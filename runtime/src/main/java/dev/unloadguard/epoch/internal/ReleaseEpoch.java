@@ -760,9 +760,26 @@ public final class ReleaseEpoch {
      * it (see "Finding the own cell"), else from the thread local.
      */
     private Cell ownCell() {
+        return ownCell(fast);
+    }
+
+    /** {@link #ownCell()} through {@code table}, which is {@link #fast} (see {@link #fastSlots()}). */
+    private Cell ownCell(Cell[] table) {
         Thread t = Thread.currentThread();
-        Cell c = slotCell(t);
-        return c != null ? c : ownCellSlow(slot(t));
+        int i = slot(t);
+        Cell c = table[i];                               // plain: a hint, checked on the next line
+        return c != null && c.owner.refersTo(t) ? c : ownCellSlow(i);
+    }
+
+    /**
+     * The fast-path table ({@code fast}, "Finding the own cell"), as an opaque object for
+     * {@link #enterCell(Object)} and {@link #enterEntryCell(Object, String)}: a holder whose field
+     * the JIT trusts as a constant (the woven code's epoch constant, a record) keeps it next to the
+     * epoch, so the JIT folds the table and its length instead of loading both on every enter
+     * (this class's final fields are not trusted).
+     */
+    public Object fastSlots() {
+        return fast;
     }
 
     /** {@code t}'s cell if its fast-path slot holds it, else {@code null}. */
@@ -846,11 +863,15 @@ public final class ReleaseEpoch {
     /** A nested section: the outermost one already keeps every barrier that must wait waiting. */
     private static int nest(Cell c, int d) {
         if (d >= MAX_DEPTH) {
-            throw new IllegalStateException("release epoch sections nested " + MAX_DEPTH + " deep on thread \""
-                    + Thread.currentThread().getName() + "\": runaway recursion or enter without exit");
+            throw tooDeep();
         }
         c.depth = d + 1;
         return (d + 1) << 1 | c.outerIndex;
+    }
+
+    private static IllegalStateException tooDeep() {
+        return new IllegalStateException("release epoch sections nested " + MAX_DEPTH + " deep on thread \""
+                + Thread.currentThread().getName() + "\": runaway recursion or enter without exit");
     }
 
     /** Closes an outermost section the gate refused (it never ran code): balanced by an unlock, never a decrement. */
@@ -906,13 +927,22 @@ public final class ReleaseEpoch {
      * {@link #exitCell(Object)} (or {@link #exitCellThrowing}) by every exit of the section.
      */
     public Object enterCell() {
-        Cell c = ownCell();
+        return enterCell(fast);
+    }
+
+    /**
+     * {@link #enterCell()} with the fast-path table passed in: {@code slots} must be this epoch's
+     * {@link #fastSlots()}.
+     */
+    public Object enterCell(Object slots) {
+        Cell c = ownCell((Cell[]) slots);
         int d = c.depth;
-        if (d > 0) {
-            nest(c, d);
-        } else {
+        if (d == 0) {
             enterOuter(c, readIndex());
+        } else if (d >= MAX_DEPTH) {
+            throw tooDeep();
         }
+        c.depth = d + 1;                                 // again after the join: see "Balanced sections"
         return c;
     }
 
@@ -922,17 +952,26 @@ public final class ReleaseEpoch {
      * A refused entry throws and returns no cell (its section is already closed).
      */
     public Object enterEntryCell(String method) {
-        Cell c = ownCell();
+        return enterEntryCell(fast, method);
+    }
+
+    /**
+     * {@link #enterEntryCell(String)} with the fast-path table passed in: {@code slots} must be
+     * this epoch's {@link #fastSlots()}.
+     */
+    public Object enterEntryCell(Object slots, String method) {
+        Cell c = ownCell((Cell[]) slots);
         int d = c.depth;
-        if (d > 0) {
-            nest(c, d);
-            return c;
+        if (d == 0) {
+            int token = enterOuter(c, readIndex());
+            Gate g = gate;                               // volatile, after fence B: pairs with the barrier's E/A (G3), as in enterEntry
+            if (g != null) {
+                passGate(g, c, token, method);
+            }
+        } else if (d >= MAX_DEPTH) {
+            throw tooDeep();
         }
-        int token = enterOuter(c, readIndex());
-        Gate g = gate;                                   // volatile, after fence B: pairs with the barrier's E/A (G3), as in enterEntry
-        if (g != null) {
-            passGate(g, c, token, method);
-        }
+        c.depth = d + 1;                                 // again after the join: see "Balanced sections"
         return c;
     }
 
@@ -952,17 +991,17 @@ public final class ReleaseEpoch {
     public static void exitCell(Object cell) {
         Cell c = ownedCell(cell);
         int d = c.depth;
-        if (d == 0) {
-            throw exitWithoutSection(c);
-        }
-        c.depth = d - 1;
-        if (d == 1) {
+        if (d <= 1) {
+            if (d == 0) {
+                throw exitWithoutSection(c);
+            }
             if (c.outerIndex == 0) {
                 UNLOCK0.setRelease(c, c.unlock0 + 1L);   // as in exit(int): pairs with the acquire unlock loads of drained()
             } else {
                 UNLOCK1.setRelease(c, c.unlock1 + 1L);
             }
         }
+        c.depth = d - 1;                                 // after the join: see "Balanced sections"
     }
 
     /**
