@@ -35,9 +35,10 @@ import java.util.function.ToIntFunction;
  * an opaque holder of it. The woven methods load it with {@code ldc} and pass it to the static
  * {@link #enter(Object)}, {@link #enterEntry(Object, String)} and {@link #exit(Object, int)},
  * which accept that holder and nothing else ({@link IllegalArgumentException}). The JIT treats a
- * resolved dynamic constant as a constant, folds the holder's type check and its field (a
- * record's final field, which the JIT trusts) and inlines the epoch's {@code enter}/{@code exit}
- * into the plugin method: no map lookup, no class-loader query per call, the same code as a
+ * resolved dynamic constant as a constant, folds the holder's type check and its fields (a
+ * record's final fields, which the JIT trusts: the epoch, and the epoch's table for finding a
+ * thread's cell, which the balanced forms below use) and inlines the epoch's
+ * {@code enter}/{@code exit} into the plugin method: no map lookup, no class-loader query per call, the same code as a
  * constant call site bound to the epoch. What it saves is start-up: linking a call site
  * ({@code invokedynamic}) costs tens of microseconds the first time it runs, and every enter and
  * exit site of every method was linked on its own; resolving the constant costs about as much

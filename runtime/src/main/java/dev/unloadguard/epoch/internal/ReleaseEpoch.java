@@ -132,14 +132,26 @@ import dev.unloadguard.epoch.BarrierOutcome;
  * {@code Object}: the class is private, plugin code can only pass it back), the woven code keeps
  * it in a local, and {@link #exitCell(Object)} takes it back: a nested section then finds its
  * cell once instead of twice. Every counter write, fence and pairing is that of {@code enter},
- * {@code enterEntry} and {@code exit}; the exit only skips the lookup. It does not skip the
+ * {@code enterEntry} and {@code exit}; the exit only skips the lookup. Two details are for the
+ * JIT, which inlines enter and exit into the woven method: the depth is written once more after
+ * the join of the outermost and the nested path (the outermost path wrote it already; writing
+ * the same value again changes nothing), and {@code exitCell} writes it after its unlock rather
+ * than before. A path with a fence or a release store ends what the compiled code may assume
+ * about memory, so a depth written before such a join must be read back from memory by the next
+ * exit or enter, a store-to-load chain on every nested call; written after the join, it reaches
+ * the next read in a register. The depth is the owner's plain field, read by the barrier side
+ * only in diagnostics ({@link #threadsInside()}, the dead-thread warning), which may see the old
+ * value for that instant, as they may see any racy value. And the woven code's epoch constant
+ * (a record, whose fields the JIT trusts) hands the enter the fast-path table too
+ * ({@link #fastSlots()}), so the table and its length fold to constants. It does not skip the
  * owner check: a cell handed to another thread (never by the woven code; by hostile or buggy
  * code that got hold of the local's value) would let two threads write one cell's depth and
  * counters, and the single-writer rule is what lets every counter use a plain read and an
  * opaque or release store. So {@code exitCell} compares the cell's weak {@code owner} with
  * {@link Thread#currentThread()} ({@code refersTo}, an identity compare, no lookup) and refuses a
- * foreign cell with {@link IllegalStateException}, changing nothing. (Measured, docs/performance.md:
- * the check costs well under a nanosecond per nested call.) A cell can only reach plugin code
+ * foreign cell with {@link IllegalStateException}, changing nothing (its cost, measured in
+ * docs/performance.md, "Every entry guarded": a fraction of a nanosecond per nested call, within
+ * the target). A cell can only reach plugin code
  * through an enter of that plugin's own epoch, so it gives plugin code no power over another
  * plugin's epoch, and the sections it can close with it are its own, as with {@code exit}.
  *
@@ -365,7 +377,9 @@ import dev.unloadguard.epoch.BarrierOutcome;
  *     calling thread's own, which it created and alone writes: the plain depth read and the
  *     release store of the unlock are then those of {@code exit}, paired the same way. The cell
  *     reaches the exit through a local of the same thread's frame, so no publication is
- *     involved.
+ *     involved. The table {@link #fastSlots()} hands out is {@code fast} itself, reached through a
+ *     final field of the epoch constant instead of this epoch's: its slots are read and written
+ *     as above.
  * <li><em>Depth</em>: plain, owner only; {@link #threadsInside()} reads other threads' depths
  *     with opaque loads, a racy diagnostic. Barrier state (the flip counter's value, whose
  *     writes are serialized) is guarded by the barrier lock.
