@@ -151,9 +151,9 @@ import dev.unloadguard.epoch.BarrierOutcome;
  * {@link Thread#currentThread()} ({@code refersTo}, an identity compare, no lookup) and refuses a
  * foreign cell with {@link IllegalStateException}, changing nothing (its cost, measured in
  * docs/performance.md, "Every entry guarded": a fraction of a nanosecond per nested call, within
- * the target). A cell can only reach plugin code
- * through an enter of that plugin's own epoch, so it gives plugin code no power over another
- * plugin's epoch, and the sections it can close with it are its own, as with {@code exit}.
+ * the target). A cell can only reach plugin code through an enter of that plugin's own epoch,
+ * so it gives plugin code no power over another plugin's epoch, and the sections it can close
+ * with it are its own, as with {@code exit}.
  *
  * <ul>
  * <li>{@code enter()}, outermost: read the active index {@code i}; {@code lock[i]++} on the own
@@ -938,7 +938,7 @@ public final class ReleaseEpoch {
     /**
      * {@link #enter()} for a balanced section that keeps its cell: the same effect, fences and
      * pairings; returns the calling thread's cell of this epoch, to be passed to
-     * {@link #exitCell(Object)} (or {@link #exitCellThrowing}) by every exit of the section.
+     * {@link #exitCell(Object)} by every exit of the section.
      */
     public Object enterCell() {
         return enterCell(fast);
@@ -990,13 +990,14 @@ public final class ReleaseEpoch {
     }
 
     /**
-     * Exits the innermost open section of the thread whose cell {@code cell} is ({@link #enterCell()}
-     * returned it), whatever its token: the same effect, fences and pairings as {@link #exit(int)}
-     * with that section's token, without looking the cell up. The cell must be the calling thread's: a cell handed to another thread
-     * (by buggy or hostile code: the woven code never does) would let two threads write one
-     * cell's depth and counters, breaking the single-writer rule every counter's access mode
-     * relies on; so the exit checks {@code owner.refersTo(Thread.currentThread())} first (an
-     * identity compare, no lookup) and refuses any other cell.
+     * Exits the innermost open section of the thread whose cell {@code cell} is
+     * ({@link #enterCell()} returned it): the same effect, fences and pairings as
+     * {@link #exit(int)} with that section's token, without looking the cell up. The cell must be
+     * the calling thread's: a cell handed to another thread (by buggy or hostile code: the woven
+     * code never does) would let two threads write one cell's depth and counters, breaking the
+     * single-writer rule every counter's access mode relies on; so the exit checks
+     * {@code owner.refersTo(Thread.currentThread())} first (an identity compare, no lookup) and
+     * refuses any other cell.
      *
      * @throws IllegalArgumentException if {@code cell} is not a cell of a release epoch
      * @throws IllegalStateException if it is another thread's cell, or its thread has no open
