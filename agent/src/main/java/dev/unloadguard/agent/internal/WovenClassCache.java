@@ -494,7 +494,7 @@ final class WovenClassCache implements ClassFileTransformer {
     }
 
     /** Every entry of a path list by absolute path, size and time; {@code null} if a directory in it is too large. */
-    private static String pathFingerprint(String pathList) throws IOException {
+    static String pathFingerprint(String pathList) throws IOException {
         StringBuilder t = new StringBuilder();
         int[] files = {0};
         java.util.Set<Path> seen = new java.util.HashSet<>();
