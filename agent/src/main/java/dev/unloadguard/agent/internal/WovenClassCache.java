@@ -68,7 +68,7 @@ import java.util.concurrent.atomic.LongAdder;
  * With a {@link WovenClassDirectory} (the agent's default), a class that misses in memory is looked
  * up in the file of its loader's <em>store key</em>, and a reusable definition is added to it. The
  * store key is everything of the memory key that holds across JVMs, as text: the agent's identity
- * (a checksum of every entry of its jar: another build never reuses old woven bytes), the checksum of the
+ * (a checksum of its jar's central directory: another build never reuses old woven bytes), the checksum of the
  * loader's jars, its lookup order, the store keys of the loaders it imports from, the guard scope and
  * guard owner ({@link Key#variantText}), and, for the parent, what determines the classes the weaver
  * reads through it ({@link #parentFingerprint}). The parent is the one part a loader's identity does
