@@ -65,8 +65,10 @@ import java.util.concurrent.atomic.LongAdder;
  * to the weaver.
  *
  * <h2>On disk, across JVM starts</h2>
- * With a {@link WovenClassDirectory} (the agent's default), a class that misses in memory is looked
- * up in the file of its loader's <em>store key</em>, and a reusable definition is added to it. The
+ * With a {@link WovenClassDirectory} (the agent's default), a class is looked up first in the store
+ * of its loader's <em>store key</em> (found once per loader and guard variant and kept in its
+ * {@link Jar}; a class answered from there is not copied into memory as well), then in memory; a
+ * reusable definition woven afresh is added to both. The
  * store key is everything of the memory key that holds across JVMs, as text: the agent's identity
  * (a checksum of its jar's central directory: another build never reuses old woven bytes), the checksum of the
  * loader's jars, its lookup order, the store keys of the loaders it imports from, the guard scope and
