@@ -111,7 +111,7 @@ final class AgentInstaller {
         Module base = Object.class.getModule();
         Module runtime = ThreadFrames.class.getModule();
         try {
-            if (Runtime.version().feature() >= 21 && base.getPackages().contains("jdk.internal.vm")
+            if (featureVersion() >= 21 && base.getPackages().contains("jdk.internal.vm")
                     && !base.isOpen("jdk.internal.vm", runtime)) {
                 inst.redefineModule(base, java.util.Set.of(), java.util.Map.of(),
                         java.util.Map.of("jdk.internal.vm", java.util.Set.of(runtime)), java.util.Set.of(), java.util.Map.of());
@@ -119,6 +119,19 @@ final class AgentInstaller {
         } catch (RuntimeException e) {
             Log.warning("could not open jdk.internal.vm to unloadguard's runtime: the close audit sees platform threads only, "
                     + "not virtual threads", e);
+        }
+    }
+
+    /**
+     * The JDK's feature version, from {@code java.specification.version} ("17", "21", ...):
+     * {@code Runtime.version()} compiles a regular expression to parse the full version, a few
+     * milliseconds of a JVM's start that nothing else here needs.
+     */
+    static int featureVersion() {
+        try {
+            return Integer.parseInt(System.getProperty("java.specification.version", ""));
+        } catch (NumberFormatException e) {
+            return Runtime.version().feature();
         }
     }
 
@@ -201,25 +214,17 @@ final class AgentInstaller {
 
     /**
      * What identifies this agent's weaving, so woven classes kept on disk are never used by
-     * another build: the runtime's checksum of every entry of the agent jar (name, size and CRC-32, read from
-     * the jar's central directory, which the JVM has open already) and the agent's version.
-     * {@code null} (the disk cache off, said at DEBUG) when the agent's classes do not come from
-     * a jar.
+     * another build: the agent's version and the runtime's checksum of the agent jar's central
+     * directory ({@link #centralDirectoryChecksum}: every entry's name, size and CRC-32, and
+     * more). {@code null} (the disk cache off, said at DEBUG) when the agent's classes do not
+     * come from a jar.
      */
     static String identity() {
         URL location = agentLocation();
         try {
             Path path = agentJar(location);
             if (path != null) {
-                JarDigests.Checksum sum = new JarDigests.Checksum();
-                try (JarFile jar = new JarFile(path.toFile(), false)) {
-                    for (Enumeration<JarEntry> e = jar.entries(); e.hasMoreElements(); ) {
-                        JarEntry entry = e.nextElement();
-                        byte[] name = entry.getName().getBytes(StandardCharsets.UTF_8);
-                        sum.update(name.length).update(name).update(entry.getSize()).update(entry.getCrc());
-                    }
-                }
-                return version() + "/" + JarDigests.hex(sum.digest());
+                return version() + "/" + JarDigests.hex(centralDirectoryChecksum(path));
             }
         } catch (IOException | URISyntaxException | RuntimeException e) {
             Log.debug(() -> "unloadguard's woven-class cache on disk is off: cannot read the agent jar " + location + ": " + e);
@@ -227,6 +232,67 @@ final class AgentInstaller {
         }
         Log.debug(() -> "unloadguard's woven-class cache on disk is off: the agent's classes do not come from a jar (" + location + ")");
         return null;
+    }
+
+    /** The longest zip end record: 22 bytes and a comment of up to 65,535. */
+    private static final int MAX_END_RECORD = 22 + 0xFFFF;
+
+    /**
+     * The runtime's checksum ({@link JarDigests.Checksum}) of a jar's central directory, read raw:
+     * one record per entry with its name, CRC-32, sizes, time and offset, so any change to any
+     * entry's content changes it (a rebuild with new times as well: then the cache is only
+     * missed). One read of the file's tail and one of the directory, no {@code JarEntry} per
+     * entry (in a JVM that just started, iterating the agent's few hundred entries through
+     * {@link JarFile} cost several milliseconds). A zip64 jar, or anything this does not
+     * recognise, falls back to {@link #entriesChecksum}.
+     */
+    static byte[] centralDirectoryChecksum(Path jar) throws IOException {
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(jar)) {
+            long size = ch.size();
+            int tailLength = (int) Math.min(size, MAX_END_RECORD);
+            java.nio.ByteBuffer tail = java.nio.ByteBuffer.allocate(tailLength).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            readFully(ch, tail, size - tailLength);
+            for (int end = tailLength - 22; end >= 0; end--) {
+                if (tail.getInt(end) != 0x06054b50) {
+                    continue;
+                }
+                long cenSize = tail.getInt(end + 12) & 0xFFFFFFFFL;
+                long cenOffset = tail.getInt(end + 16) & 0xFFFFFFFFL;
+                int commentLength = tail.getShort(end + 20) & 0xFFFF;
+                if (end + 22 + commentLength != tailLength || cenSize == 0xFFFFFFFFL || cenOffset == 0xFFFFFFFFL
+                        || cenOffset + cenSize > size - tailLength + end || cenSize > Integer.MAX_VALUE) {
+                    continue; // not the end record (a signature inside a comment), or zip64
+                }
+                java.nio.ByteBuffer cen = java.nio.ByteBuffer.allocate((int) cenSize);
+                readFully(ch, cen, cenOffset);
+                if (cenSize < 4 || cen.order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt(0) != 0x02014b50) {
+                    break;
+                }
+                return new JarDigests.Checksum().update(cen.array()).digest();
+            }
+        }
+        return entriesChecksum(jar);
+    }
+
+    private static void readFully(java.nio.channels.FileChannel ch, java.nio.ByteBuffer b, long position) throws IOException {
+        while (b.hasRemaining()) {
+            if (ch.read(b, position + b.position()) < 0) {
+                throw new java.io.EOFException("the jar ended early");
+            }
+        }
+    }
+
+    /** The checksum of every entry's name, size and CRC-32, through {@link JarFile}: the fallback. */
+    static byte[] entriesChecksum(Path jar) throws IOException {
+        JarDigests.Checksum sum = new JarDigests.Checksum();
+        try (JarFile file = new JarFile(jar.toFile(), false)) {
+            for (Enumeration<JarEntry> e = file.entries(); e.hasMoreElements(); ) {
+                JarEntry entry = e.nextElement();
+                byte[] name = entry.getName().getBytes(StandardCharsets.UTF_8);
+                sum.update(name.length).update(name).update(entry.getSize()).update(entry.getCrc());
+            }
+        }
+        return sum.digest();
     }
 
     /** The transformer this copy of the agent installed, or {@code null} (diagnostics, tests). */
@@ -244,6 +310,18 @@ final class AgentInstaller {
      * the package may have been defined from another class path entry first), or {@code "dev"}.
      */
     static String version() {
+        String v = version;
+        if (v == null) {
+            v = readVersion();
+            version = v; // racy but idempotent: every thread computes the same string
+        }
+        return v;
+    }
+
+    /** {@link #version}, read once: the manifest is read from the jar, which costs a few milliseconds at start. */
+    private static volatile String version;
+
+    private static String readVersion() {
         String v = null;
         URL location = agentLocation();
         try {

@@ -65,10 +65,12 @@ import java.util.concurrent.atomic.LongAdder;
  * to the weaver.
  *
  * <h2>On disk, across JVM starts</h2>
- * With a {@link WovenClassDirectory} (the agent's default), a class that misses in memory is looked
- * up in the file of its loader's <em>store key</em>, and a reusable definition is added to it. The
+ * With a {@link WovenClassDirectory} (the agent's default), a class is looked up first in the store
+ * of its loader's <em>store key</em> (found once per loader and guard variant and kept in its
+ * {@link Jar}; a class answered from there is not copied into memory as well), then in memory; a
+ * reusable definition woven afresh is added to both. The
  * store key is everything of the memory key that holds across JVMs, as text: the agent's identity
- * (a checksum of every entry of its jar: another build never reuses old woven bytes), the checksum of the
+ * (a checksum of its jar's central directory: another build never reuses old woven bytes), the checksum of the
  * loader's jars, its lookup order, the store keys of the loaders it imports from, the guard scope and
  * guard owner ({@link Key#variantText}), and, for the parent, what determines the classes the weaver
  * reads through it ({@link #parentFingerprint}). The parent is the one part a loader's identity does
@@ -115,6 +117,7 @@ final class WovenClassCache implements ClassFileTransformer {
     private final LongAdder hits = new LongAdder();
     private final LongAdder diskHits = new LongAdder();
     private final LongAdder woven = new LongAdder();
+    private final LongAdder storeLookups = new LongAdder();
     /** The parent fingerprint of the application class loader; computed once, guarded by this. */
     private String appFingerprint;
     private final LongAdder jarsRead = new LongAdder();
@@ -170,9 +173,37 @@ final class WovenClassCache implements ClassFileTransformer {
         if (maxBytes == 0 || classBeingRedefined != null || className == null || classfileBuffer == null) {
             return weaver.transform(loader, className, classBeingRedefined, protectionDomain, classfileBuffer);
         }
-        Key key = key(loader, className, classfileBuffer);
+        Object jar = identityOf(loader);
+        if (jar == NOT_CACHED) {
+            woven.increment();
+            return weaver.define(loader, className, null, classfileBuffer).classfile();
+        }
+        Jar id = (Jar) jar;
+        int variant = variant(loader);
         WovenClassDirectory.Store store = null;
-        if (key != null && weaver.mayReuse(loader, className)) {
+        Key key = null;
+        if (weaver.mayReuse(loader, className)) {
+            // The disk store first, when the loader has one: it holds every class of this jar and
+            // variant that this JVM wove too (Store.add), and a hit there needs no hash of the
+            // bytes and no copy kept in memory (a start from a warm cache: one lookup, one
+            // comparison, one copy per class).
+            store = store(id, variant);
+            WovenClassDirectory.Stored stored = null;
+            try {
+                stored = store == null ? null : store.get(className);
+            } catch (RuntimeException e) {
+                // never an error for the plugin, nor a class left unguarded (a transformer that throws
+                // has its answer ignored): weave it; the file was logged when it was read
+                Log.debug(() -> "unloadguard's woven-class cache could not look up " + className + ": " + e);
+                store = null;
+            }
+            if (stored != null && sameInput(stored, classfileBuffer)) {
+                byte[] out = stored.output(); // a new copy each time: the JVM and later transformers may write to it
+                GuardTransformer.countReused(new GuardTransformer.Definition(out, stored.methodsGuarded, true));
+                diskHits.increment();
+                return out;
+            }
+            key = key(id, variant, className, classfileBuffer);
             Entry hit;
             synchronized (this) {
                 hit = entries.get(key);
@@ -183,32 +214,12 @@ final class WovenClassCache implements ClassFileTransformer {
                 byte[] out = hit.definition.classfile();
                 return out == null ? null : out.clone(); // the JVM and later transformers get their own copy
             }
-            store = store(key);
-            WovenClassDirectory.Stored stored = null;
-            try {
-                stored = store == null ? null : store.get(className);
-            } catch (RuntimeException e) {
-                // never an error for the plugin, nor a class left unguarded (a transformer that throws
-                // has its answer ignored): weave it; the file was logged when it was read
-                Log.debug(() -> "unloadguard's woven-class cache could not look up " + className + ": " + e);
-                store = null;
-            }
-            if (stored != null) {
-                if (sameInput(stored, classfileBuffer)) {
-                    byte[] out = stored.output();
-                    GuardTransformer.Definition d = new GuardTransformer.Definition(out, stored.methodsGuarded, true);
-                    GuardTransformer.countReused(d);
-                    diskHits.increment();
-                    put(key, new Entry(classfileBuffer.clone(), d));
-                    return out == null ? null : out.clone();
-                }
-            }
         }
         woven.increment();
         GuardTransformer.Definition d = weaver.define(loader, className, null, classfileBuffer);
-        if (key != null && d.reusable()) {
+        if (d.reusable()) {
             byte[] input = classfileBuffer.clone(); // shared by both: never written to
-            put(key, new Entry(input, d));
+            put(key != null ? key : key(id, variant, className, classfileBuffer), new Entry(input, d));
             if (store != null) {
                 try {
                     store.add(className, new WovenClassDirectory.Stored(input, d.methodsGuarded(), d.classfile()));
@@ -225,12 +236,25 @@ final class WovenClassCache implements ClassFileTransformer {
         return stored.inputEquals(classfile);
     }
 
-    /** The disk store of the key's loader and variant, or {@code null} if it is not kept on disk. */
-    private WovenClassDirectory.Store store(Key key) {
-        if (disk == null || key.jar.persistentText == null) {
+    /**
+     * The disk store of the loader's jar and variant, or {@code null} if it is not kept on disk;
+     * looked up once per loader and variant, then kept in its {@link Jar} (the store's key text is
+     * a few hundred characters: building and hashing it per class cost more than the class's
+     * comparison).
+     */
+    private WovenClassDirectory.Store store(Jar jar, int variant) {
+        if (disk == null || jar.persistentText == null) {
             return null;
         }
-        return disk.store(key.jar.persistentText + key.variantText());
+        synchronized (jar) {
+            WovenClassDirectory.Store s = jar.stores[variant];
+            if (s == null) {
+                s = disk.store(jar.persistentText + Key.variantText(variant));
+                jar.stores[variant] = s;
+                storeLookups.increment();
+            }
+            return s;
+        }
     }
 
     /** Classes answered from memory so far (tests, diagnostics). */
@@ -246,6 +270,11 @@ final class WovenClassCache implements ClassFileTransformer {
     /** Classes handed to the weaver so far, retransformations excluded (tests, diagnostics). */
     long woven() {
         return woven.sum();
+    }
+
+    /** Disk stores looked up by their key text so far: once per loader and variant (tests, diagnostics). */
+    long storeLookups() {
+        return storeLookups.sum();
     }
 
     /** Jar files read whole for their digest so far (tests, diagnostics). */
@@ -275,16 +304,20 @@ final class WovenClassCache implements ClassFileTransformer {
         }
     }
 
-    /** The key of {@code className} defined by {@code loader}, or {@code null} if its loader is not cached. */
-    private Key key(ClassLoader loader, String className, byte[] classfile) {
-        Object jar = identityOf(loader);
-        if (jar == NOT_CACHED) {
-            return null;
-        }
+    /**
+     * What of the loader's state besides its jar the weaving depends on, as three bits:
+     * {@link Key#ENTRIES} (its epoch guards entries, not only release paths), {@link Key#BOOT_BRIDGE}
+     * (woven against the bootstrap bridge), {@link Key#EPOCH_FIELD} (it defines the epoch class).
+     */
+    private static int variant(ClassLoader loader) {
         ReleaseEpoch epoch = Epochs.of(loader);
-        boolean entries = epoch != null && epoch.guardsEntries();
-        return new Key((Jar) jar, className, entries, Epochs.needsBootBridge(loader), PluginEpochClass.definedBy(loader),
-                Arrays.hashCode(classfile));
+        return (epoch != null && epoch.guardsEntries() ? Key.ENTRIES : 0) | (Epochs.needsBootBridge(loader) ? Key.BOOT_BRIDGE : 0)
+                | (PluginEpochClass.definedBy(loader) ? Key.EPOCH_FIELD : 0);
+    }
+
+    /** The memory key of {@code className} defined by a loader of {@code jar} and {@code variant}. */
+    private static Key key(Jar jar, int variant, String className, byte[] classfile) {
+        return new Key(jar, className, variant, Arrays.hashCode(classfile));
     }
 
     /** The loader's {@link #identify identity}, computed once per loader. */
@@ -454,13 +487,16 @@ final class WovenClassCache implements ClassFileTransformer {
 
     private static String jdkFingerprint() throws IOException {
         String append = pathFingerprint(System.getProperty("jdk.boot.class.path.append", ""));
-        return "java.home=" + System.getProperty("java.home") + "\nversion=" + Runtime.version() + "\nvm="
-                + System.getProperty("java.vm.name") + " " + System.getProperty("java.vm.version") + "\nboot.append="
-                + append + "\n";
+        // The version as the property holds it, not Runtime.version(): parsing that compiles a
+        // regular expression, milliseconds in a JVM that just started (the same information).
+        return new StringBuilder(256).append("java.home=").append(System.getProperty("java.home"))
+                .append("\nversion=").append(System.getProperty("java.runtime.version"))
+                .append("\nvm=").append(System.getProperty("java.vm.name")).append(' ').append(System.getProperty("java.vm.version"))
+                .append("\nboot.append=").append(append).append('\n').toString();
     }
 
     /** Every entry of a path list by absolute path, size and time; {@code null} if a directory in it is too large. */
-    private static String pathFingerprint(String pathList) throws IOException {
+    static String pathFingerprint(String pathList) throws IOException {
         StringBuilder t = new StringBuilder();
         int[] files = {0};
         java.util.Set<Path> seen = new java.util.HashSet<>();
@@ -511,19 +547,43 @@ final class WovenClassCache implements ClassFileTransformer {
                 }
             }
         } else if (Files.isDirectory(p)) {
-            try (java.util.stream.Stream<Path> walk = Files.walk(p)) {
-                for (Path f : (Iterable<Path>) walk.filter(Files::isRegularFile).sorted()::iterator) {
-                    if (++files[0] > MAX_CLASS_PATH_FILES) {
-                        return false;
-                    }
-                    BasicFileAttributes a = Files.readAttributes(f, BasicFileAttributes.class);
-                    t.append(p.relativize(f)).append(' ').append(a.size()).append(' ')
-                            .append(a.lastModifiedTime().to(TimeUnit.NANOSECONDS)).append(',');
-                }
+            java.util.List<Path> regular = new java.util.ArrayList<>();
+            if (!regularFiles(p, regular, files)) {
+                return false;
+            }
+            regular.sort(null);
+            for (Path f : regular) {
+                BasicFileAttributes a = Files.readAttributes(f, BasicFileAttributes.class);
+                t.append(p.relativize(f)).append(' ').append(a.size()).append(' ')
+                        .append(a.lastModifiedTime().to(TimeUnit.NANOSECONDS)).append(',');
             }
             t.append(";\n");
         } else {
             t.append("-;\n");
+        }
+        return true;
+    }
+
+    /**
+     * Adds the regular files under {@code dir} to {@code out}, as {@code Files.walk(dir)} filtered
+     * by {@code Files::isRegularFile} would (links to files followed, links to directories not
+     * descended into), without a stream or a lambda: in a JVM that just started, setting those up
+     * cost more than the walk. False once more than {@value #MAX_CLASS_PATH_FILES} files were seen.
+     */
+    private static boolean regularFiles(Path dir, java.util.List<Path> out, int[] files) throws IOException {
+        try (java.nio.file.DirectoryStream<Path> entries = Files.newDirectoryStream(dir)) {
+            for (Path f : entries) {
+                if (Files.isDirectory(f, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                    if (!regularFiles(f, out, files)) {
+                        return false;
+                    }
+                } else if (Files.isRegularFile(f)) {
+                    if (++files[0] > MAX_CLASS_PATH_FILES) {
+                        return false;
+                    }
+                    out.add(f);
+                }
+            }
         }
         return true;
     }
@@ -540,6 +600,8 @@ final class WovenClassCache implements ClassFileTransformer {
         /** Its part of the disk key ({@link #persistentText}), or {@code null}: memory only. */
         final String persistentText;
         final int hash;
+        /** Its disk store per {@linkplain #variant variant}, once looked up; guarded by this. */
+        final WovenClassDirectory.Store[] stores = new WovenClassDirectory.Store[Key.VARIANTS];
 
         Jar(byte[] sha256, Object parent, String lookupOrder, Map<String, Jar> imports, String persistentText) {
             this.sha256 = sha256;
@@ -569,24 +631,27 @@ final class WovenClassCache implements ClassFileTransformer {
     }
 
     /**
-     * A class's key in memory. To add a field: add it here (equals, hashCode), in {@link #key}, and
-     * in {@link #variantText} unless it is the class's name or bytes: the disk keeps a file per
-     * jar and variant, and a field missing there would let one variant's bytes answer for another.
+     * A class's key in memory. To add what the weaving depends on besides the jar, the class's
+     * name and its bytes: a bit of the variant here, set in {@link WovenClassCache#variant}, and a
+     * line in {@link #variantText}: the disk keeps a file per jar and variant, and a bit missing
+     * there would let one variant's bytes answer for another.
      */
     private static final class Key {
+        static final int ENTRIES = 1;
+        static final int BOOT_BRIDGE = 2;
+        static final int EPOCH_FIELD = 4;
+        static final int VARIANTS = 8;
+
         final Jar jar;
         final String className;
-        final boolean entries;
-        final boolean bootBridge;
-        final boolean epochField;
+        /** {@link #ENTRIES}, {@link #BOOT_BRIDGE} and {@link #EPOCH_FIELD}: see {@link WovenClassCache#variant}. */
+        final int variant;
         final int bytesHash;
 
-        Key(Jar jar, String className, boolean entries, boolean bootBridge, boolean epochField, int bytesHash) {
+        Key(Jar jar, String className, int variant, int bytesHash) {
             this.jar = jar;
             this.className = className;
-            this.entries = entries;
-            this.bootBridge = bootBridge;
-            this.epochField = epochField;
+            this.variant = variant;
             this.bytesHash = bytesHash;
         }
 
@@ -596,20 +661,19 @@ final class WovenClassCache implements ClassFileTransformer {
                 return false;
             }
             Key k = (Key) o;
-            return bytesHash == k.bytesHash && entries == k.entries && bootBridge == k.bootBridge && epochField == k.epochField
-                    && className.equals(k.className) && jar.equals(k.jar);
+            return bytesHash == k.bytesHash && variant == k.variant && className.equals(k.className) && jar.equals(k.jar);
         }
 
         @Override
         public int hashCode() {
-            return ((jar.hashCode() * 31 + className.hashCode()) * 31 + bytesHash) * 8 + (epochField ? 4 : 0) + (entries ? 2 : 0)
-                    + (bootBridge ? 1 : 0);
+            return ((jar.hashCode() * 31 + className.hashCode()) * 31 + bytesHash) * VARIANTS + variant;
         }
 
         /** Every field but the jar, the class name and its bytes, for the disk key: one line each. */
-        String variantText() {
-            return "scope=" + (entries ? "ENTRIES" : "RELEASE_PATHS") + "\nguard=" + (bootBridge ? "boot-bridge" : "release-guard")
-                    + "\nepoch=" + (epochField ? "field" : "constant") + "\n";
+        static String variantText(int variant) {
+            return "scope=" + ((variant & ENTRIES) != 0 ? "ENTRIES" : "RELEASE_PATHS")
+                    + "\nguard=" + ((variant & BOOT_BRIDGE) != 0 ? "boot-bridge" : "release-guard")
+                    + "\nepoch=" + ((variant & EPOCH_FIELD) != 0 ? "field" : "constant") + "\n";
         }
     }
 

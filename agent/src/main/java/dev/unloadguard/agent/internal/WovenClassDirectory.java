@@ -437,40 +437,51 @@ final class WovenClassDirectory {
         Map<String, Stored> classes = new HashMap<>(Math.max(16, n * 4 / 3 + 1));
         int end = bytes.length - 16;
         int p = b.position();
-        for (int i = 0; i < n; i++) { // plain array reads: see format
-            if (end - p < 4) {
-                throw new Corrupt("truncated in class " + i);
-            }
-            int nameLen = getInt(bytes, p);
-            p += 4;
-            if (nameLen < 0 || nameLen > end - p) {
-                throw new Corrupt("a name of length " + nameLen);
-            }
-            String name = new String(bytes, p, nameLen, StandardCharsets.UTF_8);
-            p += nameLen;
-            if (end - p < 4) {
-                throw new Corrupt("truncated in class " + name);
-            }
-            int inLen = getInt(bytes, p);
-            int inOff = p + 4;
-            if (inLen < 0 || inLen > end - inOff - 8) {
-                throw new Corrupt("a class of length " + inLen);
-            }
-            p = inOff + inLen;
-            int guarded = getInt(bytes, p);
-            int len = getInt(bytes, p + 4);
-            int outOff = p + 8;
-            if (len < -1 || len > end - outOff) {
-                throw new Corrupt("a class of length " + len);
-            }
-            p = outOff + Math.max(len, 0);
-            classes.put(name, new Stored(bytes, inOff, inLen, guarded, len < 0 ? null : bytes, outOff, Math.max(len, 0)));
+        for (int i = 0; i < n; i++) {
+            p = parseClass(bytes, p, end, i, classes);
         }
         b.position(p);
         if (b.position() != bytes.length - 16) {
             throw new Corrupt("bytes after the last class");
         }
         return classes;
+    }
+
+    /**
+     * One class's record at {@code p} into {@code classes}; returns where the next one starts.
+     * Plain array reads (see format), and a method of its own rather than the body of the loop
+     * over the classes: in a JVM that just started, the JIT compiles a method called a few
+     * hundred times long before it compiles a loop that runs ten thousand times once, so most
+     * records are read by compiled code.
+     */
+    private static int parseClass(byte[] bytes, int p, int end, int i, Map<String, Stored> classes) throws Corrupt {
+        if (end - p < 4) {
+            throw new Corrupt("truncated in class " + i);
+        }
+        int nameLen = getInt(bytes, p);
+        p += 4;
+        if (nameLen < 0 || nameLen > end - p) {
+            throw new Corrupt("a name of length " + nameLen);
+        }
+        String name = new String(bytes, p, nameLen, StandardCharsets.UTF_8);
+        p += nameLen;
+        if (end - p < 4) {
+            throw new Corrupt("truncated in class " + name);
+        }
+        int inLen = getInt(bytes, p);
+        int inOff = p + 4;
+        if (inLen < 0 || inLen > end - inOff - 8) {
+            throw new Corrupt("a class of length " + inLen);
+        }
+        p = inOff + inLen;
+        int guarded = getInt(bytes, p);
+        int len = getInt(bytes, p + 4);
+        int outOff = p + 8;
+        if (len < -1 || len > end - outOff) {
+            throw new Corrupt("a class of length " + len);
+        }
+        classes.put(name, new Stored(bytes, inOff, inLen, guarded, len < 0 ? null : bytes, outOff, Math.max(len, 0)));
+        return outOff + Math.max(len, 0);
     }
 
     private static String string(ByteBuffer b) throws Corrupt {

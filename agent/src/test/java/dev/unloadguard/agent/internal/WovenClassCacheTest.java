@@ -437,6 +437,38 @@ class WovenClassCacheTest {
         assertEquals(2, otherContent.woven());
     }
 
+    /**
+     * A warm start's class comes from the store alone: each answer is a copy of its own (the JVM
+     * may write to it), nothing of it is kept in memory besides the store, and the store is looked
+     * up by its key text once per loader and variant, not once per class.
+     */
+    @Test
+    void aClassFromDiskIsAFreshCopyKeptNowhereElseAndItsStoreIsLookedUpOncePerLoaderAndVariant() throws Exception {
+        Path jar = jar("warm", true);
+        WovenClassCache first = onDisk(cacheDir(), "agent-1");
+        List<byte[]> woven = defineAll(first, jar, true);
+        first.disk().flush(true);
+        assertEquals(1, first.storeLookups());
+
+        WovenClassCache restarted = onDisk(cacheDir(), "agent-1");
+        try (JarLoader l = new JarLoader(jar, true)) {
+            byte[] input = classFile(jar, "p/Cb");
+            byte[] one = restarted.transform(l, "p/Cb", null, null, input);
+            byte[] two = restarted.transform(l, "p/Cb", null, null, input);
+            assertArrayEquals(woven.get(0), one);
+            assertNotSame(one, two, "each definition gets its own copy");
+            Arrays.fill(one, (byte) 0);
+            assertArrayEquals(woven.get(0), restarted.transform(l, "p/Cb", null, null, input), "a copy written to changes nothing stored");
+            assertArrayEquals(woven.get(1), restarted.transform(l, "p/Plain", null, null, classFile(jar, "p/Plain")));
+            assertEquals(4, restarted.diskHits());
+            assertEquals(0, restarted.hits());
+            assertEquals(0, restarted.size()[0], "nothing copied into the memory cache: the store holds it");
+            assertEquals(1, restarted.storeLookups(), "one loader, one variant: one look-up by key text");
+        }
+        defineAll(restarted, jar, false); // another loader, another variant (release paths only)
+        assertEquals(2, restarted.storeLookups());
+    }
+
     /** A torn, truncated or garbled file is ignored (the classes woven again) and rewritten. */
     @Test
     void aCorruptFileIsIgnoredAndRewritten() throws Exception {
