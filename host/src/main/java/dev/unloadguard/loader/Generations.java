@@ -6,6 +6,7 @@ import java.lang.ref.ReferenceQueue;
 import java.lang.ref.WeakReference;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Set;
@@ -64,7 +65,15 @@ final class Generations {
 
     /** The loaded generations, in load order. */
     synchronized List<Plugin> loaded() {
-        return byId.values().stream().flatMap(List::stream).filter(Generations::loaded).collect(Collectors.toUnmodifiableList());
+        List<Plugin> out = new ArrayList<>();                // a loop, not a stream: it runs at every load and unload
+        for (List<Plugin> generations : byId.values()) {
+            for (Plugin p : generations) {
+                if (loaded(p)) {
+                    out.add(p);
+                }
+            }
+        }
+        return Collections.unmodifiableList(out);
     }
 
     synchronized Optional<Plugin> newestLoaded(String id) {
@@ -72,7 +81,13 @@ final class Generations {
     }
 
     private Optional<Plugin> newest(String id, Predicate<Plugin> which) {
-        return byId.getOrDefault(id, List.of()).stream().filter(which).reduce((older, newer) -> newer);
+        List<Plugin> generations = byId.getOrDefault(id, List.of());
+        for (int i = generations.size() - 1; i >= 0; i--) {
+            if (which.test(generations.get(i))) {
+                return Optional.of(generations.get(i));
+            }
+        }
+        return Optional.empty();
     }
 
     /**

@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
 import java.util.ServiceConfigurationError;
 import java.util.ServiceLoader;
@@ -101,7 +102,8 @@ final class PluginJars {
      */
     static String onlyProviderName(String services) {
         String only = null;
-        for (String line : services.split("\\r\\n|\\r|\\n", -1)) {
+        for (Iterator<String> lines = services.lines().iterator(); lines.hasNext(); ) { // \n, \r\n or \r, as ServiceLoader; no regex per load
+            String line = lines.next();
             int hash = line.indexOf('#');
             String ln = (hash >= 0 ? line.substring(0, hash) : line).trim();
             if (ln.isEmpty()) {

@@ -197,6 +197,7 @@ class LoadPathTest {
         assertEquals("lazy.LazyDriver", PluginJars.onlyProviderName("# the driver\r\n\n  lazy.LazyDriver  # it\nlazy.LazyDriver\n"));
         assertNull(PluginJars.onlyProviderName("a.First\nb.Second\n"), "two drivers: ServiceLoader's path and its message");
         assertNull(PluginJars.onlyProviderName("# nothing\n"));
+        assertNull(PluginJars.onlyProviderName("a.First\rb.Second"), "a lone carriage return ends a line too, as in ServiceLoader");
         assertNull(PluginJars.onlyProviderName("1bad.Name\n"));
         Path commented = jar("commented", entriesWith(plugin, "# the driver\r\n\n  lazy.LazyDriver  # it\nlazy.LazyDriver\n"));
         try (PluginLoader loader = builder().build()) {
