@@ -69,9 +69,10 @@ import java.util.stream.Stream;
  * by one does not is a frame that appears during the scan (after that thread was read); the global
  * dump sees it only if it appeared before its instant, and neither sees one that appears after it
  * (no scan can: the audit checks the threads inside before the close, the gate and the barrier
- * keep new ones out). So both keep the same promise, and the one thread at a time costs on JDK 25
- * about 8 µs of CPU for 7 threads against 35-45 µs and a global safepoint for the dump (measured
- * in docs/performance.md). Virtual threads were always read one at a time.
+ * keep new ones out). So both keep the same promise, and one thread at a time costs on JDK 25
+ * about 2 µs per thread and stops no other thread, where the dump costs 30-45 µs of CPU for a few
+ * threads and a global safepoint (measured in docs/performance.md). Virtual threads were always
+ * read one at a time.
  *
  * <p>Used by one thread at a time per audit; the scans themselves are racy snapshots by nature
  * (threads start, end and move while the VM walks them), which is what the grace is for.
