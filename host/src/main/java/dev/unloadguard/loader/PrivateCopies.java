@@ -14,6 +14,9 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.jar.JarFile;
 
@@ -44,7 +47,12 @@ import java.util.jar.JarFile;
  * <li>the load that created it fails ({@link #discardIfCreated}: a failed load leaves no file it
  *     made; a copy it reused, which existed before, stays), or</li>
  * <li>the {@link PluginLoader} is closed ({@link #close}; copies still used by generations that did
- *     not unload go when they do).</li>
+ *     not unload go when they do), or</li>
+ * <li>the JVM exits, for a directory this class made in {@code java.io.tmpdir} (no
+ *     {@code copyDirectory} configured): one shutdown hook for the JVM deletes every such directory
+ *     still on disk with what is left in it, so a host that never closes its loader, or exits with
+ *     plugins loaded, leaves no {@code unloadguard-plugins-*} behind. A configured directory is the
+ *     host's: only the copies are ours there, and they go as above.</li>
  * </ul>
  * A copy found missing when it is about to be reused (a temporary-file cleaner) is made again.
  *
@@ -119,7 +127,7 @@ final class PrivateCopies {
                     directory = Files.createDirectories(configured);
                 } else {
                     directory = Files.createTempDirectory("unloadguard-plugins-");
-                    directory.toFile().deleteOnExit(); // removed at exit if empty
+                    deleteAtExit(directory);
                 }
             } catch (IOException e) {
                 throw new IllegalStateException("cannot create the directory for private plugin copies"
@@ -416,16 +424,21 @@ final class PrivateCopies {
         }
         try {
             if (Files.isDirectory(copy, LinkOption.NOFOLLOW_LINKS)) {
-                try (java.util.stream.Stream<Path> walk = Files.walk(copy)) {
-                    for (Path p : (Iterable<Path>) walk.sorted(java.util.Comparator.reverseOrder())::iterator) {
-                        Files.deleteIfExists(p);
-                    }
-                }
+                deleteTree(copy);
                 return;
             }
             Files.deleteIfExists(copy);
         } catch (IOException | java.io.UncheckedIOException e) {
             LOG.log(System.Logger.Level.WARNING, "could not delete the private plugin copy " + copy, e);
+        }
+    }
+
+    /** Deletes a directory with everything in it; links are not followed (a link is deleted, not its target). */
+    private static void deleteTree(Path directory) throws IOException {
+        try (java.util.stream.Stream<Path> walk = Files.walk(directory)) {
+            for (Path p : (Iterable<Path>) walk.sorted(java.util.Comparator.reverseOrder())::iterator) {
+                Files.deleteIfExists(p);
+            }
         }
     }
 
@@ -451,11 +464,45 @@ final class PrivateCopies {
         }
     }
 
+    /** Temporary copy directories made in this JVM and still on disk: the exit hook deletes them. */
+    private static final Set<Path> TEMPORARY = ConcurrentHashMap.newKeySet();
+    private static final AtomicBoolean EXIT_HOOK = new AtomicBoolean();
+
+    /**
+     * Has {@code temporary} deleted, with everything in it, when the JVM exits. One hook for the
+     * JVM, which references only paths (never a loader or a copy's open file); its thread has no
+     * context class loader and inherits no thread locals, so it pins no plugin either.
+     */
+    private static void deleteAtExit(Path temporary) {
+        TEMPORARY.add(temporary);
+        if (EXIT_HOOK.compareAndSet(false, true)) {
+            Thread hook = new Thread(null, PrivateCopies::deleteTemporaryDirectories, "unloadguard-copies-at-exit", 0, false);
+            hook.setContextClassLoader(null);
+            try {
+                Runtime.getRuntime().addShutdownHook(hook);
+            } catch (IllegalStateException shuttingDown) {
+                // the JVM is exiting already: the directory stays, as it would have before
+            }
+        }
+    }
+
+    private static void deleteTemporaryDirectories() {
+        for (Path d : TEMPORARY) {
+            try {
+                deleteTree(d);
+            } catch (IOException | java.io.UncheckedIOException | SecurityException e) {
+                // at exit there is no one left to tell but the log
+                LOG.log(System.Logger.Level.DEBUG, "could not delete the private plugin copies in " + d, e);
+            }
+        }
+    }
+
     /** Removes the directory if this loader created it and it is empty. */
     synchronized void deleteDirectoryIfEmpty() {
         if (directory != null && configured == null) {
             try {
                 Files.deleteIfExists(directory);
+                TEMPORARY.remove(directory);
                 directory = null;
             } catch (DirectoryNotEmptyException e) {
                 // generations still loaded (or leaked copies): keep it

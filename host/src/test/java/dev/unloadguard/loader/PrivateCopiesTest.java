@@ -256,6 +256,37 @@ class PrivateCopiesTest {
         }
     }
 
+    /**
+     * A JVM that exits with a plugin loaded and its loader never closed leaves no temporary copy
+     * directory: the exit hook deletes it with the copy in it (before it, {@code deleteOnExit}
+     * removed it only if empty, and a kept or used copy is never empty).
+     */
+    @Test
+    void aJvmThatExitsWithoutClosingItsLoaderLeavesNoTemporaryCopies() throws Exception {
+        Path jar = jar(dir.resolve("exit.jar"), "v1");
+        Path tmp = Files.createDirectories(dir.resolve("tmp"));
+        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Djava.io.tmpdir=" + tmp, "-cp", System.getProperty("java.class.path"),
+                LoadAndExit.class.getName(), jar.toString()).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), out);
+        assertEquals(0, p.exitValue(), out);
+        assertTrue(out.contains("copy at " + tmp), "the copy was made in the temporary directory: " + out);
+        try (java.util.stream.Stream<Path> left = Files.list(tmp)) {
+            assertEquals(List.of(), left.toList(), "nothing left in java.io.tmpdir: " + out);
+        }
+    }
+
+    /** Loads the jar at {@code args[0]} with the default copy directory and exits without unloading or closing. */
+    static final class LoadAndExit {
+        public static void main(String[] args) throws Exception {
+            PluginLoader loader = PluginLoader.builder().allowUnguardedUnload(true).collectionTimeout(Duration.ZERO).build();
+            Plugin p = loader.load(Path.of(args[0]));
+            System.out.println("copy at " + copyOf(p));
+            System.exit(0);
+        }
+    }
+
     /** Changes one byte of {@code file} in place, its length kept. */
     private static void tamper(Path file) throws IOException {
         byte[] b = Files.readAllBytes(file);
