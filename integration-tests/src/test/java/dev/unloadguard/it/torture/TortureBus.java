@@ -193,6 +193,14 @@ public final class TortureBus {
     /** Forgets a thread that will run no more tails (it is about to end). */
     static void forget(Thread t) {
         TAIL_DONE.remove(t);
+    }
+
+    /**
+     * Forgets a caller's call numbers: by the host, once the caller was joined. Not when the caller
+     * ends: the detector may still be between its two reads of them (a caller refused ends at
+     * once), and a caller seen refusing must still show the call it refused.
+     */
+    static void forgetCalls(Thread t) {
         CALL_SEQ.remove(t);
         BEGUN_SEQ.remove(t);
     }

@@ -259,6 +259,7 @@ public final class TortureScenario {
                         + java.util.Arrays.toString(t.getStackTrace());
             }
             detector.untrack(t);
+            TortureBus.forgetCalls(t);
         }
         if (!helperQuiescent(cache)) {
             aborted = "the helper's worker did not finish its queued drops in " + JOIN_BOUND_MILLIS + " ms";
