@@ -24,6 +24,9 @@ import org.awaitility.Awaitility;
  */
 public final class ChildJvm implements AutoCloseable {
 
+    /** How long {@link #close()} waits for the child to exit after SIGTERM. */
+    private static final int GRACEFUL_EXIT_SECONDS = 10;
+
     private final Process process;
     private final List<String> lines = new CopyOnWriteArrayList<>();
     private final BufferedWriter stdin;
@@ -135,8 +138,23 @@ public final class ChildJvm implements AutoCloseable {
         return process.exitValue();
     }
 
+    /**
+     * Ends the child as an operator would (SIGTERM: its shutdown hooks run, so it deletes its
+     * temporary plugin copies), and forcibly only if it has not exited after
+     * {@value #GRACEFUL_EXIT_SECONDS} s. A forcible end runs no hook and would leave its
+     * {@code unloadguard-plugins-*} directories behind.
+     */
     @Override
     public void close() {
+        process.destroy();
+        try {
+            if (process.waitFor(GRACEFUL_EXIT_SECONDS, TimeUnit.SECONDS)) {
+                return;
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         process.destroyForcibly();
     }
+
 }
