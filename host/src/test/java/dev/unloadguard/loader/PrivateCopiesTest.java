@@ -210,7 +210,7 @@ class PrivateCopiesTest {
                     Files.readAttributes(one.file(), java.nio.file.attribute.BasicFileAttributes.class);
             if (a.fileKey() != null) {
                 assertArrayEquals(new dev.unloadguard.epoch.internal.JarDigests.Checksum().update(content).digest(),
-                        dev.unloadguard.epoch.internal.JarDigests.known(dev.unloadguard.epoch.internal.JarDigests.identity(one.file(), a)),
+                        dev.unloadguard.epoch.internal.JarDigests.known(dev.unloadguard.epoch.internal.JarDigests.identity(a)),
                         "left for the agent, read whole up to " + readWhole + " bytes");
             }
             jar(jar, "2");
