@@ -66,7 +66,7 @@ import java.util.concurrent.atomic.LongAdder;
  *
  * <h2>On disk, across JVM starts</h2>
  * With a {@link WovenClassDirectory} (the agent's default), a class is looked up first in the store
- * of its loader's <em>store key</em> (found once per loader and guard variant and kept in its
+ * of its loader's <em>store key</em> (found once per loader identity and guard variant, and kept in its
  * {@link Jar}; a class answered from there is not copied into memory as well), then in memory; a
  * reusable definition woven afresh is added to both. The
  * store key is everything of the memory key that holds across JVMs, as text: the agent's identity
@@ -247,9 +247,9 @@ final class WovenClassCache implements ClassFileTransformer {
 
     /**
      * The disk store of the loader's jar and variant, or {@code null} if it is not kept on disk;
-     * looked up once per loader and variant, then kept in its {@link Jar} (the store's key text is
-     * a few hundred characters: building and hashing it per class cost more than the class's
-     * comparison).
+     * looked up once per loader identity (loaders of one content share it) and variant, then kept
+     * in its {@link Jar} (the store's key text is a few hundred characters: building and hashing
+     * it per class cost more than the class's comparison).
      */
     private WovenClassDirectory.Store store(Jar jar, int variant) {
         if (disk == null || jar.persistentText == null) {
@@ -281,7 +281,7 @@ final class WovenClassCache implements ClassFileTransformer {
         return woven.sum();
     }
 
-    /** Disk stores looked up by their key text so far: once per loader and variant (tests, diagnostics). */
+    /** Disk stores looked up by their key text so far: once per loader identity and variant (tests, diagnostics). */
     long storeLookups() {
         return storeLookups.sum();
     }
