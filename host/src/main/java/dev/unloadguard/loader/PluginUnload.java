@@ -4,6 +4,7 @@ import dev.unloadguard.device.internal.PluginDevices;
 import dev.unloadguard.epoch.BarrierOutcome;
 import java.lang.System.Logger.Level;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Collectors;
 
@@ -75,8 +76,11 @@ final class PluginUnload extends UnloadSequence {
     @Override
     UnloadReports.Kept close() {
         PluginDevices devices = plugin.devices();
-        UnloadReports.Kept kept = new UnloadReports.Kept(devices.createdCount(),
-                devices.releaseFailures().stream().map(Object::toString).collect(Collectors.toList()));
+        List<String> failures = new ArrayList<>();
+        for (Object f : devices.releaseFailures()) { // usually none: no stream set up for nothing
+            failures.add(f.toString());
+        }
+        UnloadReports.Kept kept = new UnloadReports.Kept(devices.createdCount(), failures);
         if (!rollback) {
             owner.beforeClose(plugin);
         }

@@ -270,7 +270,20 @@ final class PrivateCopies {
             if (bytes == null) {
                 return Files.mismatch(jar, copy) == -1L;
             }
-            return Files.size(copy) == bytes.length && java.util.Arrays.equals(bytes, Files.readAllBytes(copy));
+            // One open and reads into a buffer of at most 64 KB, compared as they come: no stat for
+            // the size and no array as large as the jar (a byte more than the jar, or fewer, is a
+            // difference too).
+            try (java.nio.channels.SeekableByteChannel in = Files.newByteChannel(copy, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
+                java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate((int) Math.min(bytes.length + 1L, 64 * 1024));
+                int at = 0;
+                for (int n; (n = in.read(buf.clear())) >= 0; ) { // n > 0: the buffer always has room
+                    if (n > bytes.length - at || java.util.Arrays.mismatch(bytes, at, at + n, buf.array(), 0, n) != -1) {
+                        return false;
+                    }
+                    at += n;
+                }
+                return at == bytes.length;
+            }
         } catch (IOException | OutOfMemoryError e) {
             return false;
         }

@@ -210,7 +210,7 @@ class PrivateCopiesTest {
                     Files.readAttributes(one.file(), java.nio.file.attribute.BasicFileAttributes.class);
             if (a.fileKey() != null) {
                 assertArrayEquals(new dev.unloadguard.epoch.internal.JarDigests.Checksum().update(content).digest(),
-                        dev.unloadguard.epoch.internal.JarDigests.known(dev.unloadguard.epoch.internal.JarDigests.identity(one.file(), a)),
+                        dev.unloadguard.epoch.internal.JarDigests.known(dev.unloadguard.epoch.internal.JarDigests.identity(a)),
                         "left for the agent, read whole up to " + readWhole + " bytes");
             }
             jar(jar, "2");
@@ -284,6 +284,43 @@ class PrivateCopiesTest {
             Plugin p = loader.load(Path.of(args[0]));
             System.out.println("copy at " + copyOf(p));
             System.exit(0);
+        }
+    }
+
+    /**
+     * The comparison with a kept copy reads it in pieces: a difference in its last byte, a byte
+     * more or a byte fewer than the jar is a different copy too, for a jar larger than one piece
+     * (64 KB) and for a small one.
+     */
+    @Test
+    void aCopyThatDiffersAtItsEndOrInLengthIsNeverReused() throws Exception {
+        for (int padding : new int[] {0, 200_000}) {
+            java.util.Random random = new java.util.Random(padding);
+            StringBuilder version = new StringBuilder("1");
+            for (int i = 0; i < padding; i++) {
+                version.append((char) ('a' + random.nextInt(26))); // compresses poorly: several pieces
+            }
+            Path jar = jar(dir.resolve("ends-" + padding + ".jar"), version.toString());
+            byte[] content = Files.readAllBytes(jar);
+            assertTrue(padding == 0 ? content.length < 64 * 1024 : content.length > 64 * 1024, "jar of " + content.length + " bytes");
+            PrivateCopies copies = new PrivateCopies(dir.resolve("ends-" + padding), 1 << 22);
+            java.util.List<java.util.function.UnaryOperator<byte[]>> changes = List.of(
+                    b -> { b[b.length - 1] ^= 1; return b; },
+                    b -> java.util.Arrays.copyOf(b, b.length + 1),
+                    b -> java.util.Arrays.copyOf(b, b.length - 1));
+            for (java.util.function.UnaryOperator<byte[]> change : changes) {
+                PrivateCopies.Lease kept = copies.acquire(jar);
+                copies.release(kept.file());
+                assertEquals(List.of(kept.file()), copies.kept());
+                Files.write(kept.file(), change.apply(Files.readAllBytes(kept.file())));
+                PrivateCopies.Lease fresh = copies.acquire(jar);
+                assertTrue(fresh.created, "the changed copy is not reused (jar of " + content.length + " bytes)");
+                assertArrayEquals(content, Files.readAllBytes(fresh.file()));
+                copies.release(fresh.file());
+                PrivateCopies.Lease again = copies.acquire(jar);
+                assertFalse(again.created, "an unchanged copy is reused");
+                copies.release(again.file());
+            }
         }
     }
 

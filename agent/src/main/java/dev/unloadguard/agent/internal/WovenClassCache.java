@@ -66,7 +66,7 @@ import java.util.concurrent.atomic.LongAdder;
  *
  * <h2>On disk, across JVM starts</h2>
  * With a {@link WovenClassDirectory} (the agent's default), a class is looked up first in the store
- * of its loader's <em>store key</em> (found once per loader and guard variant and kept in its
+ * of its loader's <em>store key</em> (found once per loader identity and guard variant, and kept in its
  * {@link Jar}; a class answered from there is not copied into memory as well), then in memory; a
  * reusable definition woven afresh is added to both. The
  * store key is everything of the memory key that holds across JVMs, as text: the agent's identity
@@ -114,6 +114,15 @@ final class WovenClassCache implements ClassFileTransformer {
     /** Per loader, its jar's identity ({@link Jar}) or {@link #NOT_CACHED}; guarded by itself. */
     private final Map<ClassLoader, Object> jars = new WeakHashMap<>();
     private static final Object NOT_CACHED = new Object();
+    /** How many identities {@link #interned} keeps, and URLs {@link #pathOf} remembers. */
+    static final int INTERNED = 256;
+    /**
+     * Identities of loaders seen, each its own key, least recently used first ({@link #interned});
+     * guarded by itself. Holds no loader strongly: a {@link Jar} holds its parent weakly.
+     */
+    private final LinkedHashMap<Jar, Jar> interned = new LinkedHashMap<>(16, 0.75f, true);
+    /** {@code file:} URLs to their paths, by identity ({@link #pathOf}); guarded by itself. */
+    private final Map<URL, Path> paths = new java.util.IdentityHashMap<>();
     private final LongAdder hits = new LongAdder();
     private final LongAdder diskHits = new LongAdder();
     private final LongAdder woven = new LongAdder();
@@ -238,9 +247,9 @@ final class WovenClassCache implements ClassFileTransformer {
 
     /**
      * The disk store of the loader's jar and variant, or {@code null} if it is not kept on disk;
-     * looked up once per loader and variant, then kept in its {@link Jar} (the store's key text is
-     * a few hundred characters: building and hashing it per class cost more than the class's
-     * comparison).
+     * looked up once per loader identity (loaders of one content share it) and variant, then kept
+     * in its {@link Jar} (the store's key text is a few hundred characters: building and hashing
+     * it per class cost more than the class's comparison).
      */
     private WovenClassDirectory.Store store(Jar jar, int variant) {
         if (disk == null || jar.persistentText == null) {
@@ -272,7 +281,7 @@ final class WovenClassCache implements ClassFileTransformer {
         return woven.sum();
     }
 
-    /** Disk stores looked up by their key text so far: once per loader and variant (tests, diagnostics). */
+    /** Disk stores looked up by their key text so far: once per loader identity and variant (tests, diagnostics). */
     long storeLookups() {
         return storeLookups.sum();
     }
@@ -336,6 +345,57 @@ final class WovenClassCache implements ClassFileTransformer {
     }
 
     /**
+     * The {@link Jar} equal to {@code probe} that an earlier loader got, or {@code null}. Two
+     * loaders with equal identities (the same checksum of their jars, the same parent loader, lookup
+     * order and imports) have the same memory key, so they share one {@code Jar}: its
+     * {@linkplain Jar#persistentText disk key text} (a function of exactly those, the agent's
+     * identity and the directory's usability, which are fixed once known) is built and summed once,
+     * and its disk stores are looked up once, not once per generation of a plugin. A changed jar
+     * has another checksum and so another identity: it never finds an old one here.
+     */
+    private Jar interned(Jar probe) {
+        synchronized (interned) {
+            return interned.get(probe);
+        }
+    }
+
+    /** Keeps {@code jar} for {@link #interned} (the {@value #INTERNED} most recently used); returns it, or the equal one kept first. */
+    private Jar intern(Jar jar) {
+        synchronized (interned) {
+            Jar first = interned.putIfAbsent(jar, jar);
+            if (interned.size() > INTERNED) {
+                Iterator<Jar> eldest = interned.keySet().iterator();
+                eldest.next();
+                eldest.remove();
+            }
+            return first == null ? jar : first;
+        }
+    }
+
+    /**
+     * The file a {@code file:} URL names. Memoized by the URL instance: unloadguard's host gives
+     * every generation of a private copy the copy's one {@code URL} object, and a URL's text never
+     * changes, so parsing it again would give the same path. Only the path is memoized: the file's
+     * attributes, and so whether it changed, are read for every loader.
+     */
+    private Path pathOf(URL url) throws java.net.URISyntaxException {
+        synchronized (paths) {
+            Path p = paths.get(url);
+            if (p != null) {
+                return p;
+            }
+        }
+        Path p = Path.of(url.toURI());
+        synchronized (paths) {
+            if (paths.size() >= INTERNED) {
+                paths.clear();
+            }
+            paths.put(url, p);
+        }
+        return p;
+    }
+
+    /**
      * The loader's identity as far as weaving goes: the checksum of its class path (every entry a
      * {@code file:} jar, in order, each {@linkplain #digest digested}), its parent, its lookup
      * order ({@link EpochHolder#lookupOrder}) and the identities of the loaders it imports packages
@@ -358,7 +418,7 @@ final class WovenClassCache implements ClassFileTransformer {
                 if (!"file".equals(url.getProtocol())) {
                     return NOT_CACHED;
                 }
-                Path file = Path.of(url.toURI());
+                Path file = pathOf(url);
                 BasicFileAttributes attributes = Files.readAttributes(file, BasicFileAttributes.class);
                 if (!attributes.isRegularFile()) {
                     return NOT_CACHED; // a directory of classes: no one digest to key it with
@@ -380,6 +440,11 @@ final class WovenClassCache implements ClassFileTransformer {
                 }
             }
             ClassLoader parent = loader.getParent();
+            Object parentKey = parent == null ? BOOT : parent;
+            Jar known = interned(new Jar(jars, parentKey, order, imports, null));
+            if (known != null) {
+                return known; // the same content, parent, order and imports as a loader seen before: its key text and stores too
+            }
             String persistent;
             try {
                 persistent = persistentText(jars, parent, order, imports);
@@ -387,7 +452,7 @@ final class WovenClassCache implements ClassFileTransformer {
                 Log.debug(() -> "keeping the woven classes of " + loader + " in memory only: " + e);
                 persistent = null;
             }
-            return new Jar(jars, parent == null ? BOOT : parent, order, imports, persistent);
+            return intern(new Jar(jars, parentKey, order, imports, persistent));
         } catch (IOException | java.net.URISyntaxException | RuntimeException e) {
             Log.debug(() -> "not caching the woven classes of " + loader + ": " + e);
             return NOT_CACHED;
@@ -398,14 +463,14 @@ final class WovenClassCache implements ClassFileTransformer {
      * The checksum of a jar's content ({@link JarDigests.Checksum}: CRC-32C, CRC-32 and length; why not
      * SHA-256 is said there). For unloadguard's own loaders ({@code privateCopy}: an
      * {@link EpochHolder}, which reads the host's private copies, made once and never written
-     * again) memoized by the file's identity: real path, size, last-modified time and file key
-     * (device and inode where the file system has them), in the runtime's {@link JarDigests},
+     * again) memoized by the file's identity: file key (device and inode where the file system has
+     * them), size and last-modified time, in the runtime's {@link JarDigests},
      * where the host also leaves the digest of each copy it writes, so a copy is read once per
      * load, by the host; a file without a file key is read every time. Any other loader's jar is
      * read every time.
      */
     byte[] digest(Path file, BasicFileAttributes attributes, boolean privateCopy) throws IOException {
-        String id = privateCopy ? JarDigests.identity(file, attributes) : null;
+        String id = privateCopy ? JarDigests.identity(attributes) : null;
         if (id != null) {
             byte[] known = JarDigests.known(id); // digested before in this JVM: by us, or by the host as it wrote the copy
             if (known != null) {
@@ -447,8 +512,7 @@ final class WovenClassCache implements ClassFileTransformer {
             if (e.getValue().persistentText == null) {
                 return null;
             }
-            t.append("\nimport ").append(e.getKey()).append('=')
-                    .append(WovenClassDirectory.checksumOf(e.getValue().persistentText));
+            t.append("\nimport ").append(e.getKey()).append('=').append(e.getValue().persistentChecksum());
         }
         return t.append('\n').toString();
     }
@@ -600,6 +664,8 @@ final class WovenClassCache implements ClassFileTransformer {
         /** Its part of the disk key ({@link #persistentText}), or {@code null}: memory only. */
         final String persistentText;
         final int hash;
+        /** {@link WovenClassDirectory#checksumOf} its persistent text, once asked; guarded by this. */
+        private String persistentChecksum;
         /** Its disk store per {@linkplain #variant variant}, once looked up; guarded by this. */
         final WovenClassDirectory.Store[] stores = new WovenClassDirectory.Store[Key.VARIANTS];
 
@@ -611,6 +677,14 @@ final class WovenClassCache implements ClassFileTransformer {
             this.imports = Map.copyOf(imports);
             this.hash = ((Arrays.hashCode(sha256) * 31 + System.identityHashCode(parent)) * 31 + lookupOrder.hashCode()) * 31
                     + imports.hashCode();
+        }
+
+        /** The checksum of {@link #persistentText} (not null), for the key text of a loader that imports from this one. */
+        synchronized String persistentChecksum() {
+            if (persistentChecksum == null) {
+                persistentChecksum = WovenClassDirectory.checksumOf(persistentText);
+            }
+            return persistentChecksum;
         }
 
         @Override

@@ -655,4 +655,53 @@ class WovenClassCacheTest {
         cache.digest(jar, a, false);
         assertEquals(1, cache.jarsRead(), "a foreign loader's jar is read: nothing recorded is trusted for it");
     }
+
+    /**
+     * Generations of one private copy (the host hands each the copy's one URL) share one identity:
+     * the disk key text is built and the store looked up once for all of them, and their classes
+     * hit. The same URL over a jar rewritten in place is another identity: woven again, another
+     * store.
+     */
+    @Test
+    void loadersOfTheSameCopyShareOneIdentityAndAChangedJarAtTheSameUrlMisses() throws Exception {
+        Path jar = jar("shared", true);
+        URL url = jar.toUri().toURL();
+        WovenClassCache cache = onDisk(cacheDir(), "agent-1");
+        byte[] input = classFile(jar, "p/Plain");
+        for (int generation = 0; generation < 3; generation++) {
+            try (UrlLoader l = new UrlLoader(url)) {
+                assertNotNull(cache.transform(l, "p/Plain", null, null, input.clone()));
+            }
+        }
+        assertEquals(1, cache.woven(), "woven once");
+        assertEquals(2, cache.diskHits() + cache.hits(), "the other generations' class came from the cache");
+        assertEquals(1, cache.storeLookups(), "one identity: its store looked up once for the three loaders");
+
+        byte[] changed = edit(input, "twicE");
+        rewrite(jar, "p/Plain.class", changed);
+        try (UrlLoader l = new UrlLoader(url)) {
+            assertArrayEquals(fresh(jar, true, "p/Plain", changed), cache.transform(l, "p/Plain", null, null, changed));
+        }
+        assertEquals(2, cache.woven(), "the rewritten jar is another identity: woven again");
+        assertEquals(2, cache.storeLookups(), "and another store");
+        try (UrlLoader l = new UrlLoader(url)) {
+            byte[] supertype = classFile(jar, "p/Cb");
+            cache.transform(l, "p/Cb", null, null, supertype);
+        }
+        assertEquals(2, cache.storeLookups(), "the rewritten jar's next generation shares its identity");
+    }
+
+    /** A plugin loader over one given URL instance, as the host makes them for a private copy. */
+    static final class UrlLoader extends URLClassLoader implements EpochHolder {
+        private final ReleaseEpoch epoch = new ReleaseEpoch("test", true);
+
+        UrlLoader(URL url) {
+            super("plugin:test", new URL[] {url}, WovenClassCacheTest.class.getClassLoader());
+        }
+
+        @Override
+        public ReleaseEpoch releaseEpoch() {
+            return epoch;
+        }
+    }
 }

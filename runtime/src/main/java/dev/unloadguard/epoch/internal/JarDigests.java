@@ -14,9 +14,9 @@ import java.util.concurrent.TimeUnit;
  * a jar to name its private copy, and the agent's woven-class cache keys a plugin loader by the
  * checksum of its jars. Without this each load would read the jar twice.
  *
- * <p>A file's identity is its real path, size, last-modified time and file key (device and inode
- * where the file system has them): a file rewritten, even in place, has another size, time or (if
- * replaced) inode, and is read again. A file system without file keys gets no memo. Only the host
+ * <p>A file's identity is its file key (device and inode where the file system has them), size and
+ * last-modified time: a file rewritten, even in place, has another size, time or (if replaced)
+ * inode, and is read again. A file system without file keys gets no memo. Only the host
  * and the agent use this (the package is never delegated to plugin loaders, so plugin code cannot
  * record a digest); the agent asks it only for unloadguard's own plugin loaders, whose jars are the
  * private copies. Bounded: the {@value #MAX} most recently used digests. Guarded by its own monitor.
@@ -29,13 +29,19 @@ public final class JarDigests {
     private JarDigests() {
     }
 
-    /** {@code file}'s identity from {@code attributes}, or {@code null} if its file system has no file keys. */
-    public static String identity(Path file, BasicFileAttributes attributes) throws IOException {
-        if (attributes.fileKey() == null) {
+    /**
+     * The identity of the file whose {@code attributes} these are, or {@code null} if its file
+     * system has no file keys: its file key (device and inode), size and last-modified time. No
+     * path: the file key alone names one file at a time (a path only adds the lookup of its real
+     * form, a system call per directory of it, at every load), and the same file reached through
+     * another spelling or a link is the same content.
+     */
+    public static String identity(BasicFileAttributes attributes) {
+        Object key = attributes.fileKey();
+        if (key == null) {
             return null;
         }
-        return file.toRealPath() + "|" + attributes.size() + "|" + attributes.lastModifiedTime().to(TimeUnit.NANOSECONDS)
-                + "|" + attributes.fileKey();
+        return key + "|" + attributes.size() + "|" + attributes.lastModifiedTime().to(TimeUnit.NANOSECONDS);
     }
 
     /** The digest remembered for the identity {@code id}, or {@code null}. */
@@ -67,7 +73,7 @@ public final class JarDigests {
      */
     public static void record(Path file, byte[] digest) {
         try {
-            remember(identity(file, Files.readAttributes(file, BasicFileAttributes.class)), digest);
+            remember(identity(Files.readAttributes(file, BasicFileAttributes.class)), digest);
         } catch (IOException | SecurityException e) {
             // not remembered: the agent reads the jar itself
         }

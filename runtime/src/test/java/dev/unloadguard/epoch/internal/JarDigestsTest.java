@@ -44,9 +44,30 @@ class JarDigestsTest {
         Assumptions.assumeTrue(a.fileKey() != null, "the file system has file keys");
         byte[] sum = new JarDigests.Checksum().update(Files.readAllBytes(file)).digest();
         JarDigests.record(file, sum);
-        assertArrayEquals(sum, JarDigests.known(JarDigests.identity(file, a)));
+        assertArrayEquals(sum, JarDigests.known(JarDigests.identity(a)));
         Files.write(file, new byte[] {1, 2, 3, 4});
-        assertNull(JarDigests.known(JarDigests.identity(file, Files.readAttributes(file, BasicFileAttributes.class))),
+        assertNull(JarDigests.known(JarDigests.identity(Files.readAttributes(file, BasicFileAttributes.class))),
                 "rewritten in place: another identity");
+    }
+
+    /**
+     * The identity names the file, not the path it was reached by: a link to the copy is the same
+     * content; a file replaced under the same name (another inode) or rewritten is another.
+     */
+    @Test
+    void theIdentityIsTheFileNotItsPath() throws Exception {
+        Path file = Files.write(dir.resolve("copy.jar"), new byte[] {1, 2, 3});
+        BasicFileAttributes a = Files.readAttributes(file, BasicFileAttributes.class);
+        Assumptions.assumeTrue(a.fileKey() != null, "the file system has file keys");
+        Path link = Files.createSymbolicLink(dir.resolve("link.jar"), file);
+        assertEquals(JarDigests.identity(a), JarDigests.identity(Files.readAttributes(link, BasicFileAttributes.class)));
+        Path replacement = Files.write(dir.resolve("next.jar"), new byte[] {1, 2, 3});
+        Files.setLastModifiedTime(replacement, a.lastModifiedTime());
+        Files.move(replacement, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        BasicFileAttributes replaced = Files.readAttributes(file, BasicFileAttributes.class);
+        assertEquals(a.size(), replaced.size(), "same size and time: only the file key tells them apart");
+        assertEquals(a.lastModifiedTime(), replaced.lastModifiedTime());
+        Assumptions.assumeFalse(a.fileKey().equals(replaced.fileKey()), "the file system gave the replacement another inode");
+        assertFalse(JarDigests.identity(a).equals(JarDigests.identity(replaced)), "a replaced file is another identity");
     }
 }
