@@ -108,19 +108,15 @@ final class EntryWeaver {
     private int epoch;
     /** How the woven code loads {@link #epoch}: {@code ldc_w} (0x13) or {@code getstatic} (0xb2); both three bytes. */
     private final int epochLoad;
+    // The constants below are 0 until first used (see "The constant pool"): a class gets only what
+    // its woven code needs, and an entry it already has (a Utf8 or Class in REUSED) is reused.
+    private int guardClass;
     private int enterSection;
     private int enterEntrySection;
     private int exitSection;
     private int exitSectionThrowing;
-    private int throwableClass;
-    /** {@code Class java/lang/Object}: the verification type of the cell's local. */
-    private int objectClass;
     /** Class entries this weaver added for the types of parameters (initial frames), by name. */
     private Map<String, Integer> addedClasses;
-    private int guardedDesc;
-    private int stackMapTableName;
-    private int annotationsName;
-    private int bootstrapMethodsName;
 
     private EntryWeaver(byte[] b, ClassReader reader, GuardPlan plan, boolean epochField) {
         this.b = b;
@@ -164,8 +160,15 @@ final class EntryWeaver {
         int items = reader.getItemCount();
         for (int i = 1; i < items; i++) {
             int at = reader.getItem(i);
-            if (at != 0 && !knownTag(b[at - 1])) {
-                throw UNSUPPORTED;
+            if (at != 0) {
+                byte tag = b[at - 1];
+                if (tag == 1) {
+                    existingUtf8(i, at);
+                } else if (tag == 7) {
+                    existingClass(i, u2(at));
+                } else if (!knownTag(tag)) {
+                    throw UNSUPPORTED;
+                }
             }
         }
         poolCount = items;
@@ -215,37 +218,181 @@ final class EntryWeaver {
 
     // ---- constant pool -----------------------------------------------------------------------
 
-    private void addConstants() {
-        int guardClass = classEntry(GUARD);
-        if (epochLoad == 0xb2) { // Fieldref PluginEpoch.epoch:Object
-            int holder = classEntry(PluginEpochClass.INTERNAL_NAME);
-            int nat = nameAndType(PluginEpochClass.FIELD, PluginEpochClass.FIELD_DESCRIPTOR);
-            pool.u1(9).u2(holder).u2(nat);
-            epoch = poolCount++;
-        } else { // Dynamic epoch:Object, bootstrapped by ReleaseGuard.epochConstant
-            bootstrapHandle = methodHandle(guardClass, "epochConstant",
-                    "(Ljava/lang/invoke/MethodHandles$Lookup;Ljava/lang/String;Ljava/lang/Class;)Ljava/lang/Object;");
-            int nat = nameAndType("epoch", "Ljava/lang/Object;");
-            pool.u1(17).u2(bootstrapIndex).u2(nat);
-            epoch = poolCount++;
-        }
-        enterSection = methodRef(guardClass, "enterSectionCell", "(Ljava/lang/Object;)Ljava/lang/Object;");
-        enterEntrySection = methodRef(guardClass, "enterEntrySectionCell",
-                "(Ljava/lang/Object;Ljava/lang/String;)Ljava/lang/Object;");
-        exitSection = methodRef(guardClass, "exitSectionCell", "(Ljava/lang/Object;)V");
-        exitSectionThrowing = methodRef(guardClass, "exitSectionThrowingCell",
-                "(Ljava/lang/Throwable;Ljava/lang/Object;)Ljava/lang/Throwable;");
-        throwableClass = classEntry("java/lang/Throwable");
-        objectClass = classEntry("java/lang/Object");
-        guardedDesc = utf8(GuardPlan.GUARDED_DESC);
-        stackMapTableName = utf8("StackMapTable");
-        annotationsName = utf8("RuntimeVisibleAnnotations");
-        if (epochLoad == 0x13) {
-            bootstrapMethodsName = utf8("BootstrapMethods");
+    /**
+     * The strings the woven code may need as {@code Utf8} constants, looked for in the class's own
+     * pool before any is added: {@code java/lang/Object}, its descriptor and the attribute names
+     * are in most classes already. Index {@code k} of this array is index {@code k} of
+     * {@link #reusedUtf8} and {@link #reusedClass}.
+     */
+    private static final String[] REUSED = {
+        "java/lang/Object", "Ljava/lang/Object;", "java/lang/Throwable", "StackMapTable",
+        "RuntimeVisibleAnnotations", "BootstrapMethods", "epoch", GUARD, PluginEpochClass.INTERNAL_NAME,
+        GuardPlan.GUARDED_DESC,
+        "enterSectionCell", "(Ljava/lang/Object;)Ljava/lang/Object;",
+        "enterEntrySectionCell", "(Ljava/lang/Object;Ljava/lang/String;)Ljava/lang/Object;",
+        "exitSectionCell", "(Ljava/lang/Object;)V",
+        "exitSectionThrowingCell", "(Ljava/lang/Throwable;Ljava/lang/Object;)Ljava/lang/Throwable;",
+        "epochConstant", "(Ljava/lang/invoke/MethodHandles$Lookup;Ljava/lang/String;Ljava/lang/Class;)Ljava/lang/Object;",
+    };
+    private static final int OBJECT = 0;
+    private static final int OBJECT_DESC = 1;
+    private static final int THROWABLE = 2;
+    private static final int STACK_MAP_TABLE = 3;
+    private static final int ANNOTATIONS = 4;
+    private static final int BOOTSTRAP_METHODS = 5;
+    private static final int EPOCH_NAME = 6;
+    private static final int GUARD_NAME = 7;
+    private static final int EPOCH_CLASS_NAME = 8;
+    private static final int GUARDED = 9;
+    /** {@code REUSED[ENTER]} is the name of ReleaseGuard's method, {@code REUSED[ENTER + 1]} its descriptor; the same for the others. */
+    private static final int ENTER = 10;
+    private static final int ENTER_ENTRY = 12;
+    private static final int EXIT = 14;
+    private static final int EXIT_THROWING = 16;
+    private static final int EPOCH_CONSTANT = 18;
+    /** Per {@link #REUSED} string: its {@code Utf8} index in the pool (the class's or one added), or 0. */
+    private final int[] reusedUtf8 = new int[REUSED.length];
+    /** Per {@link #REUSED} string: the index of a {@code Class} constant naming it, or 0. */
+    private final int[] reusedClass = new int[REUSED.length];
+    /**
+     * The class's {@code Class} constants whose name comes later in the pool (javac writes each
+     * {@code Class} before its name): pairs of name index and class index.
+     */
+    private int[] pendingClasses;
+    private int pendingClassCount;
+
+    /** A {@code Utf8} constant of the class at pool index {@code index} (its bytes at {@code at}): remembered if in {@link #REUSED}. */
+    private void existingUtf8(int index, int at) {
+        int len = u2(at);
+        for (int k = 0; k < REUSED.length; k++) {
+            String s = REUSED[k];
+            if (s.length() == len && reusedUtf8[k] == 0 && sameAscii(at + 2, s)) {
+                reusedUtf8[k] = index;
+                for (int i = 0; i < pendingClassCount; i += 2) {
+                    if (pendingClasses[i] == index && reusedClass[k] == 0) {
+                        reusedClass[k] = pendingClasses[i + 1];
+                    }
+                }
+                return;
+            }
         }
     }
 
+    /** A {@code Class} constant of the class at pool index {@code index}, naming the {@code Utf8} at {@code name}. */
+    private void existingClass(int index, int name) {
+        for (int k = 0; k < REUSED.length; k++) {
+            if (reusedUtf8[k] == name) {
+                if (reusedClass[k] == 0) {
+                    reusedClass[k] = index;
+                }
+                return;
+            }
+        }
+        if (name > index) { // its name comes later in the pool: matched when that Utf8 is seen
+            if (pendingClasses == null) {
+                pendingClasses = new int[8];
+            } else if (pendingClassCount == pendingClasses.length) {
+                pendingClasses = Arrays.copyOf(pendingClasses, pendingClassCount * 2);
+            }
+            pendingClasses[pendingClassCount++] = name;
+            pendingClasses[pendingClassCount++] = index;
+        }
+    }
+
+    /** Whether the {@code len} bytes at {@code at} are the ASCII string {@code s} (of that length). */
+    private boolean sameAscii(int at, String s) {
+        for (int i = 0; i < s.length(); i++) {
+            if (b[at + i] != s.charAt(i)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The {@code Utf8} constant {@code REUSED[k]}: the class's own, or added once. */
+    private int reusedUtf8(int k) {
+        if (reusedUtf8[k] == 0) {
+            reusedUtf8[k] = utf8(REUSED[k]);
+        }
+        return reusedUtf8[k];
+    }
+
+    /** The {@code Class} constant naming {@code REUSED[k]}: the class's own, or added once. */
+    private int reusedClass(int k) {
+        if (reusedClass[k] == 0) {
+            int name = reusedUtf8(k);
+            pool.u1(7).u2(name);
+            reusedClass[k] = poolCount++;
+        }
+        return reusedClass[k];
+    }
+
+    /** The epoch constant, always used; the other constants are added when first used. */
+    private void addConstants() {
+        int objectDesc = reusedUtf8(OBJECT_DESC);
+        int nat = nameAndType(reusedUtf8(EPOCH_NAME), objectDesc);
+        if (epochLoad == 0xb2) { // Fieldref PluginEpoch.epoch:Object
+            int holder = reusedClass(EPOCH_CLASS_NAME);     // before the Fieldref: it may add to the pool
+            pool.u1(9).u2(holder).u2(nat);
+            epoch = poolCount++;
+        } else { // Dynamic epoch:Object, bootstrapped by ReleaseGuard.epochConstant
+            int ref = guardMethod(EPOCH_CONSTANT);
+            pool.u1(15).u1(6).u2(ref);                      // REF_invokeStatic
+            bootstrapHandle = poolCount++;
+            pool.u1(17).u2(bootstrapIndex).u2(nat);
+            epoch = poolCount++;
+            if (!hasBootstrapMethods) {
+                reusedUtf8(BOOTSTRAP_METHODS);              // now: the pool is written before the class's attributes
+            }
+        }
+    }
+
+    /** A {@code Methodref} to ReleaseGuard's method named {@code REUSED[k]}, of descriptor {@code REUSED[k + 1]}. */
+    private int guardMethod(int k) {
+        int owner = guardClass();
+        int nat = nameAndType(reusedUtf8(k), reusedUtf8(k + 1));
+        pool.u1(10).u2(owner).u2(nat);
+        return poolCount++;
+    }
+
+    private int guardClass() {
+        if (guardClass == 0) {
+            guardClass = reusedClass(GUARD_NAME);
+        }
+        return guardClass;
+    }
+
+    private int enterSection() {
+        if (enterSection == 0) {
+            enterSection = guardMethod(ENTER);
+        }
+        return enterSection;
+    }
+
+    private int enterEntrySection() {
+        if (enterEntrySection == 0) {
+            enterEntrySection = guardMethod(ENTER_ENTRY);
+        }
+        return enterEntrySection;
+    }
+
+    private int exitSection() {
+        if (exitSection == 0) {
+            exitSection = guardMethod(EXIT);
+        }
+        return exitSection;
+    }
+
+    private int exitSectionThrowing() {
+        if (exitSectionThrowing == 0) {
+            exitSectionThrowing = guardMethod(EXIT_THROWING);
+        }
+        return exitSectionThrowing;
+    }
+
     private int bootstrapHandle;
+    /** Whether the class has a {@code BootstrapMethods} attribute. */
+    private boolean hasBootstrapMethods;
 
     private int utf8(String s) {
         int start = pool.length;
@@ -278,22 +425,8 @@ final class EntryWeaver {
         return poolCount++;
     }
 
-    private int nameAndType(String name, String descriptor) {
-        int n = utf8(name);
-        int d = utf8(descriptor);
-        pool.u1(12).u2(n).u2(d);
-        return poolCount++;
-    }
-
-    private int methodRef(int owner, String name, String descriptor) {
-        int nat = nameAndType(name, descriptor);
-        pool.u1(10).u2(owner).u2(nat);
-        return poolCount++;
-    }
-
-    private int methodHandle(int owner, String name, String descriptor) {
-        int ref = methodRef(owner, name, descriptor);
-        pool.u1(15).u1(6).u2(ref); // REF_invokeStatic
+    private int nameAndType(int name, int descriptor) {
+        pool.u1(12).u2(name).u2(descriptor);
         return poolCount++;
     }
 
@@ -361,6 +494,7 @@ final class EntryWeaver {
         int at = attributesAt + 2;
         for (int i = 0; i < count; i++) {
             if (named(at, "BootstrapMethods")) {
+                hasBootstrapMethods = true;
                 return u2(at + 6);
             }
             at += 6 + s4(at + 2);
@@ -394,7 +528,7 @@ final class EntryWeaver {
         }
         if (!found) {
             out.set2(countAt, count + 1);
-            out.u2(bootstrapMethodsName).u4(6).u2(1).u2(bootstrapHandle).u2(0);
+            out.u2(reusedUtf8(BOOTSTRAP_METHODS)).u4(6).u2(1).u2(bootstrapHandle).u2(0);
         }
     }
 
@@ -434,7 +568,7 @@ final class EntryWeaver {
                 code(a, constructor, entryName, u2(at), utf8At(at + 4), out);
             } else if (!annotated && named(a, "RuntimeVisibleAnnotations")) {
                 annotated = true;
-                copyWithEntry(a, len, guardedDesc, 0, out);       // @Guarded, no elements
+                copyWithEntry(a, len, reusedUtf8(GUARDED), 0, out);       // @Guarded, no elements
             } else {
                 out.bytes(b, a, 6 + len);
             }
@@ -445,7 +579,7 @@ final class EntryWeaver {
         }
         if (!annotated) {
             out.set2(countAt, count + 1);
-            out.u2(annotationsName).u4(6).u2(1).u2(guardedDesc).u2(0);
+            out.u2(reusedUtf8(ANNOTATIONS)).u4(6).u2(1).u2(reusedUtf8(GUARDED)).u2(0);
         }
         return end;
     }
@@ -600,22 +734,22 @@ final class EntryWeaver {
             if (o == p) {
                 c.u1(epochLoad).u2(epoch);
                 if (entryName != 0) {
-                    c.u1(0x13).u2(entryName).u1(0xb8).u2(enterEntrySection);
+                    c.u1(0x13).u2(entryName).u1(0xb8).u2(enterEntrySection());
                 } else {
-                    c.u1(0xb8).u2(enterSection);
+                    c.u1(0xb8).u2(enterSection());
                 }
                 cellAccess(0x4b, 0x3a, c);                 // astore CELL
             }
             if (isReturn[o]) {
                 cellAccess(0x2a, 0x19, c);                 // aload CELL
-                c.u1(0xb8).u2(exitSection);
+                c.u1(0xb8).u2(exitSection());
             }
             int n = insnLength(o);
             copyInsn(o, n, c);
             o += n;
         }
         cellAccess(0x2a, 0x19, c);
-        c.u1(0xb8).u2(exitSectionThrowing).u1(0xbf);
+        c.u1(0xb8).u2(exitSectionThrowing()).u1(0xbf);
     }
 
     /** {@code aload}/{@code astore} of the cell's local: {@code short0} + n, {@code op} n, or {@code wide op} n. */
@@ -686,7 +820,7 @@ final class EntryWeaver {
         }
         if (!frames) {
             count++;
-            attributes.u2(stackMapTableName).u4(2 + handlerFrameLength()).u2(1);
+            attributes.u2(reusedUtf8(STACK_MAP_TABLE)).u4(2 + handlerFrameLength()).u2(1);
             handlerFrame(attributes, handler);
         }
         return count;
@@ -912,7 +1046,7 @@ final class EntryWeaver {
         }
         Integer index = addedClasses.get(internalName);
         if (index == null) {
-            index = classEntry(internalName);
+            index = internalName.equals(REUSED[OBJECT]) ? reusedClass(OBJECT) : classEntry(internalName);
             addedClasses.put(internalName, index);
         }
         return index;
@@ -971,7 +1105,7 @@ final class EntryWeaver {
             for (int i = slots; i < cell; i++) {
                 out.u1(0);                               // Top
             }
-            out.u1(7).u2(objectClass);
+            out.u1(7).u2(reusedClass(OBJECT));
         }
     }
 
@@ -986,7 +1120,7 @@ final class EntryWeaver {
         for (int i = 0; i < cell; i++) {
             out.u1(0);
         }
-        out.u1(7).u2(objectClass).u2(1).u1(7).u2(throwableClass);
+        out.u1(7).u2(reusedClass(OBJECT)).u2(1).u1(7).u2(reusedClass(THROWABLE));
     }
 
     /** Copies {@code n} verification types from {@code q}, remapping {@code Uninitialized} offsets; returns the offset past them. */

@@ -301,4 +301,76 @@ class EntryWeaverCellTest {
         cw.visitEnd();
         assertNull(weave(cw.toByteArray(), false), "max_locals 65535: no local left for the cell");
     }
+
+    /** Every {@code Utf8} string of {@code classfile}'s constant pool, and the names of its {@code Class} constants, in pool order. */
+    private static List<String> poolStrings(byte[] classfile, boolean classes) {
+        ClassReader reader = new ClassReader(classfile);
+        char[] buffer = new char[reader.getMaxStringLength()];
+        List<String> out = new ArrayList<>();
+        for (int i = 1; i < reader.getItemCount(); i++) {
+            int at = reader.getItem(i);
+            if (at == 0) {
+                continue;
+            }
+            int tag = classfile[at - 1];
+            if (!classes && tag == 1) {
+                int len = ((classfile[at] & 0xFF) << 8) | (classfile[at + 1] & 0xFF);
+                out.add(new String(classfile, at + 2, len, java.nio.charset.StandardCharsets.UTF_8));
+            } else if (classes && tag == 7) {
+                out.add(reader.readUTF8(at, buffer));
+            }
+        }
+        return out;
+    }
+
+    @ParameterizedTest(name = "epoch read from the epoch class: {0}")
+    @ValueSource(booleans = {false, true})
+    void theWeaverReusesTheClassesOwnConstantsAndAddsEachOfItsOwnOnce(boolean epochField) throws Throwable {
+        String name = FIXTURES + "Reuse";
+        byte[] original = bytes(name);
+        List<String> own = poolStrings(original, false);
+        for (String s : List.of("java/lang/Object", "Ljava/lang/Object;", "java/lang/Throwable", "StackMapTable",
+                "RuntimeVisibleAnnotations")) {
+            assertTrue(own.contains(s), "the fixture's pool holds " + s);
+        }
+        byte[] woven = weave(original, epochField);
+        assertNotNull(woven);
+        for (boolean classes : new boolean[] {false, true}) {
+            List<String> strings = poolStrings(woven, classes);
+            assertEquals(strings.size(), new java.util.HashSet<>(strings).size(),
+                    (classes ? "Class" : "Utf8") + " constants each once: " + strings);
+        }
+        assertEquals(own, poolStrings(woven, false).subList(0, own.size()), "the class's own constants come first, unchanged");
+
+        CellLoader l = loader(epochField);
+        Class<?> c = Class.forName(name, true, l);
+        Object reuse = c.getConstructor(Object.class).newInstance("a");
+        Class<?>[] types = {Object.class, boolean.class};
+        assertEquals("a", invoke(c, reuse, "swap", types, "b", false));
+        assertEquals("fail", invoke(c, reuse, "swap", types, "c", true));
+        assertEquals("b", invoke(c, reuse, "swap", types, "d", false));
+        assertEquals(List.of(1, 1, 1, 1), Depths.drain(), "verified, and every call one section");
+        assertTrue(c.getMethod("swap", types).isAnnotationPresent(Deprecated.class), "the method's own annotation is kept");
+    }
+
+    @Test
+    void onlyTheGuardCallsTheWovenCodeMakesAreAdded() {
+        List<String> gatedOnly = poolStrings(weave(bytes(FIXTURES + "Reuse"), true), false);
+        assertTrue(gatedOnly.contains("enterEntrySectionCell"), "the gated entries' enter");
+        assertTrue(!gatedOnly.contains("enterSectionCell"), "no ungated section, no ungated enter: " + gatedOnly);
+        assertTrue(!gatedOnly.contains("BootstrapMethods"), "the epoch is a field of the epoch class: no bootstrap method");
+
+        ClassWriter cw = new ClassWriter(0);
+        cw.visit(Opcodes.V17, Opcodes.ACC_PUBLIC | Opcodes.ACC_SUPER, "dev/unloadguard/weave/internal/cellfix/GenClose", null,
+                "java/lang/Object", new String[] {"java/lang/AutoCloseable"});
+        MethodVisitor mv = cw.visitMethod(Opcodes.ACC_PUBLIC, "close", "()V", null, null);
+        mv.visitCode();
+        mv.visitInsn(Opcodes.RETURN);
+        mv.visitMaxs(0, 1);
+        mv.visitEnd();
+        cw.visitEnd();
+        List<String> ungatedOnly = poolStrings(weave(cw.toByteArray(), true), false);
+        assertTrue(ungatedOnly.contains("enterSectionCell"), "a clean-up method's enter: " + ungatedOnly);
+        assertTrue(!ungatedOnly.contains("enterEntrySectionCell"), "no gated entry, no gated enter: " + ungatedOnly);
+    }
 }
