@@ -622,12 +622,15 @@ final class EntryWeaver {
         if (maxLocals >= 0xFFFF) {
             throw UNSUPPORTED; // no room for the cell's local
         }
-        cell = maxLocals;
-        cellAccess = cell <= 3 ? 1 : cell <= 0xFF ? 2 : 4;
-        exitLength = EXIT_LENGTH + cellAccess;
         this.access = access;
         this.descriptor = descriptor;
         this.constructor = constructor;
+        cell = argumentSlots();
+        if (cell > maxLocals) {
+            throw UNSUPPORTED; // the verifier would refuse the original
+        }
+        cellAccess = cell <= 3 ? 1 : cell <= 0xFF ? 2 : 4;
+        exitLength = EXIT_LENGTH + cellAccess;
         length = s4(at + 10);
         code = at + 14;
         int tableAt = code + length;
@@ -690,7 +693,14 @@ final class EntryWeaver {
                 }
             }
             isReturn[o] = op >= 0xac && op <= 0xb1;
-            o += insnLength(o);
+            int n = insnLength(o);
+            if (op == 0xc4 && (b[code + o + 1] & 0xFF) == 0xa9) {
+                throw UNSUPPORTED; // wide ret
+            }
+            if (localIndex(o) == cell - 1 && twoSlots(o)) {
+                throw UNSUPPORTED; // a long or double in the last argument slot and the one after: across the cell
+            }
+            o += n;
         }
         if (p < 0 || p >= length) {
             throw UNSUPPORTED;
@@ -721,7 +731,7 @@ final class EntryWeaver {
             place[o] = pos;
             int op = b[code + o] & 0xFF;
             int n = insnLength(o);
-            pos += op == 0xaa || op == 0xab ? n - pad(o) + pad(pos) : n;
+            pos += op == 0xaa || op == 0xab ? n - pad(o) + pad(pos) : shiftedLength(o, n);
             o += n;
         }
         target[length] = pos;
@@ -811,7 +821,8 @@ final class EntryWeaver {
                     int e = a + 8 + 10 * k;
                     int start = map(u2(e));
                     int stop = map(u2(e) + u2(e + 2));
-                    attributes.u2(start).u2(stop - start).bytes(b, e + 4, 6);
+                    int index = u2(e + 8);
+                    attributes.u2(start).u2(stop - start).bytes(b, e + 4, 4).u2(index >= cell ? index + 1 : index);
                 }
             } else {
                 throw UNSUPPORTED; // type annotations and unknown attributes hold offsets we cannot fix
@@ -916,38 +927,162 @@ final class EntryWeaver {
                     c.u4(map(o + s4(q + 12 + 8 * i)) - newPos);
                 }
             }
+        } else if (localIndex(o) >= cell) {
+            shifted(o, c);
         } else {
             c.bytes(b, code + o, n);
         }
     }
 
+    // ---- locals: every local at or past the cell's index moves up by one -----------------------
+
+    /** {@code this} and the parameters' slots: the cell's index. */
+    private int argumentSlots() {
+        int slots = (access & 0x0008) == 0 ? 1 : 0;
+        String d = descriptor;
+        for (int i = 1; d.charAt(i) != ')'; i++) {
+            char c = d.charAt(i);
+            while (d.charAt(i) == '[') {
+                i++;
+            }
+            if (d.charAt(i) == 'L') {
+                i = d.indexOf(';', i);
+            }
+            slots += c == 'J' || c == 'D' ? 2 : 1;       // an array is one slot, whatever its element
+        }
+        return slots;
+    }
+
+    /** The local index the instruction at {@code o} loads, stores or increments, or -1. */
+    private int localIndex(int o) {
+        int op = b[code + o] & 0xFF;
+        if ((op >= 0x15 && op <= 0x19) || (op >= 0x36 && op <= 0x3a) || op == 0x84) {
+            return b[code + o + 1] & 0xFF;
+        } else if (op >= 0x1a && op <= 0x2d) {
+            return (op - 0x1a) & 3;
+        } else if (op >= 0x3b && op <= 0x4e) {
+            return (op - 0x3b) & 3;
+        } else if (op == 0xc4) {
+            return u2(code + o + 2);
+        }
+        return -1;
+    }
+
+    /** Whether the load or store at {@code o} is of a {@code long} or {@code double} (two slots). */
+    private boolean twoSlots(int o) {
+        int op = b[code + o] & 0xFF;
+        if (op == 0xc4) {
+            op = b[code + o + 1] & 0xFF;
+        }
+        int type = op >= 0x15 && op <= 0x19 ? op - 0x15
+                : op >= 0x36 && op <= 0x3a ? op - 0x36
+                : op >= 0x1a && op <= 0x2d ? (op - 0x1a) >> 2
+                : op >= 0x3b && op <= 0x4e ? (op - 0x3b) >> 2 : -1;
+        return type == 1 || type == 3;
+    }
+
+    /** The length of the instruction at {@code o} (of {@code n} bytes) once its local index is shifted. */
+    private int shiftedLength(int o, int n) {
+        int index = localIndex(o);
+        if (index < cell) {
+            return n;
+        }
+        int op = b[code + o] & 0xFF;
+        if (op == 0xc4) {
+            return n;                                    // wide stays wide (the index is at most 65534)
+        } else if (op == 0x84) {
+            return index == 0xFF ? 6 : 3;                // iinc; wide iinc past 255
+        } else if (op <= 0x19 || (op >= 0x36 && op <= 0x3a)) {
+            return index == 0xFF ? 4 : 2;                // xload n / xstore n; wide past 255
+        }
+        return index == 3 ? 2 : 1;                       // xload_k / xstore_k; xload 4 past 3
+    }
+
+    /** Writes the instruction at {@code o}, whose local is at or past the cell, with that local one up. */
+    private void shifted(int o, Out c) {
+        int op = b[code + o] & 0xFF;
+        int index = localIndex(o) + 1;
+        if (op == 0xc4) {
+            int inner = b[code + o + 1] & 0xFF;
+            c.u1(op).u1(inner).u2(index);
+            if (inner == 0x84) {
+                c.bytes(b, code + o + 4, 2);
+            }
+            return;
+        }
+        if (op == 0x84) {
+            if (index <= 0xFF) {
+                c.u1(op).u1(index).u1(b[code + o + 2]);
+            } else {
+                c.u1(0xc4).u1(op).u2(index).u2(b[code + o + 2]); // the constant sign-extended to 16 bits
+            }
+            return;
+        }
+        int longForm;                                    // xload n or xstore n of the instruction's type
+        if (op >= 0x1a && op <= 0x2d) {
+            longForm = 0x15 + ((op - 0x1a) >> 2);
+        } else if (op >= 0x3b && op <= 0x4e) {
+            longForm = 0x36 + ((op - 0x3b) >> 2);
+        } else {
+            longForm = op;
+        }
+        if (longForm != op && index <= 3) {
+            c.u1(op + 1);                                // xload_k: xload_(k+1)
+        } else if (index <= 0xFF) {
+            c.u1(longForm).u1(index);
+        } else {
+            c.u1(0xc4).u1(longForm).u2(index);
+        }
+    }
+
     // The frame being decoded: its locals as verification types (tag << 16 | constant-pool index
-    // or, for Uninitialized, the new offset), one entry per type (a long or double is one entry
-    // of two slots, as in the class file).
+    // or, for Uninitialized, the new offset; PARAMETER << 16 | i for the i-th reference parameter
+    // of the implicit initial frame, whose Class constant is added only if a frame is written with
+    // it), one entry per type (a long or double is one entry of two slots, as in the class file).
     private int[] frameLocals = new int[16];
     private int frameLocalCount;
+    /** The locals of the frame as it is written: {@link #frameLocals} with the cell's entry inserted. */
+    private int[] newLocals = new int[16];
+    private int newLocalCount;
+    /** The locals of the frame written last (the implicit initial frame before the first). */
+    private int[] writtenLocals = new int[16];
+    private int writtenLocalCount;
+    /** The internal names of the reference parameters, for {@link #PARAMETER} entries. */
+    private String[] parameterTypes = new String[8];
     private int access;
     private String descriptor;
     private boolean constructor;
 
+    /** The tag of a reference parameter's type in {@link #frameLocals}: not a class-file tag. */
+    private static final int PARAMETER = 0x7F;
+    /** The cell's verification type in {@link #newLocals}: written as {@code Object}. */
+    private static final int CELL = 0x7E << 16;
+
     /**
      * Rewrites a {@code StackMapTable} with new offsets and the cell's local, and appends the
-     * handler's frame. The frames are decompressed from the implicit initial frame (the
-     * descriptor's); each frame at or after {@code p} (where the section starts: every such
-     * frame's code runs after the enter stored the cell) is written as a full frame whose locals
-     * are the frame's own, padded with {@code Top} up to the cell's index, then the cell
-     * ({@code Object}); a {@code same} or {@code same_locals_1_stack_item} frame after such a
-     * full frame keeps its compressed form (its locals are the previous frame's, cell included).
-     * Frames before {@code p} (a constructor's prologue) are written as full frames without it.
+     * handler's frame. The frames are decompressed in order from the implicit initial frame (the
+     * descriptor's); each frame's locals get the cell's entry inserted at the cell's index (the
+     * slots after it moved up by one): {@code Object} in a frame at or after {@code p} (where the
+     * section starts: every such frame's code runs after the enter stored the cell), {@code Top}
+     * before it (a constructor's prologue) if locals follow; a frame whose locals end before the
+     * cell's index and is in the section is padded with {@code Top} up to it. Each frame is then
+     * compressed again against the frame written before it, as javac and ASM do: {@code same},
+     * {@code same_locals_1_stack_item}, {@code chop} or {@code append} of up to three locals, else
+     * {@code full_frame}. Since the cell sits below every local the body declares, the original's
+     * compressed frames stay compressed; only the first frame in the section (the implicit frame
+     * before it has no cell) and the original's full frames need more.
      */
     private void stackMapTable(int at, int p, int handler, Out out) {
         int entries = u2(at + 6);
         Out frames = new Out(s4(at + 2) + 16 + 8 * entries);
         initialLocals();
+        writtenLocalCount = 0;
+        for (int k = 0; k < frameLocalCount; k++) {
+            writtenLocals = put(writtenLocals, writtenLocalCount++, frameLocals[k]);
+        }
         int q = at + 8;
         int oldOffset = -1;
         int newOffset = -1;
-        boolean withCell = false;                        // whether the frame written last declares the cell
         for (int i = 0; i < entries; i++) {
             int type = b[q] & 0xFF;
             int delta;
@@ -968,7 +1103,6 @@ final class EntryWeaver {
             int mapped = map(oldOffset);
             int newDelta = i == 0 ? mapped : mapped - newOffset - 1;
             newOffset = mapped;
-            boolean sameLocals = type < 128 || type == 247 || type == 251;
             int stackAt = body;
             int stackCount = 0;
             if (type >= 64 && (type < 128 || type == 247)) {
@@ -986,31 +1120,110 @@ final class EntryWeaver {
                 stackCount = u2(r);
                 stackAt = r + 2;
             }
-            boolean inSection = oldOffset >= p;
-            if (inSection && withCell && sameLocals) {
-                if (stackCount == 0) {
-                    if (newDelta < 64) {
-                        frames.u1(newDelta);
-                    } else {
-                        frames.u1(251).u2(newDelta);
-                    }
-                } else if (newDelta < 64) {
-                    frames.u1(64 + newDelta);
-                } else {
-                    frames.u1(247).u2(newDelta);
-                }
-            } else {
-                frames.u1(255).u2(newDelta);
-                writeLocals(inSection, frames);
-                frames.u2(stackCount);
-                withCell = inSection;
-            }
-            q = types(stackAt, stackCount, frames);
+            withCell(oldOffset >= p);
+            q = writeFrame(newDelta, stackAt, stackCount, frames);
         }
         int handlerDelta = entries == 0 ? handler : handler - newOffset - 1;
         out.bytes(b, at, 2).u4(2 + frames.length + handlerFrameLength()).u2(entries + 1);
         out.bytes(frames.data, 0, frames.length);
         handlerFrame(out, handlerDelta);
+    }
+
+    private static int[] put(int[] array, int index, int value) {
+        if (index == array.length) {
+            array = Arrays.copyOf(array, index * 2);
+        }
+        array[index] = value;
+        return array;
+    }
+
+    /** {@link #newLocals}: {@link #frameLocals} with the cell's entry at the cell's index. */
+    private void withCell(boolean inSection) {
+        newLocalCount = 0;
+        int slots = 0;
+        int k = 0;
+        for (; k < frameLocalCount && slots < cell; k++) {
+            int t = frameLocals[k];
+            newLocals = put(newLocals, newLocalCount++, t);
+            int tag = t >>> 16;
+            slots += tag == 3 || tag == 4 ? 2 : 1;
+        }
+        if (slots > cell) {
+            throw UNSUPPORTED;                           // a long or double across the cell's index
+        }
+        if (inSection) {
+            for (; slots < cell; slots++) {
+                newLocals = put(newLocals, newLocalCount++, 0); // Top
+            }
+            newLocals = put(newLocals, newLocalCount++, CELL);
+        } else if (k < frameLocalCount) {
+            newLocals = put(newLocals, newLocalCount++, 0); // Top where the cell will be
+        }
+        for (; k < frameLocalCount; k++) {
+            newLocals = put(newLocals, newLocalCount++, frameLocals[k]);
+        }
+    }
+
+    /**
+     * Writes the frame of {@link #newLocals} and the {@code stackCount} types at {@code stackAt},
+     * compressed against {@link #writtenLocals}; returns the offset past those types.
+     */
+    private int writeFrame(int delta, int stackAt, int stackCount, Out frames) {
+        int common = 0;
+        int shorter = Math.min(newLocalCount, writtenLocalCount);
+        while (common < shorter && newLocals[common] == writtenLocals[common]) {
+            common++;
+        }
+        int q;
+        if (stackCount <= 1 && common == newLocalCount && common == writtenLocalCount) {
+            if (stackCount == 0) {
+                if (delta < 64) {
+                    frames.u1(delta);                    // same_frame
+                } else {
+                    frames.u1(251).u2(delta);            // same_frame_extended
+                }
+            } else if (delta < 64) {
+                frames.u1(64 + delta);                   // same_locals_1_stack_item_frame
+            } else {
+                frames.u1(247).u2(delta);                // same_locals_1_stack_item_frame_extended
+            }
+            q = types(stackAt, stackCount, frames);
+        } else if (stackCount == 0 && common == newLocalCount && writtenLocalCount - common <= 3) {
+            frames.u1(251 - (writtenLocalCount - common)).u2(delta); // chop_frame
+            q = stackAt;
+        } else if (stackCount == 0 && common == writtenLocalCount && newLocalCount - common <= 3) {
+            frames.u1(251 + (newLocalCount - common)).u2(delta);     // append_frame
+            writeTypes(newLocals, common, newLocalCount, frames);
+            q = stackAt;
+        } else {
+            frames.u1(255).u2(delta).u2(newLocalCount);             // full_frame
+            writeTypes(newLocals, 0, newLocalCount, frames);
+            frames.u2(stackCount);
+            q = types(stackAt, stackCount, frames);
+        }
+        int[] swap = writtenLocals;
+        writtenLocals = newLocals;
+        writtenLocalCount = newLocalCount;
+        newLocals = swap;
+        return q;
+    }
+
+    /** Writes the verification types {@code types[from..to)}. */
+    private void writeTypes(int[] types, int from, int to, Out out) {
+        for (int i = from; i < to; i++) {
+            int t = types[i];
+            int tag = t >>> 16;
+            if (t == CELL) {
+                out.u1(7).u2(reusedClass(OBJECT));
+            } else if (tag == PARAMETER) {
+                out.u1(7).u2(typeClass(parameterTypes[t & 0xFFFF]));
+            } else {
+                out.u1(tag);
+                if (tag == 7 || tag == 8) {
+                    out.u2(t & 0xFFFF);
+                }
+            }
+        }
     }
 
     /** The implicit initial frame's locals: {@code this} (uninitialized in a constructor), then the parameters. */
@@ -1021,6 +1234,7 @@ final class EntryWeaver {
         }
         String d = descriptor;
         int i = 1;
+        int references = 0;
         while (d.charAt(i) != ')') {
             char c = d.charAt(i);
             int start = i;
@@ -1032,7 +1246,11 @@ final class EntryWeaver {
             }
             i++;
             if (c == 'L' || c == '[') {
-                addLocal(7 << 16 | typeClass(c == 'L' ? d.substring(start + 1, i - 1) : d.substring(start, i)));
+                if (references == parameterTypes.length) {
+                    parameterTypes = Arrays.copyOf(parameterTypes, references * 2);
+                }
+                parameterTypes[references] = c == 'L' ? d.substring(start + 1, i - 1) : d.substring(start, i);
+                addLocal(PARAMETER << 16 | references++);
             } else {
                 addLocal((c == 'J' ? 4 : c == 'D' ? 3 : c == 'F' ? 2 : 1) << 16);
             }
@@ -1053,10 +1271,7 @@ final class EntryWeaver {
     }
 
     private void addLocal(int type) {
-        if (frameLocalCount == frameLocals.length) {
-            frameLocals = Arrays.copyOf(frameLocals, frameLocalCount * 2);
-        }
-        frameLocals[frameLocalCount++] = type;
+        frameLocals = put(frameLocals, frameLocalCount++, type);
     }
 
     /** Appends {@code n} verification types from {@code q} to the frame's locals; returns the offset past them. */
@@ -1077,36 +1292,6 @@ final class EntryWeaver {
             }
         }
         return q;
-    }
-
-    /** The frame's locals (count, then types); with the cell: padded with {@code Top} to its index, then {@code Object}. */
-    private void writeLocals(boolean withCell, Out out) {
-        int slots = 0;
-        for (int i = 0; i < frameLocalCount; i++) {
-            int tag = frameLocals[i] >>> 16;
-            slots += tag == 3 || tag == 4 ? 2 : 1;
-        }
-        if (!withCell) {
-            out.u2(frameLocalCount);
-        } else if (slots > cell) {
-            throw UNSUPPORTED; // a frame with more locals than max_locals: the verifier would refuse the original
-        } else {
-            out.u2(frameLocalCount + cell - slots + 1);
-        }
-        for (int i = 0; i < frameLocalCount; i++) {
-            int t = frameLocals[i];
-            int tag = t >>> 16;
-            out.u1(tag);
-            if (tag == 7 || tag == 8) {
-                out.u2(t & 0xFFFF);
-            }
-        }
-        if (withCell) {
-            for (int i = slots; i < cell; i++) {
-                out.u1(0);                               // Top
-            }
-            out.u1(7).u2(reusedClass(OBJECT));
-        }
     }
 
     /** Bytes of the handler's frame: see {@link #handlerFrame}. */
