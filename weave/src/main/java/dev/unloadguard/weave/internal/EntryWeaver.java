@@ -45,23 +45,46 @@ import org.objectweb.asm.ClassReader;
  * The enter returns the calling thread's cell of the epoch ({@code ReleaseEpoch.enterCell}), and
  * every exit of the body takes it back, so a section finds the cell once, not twice (a nested
  * plugin-to-plugin call then costs the depth check and the exit's owner check). It lives in one new
- * local, {@code CELL}, at the method's old {@code max_locals} ({@code max_locals} grows by one;
- * {@code aload_n}, {@code aload n} or {@code wide aload n} by its index; a method whose
- * {@code max_locals} is already 65535 is left to ASM). The JVM's type checker then needs every
- * stack map frame the code reaches after the store to declare it, since the handler's frame does
- * and every instruction the handler covers must match it. Without inferring frames: the frames
- * are decompressed in order from the implicit initial frame (the descriptor's parameters, and
- * {@code this}, {@code UninitializedThis} in a constructor; reference types as {@code Class}
- * constants the weaver adds), following {@code same}, {@code same_locals_1_stack_item},
- * {@code chop}, {@code append} and {@code full_frame} ({@code long} and {@code double} take two
- * slots; {@code Uninitialized} offsets are remapped), and each frame at or after {@code P} is
- * written as a {@code full_frame} whose locals are the frame's own, padded with {@code Top} up to
- * {@code CELL}, then {@code Object(java/lang/Object)}; a {@code same} or
- * {@code same_locals_1_stack_item} frame after such a frame keeps its compressed form (it repeats
- * the previous locals, the cell included). Frames before {@code P} (a constructor's prologue) are
- * written as full frames without it. The handler's frame: locals {@code Top} up to {@code CELL},
- * then the cell; stack the {@code Throwable}. A method with no {@code StackMapTable} gets one
- * holding the handler's frame only, as before: its code has no other branch target.
+ * local, {@code CELL}, right after the arguments: its index is the slots of {@code this} and the
+ * parameters (at most 255, so {@code aload_n} or {@code aload n}), and every local the body
+ * declares moves up by one ({@code max_locals} grows by one; an {@code xload_3}/{@code xstore_3}
+ * of a moved local becomes {@code xload 4}, an index that passes 255 takes {@code wide}, both one
+ * or two bytes longer, which the offsets below absorb; the {@code LocalVariableTable}'s indexes
+ * move with them; a method whose {@code max_locals} is already 65535 is left to ASM, and so is
+ * one that stores a {@code long} or {@code double} over its last argument slot and the slot
+ * after it, which would now straddle the cell).
+ *
+ * <p>Why there and not at the old {@code max_locals}: the JVM's type checker needs every stack map
+ * frame the code reaches after the store to declare the cell, since the handler's frame does and
+ * every instruction the handler covers must match it. A cell at the end of the locals sits after
+ * every local the body declares, so no frame that adds or drops a local ({@code append},
+ * {@code chop}) could be written relative to the one before it, and each became a
+ * {@code full_frame} listing every local (woven frames were about three times the original's).
+ * Below the body's locals the cell is part of the common prefix: without inferring frames, the
+ * frames are decompressed in order from the implicit initial frame (the descriptor's parameters,
+ * and {@code this}, {@code UninitializedThis} in a constructor), following {@code same},
+ * {@code same_locals_1_stack_item}, {@code chop}, {@code append} and {@code full_frame}
+ * ({@code long} and {@code double} take two slots; {@code Uninitialized} offsets are remapped);
+ * the cell's entry is inserted at its index ({@code Object(java/lang/Object)} at or after
+ * {@code P}, {@code Top} before it, a constructor's prologue, if locals follow), and each frame is
+ * compressed again against the one written before it, as javac and ASM do. So the original's
+ * compressed frames stay compressed; the first frame in the section (the implicit frame before it
+ * has no cell: an {@code append} of the cell, or a full frame) and the original's full frames are
+ * written in full. A reference parameter's {@code Class} constant is added only when a full frame
+ * names it. The handler's frame: locals {@code Top} up to {@code CELL}, then the cell; stack the
+ * {@code Throwable}. A method with no {@code StackMapTable} gets one holding the handler's frame
+ * only, as before: its code has no other branch target.
+ *
+ * <h2>The constant pool</h2>
+ * New constants are appended after the class's own, and only those the woven code uses: the
+ * gated entries' enter only if the class has a gated entry, the ungated sections' enter only if it
+ * has one of those, the plain exit only if a body returns, an attribute's name only if that
+ * attribute is added. The strings the weaver needs that classes often
+ * already hold ({@code java/lang/Object}, {@code Ljava/lang/Object;}, {@code java/lang/Throwable},
+ * the guard calls' names and descriptors, the attribute names, …, see {@code REUSED}) are looked
+ * for among the class's own {@code Utf8} and {@code Class} constants, in the pass that checks the
+ * pool's tags, and reused. In scope ENTRIES the constants are most of what weaving adds to a small
+ * class (about four fifths for a class of two short methods).
  *
  * <h2>Offsets</h2>
  * Inserted bytes shift the code after them. Each original instruction start {@code o} has a new
