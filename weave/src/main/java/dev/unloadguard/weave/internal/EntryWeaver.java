@@ -102,7 +102,9 @@ import org.objectweb.asm.ClassReader;
  * {@link ConstructorPrologue}), {@code jsr}/{@code ret}, type annotations on code or any other
  * code attribute it does not know, a 16-bit branch that would overflow, a constant pool or a
  * method that would pass the class file's limits (code length, {@code max_locals} with no room
- * for the cell), a constant-pool tag or a stack map frame type it does not know.
+ * for the cell), a {@code long} or {@code double} stored over the last argument slot and the one
+ * after it (or a frame with one there: it would straddle the cell), a constant-pool tag or a stack
+ * map frame type it does not know.
  */
 final class EntryWeaver {
 

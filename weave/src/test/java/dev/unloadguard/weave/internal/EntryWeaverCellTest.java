@@ -39,8 +39,9 @@ import org.objectweb.asm.tree.MethodNode;
 import org.objectweb.asm.tree.VarInsnNode;
 
 /**
- * The byte-level weaver keeps the cell its enter returned in a new local (index: the method's old
- * {@code max_locals}) and rewrites every stack map frame at or after the enter to declare it. The
+ * The byte-level weaver keeps the cell its enter returned in a new local (index: right after the
+ * arguments; the body's locals move up one) and rewrites every stack map frame at or after the
+ * enter to declare it, as compressed as the original's (chop, append and same frames stay). The
  * JVM's verifier is the oracle: the woven classes are defined by a plugin loader (classes of a
  * non-boot loader are verified) and every method runs, as one balanced section (depth 1 inside,
  * nested calls 2, back to 0 after, exceptions included), computing what the unwoven method
