@@ -12,6 +12,11 @@
 #   BASE_AGENT=/path/to/other/unloadguard-agent.jar benchmarks/startup.sh
 #                                               # a third arm in the same runs: that build (e.g. main's), with its own
 #                                               # cache directory; its host and probe are this build's
+#   BASE_AGENT=... BASE_HOST=/path/to/other/unloadguard-cli.jar benchmarks/startup.sh
+#                                               # the third arm with that build's host jar too. Needed to compare
+#                                               # weavers: the host jar (the cli jar) bundles the weave classes and
+#                                               # comes first on the class path, so without BASE_HOST both agents
+#                                               # weave with this build's weaver
 #
 # The agent keeps woven classes on disk across starts (docs/agent.md): by default (CACHE=warm) the
 # runs share a cache directory of their own, filled by the uncounted first run, so each counted run
@@ -36,6 +41,7 @@ cp "${AGENT:-agent/target/unloadguard-agent.jar}" "$RUN/agent.jar"
 MODES=(with without)
 if [[ -n ${BASE_AGENT:-} ]]; then
   cp "$BASE_AGENT" "$RUN/base-agent.jar"
+  cp "${BASE_HOST:-cli/target/unloadguard-cli.jar}" "$RUN/base-host.jar"
   MODES+=(base)
 fi
 cp cli/target/unloadguard-cli.jar "$RUN/host.jar"
@@ -62,8 +68,9 @@ for n in "${SIZES[@]}"; do
       [[ $mode == base ]] && agent=("-javaagent:$RUN/base-agent.jar$BASE_OPTS")
       [[ $mode == with && $CACHE == cold ]] && rm -rf "$RUN/cache"
       [[ $mode == base && $CACHE == cold ]] && rm -rf "$RUN/base-cache"
+      host=host.jar; [[ $mode == base ]] && host=base-host.jar
       /usr/bin/time -f '%e %U %S' -o "$RUN/t" "$JAVA" "${agent[@]}" "${SCOPE_ARG[@]}" \
-        -cp "$RUN/host.jar:$RUN/probe" dev.unloadguard.bench.process.Probe startup "$jar" > /dev/null 2> "$RUN/err" \
+        -cp "$RUN/$host:$RUN/probe" dev.unloadguard.bench.process.Probe startup "$jar" > /dev/null 2> "$RUN/err" \
         || { cat "$RUN/err" >&2; exit 1; }
       (( i > 0 )) && awk '{ printf "%s %.3f\n", $1, $2 + $3 }' "$RUN/t" >> "$RUN/$mode.txt"
     done

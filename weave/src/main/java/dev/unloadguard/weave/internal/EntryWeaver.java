@@ -45,23 +45,46 @@ import org.objectweb.asm.ClassReader;
  * The enter returns the calling thread's cell of the epoch ({@code ReleaseEpoch.enterCell}), and
  * every exit of the body takes it back, so a section finds the cell once, not twice (a nested
  * plugin-to-plugin call then costs the depth check and the exit's owner check). It lives in one new
- * local, {@code CELL}, at the method's old {@code max_locals} ({@code max_locals} grows by one;
- * {@code aload_n}, {@code aload n} or {@code wide aload n} by its index; a method whose
- * {@code max_locals} is already 65535 is left to ASM). The JVM's type checker then needs every
- * stack map frame the code reaches after the store to declare it, since the handler's frame does
- * and every instruction the handler covers must match it. Without inferring frames: the frames
- * are decompressed in order from the implicit initial frame (the descriptor's parameters, and
- * {@code this}, {@code UninitializedThis} in a constructor; reference types as {@code Class}
- * constants the weaver adds), following {@code same}, {@code same_locals_1_stack_item},
- * {@code chop}, {@code append} and {@code full_frame} ({@code long} and {@code double} take two
- * slots; {@code Uninitialized} offsets are remapped), and each frame at or after {@code P} is
- * written as a {@code full_frame} whose locals are the frame's own, padded with {@code Top} up to
- * {@code CELL}, then {@code Object(java/lang/Object)}; a {@code same} or
- * {@code same_locals_1_stack_item} frame after such a frame keeps its compressed form (it repeats
- * the previous locals, the cell included). Frames before {@code P} (a constructor's prologue) are
- * written as full frames without it. The handler's frame: locals {@code Top} up to {@code CELL},
- * then the cell; stack the {@code Throwable}. A method with no {@code StackMapTable} gets one
- * holding the handler's frame only, as before: its code has no other branch target.
+ * local, {@code CELL}, right after the arguments: its index is the slots of {@code this} and the
+ * parameters (at most 255, so {@code aload_n} or {@code aload n}), and every local the body
+ * declares moves up by one ({@code max_locals} grows by one; an {@code xload_3}/{@code xstore_3}
+ * of a moved local becomes {@code xload 4}, an index that passes 255 takes {@code wide}, both one
+ * or two bytes longer, which the offsets below absorb; the {@code LocalVariableTable}'s indexes
+ * move with them; a method whose {@code max_locals} is already 65535 is left to ASM, and so is
+ * one that stores a {@code long} or {@code double} over its last argument slot and the slot
+ * after it, which would now straddle the cell).
+ *
+ * <p>Why there and not at the old {@code max_locals}: the JVM's type checker needs every stack map
+ * frame the code reaches after the store to declare the cell, since the handler's frame does and
+ * every instruction the handler covers must match it. A cell at the end of the locals sits after
+ * every local the body declares, so no frame that adds or drops a local ({@code append},
+ * {@code chop}) could be written relative to the one before it, and each became a
+ * {@code full_frame} listing every local (woven frames were about three times the original's).
+ * Below the body's locals the cell is part of the common prefix: without inferring frames, the
+ * frames are decompressed in order from the implicit initial frame (the descriptor's parameters,
+ * and {@code this}, {@code UninitializedThis} in a constructor), following {@code same},
+ * {@code same_locals_1_stack_item}, {@code chop}, {@code append} and {@code full_frame}
+ * ({@code long} and {@code double} take two slots; {@code Uninitialized} offsets are remapped);
+ * the cell's entry is inserted at its index ({@code Object(java/lang/Object)} at or after
+ * {@code P}, {@code Top} before it, a constructor's prologue, if locals follow), and each frame is
+ * compressed again against the one written before it, as javac and ASM do. So the original's
+ * compressed frames stay compressed; the first frame in the section (the implicit frame before it
+ * has no cell: an {@code append} of the cell, or a full frame) and the original's full frames are
+ * written in full. A reference parameter's {@code Class} constant is added only when a full frame
+ * names it. The handler's frame: locals {@code Top} up to {@code CELL}, then the cell; stack the
+ * {@code Throwable}. A method with no {@code StackMapTable} gets one holding the handler's frame
+ * only, as before: its code has no other branch target.
+ *
+ * <h2>The constant pool</h2>
+ * New constants are appended after the class's own, and only those the woven code uses: the
+ * gated entries' enter only if the class has a gated entry, the ungated sections' enter only if it
+ * has one of those, the plain exit only if a body returns, an attribute's name only if that
+ * attribute is added. The strings the weaver needs that classes often
+ * already hold ({@code java/lang/Object}, {@code Ljava/lang/Object;}, {@code java/lang/Throwable},
+ * the guard calls' names and descriptors, the attribute names, …, see {@code REUSED}) are looked
+ * for among the class's own {@code Utf8} and {@code Class} constants, in the pass that checks the
+ * pool's tags, and reused. In scope ENTRIES the constants are most of what weaving adds to a small
+ * class (about four fifths for a class of two short methods).
  *
  * <h2>Offsets</h2>
  * Inserted bytes shift the code after them. Each original instruction start {@code o} has a new
@@ -79,7 +102,9 @@ import org.objectweb.asm.ClassReader;
  * {@link ConstructorPrologue}), {@code jsr}/{@code ret}, type annotations on code or any other
  * code attribute it does not know, a 16-bit branch that would overflow, a constant pool or a
  * method that would pass the class file's limits (code length, {@code max_locals} with no room
- * for the cell), a constant-pool tag or a stack map frame type it does not know.
+ * for the cell), a {@code long} or {@code double} stored over the last argument slot and the one
+ * after it (or a frame with one there: it would straddle the cell), a constant-pool tag or a stack
+ * map frame type it does not know.
  */
 final class EntryWeaver {
 
@@ -108,19 +133,15 @@ final class EntryWeaver {
     private int epoch;
     /** How the woven code loads {@link #epoch}: {@code ldc_w} (0x13) or {@code getstatic} (0xb2); both three bytes. */
     private final int epochLoad;
+    // The constants below are 0 until first used (see "The constant pool"): a class gets only what
+    // its woven code needs, and an entry it already has (a Utf8 or Class in REUSED) is reused.
+    private int guardClass;
     private int enterSection;
     private int enterEntrySection;
     private int exitSection;
     private int exitSectionThrowing;
-    private int throwableClass;
-    /** {@code Class java/lang/Object}: the verification type of the cell's local. */
-    private int objectClass;
     /** Class entries this weaver added for the types of parameters (initial frames), by name. */
     private Map<String, Integer> addedClasses;
-    private int guardedDesc;
-    private int stackMapTableName;
-    private int annotationsName;
-    private int bootstrapMethodsName;
 
     private EntryWeaver(byte[] b, ClassReader reader, GuardPlan plan, boolean epochField) {
         this.b = b;
@@ -164,8 +185,15 @@ final class EntryWeaver {
         int items = reader.getItemCount();
         for (int i = 1; i < items; i++) {
             int at = reader.getItem(i);
-            if (at != 0 && !knownTag(b[at - 1])) {
-                throw UNSUPPORTED;
+            if (at != 0) {
+                byte tag = b[at - 1];
+                if (tag == 1) {
+                    existingUtf8(i, at);
+                } else if (tag == 7) {
+                    existingClass(i, u2(at));
+                } else if (!knownTag(tag)) {
+                    throw UNSUPPORTED;
+                }
             }
         }
         poolCount = items;
@@ -215,37 +243,181 @@ final class EntryWeaver {
 
     // ---- constant pool -----------------------------------------------------------------------
 
-    private void addConstants() {
-        int guardClass = classEntry(GUARD);
-        if (epochLoad == 0xb2) { // Fieldref PluginEpoch.epoch:Object
-            int holder = classEntry(PluginEpochClass.INTERNAL_NAME);
-            int nat = nameAndType(PluginEpochClass.FIELD, PluginEpochClass.FIELD_DESCRIPTOR);
-            pool.u1(9).u2(holder).u2(nat);
-            epoch = poolCount++;
-        } else { // Dynamic epoch:Object, bootstrapped by ReleaseGuard.epochConstant
-            bootstrapHandle = methodHandle(guardClass, "epochConstant",
-                    "(Ljava/lang/invoke/MethodHandles$Lookup;Ljava/lang/String;Ljava/lang/Class;)Ljava/lang/Object;");
-            int nat = nameAndType("epoch", "Ljava/lang/Object;");
-            pool.u1(17).u2(bootstrapIndex).u2(nat);
-            epoch = poolCount++;
-        }
-        enterSection = methodRef(guardClass, "enterSectionCell", "(Ljava/lang/Object;)Ljava/lang/Object;");
-        enterEntrySection = methodRef(guardClass, "enterEntrySectionCell",
-                "(Ljava/lang/Object;Ljava/lang/String;)Ljava/lang/Object;");
-        exitSection = methodRef(guardClass, "exitSectionCell", "(Ljava/lang/Object;)V");
-        exitSectionThrowing = methodRef(guardClass, "exitSectionThrowingCell",
-                "(Ljava/lang/Throwable;Ljava/lang/Object;)Ljava/lang/Throwable;");
-        throwableClass = classEntry("java/lang/Throwable");
-        objectClass = classEntry("java/lang/Object");
-        guardedDesc = utf8(GuardPlan.GUARDED_DESC);
-        stackMapTableName = utf8("StackMapTable");
-        annotationsName = utf8("RuntimeVisibleAnnotations");
-        if (epochLoad == 0x13) {
-            bootstrapMethodsName = utf8("BootstrapMethods");
+    /**
+     * The strings the woven code may need as {@code Utf8} constants, looked for in the class's own
+     * pool before any is added: {@code java/lang/Object}, its descriptor and the attribute names
+     * are in most classes already. Index {@code k} of this array is index {@code k} of
+     * {@link #reusedUtf8} and {@link #reusedClass}.
+     */
+    private static final String[] REUSED = {
+        "java/lang/Object", "Ljava/lang/Object;", "java/lang/Throwable", "StackMapTable",
+        "RuntimeVisibleAnnotations", "BootstrapMethods", "epoch", GUARD, PluginEpochClass.INTERNAL_NAME,
+        GuardPlan.GUARDED_DESC,
+        "enterSectionCell", "(Ljava/lang/Object;)Ljava/lang/Object;",
+        "enterEntrySectionCell", "(Ljava/lang/Object;Ljava/lang/String;)Ljava/lang/Object;",
+        "exitSectionCell", "(Ljava/lang/Object;)V",
+        "exitSectionThrowingCell", "(Ljava/lang/Throwable;Ljava/lang/Object;)Ljava/lang/Throwable;",
+        "epochConstant", "(Ljava/lang/invoke/MethodHandles$Lookup;Ljava/lang/String;Ljava/lang/Class;)Ljava/lang/Object;",
+    };
+    private static final int OBJECT = 0;
+    private static final int OBJECT_DESC = 1;
+    private static final int THROWABLE = 2;
+    private static final int STACK_MAP_TABLE = 3;
+    private static final int ANNOTATIONS = 4;
+    private static final int BOOTSTRAP_METHODS = 5;
+    private static final int EPOCH_NAME = 6;
+    private static final int GUARD_NAME = 7;
+    private static final int EPOCH_CLASS_NAME = 8;
+    private static final int GUARDED = 9;
+    /** {@code REUSED[ENTER]} is the name of ReleaseGuard's method, {@code REUSED[ENTER + 1]} its descriptor; the same for the others. */
+    private static final int ENTER = 10;
+    private static final int ENTER_ENTRY = 12;
+    private static final int EXIT = 14;
+    private static final int EXIT_THROWING = 16;
+    private static final int EPOCH_CONSTANT = 18;
+    /** Per {@link #REUSED} string: its {@code Utf8} index in the pool (the class's or one added), or 0. */
+    private final int[] reusedUtf8 = new int[REUSED.length];
+    /** Per {@link #REUSED} string: the index of a {@code Class} constant naming it, or 0. */
+    private final int[] reusedClass = new int[REUSED.length];
+    /**
+     * The class's {@code Class} constants whose name comes later in the pool (javac writes each
+     * {@code Class} before its name): pairs of name index and class index.
+     */
+    private int[] pendingClasses;
+    private int pendingClassCount;
+
+    /** A {@code Utf8} constant of the class at pool index {@code index} (its bytes at {@code at}): remembered if in {@link #REUSED}. */
+    private void existingUtf8(int index, int at) {
+        int len = u2(at);
+        for (int k = 0; k < REUSED.length; k++) {
+            String s = REUSED[k];
+            if (s.length() == len && reusedUtf8[k] == 0 && sameAscii(at + 2, s)) {
+                reusedUtf8[k] = index;
+                for (int i = 0; i < pendingClassCount; i += 2) {
+                    if (pendingClasses[i] == index && reusedClass[k] == 0) {
+                        reusedClass[k] = pendingClasses[i + 1];
+                    }
+                }
+                return;
+            }
         }
     }
 
+    /** A {@code Class} constant of the class at pool index {@code index}, naming the {@code Utf8} at {@code name}. */
+    private void existingClass(int index, int name) {
+        for (int k = 0; k < REUSED.length; k++) {
+            if (reusedUtf8[k] == name) {
+                if (reusedClass[k] == 0) {
+                    reusedClass[k] = index;
+                }
+                return;
+            }
+        }
+        if (name > index) { // its name comes later in the pool: matched when that Utf8 is seen
+            if (pendingClasses == null) {
+                pendingClasses = new int[8];
+            } else if (pendingClassCount == pendingClasses.length) {
+                pendingClasses = Arrays.copyOf(pendingClasses, pendingClassCount * 2);
+            }
+            pendingClasses[pendingClassCount++] = name;
+            pendingClasses[pendingClassCount++] = index;
+        }
+    }
+
+    /** Whether the {@code len} bytes at {@code at} are the ASCII string {@code s} (of that length). */
+    private boolean sameAscii(int at, String s) {
+        for (int i = 0; i < s.length(); i++) {
+            if (b[at + i] != s.charAt(i)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The {@code Utf8} constant {@code REUSED[k]}: the class's own, or added once. */
+    private int reusedUtf8(int k) {
+        if (reusedUtf8[k] == 0) {
+            reusedUtf8[k] = utf8(REUSED[k]);
+        }
+        return reusedUtf8[k];
+    }
+
+    /** The {@code Class} constant naming {@code REUSED[k]}: the class's own, or added once. */
+    private int reusedClass(int k) {
+        if (reusedClass[k] == 0) {
+            int name = reusedUtf8(k);
+            pool.u1(7).u2(name);
+            reusedClass[k] = poolCount++;
+        }
+        return reusedClass[k];
+    }
+
+    /** The epoch constant, always used; the other constants are added when first used. */
+    private void addConstants() {
+        int objectDesc = reusedUtf8(OBJECT_DESC);
+        int nat = nameAndType(reusedUtf8(EPOCH_NAME), objectDesc);
+        if (epochLoad == 0xb2) { // Fieldref PluginEpoch.epoch:Object
+            int holder = reusedClass(EPOCH_CLASS_NAME);     // before the Fieldref: it may add to the pool
+            pool.u1(9).u2(holder).u2(nat);
+            epoch = poolCount++;
+        } else { // Dynamic epoch:Object, bootstrapped by ReleaseGuard.epochConstant
+            int ref = guardMethod(EPOCH_CONSTANT);
+            pool.u1(15).u1(6).u2(ref);                      // REF_invokeStatic
+            bootstrapHandle = poolCount++;
+            pool.u1(17).u2(bootstrapIndex).u2(nat);
+            epoch = poolCount++;
+            if (!hasBootstrapMethods) {
+                reusedUtf8(BOOTSTRAP_METHODS);              // now: the pool is written before the class's attributes
+            }
+        }
+    }
+
+    /** A {@code Methodref} to ReleaseGuard's method named {@code REUSED[k]}, of descriptor {@code REUSED[k + 1]}. */
+    private int guardMethod(int k) {
+        int owner = guardClass();
+        int nat = nameAndType(reusedUtf8(k), reusedUtf8(k + 1));
+        pool.u1(10).u2(owner).u2(nat);
+        return poolCount++;
+    }
+
+    private int guardClass() {
+        if (guardClass == 0) {
+            guardClass = reusedClass(GUARD_NAME);
+        }
+        return guardClass;
+    }
+
+    private int enterSection() {
+        if (enterSection == 0) {
+            enterSection = guardMethod(ENTER);
+        }
+        return enterSection;
+    }
+
+    private int enterEntrySection() {
+        if (enterEntrySection == 0) {
+            enterEntrySection = guardMethod(ENTER_ENTRY);
+        }
+        return enterEntrySection;
+    }
+
+    private int exitSection() {
+        if (exitSection == 0) {
+            exitSection = guardMethod(EXIT);
+        }
+        return exitSection;
+    }
+
+    private int exitSectionThrowing() {
+        if (exitSectionThrowing == 0) {
+            exitSectionThrowing = guardMethod(EXIT_THROWING);
+        }
+        return exitSectionThrowing;
+    }
+
     private int bootstrapHandle;
+    /** Whether the class has a {@code BootstrapMethods} attribute. */
+    private boolean hasBootstrapMethods;
 
     private int utf8(String s) {
         int start = pool.length;
@@ -278,22 +450,8 @@ final class EntryWeaver {
         return poolCount++;
     }
 
-    private int nameAndType(String name, String descriptor) {
-        int n = utf8(name);
-        int d = utf8(descriptor);
-        pool.u1(12).u2(n).u2(d);
-        return poolCount++;
-    }
-
-    private int methodRef(int owner, String name, String descriptor) {
-        int nat = nameAndType(name, descriptor);
-        pool.u1(10).u2(owner).u2(nat);
-        return poolCount++;
-    }
-
-    private int methodHandle(int owner, String name, String descriptor) {
-        int ref = methodRef(owner, name, descriptor);
-        pool.u1(15).u1(6).u2(ref); // REF_invokeStatic
+    private int nameAndType(int name, int descriptor) {
+        pool.u1(12).u2(name).u2(descriptor);
         return poolCount++;
     }
 
@@ -361,6 +519,7 @@ final class EntryWeaver {
         int at = attributesAt + 2;
         for (int i = 0; i < count; i++) {
             if (named(at, "BootstrapMethods")) {
+                hasBootstrapMethods = true;
                 return u2(at + 6);
             }
             at += 6 + s4(at + 2);
@@ -394,7 +553,7 @@ final class EntryWeaver {
         }
         if (!found) {
             out.set2(countAt, count + 1);
-            out.u2(bootstrapMethodsName).u4(6).u2(1).u2(bootstrapHandle).u2(0);
+            out.u2(reusedUtf8(BOOTSTRAP_METHODS)).u4(6).u2(1).u2(bootstrapHandle).u2(0);
         }
     }
 
@@ -434,7 +593,7 @@ final class EntryWeaver {
                 code(a, constructor, entryName, u2(at), utf8At(at + 4), out);
             } else if (!annotated && named(a, "RuntimeVisibleAnnotations")) {
                 annotated = true;
-                copyWithEntry(a, len, guardedDesc, 0, out);       // @Guarded, no elements
+                copyWithEntry(a, len, reusedUtf8(GUARDED), 0, out);       // @Guarded, no elements
             } else {
                 out.bytes(b, a, 6 + len);
             }
@@ -445,7 +604,7 @@ final class EntryWeaver {
         }
         if (!annotated) {
             out.set2(countAt, count + 1);
-            out.u2(annotationsName).u4(6).u2(1).u2(guardedDesc).u2(0);
+            out.u2(reusedUtf8(ANNOTATIONS)).u4(6).u2(1).u2(reusedUtf8(GUARDED)).u2(0);
         }
         return end;
     }
@@ -488,12 +647,15 @@ final class EntryWeaver {
         if (maxLocals >= 0xFFFF) {
             throw UNSUPPORTED; // no room for the cell's local
         }
-        cell = maxLocals;
-        cellAccess = cell <= 3 ? 1 : cell <= 0xFF ? 2 : 4;
-        exitLength = EXIT_LENGTH + cellAccess;
         this.access = access;
         this.descriptor = descriptor;
         this.constructor = constructor;
+        cell = argumentSlots();
+        if (cell > maxLocals) {
+            throw UNSUPPORTED; // the verifier would refuse the original
+        }
+        cellAccess = cell <= 3 ? 1 : cell <= 0xFF ? 2 : 4;
+        exitLength = EXIT_LENGTH + cellAccess;
         length = s4(at + 10);
         code = at + 14;
         int tableAt = code + length;
@@ -556,7 +718,14 @@ final class EntryWeaver {
                 }
             }
             isReturn[o] = op >= 0xac && op <= 0xb1;
-            o += insnLength(o);
+            int n = insnLength(o);
+            if (op == 0xc4 && (b[code + o + 1] & 0xFF) == 0xa9) {
+                throw UNSUPPORTED; // wide ret
+            }
+            if (localIndex(o) == cell - 1 && twoSlots(o)) {
+                throw UNSUPPORTED; // a long or double in the last argument slot and the one after: across the cell
+            }
+            o += n;
         }
         if (p < 0 || p >= length) {
             throw UNSUPPORTED;
@@ -587,7 +756,7 @@ final class EntryWeaver {
             place[o] = pos;
             int op = b[code + o] & 0xFF;
             int n = insnLength(o);
-            pos += op == 0xaa || op == 0xab ? n - pad(o) + pad(pos) : n;
+            pos += op == 0xaa || op == 0xab ? n - pad(o) + pad(pos) : shiftedLength(o, n);
             o += n;
         }
         target[length] = pos;
@@ -600,22 +769,22 @@ final class EntryWeaver {
             if (o == p) {
                 c.u1(epochLoad).u2(epoch);
                 if (entryName != 0) {
-                    c.u1(0x13).u2(entryName).u1(0xb8).u2(enterEntrySection);
+                    c.u1(0x13).u2(entryName).u1(0xb8).u2(enterEntrySection());
                 } else {
-                    c.u1(0xb8).u2(enterSection);
+                    c.u1(0xb8).u2(enterSection());
                 }
                 cellAccess(0x4b, 0x3a, c);                 // astore CELL
             }
             if (isReturn[o]) {
                 cellAccess(0x2a, 0x19, c);                 // aload CELL
-                c.u1(0xb8).u2(exitSection);
+                c.u1(0xb8).u2(exitSection());
             }
             int n = insnLength(o);
             copyInsn(o, n, c);
             o += n;
         }
         cellAccess(0x2a, 0x19, c);
-        c.u1(0xb8).u2(exitSectionThrowing).u1(0xbf);
+        c.u1(0xb8).u2(exitSectionThrowing()).u1(0xbf);
     }
 
     /** {@code aload}/{@code astore} of the cell's local: {@code short0} + n, {@code op} n, or {@code wide op} n. */
@@ -677,7 +846,8 @@ final class EntryWeaver {
                     int e = a + 8 + 10 * k;
                     int start = map(u2(e));
                     int stop = map(u2(e) + u2(e + 2));
-                    attributes.u2(start).u2(stop - start).bytes(b, e + 4, 6);
+                    int index = u2(e + 8);
+                    attributes.u2(start).u2(stop - start).bytes(b, e + 4, 4).u2(index >= cell ? index + 1 : index);
                 }
             } else {
                 throw UNSUPPORTED; // type annotations and unknown attributes hold offsets we cannot fix
@@ -686,7 +856,7 @@ final class EntryWeaver {
         }
         if (!frames) {
             count++;
-            attributes.u2(stackMapTableName).u4(2 + handlerFrameLength()).u2(1);
+            attributes.u2(reusedUtf8(STACK_MAP_TABLE)).u4(2 + handlerFrameLength()).u2(1);
             handlerFrame(attributes, handler);
         }
         return count;
@@ -782,38 +952,162 @@ final class EntryWeaver {
                     c.u4(map(o + s4(q + 12 + 8 * i)) - newPos);
                 }
             }
+        } else if (localIndex(o) >= cell) {
+            shifted(o, c);
         } else {
             c.bytes(b, code + o, n);
         }
     }
 
+    // ---- locals: every local at or past the cell's index moves up by one -----------------------
+
+    /** {@code this} and the parameters' slots: the cell's index. */
+    private int argumentSlots() {
+        int slots = (access & 0x0008) == 0 ? 1 : 0;
+        String d = descriptor;
+        for (int i = 1; d.charAt(i) != ')'; i++) {
+            char c = d.charAt(i);
+            while (d.charAt(i) == '[') {
+                i++;
+            }
+            if (d.charAt(i) == 'L') {
+                i = d.indexOf(';', i);
+            }
+            slots += c == 'J' || c == 'D' ? 2 : 1;       // an array is one slot, whatever its element
+        }
+        return slots;
+    }
+
+    /** The local index the instruction at {@code o} loads, stores or increments, or -1. */
+    private int localIndex(int o) {
+        int op = b[code + o] & 0xFF;
+        if ((op >= 0x15 && op <= 0x19) || (op >= 0x36 && op <= 0x3a) || op == 0x84) {
+            return b[code + o + 1] & 0xFF;
+        } else if (op >= 0x1a && op <= 0x2d) {
+            return (op - 0x1a) & 3;
+        } else if (op >= 0x3b && op <= 0x4e) {
+            return (op - 0x3b) & 3;
+        } else if (op == 0xc4) {
+            return u2(code + o + 2);
+        }
+        return -1;
+    }
+
+    /** Whether the load or store at {@code o} is of a {@code long} or {@code double} (two slots). */
+    private boolean twoSlots(int o) {
+        int op = b[code + o] & 0xFF;
+        if (op == 0xc4) {
+            op = b[code + o + 1] & 0xFF;
+        }
+        int type = op >= 0x15 && op <= 0x19 ? op - 0x15
+                : op >= 0x36 && op <= 0x3a ? op - 0x36
+                : op >= 0x1a && op <= 0x2d ? (op - 0x1a) >> 2
+                : op >= 0x3b && op <= 0x4e ? (op - 0x3b) >> 2 : -1;
+        return type == 1 || type == 3;
+    }
+
+    /** The length of the instruction at {@code o} (of {@code n} bytes) once its local index is shifted. */
+    private int shiftedLength(int o, int n) {
+        int index = localIndex(o);
+        if (index < cell) {
+            return n;
+        }
+        int op = b[code + o] & 0xFF;
+        if (op == 0xc4) {
+            return n;                                    // wide stays wide (the index is at most 65534)
+        } else if (op == 0x84) {
+            return index == 0xFF ? 6 : 3;                // iinc; wide iinc past 255
+        } else if (op <= 0x19 || (op >= 0x36 && op <= 0x3a)) {
+            return index == 0xFF ? 4 : 2;                // xload n / xstore n; wide past 255
+        }
+        return index == 3 ? 2 : 1;                       // xload_k / xstore_k; xload 4 past 3
+    }
+
+    /** Writes the instruction at {@code o}, whose local is at or past the cell, with that local one up. */
+    private void shifted(int o, Out c) {
+        int op = b[code + o] & 0xFF;
+        int index = localIndex(o) + 1;
+        if (op == 0xc4) {
+            int inner = b[code + o + 1] & 0xFF;
+            c.u1(op).u1(inner).u2(index);
+            if (inner == 0x84) {
+                c.bytes(b, code + o + 4, 2);
+            }
+            return;
+        }
+        if (op == 0x84) {
+            if (index <= 0xFF) {
+                c.u1(op).u1(index).u1(b[code + o + 2]);
+            } else {
+                c.u1(0xc4).u1(op).u2(index).u2(b[code + o + 2]); // the constant sign-extended to 16 bits
+            }
+            return;
+        }
+        int longForm;                                    // xload n or xstore n of the instruction's type
+        if (op >= 0x1a && op <= 0x2d) {
+            longForm = 0x15 + ((op - 0x1a) >> 2);
+        } else if (op >= 0x3b && op <= 0x4e) {
+            longForm = 0x36 + ((op - 0x3b) >> 2);
+        } else {
+            longForm = op;
+        }
+        if (longForm != op && index <= 3) {
+            c.u1(op + 1);                                // xload_k: xload_(k+1)
+        } else if (index <= 0xFF) {
+            c.u1(longForm).u1(index);
+        } else {
+            c.u1(0xc4).u1(longForm).u2(index);
+        }
+    }
+
     // The frame being decoded: its locals as verification types (tag << 16 | constant-pool index
-    // or, for Uninitialized, the new offset), one entry per type (a long or double is one entry
-    // of two slots, as in the class file).
+    // or, for Uninitialized, the new offset; PARAMETER << 16 | i for the i-th reference parameter
+    // of the implicit initial frame, whose Class constant is added only if a frame is written with
+    // it), one entry per type (a long or double is one entry of two slots, as in the class file).
     private int[] frameLocals = new int[16];
     private int frameLocalCount;
+    /** The locals of the frame as it is written: {@link #frameLocals} with the cell's entry inserted. */
+    private int[] newLocals = new int[16];
+    private int newLocalCount;
+    /** The locals of the frame written last (the implicit initial frame before the first). */
+    private int[] writtenLocals = new int[16];
+    private int writtenLocalCount;
+    /** The internal names of the reference parameters, for {@link #PARAMETER} entries. */
+    private String[] parameterTypes = new String[8];
     private int access;
     private String descriptor;
     private boolean constructor;
 
+    /** The tag of a reference parameter's type in {@link #frameLocals}: not a class-file tag. */
+    private static final int PARAMETER = 0x7F;
+    /** The cell's verification type in {@link #newLocals}: written as {@code Object}. */
+    private static final int CELL = 0x7E << 16;
+
     /**
      * Rewrites a {@code StackMapTable} with new offsets and the cell's local, and appends the
-     * handler's frame. The frames are decompressed from the implicit initial frame (the
-     * descriptor's); each frame at or after {@code p} (where the section starts: every such
-     * frame's code runs after the enter stored the cell) is written as a full frame whose locals
-     * are the frame's own, padded with {@code Top} up to the cell's index, then the cell
-     * ({@code Object}); a {@code same} or {@code same_locals_1_stack_item} frame after such a
-     * full frame keeps its compressed form (its locals are the previous frame's, cell included).
-     * Frames before {@code p} (a constructor's prologue) are written as full frames without it.
+     * handler's frame. The frames are decompressed in order from the implicit initial frame (the
+     * descriptor's); each frame's locals get the cell's entry inserted at the cell's index (the
+     * slots after it moved up by one): {@code Object} in a frame at or after {@code p} (where the
+     * section starts: every such frame's code runs after the enter stored the cell), {@code Top}
+     * before it (a constructor's prologue) if locals follow; a frame whose locals end before the
+     * cell's index and is in the section is padded with {@code Top} up to it. Each frame is then
+     * compressed again against the frame written before it, as javac and ASM do: {@code same},
+     * {@code same_locals_1_stack_item}, {@code chop} or {@code append} of up to three locals, else
+     * {@code full_frame}. Since the cell sits below every local the body declares, the original's
+     * compressed frames stay compressed; only the first frame in the section (the implicit frame
+     * before it has no cell) and the original's full frames need more.
      */
     private void stackMapTable(int at, int p, int handler, Out out) {
         int entries = u2(at + 6);
         Out frames = new Out(s4(at + 2) + 16 + 8 * entries);
         initialLocals();
+        writtenLocalCount = 0;
+        for (int k = 0; k < frameLocalCount; k++) {
+            writtenLocals = put(writtenLocals, writtenLocalCount++, frameLocals[k]);
+        }
         int q = at + 8;
         int oldOffset = -1;
         int newOffset = -1;
-        boolean withCell = false;                        // whether the frame written last declares the cell
         for (int i = 0; i < entries; i++) {
             int type = b[q] & 0xFF;
             int delta;
@@ -834,7 +1128,6 @@ final class EntryWeaver {
             int mapped = map(oldOffset);
             int newDelta = i == 0 ? mapped : mapped - newOffset - 1;
             newOffset = mapped;
-            boolean sameLocals = type < 128 || type == 247 || type == 251;
             int stackAt = body;
             int stackCount = 0;
             if (type >= 64 && (type < 128 || type == 247)) {
@@ -852,31 +1145,110 @@ final class EntryWeaver {
                 stackCount = u2(r);
                 stackAt = r + 2;
             }
-            boolean inSection = oldOffset >= p;
-            if (inSection && withCell && sameLocals) {
-                if (stackCount == 0) {
-                    if (newDelta < 64) {
-                        frames.u1(newDelta);
-                    } else {
-                        frames.u1(251).u2(newDelta);
-                    }
-                } else if (newDelta < 64) {
-                    frames.u1(64 + newDelta);
-                } else {
-                    frames.u1(247).u2(newDelta);
-                }
-            } else {
-                frames.u1(255).u2(newDelta);
-                writeLocals(inSection, frames);
-                frames.u2(stackCount);
-                withCell = inSection;
-            }
-            q = types(stackAt, stackCount, frames);
+            withCell(oldOffset >= p);
+            q = writeFrame(newDelta, stackAt, stackCount, frames);
         }
         int handlerDelta = entries == 0 ? handler : handler - newOffset - 1;
         out.bytes(b, at, 2).u4(2 + frames.length + handlerFrameLength()).u2(entries + 1);
         out.bytes(frames.data, 0, frames.length);
         handlerFrame(out, handlerDelta);
+    }
+
+    private static int[] put(int[] array, int index, int value) {
+        if (index == array.length) {
+            array = Arrays.copyOf(array, index * 2);
+        }
+        array[index] = value;
+        return array;
+    }
+
+    /** {@link #newLocals}: {@link #frameLocals} with the cell's entry at the cell's index. */
+    private void withCell(boolean inSection) {
+        newLocalCount = 0;
+        int slots = 0;
+        int k = 0;
+        for (; k < frameLocalCount && slots < cell; k++) {
+            int t = frameLocals[k];
+            newLocals = put(newLocals, newLocalCount++, t);
+            int tag = t >>> 16;
+            slots += tag == 3 || tag == 4 ? 2 : 1;
+        }
+        if (slots > cell) {
+            throw UNSUPPORTED;                           // a long or double across the cell's index
+        }
+        if (inSection) {
+            for (; slots < cell; slots++) {
+                newLocals = put(newLocals, newLocalCount++, 0); // Top
+            }
+            newLocals = put(newLocals, newLocalCount++, CELL);
+        } else if (k < frameLocalCount) {
+            newLocals = put(newLocals, newLocalCount++, 0); // Top where the cell will be
+        }
+        for (; k < frameLocalCount; k++) {
+            newLocals = put(newLocals, newLocalCount++, frameLocals[k]);
+        }
+    }
+
+    /**
+     * Writes the frame of {@link #newLocals} and the {@code stackCount} types at {@code stackAt},
+     * compressed against {@link #writtenLocals}; returns the offset past those types.
+     */
+    private int writeFrame(int delta, int stackAt, int stackCount, Out frames) {
+        int common = 0;
+        int shorter = Math.min(newLocalCount, writtenLocalCount);
+        while (common < shorter && newLocals[common] == writtenLocals[common]) {
+            common++;
+        }
+        int q;
+        if (stackCount <= 1 && common == newLocalCount && common == writtenLocalCount) {
+            if (stackCount == 0) {
+                if (delta < 64) {
+                    frames.u1(delta);                    // same_frame
+                } else {
+                    frames.u1(251).u2(delta);            // same_frame_extended
+                }
+            } else if (delta < 64) {
+                frames.u1(64 + delta);                   // same_locals_1_stack_item_frame
+            } else {
+                frames.u1(247).u2(delta);                // same_locals_1_stack_item_frame_extended
+            }
+            q = types(stackAt, stackCount, frames);
+        } else if (stackCount == 0 && common == newLocalCount && writtenLocalCount - common <= 3) {
+            frames.u1(251 - (writtenLocalCount - common)).u2(delta); // chop_frame
+            q = stackAt;
+        } else if (stackCount == 0 && common == writtenLocalCount && newLocalCount - common <= 3) {
+            frames.u1(251 + (newLocalCount - common)).u2(delta);     // append_frame
+            writeTypes(newLocals, common, newLocalCount, frames);
+            q = stackAt;
+        } else {
+            frames.u1(255).u2(delta).u2(newLocalCount);             // full_frame
+            writeTypes(newLocals, 0, newLocalCount, frames);
+            frames.u2(stackCount);
+            q = types(stackAt, stackCount, frames);
+        }
+        int[] swap = writtenLocals;
+        writtenLocals = newLocals;
+        writtenLocalCount = newLocalCount;
+        newLocals = swap;
+        return q;
+    }
+
+    /** Writes the verification types {@code types[from..to)}. */
+    private void writeTypes(int[] types, int from, int to, Out out) {
+        for (int i = from; i < to; i++) {
+            int t = types[i];
+            int tag = t >>> 16;
+            if (t == CELL) {
+                out.u1(7).u2(reusedClass(OBJECT));
+            } else if (tag == PARAMETER) {
+                out.u1(7).u2(typeClass(parameterTypes[t & 0xFFFF]));
+            } else {
+                out.u1(tag);
+                if (tag == 7 || tag == 8) {
+                    out.u2(t & 0xFFFF);
+                }
+            }
+        }
     }
 
     /** The implicit initial frame's locals: {@code this} (uninitialized in a constructor), then the parameters. */
@@ -887,6 +1259,7 @@ final class EntryWeaver {
         }
         String d = descriptor;
         int i = 1;
+        int references = 0;
         while (d.charAt(i) != ')') {
             char c = d.charAt(i);
             int start = i;
@@ -898,7 +1271,11 @@ final class EntryWeaver {
             }
             i++;
             if (c == 'L' || c == '[') {
-                addLocal(7 << 16 | typeClass(c == 'L' ? d.substring(start + 1, i - 1) : d.substring(start, i)));
+                if (references == parameterTypes.length) {
+                    parameterTypes = Arrays.copyOf(parameterTypes, references * 2);
+                }
+                parameterTypes[references] = c == 'L' ? d.substring(start + 1, i - 1) : d.substring(start, i);
+                addLocal(PARAMETER << 16 | references++);
             } else {
                 addLocal((c == 'J' ? 4 : c == 'D' ? 3 : c == 'F' ? 2 : 1) << 16);
             }
@@ -912,17 +1289,14 @@ final class EntryWeaver {
         }
         Integer index = addedClasses.get(internalName);
         if (index == null) {
-            index = classEntry(internalName);
+            index = internalName.equals(REUSED[OBJECT]) ? reusedClass(OBJECT) : classEntry(internalName);
             addedClasses.put(internalName, index);
         }
         return index;
     }
 
     private void addLocal(int type) {
-        if (frameLocalCount == frameLocals.length) {
-            frameLocals = Arrays.copyOf(frameLocals, frameLocalCount * 2);
-        }
-        frameLocals[frameLocalCount++] = type;
+        frameLocals = put(frameLocals, frameLocalCount++, type);
     }
 
     /** Appends {@code n} verification types from {@code q} to the frame's locals; returns the offset past them. */
@@ -945,36 +1319,6 @@ final class EntryWeaver {
         return q;
     }
 
-    /** The frame's locals (count, then types); with the cell: padded with {@code Top} to its index, then {@code Object}. */
-    private void writeLocals(boolean withCell, Out out) {
-        int slots = 0;
-        for (int i = 0; i < frameLocalCount; i++) {
-            int tag = frameLocals[i] >>> 16;
-            slots += tag == 3 || tag == 4 ? 2 : 1;
-        }
-        if (!withCell) {
-            out.u2(frameLocalCount);
-        } else if (slots > cell) {
-            throw UNSUPPORTED; // a frame with more locals than max_locals: the verifier would refuse the original
-        } else {
-            out.u2(frameLocalCount + cell - slots + 1);
-        }
-        for (int i = 0; i < frameLocalCount; i++) {
-            int t = frameLocals[i];
-            int tag = t >>> 16;
-            out.u1(tag);
-            if (tag == 7 || tag == 8) {
-                out.u2(t & 0xFFFF);
-            }
-        }
-        if (withCell) {
-            for (int i = slots; i < cell; i++) {
-                out.u1(0);                               // Top
-            }
-            out.u1(7).u2(objectClass);
-        }
-    }
-
     /** Bytes of the handler's frame: see {@link #handlerFrame}. */
     private int handlerFrameLength() {
         return 13 + cell;
@@ -986,7 +1330,7 @@ final class EntryWeaver {
         for (int i = 0; i < cell; i++) {
             out.u1(0);
         }
-        out.u1(7).u2(objectClass).u2(1).u1(7).u2(throwableClass);
+        out.u1(7).u2(reusedClass(OBJECT)).u2(1).u1(7).u2(reusedClass(THROWABLE));
     }
 
     /** Copies {@code n} verification types from {@code q}, remapping {@code Uninitialized} offsets; returns the offset past them. */

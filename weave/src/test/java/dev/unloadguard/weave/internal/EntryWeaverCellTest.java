@@ -30,15 +30,18 @@ import org.objectweb.asm.ClassWriter;
 import org.objectweb.asm.Label;
 import org.objectweb.asm.MethodVisitor;
 import org.objectweb.asm.Opcodes;
+import org.objectweb.asm.Type;
 import org.objectweb.asm.tree.AbstractInsnNode;
 import org.objectweb.asm.tree.ClassNode;
+import org.objectweb.asm.tree.IincInsnNode;
 import org.objectweb.asm.tree.MethodInsnNode;
 import org.objectweb.asm.tree.MethodNode;
 import org.objectweb.asm.tree.VarInsnNode;
 
 /**
- * The byte-level weaver keeps the cell its enter returned in a new local (index: the method's old
- * {@code max_locals}) and rewrites every stack map frame at or after the enter to declare it. The
+ * The byte-level weaver keeps the cell its enter returned in a new local (index: right after the
+ * arguments; the body's locals move up one) and rewrites every stack map frame at or after the
+ * enter to declare it, as compressed as the original's (chop, append and same frames stay). The
  * JVM's verifier is the oracle: the woven classes are defined by a plugin loader (classes of a
  * non-boot loader are verified) and every method runs, as one balanced section (depth 1 inside,
  * nested calls 2, back to 0 after, exceptions included), computing what the unwoven method
@@ -150,6 +153,7 @@ class EntryWeaverCellTest {
             {"caught", new Class<?>[] {int[].class, boolean.class}, new Object[] {new int[1], false}},
             {"throwsOut", new Class<?>[] {int.class}, new Object[] {-3}},
             {"countDown", new Class<?>[] {int.class}, new Object[] {6}},
+            {"shortForms", new Class<?>[] {int.class}, new Object[] {5}},
         };
         for (Object[] c : calls) {
             Object expected = invoke(Shapes.class, null, (String) c[0], (Class<?>[]) c[1], (Object[]) c[2]);
@@ -217,8 +221,26 @@ class EntryWeaverCellTest {
         int checked = 0;
         for (int i = 0; i < after.methods.size(); i++) {
             MethodNode m = after.methods.get(i);
-            int cell = before.methods.get(i).maxLocals;
-            assertEquals(cell + 1, m.maxLocals, m.name + ": one more local");
+            MethodNode unwoven = before.methods.get(i);
+            int cell = (Type.getArgumentsAndReturnSizes(m.desc) >> 2) - ((m.access & Opcodes.ACC_STATIC) != 0 ? 1 : 0);
+            assertEquals(unwoven.maxLocals + 1, m.maxLocals, m.name + ": one more local");
+            List<Integer> expected = new ArrayList<>();
+            for (AbstractInsnNode insn : unwoven.instructions) {
+                if (insn instanceof VarInsnNode v) {
+                    expected.add(v.var < cell ? v.var : v.var + 1);
+                } else if (insn instanceof IincInsnNode v) {
+                    expected.add(v.var < cell ? v.var : v.var + 1);
+                }
+            }
+            List<Integer> actual = new ArrayList<>();
+            for (AbstractInsnNode insn : m.instructions) {
+                if (insn instanceof VarInsnNode v && v.var != cell) {
+                    actual.add(v.var);
+                } else if (insn instanceof IincInsnNode v) {
+                    actual.add(v.var);
+                }
+            }
+            assertEquals(expected, actual, m.name + ": the cell's local is after the arguments, the body's locals one up");
             int stores = 0;
             int exits = 0;
             for (AbstractInsnNode insn : m.instructions) {
@@ -244,7 +266,7 @@ class EntryWeaverCellTest {
         assertTrue(checked >= 12, "checked " + checked);
     }
 
-    /** A class with a method of 301 local slots and a loop: the cell's local needs {@code wide}. */
+    /** A class with a method of 301 local slots and a loop: locals 255 and up need {@code wide} once moved up past the cell. */
     private static byte[] wideClass(String internalName) {
         ClassWriter cw = new ClassWriter(ClassWriter.COMPUTE_FRAMES | ClassWriter.COMPUTE_MAXS);
         cw.visit(Opcodes.V17, Opcodes.ACC_PUBLIC | Opcodes.ACC_SUPER, internalName, null, "java/lang/Object", null);
@@ -274,7 +296,7 @@ class EntryWeaverCellTest {
     }
 
     @Test
-    void aCellPastLocal255UsesWideLoadsAndStores() throws Throwable {
+    void localsMovedPast255UseWideLoadsAndStores() throws Throwable {
         CellLoader l = loader(false);
         String name = FIXTURES + "GenWide";
         l.generated.put(name, wideClass(name.replace('.', '/')));
@@ -285,6 +307,16 @@ class EntryWeaverCellTest {
         new ClassReader(l.woven.get(name)).accept(node, 0);
         MethodNode wide = node.methods.stream().filter(m -> m.name.equals("wide")).findFirst().orElseThrow();
         assertEquals(302, wide.maxLocals);
+        List<Integer> stores = new ArrayList<>();
+        for (AbstractInsnNode insn : wide.instructions) {
+            if (insn.getOpcode() == Opcodes.ISTORE) {
+                stores.add(((VarInsnNode) insn).var);
+            }
+        }
+        assertEquals(300, stores.size());
+        assertEquals(2, stores.get(0), "local 1 moved up past the cell (local 1)");
+        assertEquals(256, stores.get(254), "local 255 became 256: a wide istore");
+        assertEquals(301, stores.get(299));
     }
 
     @Test
@@ -300,5 +332,203 @@ class EntryWeaverCellTest {
         mv.visitEnd();
         cw.visitEnd();
         assertNull(weave(cw.toByteArray(), false), "max_locals 65535: no local left for the cell");
+    }
+
+    /** Every {@code Utf8} string of {@code classfile}'s constant pool, and the names of its {@code Class} constants, in pool order. */
+    private static List<String> poolStrings(byte[] classfile, boolean classes) {
+        ClassReader reader = new ClassReader(classfile);
+        char[] buffer = new char[reader.getMaxStringLength()];
+        List<String> out = new ArrayList<>();
+        for (int i = 1; i < reader.getItemCount(); i++) {
+            int at = reader.getItem(i);
+            if (at == 0) {
+                continue;
+            }
+            int tag = classfile[at - 1];
+            if (!classes && tag == 1) {
+                int len = ((classfile[at] & 0xFF) << 8) | (classfile[at + 1] & 0xFF);
+                out.add(new String(classfile, at + 2, len, java.nio.charset.StandardCharsets.UTF_8));
+            } else if (classes && tag == 7) {
+                out.add(reader.readUTF8(at, buffer));
+            }
+        }
+        return out;
+    }
+
+    @ParameterizedTest(name = "epoch read from the epoch class: {0}")
+    @ValueSource(booleans = {false, true})
+    void theWeaverReusesTheClassesOwnConstantsAndAddsEachOfItsOwnOnce(boolean epochField) throws Throwable {
+        String name = FIXTURES + "Reuse";
+        byte[] original = bytes(name);
+        List<String> own = poolStrings(original, false);
+        for (String s : List.of("java/lang/Object", "Ljava/lang/Object;", "java/lang/Throwable", "StackMapTable",
+                "RuntimeVisibleAnnotations")) {
+            assertTrue(own.contains(s), "the fixture's pool holds " + s);
+        }
+        byte[] woven = weave(original, epochField);
+        assertNotNull(woven);
+        for (boolean classes : new boolean[] {false, true}) {
+            List<String> strings = poolStrings(woven, classes);
+            assertEquals(strings.size(), new java.util.HashSet<>(strings).size(),
+                    (classes ? "Class" : "Utf8") + " constants each once: " + strings);
+        }
+        assertEquals(own, poolStrings(woven, false).subList(0, own.size()), "the class's own constants come first, unchanged");
+
+        CellLoader l = loader(epochField);
+        Class<?> c = Class.forName(name, true, l);
+        Object reuse = c.getConstructor(Object.class).newInstance("a");
+        Class<?>[] types = {Object.class, boolean.class};
+        assertEquals("a", invoke(c, reuse, "swap", types, "b", false));
+        assertEquals("fail", invoke(c, reuse, "swap", types, "c", true));
+        assertEquals("b", invoke(c, reuse, "swap", types, "d", false));
+        assertEquals(List.of(1, 1, 1, 1), Depths.drain(), "verified, and every call one section");
+        assertTrue(c.getMethod("swap", types).isAnnotationPresent(Deprecated.class), "the method's own annotation is kept");
+    }
+
+    @Test
+    void onlyTheGuardCallsTheWovenCodeMakesAreAdded() {
+        List<String> gatedOnly = poolStrings(weave(bytes(FIXTURES + "Reuse"), true), false);
+        assertTrue(gatedOnly.contains("enterEntrySectionCell"), "the gated entries' enter");
+        assertTrue(!gatedOnly.contains("enterSectionCell"), "no ungated section, no ungated enter: " + gatedOnly);
+        assertTrue(!gatedOnly.contains("BootstrapMethods"), "the epoch is a field of the epoch class: no bootstrap method");
+
+        ClassWriter cw = new ClassWriter(0);
+        cw.visit(Opcodes.V17, Opcodes.ACC_PUBLIC | Opcodes.ACC_SUPER, "dev/unloadguard/weave/internal/cellfix/GenClose", null,
+                "java/lang/Object", new String[] {"java/lang/AutoCloseable"});
+        MethodVisitor mv = cw.visitMethod(Opcodes.ACC_PUBLIC, "close", "()V", null, null);
+        mv.visitCode();
+        mv.visitInsn(Opcodes.RETURN);
+        mv.visitMaxs(0, 1);
+        mv.visitEnd();
+        cw.visitEnd();
+        List<String> ungatedOnly = poolStrings(weave(cw.toByteArray(), true), false);
+        assertTrue(ungatedOnly.contains("enterSectionCell"), "a clean-up method's enter: " + ungatedOnly);
+        assertTrue(!ungatedOnly.contains("enterEntrySectionCell"), "no gated entry, no gated enter: " + ungatedOnly);
+    }
+
+    /**
+     * The kinds of the frames of each method's {@code StackMapTable}, by method name and
+     * descriptor: 0 same, 1 same_locals_1_stack_item, 2 chop, 3 append, 4 full.
+     */
+    private static Map<String, List<Integer>> frameKinds(byte[] classfile) {
+        ClassReader reader = new ClassReader(classfile);
+        char[] buffer = new char[reader.getMaxStringLength()];
+        Map<String, List<Integer>> kinds = new HashMap<>();
+        int at = reader.header + 6;
+        at += 2 + 2 * reader.readUnsignedShort(at);
+        for (int members = 0; members < 2; members++) {
+            int count = reader.readUnsignedShort(at);
+            at += 2;
+            for (int i = 0; i < count; i++) {
+                String key = reader.readUTF8(at + 2, buffer) + reader.readUTF8(at + 4, buffer);
+                int attributes = reader.readUnsignedShort(at + 6);
+                at += 8;
+                for (int k = 0; k < attributes; k++) {
+                    int len = reader.readInt(at + 2);
+                    if (members == 1 && reader.readUTF8(at, buffer).equals("Code")) {
+                        int codeLength = reader.readInt(at + 10);
+                        int a = at + 14 + codeLength;
+                        a += 2 + 8 * reader.readUnsignedShort(a);
+                        int codeAttributes = reader.readUnsignedShort(a);
+                        a += 2;
+                        List<Integer> list = new ArrayList<>();
+                        for (int c = 0; c < codeAttributes; c++) {
+                            if (reader.readUTF8(a, buffer).equals("StackMapTable")) {
+                                int entries = reader.readUnsignedShort(a + 6);
+                                int q = a + 8;
+                                for (int e = 0; e < entries; e++) {
+                                    int type = classfile[q] & 0xFF;
+                                    if (type < 64) {
+                                        list.add(0);
+                                        q += 1;
+                                    } else if (type < 128) {
+                                        list.add(1);
+                                        q = skipType(classfile, q + 1);
+                                    } else if (type == 247) {
+                                        list.add(1);
+                                        q = skipType(classfile, q + 3);
+                                    } else if (type < 251) {
+                                        list.add(2);
+                                        q += 3;
+                                    } else if (type == 251) {
+                                        list.add(0);
+                                        q += 3;
+                                    } else if (type < 255) {
+                                        list.add(3);
+                                        q += 3;
+                                        for (int t = 0; t < type - 251; t++) {
+                                            q = skipType(classfile, q);
+                                        }
+                                    } else {
+                                        list.add(4);
+                                        int n = reader.readUnsignedShort(q + 3);
+                                        q += 5;
+                                        for (int t = 0; t < n; t++) {
+                                            q = skipType(classfile, q);
+                                        }
+                                        n = reader.readUnsignedShort(q);
+                                        q += 2;
+                                        for (int t = 0; t < n; t++) {
+                                            q = skipType(classfile, q);
+                                        }
+                                    }
+                                }
+                            }
+                            a += 6 + reader.readInt(a + 2);
+                        }
+                        kinds.put(key, list);
+                    }
+                    at += 6 + len;
+                }
+            }
+        }
+        return kinds;
+    }
+
+    private static int skipType(byte[] classfile, int q) {
+        int tag = classfile[q];
+        return tag == 7 || tag == 8 ? q + 3 : q + 1;
+    }
+
+    @Test
+    void framesStayCompressedAsInTheOriginalButTheFirstInTheSectionAndTheHandlers() {
+        byte[] original = bytes(FIXTURES + "Shapes");
+        Map<String, List<Integer>> before = frameKinds(original);
+        Map<String, List<Integer>> after = frameKinds(weave(original, true));
+        int compressed = 0;
+        for (Map.Entry<String, List<Integer>> e : before.entrySet()) {
+            List<Integer> was = e.getValue();
+            List<Integer> is = after.get(e.getKey());
+            assertEquals(was.size() + 1, is.size(), e.getKey() + ": one frame more, the handler's");
+            assertEquals(4, is.get(is.size() - 1), e.getKey() + ": the handler's frame is full");
+            for (int i = 1; i < was.size(); i++) {
+                boolean same = is.get(i).equals(was.get(i));
+                assertTrue(same || (was.get(i) == 4 && is.get(i) < 4),
+                        e.getKey() + ": frame " + i + " keeps its kind (or is smaller): " + was + " -> " + is);
+                if (was.get(i) == 2 || was.get(i) == 3) {
+                    compressed++;
+                }
+            }
+        }
+        assertTrue(compressed >= 4, "the fixtures have chop and append frames after the first: " + compressed);
+        List<Integer> mixed = after.get("mixed(JDI)D");
+        assertTrue(mixed.contains(2) && mixed.contains(3), "loops with long and double locals keep chop and append: " + mixed);
+    }
+
+    @Test
+    void aLongOrDoubleAcrossTheCellsIndexIsLeftToAsm() {
+        ClassWriter cw = new ClassWriter(0);
+        cw.visit(Opcodes.V17, Opcodes.ACC_PUBLIC | Opcodes.ACC_SUPER, "dev/unloadguard/weave/internal/cellfix/GenAcross", null,
+                "java/lang/Object", null);
+        MethodVisitor mv = cw.visitMethod(Opcodes.ACC_PUBLIC | Opcodes.ACC_STATIC, "across", "(I)J", null, null);
+        mv.visitCode();
+        mv.visitInsn(Opcodes.LCONST_1);
+        mv.visitVarInsn(Opcodes.LSTORE, 0);              // slots 0 and 1: the parameter's and the cell's
+        mv.visitVarInsn(Opcodes.LLOAD, 0);
+        mv.visitInsn(Opcodes.LRETURN);
+        mv.visitMaxs(2, 2);
+        mv.visitEnd();
+        cw.visitEnd();
+        assertNull(weave(cw.toByteArray(), false), "a long stored over the last argument slot and the next");
     }
 }

@@ -153,6 +153,21 @@ public class Shapes extends Base {
         return n;
     }
 
+    /**
+     * Locals in slots 1 to 4 after one parameter: they move up one past the cell (slot 1), so
+     * {@code iload_3} becomes {@code iload 4}, one byte longer, inside a loop (branches across it).
+     */
+    public static int shortForms(int a) {
+        Depths.record();
+        int x = a + 1;
+        int y = x * 2;
+        int z = y - a;
+        for (int i = 0; i < z; i++) {
+            x += i;
+        }
+        return x + y + z;
+    }
+
     /** Seven local slots: the cell is past {@code aload_3}'s reach ({@code aload 7}). */
     public synchronized long locked(long a, int b) {
         Depths.record();
