@@ -64,9 +64,15 @@ final class RefusedEntries {
         return Walk.WALKER.walk(Walk.FIRST_BELOW_GUARD);
     }
 
-    /** The walker and the walk, made on first use. */
+    /**
+     * The walker and the walk, made on first use. The walker retains class references: on JDK 22
+     * and later {@code StackFrame.getDescriptor()} needs them ({@code UnsupportedOperationException:
+     * No access to RETAIN_CLASS_REFERENCE} without), on 17 it does not; nothing is kept after the
+     * walk. Under a security manager that denies that option the walker is a plain one and a frame
+     * whose descriptor cannot be read is named without its parameter types.
+     */
     private static final class Walk implements Function<Stream<StackWalker.StackFrame>, String> {
-        static final StackWalker WALKER = StackWalker.getInstance();
+        static final StackWalker WALKER = walker();
         static final Walk FIRST_BELOW_GUARD = new Walk();
         /** The classes whose frames lie between the woven method and the walk. */
         static final Set<String> GUARD = Set.of(RefusedEntries.class.getName(), ReleaseEpoch.class.getName(),
@@ -77,10 +83,24 @@ final class RefusedEntries {
             for (Iterator<StackWalker.StackFrame> i = frames.iterator(); i.hasNext(); ) {
                 StackWalker.StackFrame f = i.next();
                 if (!GUARD.contains(f.getClassName())) {
-                    return readable(f.getClassName(), f.getMethodName(), f.getDescriptor());
+                    String descriptor;
+                    try {
+                        descriptor = f.getDescriptor();
+                    } catch (UnsupportedOperationException e) {
+                        return f.getClassName() + "." + f.getMethodName() + "(...)";
+                    }
+                    return readable(f.getClassName(), f.getMethodName(), descriptor);
                 }
             }
             return "an unknown method (no frame below the release guard)";
+        }
+
+        private static StackWalker walker() {
+            try {
+                return StackWalker.getInstance(StackWalker.Option.RETAIN_CLASS_REFERENCE);
+            } catch (SecurityException e) {
+                return StackWalker.getInstance();
+            }
         }
     }
 
