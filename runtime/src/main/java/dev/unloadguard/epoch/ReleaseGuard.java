@@ -46,11 +46,25 @@ import java.util.function.ToIntFunction;
  *
  * <p>A plugin loader that defines the epoch class itself
  * ({@link dev.unloadguard.epoch.internal.PluginEpochClass.Definer}: unloadguard's own plugin
- * loaders) saves even that: its classes read the constant from the static final field
- * {@code dev.unloadguard.epoch.woven.PluginEpoch.epoch}, which the epoch class's static initializer
- * sets to {@code epochConstant(MethodHandles.lookup(), "epoch", Object.class)}, the same value
- * their dynamic constant would resolve to. The bootstrap then runs once per plugin generation; the
- * JIT folds a static final field of an initialized class as it folds a resolved constant.
+ * loaders) saves even that: the epoch class {@code dev.unloadguard.epoch.woven.PluginEpoch} holds
+ * the constant in a static final field {@code epoch}, which its static initializer sets to
+ * {@code epochConstant(MethodHandles.lookup(), "epoch", Object.class)}, the same value the loader's
+ * classes' dynamic constant would resolve to, so the bootstrap runs once per plugin generation; the
+ * JIT folds a static final field of an initialized class as it folds a resolved constant. The
+ * byte-level weaver's sections in such classes do not name this class at all: they call the epoch
+ * class's four short static methods, which pass its constant on to the balanced forms below:
+ *
+ * <pre>{@code
+ * Object cell = PluginEpoch.b();     // enterEntrySectionCell(epoch); PluginEpoch.a(): enterSectionCell(epoch)
+ * try { body }
+ * catch (Throwable any) { PluginEpoch.d(any); throw any; }   // exitSectionThrowing(epoch, any)
+ * PluginEpoch.c(cell)                // exitSectionCell(cell), before every return
+ * }</pre>
+ * A woven class's constant pool then holds the epoch class and four one-letter methods with short
+ * descriptors, no {@code ReleaseGuard}, no field reference and no method name per method: a gated
+ * entry that the gate refuses is named from the stack ({@link #enterEntrySectionCell(Object)}).
+ * The ASM weaver's token sections in such classes read the field ({@code getstatic PluginEpoch.epoch})
+ * and call the methods here.
  *
  * <p>Class files of Java 7 to 10 keep {@code invokedynamic enter()I} / {@code exit(I)V} sites:
  * {@link #bootstrap} (and {@link #bootstrapEntry} for gated entries) runs once per call site and
@@ -199,6 +213,36 @@ public final class ReleaseGuard {
     public static Object enterEntrySectionCell(Object epoch, String method) {
         EpochConstant k = constant(epoch);
         return k.epoch().enterEntryCell(k.slots(), method);
+    }
+
+    /**
+     * {@link #enterEntrySectionCell(Object, String)} without the method's name: the epoch class's
+     * gated enter ({@code PluginEpoch.b()}, see "Binding"), so woven classes hold no string per
+     * method. A refused entry (and a crossing a probe counts) names the method it finds on the
+     * stack at that point: the first frame below the guard's own (this method, the epoch class's
+     * {@code b} and the epoch's), that is the woven method whose first instruction called
+     * {@code b}, named as the weaver names it ({@code com.acme.Service.handle(java.lang.String)},
+     * {@code new com.acme.Service(int)}, {@code static initializer of com.acme.Service}).
+     *
+     * @return the calling thread's cell of the epoch, as {@link #enterSectionCell(Object)}
+     */
+    public static Object enterEntrySectionCell(Object epoch) {
+        EpochConstant k = constant(epoch);
+        return k.epoch().enterEntryCell(k.slots(), null);
+    }
+
+    /**
+     * Exits the innermost section of the calling thread in the epoch of the woven constant
+     * {@code epoch}, as the catch-all handler of a balanced method body that does not pass its
+     * cell (the epoch class's {@code d}, see "Binding"): finds the thread's cell (an exception
+     * leaving a method is rare; the cell's local is for the exits before returns), unpins
+     * {@code t} if it leaves the thread's outermost section in the plugin, then exits as
+     * {@link #exitSectionCell(Object)}. The caller rethrows {@code t}.
+     *
+     * @throws IllegalStateException if the calling thread has no open section in that epoch
+     */
+    public static void exitSectionThrowing(Object epoch, Throwable t) {
+        unwrap(epoch).exitCellThrowing(t);
     }
 
     /**

@@ -50,8 +50,10 @@ class EpochClassBindingTest {
 
     /**
      * How each guard call of {@code classfile}'s methods that takes the epoch gets it: "field",
-     * "condy" or "none", in code order. The byte-level weaver's exits take the cell its enter
-     * returned, not the epoch ({@code exitSectionCell}, {@code exitSectionThrowingCell}): not counted.
+     * "condy" or "none", in code order, and "epoch class" for a call of the epoch class's enters
+     * ({@code PluginEpoch.a()}/{@code b()}, which read the field themselves). The byte-level
+     * weaver's exits take the cell its enter returned, not the epoch ({@code exitSectionCell},
+     * {@code exitSectionThrowingCell}, {@code PluginEpoch.c}, {@code d}): not counted.
      */
     private static List<String> epochLoads(byte[] classfile) {
         ClassNode node = new ClassNode();
@@ -66,6 +68,10 @@ class EpochClassBindingTest {
                     last = "field";
                 } else if (insn instanceof LdcInsnNode l && l.cst instanceof ConstantDynamic) {
                     last = "condy";
+                } else if (insn instanceof MethodInsnNode call && call.owner.equals(PluginEpochClass.INTERNAL_NAME)) {
+                    if (call.name.equals(PluginEpochClass.ENTER) || call.name.equals(PluginEpochClass.ENTER_ENTRY)) {
+                        loads.add("epoch class");
+                    }
                 } else if (insn instanceof MethodInsnNode call && call.owner.equals(Weaver.RELEASE_GUARD)
                         && call.desc.contains("Ljava/lang/Object;") && !call.name.equals("unpin")
                         && !(call.name.startsWith("exit") && call.name.endsWith("Cell"))) {
@@ -119,26 +125,36 @@ class EpochClassBindingTest {
     }
 
     @Test
-    void theByteLevelWeaverReadsTheFieldInsteadOfAddingADynamicConstantAndKeepsEveryOffset() {
+    void theByteLevelWeaverCallsTheEpochClassInsteadOfAddingADynamicConstant() {
         byte[] field = weaveBytes(ENTRIES + "Bytecode", true);
         byte[] condy = weaveBytes(ENTRIES + "Bytecode", false);
         assertNotNull(field);
         List<String> loads = epochLoads(field);
         assertTrue(loads.size() >= 14, loads::toString); // one enter per woven method
-        assertTrue(loads.stream().allMatch("field"::equals), loads::toString);
+        assertTrue(loads.stream().allMatch("epoch class"::equals), loads::toString);
         assertTrue(epochLoads(condy).stream().allMatch("condy"::equals));
         int[] original = dynamicConstantsAndBootstrapMethods(WeavingLoader.bytes(ENTRIES + "Bytecode"));
         assertArrayEquals(original, dynamicConstantsAndBootstrapMethods(field), "no CONSTANT_Dynamic, no bootstrap method added");
         assertArrayEquals(new int[] {original[0] + 1, original[1] + 1}, dynamicConstantsAndBootstrapMethods(condy));
 
-        // getstatic and ldc_w are both three bytes: every method's code has the same length and layout.
+        // The same sections: the epoch class's calls take neither the constant nor the entry's name
+        // (two ldc_w fewer for a gated entry, one for an ungated section; the handler's dup stands
+        // for the cell's load), and every method keeps its handlers.
         ClassNode f = new ClassNode();
         new ClassReader(field).accept(f, ClassReader.SKIP_FRAMES);
         ClassNode c = new ClassNode();
         new ClassReader(condy).accept(c, ClassReader.SKIP_FRAMES);
         for (int i = 0; i < f.methods.size(); i++) {
-            assertEquals(c.methods.get(i).instructions.size(), f.methods.get(i).instructions.size(), f.methods.get(i).name);
-            assertEquals(c.methods.get(i).tryCatchBlocks.size(), f.methods.get(i).tryCatchBlocks.size(), f.methods.get(i).name);
+            MethodNode cm = c.methods.get(i);
+            int guardLoads = 0;
+            for (AbstractInsnNode insn : cm.instructions) {
+                if (insn instanceof LdcInsnNode l && (l.cst instanceof ConstantDynamic
+                        || insn.getNext() instanceof MethodInsnNode call && call.name.equals("enterEntrySectionCell"))) {
+                    guardLoads++;
+                }
+            }
+            assertEquals(cm.instructions.size() - guardLoads, f.methods.get(i).instructions.size(), f.methods.get(i).name);
+            assertEquals(cm.tryCatchBlocks.size(), f.methods.get(i).tryCatchBlocks.size(), f.methods.get(i).name);
         }
     }
 
@@ -146,8 +162,8 @@ class EpochClassBindingTest {
     void aLoaderThatDefinesTheEpochClassRunsEverySectionThroughItAndIsAskedForItOnce() throws Throwable {
         WeavingLoader.EpochClassDefining loader = WeavingLoader.entriesWithEpochClass(new GuardTransformer(null));
         Class<?> bytecode = loader.fixture("entries.Bytecode");
-        assertTrue(epochLoads(loader.defined.get(ENTRIES + "Bytecode")).stream().allMatch("field"::equals),
-                "the transformer took the byte-level path with the field");
+        assertTrue(epochLoads(loader.defined.get(ENTRIES + "Bytecode")).stream().allMatch("epoch class"::equals),
+                "the transformer took the byte-level path with the epoch class's calls");
         assertEquals(0, loader.epochClassRequests.get(), "defining a woven class does not load the epoch class");
 
         Object expected = call(dev.unloadguard.agent.fixture.entries.Bytecode.class, null, "straight", new Class<?>[] {int.class}, 5);
@@ -310,7 +326,8 @@ class EpochClassBindingTest {
         // No woven code ran before GOING: the epoch class is defined and initialized now, by a refused entry.
         PluginUnloadedError refused = assertThrows(PluginUnloadedError.class,
                 () -> call(bytecode, null, "straight", new Class<?>[] {int.class}, 5));
-        assertTrue(refused.getMessage().contains("straight"), refused.getMessage());
+        assertTrue(refused.getMessage().startsWith(ENTRIES + "Bytecode.straight(int) refused: plugin epoch-class generation 1"),
+                "the entered method, named from the stack (woven classes hold no name): " + refused.getMessage());
         assertEquals(1, loader.epochClassDefinitions.get());
         assertInstanceOf(ReleaseGuard.epochConstantClass(),
                 Class.forName(PluginEpochClass.NAME, false, loader).getField(PluginEpochClass.FIELD).get(null));

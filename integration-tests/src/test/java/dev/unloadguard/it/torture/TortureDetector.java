@@ -68,6 +68,8 @@ final class TortureDetector implements Consumer<Plugin> {
     private static final int FRAMES_PER_REPORT = 64;
     /** The package of the epoch's refusal path (internal: named, not imported). */
     private static final String EPOCH = "dev.unloadguard.epoch.internal.";
+    /** The epoch class a plugin loader defines (see {@link #plugins}). */
+    static final String EPOCH_CLASS = "dev.unloadguard.epoch.woven.PluginEpoch";
 
     private final Set<Thread> tracked = ConcurrentHashMap.newKeySet();
     private final AtomicLong scans = new AtomicLong();
@@ -112,12 +114,7 @@ final class TortureDetector implements Consumer<Plugin> {
             }
         }
         for (Map.Entry<Thread, StackTraceElement[]> e : stacks.entrySet()) {
-            List<StackTraceElement> mine = new ArrayList<>();
-            for (StackTraceElement f : e.getValue()) {
-                if (loaderName.equals(f.getClassLoaderName())) {
-                    mine.add(f);
-                }
-            }
+            List<StackTraceElement> mine = plugins(e.getValue(), loaderName);
             if (mine.isEmpty()) {
                 continue;
             }
@@ -135,6 +132,22 @@ final class TortureDetector implements Consumer<Plugin> {
             }
             keep(describe(plugin, e.getKey(), e.getValue(), callsBefore.get(e.getKey())));
         }
+    }
+
+    /**
+     * The frames of the plugin on {@code stack}: those of the generation's loader but the epoch
+     * class's ({@code dev.unloadguard.epoch.woven.PluginEpoch}, unloadguard's code that the loader
+     * defines, whose frame sits right above the woven method that calls it: {@code b} refusing an
+     * entry, {@code c} exiting).
+     */
+    static List<StackTraceElement> plugins(StackTraceElement[] stack, String loaderName) {
+        List<StackTraceElement> mine = new ArrayList<>();
+        for (StackTraceElement f : stack) {
+            if (loaderName.equals(f.getClassLoaderName()) && !f.getClassName().equals(EPOCH_CLASS)) {
+                mine.add(f);
+            }
+        }
+        return mine;
     }
 
     /** A caller thread whose only plugin frame is {@code serve}, in a call whose body had not begun (see above). */

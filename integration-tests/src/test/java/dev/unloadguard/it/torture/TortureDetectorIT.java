@@ -35,6 +35,22 @@ class TortureDetectorIT {
         assertTrue(TortureDetector.refusedBeforeItsBody(REFUSING, List.of(SERVE), 7, 6, 7));
     }
 
+    /** The byte-level weaver's gated enter in a class of unloadguard's own loader: the epoch class's b(), a frame of the loader. */
+    private static final StackTraceElement EPOCH_CLASS_GATE = frame(LOADER, TortureDetector.EPOCH_CLASS, "b");
+    private static final StackTraceElement[] REFUSING_THROUGH_THE_EPOCH_CLASS = {ERROR_INIT, REFUSE,
+        frame("app", "dev.unloadguard.epoch.ReleaseGuard", "enterEntrySectionCell"), EPOCH_CLASS_GATE, SERVE, CALLER};
+
+    @Test
+    void theEpochClassFrameIsNotThePluginsAndARefusalThroughItIsExempt() {
+        List<StackTraceElement> mine = TortureDetector.plugins(REFUSING_THROUGH_THE_EPOCH_CLASS, LOADER);
+        assertTrue(mine.equals(List.of(SERVE)), "the epoch class's frame is unloadguard's code: " + mine);
+        assertTrue(TortureDetector.refusedBeforeItsBody(REFUSING_THROUGH_THE_EPOCH_CLASS, mine, 7, 6, 7));
+        assertTrue(TortureDetector.refusedBeforeItsBody(REFUSING_THROUGH_THE_EPOCH_CLASS, mine, 7, 7, 8));
+        StackTraceElement[] exiting = {frame(LOADER, TortureDetector.EPOCH_CLASS, "c"), SERVE, CALLER};
+        assertTrue(TortureDetector.plugins(exiting, LOADER).equals(List.of(SERVE)), "an exit: serve is what runs");
+        assertFalse(TortureDetector.refusedBeforeItsBody(exiting, List.of(SERVE), 7, 7, 7), "a body that began and is exiting");
+    }
+
     @Test
     void aCallWhoseBodyBeganIsAViolation() {
         assertFalse(TortureDetector.refusedBeforeItsBody(IN_BODY, List.of(SERVE), 7, 7, 7));

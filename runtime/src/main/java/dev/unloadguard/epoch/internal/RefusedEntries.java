@@ -4,6 +4,10 @@ import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 import java.time.Instant;
+import java.util.Iterator;
+import java.util.Set;
+import java.util.function.Function;
+import java.util.stream.Stream;
 
 /**
  * Makes the error a refused entry throws: the api's {@code PluginUnloadedError}, found
@@ -45,6 +49,118 @@ final class RefusedEntries {
             }
         }
         return new NoClassDefFoundError(message(method, pluginId, generation, since, unloaded));
+    }
+
+    /**
+     * The method a gated entry entered, for an enter that was not given its name (the epoch
+     * class's {@code b()}): the first frame on the calling thread's stack below the guard's own
+     * frames (this class's, the epoch's, {@code ReleaseGuard}'s and the epoch class's), that is
+     * the woven method whose first instruction entered, named as the weaver names entries
+     * ({@code GuardPlan.entryName}): {@code com.acme.Service.handle(java.lang.String,int[])},
+     * {@code new com.acme.Service(int)}, {@code static initializer of com.acme.Service}. Called
+     * only on a refusal or a probed crossing; no lambda or stream (nothing to link on first use).
+     */
+    static String enteredMethod() {
+        return Walk.WALKER.walk(Walk.FIRST_BELOW_GUARD);
+    }
+
+    /**
+     * The walker and the walk, made on first use. The walker retains class references: on JDK 22
+     * and later {@code StackFrame.getDescriptor()} needs them ({@code UnsupportedOperationException:
+     * No access to RETAIN_CLASS_REFERENCE} without), on 17 it does not; nothing is kept after the
+     * walk. Under a security manager that denies that option the walker is a plain one and a frame
+     * whose descriptor cannot be read is named without its parameter types.
+     */
+    private static final class Walk implements Function<Stream<StackWalker.StackFrame>, String> {
+        static final StackWalker WALKER = walker();
+        static final Walk FIRST_BELOW_GUARD = new Walk();
+        /** The classes whose frames lie between the woven method and the walk. */
+        static final Set<String> GUARD = Set.of(RefusedEntries.class.getName(), ReleaseEpoch.class.getName(),
+                "dev.unloadguard.epoch.ReleaseGuard", PluginEpochClass.NAME);
+
+        @Override
+        public String apply(Stream<StackWalker.StackFrame> frames) {
+            for (Iterator<StackWalker.StackFrame> i = frames.iterator(); i.hasNext(); ) {
+                StackWalker.StackFrame f = i.next();
+                if (!GUARD.contains(f.getClassName())) {
+                    String descriptor;
+                    try {
+                        descriptor = f.getDescriptor();
+                    } catch (UnsupportedOperationException e) {
+                        return f.getClassName() + "." + f.getMethodName() + "(...)";
+                    }
+                    return readable(f.getClassName(), f.getMethodName(), descriptor);
+                }
+            }
+            return "an unknown method (no frame below the release guard)";
+        }
+
+        private static StackWalker walker() {
+            try {
+                return StackWalker.getInstance(StackWalker.Option.RETAIN_CLASS_REFERENCE);
+            } catch (SecurityException e) {
+                return StackWalker.getInstance();
+            }
+        }
+    }
+
+    /** {@code GuardPlan.entryName}'s format: binary class name, Java type names of the parameters. */
+    static String readable(String className, String name, String descriptor) {
+        if (name.equals("<clinit>")) {
+            return "static initializer of " + className;
+        }
+        StringBuilder sb = new StringBuilder(className.length() + name.length() + descriptor.length() + 8);
+        if (name.equals("<init>")) {
+            sb.append("new ").append(className);
+        } else {
+            sb.append(className).append('.').append(name);
+        }
+        sb.append('(');
+        int i = 1;
+        boolean first = true;
+        while (i < descriptor.length() && descriptor.charAt(i) != ')') {
+            if (!first) {
+                sb.append(',');
+            }
+            first = false;
+            int dims = 0;
+            while (descriptor.charAt(i) == '[') {
+                dims++;
+                i++;
+            }
+            char c = descriptor.charAt(i);
+            if (c == 'L') {
+                int end = descriptor.indexOf(';', i);
+                sb.append(descriptor, i + 1, end);
+                for (int k = sb.length() - (end - i - 1); k < sb.length(); k++) {
+                    if (sb.charAt(k) == '/') {
+                        sb.setCharAt(k, '.');
+                    }
+                }
+                i = end + 1;
+            } else {
+                sb.append(primitive(c));
+                i++;
+            }
+            for (int d = 0; d < dims; d++) {
+                sb.append("[]");
+            }
+        }
+        return sb.append(')').toString();
+    }
+
+    private static String primitive(char c) {
+        switch (c) {
+            case 'Z': return "boolean";
+            case 'B': return "byte";
+            case 'C': return "char";
+            case 'S': return "short";
+            case 'I': return "int";
+            case 'J': return "long";
+            case 'F': return "float";
+            case 'D': return "double";
+            default: return String.valueOf(c);
+        }
     }
 
     /** The text of a refusal, as {@code PluginUnloadedError.entryRefused} words it. */

@@ -749,12 +749,12 @@ public final class ReleaseEpoch {
     private void passGate(Gate g, Cell c, int token, String method) {
         Probe p = g.probe;
         if (p != null) {
-            crossed(p, method);
+            crossed(p, method != null ? method : RefusedEntries.enteredMethod());
             return;
         }
         if (g.unloader != Thread.currentThread()) {
             leaveRefused(c, token & 1);
-            throw refuse(g, method);
+            throw refuse(g, method != null ? method : RefusedEntries.enteredMethod());
         }
     }
 
@@ -971,7 +971,9 @@ public final class ReleaseEpoch {
 
     /**
      * {@link #enterEntryCell(String)} with the fast-path table passed in: {@code slots} must be
-     * this epoch's {@link #fastSlots()}.
+     * this epoch's {@link #fastSlots()}. A {@code null} {@code method} (the epoch class's gated
+     * enter, which woven classes call without a name) is named, when the gate refuses the entry
+     * or a probe counts it, from the stack at that point ({@code RefusedEntries.enteredMethod}).
      */
     public Object enterEntryCell(Object slots, String method) {
         Cell c = ownCell((Cell[]) slots);
@@ -1017,6 +1019,27 @@ public final class ReleaseEpoch {
             }
         }
         c.depth = d - 1;                                 // after the join: see "Balanced sections"
+    }
+
+    /**
+     * The catch-all exit of a balanced section that does not pass its cell: finds the calling
+     * thread's cell in this epoch (registered: its section entered), unpins {@code t} if it leaves
+     * the thread's outermost section ({@link Throwables#unpin}), then exits as
+     * {@link #exitCell(Object)} with that cell (the same effect, fences and pairings).
+     *
+     * @throws IllegalStateException if the calling thread has no open section in this epoch;
+     *         nothing is changed then
+     */
+    public void exitCellThrowing(Throwable t) {
+        Cell c = registeredCell();
+        if (c == null || c.depth == 0) {
+            throw new IllegalStateException("release epoch exit without an open section: thread \""
+                    + Thread.currentThread().getName() + "\" is not inside the " + this + "; was it exited twice?");
+        }
+        if (c.depth == 1) {
+            Throwables.unpin(t);
+        }
+        exitCell(c);
     }
 
     /**

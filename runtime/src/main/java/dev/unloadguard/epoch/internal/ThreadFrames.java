@@ -46,9 +46,13 @@ import java.util.stream.Stream;
  * is unique in the JVM (an unnamed loader cannot be audited). One shape is not counted: a thread
  * whose only frame of the loader is a gated entry being refused (an {@code enterEntry*} method
  * directly above it, the entry's first instruction: {@code ReleaseGuard.enterEntrySectionCell} in
- * code the byte-level weaver wrote, {@code ReleaseEpoch.enterEntry} or the bridges' for the rest; below it at most the frames of lambda proxies
+ * code the byte-level weaver wrote, {@code ReleaseEpoch.enterEntry} or the bridges' for the rest,
+ * or the epoch class's gated enter {@code PluginEpoch.b} that the byte-level weaver calls in classes
+ * of unloadguard's own plugin loaders; below it at most the frames of lambda proxies
  * that forwarded to it): the gate throws there and the thread runs no more code of the loader, it
- * only unwinds. A host thread calling a GOING plugin in a loop spends
+ * only unwinds. Frames of the epoch class ({@code PluginEpochClass}) are the loader's but
+ * unloadguard's code, always called by a woven method whose frame is right below: they are not
+ * counted themselves. A host thread calling a GOING plugin in a loop spends
  * most of its time in that shape; counting it would fail every audit it races.
  *
  * <p><b>The grace.</b> A thread is legitimately seen inside for an instant (between a woven exit
@@ -226,7 +230,7 @@ public final class ThreadFrames {
         int first = -1;
         boolean othersAreProxies = true;
         for (int i = 0; i < stack.length; i++) {
-            if (loaderName.equals(stack[i].getClassLoaderName())) {
+            if (loaderName.equals(stack[i].getClassLoaderName()) && !stack[i].getClassName().equals(PluginEpochClass.NAME)) {
                 if (n++ == 0) {
                     first = i;
                 } else if (!isLambdaProxy(stack[i])) {
@@ -251,7 +255,9 @@ public final class ThreadFrames {
     }
 
     private static boolean isEntryGate(StackTraceElement callee) {
-        return ENTRY_GATES.contains(callee.getClassName()) && callee.getMethodName().startsWith("enterEntry");
+        String c = callee.getClassName();
+        return ENTRY_GATES.contains(c) ? callee.getMethodName().startsWith("enterEntry")
+                : c.equals(PluginEpochClass.NAME) && callee.getMethodName().equals(PluginEpochClass.ENTER_ENTRY);
     }
 
     /**

@@ -9,10 +9,16 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.unloadguard.epoch.ReleaseGuard;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
 import java.lang.reflect.Field;
+import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -62,7 +68,7 @@ class PluginEpochClassTest {
     }
 
     @Test
-    void itIsAPublicFinalClassWithOnePublicStaticFinalFieldAndNothingElse() throws Exception {
+    void itIsAPublicFinalClassWithOnePublicStaticFinalFieldAndFourStaticMethods() throws Exception {
         Class<?> c = Class.forName(PluginEpochClass.NAME, false, new Defining());
         assertEquals(PluginEpochClass.NAME, c.getName());
         assertEquals(Modifier.PUBLIC | Modifier.FINAL, c.getModifiers());
@@ -73,7 +79,15 @@ class PluginEpochClassTest {
         assertEquals(PluginEpochClass.FIELD, fields[0].getName());
         assertSame(Object.class, fields[0].getType());
         assertEquals(Modifier.PUBLIC | Modifier.STATIC | Modifier.FINAL, fields[0].getModifiers());
-        assertEquals(0, c.getDeclaredMethods().length);
+        Map<String, String> methods = new TreeMap<>();
+        for (Method m : c.getDeclaredMethods()) {
+            assertEquals(Modifier.PUBLIC | Modifier.STATIC, m.getModifiers(), m.toString());
+            methods.put(m.getName(), MethodType.methodType(m.getReturnType(), m.getParameterTypes()).toMethodDescriptorString());
+        }
+        assertEquals(Map.of(PluginEpochClass.ENTER, PluginEpochClass.ENTER_DESCRIPTOR,
+                PluginEpochClass.ENTER_ENTRY, PluginEpochClass.ENTER_DESCRIPTOR,
+                PluginEpochClass.EXIT, PluginEpochClass.EXIT_DESCRIPTOR,
+                PluginEpochClass.EXIT_THROWING, PluginEpochClass.EXIT_THROWING_DESCRIPTOR), methods);
         assertEquals(0, c.getDeclaredConstructors().length, "no instance can be made");
     }
 
@@ -104,6 +118,87 @@ class PluginEpochClassTest {
         assertEquals(1, other.epoch.depth());
         assertEquals(0, loader.epoch.depth(), "another loader's epoch class holds its own epoch");
         ReleaseGuard.exit(epochField(otherClass), t);
+    }
+
+    /** The epoch class's four methods, as the byte-level weaver calls them. */
+    private static final class Calls {
+        final MethodHandle a;
+        final MethodHandle b;
+        final MethodHandle c;
+        final MethodHandle d;
+
+        Calls(Class<?> epochClass) throws ReflectiveOperationException {
+            MethodHandles.Lookup l = MethodHandles.publicLookup();
+            MethodType enter = MethodType.methodType(Object.class);
+            a = l.findStatic(epochClass, PluginEpochClass.ENTER, enter);
+            b = l.findStatic(epochClass, PluginEpochClass.ENTER_ENTRY, enter);
+            c = l.findStatic(epochClass, PluginEpochClass.EXIT, MethodType.methodType(void.class, Object.class));
+            d = l.findStatic(epochClass, PluginEpochClass.EXIT_THROWING, MethodType.methodType(void.class, Throwable.class));
+        }
+    }
+
+    @Test
+    void itsMethodsEnterAndExitTheLoadersEpochWithTheThreadsCell() throws Throwable {
+        Defining loader = new Defining();
+        Calls calls = new Calls(Class.forName(PluginEpochClass.NAME, true, loader));
+        Object cell = (Object) calls.b.invokeExact();
+        assertEquals(1, loader.epoch.depth(), "b: the loader's own epoch, a gated entry");
+        assertSame(cell, (Object) calls.a.invokeExact(), "a: the thread's one cell, nested");
+        assertEquals(2, loader.epoch.depth());
+        calls.c.invokeExact(cell);
+        assertEquals(1, loader.epoch.depth(), "c exits the innermost section");
+        calls.d.invokeExact((Throwable) new RuntimeException("thrown"));
+        assertEquals(0, loader.epoch.depth(), "d exits the thread's innermost section without being given the cell");
+        IllegalStateException none = assertThrows(IllegalStateException.class, () -> {
+            calls.d.invokeExact((Throwable) new RuntimeException());
+        });
+        assertTrue(none.getMessage().contains("without an open section"), none.getMessage());
+        assertEquals(0, loader.epoch.depth(), "nothing changed");
+
+        Defining other = new Defining();
+        Calls otherCalls = new Calls(Class.forName(PluginEpochClass.NAME, true, other));
+        Object otherCell = (Object) otherCalls.a.invokeExact();
+        assertEquals(1, other.epoch.depth());
+        assertEquals(0, loader.epoch.depth(), "another loader's epoch class enters its own epoch");
+        assertThrows(IllegalStateException.class, () -> {
+            calls.d.invokeExact((Throwable) new RuntimeException());
+        },
+                "d of the first loader's epoch class: no section open there");
+        otherCalls.c.invokeExact(otherCell);
+        assertEquals(0, other.epoch.depth());
+    }
+
+    /** A stand-in for a woven gated entry: its first instruction calls the epoch class's {@code b}. */
+    private static Object wovenEntry(MethodHandle b, String[][] names, long size) throws Throwable {
+        return (Object) b.invokeExact();
+    }
+
+    @Test
+    void aRefusedGatedEntryIsNamedFromTheStackAsTheWeaverNamesIt() throws Throwable {
+        Defining loader = new Defining();
+        Calls calls = new Calls(Class.forName(PluginEpochClass.NAME, true, loader));
+        List<String> heard = new ArrayList<>();
+        loader.epoch.onRefusedEntry(heard::add);
+        loader.epoch.closeGate("acme", 4, null);
+        Error refused = assertThrows(Error.class, () -> wovenEntry(calls.b, null, 0));
+        String method = PluginEpochClassTest.class.getName() + ".wovenEntry(java.lang.invoke.MethodHandle,java.lang.String[][],long)";
+        assertTrue(refused.getMessage().startsWith(method + " refused: plugin acme generation 4 is unloading"), refused.getMessage());
+        assertEquals(List.of(method), heard, "the listener (counts, JFR) hears the same name");
+        assertEquals(1, loader.epoch.refusedEntries());
+        assertEquals(0, loader.epoch.depth(), "no section left open");
+        assertSame(calls.a.type(), calls.b.type());
+        Object cell = (Object) calls.a.invokeExact();
+        assertEquals(1, loader.epoch.depth(), "a (ungated) is never refused");
+        calls.c.invokeExact(cell);
+    }
+
+    @Test
+    void readableNamesFollowTheWeaversFormat() {
+        assertEquals("a.B.m()", RefusedEntries.readable("a.B", "m", "()V"));
+        assertEquals("a.B$C.m(int,long[],java.lang.String[][],boolean)",
+                RefusedEntries.readable("a.B$C", "m", "(I[J[[Ljava/lang/String;Z)Ljava/lang/Object;"));
+        assertEquals("new a.B(double,a.b.C)", RefusedEntries.readable("a.B", "<init>", "(DLa/b/C;)V"));
+        assertEquals("static initializer of a.B", RefusedEntries.readable("a.B", "<clinit>", "()V"));
     }
 
     @Test

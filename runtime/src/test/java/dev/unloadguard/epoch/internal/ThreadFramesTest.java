@@ -109,6 +109,16 @@ class ThreadFramesTest {
                 "enterEntrySectionCell", "ReleaseGuard.java", 3);      // what the byte-level weaver writes
         assertEquals(0, ThreadFrames.countInside(new StackTraceElement[] {wovenRefusal, plugin, host}, loaderName),
                 "refused at the entry the byte-level weaver writes: it only unwinds");
+        StackTraceElement epochClassGate = new StackTraceElement(loaderName, null, null, PluginEpochClass.NAME, "b", null, -1);
+        StackTraceElement guardAbove = new StackTraceElement(null, null, null, "dev.unloadguard.epoch.ReleaseGuard",
+                "enterEntrySectionCell", "ReleaseGuard.java", 3);
+        assertEquals(0, ThreadFrames.countInside(new StackTraceElement[] {refusing, guardAbove, epochClassGate, plugin, host}, loaderName),
+                "refused at the epoch class's gated enter (a frame of the loader, unloadguard's code): it only unwinds");
+        StackTraceElement epochClassExit = new StackTraceElement(loaderName, null, null, PluginEpochClass.NAME, "c", null, -1);
+        assertEquals(1, ThreadFrames.countInside(new StackTraceElement[] {exit, epochClassExit, plugin, host}, loaderName),
+                "leaving through the epoch class's exit: the woven method is inside, the epoch class's frame is not counted");
+        assertEquals(2, ThreadFrames.countInside(new StackTraceElement[] {refusing, guardAbove, epochClassGate, plugin, host, pluginCaller},
+                loaderName), "refused through the epoch class on a thread already running other plugin code: inside");
         StackTraceElement proxy = new StackTraceElement(loaderName, null, null, "com.acme.Service$$Lambda/0x0000000801001234", "run", null, -1);
         assertEquals(0, ThreadFrames.countInside(new StackTraceElement[] {refusing, plugin, proxy, host}, loaderName),
                 "a lambda body refused at its entry, called through its proxy: it only unwinds");

@@ -15,27 +15,35 @@ import org.objectweb.asm.ClassReader;
  * in compiling ASM itself; this weaver copies the code and patches offsets.
  *
  * <h2>What it writes</h2>
- * For each planned method (a gated entry, or an ungated section: a clean-up method, a release path):
+ * For each planned method (a gated entry, or an ungated section: a clean-up method, a release path),
+ * in a class whose loader defines the epoch class ({@code PluginEpochClass.definedBy}: unloadguard's
+ * own plugin loaders, the common case):
  * <pre>
- *   [P:] EPOCH; (ldc_w "entry name";) invokestatic ReleaseGuard.enterEntrySectionCell / enterSectionCell; astore CELL
+ *   [P:] invokestatic PluginEpoch.b()Object (an ungated section: a()Object); astore CELL
+ *   ... the method's code; before every return: aload CELL; invokestatic PluginEpoch.c(Object)void ...
+ *   handler: dup; invokestatic PluginEpoch.d(Throwable)void; athrow
+ * </pre>
+ * {@code PluginEpoch} ({@code dev/unloadguard/epoch/woven/PluginEpoch}) is the plugin generation's
+ * epoch class, which the loader defines in itself; its four static methods pass its static final
+ * epoch constant on to {@code ReleaseGuard}'s balanced forms ({@code PluginEpochClass} shows its
+ * source). So the class gains one {@code Class} constant and up to four one-letter methods with
+ * three short descriptors; no {@code ReleaseGuard}, no field reference, no dynamic constant, and
+ * no string per method: a refused gated entry is named from the stack when it is refused. The
+ * constant's bootstrap runs once per plugin generation, in the epoch class's static initializer,
+ * not once per woven class. The handler does not load the cell ({@code d} finds the thread's cell
+ * itself: throwing is rare), so its frame declares no local.
+ *
+ * <p>In a class of any other plugin loader (registered foreign loaders):
+ * <pre>
+ *   [P:] ldc_w EPOCH; (ldc_w "entry name";) invokestatic ReleaseGuard.enterEntrySectionCell / enterSectionCell; astore CELL
  *   ... the method's code; before every return: aload CELL; invokestatic ReleaseGuard.exitSectionCell ...
  *   handler: aload CELL; invokestatic ReleaseGuard.exitSectionThrowingCell; athrow
  * </pre>
- * {@code P} is the start of the code, or for a constructor the instruction after its
- * {@code super(...)}/{@code this(...)} call. {@code EPOCH} loads the class's plugin's epoch
- * constant, three bytes either way:
- * <ul>
- * <li>for a loader that defines the epoch class ({@code PluginEpochClass.definedBy}: unloadguard's
- *     own plugin loaders), {@code getstatic dev/unloadguard/epoch/woven/PluginEpoch.epoch}: a
- *     {@code Fieldref} (and its class and name-and-type) is all the class gains, and the constant's
- *     bootstrap runs once per plugin generation, in the epoch class's static initializer, not once
- *     per woven class;</li>
- * <li>for any other plugin loader (registered foreign loaders), {@code ldc_w} of the same dynamic
- *     constant the ASM weaver uses ({@link Weaver#epochConstant}), with its bootstrap method
- *     appended to the class's {@code BootstrapMethods}.</li>
- * </ul>
+ * {@code EPOCH} is the same dynamic constant the ASM weaver uses ({@link Weaver#epochConstant}),
+ * with its bootstrap method appended to the class's {@code BootstrapMethods}.
  * Both give the same value, the one {@code ReleaseGuard.epochConstant} returns for the class's
- * loader. The method gains {@code @Guarded}. The handler is the last entry of
+ * loader. {@code P} is the start of the code, or for a constructor the instruction after its
+ * {@code super(...)}/{@code this(...)} call. The method gains {@code @Guarded}. The handler is the last entry of
  * the exception table (the method's own handlers keep precedence) and covers the code from
  * the end of the enter sequence to the end, except the exit sequences themselves: an exit that
  * threw must not exit again. Unlike the ASM weaver's, these sections keep no token: the exit
@@ -71,8 +79,8 @@ import org.objectweb.asm.ClassReader;
  * compressed frames stay compressed; the first frame in the section (the implicit frame before it
  * has no cell: an {@code append} of the cell, or a full frame) and the original's full frames are
  * written in full. A reference parameter's {@code Class} constant is added only when a full frame
- * names it. The handler's frame: locals {@code Top} up to {@code CELL}, then the cell; stack the
- * {@code Throwable}. A method with no {@code StackMapTable} gets one holding the handler's frame
+ * names it. The handler's frame: stack the {@code Throwable}; locals none when it calls the epoch
+ * class's {@code d}, else {@code Top} up to {@code CELL}, then the cell. A method with no {@code StackMapTable} gets one holding the handler's frame
  * only, as before: its code has no other branch target.
  *
  * <h2>The constant pool</h2>
@@ -130,9 +138,10 @@ final class EntryWeaver {
     private int poolCount;
     private int bootstrapIndex;
     // Constant-pool indexes of what the woven code uses.
+    /** The dynamic constant the calls to {@code ReleaseGuard} pass (0 when the calls go to the epoch class). */
     private int epoch;
-    /** How the woven code loads {@link #epoch}: {@code ldc_w} (0x13) or {@code getstatic} (0xb2); both three bytes. */
-    private final int epochLoad;
+    /** Whether the woven code calls the epoch class's methods (its loader defines the epoch class), else {@code ReleaseGuard}'s with {@link #epoch}. */
+    private final boolean epochField;
     // The constants below are 0 until first used (see "The constant pool"): a class gets only what
     // its woven code needs, and an entry it already has (a Utf8 or Class in REUSED) is reused.
     private int guardClass;
@@ -147,7 +156,7 @@ final class EntryWeaver {
         this.b = b;
         this.reader = reader;
         this.plan = plan;
-        this.epochLoad = epochField ? 0xb2 : 0x13;
+        this.epochField = epochField;
         this.chars = new char[reader.getMaxStringLength()];
     }
 
@@ -258,6 +267,8 @@ final class EntryWeaver {
         "exitSectionCell", "(Ljava/lang/Object;)V",
         "exitSectionThrowingCell", "(Ljava/lang/Throwable;Ljava/lang/Object;)Ljava/lang/Throwable;",
         "epochConstant", "(Ljava/lang/invoke/MethodHandles$Lookup;Ljava/lang/String;Ljava/lang/Class;)Ljava/lang/Object;",
+        PluginEpochClass.ENTER, PluginEpochClass.ENTER_ENTRY, PluginEpochClass.ENTER_DESCRIPTOR,
+        PluginEpochClass.EXIT, PluginEpochClass.EXIT_THROWING, PluginEpochClass.EXIT_THROWING_DESCRIPTOR,
     };
     private static final int OBJECT = 0;
     private static final int OBJECT_DESC = 1;
@@ -275,6 +286,16 @@ final class EntryWeaver {
     private static final int EXIT = 14;
     private static final int EXIT_THROWING = 16;
     private static final int EPOCH_CONSTANT = 18;
+    // The epoch class's methods' names and descriptors (each string once: a string twice in
+    // REUSED would be matched to the class's own constant only the first time).
+    private static final int EPOCH_ENTER = 20;
+    private static final int EPOCH_ENTER_ENTRY = 21;
+    private static final int EPOCH_ENTER_DESC = 22;
+    private static final int EPOCH_EXIT = 23;
+    private static final int EPOCH_EXIT_THROWING = 24;
+    private static final int EPOCH_EXIT_THROWING_DESC = 25;
+    /** The epoch class's exit's descriptor, {@code (Ljava/lang/Object;)V}: ReleaseGuard's exit's. */
+    private static final int EPOCH_EXIT_DESC = EXIT + 1;
     /** Per {@link #REUSED} string: its {@code Utf8} index in the pool (the class's or one added), or 0. */
     private final int[] reusedUtf8 = new int[REUSED.length];
     /** Per {@link #REUSED} string: the index of a {@code Class} constant naming it, or 0. */
@@ -352,15 +373,13 @@ final class EntryWeaver {
         return reusedClass[k];
     }
 
-    /** The epoch constant, always used; the other constants are added when first used. */
+    /**
+     * The epoch constant, always used by the calls to {@code ReleaseGuard}; none when the calls go
+     * to the epoch class, which holds it. The other constants are added when first used.
+     */
     private void addConstants() {
-        int objectDesc = reusedUtf8(OBJECT_DESC);
-        int nat = nameAndType(reusedUtf8(EPOCH_NAME), objectDesc);
-        if (epochLoad == 0xb2) { // Fieldref PluginEpoch.epoch:Object
-            int holder = reusedClass(EPOCH_CLASS_NAME);     // before the Fieldref: it may add to the pool
-            pool.u1(9).u2(holder).u2(nat);
-            epoch = poolCount++;
-        } else { // Dynamic epoch:Object, bootstrapped by ReleaseGuard.epochConstant
+        if (!epochField) { // Dynamic epoch:Object, bootstrapped by ReleaseGuard.epochConstant
+            int nat = nameAndType(reusedUtf8(EPOCH_NAME), reusedUtf8(OBJECT_DESC));
             int ref = guardMethod(EPOCH_CONSTANT);
             pool.u1(15).u1(6).u2(ref);                      // REF_invokeStatic
             bootstrapHandle = poolCount++;
@@ -380,6 +399,14 @@ final class EntryWeaver {
         return poolCount++;
     }
 
+    /** A {@code Methodref} to the epoch class's method named {@code REUSED[name]}, of descriptor {@code REUSED[descriptor]}. */
+    private int epochClassMethod(int name, int descriptor) {
+        int owner = reusedClass(EPOCH_CLASS_NAME);
+        int nat = nameAndType(reusedUtf8(name), reusedUtf8(descriptor));
+        pool.u1(10).u2(owner).u2(nat);
+        return poolCount++;
+    }
+
     private int guardClass() {
         if (guardClass == 0) {
             guardClass = reusedClass(GUARD_NAME);
@@ -389,28 +416,28 @@ final class EntryWeaver {
 
     private int enterSection() {
         if (enterSection == 0) {
-            enterSection = guardMethod(ENTER);
+            enterSection = epochField ? epochClassMethod(EPOCH_ENTER, EPOCH_ENTER_DESC) : guardMethod(ENTER);
         }
         return enterSection;
     }
 
     private int enterEntrySection() {
         if (enterEntrySection == 0) {
-            enterEntrySection = guardMethod(ENTER_ENTRY);
+            enterEntrySection = epochField ? epochClassMethod(EPOCH_ENTER_ENTRY, EPOCH_ENTER_DESC) : guardMethod(ENTER_ENTRY);
         }
         return enterEntrySection;
     }
 
     private int exitSection() {
         if (exitSection == 0) {
-            exitSection = guardMethod(EXIT);
+            exitSection = epochField ? epochClassMethod(EPOCH_EXIT, EPOCH_EXIT_DESC) : guardMethod(EXIT);
         }
         return exitSection;
     }
 
     private int exitSectionThrowing() {
         if (exitSectionThrowing == 0) {
-            exitSectionThrowing = guardMethod(EXIT_THROWING);
+            exitSectionThrowing = epochField ? epochClassMethod(EPOCH_EXIT_THROWING, EPOCH_EXIT_THROWING_DESC) : guardMethod(EXIT_THROWING);
         }
         return exitSectionThrowing;
     }
@@ -532,7 +559,7 @@ final class EntryWeaver {
      * new one); unchanged when the epoch is a field of the epoch class.
      */
     private void classAttributes(int attributesAt, Out out) {
-        if (epochLoad == 0xb2) {
+        if (epochField) {
             out.bytes(b, attributesAt, skipAttributes(attributesAt) - attributesAt);
             return;
         }
@@ -578,7 +605,8 @@ final class EntryWeaver {
             return end;
         }
         boolean constructor = named(at + 2, "<init>");
-        int entryName = target.reason().gated() ? string(target.entryName()) : 0;
+        boolean gated = target.reason().gated();
+        int entryName = gated && !epochField ? string(target.entryName()) : 0; // the epoch class's b() finds it on the stack
         out.bytes(b, at, 6);
         int count = u2(at + 6);
         int countAt = out.length;
@@ -590,7 +618,7 @@ final class EntryWeaver {
             int len = s4(a + 2);
             if (!code && named(a, "Code")) {
                 code = true;
-                code(a, constructor, entryName, u2(at), utf8At(at + 4), out);
+                code(a, constructor, gated, entryName, u2(at), utf8At(at + 4), out);
             } else if (!annotated && named(a, "RuntimeVisibleAnnotations")) {
                 annotated = true;
                 copyWithEntry(a, len, reusedUtf8(GUARDED), 0, out);       // @Guarded, no elements
@@ -609,12 +637,14 @@ final class EntryWeaver {
         return end;
     }
 
-    // EPOCH: ldc_w or getstatic, three bytes either way; CELL: the cell's local, 1, 2 or 4 bytes
+    // EPOCH: ldc_w of the dynamic constant, three bytes; CELL: the cell's local, 1, 2 or 4 bytes
     // to load or store (aload_n / aload n / wide aload n).
     private static final int ENTER_LENGTH = 6;       // EPOCH; invokestatic; then astore CELL
     private static final int ENTER_ENTRY_LENGTH = 9; // EPOCH; ldc_w name; invokestatic; then astore CELL
-    private static final int EXIT_LENGTH = 3;        // aload CELL before it; invokestatic
+    private static final int EPOCH_CLASS_ENTER_LENGTH = 3; // invokestatic PluginEpoch.a/b; then astore CELL
+    private static final int EXIT_LENGTH = 3;        // aload CELL before it; invokestatic (ReleaseGuard's or PluginEpoch.c)
     private static final int HANDLER_LENGTH = 4;     // aload CELL before it; invokestatic; athrow
+    private static final int EPOCH_CLASS_HANDLER_LENGTH = 5; // dup; invokestatic PluginEpoch.d; athrow
 
     /** The local that keeps the cell in the method being woven: its old {@code max_locals}. */
     private int cell;
@@ -641,7 +671,7 @@ final class EntryWeaver {
      *
      * @param access the method's access flags, and {@code descriptor} its descriptor: its initial frame
      */
-    private void code(int at, boolean constructor, int entryName, int access, String descriptor, Out out) {
+    private void code(int at, boolean constructor, boolean gated, int entryName, int access, String descriptor, Out out) {
         int maxStack = u2(at + 6);
         int maxLocals = u2(at + 8);
         if (maxLocals >= 0xFFFF) {
@@ -667,14 +697,14 @@ final class EntryWeaver {
             place = new int[n];
         }
         int p = scan(constructor);
-        int enterLength = (entryName != 0 ? ENTER_ENTRY_LENGTH : ENTER_LENGTH) + cellAccess;
+        int enterLength = (epochField ? EPOCH_CLASS_ENTER_LENGTH : gated ? ENTER_ENTRY_LENGTH : ENTER_LENGTH) + cellAccess;
         int handler = layout(p, enterLength);
-        int newLength = handler + HANDLER_LENGTH + cellAccess;
+        int newLength = handler + (epochField ? EPOCH_CLASS_HANDLER_LENGTH : HANDLER_LENGTH + cellAccess);
         if (newLength > 0xFFFF) {
             throw UNSUPPORTED;
         }
         Out c = new Out(newLength);
-        emit(p, entryName, c);
+        emit(p, gated, entryName, c);
 
         int handlers = u2(tableAt);
         Out table = new Out(8 * handlers + 32);
@@ -764,14 +794,15 @@ final class EntryWeaver {
     }
 
     /** Pass 3: the woven code. */
-    private void emit(int p, int entryName, Out c) {
+    private void emit(int p, boolean gated, int entryName, Out c) {
         for (int o = 0; o < length; ) {
             if (o == p) {
-                c.u1(epochLoad).u2(epoch);
-                if (entryName != 0) {
-                    c.u1(0x13).u2(entryName).u1(0xb8).u2(enterEntrySection());
+                if (epochField) {
+                    c.u1(0xb8).u2(gated ? enterEntrySection() : enterSection()); // PluginEpoch.b() / a()
+                } else if (gated) {
+                    c.u1(0x13).u2(epoch).u1(0x13).u2(entryName).u1(0xb8).u2(enterEntrySection());
                 } else {
-                    c.u1(0xb8).u2(enterSection());
+                    c.u1(0x13).u2(epoch).u1(0xb8).u2(enterSection());
                 }
                 cellAccess(0x4b, 0x3a, c);                 // astore CELL
             }
@@ -783,8 +814,12 @@ final class EntryWeaver {
             copyInsn(o, n, c);
             o += n;
         }
-        cellAccess(0x2a, 0x19, c);
-        c.u1(0xb8).u2(exitSectionThrowing()).u1(0xbf);
+        if (epochField) {
+            c.u1(0x59).u1(0xb8).u2(exitSectionThrowing()).u1(0xbf); // dup; PluginEpoch.d(thrown); athrow
+        } else {
+            cellAccess(0x2a, 0x19, c);
+            c.u1(0xb8).u2(exitSectionThrowing()).u1(0xbf);
+        }
     }
 
     /** {@code aload}/{@code astore} of the cell's local: {@code short0} + n, {@code op} n, or {@code wide op} n. */
@@ -1321,11 +1356,18 @@ final class EntryWeaver {
 
     /** Bytes of the handler's frame: see {@link #handlerFrame}. */
     private int handlerFrameLength() {
-        return 13 + cell;
+        return epochField ? 10 : 13 + cell;
     }
 
-    /** The handler's frame: locals {@code Top} up to the cell, then the cell; the throwable on the stack. */
+    /**
+     * The handler's frame: locals {@code Top} up to the cell, then the cell; the throwable on the
+     * stack. A handler that calls the epoch class's {@code d} does not load the cell: no locals.
+     */
     private void handlerFrame(Out out, int delta) {
+        if (epochField) {
+            out.u1(255).u2(delta).u2(0).u2(1).u1(7).u2(reusedClass(THROWABLE));
+            return;
+        }
         out.u1(255).u2(delta).u2(cell + 1);
         for (int i = 0; i < cell; i++) {
             out.u1(0);

@@ -385,12 +385,48 @@ class EntryWeaverCellTest {
         assertTrue(c.getMethod("swap", types).isAnnotationPresent(Deprecated.class), "the method's own annotation is kept");
     }
 
+    /** The methods {@code classfile}'s code calls, as {@code owner.name descriptor}, each once, in order. */
+    private static List<String> calls(byte[] classfile) {
+        ClassNode node = new ClassNode();
+        new ClassReader(classfile).accept(node, 0);
+        List<String> out = new ArrayList<>();
+        for (MethodNode m : node.methods) {
+            for (AbstractInsnNode i : m.instructions) {
+                if (i instanceof MethodInsnNode) {
+                    MethodInsnNode call = (MethodInsnNode) i;
+                    String s = call.owner + "." + call.name + call.desc;
+                    if (!out.contains(s)) {
+                        out.add(s);
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    private static final String EPOCH_CLASS = PluginEpochClass.INTERNAL_NAME + ".";
+
     @Test
     void onlyTheGuardCallsTheWovenCodeMakesAreAdded() {
-        List<String> gatedOnly = poolStrings(weave(bytes(FIXTURES + "Reuse"), true), false);
-        assertTrue(gatedOnly.contains("enterEntrySectionCell"), "the gated entries' enter");
-        assertTrue(!gatedOnly.contains("enterSectionCell"), "no ungated section, no ungated enter: " + gatedOnly);
-        assertTrue(!gatedOnly.contains("BootstrapMethods"), "the epoch is a field of the epoch class: no bootstrap method");
+        byte[] gated = weave(bytes(FIXTURES + "Reuse"), true);
+        List<String> gatedOnly = poolStrings(gated, false);
+        List<String> gatedCalls = calls(gated);
+        assertTrue(gatedCalls.contains(EPOCH_CLASS + "b()Ljava/lang/Object;"), "the gated entries' enter: " + gatedCalls);
+        assertTrue(gatedCalls.contains(EPOCH_CLASS + "c(Ljava/lang/Object;)V"), "the exit: " + gatedCalls);
+        assertTrue(gatedCalls.contains(EPOCH_CLASS + "d(Ljava/lang/Throwable;)V"), "the handler's exit: " + gatedCalls);
+        assertTrue(!gatedCalls.contains(EPOCH_CLASS + "a()Ljava/lang/Object;"), "no ungated section, no ungated enter: " + gatedCalls);
+        assertTrue(!gatedOnly.contains("BootstrapMethods"), "the epoch is in the epoch class: no bootstrap method");
+        for (String s : List.of(Weaver.RELEASE_GUARD, "epoch", "enterEntrySectionCell", "exitSectionCell", "exitSectionThrowingCell")) {
+            assertTrue(!gatedOnly.contains(s), "the epoch class's calls name no ReleaseGuard and no field: " + s + " in " + gatedOnly);
+        }
+        assertTrue(gatedOnly.stream().noneMatch(s -> s.contains("Reuse.swap(")), "no string naming the entered method: " + gatedOnly);
+
+        byte[] foreign = weave(bytes(FIXTURES + "Reuse"), false);
+        List<String> foreignCalls = calls(foreign);
+        assertTrue(foreignCalls.contains(Weaver.RELEASE_GUARD + ".enterEntrySectionCell(Ljava/lang/Object;Ljava/lang/String;)Ljava/lang/Object;"),
+                "a foreign loader's class keeps ReleaseGuard's calls with the dynamic constant: " + foreignCalls);
+        assertTrue(foreignCalls.stream().noneMatch(s -> s.startsWith(EPOCH_CLASS)), "and no epoch class: " + foreignCalls);
+        assertTrue(poolStrings(foreign, false).stream().anyMatch(s -> s.contains("Reuse.swap(")), "and the entry's name");
 
         ClassWriter cw = new ClassWriter(0);
         cw.visit(Opcodes.V17, Opcodes.ACC_PUBLIC | Opcodes.ACC_SUPER, "dev/unloadguard/weave/internal/cellfix/GenClose", null,
@@ -401,9 +437,9 @@ class EntryWeaverCellTest {
         mv.visitMaxs(0, 1);
         mv.visitEnd();
         cw.visitEnd();
-        List<String> ungatedOnly = poolStrings(weave(cw.toByteArray(), true), false);
-        assertTrue(ungatedOnly.contains("enterSectionCell"), "a clean-up method's enter: " + ungatedOnly);
-        assertTrue(!ungatedOnly.contains("enterEntrySectionCell"), "no gated entry, no gated enter: " + ungatedOnly);
+        List<String> ungatedCalls = calls(weave(cw.toByteArray(), true));
+        assertTrue(ungatedCalls.contains(EPOCH_CLASS + "a()Ljava/lang/Object;"), "a clean-up method's enter: " + ungatedCalls);
+        assertTrue(!ungatedCalls.contains(EPOCH_CLASS + "b()Ljava/lang/Object;"), "no gated entry, no gated enter: " + ungatedCalls);
     }
 
     /**
