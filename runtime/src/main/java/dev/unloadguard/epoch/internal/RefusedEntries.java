@@ -89,7 +89,7 @@ final class RefusedEntries {
                     } catch (UnsupportedOperationException e) {
                         return f.getClassName() + "." + f.getMethodName() + "(...)";
                     }
-                    return readable(f.getClassName(), f.getMethodName(), descriptor);
+                    return EntryNames.of(f.getClassName(), f.getMethodName(), descriptor);
                 }
             }
             return "an unknown method (no frame below the release guard)";
@@ -101,65 +101,6 @@ final class RefusedEntries {
             } catch (SecurityException e) {
                 return StackWalker.getInstance();
             }
-        }
-    }
-
-    /** {@code GuardPlan.entryName}'s format: binary class name, Java type names of the parameters. */
-    static String readable(String className, String name, String descriptor) {
-        if (name.equals("<clinit>")) {
-            return "static initializer of " + className;
-        }
-        StringBuilder sb = new StringBuilder(className.length() + name.length() + descriptor.length() + 8);
-        if (name.equals("<init>")) {
-            sb.append("new ").append(className);
-        } else {
-            sb.append(className).append('.').append(name);
-        }
-        sb.append('(');
-        int i = 1;
-        boolean first = true;
-        while (i < descriptor.length() && descriptor.charAt(i) != ')') {
-            if (!first) {
-                sb.append(',');
-            }
-            first = false;
-            int dims = 0;
-            while (descriptor.charAt(i) == '[') {
-                dims++;
-                i++;
-            }
-            char c = descriptor.charAt(i);
-            if (c == 'L') {
-                int end = descriptor.indexOf(';', i);
-                sb.append(descriptor, i + 1, end);
-                for (int k = sb.length() - (end - i - 1); k < sb.length(); k++) {
-                    if (sb.charAt(k) == '/') {
-                        sb.setCharAt(k, '.');
-                    }
-                }
-                i = end + 1;
-            } else {
-                sb.append(primitive(c));
-                i++;
-            }
-            for (int d = 0; d < dims; d++) {
-                sb.append("[]");
-            }
-        }
-        return sb.append(')').toString();
-    }
-
-    private static String primitive(char c) {
-        switch (c) {
-            case 'Z': return "boolean";
-            case 'B': return "byte";
-            case 'C': return "char";
-            case 'S': return "short";
-            case 'I': return "int";
-            case 'J': return "long";
-            case 'F': return "float";
-            case 'D': return "double";
-            default: return String.valueOf(c);
         }
     }
 

@@ -194,11 +194,11 @@ class PluginEpochClassTest {
 
     @Test
     void readableNamesFollowTheWeaversFormat() {
-        assertEquals("a.B.m()", RefusedEntries.readable("a.B", "m", "()V"));
+        assertEquals("a.B.m()", EntryNames.of("a.B", "m", "()V"));
         assertEquals("a.B$C.m(int,long[],java.lang.String[][],boolean)",
-                RefusedEntries.readable("a.B$C", "m", "(I[J[[Ljava/lang/String;Z)Ljava/lang/Object;"));
-        assertEquals("new a.B(double,a.b.C)", RefusedEntries.readable("a.B", "<init>", "(DLa/b/C;)V"));
-        assertEquals("static initializer of a.B", RefusedEntries.readable("a.B", "<clinit>", "()V"));
+                EntryNames.of("a.B$C", "m", "(I[J[[Ljava/lang/String;Z)Ljava/lang/Object;"));
+        assertEquals("new a.B(double,a.b.C)", EntryNames.of("a.B", "<init>", "(DLa/b/C;)V"));
+        assertEquals("static initializer of a.B", EntryNames.of("a.B", "<clinit>", "()V"));
     }
 
     @Test

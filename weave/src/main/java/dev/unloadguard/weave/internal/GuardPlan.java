@@ -1,5 +1,6 @@
 package dev.unloadguard.weave.internal;
 
+import dev.unloadguard.epoch.internal.EntryNames;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
@@ -359,25 +360,7 @@ public final class GuardPlan {
      * prints them.
      */
     static String entryName(String owner, String name, String descriptor) {
-        String type = owner.replace('/', '.');
-        if (name.equals("<clinit>")) {
-            return "static initializer of " + type;
-        }
-        StringBuilder sb = new StringBuilder(type.length() + name.length() + descriptor.length() + 8);
-        if (name.equals("<init>")) {
-            sb.append("new ").append(type);
-        } else {
-            sb.append(type).append('.').append(name);
-        }
-        sb.append('(');
-        Type[] parameters = Type.getArgumentTypes(descriptor);
-        for (int i = 0; i < parameters.length; i++) {
-            if (i > 0) {
-                sb.append(',');
-            }
-            sb.append(parameters[i].getClassName());
-        }
-        return sb.append(')').toString();
+        return EntryNames.of(owner.replace('/', '.'), name, descriptor);
     }
 
     /** Internal name of the planned class ({@code ""} when the pre-check excluded it). */
