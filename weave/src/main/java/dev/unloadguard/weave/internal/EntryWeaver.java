@@ -141,7 +141,7 @@ final class EntryWeaver {
     /** The dynamic constant the calls to {@code ReleaseGuard} pass (0 when the calls go to the epoch class). */
     private int epoch;
     /** Whether the woven code calls the epoch class's methods (its loader defines the epoch class), else {@code ReleaseGuard}'s with {@link #epoch}. */
-    private final boolean epochField;
+    private final boolean callsEpochClass;
     // The constants below are 0 until first used (see "The constant pool"): a class gets only what
     // its woven code needs, and an entry it already has (a Utf8 or Class in REUSED) is reused.
     private int guardClass;
@@ -152,11 +152,11 @@ final class EntryWeaver {
     /** Class entries this weaver added for the types of parameters (initial frames), by name. */
     private Map<String, Integer> addedClasses;
 
-    private EntryWeaver(byte[] b, ClassReader reader, GuardPlan plan, boolean epochField) {
+    private EntryWeaver(byte[] b, ClassReader reader, GuardPlan plan, boolean callsEpochClass) {
         this.b = b;
         this.reader = reader;
         this.plan = plan;
-        this.epochField = epochField;
+        this.callsEpochClass = callsEpochClass;
         this.chars = new char[reader.getMaxStringLength()];
     }
 
@@ -172,19 +172,19 @@ final class EntryWeaver {
     }
 
     /**
-     * {@link #weave(byte[], ClassReader, GuardPlan)}, the epoch read from the loader's epoch class
-     * ({@code getstatic PluginEpoch.epoch}) if {@code epochField}, else from the class's own
-     * dynamic constant.
+     * {@link #weave(byte[], ClassReader, GuardPlan)}: sections that call the loader's epoch class
+     * ({@code PluginEpoch.a/b/c/d}) if {@code callsEpochClass}, else {@code ReleaseGuard} with the
+     * class's own dynamic constant.
      *
-     * @param epochField whether the class's loader defines the epoch class
+     * @param callsEpochClass whether the class's loader defines the epoch class
      *                   ({@code PluginEpochClass.definedBy})
      */
-    static byte[] weave(byte[] classfile, ClassReader reader, GuardPlan plan, boolean epochField) {
+    static byte[] weave(byte[] classfile, ClassReader reader, GuardPlan plan, boolean callsEpochClass) {
         if (!plan.weavesBodiesOnly() || reader.readUnsignedShort(6) < 55) {
             return null;
         }
         try {
-            return new EntryWeaver(classfile, reader, plan, epochField).run();
+            return new EntryWeaver(classfile, reader, plan, callsEpochClass).run();
         } catch (Unsupported | ArrayIndexOutOfBoundsException e) {
             return null; // a shape left to ASM, or a class file ASM will report on
         }
@@ -378,7 +378,7 @@ final class EntryWeaver {
      * to the epoch class, which holds it. The other constants are added when first used.
      */
     private void addConstants() {
-        if (!epochField) { // Dynamic epoch:Object, bootstrapped by ReleaseGuard.epochConstant
+        if (!callsEpochClass) { // Dynamic epoch:Object, bootstrapped by ReleaseGuard.epochConstant
             int nat = nameAndType(reusedUtf8(EPOCH_NAME), reusedUtf8(OBJECT_DESC));
             int ref = guardMethod(EPOCH_CONSTANT);
             pool.u1(15).u1(6).u2(ref);                      // REF_invokeStatic
@@ -416,28 +416,28 @@ final class EntryWeaver {
 
     private int enterSection() {
         if (enterSection == 0) {
-            enterSection = epochField ? epochClassMethod(EPOCH_ENTER, EPOCH_ENTER_DESC) : guardMethod(ENTER);
+            enterSection = callsEpochClass ? epochClassMethod(EPOCH_ENTER, EPOCH_ENTER_DESC) : guardMethod(ENTER);
         }
         return enterSection;
     }
 
     private int enterEntrySection() {
         if (enterEntrySection == 0) {
-            enterEntrySection = epochField ? epochClassMethod(EPOCH_ENTER_ENTRY, EPOCH_ENTER_DESC) : guardMethod(ENTER_ENTRY);
+            enterEntrySection = callsEpochClass ? epochClassMethod(EPOCH_ENTER_ENTRY, EPOCH_ENTER_DESC) : guardMethod(ENTER_ENTRY);
         }
         return enterEntrySection;
     }
 
     private int exitSection() {
         if (exitSection == 0) {
-            exitSection = epochField ? epochClassMethod(EPOCH_EXIT, EPOCH_EXIT_DESC) : guardMethod(EXIT);
+            exitSection = callsEpochClass ? epochClassMethod(EPOCH_EXIT, EPOCH_EXIT_DESC) : guardMethod(EXIT);
         }
         return exitSection;
     }
 
     private int exitSectionThrowing() {
         if (exitSectionThrowing == 0) {
-            exitSectionThrowing = epochField ? epochClassMethod(EPOCH_EXIT_THROWING, EPOCH_EXIT_THROWING_DESC) : guardMethod(EXIT_THROWING);
+            exitSectionThrowing = callsEpochClass ? epochClassMethod(EPOCH_EXIT_THROWING, EPOCH_EXIT_THROWING_DESC) : guardMethod(EXIT_THROWING);
         }
         return exitSectionThrowing;
     }
@@ -556,10 +556,10 @@ final class EntryWeaver {
 
     /**
      * The class's attributes with our bootstrap method appended to {@code BootstrapMethods} (or a
-     * new one); unchanged when the epoch is a field of the epoch class.
+     * new one); unchanged when the calls go to the epoch class (it holds the constant).
      */
     private void classAttributes(int attributesAt, Out out) {
-        if (epochField) {
+        if (callsEpochClass) {
             out.bytes(b, attributesAt, skipAttributes(attributesAt) - attributesAt);
             return;
         }
@@ -606,7 +606,7 @@ final class EntryWeaver {
         }
         boolean constructor = named(at + 2, "<init>");
         boolean gated = target.reason().gated();
-        int entryName = gated && !epochField ? string(target.entryName()) : 0; // the epoch class's b() finds it on the stack
+        int entryName = gated && !callsEpochClass ? string(target.entryName()) : 0; // the epoch class's b() finds it on the stack
         out.bytes(b, at, 6);
         int count = u2(at + 6);
         int countAt = out.length;
@@ -697,9 +697,9 @@ final class EntryWeaver {
             place = new int[n];
         }
         int p = scan(constructor);
-        int enterLength = (epochField ? EPOCH_CLASS_ENTER_LENGTH : gated ? ENTER_ENTRY_LENGTH : ENTER_LENGTH) + cellAccess;
+        int enterLength = (callsEpochClass ? EPOCH_CLASS_ENTER_LENGTH : gated ? ENTER_ENTRY_LENGTH : ENTER_LENGTH) + cellAccess;
         int handler = layout(p, enterLength);
-        int newLength = handler + (epochField ? EPOCH_CLASS_HANDLER_LENGTH : HANDLER_LENGTH + cellAccess);
+        int newLength = handler + (callsEpochClass ? EPOCH_CLASS_HANDLER_LENGTH : HANDLER_LENGTH + cellAccess);
         if (newLength > 0xFFFF) {
             throw UNSUPPORTED;
         }
@@ -797,7 +797,7 @@ final class EntryWeaver {
     private void emit(int p, boolean gated, int entryName, Out c) {
         for (int o = 0; o < length; ) {
             if (o == p) {
-                if (epochField) {
+                if (callsEpochClass) {
                     c.u1(0xb8).u2(gated ? enterEntrySection() : enterSection()); // PluginEpoch.b() / a()
                 } else if (gated) {
                     c.u1(0x13).u2(epoch).u1(0x13).u2(entryName).u1(0xb8).u2(enterEntrySection());
@@ -814,7 +814,7 @@ final class EntryWeaver {
             copyInsn(o, n, c);
             o += n;
         }
-        if (epochField) {
+        if (callsEpochClass) {
             c.u1(0x59).u1(0xb8).u2(exitSectionThrowing()).u1(0xbf); // dup; PluginEpoch.d(thrown); athrow
         } else {
             cellAccess(0x2a, 0x19, c);
@@ -1356,7 +1356,7 @@ final class EntryWeaver {
 
     /** Bytes of the handler's frame: see {@link #handlerFrame}. */
     private int handlerFrameLength() {
-        return epochField ? 10 : 13 + cell;
+        return callsEpochClass ? 10 : 13 + cell;
     }
 
     /**
@@ -1364,7 +1364,7 @@ final class EntryWeaver {
      * stack. A handler that calls the epoch class's {@code d} does not load the cell: no locals.
      */
     private void handlerFrame(Out out, int delta) {
-        if (epochField) {
+        if (callsEpochClass) {
             out.u1(255).u2(delta).u2(0).u2(1).u1(7).u2(reusedClass(THROWABLE));
             return;
         }
