@@ -3,8 +3,10 @@ package dev.unloadguard.epoch.internal;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
+import java.lang.management.ManagementFactory;
 import java.time.Duration;
 import java.util.ArrayDeque;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.Deque;
 import java.util.IdentityHashMap;
@@ -14,6 +16,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
+import java.util.WeakHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 import java.util.stream.Stream;
@@ -78,6 +81,26 @@ import java.util.stream.Stream;
  * threads and a global safepoint (measured in docs/performance.md). Virtual threads were always
  * read one at a time.
  *
+ * <p><b>A thread that has not run since its stack was read.</b> Reading a stack is most of what an
+ * audit costs (about 0.3 µs per frame on JDK 25, and on JDK 17 a stop-the-world operation), and most
+ * threads of a host are idle between two unloads: a pool waiting for work, the JDK's reference and
+ * cleaner threads, unloadguard's own. A thread's frames change only while it runs, and while it runs
+ * its CPU clock advances. So every full scan first reads the CPU clocks of all platform threads in
+ * one call ({@code com.sun.management.ThreadMXBean.getThreadCpuTime(long[])}, ~0.3 µs per thread, no
+ * safepoint and no handshake), and a thread whose clock reads exactly what it read just before that
+ * thread's stack was last taken (by any audit, of any loader) has the same stack now: the stack kept
+ * from then is used. Every other thread is read as above, its clock value (taken before its stack:
+ * had it run in between, its clock would differ next time) kept with its stack. The current thread
+ * is always read, by walking its frames' classes in place ({@link StackWalker}: no frame formatted
+ * unless one is the loader's). The kept stacks hold names only ({@link StackTraceElement} drops its class once
+ * formatted), so they keep no plugin class or loader alive, and they are held weakly by thread. This
+ * trusts no weaving either, only the clock, and only where the clock advances whenever a thread runs:
+ * on Linux, where HotSpot reads a thread's clock with {@code clock_gettime} at nanosecond resolution
+ * (checked once: the current thread's clock must advance within a millisecond of work). Elsewhere
+ * (a tick-based clock, as on Windows, would stay put across short runs), or with thread CPU time
+ * off, every stack is read. On JDK 17 and 18 this is what spares the global safepoint: with at most
+ * one thread to read there is no dump of all threads.
+ *
  * <p>Used by one thread at a time per audit; the scans themselves are racy snapshots by nature
  * (threads start, end and move while the VM walks them), which is what the grace is for.
  */
@@ -101,6 +124,12 @@ public final class ThreadFrames {
     private static final MethodHandle IS_VIRTUAL = isVirtualHandle();
     private static final boolean VIRTUAL_THREADS_EXIST = IS_VIRTUAL != null;
 
+    /** Walks the current thread's own stack with each frame's class (see {@link #selfInside}). */
+    private static final StackWalker SELF = StackWalker.getInstance(StackWalker.Option.RETAIN_CLASS_REFERENCE);
+
+    /** The stacks last read of each platform thread, with its CPU clock just before. */
+    private static final Unchanged UNCHANGED = new Unchanged();
+
     /** The container API once it was reached; {@code null} until then (retried each scan). */
     private static volatile Containers containers;
 
@@ -111,6 +140,8 @@ public final class ThreadFrames {
      * What an audit saw.
      *
      * @param platformThreads       platform threads scanned
+     * @param platformStacksRead    of those, the stacks read in this audit; the others had not run
+     *                              since an earlier read (see the class comment)
      * @param virtualThreads        virtual threads scanned
      * @param virtualThreadsVisible whether every virtual thread could be scanned (true on a JDK
      *                              without virtual threads)
@@ -121,7 +152,7 @@ public final class ThreadFrames {
      * @param inside                threads still inside at the end of the grace, with their
      *                              stacks (empty: the audit passed)
      */
-    public record Audit(int platformThreads, int virtualThreads, boolean virtualThreadsVisible, String visibility,
+    public record Audit(int platformThreads, int platformStacksRead, int virtualThreads, boolean virtualThreadsVisible, String visibility,
                         int framesFound, int scans, long nanos, Map<Thread, StackTraceElement[]> inside) {
 
         public Audit {
@@ -148,15 +179,54 @@ public final class ThreadFrames {
         Map<Thread, StackTraceElement[]> found = new LinkedHashMap<>();
         int frames = 0;
         int platform = 0;
-        if (STACKS_BY_HANDSHAKE) {
-            for (Thread t : Registrations.platformThreads()) {
+        Thread[] threads = Registrations.platformThreads();
+        long[] clocks = CpuClocks.read(threads); // before any stack is read (see the class comment)
+        Thread self = Thread.currentThread();
+        List<Thread> toRead = new ArrayList<>();
+        List<Long> toReadClocks = new ArrayList<>();
+        for (int i = 0; i < threads.length; i++) {
+            Thread t = threads[i];
+            StackTraceElement[] kept = t == self ? null : UNCHANGED.stackIfNotRunSince(t, clocks[i]);
+            if (kept != null) {
                 platform++;
-                frames += keepIfInside(found, t, t.getStackTrace(), loaderName); // ended: an empty stack
+                frames += keepIfInside(found, t, kept, loaderName);
+            } else {
+                toRead.add(t);
+                toReadClocks.add(clocks[i]);
             }
-        } else {
-            for (Map.Entry<Thread, StackTraceElement[]> e : Thread.getAllStackTraces().entrySet()) {
+        }
+        int read = toRead.size();
+        if (STACKS_BY_HANDSHAKE || read == 1 || (read == 2 && toRead.contains(self))) {
+            for (int i = 0; i < toRead.size(); i++) {
+                Thread t = toRead.get(i);
                 platform++;
-                frames += keepIfInside(found, e.getKey(), e.getValue(), loaderName);
+                if (t == self) {
+                    frames += selfInside(found, loaderName);
+                    continue;
+                }
+                StackTraceElement[] stack = t.getStackTrace(); // ended: an empty stack
+                UNCHANGED.keep(t, toReadClocks.get(i), stack);
+                frames += keepIfInside(found, t, stack, loaderName);
+            }
+        } else if (read > 0) {
+            Map<Thread, StackTraceElement[]> all = Thread.getAllStackTraces(); // one global safepoint (JDK 17, 18)
+            for (int i = 0; i < toRead.size(); i++) {
+                Thread t = toRead.get(i);
+                StackTraceElement[] stack = all.remove(t);
+                if (stack == null) {
+                    stack = new StackTraceElement[0]; // ended since it was listed
+                }
+                UNCHANGED.keep(t, toReadClocks.get(i), stack);
+                platform++;
+                frames += keepIfInside(found, t, stack, loaderName);
+            }
+            Set<Thread> listed = Collections.newSetFromMap(new IdentityHashMap<>());
+            Collections.addAll(listed, threads);
+            for (Map.Entry<Thread, StackTraceElement[]> e : all.entrySet()) {
+                if (!listed.contains(e.getKey())) { // started since it was listed: counted too
+                    platform++;
+                    frames += keepIfInside(found, e.getKey(), e.getValue(), loaderName);
+                }
             }
         }
         int virtual = 0;
@@ -210,7 +280,20 @@ public final class ThreadFrames {
                 }
             }
         }
-        return new Audit(platform, virtual, visible, visibility, frames, scans, System.nanoTime() - start, found);
+        return new Audit(platform, read, virtual, visible, visibility, frames, scans, System.nanoTime() - start, found);
+    }
+
+    /**
+     * The current thread (the one auditing, running unloadguard's code) is walked in place, each
+     * frame's class's loader compared by name, without formatting its frames; only if one is the
+     * audited loader's (plugin code unloading its own plugin) is its stack taken and counted.
+     */
+    private static int selfInside(Map<Thread, StackTraceElement[]> found, String loaderName) {
+        boolean any = SELF.walk(frames -> frames.anyMatch(f -> {
+            ClassLoader l = f.getDeclaringClass().getClassLoader();
+            return l != null && loaderName.equals(l.getName());
+        }));
+        return any ? keepIfInside(found, Thread.currentThread(), Thread.currentThread().getStackTrace(), loaderName) : 0;
     }
 
     private static int keepIfInside(Map<Thread, StackTraceElement[]> found, Thread t, StackTraceElement[] stack, String loaderName) {
@@ -364,6 +447,92 @@ public final class ThreadFrames {
                 }
             }
             return out.iterator();
+        }
+    }
+
+    /**
+     * Each platform thread's last read stack and the CPU clock it read just before (see the class
+     * comment). Weak by thread; a monitor, since audits of different plugins may run at once.
+     */
+    private static final class Unchanged {
+        private final Map<Thread, Seen> seen = new WeakHashMap<>();
+
+        private record Seen(long clock, StackTraceElement[] stack) {
+        }
+
+        /** The kept stack of {@code t} if its clock still reads {@code clock}, else {@code null}. */
+        synchronized StackTraceElement[] stackIfNotRunSince(Thread t, long clock) {
+            if (clock < 0) {
+                return null; // no clock for it (ended, or CPU time off): read it
+            }
+            Seen s = seen.get(t);
+            return s != null && s.clock == clock ? s.stack : null;
+        }
+
+        /** Keeps {@code stack}, read after {@code t}'s clock read {@code clock}. */
+        synchronized void keep(Thread t, long clock, StackTraceElement[] stack) {
+            if (clock < 0) {
+                seen.remove(t);
+            } else {
+                seen.put(t, new Seen(clock, stack));
+            }
+        }
+    }
+
+    /**
+     * Platform threads' CPU clocks in one call, or -1 for each where a clock cannot tell whether the
+     * thread ran (see the class comment): not Linux, no {@code com.sun.management.ThreadMXBean},
+     * thread CPU time unsupported or off, or a clock that did not advance within a millisecond of
+     * the current thread's work.
+     */
+    static final class CpuClocks {
+        private static final com.sun.management.ThreadMXBean THREADS = reach();
+
+        private CpuClocks() {
+        }
+
+        /** Whether clocks are read at all in this JVM. */
+        static boolean available() {
+            return THREADS != null;
+        }
+
+        static long[] read(Thread[] threads) {
+            long[] ids = new long[threads.length];
+            if (THREADS == null) {
+                Arrays.fill(ids, -1);
+                return ids;
+            }
+            for (int i = 0; i < threads.length; i++) {
+                ids[i] = threads[i].getId();
+            }
+            try {
+                return THREADS.getThreadCpuTime(ids); // -1 for a thread that ended, or with thread CPU time off
+            } catch (UnsupportedOperationException e) {
+                Arrays.fill(ids, -1);
+                return ids;
+            }
+        }
+
+        private static com.sun.management.ThreadMXBean reach() {
+            if (!System.getProperty("os.name", "").startsWith("Linux")) {
+                return null;
+            }
+            try {
+                if (!(ManagementFactory.getThreadMXBean() instanceof com.sun.management.ThreadMXBean mx)
+                        || !mx.isThreadCpuTimeSupported() || !mx.isThreadCpuTimeEnabled()) {
+                    return null;
+                }
+                long before = mx.getCurrentThreadCpuTime();
+                long limit = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(50);
+                long now = before;
+                while (now == before && System.nanoTime() < limit) {
+                    now = mx.getCurrentThreadCpuTime(); // each read is work of this thread's own (a system call)
+                }
+                long step = now - before;
+                return step > 0 && step < TimeUnit.MILLISECONDS.toNanos(1) ? mx : null;
+            } catch (RuntimeException | LinkageError e) {
+                return null; // no java.management in this runtime image, or a JVM without the extension
+            }
         }
     }
 

@@ -155,6 +155,98 @@ class ThreadFramesTest {
         }
     }
 
+    /**
+     * The safety of reusing a stack: a thread read clean by one audit that then runs into plugin
+     * code and parks there is found by the next, because its CPU clock moved. (Reusing a kept
+     * stack without the clock check fails this test.)
+     */
+    @Test
+    void aThreadReadCleanThatThenEntersThePluginIsFoundByTheNextAudit() throws Exception {
+        java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+        Runnable plugin = plugin(false);
+        thread = new Thread(() -> {
+            try {
+                go.await(); // host code: parked, clean
+            } catch (InterruptedException e) {
+                return;
+            }
+            plugin.run();
+        }, "clean-then-inside");
+        thread.start();
+        await().atMost(Duration.ofSeconds(10)).until(() -> thread.getState() == Thread.State.WAITING);
+        ThreadFrames.Audit clean = ThreadFrames.audit(loaderName, Duration.ZERO);
+        assertTrue(clean.passed(), () -> "parked in host code: " + clean);
+        ThreadFrames.Audit again = ThreadFrames.audit(loaderName, Duration.ZERO);
+        assertTrue(again.passed());
+
+        go.countDown();
+        awaitInside(thread);
+        ThreadFrames.Audit audit = ThreadFrames.audit(loaderName, GRACE);
+
+        assertFalse(audit.passed(), () -> "ran into the plugin since it was last read: " + audit);
+        assertTrue(audit.inside().containsKey(thread), () -> "the thread that entered: " + audit.inside().keySet());
+    }
+
+    /**
+     * What the clock saves: threads that have not run since an earlier audit read their stacks
+     * are not read again (where the JVM's thread CPU clock can tell, as on Linux).
+     */
+    @Test
+    void threadsThatHaveNotRunSinceTheLastReadAreNotReadAgain() throws Exception {
+        assumeTrue(ThreadFrames.CpuClocks.available(), "a thread CPU clock that advances whenever a thread runs (Linux HotSpot)");
+        java.util.concurrent.CountDownLatch never = new java.util.concurrent.CountDownLatch(1);
+        Thread[] idle = new Thread[3];
+        for (int i = 0; i < idle.length; i++) {
+            idle[i] = new Thread(() -> {
+                try {
+                    never.await();
+                } catch (InterruptedException e) {
+                    // ends
+                }
+            }, "idle-" + i);
+            idle[i].start();
+        }
+        try {
+            for (Thread t : idle) {
+                await().atMost(Duration.ofSeconds(10)).until(() -> t.getState() == Thread.State.WAITING);
+            }
+            ThreadFrames.audit(loaderName, Duration.ZERO); // reads them (or an earlier audit did)
+            await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+                ThreadFrames.Audit a = ThreadFrames.audit(loaderName, Duration.ZERO);
+                assertTrue(a.passed());
+                assertTrue(a.platformStacksRead() <= a.platformThreads() - idle.length,
+                        () -> "the idle threads' stacks were kept, not read again: " + a);
+                assertTrue(a.platformStacksRead() >= 1, "the auditing thread itself is always read");
+            });
+        } finally {
+            never.countDown();
+            for (Thread t : idle) {
+                t.join(10_000);
+            }
+        }
+    }
+
+    /**
+     * Plugin code that unloads its own plugin: the auditing thread is inside, and is reported with
+     * its stack. (The auditing thread is walked in place rather than read; a walk that missed the
+     * loader's frames fails this test.)
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void theAuditingThreadInsidePluginCodeIsFound() throws Exception {
+        Class<?> c = loader.loadClass(PluginCallsBack.class.getName());
+        assertEquals(loaderName, c.getClassLoader().getName());
+        java.util.function.Consumer<Runnable> plugin = (java.util.function.Consumer<Runnable>) c.getConstructor().newInstance();
+        ThreadFrames.Audit[] fromInside = new ThreadFrames.Audit[1];
+        plugin.accept(() -> fromInside[0] = ThreadFrames.audit(loaderName, Duration.ZERO));
+
+        assertFalse(fromInside[0].passed(), () -> "audited from a frame of the plugin: " + fromInside[0]);
+        StackTraceElement[] stack = fromInside[0].inside().get(Thread.currentThread());
+        assertTrue(stack != null && Arrays.stream(stack).anyMatch(e -> loaderName.equals(e.getClassLoaderName())
+                && e.getClassName().equals(PluginCallsBack.class.getName())), () -> "its own stack: " + fromInside[0].inside());
+        assertTrue(ThreadFrames.audit(loaderName, Duration.ZERO).passed(), "back in host code: clean");
+    }
+
     @Test
     void aLoaderWithoutANameCannotBeAudited() {
         IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
