@@ -98,8 +98,8 @@ import java.util.stream.Stream;
  * on Linux, where HotSpot reads a thread's clock with {@code clock_gettime} at nanosecond resolution
  * (checked once: the current thread's clock must advance within a millisecond of work). Elsewhere
  * (a tick-based clock, as on Windows, would stay put across short runs), or with thread CPU time
- * off, every stack is read. On JDK 17 and 18 this is what spares the global safepoint: with at most
- * one thread to read there is no dump of all threads.
+ * off, every stack is read. On JDK 17 and 18 this is what spares the dump of all threads: with only
+ * a thread or two to read, each is read by itself (a safepoint too, but a short one).
  *
  * <p>Used by one thread at a time per audit; the scans themselves are racy snapshots by nature
  * (threads start, end and move while the VM walks them), which is what the grace is for.
@@ -119,6 +119,9 @@ public final class ThreadFrames {
      * its own, so one dump for all threads is cheaper.
      */
     private static final boolean STACKS_BY_HANDSHAKE = Runtime.version().feature() >= 19;
+
+    /** JDK 17, 18: at most this many other threads' stacks are read one by one rather than by one dump of all. */
+    private static final int MAX_SEPARATE_DUMPS = 2;
 
     /** {@code Thread::isVirtual} on JDK 21+, else {@code null}. */
     private static final MethodHandle IS_VIRTUAL = isVirtualHandle();
@@ -196,7 +199,10 @@ public final class ThreadFrames {
             }
         }
         int read = toRead.size();
-        if (STACKS_BY_HANDSHAKE || read == 1 || (read == 2 && toRead.contains(self))) {
+        int others = read - (toRead.contains(self) ? 1 : 0);
+        // JDK 17, 18: each other thread's read is a VM operation at a safepoint of its own (~15-20 us);
+        // a dump of all of them is one (~50-100 us): one by one while that is cheaper.
+        if (STACKS_BY_HANDSHAKE || others <= MAX_SEPARATE_DUMPS) {
             for (int i = 0; i < toRead.size(); i++) {
                 Thread t = toRead.get(i);
                 platform++;
