@@ -88,12 +88,14 @@ import java.util.stream.Stream;
  * its CPU clock advances. So every full scan first reads the CPU clocks of all platform threads in
  * one call ({@code com.sun.management.ThreadMXBean.getThreadCpuTime(long[])}, ~0.3 µs per thread, no
  * safepoint and no handshake), and a thread whose clock reads exactly what it read just before that
- * thread's stack was last taken (by any audit, of any loader) has the same stack now: the stack kept
- * from then is used. Every other thread is read as above, its clock value (taken before its stack:
- * had it run in between, its clock would differ next time) kept with its stack. The current thread
+ * thread's stack was last taken (by any audit, of any loader) has the same stack now: if that stack
+ * had no frame of the loader, it has none now, and the thread is not read. Every other thread is read
+ * as above, its clock value (taken before its stack: had it run in between, its clock would differ
+ * next time) kept with the names of the loaders its frames belonged to. Names only, held weakly by
+ * thread: a {@link StackTraceElement} of another thread's stack may hold its frame's class (JDK 17
+ * does), and kept, it would keep an unloaded plugin's loader from being collected. The current thread
  * is always read, by walking its frames' classes in place ({@link StackWalker}: no frame formatted
- * unless one is the loader's). The kept stacks hold names only ({@link StackTraceElement} drops its class once
- * formatted), so they keep no plugin class or loader alive, and they are held weakly by thread. This
+ * unless one is the loader's). This
  * trusts no weaving either, only the clock, and only where the clock advances whenever a thread runs:
  * on Linux, where HotSpot reads a thread's clock with {@code clock_gettime} at nanosecond resolution
  * (checked once: the current thread's clock must advance within a millisecond of work). Elsewhere
@@ -189,10 +191,8 @@ public final class ThreadFrames {
         List<Long> toReadClocks = new ArrayList<>();
         for (int i = 0; i < threads.length; i++) {
             Thread t = threads[i];
-            StackTraceElement[] kept = t == self ? null : UNCHANGED.stackIfNotRunSince(t, clocks[i]);
-            if (kept != null) {
-                platform++;
-                frames += keepIfInside(found, t, kept, loaderName);
+            if (t != self && UNCHANGED.cleanIfNotRunSince(t, clocks[i], loaderName)) {
+                platform++; // not run since a read that found no frame of the loader: none now
             } else {
                 toRead.add(t);
                 toReadClocks.add(clocks[i]);
@@ -457,31 +457,54 @@ public final class ThreadFrames {
     }
 
     /**
-     * Each platform thread's last read stack and the CPU clock it read just before (see the class
-     * comment). Weak by thread; a monitor, since audits of different plugins may run at once.
+     * Of each platform thread's last read stack, the names of the class loaders its frames belong
+     * to, with the CPU clock the thread read just before (see the class comment). Names only: a
+     * {@link StackTraceElement} of another thread's stack can hold its frame's class (JDK 17 leaves
+     * it there), and a kept class would keep an unloaded plugin's loader from being collected.
+     * Weak by thread; a monitor, since audits of different plugins may run at once.
      */
     private static final class Unchanged {
+        private static final String[] NONE = {};
         private final Map<Thread, Seen> seen = new WeakHashMap<>();
 
-        private record Seen(long clock, StackTraceElement[] stack) {
+        private record Seen(long clock, String[] loaderNames) {
         }
 
-        /** The kept stack of {@code t} if its clock still reads {@code clock}, else {@code null}. */
-        synchronized StackTraceElement[] stackIfNotRunSince(Thread t, long clock) {
+        /**
+         * Whether {@code t}'s clock still reads {@code clock} and its stack then had no frame of the
+         * loader named {@code loaderName}: then it has none now.
+         */
+        synchronized boolean cleanIfNotRunSince(Thread t, long clock, String loaderName) {
             if (clock < 0) {
-                return null; // no clock for it (ended, or CPU time off): read it
+                return false; // no clock for it (ended, or CPU time off): read it
             }
             Seen s = seen.get(t);
-            return s != null && s.clock == clock ? s.stack : null;
+            if (s == null || s.clock != clock) {
+                return false;
+            }
+            for (String name : s.loaderNames) {
+                if (name.equals(loaderName)) {
+                    return false; // it had frames of the loader: read it again, for its stack and the grace
+                }
+            }
+            return true;
         }
 
-        /** Keeps {@code stack}, read after {@code t}'s clock read {@code clock}. */
+        /** Keeps the loader names of {@code stack}, read after {@code t}'s clock read {@code clock}. */
         synchronized void keep(Thread t, long clock, StackTraceElement[] stack) {
             if (clock < 0) {
                 seen.remove(t);
-            } else {
-                seen.put(t, new Seen(clock, stack));
+                return;
             }
+            String[] names = NONE;
+            for (StackTraceElement e : stack) {
+                String name = e.getClassLoaderName();
+                if (name != null && !Arrays.asList(names).contains(name)) {
+                    names = Arrays.copyOf(names, names.length + 1);
+                    names[names.length - 1] = name;
+                }
+            }
+            seen.put(t, new Seen(clock, names));
         }
     }
 

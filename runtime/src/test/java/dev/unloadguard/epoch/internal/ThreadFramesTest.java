@@ -227,6 +227,61 @@ class ThreadFramesTest {
     }
 
     /**
+     * What the audit keeps of a thread it read is no reference to a class: a thread read while
+     * inside a plugin (by an audit of another loader), then gone on to host code without being read
+     * again, must not keep that plugin's loader from being collected. (Keeping the stack itself
+     * fails this test on JDK 17, whose stack elements of other threads hold their frames' classes.)
+     */
+    @Test
+    void whatTheAuditKeepsOfAThreadKeepsNoPluginLoaderAlive() throws Exception {
+        java.util.concurrent.CountDownLatch leave = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch never = new java.util.concurrent.CountDownLatch(1);
+        java.lang.ref.WeakReference<ClassLoader> gone = insideAPluginThenOut(leave, never);
+        try {
+            await().atMost(Duration.ofSeconds(30)).until(() -> {
+                System.gc();
+                return gone.get() == null;
+            });
+        } finally {
+            never.countDown();
+            thread.join(10_000);
+        }
+    }
+
+    /** Starts {@link #thread} inside a plugin of a loader of its own, audits it there, then lets it out to host code. */
+    private java.lang.ref.WeakReference<ClassLoader> insideAPluginThenOut(java.util.concurrent.CountDownLatch leave,
+                                                                           java.util.concurrent.CountDownLatch never) throws Exception {
+        String name = "audit-test-collected#" + SEQ.incrementAndGet();
+        URLClassLoader other = new URLClassLoader(name, new URL[] {testClasses()}, ClassLoader.getPlatformClassLoader());
+        Class<?> c = other.loadClass(PluginCallsBack.class.getName());
+        @SuppressWarnings("unchecked")
+        java.util.concurrent.atomic.AtomicReference<java.util.function.Consumer<Runnable>> plugin = new java.util.concurrent.atomic.AtomicReference<>(
+                (java.util.function.Consumer<Runnable>) c.getConstructor().newInstance());
+        thread = new Thread(() -> {
+            plugin.getAndSet(null).accept(() -> { // the thread's task keeps no reference to the plugin once out
+                try {
+                    leave.await(); // parked inside the plugin's frame
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            try {
+                never.await(); // host code from now on
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "inside-then-out");
+        thread.start();
+        await().atMost(Duration.ofSeconds(10)).until(() -> Arrays.stream(thread.getStackTrace()).anyMatch(e -> name.equals(e.getClassLoaderName())));
+        assertTrue(ThreadFrames.audit(loaderName, Duration.ZERO).passed(), "another loader's audit reads it, inside the plugin");
+        leave.countDown();
+        await().atMost(Duration.ofSeconds(10)).until(() -> Arrays.stream(thread.getStackTrace()).noneMatch(e -> name.equals(e.getClassLoaderName()))
+                && thread.getState() == Thread.State.WAITING);
+        other.close();
+        return new java.lang.ref.WeakReference<>(other);
+    }
+
+    /**
      * Plugin code that unloads its own plugin: the auditing thread is inside, and is reported with
      * its stack. (The auditing thread is walked in place rather than read; a walk that missed the
      * loader's frames fails this test.)
