@@ -631,24 +631,36 @@ public final class GuardPlan {
         return found;
     }
 
+    /**
+     * Per constant-pool tag: the size in bytes of an entry, its tag included ({@code Utf8}: without
+     * its bytes); 0 for a tag no class file has. A table rather than a switch: the pool walks run
+     * for every plugin class while an application starts, and a lookup compiles to the same small
+     * code whichever tags the first classes happened to use.
+     */
+    static final byte[] ENTRY_SIZE = new byte[32];
+
+    static {
+        ENTRY_SIZE[1] = 3;
+        ENTRY_SIZE[7] = ENTRY_SIZE[8] = ENTRY_SIZE[16] = ENTRY_SIZE[19] = ENTRY_SIZE[20] = 3;
+        ENTRY_SIZE[15] = 4;
+        ENTRY_SIZE[3] = ENTRY_SIZE[4] = ENTRY_SIZE[9] = ENTRY_SIZE[10] = ENTRY_SIZE[11] = 5;
+        ENTRY_SIZE[12] = ENTRY_SIZE[17] = ENTRY_SIZE[18] = 5;
+        ENTRY_SIZE[5] = ENTRY_SIZE[6] = 9;
+    }
+
     /** Size in bytes of the constant pool entry at {@code offset}. */
-    private static int entrySize(byte[] b, int offset, int index) {
+    static int entrySize(byte[] b, int offset, int index) {
         int tag = b[offset];
-        switch (tag) {
-            case 1: // Utf8
-                return 3 + u2(b, offset + 1);
-            case 7: case 8: case 16: case 19: case 20: // Class, String, MethodType, Module, Package
-                return 3;
-            case 15: // MethodHandle
-                return 4;
-            case 3: case 4: case 9: case 10: case 11: case 12: case 17: case 18:
-                // Integer, Float, Fieldref, Methodref, InterfaceMethodref, NameAndType, Dynamic, InvokeDynamic
-                return 5;
-            case 5: case 6: // Long, Double
-                return 9;
-            default:
-                throw new IllegalArgumentException("not a class file: constant pool entry " + index + " has tag " + tag);
+        int size = tag >= 0 && tag < ENTRY_SIZE.length ? ENTRY_SIZE[tag] : 0;
+        if (size == 0) {
+            throw notAClassFile(index, tag);
         }
+        return tag == 1 ? size + u2(b, offset + 1) : size;
+    }
+
+    /** The error for an unknown constant-pool tag. */
+    static IllegalArgumentException notAClassFile(int index, int tag) {
+        return new IllegalArgumentException("not a class file: constant pool entry " + index + " has tag " + tag);
     }
 
     /** Offset of constant pool entry {@code index}, walking from the start. */
