@@ -280,9 +280,12 @@ public final class GuardPlan {
     private static final int FLAG_SERIALIZABLE = 1;
 
     private static final GuardPlan NOTHING = new GuardPlan("", List.of(), List.of(), List.of(), List.of(), Map.of());
-    /** The cleanup methods but {@code compareTo}: name followed by descriptor. */
-    private static final Set<String> CLEANUP_KEYS = Set.of("hashCode()I", "equals(Ljava/lang/Object;)Z",
-            "toString()Ljava/lang/String;", "close()V", "finalize()V");
+    /**
+     * The cleanup methods but {@code compareTo}: their names, and at the same index their
+     * descriptors (compared apart: no string is built per method).
+     */
+    private static final String[] CLEANUP_NAMES = {"hashCode", "equals", "toString", "close", "finalize"};
+    private static final String[] CLEANUP_DESCRIPTORS = {"()I", "(Ljava/lang/Object;)Z", "()Ljava/lang/String;", "()V", "()V"};
 
     private final String className;
     private final List<Target> targets;
@@ -746,7 +749,12 @@ public final class GuardPlan {
             if (name.equals("compareTo")) {
                 return descriptor.endsWith(")I") && Type.getArgumentCount(descriptor) == 1;
             }
-            return CLEANUP_KEYS.contains(name + descriptor);
+            for (int i = 0; i < CLEANUP_NAMES.length; i++) {
+                if (name.equals(CLEANUP_NAMES[i])) {
+                    return descriptor.equals(CLEANUP_DESCRIPTORS[i]);
+                }
+            }
+            return false;
         }
     }
 
