@@ -138,8 +138,12 @@ final class EntryWeaver {
     private byte[] kind;
     /** Offset of the class's access flags: past the constant pool. */
     private int header;
-    /** New constant-pool entries, appended after the old ones. */
-    private final Out pool = new Out(256);
+    /**
+     * New constant-pool entries, appended after the old ones. Each buffer is sized so that it
+     * seldom grows: {@link Out#room}'s profile is shared by every write, and a growth seen at one
+     * of them puts the copy into the compiled code of all.
+     */
+    private final Out pool = new Out(1024);
     private int poolCount;
     private int bootstrapIndex;
     // Constant-pool indexes of what the woven code uses.
@@ -779,6 +783,8 @@ final class EntryWeaver {
     /** Per old offset: where its instruction is written. */
     private int[] place = new int[64];
     private int sectionStart;
+    /** The return instructions of the method being woven (each gets an exit). */
+    private int returns;
 
     /**
      * Weaves the {@code Code} attribute at {@code at} into {@code out}.
@@ -817,15 +823,20 @@ final class EntryWeaver {
         if (newLength > 0xFFFF) {
             throw UNSUPPORTED;
         }
+        // The constants the woven code calls, in the order the code uses them (enter, exit, the
+        // handler's exit): added to the pool here, once per method, not inside emit's loop.
+        int enter = gated ? enterEntrySection() : enterSection();
+        int exit = returns > 0 ? exitSection() : 0;
+        int exitThrowing = exitSectionThrowing();
         Out c = new Out(newLength);
-        emit(p, gated, entryName, c);
+        emit(p, gated, entryName, enter, exit, exitThrowing, c);
 
         int handlers = u2(tableAt);
-        Out table = new Out(8 * handlers + 32);
+        Out table = new Out(8 * (handlers + returns) + 32);
         int rows = exceptionTable(tableAt, handlers, p, handler, table);
 
         int attributesAt = tableAt + 2 + 8 * handlers;
-        Out attributes = new Out(64);
+        Out attributes = new Out(2 * (at + 6 + s4(at + 2) - attributesAt) + 64);
         int count = codeAttributes(attributesAt, p, handler, attributes);
 
         int attributeLength = 2 + 2 + 4 + newLength + 2 + 8 * rows + 2 + attributes.length;
@@ -840,6 +851,7 @@ final class EntryWeaver {
     private int scan(boolean constructor) {
         Arrays.fill(starts, 0, length + 1, -1);
         Arrays.fill(isReturn, 0, length + 1, false);
+        returns = 0;
         int p = constructor ? -1 : 0;
         int expect = constructor ? 0 : -1; // constructor prologue: 0 wants aload_0, 1 loads until the call, -1 done
         for (int o = 0; o < length; ) {
@@ -860,7 +872,11 @@ final class EntryWeaver {
                     throw UNSUPPORTED;
                 }
             }
-            isReturn[o] = op >= 0xac && op <= 0xb1;
+            boolean isReturn = op >= 0xac && op <= 0xb1;
+            this.isReturn[o] = isReturn;
+            if (isReturn) {
+                returns++;
+            }
             int n = LENGTH[op];
             if (n <= 0) {
                 n = specialLength(o, op);
@@ -907,32 +923,35 @@ final class EntryWeaver {
         return pos;
     }
 
-    /** Pass 3: the woven code. */
-    private void emit(int p, boolean gated, int entryName, Out c) {
+    /**
+     * Pass 3: the woven code. {@code enter}, {@code exit} and {@code exitThrowing} are the
+     * constants of the calls (the enter of this method's kind, the exit, the handler's exit).
+     */
+    private void emit(int p, boolean gated, int entryName, int enter, int exit, int exitThrowing, Out c) {
         for (int o = 0; o < length; ) {
             if (o == p) {
                 if (callsEpochClass) {
-                    c.u1(0xb8).u2(gated ? enterEntrySection() : enterSection()); // PluginEpoch.b() / a()
+                    c.u1(0xb8).u2(enter);                  // PluginEpoch.b() / a()
                 } else if (gated) {
-                    c.u1(0x13).u2(epoch).u1(0x13).u2(entryName).u1(0xb8).u2(enterEntrySection());
+                    c.u1(0x13).u2(epoch).u1(0x13).u2(entryName).u1(0xb8).u2(enter);
                 } else {
-                    c.u1(0x13).u2(epoch).u1(0xb8).u2(enterSection());
+                    c.u1(0x13).u2(epoch).u1(0xb8).u2(enter);
                 }
                 cellAccess(0x4b, 0x3a, c);                 // astore CELL
             }
             if (isReturn[o]) {
                 cellAccess(0x2a, 0x19, c);                 // aload CELL
-                c.u1(0xb8).u2(exitSection());
+                c.u1(0xb8).u2(exit);
             }
             int n = starts[o];
             copyInsn(o, n, c);
             o += n;
         }
         if (callsEpochClass) {
-            c.u1(0x59).u1(0xb8).u2(exitSectionThrowing()).u1(0xbf); // dup; PluginEpoch.d(thrown); athrow
+            c.u1(0x59).u1(0xb8).u2(exitThrowing).u1(0xbf); // dup; PluginEpoch.d(thrown); athrow
         } else {
             cellAccess(0x2a, 0x19, c);
-            c.u1(0xb8).u2(exitSectionThrowing()).u1(0xbf);
+            c.u1(0xb8).u2(exitThrowing).u1(0xbf);
         }
     }
 
