@@ -5,7 +5,6 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import org.objectweb.asm.ClassReader;
 
 /**
  * The byte-level weaver for guard scope ENTRIES: every concrete method of a plain plugin class
@@ -171,23 +170,23 @@ final class EntryWeaver {
      * {@code classfile} with every planned method a balanced section, or {@code null} to weave it
      * with ASM instead (see "What it leaves to ASM").
      *
-     * @param reader the {@link ClassReader} of {@code classfile} (its constant pool is parsed)
-     * @param plan a plan of whole method bodies ({@link GuardPlan#weavesBodiesOnly()})
+     * @param plan a plan of whole method bodies ({@link GuardPlan#weavesBodiesOnly()}); the
+     *     weaver reads the class file itself (an index of its constant pool), no ASM reader
      */
-    static byte[] weave(byte[] classfile, ClassReader reader, GuardPlan plan) {
-        return weave(classfile, reader, plan, false);
+    static byte[] weave(byte[] classfile, GuardPlan plan) {
+        return weave(classfile, plan, false);
     }
 
     /**
-     * {@link #weave(byte[], ClassReader, GuardPlan)}: sections that call the loader's epoch class
+     * {@link #weave(byte[], GuardPlan)}: sections that call the loader's epoch class
      * ({@code PluginEpoch.a/b/c/d}) if {@code callsEpochClass}, else {@code ReleaseGuard} with the
      * class's own dynamic constant.
      *
      * @param callsEpochClass whether the class's loader defines the epoch class
      *                   ({@code PluginEpochClass.definedBy})
      */
-    static byte[] weave(byte[] classfile, ClassReader reader, GuardPlan plan, boolean callsEpochClass) {
-        if (!plan.weavesBodiesOnly() || reader.readUnsignedShort(6) < 55) {
+    static byte[] weave(byte[] classfile, GuardPlan plan, boolean callsEpochClass) {
+        if (!plan.weavesBodiesOnly() || (((classfile[6] & 0xFF) << 8) | (classfile[7] & 0xFF)) < 55) {
             return null;
         }
         try {
@@ -612,24 +611,9 @@ final class EntryWeaver {
         return s.equals(decode(item));
     }
 
-    /** The modified UTF-8 constant whose entry's bytes start at {@code item} (as ASM's ClassReader decodes it). */
+    /** The modified UTF-8 constant whose entry's bytes start at {@code item} (after its tag). */
     private String decode(int item) {
-        int len = u2(item);
-        char[] chars = new char[len];
-        int n = 0;
-        int i = item + 2;
-        int end = i + len;
-        while (i < end) {
-            int x = b[i++];
-            if ((x & 0x80) == 0) {
-                chars[n++] = (char) (x & 0x7F);
-            } else if ((x & 0xE0) == 0xC0) {
-                chars[n++] = (char) (((x & 0x1F) << 6) + (b[i++] & 0x3F));
-            } else {
-                chars[n++] = (char) (((x & 0xF) << 12) + ((b[i++] & 0x3F) << 6) + (b[i++] & 0x3F));
-            }
-        }
-        return new String(chars, 0, n);
+        return GuardPlan.utf8(b, item - 1);
     }
 
     /** From {@code methods_count}: the offset of the class's attributes count. */

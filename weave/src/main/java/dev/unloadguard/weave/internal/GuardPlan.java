@@ -519,6 +519,123 @@ public final class GuardPlan {
 
     private static final int RELEASE_TYPES = Hierarchy.CALLBACK | Hierarchy.ACTION | Hierarchy.DRIVER;
 
+    /**
+     * The plan {@link #analyze(ClassReader, int, ClassLoader, Map, boolean, Scope)} makes, without
+     * an ASM {@link ClassReader}, for the classes whose plan the method table alone gives: scope
+     * ENTRIES, no body pending, and a constant pool ({@code found}, {@link #scanConstantPool})
+     * naming no release path, no {@code @Guarded} and no direct interface outside the JDK (most
+     * classes of a plugin). The class's name and its methods' names and descriptors are read
+     * from the bytes ({@link #entriesFromMethodTable(byte[])}); the byte-level weaver then needs
+     * no reader either, so such a class is never parsed by ASM. {@code null} for any other class:
+     * plan it with a reader.
+     *
+     * @throws IllegalArgumentException for a class file version ASM's reader refuses, as it would
+     */
+    static GuardPlan entriesWithoutReader(byte[] classfile, int found, Map<String, Reason> pending, Scope scope) {
+        if (scope != Scope.ENTRIES || !pending.isEmpty()
+                || (found & (CP_RELEASE | CP_GUARDED_RELEASE | CP_PLUGIN_INTERFACE | CP_GUARDED)) != 0) {
+            return null;
+        }
+        int major = (short) u2(classfile, 6);
+        if (major > READABLE_MAJOR) {
+            throw new IllegalArgumentException("Unsupported class file major version " + major);
+        }
+        return entriesFromMethodTable(classfile);
+    }
+
+    /**
+     * The newest class file major version the bundled ASM reads: its {@link ClassReader} refuses
+     * newer ones, and the classes planned without one are refused alike. Found by asking it, so
+     * it follows ASM's upgrades.
+     */
+    static final int READABLE_MAJOR = readableMajor();
+
+    private static int readableMajor() {
+        // magic, minor 0, major, an empty constant pool (count 1): all a ClassReader reads at first
+        byte[] header = {(byte) 0xCA, (byte) 0xFE, (byte) 0xBA, (byte) 0xBE, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0};
+        for (int major = Opcodes.V17; major < 0x7FFF; major++) {
+            header[6] = (byte) (major >> 8);
+            header[7] = (byte) major;
+            try {
+                new ClassReader(header);
+            } catch (IllegalArgumentException e) {
+                return major - 1;
+            }
+        }
+        return 0x7FFF;
+    }
+
+    /** {@link #entriesFromMethodTable(ClassReader)} from the bytes, with an index of the constant pool of its own. */
+    private static GuardPlan entriesFromMethodTable(byte[] b) {
+        int count = u2(b, 8);
+        int[] items = new int[count];
+        int offset = 10;
+        for (int i = 1; i < count; i++) {
+            int tag = b[offset];
+            items[i] = offset;
+            offset += entrySize(b, offset, i);
+            if (tag == 5 || tag == 6) { // Long, Double: two slots
+                i++;
+            }
+        }
+        String name = utf8(b, items[u2(b, items[u2(b, offset + 2)] + 1)]); // this_class: a Class naming a Utf8
+        offset += 6;
+        offset += 2 + 2 * u2(b, offset);                                     // interfaces
+        int fields = u2(b, offset);
+        offset += 2;
+        for (int i = 0; i < fields; i++) {
+            offset = skipAttributes(b, offset);
+        }
+        int methods = u2(b, offset);
+        offset += 2;
+        List<Target> targets = new ArrayList<>(methods);
+        for (int i = 0; i < methods; i++) {
+            int access = u2(b, offset);
+            if ((access & (Opcodes.ACC_ABSTRACT | Opcodes.ACC_NATIVE)) == 0) {
+                MethodInfo m = new MethodInfo(access, utf8(b, items[u2(b, offset + 2)]), utf8(b, items[u2(b, offset + 4)]));
+                targets.add(new Target(name, m.name, m.descriptor, m.cleanup() ? Reason.CLEANUP : Reason.ENTRY));
+            }
+            offset = skipAttributes(b, offset);
+        }
+        if (targets.isEmpty()) {
+            return NOTHING;
+        }
+        return new GuardPlan(name, Collections.unmodifiableList(targets), List.of(), List.of(), List.of(), Map.of());
+    }
+
+    /** The offset after the field or method whose {@code access_flags} are at {@code offset}. */
+    private static int skipAttributes(byte[] b, int offset) {
+        int attributes = u2(b, offset + 6);
+        int attribute = offset + 8;
+        for (int a = 0; a < attributes; a++) {
+            attribute += 6 + (u2(b, attribute + 2) << 16 | u2(b, attribute + 4));
+        }
+        return attribute;
+    }
+
+    /**
+     * The {@code Utf8} constant whose entry (its tag) is at {@code entry}: modified UTF-8 decoded
+     * as ASM's {@link ClassReader} decodes it.
+     */
+    static String utf8(byte[] b, int entry) {
+        int len = u2(b, entry + 1);
+        char[] chars = new char[len];
+        int n = 0;
+        int i = entry + 3;
+        int end = i + len;
+        while (i < end) {
+            int x = b[i++];
+            if ((x & 0x80) == 0) {
+                chars[n++] = (char) (x & 0x7F);
+            } else if ((x & 0xE0) == 0xC0) {
+                chars[n++] = (char) (((x & 0x1F) << 6) + (b[i++] & 0x3F));
+            } else {
+                chars[n++] = (char) (((x & 0xF) << 12) + ((b[i++] & 0x3F) << 6) + (b[i++] & 0x3F));
+            }
+        }
+        return new String(chars, 0, n);
+    }
+
     /** Offset of {@code methods_count} in the class file: past the interfaces and the fields. */
     static int methodTable(ClassReader reader) {
         int offset = reader.header + 6;

@@ -62,11 +62,11 @@ public final class WovenBytesOracle {
             scan = accessible(plan.getDeclaredMethod("scanConstantPool", byte[].class));
             Method weave = null;
             for (Method m : Class.forName("dev.unloadguard.weave.internal.EntryWeaver", false, loader).getDeclaredMethods()) {
-                if (m.getName().equals("weave") && m.getParameterCount() == 4) {
+                if (m.getName().equals("weave") && m.getParameterTypes()[m.getParameterCount() - 1] == boolean.class) {
                     weave = m;
                 }
             }
-            entryWeave = accessible(Objects.requireNonNull(weave, "EntryWeaver.weave with 4 parameters"));
+            entryWeave = accessible(Objects.requireNonNull(weave, "EntryWeaver.weave(..., boolean callsEpochClass)"));
             guard = Class.forName("dev.unloadguard.weave.internal.GuardTransformer", false, loader)
                     .getMethod("guard", byte[].class, ClassLoader.class, scope);
             Class<?> sites = Class.forName("dev.unloadguard.weave.internal.RegistrationSites", false, loader);
@@ -94,9 +94,9 @@ public final class WovenBytesOracle {
             }
             if (entriesPlan != null && !(entriesPlan instanceof Failure)) {
                 for (boolean epochClass : new boolean[] {true, false}) {
-                    Object[] args = new Object[4];
                     Class<?>[] types = entryWeave.getParameterTypes();
-                    for (int i = 0; i < 4; i++) {
+                    Object[] args = new Object[types.length];
+                    for (int i = 0; i < types.length; i++) {
                         if (types[i] == byte[].class) {
                             args[i] = b.clone();
                         } else if (types[i] == readerClass) {
