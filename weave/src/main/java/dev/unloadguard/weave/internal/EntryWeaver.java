@@ -142,7 +142,7 @@ final class EntryWeaver {
      * seldom grows: {@link Out#room}'s profile is shared by every write, and a growth seen at one
      * of them puts the copy into the compiled code of all.
      */
-    private final Out pool = new Out(1024);
+    private final Out pool = new Out(512);
     private int poolCount;
     private int bootstrapIndex;
     // Constant-pool indexes of what the woven code uses.
@@ -760,12 +760,12 @@ final class EntryWeaver {
      * Per old offset: the instruction's length at an instruction start (0 at {@code length}), -1
      * inside one. Decoded once, by {@link #scan}; the other passes step by it.
      */
-    private int[] starts = new int[64];
-    private boolean[] isReturn = new boolean[64];
+    private int[] starts = new int[0];
+    private boolean[] isReturn = new boolean[0];
     /** Per old offset: where control arriving there goes (see "Offsets"); {@code length} included. */
-    private int[] target = new int[64];
+    private int[] target = new int[0];
     /** Per old offset: where its instruction is written. */
-    private int[] place = new int[64];
+    private int[] place = new int[0];
     private int sectionStart;
     /** The return instructions of the method being woven (each gets an exit). */
     private int returns;
