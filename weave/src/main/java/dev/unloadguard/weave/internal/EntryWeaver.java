@@ -113,6 +113,18 @@ import java.util.Map;
  * for the cell), a {@code long} or {@code double} stored over the last argument slot and the one
  * after it (or a frame with one there: it would straddle the cell), a constant-pool tag or a stack
  * map frame type it does not know.
+ *
+ * <h2>Cost: what the JIT compiles</h2>
+ * While an application starts, every plugin class passes through here, so the JIT compiles this
+ * code (C2 too, past a few thousand classes), and on a cold start that compilation cost more than
+ * the weaving. So the hot code is small and its branches do not depend on which classes come
+ * first: instruction lengths, locals and two-slot stores come from per-opcode tables; each
+ * instruction is decoded once ({@link #scan} records its length, the other passes step by it);
+ * the constant pool is indexed in one pass ({@code readPool}: offsets, and which {@link #REUSED}
+ * string each {@code Utf8} is), and names are then compared by index; the targets are matched in
+ * declaration order; the constants of the woven calls are added before the code is written, not
+ * in its loop. A plain class is woven without an ASM {@code ClassReader}
+ * ({@link GuardPlan#entriesWithoutReader}). Figures: docs/performance.md, "A cold start".
  */
 final class EntryWeaver {
 

@@ -119,7 +119,9 @@ import org.objectweb.asm.Type;
  *
  * <h2>Cost</h2>
  * In {@link Scope#ENTRIES} nothing below skips a class: every class with a concrete method is
- * planned and woven; the constant-pool scan still decides how much of the class the planner reads.
+ * planned and woven; the constant-pool scan still decides how much of the class the planner reads:
+ * a class naming no release path and no {@code @Guarded} and with no direct interface outside the
+ * JDK is planned from its method table without ASM ({@link #entriesWithoutReader}).
  * In {@link Scope#RELEASE_PATHS}: before parsing anything, the constant pool is scanned (passes over its bytes, without ASM,
  * allocating nothing: {@link #mayGuard}) for three UTF-8 entries: {@code release}
  * (the name of every method of cases 1, 2 and of the functional method in case 4),

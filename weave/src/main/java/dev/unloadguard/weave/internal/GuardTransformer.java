@@ -41,7 +41,9 @@ import org.objectweb.asm.ClassReader;
  * <li>{@link GuardPlan} decides what to guard, from the bytes and the plugin loader's resources,
  *     and {@link Weaver} rewrites the chosen methods (as they stream through) and adds the
  *     planned ones. Planned methods the weaver has to leave as they were (constructors of a
- *     shape no compiler emits, methods too large) are logged once per class at INFO.
+ *     shape no compiler emits, methods too large) are logged once per class at INFO. A plan of
+ *     whole method bodies is woven byte by byte ({@link EntryWeaver}); a plain class in scope
+ *     ENTRIES is planned and woven that way without being parsed by ASM at all.
  * </ol>
  * Then, for a class whose constant pool names a JDK registry ({@link RegistrationSites#mayRegister},
  * another pass over the pool without ASM), a second, ASM pass over the guarded bytes points its
