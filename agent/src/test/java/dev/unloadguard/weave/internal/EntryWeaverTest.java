@@ -51,7 +51,7 @@ class EntryWeaverTest {
         ClassReader reader = new ClassReader(original);
         GuardPlan plan = GuardPlan.analyze(reader, GuardPlan.scanConstantPool(original), EntryWeaverTest.class.getClassLoader(),
                 Map.of(), true, GuardPlan.Scope.ENTRIES);
-        return EntryWeaver.weave(original, reader, plan);
+        return EntryWeaver.weave(original, plan);
     }
 
     /** The guard methods each method of {@code classfile} calls, by method name. */

@@ -121,7 +121,7 @@ class EpochClassBindingTest {
         ClassReader reader = new ClassReader(original);
         GuardPlan plan = GuardPlan.analyze(reader, GuardPlan.scanConstantPool(original), EpochClassBindingTest.class.getClassLoader(),
                 Map.of(), true, GuardPlan.Scope.ENTRIES);
-        return EntryWeaver.weave(original, reader, plan, epochField);
+        return EntryWeaver.weave(original, plan, epochField);
     }
 
     @Test

@@ -3,8 +3,8 @@ package dev.unloadguard.weave.internal;
 import dev.unloadguard.epoch.internal.PluginEpochClass;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
-import org.objectweb.asm.ClassReader;
 
 /**
  * The byte-level weaver for guard scope ENTRIES: every concrete method of a plain plugin class
@@ -113,6 +113,18 @@ import org.objectweb.asm.ClassReader;
  * for the cell), a {@code long} or {@code double} stored over the last argument slot and the one
  * after it (or a frame with one there: it would straddle the cell), a constant-pool tag or a stack
  * map frame type it does not know.
+ *
+ * <h2>Cost: what the JIT compiles</h2>
+ * While an application starts, every plugin class passes through here, so the JIT compiles this
+ * code (C2 too, past a few thousand classes), and on a cold start that compilation cost more than
+ * the weaving. So the hot code is small and its branches do not depend on which classes come
+ * first: instruction lengths, locals and two-slot stores come from per-opcode tables; each
+ * instruction is decoded once ({@link #scan} records its length, the other passes step by it);
+ * the constant pool is indexed in one pass ({@code readPool}: offsets, and which {@link #REUSED}
+ * string each {@code Utf8} is), and names are then compared by index; the targets are matched in
+ * declaration order; the constants of the woven calls are added before the code is written, not
+ * in its loop. A plain class is woven without an ASM {@code ClassReader}
+ * ({@link GuardPlan#entriesWithoutReader}). Figures: docs/performance.md, "A cold start".
  */
 final class EntryWeaver {
 
@@ -130,11 +142,19 @@ final class EntryWeaver {
     private static final Unsupported UNSUPPORTED = new Unsupported();
 
     private final byte[] b;
-    private final ClassReader reader;
     private final GuardPlan plan;
-    private final char[] chars;
-    /** New constant-pool entries, appended after the old ones. */
-    private final Out pool = new Out(256);
+    /** Per constant-pool index: the offset of the entry's bytes after its tag (0 for the slot after a long or double). */
+    private int[] items;
+    /** Per constant-pool index of a {@code Utf8}: 1 + its index in {@link #REUSED}, or 0 (see {@link #named}). */
+    private byte[] kind;
+    /** Offset of the class's access flags: past the constant pool. */
+    private int header;
+    /**
+     * New constant-pool entries, appended after the old ones. Each buffer is sized so that it
+     * seldom grows: {@link Out#room}'s profile is shared by every write, and a growth seen at one
+     * of them puts the copy into the compiled code of all.
+     */
+    private final Out pool = new Out(512);
     private int poolCount;
     private int bootstrapIndex;
     // Constant-pool indexes of what the woven code uses.
@@ -152,71 +172,54 @@ final class EntryWeaver {
     /** Class entries this weaver added for the types of parameters (initial frames), by name. */
     private Map<String, Integer> addedClasses;
 
-    private EntryWeaver(byte[] b, ClassReader reader, GuardPlan plan, boolean callsEpochClass) {
+    private EntryWeaver(byte[] b, GuardPlan plan, boolean callsEpochClass) {
         this.b = b;
-        this.reader = reader;
         this.plan = plan;
         this.callsEpochClass = callsEpochClass;
-        this.chars = new char[reader.getMaxStringLength()];
     }
 
     /**
      * {@code classfile} with every planned method a balanced section, or {@code null} to weave it
      * with ASM instead (see "What it leaves to ASM").
      *
-     * @param reader the {@link ClassReader} of {@code classfile} (its constant pool is parsed)
-     * @param plan a plan of whole method bodies ({@link GuardPlan#weavesBodiesOnly()})
+     * @param plan a plan of whole method bodies ({@link GuardPlan#weavesBodiesOnly()}); the
+     *     weaver reads the class file itself (an index of its constant pool), no ASM reader
      */
-    static byte[] weave(byte[] classfile, ClassReader reader, GuardPlan plan) {
-        return weave(classfile, reader, plan, false);
+    static byte[] weave(byte[] classfile, GuardPlan plan) {
+        return weave(classfile, plan, false);
     }
 
     /**
-     * {@link #weave(byte[], ClassReader, GuardPlan)}: sections that call the loader's epoch class
+     * {@link #weave(byte[], GuardPlan)}: sections that call the loader's epoch class
      * ({@code PluginEpoch.a/b/c/d}) if {@code callsEpochClass}, else {@code ReleaseGuard} with the
      * class's own dynamic constant.
      *
      * @param callsEpochClass whether the class's loader defines the epoch class
      *                   ({@code PluginEpochClass.definedBy})
      */
-    static byte[] weave(byte[] classfile, ClassReader reader, GuardPlan plan, boolean callsEpochClass) {
-        if (!plan.weavesBodiesOnly() || reader.readUnsignedShort(6) < 55) {
+    static byte[] weave(byte[] classfile, GuardPlan plan, boolean callsEpochClass) {
+        if (!plan.weavesBodiesOnly() || (((classfile[6] & 0xFF) << 8) | (classfile[7] & 0xFF)) < 55) {
             return null;
         }
         try {
-            return new EntryWeaver(classfile, reader, plan, callsEpochClass).run();
+            return new EntryWeaver(classfile, plan, callsEpochClass).run();
         } catch (Unsupported | ArrayIndexOutOfBoundsException e) {
             return null; // a shape left to ASM, or a class file ASM will report on
         }
     }
 
     private byte[] run() {
-        int items = reader.getItemCount();
-        for (int i = 1; i < items; i++) {
-            int at = reader.getItem(i);
-            if (at != 0) {
-                byte tag = b[at - 1];
-                if (tag == 1) {
-                    existingUtf8(i, at);
-                } else if (tag == 7) {
-                    existingClass(i, u2(at));
-                } else if (!knownTag(tag)) {
-                    throw UNSUPPORTED;
-                }
-            }
-        }
-        poolCount = items;
-        int methodsAt = GuardPlan.methodTable(reader);
+        readPool();
+        int methodsAt = methodTable();
         int classAttributesAt = skipMembers(methodsAt);
         bootstrapIndex = bootstrapCount(classAttributesAt);
         addConstants();
 
-        Map<String, GuardPlan.Target> targets = new HashMap<>();
-        for (GuardPlan.Target t : plan.targets()) {
-            if (!t.owner().equals(plan.className())) {
+        List<GuardPlan.Target> targets = plan.targets();
+        for (int i = 0; i < targets.size(); i++) {
+            if (!targets.get(i).owner().equals(plan.className())) {
                 throw UNSUPPORTED;
             }
-            targets.put(t.name() + t.descriptor(), t);
         }
         Out methods = new Out(b.length + 64 * targets.size());
         int count = u2(methodsAt);
@@ -225,29 +228,62 @@ final class EntryWeaver {
         for (int i = 0; i < count; i++) {
             at = method(at, targets, methods);
         }
-        if (poolCount > 0xFFFF) {
-            throw UNSUPPORTED;
+        if (nextTarget != targets.size() || poolCount > 0xFFFF) {
+            throw UNSUPPORTED; // a target not found in declaration order: not a plan of this class file
         }
 
         Out out = new Out(b.length + pool.length + methods.length + 64);
         out.bytes(b, 0, 8);
         out.u2(poolCount);
-        out.bytes(b, 10, reader.header - 10);
+        out.bytes(b, 10, header - 10);
         out.bytes(pool.data, 0, pool.length);
-        out.bytes(b, reader.header, methodsAt - reader.header);
+        out.bytes(b, header, methodsAt - header);
         out.bytes(methods.data, 0, methods.length);
         classAttributes(classAttributesAt, out);
         return out.toArray();
     }
 
-    private static boolean knownTag(byte tag) {
-        switch (tag) {
-            case 1: case 3: case 4: case 5: case 6: case 7: case 8: case 9: case 10: case 11: case 12:
-            case 15: case 16: case 17: case 18: case 19: case 20:
-                return true;
-            default:
-                return false;
+    /**
+     * One pass over the constant pool: each entry's offset ({@link #items}, the index the rest
+     * reads the pool by), the strings of {@link #REUSED} among its {@code Utf8} and {@code Class}
+     * entries, and where the pool ends ({@link #header}).
+     */
+    private void readPool() {
+        int count = u2(8);
+        items = new int[count];
+        kind = new byte[count];
+        int at = 10;
+        for (int i = 1; i < count; i++) {
+            int tag = b[at];
+            int size = tag >= 0 && tag < GuardPlan.ENTRY_SIZE.length ? GuardPlan.ENTRY_SIZE[tag] : 0;
+            if (size == 0) {
+                throw UNSUPPORTED;
+            }
+            items[i] = at + 1;
+            if (tag == 1) {
+                size += u2(at + 1);
+                existingUtf8(i, at + 1);
+            } else if (tag == 7) {
+                existingClass(i, u2(at + 1));
+            } else if (size == 9) {
+                i++;
+            }
+            at += size;
         }
+        poolCount = count;
+        header = at;
+    }
+
+    /** Offset of {@code methods_count}: past the interfaces and the fields. */
+    private int methodTable() {
+        int at = header + 6;
+        at += 2 + 2 * u2(at);                            // interfaces
+        int fields = u2(at);
+        at += 2;
+        for (int i = 0; i < fields; i++) {
+            at = skipAttributes(at + 6);
+        }
+        return at;
     }
 
     // ---- constant pool -----------------------------------------------------------------------
@@ -269,6 +305,8 @@ final class EntryWeaver {
         "epochConstant", "(Ljava/lang/invoke/MethodHandles$Lookup;Ljava/lang/String;Ljava/lang/Class;)Ljava/lang/Object;",
         PluginEpochClass.ENTER, PluginEpochClass.ENTER_ENTRY, PluginEpochClass.ENTER_DESCRIPTOR,
         PluginEpochClass.EXIT, PluginEpochClass.EXIT_THROWING, PluginEpochClass.EXIT_THROWING_DESCRIPTOR,
+        // Only read, never added: the names the weaver compares attribute and method names with.
+        "Code", "LineNumberTable", "LocalVariableTable", "LocalVariableTypeTable", "<init>",
     };
     private static final int OBJECT = 0;
     private static final int OBJECT_DESC = 1;
@@ -296,6 +334,48 @@ final class EntryWeaver {
     private static final int EPOCH_EXIT_THROWING_DESC = 25;
     /** The epoch class's exit's descriptor, {@code (Ljava/lang/Object;)V}: ReleaseGuard's exit's. */
     private static final int EPOCH_EXIT_DESC = EXIT + 1;
+    private static final int CODE = 26;
+    private static final int LINE_NUMBERS = 27;
+    private static final int LOCAL_VARIABLES = 28;
+    private static final int LOCAL_VARIABLE_TYPES = 29;
+    private static final int INIT = 30;
+    /** Per {@link #REUSED} string: its whole {@code Utf8} entry (tag, length, bytes; all ASCII). */
+    private static final byte[][] REUSED_ENTRIES = new byte[REUSED.length][];
+
+    static {
+        for (int k = 0; k < REUSED.length; k++) {
+            String s = REUSED[k];
+            byte[] entry = new byte[3 + s.length()];
+            entry[0] = 1;
+            entry[1] = (byte) (s.length() >> 8);
+            entry[2] = (byte) s.length();
+            for (int i = 0; i < s.length(); i++) {
+                char c = s.charAt(i);
+                if (c < 1 || c > 0x7F) {
+                    throw new ExceptionInInitializerError("not ASCII: " + s);
+                }
+                entry[3 + i] = (byte) c;
+            }
+            REUSED_ENTRIES[k] = entry;
+        }
+    }
+
+    /** Per string length: the indexes in {@link #REUSED} of the strings of that length. */
+    private static final byte[][] REUSED_BY_LENGTH;
+
+    static {
+        int longest = 0;
+        for (String s : REUSED) {
+            longest = Math.max(longest, s.length());
+        }
+        REUSED_BY_LENGTH = new byte[longest + 1][0];
+        for (int k = 0; k < REUSED.length; k++) {
+            byte[] ks = REUSED_BY_LENGTH[REUSED[k].length()];
+            ks = Arrays.copyOf(ks, ks.length + 1);
+            ks[ks.length - 1] = (byte) k;
+            REUSED_BY_LENGTH[REUSED[k].length()] = ks;
+        }
+    }
     /** Per {@link #REUSED} string: its {@code Utf8} index in the pool (the class's or one added), or 0. */
     private final int[] reusedUtf8 = new int[REUSED.length];
     /** Per {@link #REUSED} string: the index of a {@code Class} constant naming it, or 0. */
@@ -307,16 +387,26 @@ final class EntryWeaver {
     private int[] pendingClasses;
     private int pendingClassCount;
 
-    /** A {@code Utf8} constant of the class at pool index {@code index} (its bytes at {@code at}): remembered if in {@link #REUSED}. */
+    /**
+     * A {@code Utf8} constant of the class at pool index {@code index} (its bytes at {@code at}):
+     * its {@link #kind}, and the first of each {@link #REUSED} string remembered.
+     */
     private void existingUtf8(int index, int at) {
         int len = u2(at);
-        for (int k = 0; k < REUSED.length; k++) {
-            String s = REUSED[k];
-            if (s.length() == len && reusedUtf8[k] == 0 && sameAscii(at + 2, s)) {
-                reusedUtf8[k] = index;
-                for (int i = 0; i < pendingClassCount; i += 2) {
-                    if (pendingClasses[i] == index && reusedClass[k] == 0) {
-                        reusedClass[k] = pendingClasses[i + 1];
+        if (len >= REUSED_BY_LENGTH.length) {
+            return;
+        }
+        byte[] ks = REUSED_BY_LENGTH[len];
+        for (int j = 0; j < ks.length; j++) {
+            int k = ks[j];
+            if (sameAscii(at + 2, REUSED[k])) {
+                kind[index] = (byte) (k + 1);
+                if (reusedUtf8[k] == 0) {
+                    reusedUtf8[k] = index;
+                    for (int i = 0; i < pendingClassCount; i += 2) {
+                        if (pendingClasses[i] == index && reusedClass[k] == 0) {
+                            reusedClass[k] = pendingClasses[i + 1];
+                        }
                     }
                 }
                 return;
@@ -326,13 +416,12 @@ final class EntryWeaver {
 
     /** A {@code Class} constant of the class at pool index {@code index}, naming the {@code Utf8} at {@code name}. */
     private void existingClass(int index, int name) {
-        for (int k = 0; k < REUSED.length; k++) {
-            if (reusedUtf8[k] == name) {
-                if (reusedClass[k] == 0) {
-                    reusedClass[k] = index;
-                }
-                return;
+        int k = name < index ? kind[name] - 1 : -1;
+        if (k >= 0 && reusedUtf8[k] == name) {       // the first Utf8 of that string (the one reused)
+            if (reusedClass[k] == 0) {
+                reusedClass[k] = index;
             }
+            return;
         }
         if (name > index) { // its name comes later in the pool: matched when that Utf8 is seen
             if (pendingClasses == null) {
@@ -358,7 +447,9 @@ final class EntryWeaver {
     /** The {@code Utf8} constant {@code REUSED[k]}: the class's own, or added once. */
     private int reusedUtf8(int k) {
         if (reusedUtf8[k] == 0) {
-            reusedUtf8[k] = utf8(REUSED[k]);
+            byte[] entry = REUSED_ENTRIES[k];            // the Utf8 entry, written once for all classes
+            pool.bytes(entry, 0, entry.length);
+            reusedUtf8[k] = poolCount++;
         }
         return reusedUtf8[k];
     }
@@ -502,23 +593,39 @@ final class EntryWeaver {
         return ((b[at] & 0xFF) << 24) | ((b[at + 1] & 0xFF) << 16) | ((b[at + 2] & 0xFF) << 8) | (b[at + 3] & 0xFF);
     }
 
-    private String utf8At(int at) {
-        return reader.readUTF8(at, chars);
+    /**
+     * Whether the constant-pool index at {@code at} names the {@code Utf8} {@code REUSED[k]}: a
+     * look-up in {@link #kind}, filled by the one pass over the pool (no comparison of bytes).
+     */
+    private boolean named(int at, int k) {
+        return kind[u2(at)] == k + 1;
     }
 
-    /** Whether the constant-pool index at {@code at} names the UTF-8 {@code ascii}. */
-    private boolean named(int at, String ascii) {
-        int item = reader.getItem(u2(at));
+    /** Whether the constant-pool index at {@code at} names the {@code Utf8} {@code s}. */
+    private boolean utf8Equals(int at, String s) {
+        int item = items[u2(at)];
         int len = u2(item);
-        if (len != ascii.length()) {
-            return false;
+        if (len < s.length()) {
+            return false;                                // each char takes one byte or more
         }
-        for (int i = 0; i < len; i++) {
-            if (b[item + 2 + i] != ascii.charAt(i)) {
-                return false;
+        if (len == s.length()) {
+            for (int i = 0; i < len; i++) {
+                byte c = b[item + 2 + i];
+                if (c <= 0) {
+                    return s.equals(decode(item)); // not ASCII
+                }
+                if (c != s.charAt(i)) {
+                    return false;
+                }
             }
+            return true;
         }
-        return true;
+        return s.equals(decode(item));
+    }
+
+    /** The modified UTF-8 constant whose entry's bytes start at {@code item} (after its tag). */
+    private String decode(int item) {
+        return GuardPlan.utf8(b, item - 1);
     }
 
     /** From {@code methods_count}: the offset of the class's attributes count. */
@@ -545,7 +652,7 @@ final class EntryWeaver {
         int count = u2(attributesAt);
         int at = attributesAt + 2;
         for (int i = 0; i < count; i++) {
-            if (named(at, "BootstrapMethods")) {
+            if (named(at, BOOTSTRAP_METHODS)) {
                 hasBootstrapMethods = true;
                 return u2(at + 6);
             }
@@ -570,7 +677,7 @@ final class EntryWeaver {
         out.u2(count);
         for (int i = 0; i < count; i++) {
             int len = s4(at + 2);
-            if (!found && named(at, "BootstrapMethods")) {
+            if (!found && named(at, BOOTSTRAP_METHODS)) {
                 found = true;
                 copyWithEntry(at, len, bootstrapHandle, 0, out); // our bootstrap method, no arguments
             } else {
@@ -596,15 +703,19 @@ final class EntryWeaver {
 
     // ---- methods -----------------------------------------------------------------------------
 
+    /** The index in {@link GuardPlan#targets()} of the next target: they come in declaration order. */
+    private int nextTarget;
+
     /** Copies or weaves the method at {@code at}; returns the offset past it. */
-    private int method(int at, Map<String, GuardPlan.Target> targets, Out out) {
+    private int method(int at, List<GuardPlan.Target> targets, Out out) {
         int end = skipAttributes(at + 6);
-        GuardPlan.Target target = targets.isEmpty() ? null : targets.get(utf8At(at + 2) + utf8At(at + 4));
-        if (target == null) {
+        GuardPlan.Target target = nextTarget < targets.size() ? targets.get(nextTarget) : null;
+        if (target == null || !utf8Equals(at + 2, target.name()) || !utf8Equals(at + 4, target.descriptor())) {
             out.bytes(b, at, end - at);
             return end;
         }
-        boolean constructor = named(at + 2, "<init>");
+        nextTarget++;
+        boolean constructor = named(at + 2, INIT);
         boolean gated = target.reason().gated();
         int entryName = gated && !callsEpochClass ? string(target.entryName()) : 0; // the epoch class's b() finds it on the stack
         out.bytes(b, at, 6);
@@ -616,10 +727,10 @@ final class EntryWeaver {
         int a = at + 8;
         for (int i = 0; i < count; i++) {
             int len = s4(a + 2);
-            if (!code && named(a, "Code")) {
+            if (!code && named(a, CODE)) {
                 code = true;
-                code(a, constructor, gated, entryName, u2(at), utf8At(at + 4), out);
-            } else if (!annotated && named(a, "RuntimeVisibleAnnotations")) {
+                code(a, constructor, gated, entryName, u2(at), target.descriptor(), out);
+            } else if (!annotated && named(a, ANNOTATIONS)) {
                 annotated = true;
                 copyWithEntry(a, len, reusedUtf8(GUARDED), 0, out);       // @Guarded, no elements
             } else {
@@ -657,14 +768,19 @@ final class EntryWeaver {
     // JIT compiles small methods sooner and cheaper, which matters while an application starts).
     private int code;
     private int length;
-    /** Per old offset: 0 at an instruction start (and at {@code length}), -1 inside one. */
-    private int[] starts = new int[64];
-    private boolean[] isReturn = new boolean[64];
+    /**
+     * Per old offset: the instruction's length at an instruction start (0 at {@code length}), -1
+     * inside one. Decoded once, by {@link #scan}; the other passes step by it.
+     */
+    private int[] starts = new int[0];
+    private boolean[] isReturn = new boolean[0];
     /** Per old offset: where control arriving there goes (see "Offsets"); {@code length} included. */
-    private int[] target = new int[64];
+    private int[] target = new int[0];
     /** Per old offset: where its instruction is written. */
-    private int[] place = new int[64];
+    private int[] place = new int[0];
     private int sectionStart;
+    /** The return instructions of the method being woven (each gets an exit). */
+    private int returns;
 
     /**
      * Weaves the {@code Code} attribute at {@code at} into {@code out}.
@@ -703,15 +819,20 @@ final class EntryWeaver {
         if (newLength > 0xFFFF) {
             throw UNSUPPORTED;
         }
+        // The constants the woven code calls, in the order the code uses them (enter, exit, the
+        // handler's exit): added to the pool here, once per method, not inside emit's loop.
+        int enter = gated ? enterEntrySection() : enterSection();
+        int exit = returns > 0 ? exitSection() : 0;
+        int exitThrowing = exitSectionThrowing();
         Out c = new Out(newLength);
-        emit(p, gated, entryName, c);
+        emit(p, gated, entryName, enter, exit, exitThrowing, c);
 
         int handlers = u2(tableAt);
-        Out table = new Out(8 * handlers + 32);
+        Out table = new Out(8 * (handlers + returns) + 32);
         int rows = exceptionTable(tableAt, handlers, p, handler, table);
 
         int attributesAt = tableAt + 2 + 8 * handlers;
-        Out attributes = new Out(64);
+        Out attributes = new Out(2 * (at + 6 + s4(at + 2) - attributesAt) + 64);
         int count = codeAttributes(attributesAt, p, handler, attributes);
 
         int attributeLength = 2 + 2 + 4 + newLength + 2 + 8 * rows + 2 + attributes.length;
@@ -726,10 +847,10 @@ final class EntryWeaver {
     private int scan(boolean constructor) {
         Arrays.fill(starts, 0, length + 1, -1);
         Arrays.fill(isReturn, 0, length + 1, false);
+        returns = 0;
         int p = constructor ? -1 : 0;
         int expect = constructor ? 0 : -1; // constructor prologue: 0 wants aload_0, 1 loads until the call, -1 done
         for (int o = 0; o < length; ) {
-            starts[o] = 0;
             int op = b[code + o] & 0xFF;
             if (expect >= 0) {
                 if (expect == 0) {
@@ -747,12 +868,17 @@ final class EntryWeaver {
                     throw UNSUPPORTED;
                 }
             }
-            isReturn[o] = op >= 0xac && op <= 0xb1;
-            int n = insnLength(o);
-            if (op == 0xc4 && (b[code + o + 1] & 0xFF) == 0xa9) {
-                throw UNSUPPORTED; // wide ret
+            boolean isReturn = op >= 0xac && op <= 0xb1;
+            this.isReturn[o] = isReturn;
+            if (isReturn) {
+                returns++;
             }
-            if (localIndex(o) == cell - 1 && twoSlots(o)) {
+            int n = LENGTH[op];
+            if (n <= 0) {
+                n = specialLength(o, op);
+            }
+            starts[o] = n;
+            if (LOCAL[op] >= 0 && localIndex(o) == cell - 1 && twoSlots(o)) {
                 throw UNSUPPORTED; // a long or double in the last argument slot and the one after: across the cell
             }
             o += n;
@@ -766,9 +892,9 @@ final class EntryWeaver {
 
     /** Whether the method reference {@code index} names an {@code <init>}. */
     private boolean initCall(int index) {
-        int ref = reader.getItem(index);
-        int nat = reader.getItem(u2(ref + 2));
-        return named(nat, "<init>");
+        int ref = items[index];
+        int nat = items[u2(ref + 2)];
+        return named(nat, INIT);
     }
 
     /** Pass 2: new positions; returns where the handler goes (the end of the woven body). */
@@ -785,40 +911,43 @@ final class EntryWeaver {
             }
             place[o] = pos;
             int op = b[code + o] & 0xFF;
-            int n = insnLength(o);
-            pos += op == 0xaa || op == 0xab ? n - pad(o) + pad(pos) : shiftedLength(o, n);
+            int n = starts[o];
+            pos += op == 0xaa || op == 0xab ? n - pad(o) + pad(pos) : LOCAL[op] >= 0 ? shiftedLength(o, n) : n;
             o += n;
         }
         target[length] = pos;
         return pos;
     }
 
-    /** Pass 3: the woven code. */
-    private void emit(int p, boolean gated, int entryName, Out c) {
+    /**
+     * Pass 3: the woven code. {@code enter}, {@code exit} and {@code exitThrowing} are the
+     * constants of the calls (the enter of this method's kind, the exit, the handler's exit).
+     */
+    private void emit(int p, boolean gated, int entryName, int enter, int exit, int exitThrowing, Out c) {
         for (int o = 0; o < length; ) {
             if (o == p) {
                 if (callsEpochClass) {
-                    c.u1(0xb8).u2(gated ? enterEntrySection() : enterSection()); // PluginEpoch.b() / a()
+                    c.u1(0xb8).u2(enter);                  // PluginEpoch.b() / a()
                 } else if (gated) {
-                    c.u1(0x13).u2(epoch).u1(0x13).u2(entryName).u1(0xb8).u2(enterEntrySection());
+                    c.u1(0x13).u2(epoch).u1(0x13).u2(entryName).u1(0xb8).u2(enter);
                 } else {
-                    c.u1(0x13).u2(epoch).u1(0xb8).u2(enterSection());
+                    c.u1(0x13).u2(epoch).u1(0xb8).u2(enter);
                 }
                 cellAccess(0x4b, 0x3a, c);                 // astore CELL
             }
             if (isReturn[o]) {
                 cellAccess(0x2a, 0x19, c);                 // aload CELL
-                c.u1(0xb8).u2(exitSection());
+                c.u1(0xb8).u2(exit);
             }
-            int n = insnLength(o);
+            int n = starts[o];
             copyInsn(o, n, c);
             o += n;
         }
         if (callsEpochClass) {
-            c.u1(0x59).u1(0xb8).u2(exitSectionThrowing()).u1(0xbf); // dup; PluginEpoch.d(thrown); athrow
+            c.u1(0x59).u1(0xb8).u2(exitThrowing).u1(0xbf); // dup; PluginEpoch.d(thrown); athrow
         } else {
             cellAccess(0x2a, 0x19, c);
-            c.u1(0xb8).u2(exitSectionThrowing()).u1(0xbf);
+            c.u1(0xb8).u2(exitThrowing).u1(0xbf);
         }
     }
 
@@ -841,7 +970,7 @@ final class EntryWeaver {
             table.u2(map(u2(e))).u2(map(u2(e + 2))).u2(map(u2(e + 4))).u2(u2(e + 6));
         }
         int from = sectionStart;
-        for (int o = p; o < length; o += insnLength(o)) {
+        for (int o = p; o < length; o += starts[o]) {
             if (isReturn[o]) {
                 if (target[o] > from) {
                     table.u2(from).u2(target[o]).u2(handler).u2(0);
@@ -864,17 +993,17 @@ final class EntryWeaver {
         boolean frames = false;
         for (int i = 0; i < count; i++) {
             int len = s4(a + 2);
-            if (named(a, "StackMapTable")) {
+            if (named(a, STACK_MAP_TABLE)) {
                 frames = true;
                 stackMapTable(a, p, handler, attributes);
-            } else if (named(a, "LineNumberTable")) {
+            } else if (named(a, LINE_NUMBERS)) {
                 attributes.bytes(b, a, 8);
                 int n = u2(a + 6);
                 for (int k = 0; k < n; k++) {
                     int e = a + 8 + 4 * k;
                     attributes.u2(map(u2(e))).u2(u2(e + 2));
                 }
-            } else if (named(a, "LocalVariableTable") || named(a, "LocalVariableTypeTable")) {
+            } else if (named(a, LOCAL_VARIABLES) || named(a, LOCAL_VARIABLE_TYPES)) {
                 attributes.bytes(b, a, 8);
                 int n = u2(a + 6);
                 for (int k = 0; k < n; k++) {
@@ -915,24 +1044,67 @@ final class EntryWeaver {
         return (4 - ((pos + 1) & 3)) & 3;
     }
 
-    /** Length of the instruction at code offset {@code o}; {@code jsr}, {@code ret} and unknown opcodes are refused. */
-    private int insnLength(int o) {
-        int op = b[code + o] & 0xFF;
+    // Per-opcode tables: the weaver's hot loops index them instead of branching on the opcode, so
+    // their compiled code is small and the same whatever opcodes a class's methods happen to use
+    // (a switch the JIT compiled for the opcodes seen so far is compiled again at the first other).
+
+    /**
+     * Per opcode: the instruction's length; 0 for {@code wide}, {@code tableswitch} and
+     * {@code lookupswitch} ({@link #specialLength}), -1 for the refused ones ({@code jsr},
+     * {@code ret}, {@code jsr_w} and the opcodes the JVMS does not define in a class file).
+     */
+    private static final byte[] LENGTH = new byte[256];
+    /**
+     * Per opcode: the local it loads, stores or increments: 0 to 3 for {@code xload_n} and
+     * {@code xstore_n}, 4 for an index in the byte after the opcode, 5 for {@code wide} (two bytes
+     * after the inner opcode); -1 for the other opcodes.
+     */
+    private static final byte[] LOCAL = new byte[256];
+    /** Per opcode: whether it loads or stores a {@code long} or {@code double} (two slots). */
+    private static final boolean[] TWO_SLOTS = new boolean[256];
+
+    static {
+        for (int op = 0; op < 256; op++) {
+            LENGTH[op] = (byte) (op <= 0xbf || op == 0xc2 || op == 0xc3 ? 1 : -1);
+            LOCAL[op] = -1;
+        }
+        for (int op : new int[] {0x10, 0x12, 0x15, 0x16, 0x17, 0x18, 0x19, 0x36, 0x37, 0x38, 0x39, 0x3a, 0xbc}) {
+            LENGTH[op] = 2;
+        }
+        for (int op : new int[] {0x11, 0x13, 0x14, 0x84, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6, 0xb7, 0xb8, 0xbb, 0xbd, 0xc0, 0xc1,
+                0x99, 0x9a, 0x9b, 0x9c, 0x9d, 0x9e, 0x9f, 0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xc6, 0xc7}) {
+            LENGTH[op] = 3;
+        }
+        LENGTH[0xc5] = 4;
+        LENGTH[0xb9] = LENGTH[0xba] = LENGTH[0xc8] = 5;
+        LENGTH[0xc4] = LENGTH[0xaa] = LENGTH[0xab] = 0;
+        LENGTH[0xa8] = LENGTH[0xa9] = LENGTH[0xc9] = -1;                    // jsr, ret, jsr_w
+        for (int op = 0x15; op <= 0x19; op++) {
+            LOCAL[op] = 4;                                                  // xload n
+            LOCAL[op + 0x21] = 4;                                           // xstore n
+        }
+        LOCAL[0x84] = 4;                                                    // iinc
+        for (int op = 0x1a; op <= 0x2d; op++) {
+            LOCAL[op] = (byte) ((op - 0x1a) & 3);                           // xload_n
+            LOCAL[op + 0x21] = (byte) ((op - 0x1a) & 3);                    // xstore_n
+        }
+        LOCAL[0xc4] = 5;                                                    // wide
+        TWO_SLOTS[0x16] = TWO_SLOTS[0x18] = TWO_SLOTS[0x37] = TWO_SLOTS[0x39] = true; // lload, dload, lstore, dstore
+        for (int n = 0; n < 4; n++) {
+            TWO_SLOTS[0x1e + n] = TWO_SLOTS[0x26 + n] = TWO_SLOTS[0x3f + n] = TWO_SLOTS[0x47 + n] = true;
+        }
+    }
+
+    /** Length of a {@code wide}, {@code tableswitch} or {@code lookupswitch} at {@code o} ({@code wide ret} refused); the refused opcodes. */
+    private int specialLength(int o, int op) {
         switch (op) {
-            case 0x10: case 0x12: case 0x15: case 0x16: case 0x17: case 0x18: case 0x19:
-            case 0x36: case 0x37: case 0x38: case 0x39: case 0x3a: case 0xbc:
-                return 2;
-            case 0x11: case 0x13: case 0x14: case 0x84: case 0xb2: case 0xb3: case 0xb4: case 0xb5:
-            case 0xb6: case 0xb7: case 0xb8: case 0xbb: case 0xbd: case 0xc0: case 0xc1:
-            case 0x99: case 0x9a: case 0x9b: case 0x9c: case 0x9d: case 0x9e: case 0x9f: case 0xa0:
-            case 0xa1: case 0xa2: case 0xa3: case 0xa4: case 0xa5: case 0xa6: case 0xa7: case 0xc6: case 0xc7:
-                return 3;
-            case 0xc5:
-                return 4;
-            case 0xb9: case 0xba: case 0xc8:
-                return 5;
-            case 0xc4: // wide
-                return (b[code + o + 1] & 0xFF) == 0x84 ? 6 : 4;
+            case 0xc4: { // wide
+                int inner = b[code + o + 1] & 0xFF;
+                if (inner == 0xa9) {
+                    throw UNSUPPORTED; // wide ret
+                }
+                return inner == 0x84 ? 6 : 4;
+            }
             case 0xaa: { // tableswitch
                 int q = code + o + 1 + pad(o);
                 int low = s4(q + 4);
@@ -943,13 +1115,8 @@ final class EntryWeaver {
                 int q = code + o + 1 + pad(o);
                 return 1 + pad(o) + 8 + 8 * s4(q + 4);
             }
-            case 0xa8: case 0xa9: case 0xc9:
-                throw UNSUPPORTED; // jsr, ret, jsr_w
             default:
-                if (op <= 0xbf || op == 0xc2 || op == 0xc3 || op == 0xbe) {
-                    return 1;
-                }
-                throw UNSUPPORTED;
+                throw UNSUPPORTED; // jsr, ret, jsr_w, unknown
         }
     }
 
@@ -1015,17 +1182,8 @@ final class EntryWeaver {
 
     /** The local index the instruction at {@code o} loads, stores or increments, or -1. */
     private int localIndex(int o) {
-        int op = b[code + o] & 0xFF;
-        if ((op >= 0x15 && op <= 0x19) || (op >= 0x36 && op <= 0x3a) || op == 0x84) {
-            return b[code + o + 1] & 0xFF;
-        } else if (op >= 0x1a && op <= 0x2d) {
-            return (op - 0x1a) & 3;
-        } else if (op >= 0x3b && op <= 0x4e) {
-            return (op - 0x3b) & 3;
-        } else if (op == 0xc4) {
-            return u2(code + o + 2);
-        }
-        return -1;
+        int k = LOCAL[b[code + o] & 0xFF];
+        return k < 4 ? k : k == 4 ? b[code + o + 1] & 0xFF : u2(code + o + 2);
     }
 
     /** Whether the load or store at {@code o} is of a {@code long} or {@code double} (two slots). */
@@ -1034,11 +1192,7 @@ final class EntryWeaver {
         if (op == 0xc4) {
             op = b[code + o + 1] & 0xFF;
         }
-        int type = op >= 0x15 && op <= 0x19 ? op - 0x15
-                : op >= 0x36 && op <= 0x3a ? op - 0x36
-                : op >= 0x1a && op <= 0x2d ? (op - 0x1a) >> 2
-                : op >= 0x3b && op <= 0x4e ? (op - 0x3b) >> 2 : -1;
-        return type == 1 || type == 3;
+        return TWO_SLOTS[op];
     }
 
     /** The length of the instruction at {@code o} (of {@code n} bytes) once its local index is shifted. */
@@ -1290,7 +1444,7 @@ final class EntryWeaver {
     private void initialLocals() {
         frameLocalCount = 0;
         if ((access & 0x0008) == 0) { // not ACC_STATIC
-            addLocal(constructor ? 6 << 16 : 7 << 16 | u2(reader.header + 2));
+            addLocal(constructor ? 6 << 16 : 7 << 16 | u2(header + 2));
         }
         String d = descriptor;
         int i = 1;

@@ -119,7 +119,9 @@ import org.objectweb.asm.Type;
  *
  * <h2>Cost</h2>
  * In {@link Scope#ENTRIES} nothing below skips a class: every class with a concrete method is
- * planned and woven; the constant-pool scan still decides how much of the class the planner reads.
+ * planned and woven; the constant-pool scan still decides how much of the class the planner reads:
+ * a class naming no release path and no {@code @Guarded} and with no direct interface outside the
+ * JDK is planned from its method table without ASM ({@link #entriesWithoutReader}).
  * In {@link Scope#RELEASE_PATHS}: before parsing anything, the constant pool is scanned (passes over its bytes, without ASM,
  * allocating nothing: {@link #mayGuard}) for three UTF-8 entries: {@code release}
  * (the name of every method of cases 1, 2 and of the functional method in case 4),
@@ -280,9 +282,12 @@ public final class GuardPlan {
     private static final int FLAG_SERIALIZABLE = 1;
 
     private static final GuardPlan NOTHING = new GuardPlan("", List.of(), List.of(), List.of(), List.of(), Map.of());
-    /** The cleanup methods but {@code compareTo}: name followed by descriptor. */
-    private static final Set<String> CLEANUP_KEYS = Set.of("hashCode()I", "equals(Ljava/lang/Object;)Z",
-            "toString()Ljava/lang/String;", "close()V", "finalize()V");
+    /**
+     * The cleanup methods but {@code compareTo}: their names, and at the same index their
+     * descriptors (compared apart: no string is built per method).
+     */
+    private static final String[] CLEANUP_NAMES = {"hashCode", "equals", "toString", "close", "finalize"};
+    private static final String[] CLEANUP_DESCRIPTORS = {"()I", "(Ljava/lang/Object;)Z", "()Ljava/lang/String;", "()V", "()V"};
 
     private final String className;
     private final List<Target> targets;
@@ -516,6 +521,123 @@ public final class GuardPlan {
 
     private static final int RELEASE_TYPES = Hierarchy.CALLBACK | Hierarchy.ACTION | Hierarchy.DRIVER;
 
+    /**
+     * The plan {@link #analyze(ClassReader, int, ClassLoader, Map, boolean, Scope)} makes, without
+     * an ASM {@link ClassReader}, for the classes whose plan the method table alone gives: scope
+     * ENTRIES, no body pending, and a constant pool ({@code found}, {@link #scanConstantPool})
+     * naming no release path, no {@code @Guarded} and no direct interface outside the JDK (most
+     * classes of a plugin). The class's name and its methods' names and descriptors are read
+     * from the bytes ({@link #entriesFromMethodTable(byte[])}); the byte-level weaver then needs
+     * no reader either, so such a class is never parsed by ASM. {@code null} for any other class:
+     * plan it with a reader.
+     *
+     * @throws IllegalArgumentException for a class file version ASM's reader refuses, as it would
+     */
+    static GuardPlan entriesWithoutReader(byte[] classfile, int found, Map<String, Reason> pending, Scope scope) {
+        if (scope != Scope.ENTRIES || !pending.isEmpty()
+                || (found & (CP_RELEASE | CP_GUARDED_RELEASE | CP_PLUGIN_INTERFACE | CP_GUARDED)) != 0) {
+            return null;
+        }
+        int major = (short) u2(classfile, 6);
+        if (major > READABLE_MAJOR) {
+            throw new IllegalArgumentException("Unsupported class file major version " + major);
+        }
+        return entriesFromMethodTable(classfile);
+    }
+
+    /**
+     * The newest class file major version the bundled ASM reads: its {@link ClassReader} refuses
+     * newer ones, and the classes planned without one are refused alike. Found by asking it, so
+     * it follows ASM's upgrades.
+     */
+    static final int READABLE_MAJOR = readableMajor();
+
+    private static int readableMajor() {
+        // magic, minor 0, major, an empty constant pool (count 1): all a ClassReader reads at first
+        byte[] header = {(byte) 0xCA, (byte) 0xFE, (byte) 0xBA, (byte) 0xBE, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0};
+        for (int major = Opcodes.V17; major < 0x7FFF; major++) {
+            header[6] = (byte) (major >> 8);
+            header[7] = (byte) major;
+            try {
+                new ClassReader(header);
+            } catch (IllegalArgumentException e) {
+                return major - 1;
+            }
+        }
+        return 0x7FFF;
+    }
+
+    /** {@link #entriesFromMethodTable(ClassReader)} from the bytes, with an index of the constant pool of its own. */
+    private static GuardPlan entriesFromMethodTable(byte[] b) {
+        int count = u2(b, 8);
+        int[] items = new int[count];
+        int offset = 10;
+        for (int i = 1; i < count; i++) {
+            int tag = b[offset];
+            items[i] = offset;
+            offset += entrySize(b, offset, i);
+            if (tag == 5 || tag == 6) { // Long, Double: two slots
+                i++;
+            }
+        }
+        String name = utf8(b, items[u2(b, items[u2(b, offset + 2)] + 1)]); // this_class: a Class naming a Utf8
+        offset += 6;
+        offset += 2 + 2 * u2(b, offset);                                     // interfaces
+        int fields = u2(b, offset);
+        offset += 2;
+        for (int i = 0; i < fields; i++) {
+            offset = skipAttributes(b, offset);
+        }
+        int methods = u2(b, offset);
+        offset += 2;
+        List<Target> targets = new ArrayList<>(methods);
+        for (int i = 0; i < methods; i++) {
+            int access = u2(b, offset);
+            if ((access & (Opcodes.ACC_ABSTRACT | Opcodes.ACC_NATIVE)) == 0) {
+                MethodInfo m = new MethodInfo(access, utf8(b, items[u2(b, offset + 2)]), utf8(b, items[u2(b, offset + 4)]));
+                targets.add(new Target(name, m.name, m.descriptor, m.cleanup() ? Reason.CLEANUP : Reason.ENTRY));
+            }
+            offset = skipAttributes(b, offset);
+        }
+        if (targets.isEmpty()) {
+            return NOTHING;
+        }
+        return new GuardPlan(name, Collections.unmodifiableList(targets), List.of(), List.of(), List.of(), Map.of());
+    }
+
+    /** The offset after the field or method whose {@code access_flags} are at {@code offset}. */
+    private static int skipAttributes(byte[] b, int offset) {
+        int attributes = u2(b, offset + 6);
+        int attribute = offset + 8;
+        for (int a = 0; a < attributes; a++) {
+            attribute += 6 + (u2(b, attribute + 2) << 16 | u2(b, attribute + 4));
+        }
+        return attribute;
+    }
+
+    /**
+     * The {@code Utf8} constant whose entry (its tag) is at {@code entry}: modified UTF-8 decoded
+     * as ASM's {@link ClassReader} decodes it.
+     */
+    static String utf8(byte[] b, int entry) {
+        int len = u2(b, entry + 1);
+        char[] chars = new char[len];
+        int n = 0;
+        int i = entry + 3;
+        int end = i + len;
+        while (i < end) {
+            int x = b[i++];
+            if ((x & 0x80) == 0) {
+                chars[n++] = (char) (x & 0x7F);
+            } else if ((x & 0xE0) == 0xC0) {
+                chars[n++] = (char) (((x & 0x1F) << 6) + (b[i++] & 0x3F));
+            } else {
+                chars[n++] = (char) (((x & 0xF) << 12) + ((b[i++] & 0x3F) << 6) + (b[i++] & 0x3F));
+            }
+        }
+        return new String(chars, 0, n);
+    }
+
     /** Offset of {@code methods_count} in the class file: past the interfaces and the fields. */
     static int methodTable(ClassReader reader) {
         int offset = reader.header + 6;
@@ -631,24 +753,36 @@ public final class GuardPlan {
         return found;
     }
 
+    /**
+     * Per constant-pool tag: the size in bytes of an entry, its tag included ({@code Utf8}: without
+     * its bytes); 0 for a tag no class file has. A table rather than a switch: the pool walks run
+     * for every plugin class while an application starts, and a lookup compiles to the same small
+     * code whichever tags the first classes happened to use.
+     */
+    static final byte[] ENTRY_SIZE = new byte[32];
+
+    static {
+        ENTRY_SIZE[1] = 3;
+        ENTRY_SIZE[7] = ENTRY_SIZE[8] = ENTRY_SIZE[16] = ENTRY_SIZE[19] = ENTRY_SIZE[20] = 3;
+        ENTRY_SIZE[15] = 4;
+        ENTRY_SIZE[3] = ENTRY_SIZE[4] = ENTRY_SIZE[9] = ENTRY_SIZE[10] = ENTRY_SIZE[11] = 5;
+        ENTRY_SIZE[12] = ENTRY_SIZE[17] = ENTRY_SIZE[18] = 5;
+        ENTRY_SIZE[5] = ENTRY_SIZE[6] = 9;
+    }
+
     /** Size in bytes of the constant pool entry at {@code offset}. */
-    private static int entrySize(byte[] b, int offset, int index) {
+    static int entrySize(byte[] b, int offset, int index) {
         int tag = b[offset];
-        switch (tag) {
-            case 1: // Utf8
-                return 3 + u2(b, offset + 1);
-            case 7: case 8: case 16: case 19: case 20: // Class, String, MethodType, Module, Package
-                return 3;
-            case 15: // MethodHandle
-                return 4;
-            case 3: case 4: case 9: case 10: case 11: case 12: case 17: case 18:
-                // Integer, Float, Fieldref, Methodref, InterfaceMethodref, NameAndType, Dynamic, InvokeDynamic
-                return 5;
-            case 5: case 6: // Long, Double
-                return 9;
-            default:
-                throw new IllegalArgumentException("not a class file: constant pool entry " + index + " has tag " + tag);
+        int size = tag >= 0 && tag < ENTRY_SIZE.length ? ENTRY_SIZE[tag] : 0;
+        if (size == 0) {
+            throw notAClassFile(index, tag);
         }
+        return tag == 1 ? size + u2(b, offset + 1) : size;
+    }
+
+    /** The error for an unknown constant-pool tag. */
+    static IllegalArgumentException notAClassFile(int index, int tag) {
+        return new IllegalArgumentException("not a class file: constant pool entry " + index + " has tag " + tag);
     }
 
     /** Offset of constant pool entry {@code index}, walking from the start. */
@@ -734,7 +868,12 @@ public final class GuardPlan {
             if (name.equals("compareTo")) {
                 return descriptor.endsWith(")I") && Type.getArgumentCount(descriptor) == 1;
             }
-            return CLEANUP_KEYS.contains(name + descriptor);
+            for (int i = 0; i < CLEANUP_NAMES.length; i++) {
+                if (name.equals(CLEANUP_NAMES[i])) {
+                    return descriptor.equals(CLEANUP_DESCRIPTORS[i]);
+                }
+            }
+            return false;
         }
     }
 

@@ -41,7 +41,9 @@ import org.objectweb.asm.ClassReader;
  * <li>{@link GuardPlan} decides what to guard, from the bytes and the plugin loader's resources,
  *     and {@link Weaver} rewrites the chosen methods (as they stream through) and adds the
  *     planned ones. Planned methods the weaver has to leave as they were (constructors of a
- *     shape no compiler emits, methods too large) are logged once per class at INFO.
+ *     shape no compiler emits, methods too large) are logged once per class at INFO. A plan of
+ *     whole method bodies is woven byte by byte ({@link EntryWeaver}); a plain class in scope
+ *     ENTRIES is planned and woven that way without being parsed by ASM at all.
  * </ol>
  * Then, for a class whose constant pool names a JDK registry ({@link RegistrationSites#mayRegister},
  * another pass over the pool without ASM), a second, ASM pass over the guarded bytes points its
@@ -179,14 +181,17 @@ public final class GuardTransformer implements ClassFileTransformer {
     }
 
     private static byte[] guard(byte[] classfile, ClassLoader hierarchyLoader, GuardPlan.Scope scope, boolean byteLevel) {
-        ClassReader reader = new ClassReader(classfile);
-        GuardPlan plan = GuardPlan.analyze(reader, classfile, hierarchyLoader, Map.of(), true, scope);
+        int scanned = GuardPlan.scanConstantPool(classfile);
+        GuardPlan byBytes = byteLevel ? GuardPlan.entriesWithoutReader(classfile, scanned, Map.of(), scope) : null;
+        ClassReader reader = byBytes != null ? null : new ClassReader(classfile);
+        GuardPlan plan = byBytes != null ? byBytes : GuardPlan.analyze(reader, scanned, hierarchyLoader, Map.of(), true, scope);
         if (plan.targets().isEmpty()) {
             return null;
         }
         byte[] fast = byteLevel && plan.weavesBodiesOnly()
-                ? EntryWeaver.weave(classfile, reader, plan, PluginEpochClass.definedBy(hierarchyLoader)) : null;
-        return fast != null ? fast : Weaver.weave(reader, plan, Weaver.RELEASE_GUARD, PluginEpochClass.definedBy(hierarchyLoader));
+                ? EntryWeaver.weave(classfile, plan, PluginEpochClass.definedBy(hierarchyLoader)) : null;
+        return fast != null ? fast : Weaver.weave(reader != null ? reader : new ClassReader(classfile), plan,
+                Weaver.RELEASE_GUARD, PluginEpochClass.definedBy(hierarchyLoader));
     }
 
     /**
@@ -237,8 +242,11 @@ public final class GuardTransformer implements ClassFileTransformer {
             }
             // Defined now, or retransformed after being defined with methods added: the same plan.
             boolean mayAddMethods = classBeingRedefined == null || wasShaped(loader, className);
-            ClassReader reader = new ClassReader(classfileBuffer);
-            GuardPlan plan = GuardPlan.analyze(reader, scanned, loader, pendingKeys, mayAddMethods, scope);
+            // Most classes in scope ENTRIES are planned and woven from their bytes, never parsed by ASM.
+            GuardPlan byBytes = GuardPlan.entriesWithoutReader(classfileBuffer, scanned, pendingKeys, scope);
+            ClassReader reader = byBytes != null ? null : new ClassReader(classfileBuffer);
+            GuardPlan plan = byBytes != null ? byBytes
+                    : GuardPlan.analyze(reader, scanned, loader, pendingKeys, mayAddMethods, scope);
             for (GuardPlan.Target t : plan.externalTargets()) {
                 if (addPending(loader, t)) {
                     scheduleRetransform(loader, t.owner());
@@ -250,7 +258,7 @@ public final class GuardTransformer implements ClassFileTransformer {
             }
             String guard = Epochs.needsBootBridge(loader) ? Weaver.BOOT_GUARD : Weaver.RELEASE_GUARD;
             if (guard == Weaver.RELEASE_GUARD && plan.weavesBodiesOnly()) {
-                byte[] fast = EntryWeaver.weave(classfileBuffer, reader, plan, PluginEpochClass.definedBy(loader));
+                byte[] fast = EntryWeaver.weave(classfileBuffer, plan, PluginEpochClass.definedBy(loader));
                 if (fast != null) {
                     TRANSFORMED.increment();
                     GUARDED.add(plan.targets().size());
@@ -261,7 +269,8 @@ public final class GuardTransformer implements ClassFileTransformer {
                 }
             }
             boolean epochField = guard == Weaver.RELEASE_GUARD && PluginEpochClass.definedBy(loader);
-            Weaver.Woven woven = Weaver.weaveReporting(reader, plan, guard, true, epochField);
+            Weaver.Woven woven = Weaver.weaveReporting(reader != null ? reader : new ClassReader(classfileBuffer), plan, guard, true,
+                    epochField);
             if (plan.addsMethods() && classBeingRedefined == null) {
                 shape(loader, className);
             }

@@ -75,6 +75,23 @@ public final class RegistrationSites {
         "java/util/concurrent/ScheduledThreadPoolExecutor", "java/util/concurrent/ForkJoinPool",
     };
 
+    /** Per string length: the indexes in {@link #MARKERS} of the markers of that length. */
+    private static final byte[][] MARKERS_BY_LENGTH;
+
+    static {
+        int longest = MANAGED_CALLS.length();
+        for (String m : MARKERS) {
+            longest = Math.max(longest, m.length());
+        }
+        MARKERS_BY_LENGTH = new byte[longest + 1][0];
+        for (int m = 0; m < MARKERS.length; m++) {
+            byte[] ms = MARKERS_BY_LENGTH[MARKERS[m].length()];
+            ms = java.util.Arrays.copyOf(ms, ms.length + 1);
+            ms[ms.length - 1] = (byte) m;
+            MARKERS_BY_LENGTH[MARKERS[m].length()] = ms;
+        }
+    }
+
     /** Constructed types whose new instances are recorded (executors, timers). */
     static final Set<String> RECORDED_TYPES = Set.of("java/util/Timer", "java/util/concurrent/ThreadPoolExecutor",
             "java/util/concurrent/ScheduledThreadPoolExecutor", "java/util/concurrent/ForkJoinPool");
@@ -103,15 +120,18 @@ public final class RegistrationSites {
             int tag = b[offset];
             if (tag == 1) {
                 int length = u2(b, offset + 1);
-                if (length == MANAGED_CALLS.length() && matches(b, offset + 3, MANAGED_CALLS)) {
-                    return false; // rewritten already: the transformer's output passed through it again
-                }
-                for (int m = 0; m < MARKERS.length && !marker; m++) {
-                    marker = length == MARKERS[m].length() && matches(b, offset + 3, MARKERS[m]);
+                if (length < MARKERS_BY_LENGTH.length) {
+                    if (length == MANAGED_CALLS.length() && matches(b, offset + 3, MANAGED_CALLS)) {
+                        return false; // rewritten already: the transformer's output passed through it again
+                    }
+                    byte[] ms = MARKERS_BY_LENGTH[length];
+                    for (int j = 0; j < ms.length && !marker; j++) {
+                        marker = matches(b, offset + 3, MARKERS[ms[j]]);
+                    }
                 }
                 offset += 3 + length;
             } else {
-                offset += size(tag, i);
+                offset += GuardPlan.entrySize(b, offset, i);
                 if (tag == 5 || tag == 6) {
                     i++;
                 }
@@ -386,21 +406,6 @@ public final class RegistrationSites {
     private static String appended(String descriptor, String last) {
         int close = descriptor.indexOf(')');
         return descriptor.substring(0, close) + last + descriptor.substring(close);
-    }
-
-    private static int size(int tag, int index) {
-        switch (tag) {
-            case 7: case 8: case 16: case 19: case 20:
-                return 3;
-            case 15:
-                return 4;
-            case 3: case 4: case 9: case 10: case 11: case 12: case 17: case 18:
-                return 5;
-            case 5: case 6:
-                return 9;
-            default:
-                throw new IllegalArgumentException("not a class file: constant pool entry " + index + " has tag " + tag);
-        }
     }
 
     private static int u2(byte[] b, int offset) {

@@ -122,7 +122,7 @@ class EntryWeaverCellTest {
         ClassReader reader = new ClassReader(original);
         GuardPlan plan = GuardPlan.analyze(reader, GuardPlan.scanConstantPool(original), EntryWeaverCellTest.class.getClassLoader(),
                 Map.of(), true, GuardPlan.Scope.ENTRIES);
-        return EntryWeaver.weave(original, reader, plan, epochField);
+        return EntryWeaver.weave(original, plan, epochField);
     }
 
     private static Object invoke(Class<?> c, Object target, String name, Class<?>[] types, Object... args) throws Throwable {

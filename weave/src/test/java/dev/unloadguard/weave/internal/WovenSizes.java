@@ -132,7 +132,7 @@ public final class WovenSizes {
                 GuardPlan plan = GuardPlan.analyze(reader, b, loader, Map.of(), true, GuardPlan.Scope.ENTRIES);
                 byte[] w = null;
                 if (!plan.targets().isEmpty()) {
-                    w = plan.weavesBodiesOnly() ? EntryWeaver.weave(b, reader, plan, true) : null;
+                    w = plan.weavesBodiesOnly() ? EntryWeaver.weave(b, plan, true) : null;
                     if (w != null) {
                         byteLevel++;
                     } else {
