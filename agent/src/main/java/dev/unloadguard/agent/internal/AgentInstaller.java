@@ -105,7 +105,10 @@ final class AgentInstaller {
      * Opens {@code jdk.internal.vm} to the runtime's module (only that package: no other, no
      * exports), so the close audit ({@link ThreadFrames}) can walk the JDK's thread containers and
      * see every virtual thread, mounted or not. Only on a JDK that has the containers (21+); a JVM
-     * that refuses leaves the audit scanning platform threads only, and its reports say so.
+     * that refuses leaves the audit scanning platform threads only, and its reports say so. Also
+     * {@code jdk.internal.misc}, for one question only: whether any virtual thread was ever started
+     * (its class initialized, {@code Unsafe.shouldBeInitialized}), so a host without virtual threads
+     * skips that walk; refused, the walk always runs.
      */
     private static void openThreadContainersToRuntime(Instrumentation inst) {
         Module base = Object.class.getModule();
@@ -119,6 +122,16 @@ final class AgentInstaller {
         } catch (RuntimeException e) {
             Log.warning("could not open jdk.internal.vm to unloadguard's runtime: the close audit sees platform threads only, "
                     + "not virtual threads", e);
+        }
+        try {
+            if (featureVersion() >= 21 && base.getPackages().contains("jdk.internal.misc")
+                    && !base.isOpen("jdk.internal.misc", runtime)) {
+                inst.redefineModule(base, java.util.Set.of(), java.util.Map.of(),
+                        java.util.Map.of("jdk.internal.misc", java.util.Set.of(runtime)), java.util.Set.of(), java.util.Map.of());
+            }
+        } catch (RuntimeException e) {
+            Log.debug(() -> "could not open jdk.internal.misc to unloadguard's runtime (" + e + "): the close audit walks the "
+                    + "thread containers even in a JVM that never started a virtual thread");
         }
     }
 

@@ -41,6 +41,8 @@ import java.util.stream.Stream;
  * no command-line flag); without the agent, or with {@code -Djdk.trackAllThreads=false} (the root
  * then only counts the virtual threads started with the {@code Thread} API), virtual threads are
  * not (all) visible and {@link Audit#virtualThreadsVisible()} says so. On JDK 17 there are none.
+ * The walk (streams over every thread and container, most of an audit's cost on JDK 21+) is
+ * skipped while no virtual thread was ever started in the JVM ({@link VirtualThreadsStarted}).
  * Compiled for 17: everything newer is reached by reflection, resolved on first use and again on
  * later scans until it succeeds (the agent may open the package after this class loaded).
  *
@@ -246,6 +248,9 @@ public final class ThreadFrames {
             visible = false;
             visibility = "platform threads only: virtual threads are not visible (jdk.internal.vm is not open to "
                     + "unloadguard: attach the unloadguard agent, or --add-opens java.base/jdk.internal.vm=ALL-UNNAMED)";
+        } else if (!VirtualThreadsStarted.maybe()) {
+            visible = true; // no virtual thread exists, so none is out of sight
+            visibility = "all platform threads (no virtual thread was ever started in this JVM)";
         } else {
             Set<Thread> seen = Collections.newSetFromMap(new IdentityHashMap<>());
             boolean complete = true;
@@ -561,6 +566,68 @@ public final class ThreadFrames {
                 return step > 0 && step < TimeUnit.MILLISECONDS.toNanos(1) ? mx : null;
             } catch (RuntimeException | LinkageError e) {
                 return null; // no java.management in this runtime image, or a JVM without the extension
+            }
+        }
+    }
+
+    /**
+     * Whether a virtual thread may ever have been started in this JVM: the walk of the thread
+     * containers (several streams over every thread and container, most of an audit's cost on
+     * JDK 21+ when no thread ran) is skipped while it is certain none was. Every virtual thread is
+     * an instance of a subclass of {@code java.lang.BaseVirtualThread}, so none can exist before
+     * that class is initialized, and initialization is never undone: {@code
+     * jdk.internal.misc.Unsafe.shouldBeInitialized} answers without initializing it. That needs
+     * {@code jdk.internal.misc} open to this module (the agent opens it, as {@code jdk.internal.vm});
+     * without it, or on any failure, the answer is "maybe" and the walk runs. Once "maybe", always.
+     */
+    static final class VirtualThreadsStarted {
+        /** {@code Unsafe.shouldBeInitialized} bound to the instance, or {@code null} until reached (retried). */
+        private static volatile MethodHandle notInitialized;
+        /** Set once the answer was "maybe": it cannot go back (plain reads of a stale false only re-ask). */
+        private static volatile boolean maybe;
+
+        private VirtualThreadsStarted() {
+        }
+
+        static boolean maybe() {
+            if (maybe) {
+                return true;
+            }
+            MethodHandle m = notInitialized;
+            if (m == null) {
+                m = reach();
+                if (m == null) {
+                    return true; // cannot tell: walk
+                }
+                notInitialized = m;
+            }
+            try {
+                if (!(boolean) m.invokeExact()) {
+                    maybe = true;
+                }
+            } catch (Throwable t) {
+                maybe = true; // cannot tell any more: walk from now on
+            }
+            return maybe;
+        }
+
+        private static MethodHandle reach() {
+            Module base = Object.class.getModule();
+            if (!base.isOpen("jdk.internal.misc", ThreadFrames.class.getModule())) {
+                return null;
+            }
+            try {
+                Class<?> virtualThreads = Class.forName("java.lang.BaseVirtualThread", false, null);
+                Class<?> unsafeClass = Class.forName("jdk.internal.misc.Unsafe", true, null);
+                MethodHandles.Lookup lookup = MethodHandles.lookup();
+                Object unsafe = lookup.findStatic(unsafeClass, "getUnsafe", MethodType.methodType(unsafeClass)).invoke();
+                return lookup.findVirtual(unsafeClass, "shouldBeInitialized", MethodType.methodType(boolean.class, Class.class))
+                        .bindTo(unsafe).bindTo(virtualThreads);
+            } catch (Throwable t) {
+                if (t instanceof Error && !(t instanceof LinkageError)) {
+                    throw (Error) t;
+                }
+                return null;
             }
         }
     }

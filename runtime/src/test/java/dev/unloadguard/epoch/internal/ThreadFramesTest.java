@@ -302,6 +302,25 @@ class ThreadFramesTest {
         assertTrue(ThreadFrames.audit(loaderName, Duration.ZERO).passed(), "back in host code: clean");
     }
 
+    /**
+     * A JVM that never started a virtual thread skips the walk of the thread containers, and the
+     * first virtual thread it starts is walked to and found inside the plugin. In a JVM of its own:
+     * this one's other tests start virtual threads. (Skipping the walk for good fails this test.)
+     */
+    @Test
+    void theContainerWalkIsSkippedUntilTheFirstVirtualThreadAndThenFindsIt() throws Exception {
+        assumeTrue(Runtime.version().feature() >= 21, "virtual threads need JDK 21+");
+        Process p = new ProcessBuilder(ProcessHandle.current().info().command().orElseThrow(),
+                "--add-opens", "java.base/jdk.internal.vm=ALL-UNNAMED", "--add-opens", "java.base/jdk.internal.misc=ALL-UNNAMED",
+                "-cp", System.getProperty("java.class.path"), VirtualThreadsLater.class.getName())
+                .redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), out);
+        assertEquals(0, p.exitValue(), out);
+        assertTrue(out.contains("before: all platform threads (no virtual thread was ever started in this JVM); inside 0"), out);
+        assertTrue(out.contains("after: all platform and virtual threads; inside 1; virtual inside 1"), out);
+    }
+
     @Test
     void aLoaderWithoutANameCannotBeAudited() {
         IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
