@@ -111,27 +111,33 @@ final class AgentInstaller {
      * skips that walk; refused, the walk always runs.
      */
     private static void openThreadContainersToRuntime(Instrumentation inst) {
+        if (featureVersion() < 21) {
+            return;
+        }
+        RuntimeException vm = openToRuntime(inst, "jdk.internal.vm");
+        if (vm != null) {
+            Log.warning("could not open jdk.internal.vm to unloadguard's runtime: the close audit sees platform threads only, "
+                    + "not virtual threads", vm);
+        }
+        RuntimeException misc = openToRuntime(inst, "jdk.internal.misc");
+        if (misc != null) {
+            Log.debug(() -> "could not open jdk.internal.misc to unloadguard's runtime (" + misc + "): the close audit walks the "
+                    + "thread containers even in a JVM that never started a virtual thread");
+        }
+    }
+
+    /** Opens {@code java.base}'s {@code pkg} to the runtime's module (that package only); the failure, or {@code null}. */
+    private static RuntimeException openToRuntime(Instrumentation inst, String pkg) {
         Module base = Object.class.getModule();
         Module runtime = ThreadFrames.class.getModule();
         try {
-            if (featureVersion() >= 21 && base.getPackages().contains("jdk.internal.vm")
-                    && !base.isOpen("jdk.internal.vm", runtime)) {
-                inst.redefineModule(base, java.util.Set.of(), java.util.Map.of(),
-                        java.util.Map.of("jdk.internal.vm", java.util.Set.of(runtime)), java.util.Set.of(), java.util.Map.of());
+            if (base.getPackages().contains(pkg) && !base.isOpen(pkg, runtime)) {
+                inst.redefineModule(base, java.util.Set.of(), java.util.Map.of(), java.util.Map.of(pkg, java.util.Set.of(runtime)),
+                        java.util.Set.of(), java.util.Map.of());
             }
+            return null;
         } catch (RuntimeException e) {
-            Log.warning("could not open jdk.internal.vm to unloadguard's runtime: the close audit sees platform threads only, "
-                    + "not virtual threads", e);
-        }
-        try {
-            if (featureVersion() >= 21 && base.getPackages().contains("jdk.internal.misc")
-                    && !base.isOpen("jdk.internal.misc", runtime)) {
-                inst.redefineModule(base, java.util.Set.of(), java.util.Map.of(),
-                        java.util.Map.of("jdk.internal.misc", java.util.Set.of(runtime)), java.util.Set.of(), java.util.Map.of());
-            }
-        } catch (RuntimeException e) {
-            Log.debug(() -> "could not open jdk.internal.misc to unloadguard's runtime (" + e + "): the close audit walks the "
-                    + "thread containers even in a JVM that never started a virtual thread");
+            return e;
         }
     }
 

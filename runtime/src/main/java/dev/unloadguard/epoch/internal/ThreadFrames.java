@@ -403,8 +403,7 @@ public final class ThreadFrames {
 
         /** The API, or {@code null} if this JVM does not let this module reach it. */
         static Containers reach() {
-            Module base = Object.class.getModule();
-            if (!base.getPackages().contains("jdk.internal.vm") || !base.isOpen("jdk.internal.vm", ThreadFrames.class.getModule())) {
+            if (!openToThisModule("jdk.internal.vm")) {
                 return null;
             }
             try {
@@ -419,9 +418,7 @@ public final class ThreadFrames {
                         .asType(MethodType.methodType(Stream.class, Object.class));
                 return new Containers(root, children, threads, trackAll);
             } catch (Throwable t) {
-                if (t instanceof Error && !(t instanceof LinkageError)) {
-                    throw (Error) t;
-                }
+                rethrowIfFatal(t);
                 return null;
             }
         }
@@ -612,8 +609,7 @@ public final class ThreadFrames {
         }
 
         private static MethodHandle reach() {
-            Module base = Object.class.getModule();
-            if (!base.isOpen("jdk.internal.misc", ThreadFrames.class.getModule())) {
+            if (!openToThisModule("jdk.internal.misc")) {
                 return null;
             }
             try {
@@ -624,11 +620,22 @@ public final class ThreadFrames {
                 return lookup.findVirtual(unsafeClass, "shouldBeInitialized", MethodType.methodType(boolean.class, Class.class))
                         .bindTo(unsafe).bindTo(virtualThreads);
             } catch (Throwable t) {
-                if (t instanceof Error && !(t instanceof LinkageError)) {
-                    throw (Error) t;
-                }
+                rethrowIfFatal(t);
                 return null;
             }
+        }
+    }
+
+    /** Whether {@code java.base} has {@code pkg} and opens it to this module (the agent opens it; or {@code --add-opens}). */
+    private static boolean openToThisModule(String pkg) {
+        Module base = Object.class.getModule();
+        return base.getPackages().contains(pkg) && base.isOpen(pkg, ThreadFrames.class.getModule());
+    }
+
+    /** For the "cannot reach it" fallbacks: a JDK that changed shape is not an error, a VM error is. */
+    private static void rethrowIfFatal(Throwable t) {
+        if (t instanceof Error && !(t instanceof LinkageError)) {
+            throw (Error) t;
         }
     }
 
