@@ -102,7 +102,8 @@ import java.util.stream.Stream;
  * on Linux, where HotSpot reads a thread's clock with {@code clock_gettime} at nanosecond resolution
  * (checked once: the current thread's clock must advance within a millisecond of work). Elsewhere
  * (a tick-based clock, as on Windows, would stay put across short runs), or with thread CPU time
- * off, every stack is read. On JDK 17 and 18 this is what spares the dump of all threads: with only
+ * off, every stack is read; so is every thread of a class that overrides {@code getId()} (its id
+ * could name another thread). On JDK 17 and 18 this is what spares the dump of all threads: with only
  * a thread or two to read, each is read by itself (a safepoint too, but a short one).
  *
  * <p>Used by one thread at a time per audit; the scans themselves are racy snapshots by nature
@@ -533,16 +534,40 @@ public final class ThreadFrames {
                 Arrays.fill(ids, -1);
                 return ids;
             }
+            boolean[] lies = new boolean[threads.length];
             for (int i = 0; i < threads.length; i++) {
-                ids[i] = threads[i].getId();
+                lies[i] = OVERRIDES_GET_ID.get(threads[i].getClass());
+                ids[i] = lies[i] ? Thread.currentThread().getId() : threads[i].getId(); // a valid id; its clock is dropped below
             }
+            long[] clocks;
             try {
-                return THREADS.getThreadCpuTime(ids); // -1 for a thread that ended, or with thread CPU time off
-            } catch (UnsupportedOperationException e) {
-                Arrays.fill(ids, -1);
-                return ids;
+                clocks = THREADS.getThreadCpuTime(ids); // -1 for a thread that ended, or with thread CPU time off
+            } catch (UnsupportedOperationException | IllegalArgumentException e) {
+                clocks = ids;
+                Arrays.fill(clocks, -1);
             }
+            for (int i = 0; i < threads.length; i++) {
+                if (lies[i]) {
+                    clocks[i] = -1;
+                }
+            }
+            return clocks;
         }
+
+        /**
+         * Whether a thread class overrides {@code getId()} (not final before JDK 19): its id may name
+         * another thread, whose clock would say nothing of this one's; such a thread is always read.
+         */
+        private static final ClassValue<Boolean> OVERRIDES_GET_ID = new ClassValue<>() {
+            @Override
+            protected Boolean computeValue(Class<?> c) {
+                try {
+                    return c.getMethod("getId").getDeclaringClass() != Thread.class;
+                } catch (NoSuchMethodException e) {
+                    return true;
+                }
+            }
+        };
 
         private static com.sun.management.ThreadMXBean reach() {
             if (!System.getProperty("os.name", "").startsWith("Linux")) {

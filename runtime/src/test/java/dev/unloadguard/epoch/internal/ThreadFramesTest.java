@@ -188,6 +188,54 @@ class ThreadFramesTest {
     }
 
     /**
+     * A thread whose class overrides {@code getId()} to name an idle thread is still found when it
+     * runs into the plugin: its id is not trusted for its clock. (Trusting it fails this test.)
+     */
+    @Test
+    void aThreadWhoseIdNamesAnIdleThreadIsStillReadWhenItRuns() throws Exception {
+        assumeTrue(ThreadFrames.CpuClocks.available(), "a thread CPU clock that advances whenever a thread runs (Linux HotSpot)");
+        java.util.concurrent.CountDownLatch never = new java.util.concurrent.CountDownLatch(1);
+        Thread idle = new Thread(() -> {
+            try {
+                never.await();
+            } catch (InterruptedException e) {
+                // ends
+            }
+        }, "idle-named-by-a-lie");
+        idle.start();
+        java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+        Runnable plugin = plugin(false);
+        thread = new Thread(() -> {
+            try {
+                go.await();
+            } catch (InterruptedException e) {
+                return;
+            }
+            plugin.run();
+        }, "lies-about-its-id") {
+            @Override
+            @SuppressWarnings("deprecation")
+            public long getId() {
+                return idle.getId();
+            }
+        };
+        thread.start();
+        try {
+            await().atMost(Duration.ofSeconds(10)).until(() -> thread.getState() == Thread.State.WAITING
+                    && idle.getState() == Thread.State.WAITING);
+            assertTrue(ThreadFrames.audit(loaderName, Duration.ZERO).passed());
+            assertTrue(ThreadFrames.audit(loaderName, Duration.ZERO).passed());
+            go.countDown();
+            awaitInside(thread);
+            ThreadFrames.Audit audit = ThreadFrames.audit(loaderName, GRACE);
+            assertTrue(audit.inside().containsKey(thread), () -> "ran into the plugin, whatever its id says: " + audit);
+        } finally {
+            never.countDown();
+            idle.join(10_000);
+        }
+    }
+
+    /**
      * What the clock saves: threads that have not run since an earlier audit read their stacks
      * are not read again (where the JVM's thread CPU clock can tell, as on Linux).
      */
