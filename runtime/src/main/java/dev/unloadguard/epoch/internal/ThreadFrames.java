@@ -190,45 +190,37 @@ public final class ThreadFrames {
         Thread[] threads = Registrations.platformThreads();
         long[] clocks = CpuClocks.read(threads); // before any stack is read (see the class comment)
         Thread self = Thread.currentThread();
-        List<Thread> toRead = new ArrayList<>();
-        List<Long> toReadClocks = new ArrayList<>();
+        int[] toRead = new int[threads.length]; // indices into threads and clocks
+        int read = 0;
+        boolean selfToRead = false;
         for (int i = 0; i < threads.length; i++) {
             Thread t = threads[i];
             if (t != self && UNCHANGED.cleanIfNotRunSince(t, clocks[i], loaderName)) {
                 platform++; // not run since a read that found no frame of the loader: none now
             } else {
-                toRead.add(t);
-                toReadClocks.add(clocks[i]);
+                toRead[read++] = i;
+                selfToRead |= t == self;
             }
         }
-        int read = toRead.size();
-        int others = read - (toRead.contains(self) ? 1 : 0);
         // JDK 17, 18: each other thread's read is a VM operation at a safepoint of its own (~15-20 us);
         // a dump of all of them is one (~50-100 us): one by one while that is cheaper.
-        if (STACKS_BY_HANDSHAKE || others <= MAX_SEPARATE_DUMPS) {
-            for (int i = 0; i < toRead.size(); i++) {
-                Thread t = toRead.get(i);
-                platform++;
-                if (t == self) {
-                    frames += selfInside(found, loaderName);
-                    continue;
-                }
-                StackTraceElement[] stack = t.getStackTrace(); // ended: an empty stack
-                UNCHANGED.keep(t, toReadClocks.get(i), stack);
-                frames += keepIfInside(found, t, stack, loaderName);
+        Map<Thread, StackTraceElement[]> all = STACKS_BY_HANDSHAKE || read - (selfToRead ? 1 : 0) <= MAX_SEPARATE_DUMPS
+                ? null : Thread.getAllStackTraces(); // one global safepoint (JDK 17, 18)
+        for (int k = 0; k < read; k++) {
+            Thread t = threads[toRead[k]];
+            platform++;
+            if (all == null && t == self) {
+                frames += selfInside(found, loaderName);
+                continue;
             }
-        } else if (read > 0) {
-            Map<Thread, StackTraceElement[]> all = Thread.getAllStackTraces(); // one global safepoint (JDK 17, 18)
-            for (int i = 0; i < toRead.size(); i++) {
-                Thread t = toRead.get(i);
-                StackTraceElement[] stack = all.remove(t);
-                if (stack == null) {
-                    stack = new StackTraceElement[0]; // ended since it was listed
-                }
-                UNCHANGED.keep(t, toReadClocks.get(i), stack);
-                platform++;
-                frames += keepIfInside(found, t, stack, loaderName);
+            StackTraceElement[] stack = all == null ? t.getStackTrace() : all.remove(t); // ended: an empty stack
+            if (stack == null) {
+                stack = new StackTraceElement[0]; // ended since it was listed
             }
+            UNCHANGED.keep(t, clocks[toRead[k]], stack);
+            frames += keepIfInside(found, t, stack, loaderName);
+        }
+        if (all != null) {
             Set<Thread> listed = Collections.newSetFromMap(new IdentityHashMap<>());
             Collections.addAll(listed, threads);
             for (Map.Entry<Thread, StackTraceElement[]> e : all.entrySet()) {
